@@ -1,0 +1,2096 @@
+// safetensors for C++: a strict, zero-copy, header-only reader (and, later, writer) of the
+// safetensors model format. https://github.com/huggingface/safetensors describes the format.
+//
+// SPDX-License-Identifier: MIT
+//
+// Layout of this header, top to bottom:
+//   1. version              2. configuration macros   3. includes
+//   4. public types: span, dtype table, errors and result<T>, options, tensor table, views
+//   5. detail: checked arithmetic, UTF-8, the JSON SAX handler, validation, platform I/O
+//   6. reader: parse(), file_view, mapped_file, mapped_view, random_access_source, source_reader
+//   7. writer (arrives with the writer work)
+#ifndef SAFETENSORS_SAFETENSORS_HPP
+#define SAFETENSORS_SAFETENSORS_HPP
+
+// ---------------------------------------------------------------------------------------------
+// 1. Version
+// ---------------------------------------------------------------------------------------------
+#define SAFETENSORS_VERSION_MAJOR 0
+#define SAFETENSORS_VERSION_MINOR 1
+#define SAFETENSORS_VERSION_PATCH 0
+
+// ---------------------------------------------------------------------------------------------
+// 2. Configuration macros (each may be defined by the user before including this header)
+// ---------------------------------------------------------------------------------------------
+// SAFETENSORS_NO_EXCEPTIONS: 1 when exceptions are off (detected from the compiler). The API never
+//   throws either way; only result<T>::value() on an error throws, or aborts without exceptions.
+#ifndef SAFETENSORS_NO_EXCEPTIONS
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+#define SAFETENSORS_NO_EXCEPTIONS 0
+#else
+#define SAFETENSORS_NO_EXCEPTIONS 1
+#endif
+#endif
+
+// SAFETENSORS_BIG_ENDIAN: 1 on big-endian hosts (detected). The format is little-endian; typed
+//   element access byte-swaps on such hosts.
+#ifndef SAFETENSORS_BIG_ENDIAN
+#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define SAFETENSORS_BIG_ENDIAN 1
+#else
+#define SAFETENSORS_BIG_ENDIAN 0
+#endif
+#endif
+
+// SAFETENSORS_WINDOWS: 1 to use the Win32 file API (detected from _WIN32), else POSIX.
+#ifndef SAFETENSORS_WINDOWS
+#if defined(_WIN32)
+#define SAFETENSORS_WINDOWS 1
+#else
+#define SAFETENSORS_WINDOWS 0
+#endif
+#endif
+
+// SAFETENSORS_DEFAULT_MAX_HEADER_SIZE: the default of parse_options::max_header_size, in bytes.
+#ifndef SAFETENSORS_DEFAULT_MAX_HEADER_SIZE
+#define SAFETENSORS_DEFAULT_MAX_HEADER_SIZE 100000000
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// 3. Includes
+// ---------------------------------------------------------------------------------------------
+#include <algorithm>
+#include <array>
+#include <complex>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <unordered_set>
+#include <utility>
+#include <variant>
+#include <vector>
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+#include <stdexcept>
+#endif
+#if defined(__has_include)
+#if __has_include(<version>)
+#include <version>
+#endif
+#endif
+#if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
+#include <span>
+#define SAFETENSORS_HAS_STD_SPAN 1
+#else
+#define SAFETENSORS_HAS_STD_SPAN 0
+#endif
+
+#if SAFETENSORS_WINDOWS
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#define SAFETENSORS_UNDEF_WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#define SAFETENSORS_UNDEF_NOMINMAX
+#endif
+#include <windows.h>
+#ifdef SAFETENSORS_UNDEF_WIN32_LEAN_AND_MEAN
+#undef WIN32_LEAN_AND_MEAN
+#undef SAFETENSORS_UNDEF_WIN32_LEAN_AND_MEAN
+#endif
+#ifdef SAFETENSORS_UNDEF_NOMINMAX
+#undef NOMINMAX
+#undef SAFETENSORS_UNDEF_NOMINMAX
+#endif
+#else
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+namespace safetensors {
+inline namespace v0 {
+
+// ---------------------------------------------------------------------------------------------
+// 4. Public types
+// ---------------------------------------------------------------------------------------------
+
+// --- span ------------------------------------------------------------------------------------
+
+/// A non-owning view of `size()` contiguous objects of type T (std::span's C++17 stand-in).
+template <class T>
+class span {
+ public:
+  using element_type = T;
+  using value_type = std::remove_cv_t<T>;
+  using size_type = std::size_t;
+  using pointer = T*;
+  using reference = T&;
+  using iterator = T*;
+
+  /// An empty span.
+  constexpr span() noexcept = default;
+  /// A span of `size` objects starting at `data`.
+  constexpr span(T* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  /// A span over a C array.
+  template <std::size_t N>
+  constexpr span(T (&array)[N]) noexcept : data_(array), size_(N) {}  // NOLINT
+  /// A span over any contiguous container with data() and size() (std::vector, std::string...).
+  template <class C,
+            class = std::enable_if_t<
+                !std::is_same_v<std::remove_cv_t<C>, span> &&
+                std::is_convertible_v<decltype(std::data(std::declval<C&>())), T*> &&
+                std::is_convertible_v<decltype(std::size(std::declval<C&>())), std::size_t>>>
+  constexpr span(C& container) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(std::data(container)), size_(std::size(container)) {}
+  /// Conversion from span<U> when U* converts to T* (e.g. span<float> to span<const float>).
+  template <class U, class = std::enable_if_t<!std::is_same_v<U, T> &&
+                                              std::is_convertible_v<U (*)[], T (*)[]>>>
+  constexpr span(const span<U>& other) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(other.data()), size_(other.size()) {}
+#if SAFETENSORS_HAS_STD_SPAN
+  /// Conversion from std::span (C++20).
+  template <class U, std::size_t E,
+            class = std::enable_if_t<std::is_convertible_v<U (*)[], T (*)[]>>>
+  constexpr span(std::span<U, E> other) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(other.data()), size_(other.size()) {}
+  /// Conversion to std::span (C++20).
+  constexpr operator std::span<T>() const noexcept {  // NOLINT(google-explicit-constructor)
+    return std::span<T>(data_, size_);
+  }
+#endif
+
+  /// Pointer to the first element.
+  constexpr T* data() const noexcept { return data_; }
+  /// Number of elements.
+  constexpr std::size_t size() const noexcept { return size_; }
+  /// Size in bytes.
+  constexpr std::size_t size_bytes() const noexcept { return size_ * sizeof(T); }
+  /// True when size() == 0.
+  constexpr bool empty() const noexcept { return size_ == 0; }
+  /// Iterator to the first element.
+  constexpr T* begin() const noexcept { return data_; }
+  /// Iterator past the last element.
+  constexpr T* end() const noexcept { return data_ + size_; }
+  /// Element i (unchecked).
+  constexpr T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  /// The elements [offset, offset + count), clamped to the span.
+  constexpr span subspan(std::size_t offset,
+                         std::size_t count = static_cast<std::size_t>(-1)) const noexcept {
+    if (offset > size_) offset = size_;
+    if (count > size_ - offset) count = size_ - offset;
+    return span(data_ + offset, count);
+  }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// The bytes of an object range, read-only.
+template <class T>
+span<const std::byte> as_bytes(span<T> s) noexcept {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size_bytes()};
+}
+
+/// The bytes of an object range, writable.
+template <class T, class = std::enable_if_t<!std::is_const_v<T>>>
+span<std::byte> as_writable_bytes(span<T> s) noexcept {
+  return {reinterpret_cast<std::byte*>(s.data()), s.size_bytes()};
+}
+
+// --- dtypes ----------------------------------------------------------------------------------
+
+/// The element types of the format, in the reference's rank order (increasing alignment). The
+/// enumerator names are the JSON strings.
+enum class dtype : std::uint8_t {
+  BOOL,
+  F4,
+  F6_E2M3,
+  F6_E3M2,
+  U8,
+  I8,
+  F8_E5M2,
+  F8_E4M3,
+  F8_E8M0,
+  F8_E4M3FNUZ,
+  F8_E5M2FNUZ,
+  I16,
+  U16,
+  F16,
+  BF16,
+  I32,
+  U32,
+  F32,
+  C64,
+  F64,
+  I64,
+  U64,
+};
+
+/// Number of dtypes.
+inline constexpr std::size_t dtype_count = 22;
+
+namespace detail {
+struct dtype_entry {
+  std::string_view name;
+  std::uint32_t bits;
+};
+inline constexpr std::array<dtype_entry, dtype_count> dtype_table{{
+    {"BOOL", 8},        {"F4", 4},           {"F6_E2M3", 6},      {"F6_E3M2", 6},
+    {"U8", 8},          {"I8", 8},           {"F8_E5M2", 8},      {"F8_E4M3", 8},
+    {"F8_E8M0", 8},     {"F8_E4M3FNUZ", 8},  {"F8_E5M2FNUZ", 8},  {"I16", 16},
+    {"U16", 16},        {"F16", 16},         {"BF16", 16},        {"I32", 32},
+    {"U32", 32},        {"F32", 32},         {"C64", 64},         {"F64", 64},
+    {"I64", 64},        {"U64", 64},
+}};
+}  // namespace detail
+
+/// Bits per element: 4 for F4, 6 for F6_*, else 8 times the byte size.
+constexpr std::uint32_t bit_size(dtype t) noexcept {
+  return detail::dtype_table[static_cast<std::size_t>(t)].bits;
+}
+
+/// The dtype's name as it appears in the header JSON ("F32", "BF16", ...).
+constexpr std::string_view to_string(dtype t) noexcept {
+  return detail::dtype_table[static_cast<std::size_t>(t)].name;
+}
+
+/// The dtype whose JSON name is exactly `name` (case-sensitive), or nullopt.
+constexpr std::optional<dtype> dtype_from_string(std::string_view name) noexcept {
+  for (std::size_t i = 0; i < dtype_count; ++i) {
+    if (detail::dtype_table[i].name == name) return static_cast<dtype>(i);
+  }
+  return std::nullopt;
+}
+
+/// Maps a C++ element type to its dtype, for typed access: dtype_of<float>::value == dtype::F32.
+/// Specialize it for your own trivially copyable element types.
+template <class T>
+struct dtype_of;
+template <> struct dtype_of<bool> : std::integral_constant<dtype, dtype::BOOL> {};
+template <> struct dtype_of<std::uint8_t> : std::integral_constant<dtype, dtype::U8> {};
+template <> struct dtype_of<std::int8_t> : std::integral_constant<dtype, dtype::I8> {};
+template <> struct dtype_of<std::int16_t> : std::integral_constant<dtype, dtype::I16> {};
+template <> struct dtype_of<std::uint16_t> : std::integral_constant<dtype, dtype::U16> {};
+template <> struct dtype_of<std::int32_t> : std::integral_constant<dtype, dtype::I32> {};
+template <> struct dtype_of<std::uint32_t> : std::integral_constant<dtype, dtype::U32> {};
+template <> struct dtype_of<float> : std::integral_constant<dtype, dtype::F32> {};
+template <> struct dtype_of<std::complex<float>> : std::integral_constant<dtype, dtype::C64> {};
+template <> struct dtype_of<double> : std::integral_constant<dtype, dtype::F64> {};
+template <> struct dtype_of<std::int64_t> : std::integral_constant<dtype, dtype::I64> {};
+template <> struct dtype_of<std::uint64_t> : std::integral_constant<dtype, dtype::U64> {};
+
+// --- errors ----------------------------------------------------------------------------------
+
+/// Error codes. The first eleven map one to one to the reference implementation's
+/// SafeTensorError variants; the rest are this library's (see error_name()).
+enum class errc : int {
+  header_too_small = 1,            ///< HeaderTooSmall: fewer than 8 bytes
+  header_too_large,                ///< HeaderTooLarge: N above the limit
+  invalid_header_length,           ///< InvalidHeaderLength: 8 + N beyond the input
+  invalid_header,                  ///< InvalidHeader: the header is not valid UTF-8
+  invalid_header_deserialization,  ///< InvalidHeaderDeserialization: JSON syntax or shape
+  invalid_offset,                  ///< InvalidOffset: gap, overlap, reversed or not from 0
+  validation_overflow,             ///< ValidationOverflow: element or bit count overflows 64 bits
+  misaligned_slice,                ///< MisalignedSlice: sub-byte tensor not a whole byte count
+  tensor_invalid_info,             ///< TensorInvalidInfo: offsets disagree with dtype x shape
+  metadata_incomplete_buffer,      ///< MetadataIncompleteBuffer: trailing bytes or truncation
+  tensor_not_found,                ///< TensorNotFound: no tensor of that name
+  duplicate_key,                   ///< DuplicateKey: a JSON key appears twice
+  invalid_tensor_name,             ///< InvalidTensorName: a name the writer cannot use
+  dtype_mismatch,                  ///< DtypeMismatch: typed access with the wrong element type
+  io_error,                        ///< IoError: the operating system refused an operation
+  invalid_argument,                ///< InvalidArgument: a caller-supplied argument is unusable
+};
+
+/// The error's name as used in messages and by the CLI ("HeaderTooSmall", "DuplicateKey", ...).
+constexpr std::string_view error_name(errc code) noexcept {
+  switch (code) {
+    case errc::header_too_small: return "HeaderTooSmall";
+    case errc::header_too_large: return "HeaderTooLarge";
+    case errc::invalid_header_length: return "InvalidHeaderLength";
+    case errc::invalid_header: return "InvalidHeader";
+    case errc::invalid_header_deserialization: return "InvalidHeaderDeserialization";
+    case errc::invalid_offset: return "InvalidOffset";
+    case errc::validation_overflow: return "ValidationOverflow";
+    case errc::misaligned_slice: return "MisalignedSlice";
+    case errc::tensor_invalid_info: return "TensorInvalidInfo";
+    case errc::metadata_incomplete_buffer: return "MetadataIncompleteBuffer";
+    case errc::tensor_not_found: return "TensorNotFound";
+    case errc::duplicate_key: return "DuplicateKey";
+    case errc::invalid_tensor_name: return "InvalidTensorName";
+    case errc::dtype_mismatch: return "DtypeMismatch";
+    case errc::io_error: return "IoError";
+    case errc::invalid_argument: return "InvalidArgument";
+  }
+  return "Unknown";
+}
+
+namespace detail {
+class error_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "safetensors"; }
+  std::string message(int value) const override {
+    return std::string(error_name(static_cast<errc>(value)));
+  }
+};
+}  // namespace detail
+
+/// The std::error_category of errc values.
+inline const std::error_category& error_category() noexcept {
+  static const detail::error_category_impl category;
+  return category;
+}
+
+/// Makes a std::error_code from an errc (found by ADL, so `std::error_code ec = errc::...` works).
+inline std::error_code make_error_code(errc code) noexcept {
+  return {static_cast<int>(code), error_category()};
+}
+
+/// An error: its code and a readable message naming the rule, the tensor and the numbers.
+class error {
+ public:
+  /// An error with `code` and a message.
+  error(errc code, std::string message) : code_(code), message_(std::move(message)) {}
+  /// The error code.
+  errc code() const noexcept { return code_; }
+  /// The code's name, e.g. "InvalidOffset".
+  std::string_view name() const noexcept { return error_name(code_); }
+  /// The detail message, e.g. "tensor 'w': data_offsets [0,12] hold 12 bytes, but F32[2,2] ...".
+  const std::string& message() const noexcept { return message_; }
+  /// The code as a std::error_code.
+  std::error_code error_code() const noexcept { return make_error_code(code_); }
+  /// "<Name>: <message>".
+  std::string to_string() const { return std::string(name()) + ": " + message_; }
+  /// True when the code equals `code`.
+  friend bool operator==(const error& e, errc code) noexcept { return e.code_ == code; }
+  /// True when the code differs from `code`.
+  friend bool operator!=(const error& e, errc code) noexcept { return e.code_ != code; }
+
+ private:
+  errc code_;
+  std::string message_;
+};
+
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+/// Thrown by result<T>::value() on an error, when exceptions are enabled.
+class exception : public std::runtime_error {
+ public:
+  /// Wraps `e`; what() is e.to_string().
+  explicit exception(safetensors::error e) : std::runtime_error(e.to_string()), error_(std::move(e)) {}
+  /// The error.
+  const safetensors::error& error() const noexcept { return error_; }
+  /// The error code.
+  errc code() const noexcept { return error_.code(); }
+
+ private:
+  safetensors::error error_;
+};
+#endif
+
+namespace detail {
+[[noreturn]] inline void fail(const error& e) {
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+  throw exception(e);
+#else
+  std::fprintf(stderr, "safetensors: value() called on an error: %s\n", e.to_string().c_str());
+  std::abort();
+#endif
+}
+}  // namespace detail
+
+/// A value of type T or an error. The library's functions return it instead of throwing.
+/// value() throws safetensors::exception on an error (aborts when exceptions are off); check
+/// has_value() or `if (r)` first, or use *r / r-> after checking.
+template <class T>
+class [[nodiscard]] result {
+ public:
+  using value_type = T;
+  /// A result holding `value`.
+  result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
+  /// A result holding the error `e`.
+  result(safetensors::error e) : storage_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
+
+  /// True when a value is held.
+  bool has_value() const noexcept { return storage_.index() == 0; }
+  /// True when a value is held.
+  explicit operator bool() const noexcept { return has_value(); }
+  /// The value; throws (or aborts) on an error.
+  T& value() & {
+    if (!has_value()) detail::fail(error());
+    return *std::get_if<0>(&storage_);
+  }
+  /// The value; throws (or aborts) on an error.
+  const T& value() const& {
+    if (!has_value()) detail::fail(error());
+    return *std::get_if<0>(&storage_);
+  }
+  /// The value, moved out; throws (or aborts) on an error.
+  T&& value() && {
+    if (!has_value()) detail::fail(error());
+    return std::move(*std::get_if<0>(&storage_));
+  }
+  /// The value (precondition: has_value()).
+  T& operator*() & noexcept { return *std::get_if<0>(&storage_); }
+  /// The value (precondition: has_value()).
+  const T& operator*() const& noexcept { return *std::get_if<0>(&storage_); }
+  /// The value, moved out (precondition: has_value()).
+  T&& operator*() && noexcept { return std::move(*std::get_if<0>(&storage_)); }
+  /// Member access to the value (precondition: has_value()).
+  T* operator->() noexcept { return std::get_if<0>(&storage_); }
+  /// Member access to the value (precondition: has_value()).
+  const T* operator->() const noexcept { return std::get_if<0>(&storage_); }
+  /// The error (precondition: !has_value()).
+  const safetensors::error& error() const noexcept { return *std::get_if<1>(&storage_); }
+
+ private:
+  std::variant<T, safetensors::error> storage_;
+};
+
+/// Success or an error, for operations without a value.
+template <>
+class [[nodiscard]] result<void> {
+ public:
+  using value_type = void;
+  /// Success.
+  result() noexcept = default;
+  /// The error `e`.
+  result(safetensors::error e) : error_(std::move(e)) {}  // NOLINT
+  /// True on success.
+  bool has_value() const noexcept { return !error_.has_value(); }
+  /// True on success.
+  explicit operator bool() const noexcept { return has_value(); }
+  /// Throws (or aborts) on an error; does nothing on success.
+  void value() const {
+    if (error_) detail::fail(*error_);
+  }
+  /// The error (precondition: !has_value()).
+  const safetensors::error& error() const noexcept { return *error_; }
+
+ private:
+  std::optional<safetensors::error> error_;
+};
+
+// --- options ---------------------------------------------------------------------------------
+
+/// Options of every parse. The defaults are the strict reference behaviour.
+struct parse_options {
+  /// Largest accepted header length N in bytes (the reference's limit is 100,000,000).
+  std::uint64_t max_header_size = SAFETENSORS_DEFAULT_MAX_HEADER_SIZE;
+  /// Accept bytes after the end of the last tensor (the reference rejects them).
+  bool allow_trailing_bytes = false;
+};
+
+/// How a mapped file will be accessed (madvise hints on POSIX; ignored on Windows).
+enum class access_hint : std::uint8_t { normal, sequential, random, will_need };
+
+/// Options of a memory mapping.
+struct map_options {
+  /// The access pattern hint given to the kernel.
+  access_hint hint = access_hint::normal;
+  /// Pre-fault the whole mapping at open (MAP_POPULATE on Linux; ignored elsewhere).
+  bool populate = false;
+};
+
+// --- the tensor table ------------------------------------------------------------------------
+
+/// Begin and end of a tensor's bytes, relative to the start of the data buffer.
+struct data_offsets {
+  std::uint64_t begin = 0;  ///< first byte
+  std::uint64_t end = 0;    ///< one past the last byte
+};
+
+/// One entry of the tensor table. A lightweight view: valid while its header lives.
+class tensor_info {
+ public:
+  tensor_info() = default;
+  /// Builds an entry (the parser does this; useful for tests).
+  tensor_info(std::string_view name, safetensors::dtype type, span<const std::uint64_t> shape,
+              data_offsets offsets, std::uint64_t element_count) noexcept
+      : name_(name), shape_(shape), offsets_(offsets), elements_(element_count), type_(type) {}
+
+  /// The tensor's name (any UTF-8 string; it is data, never a path).
+  std::string_view name() const noexcept { return name_; }
+  /// The element type.
+  safetensors::dtype dtype() const noexcept { return type_; }
+  /// The shape; empty for a scalar.
+  span<const std::uint64_t> shape() const noexcept { return shape_; }
+  /// The number of dimensions.
+  std::size_t rank() const noexcept { return shape_.size(); }
+  /// [begin, end) relative to the data buffer.
+  data_offsets offsets() const noexcept { return offsets_; }
+  /// end - begin.
+  std::uint64_t byte_size() const noexcept { return offsets_.end - offsets_.begin; }
+  /// The product of the shape (1 for a scalar).
+  std::uint64_t element_count() const noexcept { return elements_; }
+
+ private:
+  std::string_view name_;
+  span<const std::uint64_t> shape_;
+  data_offsets offsets_;
+  std::uint64_t elements_ = 0;
+  safetensors::dtype type_ = safetensors::dtype::BOOL;
+};
+
+/// The `__metadata__` map: string keys to string values, sorted by key bytes.
+using metadata_map = std::map<std::string, std::string, std::less<>>;
+
+namespace detail {
+/// A random-access iterator over an indexable sequence whose operator[] returns by value.
+template <class Seq, class Value>
+class index_iterator {
+ public:
+  using iterator_category = std::random_access_iterator_tag;
+  using value_type = Value;
+  using difference_type = std::ptrdiff_t;
+  using pointer = void;
+  using reference = Value;
+
+  index_iterator() = default;
+  index_iterator(const Seq* seq, std::size_t i) noexcept : seq_(seq), i_(i) {}
+  Value operator*() const { return (*seq_)[i_]; }
+  Value operator[](difference_type n) const {
+    return (*seq_)[static_cast<std::size_t>(static_cast<difference_type>(i_) + n)];
+  }
+  index_iterator& operator++() noexcept { ++i_; return *this; }
+  index_iterator operator++(int) noexcept { auto t = *this; ++i_; return t; }
+  index_iterator& operator--() noexcept { --i_; return *this; }
+  index_iterator operator--(int) noexcept { auto t = *this; --i_; return t; }
+  index_iterator& operator+=(difference_type n) noexcept {
+    i_ = static_cast<std::size_t>(static_cast<difference_type>(i_) + n);
+    return *this;
+  }
+  index_iterator& operator-=(difference_type n) noexcept { return *this += -n; }
+  friend index_iterator operator+(index_iterator it, difference_type n) noexcept { return it += n; }
+  friend index_iterator operator+(difference_type n, index_iterator it) noexcept { return it += n; }
+  friend index_iterator operator-(index_iterator it, difference_type n) noexcept { return it -= n; }
+  friend difference_type operator-(const index_iterator& a, const index_iterator& b) noexcept {
+    return static_cast<difference_type>(a.i_) - static_cast<difference_type>(b.i_);
+  }
+  friend bool operator==(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ == b.i_; }
+  friend bool operator!=(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ != b.i_; }
+  friend bool operator<(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ < b.i_; }
+  friend bool operator>(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ > b.i_; }
+  friend bool operator<=(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ <= b.i_; }
+  friend bool operator>=(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ >= b.i_; }
+
+ private:
+  const Seq* seq_ = nullptr;
+  std::size_t i_ = 0;
+};
+
+struct tensor_record {
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+  std::uint64_t elements = 0;
+  std::size_t name_offset = 0;
+  std::size_t name_size = 0;
+  std::size_t shape_offset = 0;
+  std::size_t rank = 0;
+  dtype type = dtype::BOOL;
+};
+
+class header_builder;
+}  // namespace detail
+
+class header;
+
+/// The tensors of a header in one order (offset order or name order), as tensor_info values.
+class tensor_range {
+ public:
+  using iterator = detail::index_iterator<tensor_range, tensor_info>;
+  /// Number of tensors.
+  std::size_t size() const noexcept { return size_; }
+  /// True when there are no tensors.
+  bool empty() const noexcept { return size_ == 0; }
+  /// Entry i in this order (unchecked).
+  tensor_info operator[](std::size_t i) const;
+  /// Iterator to the first entry.
+  iterator begin() const noexcept { return {this, 0}; }
+  /// Iterator past the last entry.
+  iterator end() const noexcept { return {this, size_}; }
+
+ private:
+  friend class header;
+  tensor_range(const header* h, const std::size_t* order, std::size_t size) noexcept
+      : header_(h), order_(order), size_(size) {}
+  const header* header_;
+  const std::size_t* order_;
+  std::size_t size_;
+};
+
+/// A parsed and validated header: the tensor table, the metadata and the sizes. Owns its data;
+/// holds no tensor bytes. Immutable, so safe to share between threads.
+class header {
+ public:
+  header() = default;
+
+  /// Number of tensors.
+  std::size_t size() const noexcept { return records_.size(); }
+  /// True when the file holds no tensors.
+  bool empty() const noexcept { return records_.empty(); }
+  /// The tensors in data offset order (ties, which only zero-sized tensors have, by name).
+  tensor_range tensors() const noexcept { return {this, by_offset_.data(), by_offset_.size()}; }
+  /// The tensors in name order (byte-wise, as std::string_view compares).
+  tensor_range tensors_by_name() const noexcept { return {this, by_name_.data(), by_name_.size()}; }
+  /// The tensor named `name`, or nullopt. O(1) on average.
+  std::optional<tensor_info> find(std::string_view name) const noexcept;
+  /// The tensor named `name`, or a TensorNotFound error.
+  result<tensor_info> at(std::string_view name) const;
+  /// True when a tensor named `name` exists.
+  bool contains(std::string_view name) const noexcept { return find(name).has_value(); }
+  /// The `__metadata__` map; nullopt when the header has none (or `null`), distinct from empty.
+  const std::optional<metadata_map>& metadata() const noexcept { return metadata_; }
+  /// N, the header's length in bytes (padding included).
+  std::uint64_t header_size() const noexcept { return header_size_; }
+  /// 8 + N: where the data buffer starts in the file.
+  std::uint64_t data_offset() const noexcept { return 8 + header_size_; }
+  /// The data buffer's size: the end offset of the last tensor.
+  std::uint64_t data_size() const noexcept { return data_size_; }
+  /// 8 + N + data_size(): the size of a file holding exactly this header and its data.
+  std::uint64_t file_size() const noexcept { return data_offset() + data_size_; }
+
+ private:
+  friend class tensor_range;
+  friend class detail::header_builder;
+  tensor_info make_info(std::size_t record) const noexcept {
+    const detail::tensor_record& r = records_[record];
+    return tensor_info(std::string_view(names_.data() + r.name_offset, r.name_size), r.type,
+                       span<const std::uint64_t>(dims_.data() + r.shape_offset, r.rank),
+                       data_offsets{r.begin, r.end}, r.elements);
+  }
+  std::string_view record_name(std::size_t record) const noexcept {
+    const detail::tensor_record& r = records_[record];
+    return std::string_view(names_.data() + r.name_offset, r.name_size);
+  }
+
+  std::string names_;                         // every name's bytes, back to back
+  std::vector<std::uint64_t> dims_;           // every shape's dimensions, back to back
+  std::vector<detail::tensor_record> records_;  // in header order
+  std::vector<std::size_t> by_offset_;        // record indices in offset order
+  std::vector<std::size_t> by_name_;          // record indices in name order
+  std::vector<std::size_t> slots_;            // open-addressing hash index: record + 1, 0 = free
+  std::optional<metadata_map> metadata_;
+  std::uint64_t header_size_ = 0;
+  std::uint64_t data_size_ = 0;
+};
+
+inline tensor_info tensor_range::operator[](std::size_t i) const {
+  return header_->make_info(order_[i]);
+}
+
+namespace detail {
+template <class T>
+struct component {
+  using type = T;
+};
+template <class T>
+struct component<std::complex<T>> {
+  using type = T;
+};
+
+/// Reads one little-endian element of type T from possibly unaligned memory.
+template <class T>
+T load_le(const std::byte* p) noexcept {
+  if constexpr (std::is_same_v<T, bool>) {
+    return std::to_integer<unsigned char>(*p) != 0;  // any non-zero byte is true
+  } else {
+    unsigned char raw[sizeof(T)];
+    std::memcpy(raw, p, sizeof(T));
+#if SAFETENSORS_BIG_ENDIAN
+    constexpr std::size_t w = sizeof(typename component<T>::type);
+    for (std::size_t c = 0; c < sizeof(T); c += w) std::reverse(raw + c, raw + c + w);
+#endif
+    T value;
+    std::memcpy(static_cast<void*>(&value), raw, sizeof(T));
+    return value;
+  }
+}
+}  // namespace detail
+
+/// Typed, read-only access to a tensor's elements. Reads go through memcpy, so the data may have
+/// any alignment; on big-endian hosts each element is byte-swapped as it is read. BOOL bytes
+/// read as `byte != 0`. Valid while the underlying bytes live.
+template <class T>
+class element_view {
+ public:
+  using value_type = T;
+  using iterator = detail::index_iterator<element_view, T>;
+
+  element_view() = default;
+  /// A view of `count` elements starting at `data` (unchecked; tensor_view::as() checks).
+  element_view(const std::byte* data, std::size_t count) noexcept : data_(data), size_(count) {}
+  /// Number of elements.
+  std::size_t size() const noexcept { return size_; }
+  /// True when there are no elements.
+  bool empty() const noexcept { return size_ == 0; }
+  /// Element i, decoded from little-endian (unchecked index).
+  T operator[](std::size_t i) const noexcept { return detail::load_le<T>(data_ + i * sizeof(T)); }
+  /// Iterator to the first element.
+  iterator begin() const noexcept { return {this, 0}; }
+  /// Iterator past the last element.
+  iterator end() const noexcept { return {this, size_}; }
+  /// A typed pointer for true zero-copy use: non-null only on little-endian hosts, when the data
+  /// is aligned for T, and T is not bool. Files from the canonical writer are aligned.
+  const T* data() const noexcept {
+    if constexpr (std::is_same_v<T, bool> || SAFETENSORS_BIG_ENDIAN) {
+      return nullptr;
+    } else {
+      if (reinterpret_cast<std::uintptr_t>(data_) % alignof(T) != 0) return nullptr;
+      return reinterpret_cast<const T*>(data_);
+    }
+  }
+  /// Copies every element into `out` (decoding as operator[] does). InvalidArgument when `out`
+  /// holds fewer than size() elements.
+  result<void> copy_to(span<T> out) const {
+    if (out.size() < size_) {
+      return safetensors::error(errc::invalid_argument,
+                                "copy_to: the destination holds " + std::to_string(out.size()) +
+                                    " elements, the tensor has " + std::to_string(size_));
+    }
+    if constexpr (!std::is_same_v<T, bool> && !SAFETENSORS_BIG_ENDIAN) {
+      if (size_ != 0) std::memcpy(static_cast<void*>(out.data()), data_, size_ * sizeof(T));
+    } else {
+      for (std::size_t i = 0; i < size_; ++i) out[i] = (*this)[i];
+    }
+    return {};
+  }
+  /// The elements as a new vector.
+  std::vector<T> to_vector() const {
+    std::vector<T> out(size_);
+    (void)copy_to(span<T>(out));
+    return out;
+  }
+
+ private:
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// A tensor's entry and its bytes (non-owning, zero copy).
+class tensor_view {
+ public:
+  tensor_view() = default;
+  /// A view of `bytes` described by `info` (the readers build these).
+  tensor_view(tensor_info info, span<const std::byte> bytes) noexcept
+      : info_(info), bytes_(bytes) {}
+
+  /// The table entry.
+  const tensor_info& info() const noexcept { return info_; }
+  /// The tensor's name.
+  std::string_view name() const noexcept { return info_.name(); }
+  /// The element type.
+  safetensors::dtype dtype() const noexcept { return info_.dtype(); }
+  /// The shape.
+  span<const std::uint64_t> shape() const noexcept { return info_.shape(); }
+  /// The number of elements.
+  std::uint64_t element_count() const noexcept { return info_.element_count(); }
+  /// The raw little-endian bytes. No alignment is promised: a file may place a tensor anywhere.
+  span<const std::byte> bytes() const noexcept { return bytes_; }
+  /// Pointer to the first byte.
+  const std::byte* data() const noexcept { return bytes_.data(); }
+  /// Number of bytes.
+  std::size_t byte_size() const noexcept { return bytes_.size(); }
+  /// Typed access: DtypeMismatch unless dtype_of<T> is this tensor's dtype.
+  template <class T>
+  result<element_view<T>> as() const {
+    static_assert(std::is_trivially_copyable_v<T>, "element types must be trivially copyable");
+    if (dtype_of<T>::value != info_.dtype()) {
+      return safetensors::error(
+          errc::dtype_mismatch, "tensor '" + std::string(info_.name().substr(0, 200)) + "' is " +
+                                    std::string(to_string(info_.dtype())) + ", not " +
+                                    std::string(to_string(dtype_of<T>::value)));
+    }
+    return element_view<T>(bytes_.data(), static_cast<std::size_t>(info_.element_count()));
+  }
+
+ private:
+  tensor_info info_;
+  span<const std::byte> bytes_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 5. detail: arithmetic, UTF-8, the JSON handler, validation, platform I/O
+// ---------------------------------------------------------------------------------------------
+namespace detail {
+
+inline constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
+
+/// a * b, or false on 64-bit overflow.
+inline bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
+  if (a != 0 && b > u64_max / a) return false;
+  out = a * b;
+  return true;
+}
+
+/// a + b, or false on 64-bit overflow.
+inline bool checked_add(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
+  if (b > u64_max - a) return false;
+  out = a + b;
+  return true;
+}
+
+/// The 8-byte little-endian length prefix, read byte by byte (any host).
+inline std::uint64_t read_le64(const unsigned char* p) noexcept {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+inline std::string num(std::uint64_t v) { return std::to_string(v); }
+
+/// A name quoted for messages: control and non-UTF-8-safe bytes escaped, long names cut.
+inline std::string quote(std::string_view s) {
+  constexpr std::size_t max_shown = 200;
+  std::string out = "'";
+  const std::size_t n = std::min(s.size(), max_shown);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > max_shown) out += "...(" + num(s.size()) + " bytes)";
+  out += "'";
+  return out;
+}
+
+inline std::string shape_string(span<const std::uint64_t> shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i != 0) out += ',';
+    out += num(shape[i]);
+  }
+  return out + "]";
+}
+
+inline std::string offsets_string(std::uint64_t b, std::uint64_t e) {
+  return "[" + num(b) + "," + num(e) + "]";
+}
+
+/// Offset of the first byte that is not part of valid UTF-8 (RFC 3629: no overlongs, no
+/// surrogates, nothing above U+10FFFF), or n when all n bytes are valid.
+inline std::size_t utf8_error_offset(const unsigned char* s, std::size_t n) noexcept {
+  std::size_t i = 0;
+  while (i < n) {
+    if (n - i >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, s + i, 8);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+    } else {
+      return i;
+    }
+    if (n - i < len) return i;
+    const unsigned char c1 = s[i + 1];
+    if ((c1 & 0xC0) != 0x80) return i;
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+        (c == 0xF4 && c1 > 0x8F)) {
+      return i;
+    }
+    for (std::size_t k = 2; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+    }
+    i += len;
+  }
+  return n;
+}
+
+/// Builds a header while the JSON is parsed, then validates it. Friend of header.
+class header_builder {
+ public:
+  explicit header_builder(header& h) noexcept : h_(h) {}
+
+  /// Adds a tensor name; false when the name is already present.
+  bool add_name(const std::string& name) {
+    const std::size_t record = h_.records_.size();
+    tensor_record r;
+    r.name_offset = h_.names_.size();
+    r.name_size = name.size();
+    h_.names_ += name;
+    h_.records_.push_back(r);
+    if ((h_.records_.size() * 2) > h_.slots_.size()) rehash(h_.slots_.empty() ? 16 : h_.slots_.size() * 2);
+    return insert(record);
+  }
+  tensor_record& current() noexcept { return h_.records_.back(); }
+  std::vector<std::uint64_t>& dims() noexcept { return h_.dims_; }
+  std::optional<metadata_map>& metadata() noexcept { return h_.metadata_; }
+  std::string_view current_name() const noexcept { return h_.record_name(h_.records_.size() - 1); }
+
+  /// Rules 6 to 10 of DESIGN §3, in the reference's order.
+  std::optional<error> validate(std::uint64_t header_size, std::uint64_t input_size,
+                                const parse_options& opts) {
+    header& h = h_;
+    h.header_size_ = header_size;
+    const std::size_t n = h.records_.size();
+    h.by_offset_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) h.by_offset_[i] = i;
+    std::sort(h.by_offset_.begin(), h.by_offset_.end(), [&h](std::size_t a, std::size_t b) {
+      const tensor_record& ra = h.records_[a];
+      const tensor_record& rb = h.records_[b];
+      if (ra.begin != rb.begin) return ra.begin < rb.begin;
+      if (ra.end != rb.end) return ra.end < rb.end;
+      return h.record_name(a) < h.record_name(b);
+    });
+    std::uint64_t start = 0;
+    std::size_t previous = n;
+    for (std::size_t idx : h.by_offset_) {
+      tensor_record& r = h.records_[idx];
+      if (r.begin != start || r.end < r.begin) return offset_error(idx, previous, start);
+      start = r.end;
+      previous = idx;
+      const span<const std::uint64_t> shape(h.dims_.data() + r.shape_offset, r.rank);
+      std::uint64_t elements = 1;
+      for (std::size_t d = 0; d < shape.size(); ++d) {
+        if (!checked_mul(elements, shape[d], elements)) {
+          return error(errc::validation_overflow,
+                       "tensor " + quote(h.record_name(idx)) + ": the element count of shape " +
+                           shape_string(shape) + " overflows 64 bits at dimension " + num(d));
+        }
+      }
+      const std::uint32_t bits_per = bit_size(r.type);
+      std::uint64_t bits = 0;
+      if (!checked_mul(elements, bits_per, bits)) {
+        return error(errc::validation_overflow,
+                     "tensor " + quote(h.record_name(idx)) + ": " + type_shape(r, shape) +
+                         " has " + num(elements) + " elements, and " + num(elements) + " x " +
+                         num(bits_per) + " bits overflows 64 bits");
+      }
+      if (bits % 8 != 0) {
+        return error(errc::misaligned_slice, "tensor " + quote(h.record_name(idx)) + ": " +
+                                                 type_shape(r, shape) + " is " + num(bits) +
+                                                 " bits, not a whole number of bytes");
+      }
+      if (r.end - r.begin != bits / 8) {
+        return error(errc::tensor_invalid_info,
+                     "tensor " + quote(h.record_name(idx)) + ": data_offsets " +
+                         offsets_string(r.begin, r.end) + " hold " + num(r.end - r.begin) +
+                         " bytes, but " + type_shape(r, shape) + " needs " + num(bits / 8));
+      }
+      r.elements = elements;
+    }
+    h.data_size_ = start;
+    std::uint64_t expected = 0;
+    const bool fits = checked_add(8 + header_size, start, expected);
+    if (!fits || expected > input_size) {
+      return error(errc::metadata_incomplete_buffer,
+                   "the tensors need a data buffer of " + num(start) + " bytes after the " +
+                       num(8 + header_size) + "-byte header" +
+                       (fits ? " (" + num(expected) + " bytes in all)" : std::string()) +
+                       ", but the input has " + num(input_size) +
+                       " bytes: truncated or not a safetensors file");
+    }
+    if (expected < input_size && !opts.allow_trailing_bytes) {
+      return error(errc::metadata_incomplete_buffer,
+                   num(input_size - expected) + " bytes follow the end of the last tensor (at " +
+                       num(expected) + " of " + num(input_size) +
+                       " bytes); parse_options::allow_trailing_bytes accepts them");
+    }
+    h.by_name_ = h.by_offset_;
+    std::sort(h.by_name_.begin(), h.by_name_.end(),
+              [&h](std::size_t a, std::size_t b) { return h.record_name(a) < h.record_name(b); });
+    return std::nullopt;
+  }
+
+  static std::optional<std::size_t> find(const header& h, std::string_view name) noexcept {
+    if (h.slots_.empty()) return std::nullopt;
+    const std::size_t mask = h.slots_.size() - 1;
+    for (std::size_t i = std::hash<std::string_view>{}(name) & mask;; i = (i + 1) & mask) {
+      const std::size_t slot = h.slots_[i];
+      if (slot == 0) return std::nullopt;
+      if (h.record_name(slot - 1) == name) return slot - 1;
+    }
+  }
+
+ private:
+  static std::string type_shape(const tensor_record& r, span<const std::uint64_t> shape) {
+    return std::string(to_string(r.type)) + shape_string(shape);
+  }
+  error offset_error(std::size_t idx, std::size_t previous, std::uint64_t start) const {
+    const header& h = h_;
+    const tensor_record& r = h.records_[idx];
+    std::string why;
+    if (r.end < r.begin) {
+      why = "end is before begin";
+    } else if (previous == h.records_.size()) {
+      why = "the first tensor must start at offset 0";
+    } else if (r.begin > start) {
+      why = "a gap of " + num(r.begin - start) + " bytes after tensor " +
+            quote(h.record_name(previous)) + ", which ends at " + num(start);
+    } else {
+      why = "overlaps tensor " + quote(h.record_name(previous)) + ", which ends at " + num(start);
+    }
+    return error(errc::invalid_offset, "tensor " + quote(h.record_name(idx)) + ": data_offsets " +
+                                           offsets_string(r.begin, r.end) + ": " + why);
+  }
+  bool insert(std::size_t record) {
+    const std::size_t mask = h_.slots_.size() - 1;
+    const std::string_view name = h_.record_name(record);
+    for (std::size_t i = std::hash<std::string_view>{}(name) & mask;; i = (i + 1) & mask) {
+      std::size_t& slot = h_.slots_[i];
+      if (slot == 0) {
+        slot = record + 1;
+        return true;
+      }
+      if (h_.record_name(slot - 1) == name) return false;
+    }
+  }
+  void rehash(std::size_t capacity) {
+    h_.slots_.assign(capacity, 0);
+    // Every record but the newest (which the caller inserts) is known to be unique.
+    for (std::size_t r = 0; r + 1 < h_.records_.size(); ++r) (void)insert(r);
+  }
+
+  header& h_;
+};
+
+/// The nlohmann SAX handler: builds the table as the JSON streams by, rejecting wrong shapes,
+/// duplicate keys and deep nesting at the first offending token.
+class header_sax {
+ public:
+  using json = nlohmann::json;
+  static constexpr std::size_t max_depth = 127;  // the top-level object is level 1
+
+  explicit header_sax(header_builder& b) noexcept : b_(b) {}
+
+  std::optional<error>& failure() noexcept { return error_; }
+  bool complete() const noexcept { return state_ == state::done; }
+
+  bool null() { return scalar("null"); }
+  bool boolean(bool /*unused*/) { return scalar("a boolean"); }
+  bool number_integer(json::number_integer_t v) {
+    return scalar("the negative number " + std::to_string(v));
+  }
+  bool number_unsigned(json::number_unsigned_t v) {
+    switch (state_) {
+      case state::shape_items:
+        b_.dims().push_back(v);
+        ++b_.current().rank;
+        return true;
+      case state::offsets_items:
+        if (offsets_count_ == 0) {
+          b_.current().begin = v;
+        } else if (offsets_count_ == 1) {
+          b_.current().end = v;
+        } else {
+          return fail(errc::invalid_header_deserialization,
+                      in_tensor() + "data_offsets must hold exactly two integers, found more");
+        }
+        ++offsets_count_;
+        return true;
+      default:
+        return scalar("the number " + std::to_string(v));
+    }
+  }
+  bool number_float(json::number_float_t /*unused*/, const json::string_t& text) {
+    return scalar("the number " + text + " (not a 64-bit unsigned integer)");
+  }
+  bool string(json::string_t& v) {
+    switch (state_) {
+      case state::metadata_members: {
+        auto& md = *b_.metadata();
+        md.emplace_hint(md.end(), std::move(pending_key_), std::move(v));
+        return true;
+      }
+      case state::dtype_value: {
+        const auto t = dtype_from_string(v);
+        if (!t) {
+          return fail(errc::invalid_header_deserialization,
+                      in_tensor() + "unknown dtype " + quote(v));
+        }
+        b_.current().type = *t;
+        state_ = state::entry;
+        return true;
+      }
+      default:
+        return scalar("a string");
+    }
+  }
+  bool binary(json::binary_t& /*unused*/) { return scalar("binary data"); }
+
+  bool start_object(std::size_t /*unused*/) {
+    if (!enter()) return false;
+    switch (state_) {
+      case state::top:
+        state_ = state::top_members;
+        return true;
+      case state::metadata_value:
+        b_.metadata().emplace();
+        state_ = state::metadata_members;
+        return true;
+      case state::tensor_value:
+        have_dtype_ = have_shape_ = have_offsets_ = false;
+        extra_keys_.clear();
+        b_.current().shape_offset = b_.dims().size();
+        state_ = state::entry;
+        return true;
+      case state::skip:
+        ++skip_depth_;
+        skip_keys_.emplace_back();
+        return true;
+      default:
+        return unexpected("an object");
+    }
+  }
+
+  bool key(json::string_t& k) {
+    switch (state_) {
+      case state::top_members:
+        if (k == "__metadata__") {
+          if (seen_metadata_) {
+            return fail(errc::duplicate_key, "the key \"__metadata__\" appears twice");
+          }
+          seen_metadata_ = true;
+          state_ = state::metadata_value;
+          return true;
+        }
+        if (!b_.add_name(k)) {
+          return fail(errc::duplicate_key,
+                      "two tensors are named " + quote(k) + " (duplicate JSON key)");
+        }
+        state_ = state::tensor_value;
+        return true;
+      case state::metadata_members:
+        if (b_.metadata()->count(k) != 0) {
+          return fail(errc::duplicate_key,
+                      "__metadata__: the key " + quote(k) + " appears twice");
+        }
+        pending_key_ = std::move(k);
+        return true;
+      case state::entry: {
+        bool* seen = nullptr;
+        state next = state::skip;
+        if (k == "dtype") {
+          seen = &have_dtype_;
+          next = state::dtype_value;
+        } else if (k == "shape") {
+          seen = &have_shape_;
+          next = state::shape_value;
+        } else if (k == "data_offsets") {
+          seen = &have_offsets_;
+          next = state::offsets_value;
+        }
+        const bool duplicate = seen ? *seen : !extra_keys_.insert(k).second;
+        if (duplicate) {
+          return fail(errc::duplicate_key, in_tensor() + "the field " + quote(k) + " appears twice");
+        }
+        if (seen) *seen = true;
+        skip_depth_ = 0;
+        state_ = next;
+        return true;
+      }
+      case state::skip:
+        if (!skip_keys_.back().insert(k).second) {
+          return fail(errc::duplicate_key, in_tensor() + "the key " + quote(k) +
+                                               " appears twice in an ignored field's object");
+        }
+        return true;
+      default:
+        return unexpected("a key");
+    }
+  }
+
+  bool end_object() {
+    --depth_;
+    switch (state_) {
+      case state::top_members:
+        state_ = state::done;
+        return true;
+      case state::metadata_members:
+        state_ = state::top_members;
+        return true;
+      case state::entry: {
+        const char* missing = !have_dtype_ ? "dtype" : !have_shape_ ? "shape"
+                            : !have_offsets_ ? "data_offsets" : nullptr;
+        if (missing) {
+          return fail(errc::invalid_header_deserialization,
+                      in_tensor() + "missing field \"" + missing + "\"");
+        }
+        state_ = state::top_members;
+        return true;
+      }
+      case state::skip:
+        skip_keys_.pop_back();
+        return leave_skip();
+      default:
+        return unexpected("the end of an object");
+    }
+  }
+
+  bool start_array(std::size_t /*unused*/) {
+    if (!enter()) return false;
+    switch (state_) {
+      case state::shape_value:
+        b_.current().shape_offset = b_.dims().size();
+        state_ = state::shape_items;
+        return true;
+      case state::offsets_value:
+        offsets_count_ = 0;
+        state_ = state::offsets_items;
+        return true;
+      case state::skip:
+        ++skip_depth_;
+        return true;
+      default:
+        return unexpected("an array");
+    }
+  }
+
+  bool end_array() {
+    --depth_;
+    switch (state_) {
+      case state::shape_items:
+        state_ = state::entry;
+        return true;
+      case state::offsets_items:
+        if (offsets_count_ != 2) {
+          return fail(errc::invalid_header_deserialization,
+                      in_tensor() + "data_offsets must hold exactly two integers, found " +
+                          std::to_string(offsets_count_));
+        }
+        state_ = state::entry;
+        return true;
+      case state::skip:
+        return leave_skip();
+      default:
+        return unexpected("the end of an array");
+    }
+  }
+
+  template <class Exception>
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const Exception& ex) {
+    std::string what = ex.what();
+    // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
+    if (!what.empty() && what[0] == '[') {
+      const auto close = what.find("] ");
+      if (close != std::string::npos) what.erase(0, close + 2);
+    }
+    return fail(errc::invalid_header_deserialization, "invalid JSON: " + what);
+  }
+
+ private:
+  enum class state : std::uint8_t {
+    top,               // before the top-level value
+    top_members,       // inside the top-level object, between members
+    metadata_value,    // after the "__metadata__" key
+    metadata_members,  // inside the metadata object
+    tensor_value,      // after a tensor name
+    entry,             // inside a tensor entry, between fields
+    dtype_value,
+    shape_value,
+    shape_items,
+    offsets_value,
+    offsets_items,
+    skip,  // inside the value of an unknown entry field (ignored, but still checked)
+    done,
+  };
+
+  std::string in_tensor() const { return "tensor " + quote(b_.current_name()) + ": "; }
+
+  bool fail(errc code, std::string message) {
+    if (!error_) error_.emplace(code, std::move(message));
+    return false;
+  }
+
+  bool enter() {
+    if (++depth_ > max_depth) {
+      return fail(errc::invalid_header_deserialization,
+                  "JSON nesting deeper than " + std::to_string(max_depth) + " levels");
+    }
+    return true;
+  }
+
+  bool leave_skip() {
+    if (--skip_depth_ == 0) state_ = state::entry;
+    return true;
+  }
+
+  // A scalar value arrived where `state_` expects something.
+  bool scalar(const std::string& what) {
+    switch (state_) {
+      case state::metadata_value:
+        if (what == "null") {  // "__metadata__": null means no metadata
+          state_ = state::top_members;
+          return true;
+        }
+        break;
+      case state::skip:
+        if (skip_depth_ == 0) state_ = state::entry;
+        return true;
+      default:
+        break;
+    }
+    return unexpected(what);
+  }
+
+  bool unexpected(const std::string& what) {
+    std::string m;
+    switch (state_) {
+      case state::top:
+        m = "the header must be a JSON object, found " + what;
+        break;
+      case state::metadata_value:
+        m = "__metadata__ must be an object of strings or null, found " + what;
+        break;
+      case state::metadata_members:
+        m = "__metadata__: the value of " + quote(pending_key_) + " must be a string, found " + what;
+        break;
+      case state::tensor_value:
+        m = in_tensor() + "the entry must be a JSON object, found " + what;
+        break;
+      case state::dtype_value:
+        m = in_tensor() + "dtype must be a string, found " + what;
+        break;
+      case state::shape_value:
+        m = in_tensor() + "shape must be an array, found " + what;
+        break;
+      case state::shape_items:
+        m = in_tensor() + "shape must hold unsigned 64-bit integers, found " + what;
+        break;
+      case state::offsets_value:
+        m = in_tensor() + "data_offsets must be an array, found " + what;
+        break;
+      case state::offsets_items:
+        m = in_tensor() + "data_offsets must hold unsigned 64-bit integers, found " + what;
+        break;
+      default:
+        m = "unexpected " + what;
+        break;
+    }
+    return fail(errc::invalid_header_deserialization, std::move(m));
+  }
+
+  header_builder& b_;
+  std::optional<error> error_;
+  state state_ = state::top;
+  std::size_t depth_ = 0;
+  std::size_t skip_depth_ = 0;
+  std::size_t offsets_count_ = 0;
+  bool seen_metadata_ = false;
+  bool have_dtype_ = false;
+  bool have_shape_ = false;
+  bool have_offsets_ = false;
+  std::string pending_key_;
+  std::unordered_set<std::string> extra_keys_;
+  std::vector<std::unordered_set<std::string>> skip_keys_;
+};
+
+/// Rules 1 to 3 of DESIGN §3: the length prefix against the limit and the input size.
+inline std::optional<error> check_length(std::uint64_t n, std::uint64_t input_size,
+                                         const parse_options& opts) {
+  if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max() - 8) {
+    return error(errc::header_too_large,
+                 "the header length is " + num(n) + " bytes, above the limit of " +
+                     num(opts.max_header_size) +
+                     " (parse_options::max_header_size); is this a safetensors file?");
+  }
+  std::uint64_t end = 0;
+  if (!checked_add(8, n, end) || end > input_size) {
+    return error(errc::invalid_header_length,
+                 "the header length is " + num(n) + " bytes, so the header ends at byte " +
+                     (end != 0 ? num(end) : std::string("2^64 or later")) +
+                     ", but the input has only " + num(input_size) + " bytes");
+  }
+  return std::nullopt;
+}
+
+/// Rules 4 to 10 of DESIGN §3 over the N header bytes; input_size is the whole file's size.
+inline result<header> parse_header_bytes(const unsigned char* json, std::size_t n,
+                                         std::uint64_t input_size, const parse_options& opts) {
+  const std::size_t bad = utf8_error_offset(json, n);
+  if (bad != n) {
+    static const char hex[] = "0123456789abcdef";
+    return error(errc::invalid_header, std::string("the header is not valid UTF-8: byte 0x") +
+                                           hex[json[bad] >> 4] + hex[json[bad] & 15] +
+                                           " at header offset " + num(bad) + " (file offset " +
+                                           num(8 + bad) + ")");
+  }
+  // nlohmann skips a leading UTF-8 BOM and stops at a NUL byte; JSON allows neither.
+  if (n >= 3 && json[0] == 0xEF && json[1] == 0xBB && json[2] == 0xBF) {
+    return error(errc::invalid_header_deserialization,
+                 "invalid JSON: the header starts with a UTF-8 byte order mark");
+  }
+  if (const void* nul = std::memchr(json, 0, n)) {
+    const auto at = static_cast<std::size_t>(static_cast<const unsigned char*>(nul) - json);
+    return error(errc::invalid_header_deserialization,
+                 "invalid JSON: NUL byte at header offset " + num(at) +
+                     " (only spaces, tabs, CR and LF may pad the header)");
+  }
+  header h;
+  header_builder builder(h);
+  header_sax sax(builder);
+  const char* first = reinterpret_cast<const char*>(json);
+  const bool ok = nlohmann::json::sax_parse(first, first + n, &sax,
+                                            nlohmann::json::input_format_t::json, true, false);
+  if (!ok || !sax.complete()) {
+    if (auto& e = sax.failure()) return std::move(*e);
+    return error(errc::invalid_header_deserialization, "invalid JSON: incomplete header");
+  }
+  if (auto e = builder.validate(n, input_size, opts)) return std::move(*e);
+  return h;
+}
+
+// --- platform I/O ---------------------------------------------------------------------------
+
+#if SAFETENSORS_WINDOWS
+using native_string = std::wstring;
+
+inline std::string last_error_message(DWORD code) {
+  char* buffer = nullptr;
+  const DWORD len = FormatMessageA(
+      FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+      nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
+  std::string msg = len ? std::string(buffer, len) : "error " + std::to_string(code);
+  if (buffer) LocalFree(buffer);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r' || msg.back() == '.')) msg.pop_back();
+  return msg;
+}
+
+inline result<native_string> to_native(std::string_view utf8) {
+  if (utf8.empty()) return native_string();
+  if (utf8.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    return error(errc::invalid_argument, "path too long");
+  }
+  const int len = static_cast<int>(utf8.size());
+  const int wlen = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), len, nullptr, 0);
+  if (wlen <= 0) return error(errc::invalid_argument, "the path is not valid UTF-8");
+  native_string w(static_cast<std::size_t>(wlen), L'\0');
+  MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), len, w.data(), wlen);
+  return w;
+}
+
+struct os_file {
+  HANDLE handle = INVALID_HANDLE_VALUE;
+  os_file() = default;
+  os_file(const os_file&) = delete;
+  os_file& operator=(const os_file&) = delete;
+  os_file(os_file&& o) noexcept : handle(std::exchange(o.handle, INVALID_HANDLE_VALUE)) {}
+  os_file& operator=(os_file&& o) noexcept {
+    std::swap(handle, o.handle);
+    return *this;
+  }
+  ~os_file() {
+    if (handle != INVALID_HANDLE_VALUE) CloseHandle(handle);
+  }
+};
+
+inline result<os_file> open_read(const native_string& path, const std::string& shown) {
+  os_file f;
+  f.handle = CreateFileW(path.c_str(), GENERIC_READ,
+                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                         OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+  if (f.handle == INVALID_HANDLE_VALUE) {
+    return error(errc::io_error, "cannot open " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  return f;
+}
+
+inline result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
+  LARGE_INTEGER size;
+  if (!GetFileSizeEx(f.handle, &size)) {
+    return error(errc::io_error, "cannot get the size of " + quote(shown) + ": " +
+                                     last_error_message(GetLastError()));
+  }
+  return static_cast<std::uint64_t>(size.QuadPart);
+}
+
+inline result<void> read_at(const os_file& f, std::uint64_t offset, void* dst, std::size_t n,
+                            const std::string& shown) {
+  auto* out = static_cast<unsigned char*>(dst);
+  while (n > 0) {
+    const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(n, 1u << 30));
+    OVERLAPPED ov{};
+    ov.Offset = static_cast<DWORD>(offset & 0xFFFFFFFFu);
+    ov.OffsetHigh = static_cast<DWORD>(offset >> 32);
+    DWORD got = 0;
+    if (!ReadFile(f.handle, out, chunk, &got, &ov)) {
+      const DWORD code = GetLastError();
+      if (code != ERROR_HANDLE_EOF) {
+        return error(errc::io_error, "cannot read " + quote(shown) + " at offset " +
+                                         num(offset) + ": " + last_error_message(code));
+      }
+      got = 0;
+    }
+    if (got == 0) {
+      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
+                                       num(offset) + " (was the file truncated?)");
+    }
+    out += got;
+    offset += got;
+    n -= got;
+  }
+  return {};
+}
+
+struct os_mapping {
+  const void* address = nullptr;
+  std::size_t size = 0;
+  static void unmap(const void* address, std::size_t /*size*/) noexcept {
+    if (address) UnmapViewOfFile(address);
+  }
+};
+
+inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const map_options&,
+                                   const std::string& shown) {
+  os_mapping m;
+  if (size == 0) return m;  // nothing to map; parsing reports HeaderTooSmall
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
+                                     " bytes exceed the address space; use source_reader");
+  }
+  HANDLE mapping = CreateFileMappingW(f.handle, nullptr, PAGE_READONLY, 0, 0, nullptr);
+  if (!mapping) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  m.address = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
+  const DWORD code = GetLastError();
+  CloseHandle(mapping);  // the view keeps the mapping alive
+  if (!m.address) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + last_error_message(code));
+  }
+  m.size = static_cast<std::size_t>(size);
+  return m;
+}
+#else
+using native_string = std::string;
+
+inline std::string errno_message(int code) { return std::generic_category().message(code); }
+
+inline result<native_string> to_native(std::string_view utf8) { return native_string(utf8); }
+
+struct os_file {
+  int fd = -1;
+  os_file() = default;
+  os_file(const os_file&) = delete;
+  os_file& operator=(const os_file&) = delete;
+  os_file(os_file&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  os_file& operator=(os_file&& o) noexcept {
+    std::swap(fd, o.fd);
+    return *this;
+  }
+  ~os_file() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+inline result<os_file> open_read(const native_string& path, const std::string& shown) {
+  os_file f;
+  int flags = O_RDONLY;
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  do {
+    f.fd = ::open(path.c_str(), flags);
+  } while (f.fd < 0 && errno == EINTR);
+  if (f.fd < 0) return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) {
+    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return error(errc::io_error, "cannot open " + quote(shown) + ": it is a directory");
+  }
+  return f;
+}
+
+inline result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) {
+    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+  }
+  if (st.st_size < 0) return error(errc::io_error, "cannot size " + quote(shown));
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+inline result<void> read_at(const os_file& f, std::uint64_t offset, void* dst, std::size_t n,
+                            const std::string& shown) {
+  auto* out = static_cast<unsigned char*>(dst);
+  while (n > 0) {
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
+      return error(errc::io_error, "offset " + num(offset) + " is beyond what this system can read");
+    }
+    const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
+    const ssize_t got = ::pread(f.fd, out, chunk, static_cast<off_t>(offset));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
+                                       ": " + errno_message(errno));
+    }
+    if (got == 0) {
+      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
+                                       num(offset) + " (was the file truncated?)");
+    }
+    out += got;
+    offset += static_cast<std::uint64_t>(got);
+    n -= static_cast<std::size_t>(got);
+  }
+  return {};
+}
+
+struct os_mapping {
+  const void* address = nullptr;
+  std::size_t size = 0;
+  static void unmap(const void* address, std::size_t size) noexcept {
+    if (address) ::munmap(const_cast<void*>(address), size);
+  }
+};
+
+inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const map_options& opts,
+                                   const std::string& shown) {
+  os_mapping m;
+  if (size == 0) return m;  // mmap rejects length 0; parsing reports HeaderTooSmall
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
+                                     " bytes exceed the address space; use source_reader");
+  }
+  int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+  if (opts.populate) flags |= MAP_POPULATE;
+#endif
+  void* address = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
+  if (address == MAP_FAILED) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
+  }
+  int advice = -1;
+  switch (opts.hint) {
+    case access_hint::normal: break;
+    case access_hint::sequential: advice = MADV_SEQUENTIAL; break;
+    case access_hint::random: advice = MADV_RANDOM; break;
+    case access_hint::will_need: advice = MADV_WILLNEED; break;
+  }
+  if (advice >= 0) (void)::madvise(address, static_cast<std::size_t>(size), advice);  // a hint only
+  m.address = address;
+  m.size = static_cast<std::size_t>(size);
+  return m;
+}
+#endif
+
+inline result<native_string> to_native(const std::filesystem::path& p) {
+#if SAFETENSORS_WINDOWS
+  return native_string(p.wstring());
+#else
+  return native_string(p.string());
+#endif
+}
+
+inline std::string display_path(const std::filesystem::path& p) {
+#if SAFETENSORS_WINDOWS
+  const auto u8 = p.u8string();
+  return std::string(u8.begin(), u8.end());
+#else
+  return p.string();
+#endif
+}
+
+inline std::string display_path(std::string_view utf8) { return std::string(utf8); }
+
+template <class P>
+inline constexpr bool is_path_v = std::is_same_v<std::remove_cv_t<std::remove_reference_t<P>>,
+                                                 std::filesystem::path>;
+
+}  // namespace detail
+
+inline std::optional<tensor_info> header::find(std::string_view name) const noexcept {
+  const auto record = detail::header_builder::find(*this, name);
+  if (!record) return std::nullopt;
+  return make_info(*record);
+}
+
+inline result<tensor_info> header::at(std::string_view name) const {
+  if (auto info = find(name)) return *info;
+  return error(errc::tensor_not_found, "no tensor named " + detail::quote(name));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Reader
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed file over bytes the caller keeps alive: the header plus zero-copy tensor views.
+class file_view {
+ public:
+  file_view() = default;
+  /// The parsed header (tensor table, metadata, sizes).
+  const safetensors::header& header() const noexcept { return header_; }
+  /// Number of tensors.
+  std::size_t size() const noexcept { return header_.size(); }
+  /// The tensors in offset order.
+  tensor_range tensors() const noexcept { return header_.tensors(); }
+  /// The `__metadata__` map, or nullopt.
+  const std::optional<metadata_map>& metadata() const noexcept { return header_.metadata(); }
+  /// The data buffer (the bytes after the header, up to the end of the last tensor).
+  span<const std::byte> data() const noexcept { return data_; }
+  /// A view of the tensor `info` (an entry of this file's header).
+  tensor_view view(const tensor_info& info) const noexcept {
+    return tensor_view(info, data_.subspan(static_cast<std::size_t>(info.offsets().begin),
+                                           static_cast<std::size_t>(info.byte_size())));
+  }
+  /// The tensor named `name`, or nullopt.
+  std::optional<tensor_view> find(std::string_view name) const noexcept {
+    if (auto info = header_.find(name)) return view(*info);
+    return std::nullopt;
+  }
+  /// The tensor named `name`, or TensorNotFound.
+  result<tensor_view> tensor(std::string_view name) const {
+    auto info = header_.at(name);
+    if (!info) return info.error();
+    return view(*info);
+  }
+
+ private:
+  friend result<file_view> parse(const void* data, std::size_t size, const parse_options& opts);
+  file_view(safetensors::header h, span<const std::byte> data) noexcept
+      : header_(std::move(h)), data_(data) {}
+  safetensors::header header_;
+  span<const std::byte> data_;
+};
+
+/// Parses and validates a whole file held in memory (8-byte length, header, data buffer).
+/// Zero copy: the result's views point into `data`, which must outlive it.
+inline result<file_view> parse(const void* data, std::size_t size, const parse_options& opts = {}) {
+  if (data == nullptr && size != 0) return error(errc::invalid_argument, "parse: null data with non-zero size");
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  if (size < 8) {
+    return error(errc::header_too_small,
+                 "the input has " + detail::num(size) +
+                     " bytes; a safetensors file starts with an 8-byte header length");
+  }
+  const std::uint64_t n = detail::read_le64(bytes);
+  if (auto e = detail::check_length(n, size, opts)) return std::move(*e);
+  auto h = detail::parse_header_bytes(bytes + 8, static_cast<std::size_t>(n), size, opts);
+  if (!h) return h.error();
+  const auto* start = reinterpret_cast<const std::byte*>(bytes) + 8 + n;
+  const auto data_size = static_cast<std::size_t>(h->data_size());
+  return file_view(std::move(*h), span<const std::byte>(start, data_size));
+}
+
+/// Parses and validates a whole file held in memory (see parse(const void*, size_t, options)).
+inline result<file_view> parse(span<const std::byte> bytes, const parse_options& opts = {}) {
+  return parse(bytes.data(), bytes.size(), opts);
+}
+
+/// A read-only memory mapping of a whole file. RAII and move-only.
+///
+/// POSIX: if another process truncates the file while it is mapped, touching the lost pages
+/// raises SIGBUS; use source_reader for files that may change underneath you.
+class mapped_file {
+ public:
+  mapped_file() = default;
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+  /// Takes over the mapping of `other`, which becomes empty.
+  mapped_file(mapped_file&& other) noexcept
+      : mapping_(std::exchange(other.mapping_, {})), path_(std::move(other.path_)) {}
+  /// Unmaps this mapping and takes over `other`'s.
+  mapped_file& operator=(mapped_file&& other) noexcept {
+    std::swap(mapping_, other.mapping_);
+    std::swap(path_, other.path_);
+    return *this;
+  }
+  ~mapped_file() { detail::os_mapping::unmap(mapping_.address, mapping_.size); }
+
+  /// Maps the file at `utf8_path` (UTF-8 on every platform). IoError with the OS message.
+  static result<mapped_file> open(std::string_view utf8_path, const map_options& opts = {}) {
+    auto native = detail::to_native(utf8_path);
+    if (!native) return native.error();
+    return open_native(*native, detail::display_path(utf8_path), opts);
+  }
+  /// Maps the file at `path`.
+  template <class P, std::enable_if_t<detail::is_path_v<P>, int> = 0>
+  static result<mapped_file> open(const P& path, const map_options& opts = {}) {
+    auto native = detail::to_native(path);
+    if (!native) return native.error();
+    return open_native(*native, detail::display_path(path), opts);
+  }
+
+  /// The mapped bytes (nullptr for an empty file).
+  const std::byte* data() const noexcept { return static_cast<const std::byte*>(mapping_.address); }
+  /// The file's size in bytes.
+  std::size_t size() const noexcept { return mapping_.size; }
+  /// The mapped bytes as a span.
+  span<const std::byte> bytes() const noexcept { return {data(), size()}; }
+  /// The path the file was opened with.
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  static result<mapped_file> open_native(const detail::native_string& native, std::string shown,
+                                         const map_options& opts) {
+    auto file = detail::open_read(native, shown);
+    if (!file) return file.error();
+    auto size = detail::file_size(*file, shown);
+    if (!size) return size.error();
+    auto mapping = detail::map_file(*file, *size, opts, shown);
+    if (!mapping) return mapping.error();
+    mapped_file out;
+    out.mapping_ = *mapping;
+    out.path_ = std::move(shown);
+    return out;
+  }
+  detail::os_mapping mapping_;
+  std::string path_;
+};
+
+class mapped_view;
+
+/// Maps the file at `path` (a UTF-8 string or a std::filesystem::path) and parses it.
+template <class P>
+result<mapped_view> open_mapped(const P& path, const parse_options& popts = {},
+                                const map_options& mopts = {});
+
+/// A mapped file and its parsed header: a file_view that owns its bytes. Move-only.
+class mapped_view : public file_view {
+ public:
+  mapped_view() = default;
+  /// The mapping.
+  const mapped_file& file() const noexcept { return file_; }
+
+ private:
+  template <class P>
+  friend result<mapped_view> open_mapped(const P& path, const parse_options& popts,
+                                         const map_options& mopts);
+  mapped_view(file_view view, mapped_file file) noexcept
+      : file_view(std::move(view)), file_(std::move(file)) {}
+  mapped_file file_;  // the mapping's address does not change when moved
+};
+
+template <class P>
+result<mapped_view> open_mapped(const P& path, const parse_options& popts,
+                                const map_options& mopts) {
+  auto file = [&] {
+    if constexpr (detail::is_path_v<P>) {
+      return mapped_file::open(path, mopts);
+    } else {
+      return mapped_file::open(std::string_view(path), mopts);
+    }
+  }();
+  if (!file) return file.error();
+  auto view = parse(file->data(), file->size(), popts);
+  if (!view) {
+    return error(view.error().code(), detail::quote(file->path()) + ": " + view.error().message());
+  }
+  return mapped_view(std::move(*view), std::move(*file));
+}
+
+/// Random access to bytes: a file, a buffer, or your own (HTTP range requests, object stores).
+/// source_reader reads only the header and the tensors you ask for through it.
+class random_access_source {
+ public:
+  virtual ~random_access_source() = default;
+  /// Total size in bytes.
+  virtual std::uint64_t size() const noexcept = 0;
+  /// Reads exactly `size` bytes at `offset` into `dst`; a short read is an error. Must be safe
+  /// to call from several threads at once if the reader is shared between threads.
+  virtual result<void> read_at(std::uint64_t offset, void* dst, std::size_t size) const = 0;
+  /// A short description for messages, such as the path.
+  virtual std::string describe() const { return "source"; }
+};
+
+/// A file read with pread (ReadFile with an offset on Windows); no mapping. Thread-safe.
+class file_source final : public random_access_source {
+ public:
+  /// Opens the file at `utf8_path` (UTF-8 on every platform). IoError with the OS message.
+  static result<std::unique_ptr<file_source>> open(std::string_view utf8_path) {
+    auto native = detail::to_native(utf8_path);
+    if (!native) return native.error();
+    return open_native(*native, detail::display_path(utf8_path));
+  }
+  /// Opens the file at `path`.
+  template <class P, std::enable_if_t<detail::is_path_v<P>, int> = 0>
+  static result<std::unique_ptr<file_source>> open(const P& path) {
+    auto native = detail::to_native(path);
+    if (!native) return native.error();
+    return open_native(*native, detail::display_path(path));
+  }
+  /// The file's size when it was opened.
+  std::uint64_t size() const noexcept override { return size_; }
+  /// Reads `size` bytes at `offset`; IoError on failure or end of file.
+  result<void> read_at(std::uint64_t offset, void* dst, std::size_t size) const override {
+    return detail::read_at(file_, offset, dst, size, path_);
+  }
+  /// The path.
+  std::string describe() const override { return path_; }
+
+ private:
+  file_source(detail::os_file file, std::uint64_t size, std::string path) noexcept
+      : file_(std::move(file)), size_(size), path_(std::move(path)) {}
+  static result<std::unique_ptr<file_source>> open_native(const detail::native_string& native,
+                                                          std::string shown) {
+    auto file = detail::open_read(native, shown);
+    if (!file) return file.error();
+    auto size = detail::file_size(*file, shown);
+    if (!size) return size.error();
+    return std::unique_ptr<file_source>(new file_source(std::move(*file), *size, std::move(shown)));
+  }
+  detail::os_file file_;
+  std::uint64_t size_;
+  std::string path_;
+};
+
+/// Bytes in memory as a random_access_source (the caller keeps them alive).
+class memory_source final : public random_access_source {
+ public:
+  /// A source over `bytes`.
+  explicit memory_source(span<const std::byte> bytes) noexcept : bytes_(bytes) {}
+  /// The number of bytes.
+  std::uint64_t size() const noexcept override { return bytes_.size(); }
+  /// Copies `size` bytes at `offset`; IoError past the end.
+  result<void> read_at(std::uint64_t offset, void* dst, std::size_t size) const override {
+    if (offset > bytes_.size() || size > bytes_.size() - offset) {
+      return error(errc::io_error, "read of " + detail::num(size) + " bytes at offset " +
+                                       detail::num(offset) + " is past the end of " +
+                                       detail::num(bytes_.size()) + " bytes");
+    }
+    if (size != 0) std::memcpy(dst, bytes_.data() + offset, size);
+    return {};
+  }
+  /// "memory".
+  std::string describe() const override { return "memory"; }
+
+ private:
+  span<const std::byte> bytes_;
+};
+
+/// Reads a file through a random_access_source: only the 8 + N header bytes at open, then each
+/// tensor's bytes on request into caller buffers. No mapping: the path for network filesystems,
+/// Windows, and files that may change underneath you. Move-only; read_into is thread-safe when
+/// the source is (file_source is).
+class source_reader {
+ public:
+  /// Reads and validates the header of `source` (its size is the file size of the rules).
+  static result<source_reader> open(std::unique_ptr<random_access_source> source,
+                                    const parse_options& opts = {}) {
+    if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
+    const std::uint64_t size = source->size();
+    const std::string where = detail::quote(source->describe()) + ": ";
+    auto fail = [&](const error& e) { return error(e.code(), where + e.message()); };
+    if (size < 8) {
+      return fail(error(errc::header_too_small,
+                        "the input has " + detail::num(size) +
+                            " bytes; a safetensors file starts with an 8-byte header length"));
+    }
+    unsigned char prefix[8];
+    if (auto r = source->read_at(0, prefix, 8); !r) return r.error();
+    const std::uint64_t n = detail::read_le64(prefix);
+    if (auto e = detail::check_length(n, size, opts)) return fail(*e);
+    std::vector<unsigned char> json(static_cast<std::size_t>(n));
+    if (n != 0) {
+      if (auto r = source->read_at(8, json.data(), json.size()); !r) return r.error();
+    }
+    auto h = detail::parse_header_bytes(json.data(), json.size(), size, opts);
+    if (!h) return fail(h.error());
+    return source_reader(std::move(source), std::move(*h));
+  }
+
+  /// The parsed header.
+  const safetensors::header& header() const noexcept { return header_; }
+  /// The source.
+  const random_access_source& source() const noexcept { return *source_; }
+
+  /// Copies the bytes of tensor `info` (an entry of this reader's header) into `dst`, which
+  /// must hold at least info.byte_size() bytes (InvalidArgument otherwise).
+  result<void> read_into(const tensor_info& info, span<std::byte> dst) const {
+    const data_offsets o = info.offsets();
+    if (o.end < o.begin || o.end > header_.data_size()) {
+      return error(errc::invalid_argument, "read_into: tensor " + detail::quote(info.name()) +
+                                               " is not an entry of this file");
+    }
+    if (dst.size() < info.byte_size()) {
+      return error(errc::invalid_argument,
+                   "read_into: tensor " + detail::quote(info.name()) + " has " +
+                       detail::num(info.byte_size()) + " bytes, the buffer holds " +
+                       detail::num(dst.size()));
+    }
+    if (info.byte_size() == 0) return {};
+    return source_->read_at(header_.data_offset() + o.begin, dst.data(),
+                            static_cast<std::size_t>(info.byte_size()));
+  }
+  /// Copies the bytes of the tensor named `name` into `dst` (TensorNotFound if absent).
+  result<void> read_into(std::string_view name, span<std::byte> dst) const {
+    auto info = header_.at(name);
+    if (!info) return info.error();
+    return read_into(*info, dst);
+  }
+  /// The bytes of tensor `info` in a new vector.
+  result<std::vector<std::byte>> read(const tensor_info& info) const {
+    if (info.byte_size() > header_.data_size()) {
+      return error(errc::invalid_argument, "read: tensor " + detail::quote(info.name()) +
+                                               " is not an entry of this file");
+    }
+    std::vector<std::byte> out(static_cast<std::size_t>(info.byte_size()));
+    if (auto r = read_into(info, span<std::byte>(out)); !r) return r.error();
+    return out;
+  }
+
+ private:
+  source_reader(std::unique_ptr<random_access_source> source, safetensors::header h) noexcept
+      : source_(std::move(source)), header_(std::move(h)) {}
+  std::unique_ptr<random_access_source> source_;
+  safetensors::header header_;
+};
+
+/// Opens the file at `path` (UTF-8 string or std::filesystem::path) for reading without a
+/// mapping, and parses its header.
+template <class P>
+result<source_reader> open_reader(const P& path, const parse_options& opts = {}) {
+  auto source = [&] {
+    if constexpr (detail::is_path_v<P>) {
+      return file_source::open(path);
+    } else {
+      return file_source::open(std::string_view(path));
+    }
+  }();
+  if (!source) return source.error();
+  return source_reader::open(std::move(*source), opts);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Writer: arrives with the writer work (DESIGN §6).
+// ---------------------------------------------------------------------------------------------
+
+}  // namespace v0
+}  // namespace safetensors
+
+namespace std {
+template <>
+struct is_error_code_enum<safetensors::errc> : true_type {};
+}  // namespace std
+
+#endif  // SAFETENSORS_SAFETENSORS_HPP
