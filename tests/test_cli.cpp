@@ -1,0 +1,197 @@
+// The command-line tool's contract (DESIGN.md §5): output, exit codes, first stderr line.
+#include <cstdlib>
+#include <doctest/doctest.h>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_writer.hpp"
+
+#if !defined(_WIN32)
+#include <sys/wait.h>
+#endif
+
+namespace {
+
+struct run_result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (const char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+/// Runs the CLI with `args`, capturing stdout, stderr and the exit code.
+run_result run_cli(const st_test::temp_dir& dir, const std::vector<std::string>& args) {
+  std::string command = shell_quote(SAFETENSORS_CLI_PATH);
+  for (const auto& a : args) command += " " + shell_quote(a);
+  const auto out = dir.file("stdout.txt");
+  const auto err = dir.file("stderr.txt");
+  command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) + " </dev/null";
+  const int status = std::system(command.c_str());
+  run_result r;
+#if defined(_WIN32)
+  r.code = status;
+#else
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+#endif
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+std::vector<std::uint8_t> sample_file() {
+  std::vector<st_test::tensor_spec> tensors{
+      {"b", "F32", {2}, {0, 0, 128, 63, 0, 0, 0, 64}},
+      {"a/..\n", "U8", {3}, {1, 2, 3}},
+      {"z", "I64", {}, {7, 0, 0, 0, 0, 0, 0, 0}},
+  };
+  return st_test::make_file(tensors, std::vector<std::pair<std::string, std::string>>{{"format", "pt"}});
+}
+
+}  // namespace
+
+TEST_SUITE("cli") {
+  TEST_CASE("inspect --json prints the table in offset order as DESIGN §5") {
+    st_test::temp_dir dir;
+    const auto bytes = sample_file();
+    st_test::write_file(dir.file("m.safetensors"), bytes);
+    const auto r = run_cli(dir, {"inspect", dir.file("m.safetensors").string(), "--json"});
+    REQUIRE(r.code == 0);
+    CHECK(r.err.empty());
+    const auto j = nlohmann::json::parse(r.out);
+    // header_size is the length prefix of the file.
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[static_cast<std::size_t>(i)];
+    CHECK(j.at("header_size").get<std::uint64_t>() == n);
+    CHECK(j.at("metadata") == nlohmann::json{{"format", "pt"}});
+    const auto& t = j.at("tensors");
+    REQUIRE(t.size() == 3);
+    // make_file lays data out in the given order: b [0,8), "a/..\n" [8,11), z [11,19).
+    CHECK(t[0] == nlohmann::json{{"name", "b"}, {"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {0, 8}}});
+    CHECK(t[1] == nlohmann::json{{"name", "a/..\n"}, {"dtype", "U8"}, {"shape", {3}}, {"data_offsets", {8, 11}}});
+    CHECK(t[2] == nlohmann::json{{"name", "z"}, {"dtype", "I64"}, {"shape", nlohmann::json::array()}, {"data_offsets", {11, 19}}});
+    // Key order of the object is part of the contract.
+    CHECK(r.out.rfind("{\"header_size\":", 0) == 0);
+    CHECK(r.out.find("\"metadata\"") < r.out.find("\"tensors\""));
+  }
+
+  TEST_CASE("inspect --json: metadata null when absent") {
+    st_test::temp_dir dir;
+    st_test::write_file(dir.file("m.safetensors"), st_test::make_file({{"x", "U8", {1}, {9}}}));
+    const auto r = run_cli(dir, {"inspect", "--json", dir.file("m.safetensors").string()});
+    REQUIRE(r.code == 0);
+    CHECK(nlohmann::json::parse(r.out).at("metadata").is_null());
+  }
+
+  TEST_CASE("inspect prints a readable table") {
+    st_test::temp_dir dir;
+    st_test::write_file(dir.file("m.safetensors"), sample_file());
+    const auto r = run_cli(dir, {"inspect", dir.file("m.safetensors").string()});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("format: pt") != std::string::npos);
+    CHECK(r.out.find("F32") != std::string::npos);
+    CHECK(r.out.find("[2]") != std::string::npos);
+    CHECK(r.out.find("a/..\\x0a") != std::string::npos);  // control bytes escaped
+    CHECK(r.out.find("[11, 19)") != std::string::npos);
+  }
+
+  TEST_CASE("validate: valid files exit 0") {
+    st_test::temp_dir dir;
+    st_test::write_file(dir.file("a.safetensors"), sample_file());
+    st_test::write_file(dir.file("b.safetensors"), st_test::make_file({}));
+    const auto r = run_cli(dir, {"validate", dir.file("a.safetensors").string(), dir.file("b.safetensors").string()});
+    CHECK(r.code == 0);
+    CHECK(r.err.empty());
+    CHECK(r.out.find("OK") != std::string::npos);
+  }
+
+  TEST_CASE("validate: an invalid file exits 1 with error: <Name>: first") {
+    st_test::temp_dir dir;
+    struct bad_case {
+      std::vector<std::uint8_t> bytes;
+      const char* name;
+    };
+    const std::vector<bad_case> cases{
+        {{1, 2, 3}, "HeaderTooSmall"},
+        {st_test::make_raw(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}})", {0, 0, 0}), "InvalidOffset"},
+        {st_test::make_raw(R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})", std::vector<std::uint8_t>(12)), "TensorInvalidInfo"},
+        {st_test::make_raw(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", {0}), "DuplicateKey"},
+        {st_test::make_raw("{\"a\":1}"), "InvalidHeaderDeserialization"},
+        {st_test::make_raw(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", {0, 0}), "MetadataIncompleteBuffer"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.name);
+      st_test::write_file(dir.file("bad.safetensors"), c.bytes);
+      const auto r = run_cli(dir, {"validate", dir.file("bad.safetensors").string()});
+      CHECK(r.code == 1);
+      CHECK(first_line(r.err).rfind(std::string("error: ") + c.name + ": ", 0) == 0);
+      CHECK(first_line(r.err).find("bad.safetensors") != std::string::npos);
+      const auto i = run_cli(dir, {"inspect", dir.file("bad.safetensors").string()});
+      CHECK(i.code == 1);
+      CHECK(first_line(i.err).rfind(std::string("error: ") + c.name + ": ", 0) == 0);
+    }
+  }
+
+  TEST_CASE("validate: one invalid among valid files exits 1, and every file is checked") {
+    st_test::temp_dir dir;
+    st_test::write_file(dir.file("good.safetensors"), sample_file());
+    st_test::write_file(dir.file("bad.safetensors"), {1, 2});
+    const auto r = run_cli(dir, {"validate", dir.file("bad.safetensors").string(), dir.file("good.safetensors").string()});
+    CHECK(r.code == 1);
+    CHECK(r.out.find("good.safetensors: OK") != std::string::npos);
+  }
+
+  TEST_CASE("files that cannot be opened and usage errors exit 2") {
+    st_test::temp_dir dir;
+    const auto missing = run_cli(dir, {"validate", dir.file("missing.safetensors").string()});
+    CHECK(missing.code == 2);
+    CHECK(first_line(missing.err).rfind("error: IoError: ", 0) == 0);
+    CHECK(first_line(missing.err).find("missing.safetensors") != std::string::npos);
+    CHECK(run_cli(dir, {"inspect", dir.file("missing.safetensors").string()}).code == 2);
+    CHECK(run_cli(dir, {"frobnicate"}).code == 2);
+    CHECK(run_cli(dir, {"inspect"}).code == 2);
+    CHECK(run_cli(dir, {"validate"}).code == 2);
+    CHECK(run_cli(dir, {"inspect", "a", "b"}).code == 2);
+    CHECK(run_cli(dir, {"inspect", "--bogus", "a"}).code == 2);
+  }
+
+  TEST_CASE("demo writes a valid multi-dtype model with metadata and inspects it") {
+    st_test::temp_dir dir;
+    const auto r = run_cli(dir, {"demo", dir.file("out").string()});
+    REQUIRE(r.code == 0);
+    const auto file = dir.file("out") / "demo.safetensors";
+    REQUIRE(std::filesystem::exists(file));
+    CHECK(r.out.find("demo.safetensors") != std::string::npos);
+    const auto v = run_cli(dir, {"validate", file.string()});
+    CHECK(v.code == 0);
+    const auto j = nlohmann::json::parse(run_cli(dir, {"inspect", "--json", file.string()}).out);
+    CHECK(j.at("metadata").at("format") == "pt");
+    std::set<std::string> dtypes;
+    for (const auto& t : j.at("tensors")) dtypes.insert(t.at("dtype").get<std::string>());
+    CHECK(dtypes.size() >= 5);
+  }
+}
