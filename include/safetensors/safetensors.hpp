@@ -1097,7 +1097,8 @@ class header_sax {
   bool null() { return scalar("null"); }
   bool boolean(bool /*unused*/) { return scalar("a boolean"); }
   bool number_integer(json::number_integer_t v) {
-    return scalar("the negative number " + std::to_string(v));
+    // nlohmann reports "-0" as the integer 0; JSON's -0 is no unsigned integer either.
+    return scalar("the negative number " + (v == 0 ? std::string("-0") : std::to_string(v)));
   }
   bool number_unsigned(json::number_unsigned_t v) {
     switch (state_) {
