@@ -281,22 +281,46 @@ constexpr std::optional<dtype> dtype_from_string(std::string_view name) noexcept
   return std::nullopt;
 }
 
-/// Maps a C++ element type to its dtype, for typed access: dtype_of<float>::value == dtype::F32.
-/// Specialize it for your own trivially copyable element types.
+namespace detail {
+template <std::size_t Size, bool Signed>
+struct integer_dtype;
+template <> struct integer_dtype<1, false> : std::integral_constant<dtype, dtype::U8> {};
+template <> struct integer_dtype<1, true> : std::integral_constant<dtype, dtype::I8> {};
+template <> struct integer_dtype<2, false> : std::integral_constant<dtype, dtype::U16> {};
+template <> struct integer_dtype<2, true> : std::integral_constant<dtype, dtype::I16> {};
+template <> struct integer_dtype<4, false> : std::integral_constant<dtype, dtype::U32> {};
+template <> struct integer_dtype<4, true> : std::integral_constant<dtype, dtype::I32> {};
+template <> struct integer_dtype<8, false> : std::integral_constant<dtype, dtype::U64> {};
+template <> struct integer_dtype<8, true> : std::integral_constant<dtype, dtype::I64> {};
+
 template <class T>
-struct dtype_of;
+inline constexpr bool is_plain_integer_v =
+    std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char> &&
+    !std::is_same_v<T, wchar_t> && !std::is_same_v<T, char16_t> && !std::is_same_v<T, char32_t>;
+
+template <class T, class = void>
+struct dtype_of_base {};
+template <class T>
+struct dtype_of_base<T, std::enable_if_t<is_plain_integer_v<T>>>
+    : integer_dtype<sizeof(T), std::is_signed_v<T>> {};
+}  // namespace detail
+
+/// Maps a C++ element type to its dtype, for typed access: dtype_of<float>::value == dtype::F32.
+/// Integers map by size and signedness (so both `long` and `long long` work; plain `char` does
+/// not). Specialize it for your own trivially copyable element types.
+template <class T>
+struct dtype_of : detail::dtype_of_base<T> {};
 template <> struct dtype_of<bool> : std::integral_constant<dtype, dtype::BOOL> {};
-template <> struct dtype_of<std::uint8_t> : std::integral_constant<dtype, dtype::U8> {};
-template <> struct dtype_of<std::int8_t> : std::integral_constant<dtype, dtype::I8> {};
-template <> struct dtype_of<std::int16_t> : std::integral_constant<dtype, dtype::I16> {};
-template <> struct dtype_of<std::uint16_t> : std::integral_constant<dtype, dtype::U16> {};
-template <> struct dtype_of<std::int32_t> : std::integral_constant<dtype, dtype::I32> {};
-template <> struct dtype_of<std::uint32_t> : std::integral_constant<dtype, dtype::U32> {};
 template <> struct dtype_of<float> : std::integral_constant<dtype, dtype::F32> {};
-template <> struct dtype_of<std::complex<float>> : std::integral_constant<dtype, dtype::C64> {};
 template <> struct dtype_of<double> : std::integral_constant<dtype, dtype::F64> {};
-template <> struct dtype_of<std::int64_t> : std::integral_constant<dtype, dtype::I64> {};
-template <> struct dtype_of<std::uint64_t> : std::integral_constant<dtype, dtype::U64> {};
+template <> struct dtype_of<std::complex<float>> : std::integral_constant<dtype, dtype::C64> {};
+
+namespace detail {
+template <class T, class = void>
+struct has_dtype : std::false_type {};
+template <class T>
+struct has_dtype<T, std::void_t<decltype(dtype_of<T>::value)>> : std::true_type {};
+}  // namespace detail
 
 // --- errors ----------------------------------------------------------------------------------
 
@@ -813,6 +837,7 @@ class tensor_view {
   template <class T>
   result<element_view<T>> as() const {
     static_assert(std::is_trivially_copyable_v<T>, "element types must be trivially copyable");
+    static_assert(detail::has_dtype<T>::value, "no dtype_of<T> for this element type");
     if (dtype_of<T>::value != info_.dtype()) {
       return safetensors::error(
           errc::dtype_mismatch, "tensor '" + std::string(info_.name().substr(0, 200)) + "' is " +
