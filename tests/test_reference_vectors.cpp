@@ -154,7 +154,8 @@ TEST_SUITE("reference") {
     CHECK_FALSE(f->metadata().has_value());
     ref_check_table(*f, {{"test", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
     // The data span starts right after the header, inside the caller's buffer (zero copy).
-    CHECK(reinterpret_cast<const char*>(f->data().data()) == b.data() + 68);
+    CHECK(static_cast<const void*>(f->data().data()) ==
+          static_cast<const void*>(b.data() + 68));
     const auto view = f->tensor("test");
     REQUIRE(view.has_value());
     const auto ints = view->as<std::int32_t>();

@@ -799,9 +799,15 @@ class element_view {
   }
   /// The elements as a new vector.
   std::vector<T> to_vector() const {
-    std::vector<T> out(size_);
-    (void)copy_to(span<T>(out));
-    return out;
+    if constexpr (std::is_same_v<T, bool>) {  // std::vector<bool> has no data()
+      std::vector<bool> out(size_);
+      for (std::size_t i = 0; i < size_; ++i) out[i] = (*this)[i];
+      return out;
+    } else {
+      std::vector<T> out(size_);
+      (void)copy_to(span<T>(out));
+      return out;
+    }
   }
 
  private:
@@ -882,14 +888,14 @@ inline std::uint64_t read_le64(const unsigned char* p) noexcept {
 
 inline std::string num(std::uint64_t v) { return std::to_string(v); }
 
-/// A name quoted for messages: control and non-UTF-8-safe bytes escaped, long names cut.
+/// A name or path quoted for messages: control bytes escaped as \xNN, long names cut.
 inline std::string quote(std::string_view s) {
   constexpr std::size_t max_shown = 200;
   std::string out = "'";
   const std::size_t n = std::min(s.size(), max_shown);
   for (std::size_t i = 0; i < n; ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
+    if (c < 0x20 || c == 0x7f) {
       static const char hex[] = "0123456789abcdef";
       out += "\\x";
       out += hex[c >> 4];
@@ -1443,7 +1449,8 @@ class header_sax {
 /// Rules 1 to 3 of DESIGN §3: the length prefix against the limit and the input size.
 inline std::optional<error> check_length(std::uint64_t n, std::uint64_t input_size,
                                          const parse_options& opts) {
-  if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max() - 8) {
+  // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
+  if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
     return error(errc::header_too_large,
                  "the header length is " + num(n) + " bytes, above the limit of " +
                      num(opts.max_header_size) +
@@ -1475,7 +1482,7 @@ inline result<header> parse_header_bytes(const unsigned char* json, std::size_t 
     return error(errc::invalid_header_deserialization,
                  "invalid JSON: the header starts with a UTF-8 byte order mark");
   }
-  if (const void* nul = std::memchr(json, 0, n)) {
+  if (const void* nul = n == 0 ? nullptr : std::memchr(json, 0, n)) {
     const auto at = static_cast<std::size_t>(static_cast<const unsigned char*>(nul) - json);
     return error(errc::invalid_header_deserialization,
                  "invalid JSON: NUL byte at header offset " + num(at) +
@@ -1845,10 +1852,13 @@ class mapped_file {
   /// Takes over the mapping of `other`, which becomes empty.
   mapped_file(mapped_file&& other) noexcept
       : mapping_(std::exchange(other.mapping_, {})), path_(std::move(other.path_)) {}
-  /// Unmaps this mapping and takes over `other`'s.
+  /// Unmaps this mapping and takes over `other`'s; `other` becomes empty.
   mapped_file& operator=(mapped_file&& other) noexcept {
-    std::swap(mapping_, other.mapping_);
-    std::swap(path_, other.path_);
+    if (this != &other) {
+      detail::os_mapping::unmap(mapping_.address, mapping_.size);
+      mapping_ = std::exchange(other.mapping_, {});
+      path_ = std::move(other.path_);
+    }
     return *this;
   }
   ~mapped_file() { detail::os_mapping::unmap(mapping_.address, mapping_.size); }
