@@ -109,7 +109,8 @@ void print_table(const std::string& path, const st::header& h) {
   if (!h.metadata()) {
     std::cout << "metadata: none\n";
   } else {
-    std::cout << "metadata: " << h.metadata()->size() << (h.metadata()->size() == 1 ? " key\n" : " keys\n");
+    std::cout << "metadata: " << h.metadata()->size()
+              << (h.metadata()->size() == 1 ? " key\n" : " keys\n");
     for (const auto& [key, value] : *h.metadata()) {
       std::cout << "  " << printable(key) << ": " << printable(value) << "\n";
     }
@@ -118,9 +119,10 @@ void print_table(const std::string& path, const st::header& h) {
   std::vector<std::array<std::string, 5>> rows;
   rows.push_back({"name", "dtype", "shape", "offsets", "bytes"});
   for (const st::tensor_info t : h.tensors()) {
-    rows.push_back({printable(t.name()), std::string(st::to_string(t.dtype())), shape_text(t.shape()),
-                    "[" + std::to_string(t.offsets().begin) + ", " + std::to_string(t.offsets().end) + ")",
-                    std::to_string(t.byte_size())});
+    rows.push_back(
+        {printable(t.name()), std::string(st::to_string(t.dtype())), shape_text(t.shape()),
+         "[" + std::to_string(t.offsets().begin) + ", " + std::to_string(t.offsets().end) + ")",
+         std::to_string(t.byte_size())});
   }
   std::array<std::size_t, 5> width{};
   for (const auto& row : rows) {
@@ -189,7 +191,8 @@ std::vector<std::uint8_t> demo_model() {
   }
   tensors.push_back(weight);
   // BF16 1.0, 2.0, -0.5, 0.25
-  tensors.push_back({"encoder.layer.0.bias", "BF16", {4}, {0x80, 0x3f, 0x00, 0x40, 0x00, 0xbf, 0x80, 0x3e}});
+  tensors.push_back(
+      {"encoder.layer.0.bias", "BF16", {4}, {0x80, 0x3f, 0x00, 0x40, 0x00, 0xbf, 0x80, 0x3e}});
   tensors.push_back({"step", "I64", {}, {42, 0, 0, 0, 0, 0, 0, 0}});
   tensors.push_back({"mask", "BOOL", {3}, {1, 0, 1}});
   tensors.push_back({"packed.fp4", "F4", {2, 2}, {0x21, 0x43}});
@@ -210,7 +213,8 @@ int demo(const std::vector<std::string>& args) {
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    std::cerr << "error: IoError: cannot create directory '" << dir.string() << "': " << ec.message() << "\n";
+    std::cerr << "error: IoError: cannot create directory '" << dir.string()
+              << "': " << ec.message() << "\n";
     return exit_usage;
   }
   const std::filesystem::path file = dir / "demo.safetensors";

@@ -1,6 +1,7 @@
 // The command-line tool's contract (DESIGN.md §5): output, exit codes, first stderr line.
-#include <cstdlib>
 #include <doctest/doctest.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -69,7 +70,8 @@ std::vector<std::uint8_t> sample_file() {
       {"a/..\n", "U8", {3}, {1, 2, 3}},
       {"z", "I64", {}, {7, 0, 0, 0, 0, 0, 0, 0}},
   };
-  return st_test::make_file(tensors, std::vector<std::pair<std::string, std::string>>{{"format", "pt"}});
+  return st_test::make_file(tensors,
+                            std::vector<std::pair<std::string, std::string>>{{"format", "pt"}});
 }
 
 }  // namespace
@@ -91,9 +93,15 @@ TEST_SUITE("cli") {
     const auto& t = j.at("tensors");
     REQUIRE(t.size() == 3);
     // make_file lays data out in the given order: b [0,8), "a/..\n" [8,11), z [11,19).
-    CHECK(t[0] == nlohmann::json{{"name", "b"}, {"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {0, 8}}});
-    CHECK(t[1] == nlohmann::json{{"name", "a/..\n"}, {"dtype", "U8"}, {"shape", {3}}, {"data_offsets", {8, 11}}});
-    CHECK(t[2] == nlohmann::json{{"name", "z"}, {"dtype", "I64"}, {"shape", nlohmann::json::array()}, {"data_offsets", {11, 19}}});
+    CHECK(t[0] == nlohmann::json{
+                      {"name", "b"}, {"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {0, 8}}});
+    CHECK(t[1] ==
+          nlohmann::json{
+              {"name", "a/..\n"}, {"dtype", "U8"}, {"shape", {3}}, {"data_offsets", {8, 11}}});
+    CHECK(t[2] == nlohmann::json{{"name", "z"},
+                                 {"dtype", "I64"},
+                                 {"shape", nlohmann::json::array()},
+                                 {"data_offsets", {11, 19}}});
     // Key order of the object is part of the contract.
     CHECK(r.out.rfind("{\"header_size\":", 0) == 0);
     CHECK(r.out.find("\"metadata\"") < r.out.find("\"tensors\""));
@@ -123,7 +131,8 @@ TEST_SUITE("cli") {
     st_test::temp_dir dir;
     st_test::write_file(dir.file("a.safetensors"), sample_file());
     st_test::write_file(dir.file("b.safetensors"), st_test::make_file({}));
-    const auto r = run_cli(dir, {"validate", dir.file("a.safetensors").string(), dir.file("b.safetensors").string()});
+    const auto r = run_cli(
+        dir, {"validate", dir.file("a.safetensors").string(), dir.file("b.safetensors").string()});
     CHECK(r.code == 0);
     CHECK(r.err.empty());
     CHECK(r.out.find("OK") != std::string::npos);
@@ -137,11 +146,18 @@ TEST_SUITE("cli") {
     };
     const std::vector<bad_case> cases{
         {{1, 2, 3}, "HeaderTooSmall"},
-        {st_test::make_raw(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}})", {0, 0, 0}), "InvalidOffset"},
-        {st_test::make_raw(R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})", std::vector<std::uint8_t>(12)), "TensorInvalidInfo"},
-        {st_test::make_raw(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", {0}), "DuplicateKey"},
+        {st_test::make_raw(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}})", {0, 0, 0}),
+         "InvalidOffset"},
+        {st_test::make_raw(R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})",
+                           std::vector<std::uint8_t>(12)),
+         "TensorInvalidInfo"},
+        {st_test::make_raw(
+             R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
+             {0}),
+         "DuplicateKey"},
         {st_test::make_raw("{\"a\":1}"), "InvalidHeaderDeserialization"},
-        {st_test::make_raw(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", {0, 0}), "MetadataIncompleteBuffer"},
+        {st_test::make_raw(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", {0, 0}),
+         "MetadataIncompleteBuffer"},
     };
     for (const auto& c : cases) {
       CAPTURE(c.name);
@@ -160,7 +176,8 @@ TEST_SUITE("cli") {
     st_test::temp_dir dir;
     st_test::write_file(dir.file("good.safetensors"), sample_file());
     st_test::write_file(dir.file("bad.safetensors"), {1, 2});
-    const auto r = run_cli(dir, {"validate", dir.file("bad.safetensors").string(), dir.file("good.safetensors").string()});
+    const auto r = run_cli(dir, {"validate", dir.file("bad.safetensors").string(),
+                                 dir.file("good.safetensors").string()});
     CHECK(r.code == 1);
     CHECK(r.out.find("good.safetensors: OK") != std::string::npos);
   }

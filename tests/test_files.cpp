@@ -6,8 +6,6 @@
 // are computed from the specs given to it, never from the library's output.
 #include <doctest/doctest.h>
 
-#include <safetensors/safetensors.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -19,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <safetensors/safetensors.hpp>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -278,7 +277,10 @@ std::size_t open_fd_count() {
 // A small file with a bit of everything.
 std::vector<st_test::tensor_spec> sample_specs() {
   return {
-      {"weight", "F32", {2, 2}, {0, 0, 0x80, 0x3F, 0, 0, 0, 0x40, 0, 0, 0x40, 0x40, 0, 0, 0x80, 0x40}},
+      {"weight",
+       "F32",
+       {2, 2},
+       {0, 0, 0x80, 0x3F, 0, 0, 0, 0x40, 0, 0, 0x40, 0x40, 0, 0, 0x80, 0x40}},
       {"bias", "I16", {3}, {1, 0, 2, 0, 3, 0}},
       {"empty", "U8", {0}, {}},
       {"flag", "BOOL", {}, {1}},
@@ -359,8 +361,8 @@ TEST_SUITE("files") {
     const auto bytes = st_test::make_file(sample_specs());
     const fs::path p = dir.file("h.safetensors");
     st_test::write_file(p, bytes);
-    for (auto hint : {st::access_hint::normal, st::access_hint::sequential,
-                      st::access_hint::random, st::access_hint::will_need}) {
+    for (auto hint : {st::access_hint::normal, st::access_hint::sequential, st::access_hint::random,
+                      st::access_hint::will_need}) {
       for (bool populate : {false, true}) {
         st::map_options o;
         o.hint = hint;
@@ -605,10 +607,18 @@ TEST_SUITE("files") {
       CAPTURE(path_kind);
       st::error e(st::errc::invalid_argument, "");
       switch (path_kind) {
-        case 0: e = st::mapped_file::open(p.string()).error(); break;
-        case 1: e = st::open_mapped(p).error(); break;
-        case 2: e = st::file_source::open(p.string()).error(); break;
-        default: e = st::open_reader(p).error(); break;
+        case 0:
+          e = st::mapped_file::open(p.string()).error();
+          break;
+        case 1:
+          e = st::open_mapped(p).error();
+          break;
+        case 2:
+          e = st::file_source::open(p.string()).error();
+          break;
+        default:
+          e = st::open_reader(p).error();
+          break;
       }
       INFO("message: " << e.message());
       CHECK(e.code() == st::errc::io_error);
@@ -622,8 +632,8 @@ TEST_SUITE("files") {
   TEST_CASE("open_mapped: a valid file, and invalid files keep their code and name the file") {
     st_test::temp_dir dir;
     const auto specs = sample_specs();
-    const st_test::metadata_t md = std::vector<std::pair<std::string, std::string>>{
-        {"format", "pt"}, {"note", "x"}};
+    const st_test::metadata_t md =
+        std::vector<std::pair<std::string, std::string>>{{"format", "pt"}, {"note", "x"}};
     const auto bytes = st_test::make_file(specs, md);
     const fs::path p = dir.file("valid.safetensors");
     st_test::write_file(p, bytes);
@@ -668,7 +678,8 @@ TEST_SUITE("files") {
     const std::vector<bad_case> cases{
         {"trailing.safetensors", trailing, st::errc::metadata_incomplete_buffer},
         {"truncated.safetensors", truncated, st::errc::metadata_incomplete_buffer},
-        {"not-json.safetensors", st_test::make_raw("{nope}"), st::errc::invalid_header_deserialization},
+        {"not-json.safetensors", st_test::make_raw("{nope}"),
+         st::errc::invalid_header_deserialization},
         {"huge-n.safetensors", st_test::le64(100000001), st::errc::header_too_large},
         {"long-n.safetensors", std::vector<std::uint8_t>{3, 0, 0, 0, 0, 0, 0, 0, '{', '}'},
          st::errc::invalid_header_length},
@@ -768,9 +779,10 @@ TEST_SUITE("files") {
   TEST_CASE("source_reader reads a remote file's header without downloading it (64-bit offsets)") {
     // A 6 GB "remote" file: only the header exists; data bytes are computed on request.
     const std::uint64_t big = 6000000000ULL;
-    const std::string json = R"({"__metadata__":{"origin":"remote"},)"
-                             R"("big":{"dtype":"U8","shape":[6000000000],"data_offsets":[0,6000000000]},)"
-                             R"("w":{"dtype":"F32","shape":[2,2],"data_offsets":[6000000000,6000000016]}})";
+    const std::string json =
+        R"({"__metadata__":{"origin":"remote"},)"
+        R"("big":{"dtype":"U8","shape":[6000000000],"data_offsets":[0,6000000000]},)"
+        R"("w":{"dtype":"F32","shape":[2,2],"data_offsets":[6000000000,6000000016]}})";
     const auto head = st_test::make_raw(json);
     const std::uint64_t size = head.size() + big + 16;
     auto log = std::make_shared<std::vector<read_call>>();
@@ -982,8 +994,8 @@ TEST_SUITE("files") {
       CHECK(to_u8(*v) == t.data);
     }
     std::vector<std::uint8_t> shorter(bytes.begin(), bytes.end() - 3);
-    CHECK(outcome(st::source_reader::open(std::make_unique<st::memory_source>(byte_span(shorter)))) ==
-          "MetadataIncompleteBuffer");
+    CHECK(outcome(st::source_reader::open(std::make_unique<st::memory_source>(
+              byte_span(shorter)))) == "MetadataIncompleteBuffer");
     CHECK(outcome(st::source_reader::open(std::make_unique<st::memory_source>(
               st::span<const std::byte>()))) == "HeaderTooSmall");
   }
@@ -1045,7 +1057,8 @@ TEST_SUITE("files") {
         {{}, kv{}, 8},
         {{}, kv{{"framework", "pt"}, {"format", "pt"}}, 1},
         {sample_specs(), std::nullopt, 8},
-        {sample_specs(), kv{{"a", "1"}, {"", "empty key"}, {"unicode \xc3\xa9", "\xe6\xa8\xa1"}}, 1},
+        {sample_specs(), kv{{"a", "1"}, {"", "empty key"}, {"unicode \xc3\xa9", "\xe6\xa8\xa1"}},
+         1},
         {{{"z0", "F32", {0}, {}},
           {"z1", "BF16", {3, 0, 2}, {}},
           {"x", "F16", {2, 3}, slice(0, 12)},
@@ -1188,7 +1201,7 @@ TEST_SUITE("files") {
     fs::resize_file(p, total, ec);
     if (ec || fs::file_size(p, ec) != total) {
       MESSAGE("skipped: the filesystem refused a sparse file of " << total << " bytes ("
-                                                                   << ec.message() << ")");
+                                                                  << ec.message() << ")");
       return;
     }
     const std::uint8_t first[4] = {0xB1, 0xB2, 0xB3, 0xB4};

@@ -5,8 +5,6 @@
 // the library; the expected tables are what the generator wrote.
 #include <doctest/doctest.h>
 
-#include <safetensors/safetensors.hpp>
-
 #include <algorithm>
 #include <array>
 #include <complex>
@@ -16,15 +14,15 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
 #include <random>
+#include <safetensors/safetensors.hpp>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "test_writer.hpp"
 
@@ -53,7 +51,9 @@ std::uint64_t uniform(rng_t& rng, std::uint64_t lo, std::uint64_t hi) {  // incl
 std::size_t pick(rng_t& rng, std::size_t n) {  // [0, n)
   return static_cast<std::size_t>(uniform(rng, 0, n - 1));
 }
-bool chance(rng_t& rng, int percent) { return uniform(rng, 0, 99) < static_cast<std::uint64_t>(percent); }
+bool chance(rng_t& rng, int percent) {
+  return uniform(rng, 0, 99) < static_cast<std::uint64_t>(percent);
+}
 
 // UTF-8 encoding of a Unicode scalar value (own encoder, independent of the library).
 void append_utf8(std::string& out, std::uint32_t cp) {
@@ -79,8 +79,9 @@ void append_utf8(std::string& out, std::uint32_t cp) {
 std::string random_string(rng_t& rng, std::size_t max_len) {
   std::string s;
   const std::size_t len = pick(rng, max_len + 1);
-  static const char specials[] = {'"', '\\', '/', '.', ' ', '\b', '\f', '\n', '\r', '\t', '\0',
-                                  '\x01', '\x1f', '\x7f', '_', ':', ',', '{', '}', '[', ']'};
+  static const char specials[] = {'"',  '\\', '/',  '.',  ' ',    '\b',   '\f',
+                                  '\n', '\r', '\t', '\0', '\x01', '\x1f', '\x7f',
+                                  '_',  ':',  ',',  '{',  '}',    '[',    ']'};
   for (std::size_t i = 0; i < len; ++i) {
     switch (pick(rng, 7)) {
       case 0:
@@ -393,19 +394,44 @@ void check_invariants(const st::file_view& fv, const unsigned char* input, std::
       CHECK(n == elements);
     };
     switch (info.dtype()) {
-      case st::dtype::BOOL: touch(bool{}); break;
-      case st::dtype::U8: touch(std::uint8_t{}); break;
-      case st::dtype::I8: touch(std::int8_t{}); break;
-      case st::dtype::I16: touch(std::int16_t{}); break;
-      case st::dtype::U16: touch(std::uint16_t{}); break;
-      case st::dtype::I32: touch(std::int32_t{}); break;
-      case st::dtype::U32: touch(std::uint32_t{}); break;
-      case st::dtype::F32: touch(float{}); break;
-      case st::dtype::F64: touch(double{}); break;
-      case st::dtype::I64: touch(std::int64_t{}); break;
-      case st::dtype::U64: touch(std::uint64_t{}); break;
-      case st::dtype::C64: touch(std::complex<float>{}); break;
-      default: break;
+      case st::dtype::BOOL:
+        touch(bool{});
+        break;
+      case st::dtype::U8:
+        touch(std::uint8_t{});
+        break;
+      case st::dtype::I8:
+        touch(std::int8_t{});
+        break;
+      case st::dtype::I16:
+        touch(std::int16_t{});
+        break;
+      case st::dtype::U16:
+        touch(std::uint16_t{});
+        break;
+      case st::dtype::I32:
+        touch(std::int32_t{});
+        break;
+      case st::dtype::U32:
+        touch(std::uint32_t{});
+        break;
+      case st::dtype::F32:
+        touch(float{});
+        break;
+      case st::dtype::F64:
+        touch(double{});
+        break;
+      case st::dtype::I64:
+        touch(std::int64_t{});
+        break;
+      case st::dtype::U64:
+        touch(std::uint64_t{});
+        break;
+      case st::dtype::C64:
+        touch(std::complex<float>{});
+        break;
+      default:
+        break;
     }
   }
   CHECK(expected_begin == h.data_size());  // full coverage
@@ -451,16 +477,71 @@ void check_error(const st::error& e) {
 // JSON fragments spliced into headers.
 const std::vector<std::string>& json_tokens() {
   static const std::vector<std::string> tokens{
-      "{", "}", "[", "]", ",", ":", "\"", "\"\"", "\"a\"", "0", "1", "7", "-1", "-0", "1.5", "1e3",
-      "18446744073709551615", "18446744073709551616", "4294967296", "99999999999999999999",
-      "null", "true", "false", "\"__metadata__\"", "\"dtype\"", "\"shape\"", "\"data_offsets\"",
-      "\"F32\"", "\"F4\"", "\"F6_E2M3\"", "\"BOOL\"", "\"U64\"", "\"f32\"", "[0,0]", "[]", "{}",
-      "[1]", "[0,1,2]", "\"\\u0000\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud83d\\ude00\"",
-      "\"\\u00e9\"", "\"\\x\"", "\\", " ", "\t", "\n", "\r", std::string(1, '\0'), "\xEF\xBB\xBF",
-      "\xC3", "\xFF", "\xED\xA0\x80", "\x01", std::string(130, '['), std::string(126, '['),
+      "{",
+      "}",
+      "[",
+      "]",
+      ",",
+      ":",
+      "\"",
+      "\"\"",
+      "\"a\"",
+      "0",
+      "1",
+      "7",
+      "-1",
+      "-0",
+      "1.5",
+      "1e3",
+      "18446744073709551615",
+      "18446744073709551616",
+      "4294967296",
+      "99999999999999999999",
+      "null",
+      "true",
+      "false",
+      "\"__metadata__\"",
+      "\"dtype\"",
+      "\"shape\"",
+      "\"data_offsets\"",
+      "\"F32\"",
+      "\"F4\"",
+      "\"F6_E2M3\"",
+      "\"BOOL\"",
+      "\"U64\"",
+      "\"f32\"",
+      "[0,0]",
+      "[]",
+      "{}",
+      "[1]",
+      "[0,1,2]",
+      "\"\\u0000\"",
+      "\"\\ud800\"",
+      "\"\\udc00\"",
+      "\"\\ud83d\\ude00\"",
+      "\"\\u00e9\"",
+      "\"\\x\"",
+      "\\",
+      " ",
+      "\t",
+      "\n",
+      "\r",
+      std::string(1, '\0'),
+      "\xEF\xBB\xBF",
+      "\xC3",
+      "\xFF",
+      "\xED\xA0\x80",
+      "\x01",
+      std::string(130, '['),
+      std::string(126, '['),
       R"("x":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},)",
-      R"("__metadata__":null,)", R"("__metadata__":{"k":"v"},)", R"("__metadata__":{"k":1},)",
-      R"("dtype":"I8",)", R"("shape":[2],)", R"("data_offsets":[0,2],)", R"("extra":[[{}]],)",
+      R"("__metadata__":null,)",
+      R"("__metadata__":{"k":"v"},)",
+      R"("__metadata__":{"k":1},)",
+      R"("dtype":"I8",)",
+      R"("shape":[2],)",
+      R"("data_offsets":[0,2],)",
+      R"("extra":[[{}]],)",
   };
   return tokens;
 }
@@ -550,9 +631,15 @@ void mutate(rng_t& rng, std::vector<std::uint8_t>& b) {
       if (b.size() < 8) break;
       std::uint64_t n = hn;
       switch (pick(rng, 3)) {
-        case 0: n = hn + pick(rng, 17) - 8; break;
-        case 1: n = rng(); break;
-        default: n = pick(rng, b.size() + 16); break;
+        case 0:
+          n = hn + pick(rng, 17) - 8;
+          break;
+        case 1:
+          n = rng();
+          break;
+        default:
+          n = pick(rng, b.size() + 16);
+          break;
       }
       set_header_length(b, n);
       break;
@@ -584,19 +671,42 @@ void mutate(rng_t& rng, std::vector<std::uint8_t>& b) {
       const auto [from, to] = numbers[pick(rng, numbers.size())];
       const std::uint64_t old_value =
           std::strtoull(std::string(b.begin() + static_cast<std::ptrdiff_t>(from),
-                                    b.begin() + static_cast<std::ptrdiff_t>(to)).c_str(),
+                                    b.begin() + static_cast<std::ptrdiff_t>(to))
+                            .c_str(),
                         nullptr, 10);
-      static const std::uint64_t interesting[] = {
-          0, 1, 2, 3, 4, 5, 7, 8, 16, 255, 4294967295ULL, 4294967296ULL, 4294967297ULL,
-          (1ULL << 61), (1ULL << 62) + 1, (1ULL << 63), ~0ULL - 1, ~0ULL};
+      static const std::uint64_t interesting[] = {0,
+                                                  1,
+                                                  2,
+                                                  3,
+                                                  4,
+                                                  5,
+                                                  7,
+                                                  8,
+                                                  16,
+                                                  255,
+                                                  4294967295ULL,
+                                                  4294967296ULL,
+                                                  4294967297ULL,
+                                                  (1ULL << 61),
+                                                  (1ULL << 62) + 1,
+                                                  (1ULL << 63),
+                                                  ~0ULL - 1,
+                                                  ~0ULL};
       std::uint64_t v = 0;
       switch (pick(rng, 3)) {
-        case 0: v = interesting[pick(rng, sizeof interesting / sizeof interesting[0])]; break;
-        case 1: v = old_value + pick(rng, 9) - 4; break;
-        default: v = rng() >> pick(rng, 64); break;
+        case 0:
+          v = interesting[pick(rng, sizeof interesting / sizeof interesting[0])];
+          break;
+        case 1:
+          v = old_value + pick(rng, 9) - 4;
+          break;
+        default:
+          v = rng() >> pick(rng, 64);
+          break;
       }
       const std::string text = std::to_string(v);
-      b.erase(b.begin() + static_cast<std::ptrdiff_t>(from), b.begin() + static_cast<std::ptrdiff_t>(to));
+      b.erase(b.begin() + static_cast<std::ptrdiff_t>(from),
+              b.begin() + static_cast<std::ptrdiff_t>(to));
       b.insert(b.begin() + static_cast<std::ptrdiff_t>(from), text.begin(), text.end());
       set_header_length(b, hn - (to - from) + text.size());
       break;
@@ -607,7 +717,8 @@ void mutate(rng_t& rng, std::vector<std::uint8_t>& b) {
       std::vector<std::pair<std::size_t, std::size_t>> found;
       for (const auto& name : st_test::dtype_names()) {
         const std::string quoted = "\"" + name + "\"";
-        for (std::size_t at = h.find(quoted); at != std::string::npos; at = h.find(quoted, at + 1)) {
+        for (std::size_t at = h.find(quoted); at != std::string::npos;
+             at = h.find(quoted, at + 1)) {
           found.emplace_back(8 + at + 1, name.size());
         }
       }
@@ -615,7 +726,8 @@ void mutate(rng_t& rng, std::vector<std::uint8_t>& b) {
       const auto [at, len] = found[pick(rng, found.size())];
       const auto names = st_test::dtype_names();
       std::string repl = chance(rng, 90) ? names[pick(rng, names.size())] : std::string("F16 ");
-      b.erase(b.begin() + static_cast<std::ptrdiff_t>(at), b.begin() + static_cast<std::ptrdiff_t>(at + len));
+      b.erase(b.begin() + static_cast<std::ptrdiff_t>(at),
+              b.begin() + static_cast<std::ptrdiff_t>(at + len));
       b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), repl.begin(), repl.end());
       set_header_length(b, hn - len + repl.size());
       break;
@@ -656,9 +768,11 @@ TEST_SUITE("random") {
       std::memcpy(input.get(), f.bytes.data(), f.bytes.size());
       auto fv = st::parse(input.get(), f.bytes.size());
       if (!fv.has_value()) {
-        FAIL_CHECK("a valid random file was rejected: " << fv.error().to_string() << "; header: "
-                   << std::string(f.bytes.begin() + 8,
-                                  f.bytes.begin() + 8 + static_cast<std::ptrdiff_t>(f.header_size)));
+        FAIL_CHECK(
+            "a valid random file was rejected: "
+            << fv.error().to_string() << "; header: "
+            << std::string(f.bytes.begin() + 8,
+                           f.bytes.begin() + 8 + static_cast<std::ptrdiff_t>(f.header_size)));
         continue;
       }
       check_round_trip(fv->header(), f);
@@ -670,13 +784,15 @@ TEST_SUITE("random") {
         CHECK(to_u8(v->bytes()) == t.data);
       }
       CHECK(fv->metadata() == f.metadata);
-      auto missing = fv->tensor("\x01missing-name-never-generated-because-too-long-for-the-generator"
-                                "-which-stops-at-forty-characters");
+      auto missing = fv->tensor(
+          "\x01missing-name-never-generated-because-too-long-for-the-generator"
+          "-which-stops-at-forty-characters");
       CHECK(outcome_is_not_found(missing));
 
       // The same bytes through the pread path (source_reader over memory).
-      auto r = st::source_reader::open(std::make_unique<st::memory_source>(
-          st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), f.bytes.size())));
+      auto r =
+          st::source_reader::open(std::make_unique<st::memory_source>(st::span<const std::byte>(
+              reinterpret_cast<const std::byte*>(input.get()), f.bytes.size())));
       REQUIRE(r.has_value());
       check_round_trip(r->header(), f);
       for (const auto& t : f.tensors) {

@@ -7,14 +7,13 @@
 // reference's error name (SafeTensorError variant) are checked.
 #include <doctest/doctest.h>
 
-#include <safetensors/safetensors.hpp>
-
 #include <complex>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <safetensors/safetensors.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,10 +56,9 @@ std::vector<std::uint64_t> ref_dims(st::span<const std::uint64_t> s) {
 
 // An IEEE binary32 from its little-endian bytes, decoded by hand (independent of the library).
 float ref_f32(const std::uint8_t* p) {
-  const std::uint32_t bits = static_cast<std::uint32_t>(p[0]) |
-                             (static_cast<std::uint32_t>(p[1]) << 8) |
-                             (static_cast<std::uint32_t>(p[2]) << 16) |
-                             (static_cast<std::uint32_t>(p[3]) << 24);
+  const std::uint32_t bits =
+      static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
+      (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
   float f = 0;
   std::memcpy(&f, &bits, sizeof f);
   return f;
@@ -124,15 +122,15 @@ void ref_check_table(const st::file_view& f, const std::vector<ref_tensor>& want
 }  // namespace
 
 // Checks that `res` (a result<...>) is an error with code `code_` and reference name `name_`.
-#define REF_CHECK_ERROR(res, code_, name_)                              \
-  do {                                                                  \
-    const auto& ref_r_ = (res);                                         \
-    CHECK_FALSE(ref_r_.has_value());                                    \
-    if (!ref_r_.has_value()) {                                          \
-      INFO("error: " << ref_r_.error().to_string());                    \
-      CHECK(ref_r_.error().code() == (code_));                          \
-      CHECK(std::string(ref_r_.error().name()) == std::string(name_));  \
-    }                                                                   \
+#define REF_CHECK_ERROR(res, code_, name_)                             \
+  do {                                                                 \
+    const auto& ref_r_ = (res);                                        \
+    CHECK_FALSE(ref_r_.has_value());                                   \
+    if (!ref_r_.has_value()) {                                         \
+      INFO("error: " << ref_r_.error().to_string());                   \
+      CHECK(ref_r_.error().code() == (code_));                         \
+      CHECK(std::string(ref_r_.error().name()) == std::string(name_)); \
+    }                                                                  \
   } while (false)
 
 TEST_SUITE("reference") {
@@ -152,10 +150,10 @@ TEST_SUITE("reference") {
     CHECK(f->header().data_offset() == 68);
     CHECK(f->header().file_size() == 84);
     CHECK_FALSE(f->metadata().has_value());
-    ref_check_table(*f, {{"test", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
+    ref_check_table(*f,
+                    {{"test", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
     // The data span starts right after the header, inside the caller's buffer (zero copy).
-    CHECK(static_cast<const void*>(f->data().data()) ==
-          static_cast<const void*>(b.data() + 68));
+    CHECK(static_cast<const void*>(f->data().data()) == static_cast<const void*>(b.data() + 68));
     const auto view = f->tensor("test");
     REQUIRE(view.has_value());
     const auto ints = view->as<std::int32_t>();
@@ -187,8 +185,8 @@ TEST_SUITE("reference") {
   }
 
   TEST_CASE("test_zero_sized_tensor: I32 [2,0] at [0, 0], no data") {
-    const std::string bytes = "<\0\0\0\0\0\0\0"s +
-                              R"({"test":{"dtype":"I32","shape":[2,0],"data_offsets":[0, 0]}})";
+    const std::string bytes =
+        "<\0\0\0\0\0\0\0"s + R"({"test":{"dtype":"I32","shape":[2,0],"data_offsets":[0, 0]}})";
     REQUIRE(bytes.size() == 8 + 60);
     const auto f = ref_parse(bytes);
     REQUIRE(f.has_value());
@@ -225,10 +223,9 @@ TEST_SUITE("reference") {
   }
 
   TEST_CASE("test_metadata_incomplete_buffer: polyglot trailing data") {
-    const std::string bytes = "<\0\0\0\0\0\0\0"s +
-                              R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})" +
-                              "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"s +
-                              "extra_bogus_data_for_polyglot_file";
+    const std::string bytes =
+        "<\0\0\0\0\0\0\0"s + R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})" +
+        "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"s + "extra_bogus_data_for_polyglot_file";
     REQUIRE(bytes.size() == 84 + 34);
     REF_CHECK_ERROR(ref_parse(bytes), st::errc::metadata_incomplete_buffer,
                     "MetadataIncompleteBuffer");
@@ -286,8 +283,8 @@ TEST_SUITE("reference") {
   }
 
   TEST_CASE("test_invalid_info: I32 [2,2] at [0, 4], no data") {
-    const std::string bytes = "<\0\0\0\0\0\0\0"s +
-                              R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0, 4]}})";
+    const std::string bytes =
+        "<\0\0\0\0\0\0\0"s + R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0, 4]}})";
     REQUIRE(bytes.size() == 68);
     // validate() fails before the buffer-length check (which would also fail here).
     REF_CHECK_ERROR(ref_parse(bytes), st::errc::tensor_invalid_info, "TensorInvalidInfo");
@@ -313,17 +310,16 @@ TEST_SUITE("reference") {
   }
 
   TEST_CASE("test_json_attack: 10 tensors all at [0,16]") {
-    const std::string json =
-        R"({"weight_0":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("weight_1":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("weight_2":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("weight_3":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("weight_4":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("weight_5":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("weight_6":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("weight_7":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("weight_8":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("weight_9":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
+    const std::string json = R"({"weight_0":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("weight_1":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("weight_2":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("weight_3":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("weight_4":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("weight_5":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("weight_6":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("weight_7":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("weight_8":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("weight_9":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
     const auto n = st_test::le64(json.size());
     const std::string bytes =
         std::string(n.begin(), n.end()) + json + "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"s;
@@ -336,8 +332,7 @@ TEST_SUITE("reference") {
   // Writer-side Rust vectors, read back: the bytes the reference writes must load.
   TEST_CASE("test_serialization (Rust writer bytes): attn.0 F32 [1,2,3] = 0..5") {
     const std::string bytes =
-        "@\0\0\0\0\0\0\0"s +
-        R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})" +
+        "@\0\0\0\0\0\0\0"s + R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})" +
         "\x00\x00\x00\x00"
         "\x00\x00\x80\x3f"
         "\x00\x00\x00\x40"
@@ -353,7 +348,8 @@ TEST_SUITE("reference") {
     const auto floats = f->tensor("attn.0")->as<float>();
     REQUIRE(floats.has_value());
     CHECK(floats->to_vector() == std::vector<float>{0.f, 1.f, 2.f, 3.f, 4.f, 5.f});
-    for (std::size_t i = 0; i < 6; ++i) CHECK(ref_f32(data.data() + 4 * i) == static_cast<float>(i));
+    for (std::size_t i = 0; i < 6; ++i)
+      CHECK(ref_f32(data.data() + 4 * i) == static_cast<float>(i));
   }
 
   TEST_CASE("test_serialization_fp4 (Rust writer bytes): attn.0 F4 [1,2] in one byte") {
@@ -395,8 +391,9 @@ TEST_SUITE("reference") {
     REQUIRE(f.has_value());
     CHECK(f->header().header_size() == 72);
     CHECK(f->header().data_offset() % 8 == 0);
-    ref_check_table(*f, {{"attn0", st::dtype::F32, {1, 1, 2, 3}, 0, 24, 6,
-                          std::vector<std::uint8_t>(24, 0x11)}});
+    ref_check_table(
+        *f,
+        {{"attn0", st::dtype::F32, {1, 1, 2, 3}, 0, 24, 6, std::vector<std::uint8_t>(24, 0x11)}});
   }
 
   // ------------------------------------------------------------------------------------------
@@ -413,7 +410,8 @@ TEST_SUITE("reference") {
     CHECK(f->header().header_size() == 64);
     CHECK(f->header().data_offset() == 72);
     CHECK_FALSE(f->metadata().has_value());
-    ref_check_table(*f, {{"test", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
+    ref_check_table(*f,
+                    {{"test", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
   }
 
   TEST_CASE("test_simple.py test_serialization: I32 [2,2] with [1,1] = 1") {
@@ -423,7 +421,12 @@ TEST_SUITE("reference") {
     REQUIRE(bytes.size() == 88);
     const auto f = ref_parse(bytes);
     REQUIRE(f.has_value());
-    ref_check_table(*f, {{"test", st::dtype::I32, {2, 2}, 0, 16, 4,
+    ref_check_table(*f, {{"test",
+                          st::dtype::I32,
+                          {2, 2},
+                          0,
+                          16,
+                          4,
                           {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}}});
     const auto ints = f->tensor("test")->as<std::int32_t>();
     REQUIRE(ints.has_value());
@@ -434,8 +437,8 @@ TEST_SUITE("reference") {
     const std::string json =
         R"({"__metadata__":{"framework":"pt"},"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})";
     REQUIRE(json.size() == 95);
-    const std::string bytes = "f\0\0\0\0\0\0\0"s + json + "       " +
-                              "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"s;
+    const std::string bytes =
+        "f\0\0\0\0\0\0\0"s + json + "       " + "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"s;
     REQUIRE(bytes.size() == 8 + 102 + 16);
     const auto f = ref_parse(bytes);
     REQUIRE(f.has_value());
@@ -443,7 +446,8 @@ TEST_SUITE("reference") {
     CHECK(f->header().data_offset() == 110);  // not a multiple of 8: unaligned data is legal
     REQUIRE(f->metadata().has_value());
     CHECK(*f->metadata() == st::metadata_map{{"framework", "pt"}});
-    ref_check_table(*f, {{"test1", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
+    ref_check_table(
+        *f, {{"test1", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
     // Typed access copes with the unaligned data.
     const auto ints = f->tensor("test1")->as<std::int32_t>();
     REQUIRE(ints.has_value());
@@ -465,13 +469,13 @@ TEST_SUITE("reference") {
     CHECK(f->header().header_size() == 96);
     REQUIRE(f->metadata().has_value());
     CHECK(*f->metadata() == st::metadata_map{{"framework", "pt"}});
-    ref_check_table(*f, {{"test1", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
+    ref_check_table(
+        *f, {{"test1", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
   }
 
   TEST_CASE("test_simple.py test_serialization_forces_alignment: N=128, data at 136") {
-    const std::string json =
-        R"({"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("test2":{"dtype":"F16","shape":[2,2],"data_offsets":[16,24]}})";
+    const std::string json = R"({"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("test2":{"dtype":"F16","shape":[2,2],"data_offsets":[16,24]}})";
     REQUIRE(json.size() == 122);
     const std::string bytes = "\x80\0\0\0\0\0\0\0"s + json + "      " + std::string(24, '\0');
     REQUIRE(bytes.size() == 8 + 128 + 24);
@@ -482,8 +486,9 @@ TEST_SUITE("reference") {
     CHECK(f->header().data_offset() % 8 == 0);
     CHECK(f->header().file_size() == bytes.size());
     CHECK_FALSE(f->metadata().has_value());
-    ref_check_table(*f, {{"test1", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)},
-                         {"test2", st::dtype::F16, {2, 2}, 16, 24, 4, std::vector<std::uint8_t>(8, 0)}});
+    ref_check_table(
+        *f, {{"test1", st::dtype::I32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)},
+             {"test2", st::dtype::F16, {2, 2}, 16, 24, 4, std::vector<std::uint8_t>(8, 0)}});
   }
 
   TEST_CASE("test_pt_comparison.py test_in_memory: F32 [2,2] zeros") {
@@ -493,7 +498,8 @@ TEST_SUITE("reference") {
     REQUIRE(bytes.size() == 88);
     const auto f = ref_parse(bytes);
     REQUIRE(f.has_value());
-    ref_check_table(*f, {{"test", st::dtype::F32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
+    ref_check_table(*f,
+                    {{"test", st::dtype::F32, {2, 2}, 0, 16, 4, std::vector<std::uint8_t>(16, 0)}});
     const auto floats = f->tensor("test")->as<float>();
     REQUIRE(floats.has_value());
     CHECK(floats->to_vector() == std::vector<float>{0.f, 0.f, 0.f, 0.f});
@@ -526,7 +532,8 @@ TEST_SUITE("reference") {
     REQUIRE(bytes.size() == 8 + 64 + 32);
     const auto f = ref_parse(bytes);
     REQUIRE(f.has_value());
-    ref_check_table(*f, {{"test", st::dtype::C64, {2, 2}, 0, 32, 4, std::vector<std::uint8_t>(32, 0)}});
+    ref_check_table(*f,
+                    {{"test", st::dtype::C64, {2, 2}, 0, 32, 4, std::vector<std::uint8_t>(32, 0)}});
     const auto c = f->tensor("test")->as<std::complex<float>>();
     REQUIRE(c.has_value());
     CHECK(c->to_vector() == std::vector<std::complex<float>>(4, {0.f, 0.f}));
@@ -535,8 +542,7 @@ TEST_SUITE("reference") {
   TEST_CASE("test_pt_comparison.py test_complex: C64 [2,2], [1,1] = -1+1j") {
     const std::string bytes = "@\0\0\0\0\0\0\0"s +
                               R"({"test":{"dtype":"C64","shape":[2,2],"data_offsets":[0,32]}})" +
-                              "    " + std::string(24, '\0') +
-                              "\x00\x00\x80\xbf\x00\x00\x80\x3f"s;
+                              "    " + std::string(24, '\0') + "\x00\x00\x80\xbf\x00\x00\x80\x3f"s;
     REQUIRE(bytes.size() == 8 + 64 + 32);
     const auto f = ref_parse(bytes);
     REQUIRE(f.has_value());

@@ -4,14 +4,13 @@
 // DESIGN / REFERENCE-NOTES text, never from the library's output.
 #include <doctest/doctest.h>
 
-#include <safetensors/safetensors.hpp>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <safetensors/safetensors.hpp>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -50,8 +49,8 @@ st::result<st::source_reader> rl_source(const bytes_t& b, const st::parse_option
 // `"name":{"dtype":"D","shape":S,"data_offsets":[b,e]}` (name is JSON string content).
 std::string rl_entry(std::string_view name, std::string_view dtype, std::string_view shape,
                      std::uint64_t b, std::uint64_t e) {
-  return "\"" + std::string(name) + "\":{\"dtype\":\"" + std::string(dtype) + "\",\"shape\":" +
-         std::string(shape) + ",\"data_offsets\":[" + std::to_string(b) + "," +
+  return "\"" + std::string(name) + "\":{\"dtype\":\"" + std::string(dtype) +
+         "\",\"shape\":" + std::string(shape) + ",\"data_offsets\":[" + std::to_string(b) + "," +
          std::to_string(e) + "]}";
 }
 
@@ -89,24 +88,24 @@ const std::string rl_t4 = rl_entry("t", "U8", "[4]", 0, 4);
 }  // namespace
 
 // `res` is an error with code `code_` and name `name_`.
-#define RL_CHECK_ERROR(res, code_, name_)                              \
-  do {                                                                 \
-    const auto& rl_r_ = (res);                                         \
-    CHECK_FALSE(rl_r_.has_value());                                    \
-    if (!rl_r_.has_value()) {                                          \
-      INFO("error: " << rl_r_.error().to_string());                    \
-      CHECK(rl_r_.error().code() == (code_));                          \
-      CHECK(std::string(rl_r_.error().name()) == std::string(name_));  \
-    }                                                                  \
+#define RL_CHECK_ERROR(res, code_, name_)                             \
+  do {                                                                \
+    const auto& rl_r_ = (res);                                        \
+    CHECK_FALSE(rl_r_.has_value());                                   \
+    if (!rl_r_.has_value()) {                                         \
+      INFO("error: " << rl_r_.error().to_string());                   \
+      CHECK(rl_r_.error().code() == (code_));                         \
+      CHECK(std::string(rl_r_.error().name()) == std::string(name_)); \
+    }                                                                 \
   } while (false)
 
 // The bytes `b` fail with `code_`/`name_` through parse() and through source_reader, with the
 // parse options `opts_`.
-#define RL_EXPECT_ERROR_O(b, code_, name_, opts_)                  \
-  do {                                                             \
-    const bytes_t& rl_b_ = (b);                                    \
-    RL_CHECK_ERROR(rl_parse(rl_b_, opts_), code_, name_);          \
-    RL_CHECK_ERROR(rl_source(rl_b_, opts_), code_, name_);         \
+#define RL_EXPECT_ERROR_O(b, code_, name_, opts_)          \
+  do {                                                     \
+    const bytes_t& rl_b_ = (b);                            \
+    RL_CHECK_ERROR(rl_parse(rl_b_, opts_), code_, name_);  \
+    RL_CHECK_ERROR(rl_source(rl_b_, opts_), code_, name_); \
   } while (false)
 
 // The same with the default options.
@@ -116,18 +115,18 @@ const std::string rl_t4 = rl_entry("t", "U8", "[4]", 0, 4);
   RL_EXPECT_ERROR(b, st::errc::invalid_header_deserialization, "InvalidHeaderDeserialization")
 
 // `res` holds a value; otherwise fails the test case with the error text.
-#define RL_REQUIRE_OK(res)                                                        \
-  do {                                                                            \
-    const auto& rl_ok_ = (res);                                                   \
+#define RL_REQUIRE_OK(res)                                                             \
+  do {                                                                                 \
+    const auto& rl_ok_ = (res);                                                        \
     if (!rl_ok_.has_value()) FAIL("unexpected error: " << rl_ok_.error().to_string()); \
   } while (false)
 
 // Non-fatal variant for loops.
-#define RL_CHECK_OK(res)                                                                \
-  do {                                                                                  \
-    const auto& rl_ok_ = (res);                                                         \
-    CHECK_MESSAGE(rl_ok_.has_value(),                                                   \
-                  (rl_ok_.has_value() ? std::string() : rl_ok_.error().to_string()));   \
+#define RL_CHECK_OK(res)                                                              \
+  do {                                                                                \
+    const auto& rl_ok_ = (res);                                                       \
+    CHECK_MESSAGE(rl_ok_.has_value(),                                                 \
+                  (rl_ok_.has_value() ? std::string() : rl_ok_.error().to_string())); \
   } while (false)
 
 TEST_SUITE("rules") {
@@ -184,8 +183,7 @@ TEST_SUITE("rules") {
     }
 
     set_n(limit + 1);
-    RL_CHECK_ERROR(st::parse(buf.data(), buf.size()), st::errc::header_too_large,
-                   "HeaderTooLarge");
+    RL_CHECK_ERROR(st::parse(buf.data(), buf.size()), st::errc::header_too_large, "HeaderTooLarge");
     {
       // Raising the limit accepts it (the whole buffer is a valid file).
       st::parse_options raised;
@@ -227,10 +225,8 @@ TEST_SUITE("rules") {
     // 8 + N == input size: fine.
     RL_CHECK_OK(rl_parse(rl_prefixed(2, "{}")));
     // 8 + N == input size + 1.
-    RL_EXPECT_ERROR(rl_prefixed(3, "{}"), st::errc::invalid_header_length,
-                    "InvalidHeaderLength");
-    RL_EXPECT_ERROR(rl_prefixed(100, "{}"), st::errc::invalid_header_length,
-                    "InvalidHeaderLength");
+    RL_EXPECT_ERROR(rl_prefixed(3, "{}"), st::errc::invalid_header_length, "InvalidHeaderLength");
+    RL_EXPECT_ERROR(rl_prefixed(100, "{}"), st::errc::invalid_header_length, "InvalidHeaderLength");
   }
 
   TEST_CASE("rule 3: 8 + N near and past 2^64 is InvalidHeaderLength, not a crash") {
@@ -238,13 +234,13 @@ TEST_SUITE("rules") {
     o.max_header_size = rl_u64_max;  // so that rule 2 lets every N through
     // 8 + N = 2^64 - 1: no overflow, but far beyond the input.
     RL_EXPECT_ERROR_O(rl_prefixed(rl_u64_max - 8, "{}"), st::errc::invalid_header_length,
-                    "InvalidHeaderLength", o);
+                      "InvalidHeaderLength", o);
     // 8 + N = 2^64: overflows.
     RL_EXPECT_ERROR_O(rl_prefixed(rl_u64_max - 7, "{}"), st::errc::invalid_header_length,
-                    "InvalidHeaderLength", o);
+                      "InvalidHeaderLength", o);
     // N = 2^64 - 1: overflows.
     RL_EXPECT_ERROR_O(rl_prefixed(rl_u64_max, "{}"), st::errc::invalid_header_length,
-                    "InvalidHeaderLength", o);
+                      "InvalidHeaderLength", o);
   }
 
   // ==========================================================================================
@@ -271,9 +267,12 @@ TEST_SUITE("rules") {
         {"truncated 2-byte", rl_md_value("\xC3")},
         {"truncated 3-byte", rl_md_value("\xE4\xB8")},
         {"truncated 4-byte", rl_md_value("\xF0\x9F\x98")},
-        {"lead byte followed by ASCII", rl_md_value("\xE4" "a" "\xB8")},
+        {"lead byte followed by ASCII", rl_md_value("\xE4"
+                                                    "a"
+                                                    "\xB8")},
         {"truncated sequence at the very end of the header", std::string("{} \xE4\xB8")},
-        {"bad byte in a tensor name", "{\"\xff\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}"},
+        {"bad byte in a tensor name",
+         "{\"\xff\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}"},
         {"bad byte in a key", std::string("{\"__metadata__\":{\"\xC0\xAF\":\"v\"}}")},
     };
     for (const auto& c : cases) {
@@ -293,16 +292,11 @@ TEST_SUITE("rules") {
 
   TEST_CASE("rule 4: valid multi-byte UTF-8 (boundaries included) is accepted") {
     const std::vector<std::pair<const char*, std::string>> names{
-        {"U+0080", "\xC2\x80"},
-        {"U+07FF", "\xDF\xBF"},
-        {"U+0800", "\xE0\xA0\x80"},
-        {"U+D7FF", "\xED\x9F\xBF"},
-        {"U+E000", "\xEE\x80\x80"},
-        {"U+FFFF", "\xEF\xBF\xBF"},
-        {"U+10000", "\xF0\x90\x80\x80"},
-        {"U+1F600", "\xF0\x9F\x98\x80"},
-        {"U+10FFFF", "\xF4\x8F\xBF\xBF"},
-        {"DEL (0x7F, not a control character in JSON)", "\x7F"},
+        {"U+0080", "\xC2\x80"},           {"U+07FF", "\xDF\xBF"},
+        {"U+0800", "\xE0\xA0\x80"},       {"U+D7FF", "\xED\x9F\xBF"},
+        {"U+E000", "\xEE\x80\x80"},       {"U+FFFF", "\xEF\xBF\xBF"},
+        {"U+10000", "\xF0\x90\x80\x80"},  {"U+1F600", "\xF0\x9F\x98\x80"},
+        {"U+10FFFF", "\xF4\x8F\xBF\xBF"}, {"DEL (0x7F, not a control character in JSON)", "\x7F"},
     };
     for (const auto& n : names) {
       CAPTURE(n.first);
@@ -327,8 +321,8 @@ TEST_SUITE("rules") {
   // Rule 5: JSON syntax and shape [InvalidHeaderDeserialization]
   // ==========================================================================================
   TEST_CASE("rule 5: the top level must be an object") {
-    for (const char* h : {"[]", "[{}]", "\"x\"", "1", "0", "-1", "1.5", "null", "true", "false",
-                          "", " ", "\t\r\n "}) {
+    for (const char* h : {"[]", "[{}]", "\"x\"", "1", "0", "-1", "1.5", "null", "true", "false", "",
+                          " ", "\t\r\n "}) {
       CAPTURE(h);
       RL_EXPECT_IHD(rl_raw(h));
     }
@@ -344,15 +338,15 @@ TEST_SUITE("rules") {
         "{,}",
         "{'t':1}",
         "{t:1}",
-        "{\"t\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4],}}",   // trailing comma
-        "{\"t\":{\"dtype\":\"U8\",\"shape\":[4,],\"data_offsets\":[0,4]}}",   // trailing comma
-        "{\"t\":{\"dtype\":\"U8\" \"shape\":[4],\"data_offsets\":[0,4]}}",    // missing comma
+        "{\"t\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4],}}",  // trailing comma
+        "{\"t\":{\"dtype\":\"U8\",\"shape\":[4,],\"data_offsets\":[0,4]}}",  // trailing comma
+        "{\"t\":{\"dtype\":\"U8\" \"shape\":[4],\"data_offsets\":[0,4]}}",   // missing comma
         "{/*c*/}",
         "{}//c",
-        "{\"t\":{\"dtype\":\"U8\",\"shape\":[04],\"data_offsets\":[0,4]}}",   // leading zero
-        "{\"t\":{\"dtype\":\"U8\",\"shape\":[+4],\"data_offsets\":[0,4]}}",   // plus sign
-        "{\"t\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}",     // unclosed
-        "{\"t\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}}",   // extra close
+        "{\"t\":{\"dtype\":\"U8\",\"shape\":[04],\"data_offsets\":[0,4]}}",  // leading zero
+        "{\"t\":{\"dtype\":\"U8\",\"shape\":[+4],\"data_offsets\":[0,4]}}",  // plus sign
+        "{\"t\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}",    // unclosed
+        "{\"t\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}}",  // extra close
     };
     for (const auto& h : cases) {
       CAPTURE(h);
@@ -446,15 +440,14 @@ TEST_SUITE("rules") {
     for (const char* d : {"f32", "F128", "float32", "Bool", "bool", "bf16", "", " F32", "F32 ",
                           "F8_E4M3FN", "F8_E4M3fnuz", "C128", "I4", "U32\\u0000"}) {
       CAPTURE(d);
-      RL_EXPECT_IHD(rl_raw(std::string("{\"t\":{\"dtype\":\"") + d +
-                               "\",\"shape\":[4],\"data_offsets\":[0,4]}}",
-                           4));
+      RL_EXPECT_IHD(rl_raw(
+          std::string("{\"t\":{\"dtype\":\"") + d + "\",\"shape\":[4],\"data_offsets\":[0,4]}}",
+          4));
     }
     for (const char* d : {"1", "null", "[\"U8\"]", "{}"}) {
       CAPTURE(d);
-      RL_EXPECT_IHD(rl_raw(std::string("{\"t\":{\"dtype\":") + d +
-                               ",\"shape\":[4],\"data_offsets\":[0,4]}}",
-                           4));
+      RL_EXPECT_IHD(rl_raw(
+          std::string("{\"t\":{\"dtype\":") + d + ",\"shape\":[4],\"data_offsets\":[0,4]}}", 4));
     }
   }
 
@@ -463,21 +456,19 @@ TEST_SUITE("rules") {
                           "[-1]", "[-0]", "[4.0]", "[1e3]", "[1E3]", "[4e0]", "[0.5]",
                           "[18446744073709551616]", "[99999999999999999999999]"}) {
       CAPTURE(s);
-      RL_EXPECT_IHD(rl_raw(std::string("{\"t\":{\"dtype\":\"U8\",\"shape\":") + s +
-                               ",\"data_offsets\":[0,4]}}",
-                           4));
+      RL_EXPECT_IHD(rl_raw(
+          std::string("{\"t\":{\"dtype\":\"U8\",\"shape\":") + s + ",\"data_offsets\":[0,4]}}", 4));
     }
   }
 
   TEST_CASE("rule 5: data_offsets must be exactly two unsigned integers") {
-    for (const char* o : {"[0]", "[]", "[0,4,8]", "[0,16,32]", "4", "\"0,4\"", "null", "{}",
-                          "[[0,4]]", "[0,\"4\"]", "[-0,4]", "[0,-4]", "[-1,3]", "[0,4.0]",
-                          "[0.0,4]", "[0,4e0]", "[0,1e3]", "[0,18446744073709551616]",
-                          "[0,null]"}) {
+    for (const char* o :
+         {"[0]", "[]", "[0,4,8]", "[0,16,32]", "4", "\"0,4\"", "null", "{}", "[[0,4]]", "[0,\"4\"]",
+          "[-0,4]", "[0,-4]", "[-1,3]", "[0,4.0]", "[0.0,4]", "[0,4e0]", "[0,1e3]",
+          "[0,18446744073709551616]", "[0,null]"}) {
       CAPTURE(o);
-      RL_EXPECT_IHD(rl_raw(std::string("{\"t\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":") +
-                               o + "}}",
-                           4));
+      RL_EXPECT_IHD(rl_raw(
+          std::string("{\"t\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":") + o + "}}", 4));
     }
   }
 
@@ -502,8 +493,10 @@ TEST_SUITE("rules") {
         {"high surrogate then a letter", R"(\ud800\u0041)"},
         {"high surrogate at the end", R"(a\udbff)"},
         {"two high surrogates", R"(\ud800\ud800)"},
-        {"raw 0x01", std::string("a\x01" "b")},
-        {"raw 0x1F", std::string("a\x1f" "b")},
+        {"raw 0x01", std::string("a\x01"
+                                 "b")},
+        {"raw 0x1F", std::string("a\x1f"
+                                 "b")},
         {"raw tab", std::string("a\tb")},
         {"raw LF", std::string("a\nb")},
         {"raw CR", std::string("a\rb")},
@@ -524,10 +517,9 @@ TEST_SUITE("rules") {
   }
 
   TEST_CASE("rule 5: valid escapes and surrogate pairs are decoded") {
-    const auto f = rl_parse(rl_raw(
-        rl_obj({rl_entry(R"(\ud83d\ude00)", "U8", "[1]", 0, 1),
-                rl_entry(R"(q\"\\\/\b\f\n\r\t)", "U8", "[1]", 1, 2)}),
-        2));
+    const auto f = rl_parse(rl_raw(rl_obj({rl_entry(R"(\ud83d\ude00)", "U8", "[1]", 0, 1),
+                                           rl_entry(R"(q\"\\\/\b\f\n\r\t)", "U8", "[1]", 1, 2)}),
+                                   2));
     RL_REQUIRE_OK(f);
     CHECK(f->header().contains("\xF0\x9F\x98\x80"));
     CHECK(f->header().contains("q\"\\/\b\f\n\r\t"));
@@ -549,14 +541,17 @@ TEST_SUITE("rules") {
         R"("extra":18446744073709551616)",
         R"("__metadata__":{"x":1})",
         R"("offsets":[0,4],"format":"pt","DTYPE":"bogus")",
-        R"("e1":{"k":1},"e2":{"k":2})",           // the same nested key in sibling objects
+        R"("e1":{"k":1},"e2":{"k":2})",            // the same nested key in sibling objects
         R"("e":[{"k":1},{"k":2},{"k":{"k":3}}])",  // ... and in sibling array elements
     };
     for (const auto& x : extras) {
       CAPTURE(x);
-      const std::string before = R"({"t":{)" + x + R"(,"dtype":"U8","shape":[4],"data_offsets":[0,4]}})";
-      const std::string after = R"({"t":{"dtype":"U8","shape":[4],"data_offsets":[0,4],)" + x + "}}";
-      const std::string middle = R"({"t":{"dtype":"U8",)" + x + R"(,"shape":[4],"data_offsets":[0,4]}})";
+      const std::string before =
+          R"({"t":{)" + x + R"(,"dtype":"U8","shape":[4],"data_offsets":[0,4]}})";
+      const std::string after =
+          R"({"t":{"dtype":"U8","shape":[4],"data_offsets":[0,4],)" + x + "}}";
+      const std::string middle =
+          R"({"t":{"dtype":"U8",)" + x + R"(,"shape":[4],"data_offsets":[0,4]}})";
       for (const std::string& h : {before, after, middle}) {
         const auto f = rl_parse(rl_raw(h, 4, 7));
         RL_CHECK_OK(f);
@@ -573,10 +568,9 @@ TEST_SUITE("rules") {
       }
     }
     // The same extra key in two different entries is no duplicate.
-    RL_CHECK_OK(rl_parse(rl_raw(
-        R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":1},)"
-        R"("b":{"dtype":"U8","shape":[1],"data_offsets":[1,2],"x":2}})",
-        2)));
+    RL_CHECK_OK(rl_parse(rl_raw(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":1},)"
+                                R"("b":{"dtype":"U8","shape":[1],"data_offsets":[1,2],"x":2}})",
+                                2)));
   }
 
   TEST_CASE("rule 5: nesting: depth 127 is accepted, 128 is InvalidHeaderDeserialization") {
@@ -698,23 +692,22 @@ TEST_SUITE("rules") {
       if (!r) CHECK(rl_contains(r.error().message(), "late.start"));
     }
     SUBCASE("an identical range twice (the reference's test_json_attack, two tensors)") {
-      RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 0, 4),
-                                     rl_entry("b", "U8", "[4]", 0, 4)}),
-                             4),
-                      st::errc::invalid_offset, "InvalidOffset");
+      RL_EXPECT_ERROR(
+          rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 0, 4), rl_entry("b", "U8", "[4]", 0, 4)}), 4),
+          st::errc::invalid_offset, "InvalidOffset");
     }
     SUBCASE("a zero-sized tensor in a gap after the data") {
-      RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 0, 4),
-                                     rl_entry("z", "U8", "[0]", 6, 6)}),
-                             4),
-                      st::errc::invalid_offset, "InvalidOffset");
+      RL_EXPECT_ERROR(
+          rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 0, 4), rl_entry("z", "U8", "[0]", 6, 6)}), 4),
+          st::errc::invalid_offset, "InvalidOffset");
     }
   }
 
   TEST_CASE("rule 6: JSON order does not matter, only the offsets") {
-    const bytes_t b = rl_raw(rl_obj({rl_entry("c", "U8", "[2]", 4, 6), rl_entry("a", "U8", "[3]", 0, 3),
-                                     rl_entry("b", "U8", "[1]", 3, 4)}),
-                             0);
+    const bytes_t b =
+        rl_raw(rl_obj({rl_entry("c", "U8", "[2]", 4, 6), rl_entry("a", "U8", "[3]", 0, 3),
+                       rl_entry("b", "U8", "[1]", 3, 4)}),
+               0);
     bytes_t file = b;
     for (std::uint8_t v = 0; v < 6; ++v) file.push_back(v);
     const auto f = rl_parse(file);
@@ -795,12 +788,11 @@ TEST_SUITE("rules") {
       }
     }
     SUBCASE("whole bytes load") {
-      const auto f = rl_parse(rl_raw(rl_obj({rl_entry("a", "F4", "[1,2]", 0, 1),
-                                             rl_entry("b", "F4", "[2,3]", 1, 4),
-                                             rl_entry("c", "F6_E2M3", "[4]", 4, 7),
-                                             rl_entry("d", "F6_E3M2", "[2,4]", 7, 13),
-                                             rl_entry("e", "F4", "[0]", 13, 13)}),
-                                     13));
+      const auto f = rl_parse(rl_raw(
+          rl_obj({rl_entry("a", "F4", "[1,2]", 0, 1), rl_entry("b", "F4", "[2,3]", 1, 4),
+                  rl_entry("c", "F6_E2M3", "[4]", 4, 7), rl_entry("d", "F6_E3M2", "[2,4]", 7, 13),
+                  rl_entry("e", "F4", "[0]", 13, 13)}),
+          13));
       RL_REQUIRE_OK(f);
       const auto a = f->header().find("a");
       REQUIRE(a.has_value());
@@ -829,10 +821,9 @@ TEST_SUITE("rules") {
     RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("t", "U8", "[4]", 0, 0)}), 0),
                     st::errc::tensor_invalid_info, "TensorInvalidInfo");
     // A later tensor.
-    RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 0, 4),
-                                   rl_entry("b", "I16", "[3]", 4, 9)}),
-                           9),
-                    st::errc::tensor_invalid_info, "TensorInvalidInfo");
+    RL_EXPECT_ERROR(
+        rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 0, 4), rl_entry("b", "I16", "[3]", 4, 9)}), 9),
+        st::errc::tensor_invalid_info, "TensorInvalidInfo");
   }
 
   // ==========================================================================================
@@ -873,7 +864,7 @@ TEST_SUITE("rules") {
     RL_CHECK_OK(rl_parse(rl_raw("{}", 5), o));
     // Still strict about a short buffer.
     RL_EXPECT_ERROR_O(rl_raw(json, 15), st::errc::metadata_incomplete_buffer,
-                    "MetadataIncompleteBuffer", o);
+                      "MetadataIncompleteBuffer", o);
     // The default stays strict.
     RL_EXPECT_ERROR(b, st::errc::metadata_incomplete_buffer, "MetadataIncompleteBuffer");
   }
@@ -891,7 +882,7 @@ TEST_SUITE("rules") {
     st::parse_options o;
     o.allow_trailing_bytes = true;
     RL_EXPECT_ERROR_O(rl_raw(rl_obj(entries), 4), st::errc::metadata_incomplete_buffer,
-                    "MetadataIncompleteBuffer", o);
+                      "MetadataIncompleteBuffer", o);
   }
 
   // ==========================================================================================
@@ -899,8 +890,7 @@ TEST_SUITE("rules") {
   // ==========================================================================================
   TEST_CASE("order: each pair of errors reports the earlier rule") {
     SUBCASE("HeaderTooLarge before InvalidHeaderLength") {
-      RL_EXPECT_ERROR(rl_prefixed(100000001, "{}"), st::errc::header_too_large,
-                      "HeaderTooLarge");
+      RL_EXPECT_ERROR(rl_prefixed(100000001, "{}"), st::errc::header_too_large, "HeaderTooLarge");
     }
     SUBCASE("InvalidHeaderLength before invalid UTF-8") {
       RL_EXPECT_ERROR(rl_prefixed(10, "\xff\xff\xff"), st::errc::invalid_header_length,
@@ -908,33 +898,28 @@ TEST_SUITE("rules") {
     }
     SUBCASE("invalid UTF-8 before bad JSON") {
       RL_EXPECT_ERROR(rl_raw("[\xff"), st::errc::invalid_header, "InvalidHeader");
-      RL_EXPECT_ERROR(rl_raw("\xEF\xBB\xBF{}\xC0\x80"), st::errc::invalid_header,
-                      "InvalidHeader");
+      RL_EXPECT_ERROR(rl_raw("\xEF\xBB\xBF{}\xC0\x80"), st::errc::invalid_header, "InvalidHeader");
       RL_EXPECT_ERROR(rl_raw(std::string("{}\0\xff", 4)), st::errc::invalid_header,
                       "InvalidHeader");
     }
     SUBCASE("a JSON error anywhere before any offset check") {
       // The first tensor has a gap; a later entry has an unknown dtype.
-      RL_EXPECT_IHD(rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 4, 8),
-                                   rl_entry("b", "X99", "[4]", 8, 12)}),
-                           12));
+      RL_EXPECT_IHD(rl_raw(
+          rl_obj({rl_entry("a", "U8", "[4]", 4, 8), rl_entry("b", "X99", "[4]", 8, 12)}), 12));
       // Offsets overlap; the header ends with garbage.
-      RL_EXPECT_IHD(rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 0, 4),
-                                   rl_entry("b", "U8", "[4]", 0, 4)}) + "x",
-                           4));
+      RL_EXPECT_IHD(rl_raw(
+          rl_obj({rl_entry("a", "U8", "[4]", 0, 4), rl_entry("b", "U8", "[4]", 0, 4)}) + "x", 4));
     }
     SUBCASE("DuplicateKey (JSON stage) before InvalidOffset") {
-      RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 0, 4),
-                                     rl_entry("a", "U8", "[4]", 8, 12)}),
-                             12),
-                      st::errc::duplicate_key, "DuplicateKey");
+      RL_EXPECT_ERROR(
+          rl_raw(rl_obj({rl_entry("a", "U8", "[4]", 0, 4), rl_entry("a", "U8", "[4]", 8, 12)}), 12),
+          st::errc::duplicate_key, "DuplicateKey");
     }
     SUBCASE("InvalidOffset before ValidationOverflow, MisalignedSlice, TensorInvalidInfo") {
       RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("t", "F32", "[2,2]", 4, 8)}), 8),
                       st::errc::invalid_offset, "InvalidOffset");
-      RL_EXPECT_ERROR(
-          rl_raw(rl_obj({rl_entry("t", "U8", "[4294967296,4294967296]", 4, 8)}), 8),
-          st::errc::invalid_offset, "InvalidOffset");
+      RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("t", "U8", "[4294967296,4294967296]", 4, 8)}), 8),
+                      st::errc::invalid_offset, "InvalidOffset");
       RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("t", "F4", "[3]", 4, 8)}), 8),
                       st::errc::invalid_offset, "InvalidOffset");
     }
@@ -947,19 +932,18 @@ TEST_SUITE("rules") {
                       st::errc::misaligned_slice, "MisalignedSlice");
     }
     SUBCASE("ValidationOverflow / TensorInvalidInfo before MetadataIncompleteBuffer") {
-      RL_EXPECT_ERROR(
-          rl_raw(rl_obj({rl_entry("t", "I32", "[2,9223372036854775807]", 0, 16)}), 3),
-          st::errc::validation_overflow, "ValidationOverflow");
+      RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("t", "I32", "[2,9223372036854775807]", 0, 16)}), 3),
+                      st::errc::validation_overflow, "ValidationOverflow");
       RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("t", "I32", "[2,2]", 0, 12)}), 100),
                       st::errc::tensor_invalid_info, "TensorInvalidInfo");
     }
     SUBCASE("the reference loop checks each tensor fully before the next one") {
       // Offset order: a (size mismatch, rule 9) comes before b (a gap, rule 6). The reference's
       // validate() visits a first and runs all of its checks, so TensorInvalidInfo wins.
-      RL_EXPECT_ERROR(rl_raw(rl_obj({rl_entry("b", "U8", "[4]", 8, 12),
-                                     rl_entry("a", "F32", "[2,2]", 0, 4)}),
-                             12),
-                      st::errc::tensor_invalid_info, "TensorInvalidInfo");
+      RL_EXPECT_ERROR(
+          rl_raw(rl_obj({rl_entry("b", "U8", "[4]", 8, 12), rl_entry("a", "F32", "[2,2]", 0, 4)}),
+                 12),
+          st::errc::tensor_invalid_info, "TensorInvalidInfo");
     }
   }
 
@@ -968,9 +952,9 @@ TEST_SUITE("rules") {
   // ==========================================================================================
   TEST_CASE("zero-sized tensors share offsets, also where a real tensor starts") {
     SUBCASE("(0,0) then (0,16)") {
-      bytes_t b = rl_raw(rl_obj({rl_entry("real", "F32", "[4]", 0, 16),
-                                 rl_entry("empty", "F32", "[0]", 0, 0)}),
-                         0);
+      bytes_t b = rl_raw(
+          rl_obj({rl_entry("real", "F32", "[4]", 0, 16), rl_entry("empty", "F32", "[0]", 0, 0)}),
+          0);
       for (std::uint8_t v = 0; v < 16; ++v) b.push_back(v);
       const auto f = rl_parse(b);
       RL_REQUIRE_OK(f);
@@ -982,16 +966,13 @@ TEST_SUITE("rules") {
       CHECK(f->find("real")->bytes()[15] == std::byte{15});
     }
     SUBCASE("several at one offset, before, between and after real tensors") {
-      const auto f = rl_parse(rl_raw(rl_obj({rl_entry("z1", "F32", "[0]", 0, 0),
-                                             rl_entry("z2", "U8", "[2,0]", 0, 0),
-                                             rl_entry("z3", "I64", "[0,5,7]", 0, 0),
-                                             rl_entry("a", "U8", "[4]", 0, 4),
-                                             rl_entry("z4", "BF16", "[3,0]", 4, 4),
-                                             rl_entry("z5", "F4", "[0]", 4, 4),
-                                             rl_entry("b", "U8", "[2]", 4, 6),
-                                             rl_entry("z6", "C64", "[0]", 6, 6),
-                                             rl_entry("z7", "BOOL", "[0]", 6, 6)}),
-                                     6));
+      const auto f = rl_parse(
+          rl_raw(rl_obj({rl_entry("z1", "F32", "[0]", 0, 0), rl_entry("z2", "U8", "[2,0]", 0, 0),
+                         rl_entry("z3", "I64", "[0,5,7]", 0, 0), rl_entry("a", "U8", "[4]", 0, 4),
+                         rl_entry("z4", "BF16", "[3,0]", 4, 4), rl_entry("z5", "F4", "[0]", 4, 4),
+                         rl_entry("b", "U8", "[2]", 4, 6), rl_entry("z6", "C64", "[0]", 6, 6),
+                         rl_entry("z7", "BOOL", "[0]", 6, 6)}),
+                 6));
       RL_REQUIRE_OK(f);
       CHECK(f->size() == 9);
       for (const char* z : {"z1", "z2", "z3", "z4", "z5", "z6", "z7"}) {
@@ -1017,8 +998,8 @@ TEST_SUITE("rules") {
       }
     }
     SUBCASE("only zero-sized tensors, no data") {
-      const auto f = rl_parse(rl_raw(rl_obj({rl_entry("a", "F32", "[0]", 0, 0),
-                                             rl_entry("b", "F32", "[0]", 0, 0)})));
+      const auto f = rl_parse(
+          rl_raw(rl_obj({rl_entry("a", "F32", "[0]", 0, 0), rl_entry("b", "F32", "[0]", 0, 0)})));
       RL_REQUIRE_OK(f);
       CHECK(f->size() == 2);
       CHECK(f->header().data_size() == 0);
@@ -1026,10 +1007,10 @@ TEST_SUITE("rules") {
   }
 
   TEST_CASE("scalars: shape [] holds one element") {
-    const auto f = rl_parse(rl_raw(rl_obj({rl_entry("f", "F32", "[]", 0, 4),
-                                           rl_entry("b", "BOOL", "[]", 4, 5),
-                                           rl_entry("d", "F64", "[]", 5, 13)}),
-                                   13, 1));
+    const auto f =
+        rl_parse(rl_raw(rl_obj({rl_entry("f", "F32", "[]", 0, 4), rl_entry("b", "BOOL", "[]", 4, 5),
+                                rl_entry("d", "F64", "[]", 5, 13)}),
+                        13, 1));
     RL_REQUIRE_OK(f);
     for (const char* n : {"f", "b", "d"}) {
       CAPTURE(n);
@@ -1067,8 +1048,8 @@ TEST_SUITE("rules") {
          "__metadata__"},
         {"__metadata__ twice, null first", R"({"__metadata__":null,"__metadata__":{}})",
          "__metadata__"},
-        {"__metadata__ twice, the second escaped",
-         R"({"__metadata__":{},"\u005f_metadata__":{}})", "__metadata__"},
+        {"__metadata__ twice, the second escaped", R"({"__metadata__":{},"\u005f_metadata__":{}})",
+         "__metadata__"},
         {"a metadata key twice", R"({"__metadata__":{"mdkey":"1","mdkey":"2"}})", "mdkey"},
         {"a metadata key twice, same value", R"({"__metadata__":{"mdkey":"1","mdkey":"1"}})",
          "mdkey"},
@@ -1216,13 +1197,11 @@ TEST_SUITE("rules") {
 
   TEST_CASE("lookup: tensors() in offset order, tensors_by_name() in byte-wise name order") {
     // JSON order, offset order and name order all differ.
-    const bytes_t b = rl_raw(rl_obj({rl_entry("b", "U8", "[1]", 3, 4),
-                                     rl_entry("\xC3\xA9", "U8", "[1]", 0, 1),
-                                     rl_entry("B", "U8", "[1]", 5, 6),
-                                     rl_entry("", "U8", "[1]", 2, 3),
-                                     rl_entry("z", "U8", "[1]", 1, 2),
-                                     rl_entry("a", "U8", "[1]", 4, 5)}),
-                             6);
+    const bytes_t b =
+        rl_raw(rl_obj({rl_entry("b", "U8", "[1]", 3, 4), rl_entry("\xC3\xA9", "U8", "[1]", 0, 1),
+                       rl_entry("B", "U8", "[1]", 5, 6), rl_entry("", "U8", "[1]", 2, 3),
+                       rl_entry("z", "U8", "[1]", 1, 2), rl_entry("a", "U8", "[1]", 4, 5)}),
+               6);
     const auto f = rl_parse(b);
     RL_REQUIRE_OK(f);
     const std::vector<std::string> by_offset{"\xC3\xA9", "z", "", "b", "a", "B"};
@@ -1286,13 +1265,13 @@ TEST_SUITE("rules") {
       std::uint64_t bytes;
     };
     const std::vector<row> rows{
-        {"BOOL", "[3]", 3, 3},          {"F4", "[6]", 6, 3},          {"F6_E2M3", "[4]", 4, 3},
-        {"F6_E3M2", "[8]", 8, 6},       {"U8", "[1,1,1]", 1, 1},      {"I8", "[5]", 5, 5},
-        {"F8_E5M2", "[2,3]", 6, 6},     {"F8_E4M3", "[7]", 7, 7},     {"F8_E8M0", "[1]", 1, 1},
-        {"F8_E4M3FNUZ", "[2]", 2, 2},   {"F8_E5M2FNUZ", "[3]", 3, 3}, {"I16", "[3]", 3, 6},
-        {"U16", "[1,2]", 2, 4},         {"F16", "[5]", 5, 10},        {"BF16", "[1]", 1, 2},
-        {"I32", "[3]", 3, 12},          {"U32", "[2,1]", 2, 8},       {"F32", "[1,2,3]", 6, 24},
-        {"C64", "[3]", 3, 24},          {"F64", "[2]", 2, 16},        {"I64", "[1]", 1, 8},
+        {"BOOL", "[3]", 3, 3},        {"F4", "[6]", 6, 3},          {"F6_E2M3", "[4]", 4, 3},
+        {"F6_E3M2", "[8]", 8, 6},     {"U8", "[1,1,1]", 1, 1},      {"I8", "[5]", 5, 5},
+        {"F8_E5M2", "[2,3]", 6, 6},   {"F8_E4M3", "[7]", 7, 7},     {"F8_E8M0", "[1]", 1, 1},
+        {"F8_E4M3FNUZ", "[2]", 2, 2}, {"F8_E5M2FNUZ", "[3]", 3, 3}, {"I16", "[3]", 3, 6},
+        {"U16", "[1,2]", 2, 4},       {"F16", "[5]", 5, 10},        {"BF16", "[1]", 1, 2},
+        {"I32", "[3]", 3, 12},        {"U32", "[2,1]", 2, 8},       {"F32", "[1,2,3]", 6, 24},
+        {"C64", "[3]", 3, 24},        {"F64", "[2]", 2, 16},        {"I64", "[1]", 1, 8},
         {"U64", "[]", 1, 8},
     };
     REQUIRE(rows.size() == 22);
@@ -1318,7 +1297,8 @@ TEST_SUITE("rules") {
   // Error messages are useful
   // ==========================================================================================
   TEST_CASE("messages: TensorInvalidInfo names the tensor, the offsets and both sizes") {
-    const auto r = rl_parse(rl_raw(rl_obj({rl_entry("layer.0.weight", "F32", "[2,2]", 0, 12)}), 12));
+    const auto r =
+        rl_parse(rl_raw(rl_obj({rl_entry("layer.0.weight", "F32", "[2,2]", 0, 12)}), 12));
     RL_CHECK_ERROR(r, st::errc::tensor_invalid_info, "TensorInvalidInfo");
     if (!r) {
       const std::string m = r.error().message();

@@ -39,18 +39,18 @@ TEST_SUITE("test_writer") {
 
   TEST_CASE("no tensors and no metadata") {
     const auto file = st_test::make_file({});
-    const std::vector<std::uint8_t> expected{8, 0, 0, 0, 0, 0, 0, 0, '{', '}',
-                                             ' ', ' ', ' ', ' ', ' ', ' '};
+    const std::vector<std::uint8_t> expected{8,   0,   0,   0,   0,   0,   0,   0,
+                                             '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
     CHECK(file == expected);
   }
 
   TEST_CASE("metadata only") {
-    const st_test::metadata_t md = std::vector<std::pair<std::string, std::string>>{
-        {"framework", "pt"}};
+    const st_test::metadata_t md =
+        std::vector<std::pair<std::string, std::string>>{{"framework", "pt"}};
     const auto file = st_test::make_file({}, md);
-    const auto expected = concat({st_test::le64(40),
-                                  st_test::bytes_of(R"({"__metadata__":{"framework":"pt"}})"),
-                                  st_test::bytes_of("     ")});
+    const auto expected =
+        concat({st_test::le64(40), st_test::bytes_of(R"({"__metadata__":{"framework":"pt"}})"),
+                st_test::bytes_of("     ")});
     CHECK(file == expected);
   }
 
@@ -68,13 +68,12 @@ TEST_SUITE("test_writer") {
   TEST_CASE("tensors keep the given order; metadata comes first; alignment") {
     const std::vector<st_test::tensor_spec> tensors{
         {"b", "U8", {2}, {1, 2}}, {"a", "F16", {}, {3, 4}}, {"z", "F32", {0}, {}}};
-    const st_test::metadata_t md = std::vector<std::pair<std::string, std::string>>{
-        {"y", "1"}, {"x", "2"}};
-    const std::string json =
-        R"({"__metadata__":{"y":"1","x":"2"},)"
-        R"("b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
-        R"("a":{"dtype":"F16","shape":[],"data_offsets":[2,4]},)"
-        R"("z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})";
+    const st_test::metadata_t md =
+        std::vector<std::pair<std::string, std::string>>{{"y", "1"}, {"x", "2"}};
+    const std::string json = R"({"__metadata__":{"y":"1","x":"2"},)"
+                             R"("b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
+                             R"("a":{"dtype":"F16","shape":[],"data_offsets":[2,4]},)"
+                             R"("z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})";
     CHECK(st_test::header_json(tensors, md) == json);
     const auto unpadded = st_test::make_file(tensors, md, 1);
     CHECK(unpadded == concat({st_test::make_raw(json), {1, 2, 3, 4}}));

@@ -4,8 +4,6 @@
 // names of DESIGN.md §3/§4), never taken from the library's own output.
 #include <doctest/doctest.h>
 
-#include <safetensors/safetensors.hpp>
-
 #include <algorithm>
 #include <complex>
 #include <cstddef>
@@ -14,6 +12,7 @@
 #include <iterator>
 #include <limits>
 #include <numeric>
+#include <safetensors/safetensors.hpp>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -77,13 +76,22 @@ std::vector<st_test::tensor_spec> typed_specs() {
       {"f32", "F32", {3}, {0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC0, 0x00, 0x00, 0x00, 0x3F}},
       // 1.0 = 0x3FF0000000000000, -0.5 = 0xBFE0000000000000
       {"f64", "F64", {2}, {0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0, 0, 0, 0, 0, 0, 0xE0, 0xBF}},
-      {"i64", "I64", {2}, {0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
-                           0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}},
-      {"u64", "U64", {2}, {0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
-                           0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}},
+      {"i64",
+       "I64",
+       {2},
+       {0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF}},
+      {"u64",
+       "U64",
+       {2},
+       {0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF}},
       // (1.0f, -2.5f), (0.0f, 0.5f)
-      {"c64", "C64", {2}, {0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC0,
-                           0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3F}},
+      {"c64",
+       "C64",
+       {2},
+       {0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x3F}},
   };
 }
 
@@ -272,8 +280,8 @@ TEST_SUITE("typed") {
         {"f4", "F4", {4}, {0x12, 0x34}},
     };
     const auto file = st_test::make_file(specs);
-    auto fv = st::parse(st::span<const std::byte>(
-        reinterpret_cast<const std::byte*>(file.data()), file.size()));
+    auto fv = st::parse(
+        st::span<const std::byte>(reinterpret_cast<const std::byte*>(file.data()), file.size()));
     REQUIRE(fv.has_value());
     auto h = fv->tensor("h");
     REQUIRE(h.has_value());
@@ -293,8 +301,8 @@ TEST_SUITE("typed") {
 
   TEST_CASE("a user-specialized dtype_of gives typed access to F16") {
     // F16 1.0 = 0x3C00, -2.0 = 0xC000, at an odd offset.
-    const std::vector<st_test::tensor_spec> specs{
-        {"pad", "U8", {1}, {0}}, {"h", "F16", {2}, {0x00, 0x3C, 0x00, 0xC0}}};
+    const std::vector<st_test::tensor_spec> specs{{"pad", "U8", {1}, {0}},
+                                                  {"h", "F16", {2}, {0x00, 0x3C, 0x00, 0xC0}}};
     const auto file = st_test::make_file(specs);
     const aligned_bytes buf(file);
     auto fv = st::parse(buf.span());
@@ -429,8 +437,7 @@ TEST_SUITE("typed") {
   }
 
   TEST_CASE("BOOL bytes 0x00 0x01 0x02 0xFF read false true true true") {
-    const std::vector<st_test::tensor_spec> specs{
-        {"m", "BOOL", {2, 2}, {0x00, 0x01, 0x02, 0xFF}}};
+    const std::vector<st_test::tensor_spec> specs{{"m", "BOOL", {2, 2}, {0x00, 0x01, 0x02, 0xFF}}};
     const auto file = st_test::make_file(specs);
     const aligned_bytes buf(file);
     auto fv = st::parse(buf.span());
@@ -680,8 +687,8 @@ TEST_SUITE("typed") {
 
     // A library result: value() on TensorNotFound throws the same error.
     const auto file = st_test::make_file({});
-    auto fv = st::parse(st::span<const std::byte>(
-        reinterpret_cast<const std::byte*>(file.data()), file.size()));
+    auto fv = st::parse(
+        st::span<const std::byte>(reinterpret_cast<const std::byte*>(file.data()), file.size()));
     REQUIRE(fv.has_value());
     auto missing = fv->tensor("nope");
     REQUIRE_FALSE(missing.has_value());
@@ -715,12 +722,22 @@ TEST_SUITE("typed") {
   TEST_CASE("error_name for every errc") {
     // DESIGN.md §3 names (the reference's), then this library's own.
     const char* const expected[] = {
-        "HeaderTooSmall",       "HeaderTooLarge",      "InvalidHeaderLength",
-        "InvalidHeader",        "InvalidHeaderDeserialization",
-        "InvalidOffset",        "ValidationOverflow",  "MisalignedSlice",
-        "TensorInvalidInfo",    "MetadataIncompleteBuffer",
-        "TensorNotFound",       "DuplicateKey",        "InvalidTensorName",
-        "DtypeMismatch",        "IoError",             "InvalidArgument",
+        "HeaderTooSmall",
+        "HeaderTooLarge",
+        "InvalidHeaderLength",
+        "InvalidHeader",
+        "InvalidHeaderDeserialization",
+        "InvalidOffset",
+        "ValidationOverflow",
+        "MisalignedSlice",
+        "TensorInvalidInfo",
+        "MetadataIncompleteBuffer",
+        "TensorNotFound",
+        "DuplicateKey",
+        "InvalidTensorName",
+        "DtypeMismatch",
+        "IoError",
+        "InvalidArgument",
     };
     for (int i = 0; i < 16; ++i) {
       const auto code = static_cast<st::errc>(i + 1);
@@ -756,8 +773,24 @@ TEST_SUITE("typed") {
     CHECK(st::bit_size(st::dtype::BF16) == 16);
 
     const std::string_view rejected[] = {
-        "f32", "", "F32 ", " F32", "FP32", "float32", "bool", "Bool", "F8_E4M3fnuz", "c64",
-        "F", "F3", "F320", "U128", "F8", "F6", "__metadata__", std::string_view("F32\0", 4),
+        "f32",
+        "",
+        "F32 ",
+        " F32",
+        "FP32",
+        "float32",
+        "bool",
+        "Bool",
+        "F8_E4M3fnuz",
+        "c64",
+        "F",
+        "F3",
+        "F320",
+        "U128",
+        "F8",
+        "F6",
+        "__metadata__",
+        std::string_view("F32\0", 4),
         "F32\n",
     };
     for (std::string_view name : rejected) {

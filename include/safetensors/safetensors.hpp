@@ -93,6 +93,7 @@
 #endif
 #endif
 #if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
+#include <ranges>
 #include <span>
 #define SAFETENSORS_HAS_STD_SPAN 1
 #else
@@ -118,11 +119,12 @@
 #undef SAFETENSORS_UNDEF_NOMINMAX
 #endif
 #else
-#include <cerrno>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 #endif
 
 namespace safetensors {
@@ -166,15 +168,12 @@ class span {
   constexpr span(const span<U>& other) noexcept  // NOLINT(google-explicit-constructor)
       : data_(other.data()), size_(other.size()) {}
 #if SAFETENSORS_HAS_STD_SPAN
-  /// Conversion from std::span (C++20).
+  /// Conversion from std::span (C++20). std::span converts from this span through its range
+  /// constructor (this span is a borrowed contiguous range).
   template <class U, std::size_t E,
             class = std::enable_if_t<std::is_convertible_v<U (*)[], T (*)[]>>>
   constexpr span(std::span<U, E> other) noexcept  // NOLINT(google-explicit-constructor)
       : data_(other.data()), size_(other.size()) {}
-  /// Conversion to std::span (C++20).
-  constexpr operator std::span<T>() const noexcept {  // NOLINT(google-explicit-constructor)
-    return std::span<T>(data_, size_);
-  }
 #endif
 
   /// Pointer to the first element.
@@ -254,11 +253,10 @@ struct dtype_entry {
   std::uint32_t bits;
 };
 inline constexpr std::array<dtype_entry, dtype_count> dtype_table{{
-    {"BOOL", 8},        {"F4", 4},           {"F6_E2M3", 6},      {"F6_E3M2", 6},
-    {"U8", 8},          {"I8", 8},           {"F8_E5M2", 8},      {"F8_E4M3", 8},
-    {"F8_E8M0", 8},     {"F8_E4M3FNUZ", 8},  {"F8_E5M2FNUZ", 8},  {"I16", 16},
-    {"U16", 16},        {"F16", 16},         {"BF16", 16},        {"I32", 32},
-    {"U32", 32},        {"F32", 32},         {"C64", 64},         {"F64", 64},
+    {"BOOL", 8},        {"F4", 4},      {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},
+    {"I8", 8},          {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"F8_E4M3FNUZ", 8},
+    {"F8_E5M2FNUZ", 8}, {"I16", 16},    {"U16", 16},    {"F16", 16},    {"BF16", 16},
+    {"I32", 32},        {"U32", 32},    {"F32", 32},    {"C64", 64},    {"F64", 64},
     {"I64", 64},        {"U64", 64},
 }};
 }  // namespace detail
@@ -284,14 +282,22 @@ constexpr std::optional<dtype> dtype_from_string(std::string_view name) noexcept
 namespace detail {
 template <std::size_t Size, bool Signed>
 struct integer_dtype;
-template <> struct integer_dtype<1, false> : std::integral_constant<dtype, dtype::U8> {};
-template <> struct integer_dtype<1, true> : std::integral_constant<dtype, dtype::I8> {};
-template <> struct integer_dtype<2, false> : std::integral_constant<dtype, dtype::U16> {};
-template <> struct integer_dtype<2, true> : std::integral_constant<dtype, dtype::I16> {};
-template <> struct integer_dtype<4, false> : std::integral_constant<dtype, dtype::U32> {};
-template <> struct integer_dtype<4, true> : std::integral_constant<dtype, dtype::I32> {};
-template <> struct integer_dtype<8, false> : std::integral_constant<dtype, dtype::U64> {};
-template <> struct integer_dtype<8, true> : std::integral_constant<dtype, dtype::I64> {};
+template <>
+struct integer_dtype<1, false> : std::integral_constant<dtype, dtype::U8> {};
+template <>
+struct integer_dtype<1, true> : std::integral_constant<dtype, dtype::I8> {};
+template <>
+struct integer_dtype<2, false> : std::integral_constant<dtype, dtype::U16> {};
+template <>
+struct integer_dtype<2, true> : std::integral_constant<dtype, dtype::I16> {};
+template <>
+struct integer_dtype<4, false> : std::integral_constant<dtype, dtype::U32> {};
+template <>
+struct integer_dtype<4, true> : std::integral_constant<dtype, dtype::I32> {};
+template <>
+struct integer_dtype<8, false> : std::integral_constant<dtype, dtype::U64> {};
+template <>
+struct integer_dtype<8, true> : std::integral_constant<dtype, dtype::I64> {};
 
 template <class T>
 inline constexpr bool is_plain_integer_v =
@@ -310,10 +316,14 @@ struct dtype_of_base<T, std::enable_if_t<is_plain_integer_v<T>>>
 /// not). Specialize it for your own trivially copyable element types.
 template <class T>
 struct dtype_of : detail::dtype_of_base<T> {};
-template <> struct dtype_of<bool> : std::integral_constant<dtype, dtype::BOOL> {};
-template <> struct dtype_of<float> : std::integral_constant<dtype, dtype::F32> {};
-template <> struct dtype_of<double> : std::integral_constant<dtype, dtype::F64> {};
-template <> struct dtype_of<std::complex<float>> : std::integral_constant<dtype, dtype::C64> {};
+template <>
+struct dtype_of<bool> : std::integral_constant<dtype, dtype::BOOL> {};
+template <>
+struct dtype_of<float> : std::integral_constant<dtype, dtype::F32> {};
+template <>
+struct dtype_of<double> : std::integral_constant<dtype, dtype::F64> {};
+template <>
+struct dtype_of<std::complex<float>> : std::integral_constant<dtype, dtype::C64> {};
 
 namespace detail {
 template <class T, class = void>
@@ -348,22 +358,38 @@ enum class errc : int {
 /// The error's name as used in messages and by the CLI ("HeaderTooSmall", "DuplicateKey", ...).
 constexpr std::string_view error_name(errc code) noexcept {
   switch (code) {
-    case errc::header_too_small: return "HeaderTooSmall";
-    case errc::header_too_large: return "HeaderTooLarge";
-    case errc::invalid_header_length: return "InvalidHeaderLength";
-    case errc::invalid_header: return "InvalidHeader";
-    case errc::invalid_header_deserialization: return "InvalidHeaderDeserialization";
-    case errc::invalid_offset: return "InvalidOffset";
-    case errc::validation_overflow: return "ValidationOverflow";
-    case errc::misaligned_slice: return "MisalignedSlice";
-    case errc::tensor_invalid_info: return "TensorInvalidInfo";
-    case errc::metadata_incomplete_buffer: return "MetadataIncompleteBuffer";
-    case errc::tensor_not_found: return "TensorNotFound";
-    case errc::duplicate_key: return "DuplicateKey";
-    case errc::invalid_tensor_name: return "InvalidTensorName";
-    case errc::dtype_mismatch: return "DtypeMismatch";
-    case errc::io_error: return "IoError";
-    case errc::invalid_argument: return "InvalidArgument";
+    case errc::header_too_small:
+      return "HeaderTooSmall";
+    case errc::header_too_large:
+      return "HeaderTooLarge";
+    case errc::invalid_header_length:
+      return "InvalidHeaderLength";
+    case errc::invalid_header:
+      return "InvalidHeader";
+    case errc::invalid_header_deserialization:
+      return "InvalidHeaderDeserialization";
+    case errc::invalid_offset:
+      return "InvalidOffset";
+    case errc::validation_overflow:
+      return "ValidationOverflow";
+    case errc::misaligned_slice:
+      return "MisalignedSlice";
+    case errc::tensor_invalid_info:
+      return "TensorInvalidInfo";
+    case errc::metadata_incomplete_buffer:
+      return "MetadataIncompleteBuffer";
+    case errc::tensor_not_found:
+      return "TensorNotFound";
+    case errc::duplicate_key:
+      return "DuplicateKey";
+    case errc::invalid_tensor_name:
+      return "InvalidTensorName";
+    case errc::dtype_mismatch:
+      return "DtypeMismatch";
+    case errc::io_error:
+      return "IoError";
+    case errc::invalid_argument:
+      return "InvalidArgument";
   }
   return "Unknown";
 }
@@ -419,7 +445,8 @@ class error {
 class exception : public std::runtime_error {
  public:
   /// Wraps `e`; what() is e.to_string().
-  explicit exception(safetensors::error e) : std::runtime_error(e.to_string()), error_(std::move(e)) {}
+  explicit exception(safetensors::error e)
+      : std::runtime_error(e.to_string()), error_(std::move(e)) {}
   /// The error.
   const safetensors::error& error() const noexcept { return error_; }
   /// The error code.
@@ -594,10 +621,24 @@ class index_iterator {
   Value operator[](difference_type n) const {
     return (*seq_)[static_cast<std::size_t>(static_cast<difference_type>(i_) + n)];
   }
-  index_iterator& operator++() noexcept { ++i_; return *this; }
-  index_iterator operator++(int) noexcept { auto t = *this; ++i_; return t; }
-  index_iterator& operator--() noexcept { --i_; return *this; }
-  index_iterator operator--(int) noexcept { auto t = *this; --i_; return t; }
+  index_iterator& operator++() noexcept {
+    ++i_;
+    return *this;
+  }
+  index_iterator operator++(int) noexcept {
+    auto t = *this;
+    ++i_;
+    return t;
+  }
+  index_iterator& operator--() noexcept {
+    --i_;
+    return *this;
+  }
+  index_iterator operator--(int) noexcept {
+    auto t = *this;
+    --i_;
+    return t;
+  }
   index_iterator& operator+=(difference_type n) noexcept {
     i_ = static_cast<std::size_t>(static_cast<difference_type>(i_) + n);
     return *this;
@@ -609,12 +650,24 @@ class index_iterator {
   friend difference_type operator-(const index_iterator& a, const index_iterator& b) noexcept {
     return static_cast<difference_type>(a.i_) - static_cast<difference_type>(b.i_);
   }
-  friend bool operator==(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ == b.i_; }
-  friend bool operator!=(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ != b.i_; }
-  friend bool operator<(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ < b.i_; }
-  friend bool operator>(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ > b.i_; }
-  friend bool operator<=(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ <= b.i_; }
-  friend bool operator>=(const index_iterator& a, const index_iterator& b) noexcept { return a.i_ >= b.i_; }
+  friend bool operator==(const index_iterator& a, const index_iterator& b) noexcept {
+    return a.i_ == b.i_;
+  }
+  friend bool operator!=(const index_iterator& a, const index_iterator& b) noexcept {
+    return a.i_ != b.i_;
+  }
+  friend bool operator<(const index_iterator& a, const index_iterator& b) noexcept {
+    return a.i_ < b.i_;
+  }
+  friend bool operator>(const index_iterator& a, const index_iterator& b) noexcept {
+    return a.i_ > b.i_;
+  }
+  friend bool operator<=(const index_iterator& a, const index_iterator& b) noexcept {
+    return a.i_ <= b.i_;
+  }
+  friend bool operator>=(const index_iterator& a, const index_iterator& b) noexcept {
+    return a.i_ >= b.i_;
+  }
 
  private:
   const Seq* seq_ = nullptr;
@@ -706,12 +759,12 @@ class header {
     return std::string_view(names_.data() + r.name_offset, r.name_size);
   }
 
-  std::string names_;                         // every name's bytes, back to back
-  std::vector<std::uint64_t> dims_;           // every shape's dimensions, back to back
+  std::string names_;                           // every name's bytes, back to back
+  std::vector<std::uint64_t> dims_;             // every shape's dimensions, back to back
   std::vector<detail::tensor_record> records_;  // in header order
-  std::vector<std::size_t> by_offset_;        // record indices in offset order
-  std::vector<std::size_t> by_name_;          // record indices in name order
-  std::vector<std::size_t> slots_;            // open-addressing hash index: record + 1, 0 = free
+  std::vector<std::size_t> by_offset_;          // record indices in offset order
+  std::vector<std::size_t> by_name_;            // record indices in name order
+  std::vector<std::size_t> slots_;              // open-addressing hash index: record + 1, 0 = free
   std::optional<metadata_map> metadata_;
   std::uint64_t header_size_ = 0;
   std::uint64_t data_size_ = 0;
@@ -845,8 +898,8 @@ class tensor_view {
     static_assert(std::is_trivially_copyable_v<T>, "element types must be trivially copyable");
     static_assert(detail::has_dtype<T>::value, "no dtype_of<T> for this element type");
     if (dtype_of<T>::value != info_.dtype()) {
-      return safetensors::error(
-          errc::dtype_mismatch, "tensor '" + std::string(info_.name().substr(0, 200)) + "' is " +
+      return safetensors::error(errc::dtype_mismatch,
+                                "tensor '" + std::string(info_.name().substr(0, 200)) + "' is " +
                                     std::string(to_string(info_.dtype())) + ", not " +
                                     std::string(to_string(dtype_of<T>::value)));
     }
@@ -978,7 +1031,8 @@ class header_builder {
     r.name_size = name.size();
     h_.names_ += name;
     h_.records_.push_back(r);
-    if ((h_.records_.size() * 2) > h_.slots_.size()) rehash(h_.slots_.empty() ? 16 : h_.slots_.size() * 2);
+    if ((h_.records_.size() * 2) > h_.slots_.size())
+      rehash(h_.slots_.empty() ? 16 : h_.slots_.size() * 2);
     return insert(record);
   }
   tensor_record& current() noexcept { return h_.records_.back(); }
@@ -1020,10 +1074,10 @@ class header_builder {
       const std::uint32_t bits_per = bit_size(r.type);
       std::uint64_t bits = 0;
       if (!checked_mul(elements, bits_per, bits)) {
-        return error(errc::validation_overflow,
-                     "tensor " + quote(h.record_name(idx)) + ": " + type_shape(r, shape) +
-                         " has " + num(elements) + " elements, and " + num(elements) + " x " +
-                         num(bits_per) + " bits overflows 64 bits");
+        return error(errc::validation_overflow, "tensor " + quote(h.record_name(idx)) + ": " +
+                                                    type_shape(r, shape) + " has " + num(elements) +
+                                                    " elements, and " + num(elements) + " x " +
+                                                    num(bits_per) + " bits overflows 64 bits");
       }
       if (bits % 8 != 0) {
         return error(errc::misaligned_slice, "tensor " + quote(h.record_name(idx)) + ": " +
@@ -1064,7 +1118,7 @@ class header_builder {
   static std::optional<std::size_t> find(const header& h, std::string_view name) noexcept {
     if (h.slots_.empty()) return std::nullopt;
     const std::size_t mask = h.slots_.size() - 1;
-    for (std::size_t i = std::hash<std::string_view>{}(name) & mask;; i = (i + 1) & mask) {
+    for (std::size_t i = std::hash<std::string_view>{}(name)&mask;; i = (i + 1) & mask) {
       const std::size_t slot = h.slots_[i];
       if (slot == 0) return std::nullopt;
       if (h.record_name(slot - 1) == name) return slot - 1;
@@ -1095,7 +1149,7 @@ class header_builder {
   bool insert(std::size_t record) {
     const std::size_t mask = h_.slots_.size() - 1;
     const std::string_view name = h_.record_name(record);
-    for (std::size_t i = std::hash<std::string_view>{}(name) & mask;; i = (i + 1) & mask) {
+    for (std::size_t i = std::hash<std::string_view>{}(name)&mask;; i = (i + 1) & mask) {
       std::size_t& slot = h_.slots_[i];
       if (slot == 0) {
         slot = record + 1;
@@ -1222,8 +1276,7 @@ class header_sax {
         return true;
       case state::metadata_members:
         if (b_.metadata()->count(k) != 0) {
-          return fail(errc::duplicate_key,
-                      "__metadata__: the key " + quote(k) + " appears twice");
+          return fail(errc::duplicate_key, "__metadata__: the key " + quote(k) + " appears twice");
         }
         pending_key_ = std::move(k);
         return true;
@@ -1242,7 +1295,8 @@ class header_sax {
         }
         const bool duplicate = seen ? *seen : !extra_keys_.insert(k).second;
         if (duplicate) {
-          return fail(errc::duplicate_key, in_tensor() + "the field " + quote(k) + " appears twice");
+          return fail(errc::duplicate_key,
+                      in_tensor() + "the field " + quote(k) + " appears twice");
         }
         if (seen) *seen = true;
         skip_depth_ = 0;
@@ -1270,8 +1324,10 @@ class header_sax {
         state_ = state::top_members;
         return true;
       case state::entry: {
-        const char* missing = !have_dtype_ ? "dtype" : !have_shape_ ? "shape"
-                            : !have_offsets_ ? "data_offsets" : nullptr;
+        const char* missing = !have_dtype_     ? "dtype"
+                              : !have_shape_   ? "shape"
+                              : !have_offsets_ ? "data_offsets"
+                                               : nullptr;
         if (missing) {
           return fail(errc::invalid_header_deserialization,
                       in_tensor() + "missing field \"" + missing + "\"");
@@ -1404,7 +1460,8 @@ class header_sax {
         m = "__metadata__ must be an object of strings or null, found " + what;
         break;
       case state::metadata_members:
-        m = "__metadata__: the value of " + quote(pending_key_) + " must be a string, found " + what;
+        m = "__metadata__: the value of " + quote(pending_key_) + " must be a string, found " +
+            what;
         break;
       case state::tensor_value:
         m = in_tensor() + "the entry must be a JSON object, found " + what;
@@ -1514,7 +1571,8 @@ inline std::string last_error_message(DWORD code) {
       nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
   std::string msg = len ? std::string(buffer, len) : "error " + std::to_string(code);
   if (buffer) LocalFree(buffer);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r' || msg.back() == '.')) msg.pop_back();
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r' || msg.back() == '.'))
+    msg.pop_back();
   return msg;
 }
 
@@ -1552,7 +1610,8 @@ inline result<os_file> open_read(const native_string& path, const std::string& s
                          FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
                          OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
   if (f.handle == INVALID_HANDLE_VALUE) {
-    return error(errc::io_error, "cannot open " + quote(shown) + ": " + last_error_message(GetLastError()));
+    return error(errc::io_error,
+                 "cannot open " + quote(shown) + ": " + last_error_message(GetLastError()));
   }
   return f;
 }
@@ -1578,8 +1637,8 @@ inline result<void> read_at(const os_file& f, std::uint64_t offset, void* dst, s
     if (!ReadFile(f.handle, out, chunk, &got, &ov)) {
       const DWORD code = GetLastError();
       if (code != ERROR_HANDLE_EOF) {
-        return error(errc::io_error, "cannot read " + quote(shown) + " at offset " +
-                                         num(offset) + ": " + last_error_message(code));
+        return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
+                                         ": " + last_error_message(code));
       }
       got = 0;
     }
@@ -1612,7 +1671,8 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
   }
   HANDLE mapping = CreateFileMappingW(f.handle, nullptr, PAGE_READONLY, 0, 0, nullptr);
   if (!mapping) {
-    return error(errc::io_error, "cannot map " + quote(shown) + ": " + last_error_message(GetLastError()));
+    return error(errc::io_error,
+                 "cannot map " + quote(shown) + ": " + last_error_message(GetLastError()));
   }
   m.address = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
   const DWORD code = GetLastError();
@@ -1654,7 +1714,8 @@ inline result<os_file> open_read(const native_string& path, const std::string& s
   do {
     f.fd = ::open(path.c_str(), flags);
   } while (f.fd < 0 && errno == EINTR);
-  if (f.fd < 0) return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+  if (f.fd < 0)
+    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) {
     return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
@@ -1679,7 +1740,8 @@ inline result<void> read_at(const os_file& f, std::uint64_t offset, void* dst, s
   auto* out = static_cast<unsigned char*>(dst);
   while (n > 0) {
     if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
-      return error(errc::io_error, "offset " + num(offset) + " is beyond what this system can read");
+      return error(errc::io_error,
+                   "offset " + num(offset) + " is beyond what this system can read");
     }
     const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
     const ssize_t got = ::pread(f.fd, out, chunk, static_cast<off_t>(offset));
@@ -1725,10 +1787,17 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
   }
   int advice = -1;
   switch (opts.hint) {
-    case access_hint::normal: break;
-    case access_hint::sequential: advice = MADV_SEQUENTIAL; break;
-    case access_hint::random: advice = MADV_RANDOM; break;
-    case access_hint::will_need: advice = MADV_WILLNEED; break;
+    case access_hint::normal:
+      break;
+    case access_hint::sequential:
+      advice = MADV_SEQUENTIAL;
+      break;
+    case access_hint::random:
+      advice = MADV_RANDOM;
+      break;
+    case access_hint::will_need:
+      advice = MADV_WILLNEED;
+      break;
   }
   if (advice >= 0) (void)::madvise(address, static_cast<std::size_t>(size), advice);  // a hint only
   m.address = address;
@@ -1757,8 +1826,8 @@ inline std::string display_path(const std::filesystem::path& p) {
 inline std::string display_path(std::string_view utf8) { return std::string(utf8); }
 
 template <class P>
-inline constexpr bool is_path_v = std::is_same_v<std::remove_cv_t<std::remove_reference_t<P>>,
-                                                 std::filesystem::path>;
+inline constexpr bool is_path_v =
+    std::is_same_v<std::remove_cv_t<std::remove_reference_t<P>>, std::filesystem::path>;
 
 }  // namespace detail
 
@@ -1819,7 +1888,8 @@ class file_view {
 /// Parses and validates a whole file held in memory (8-byte length, header, data buffer).
 /// Zero copy: the result's views point into `data`, which must outlive it.
 inline result<file_view> parse(const void* data, std::size_t size, const parse_options& opts = {}) {
-  if (data == nullptr && size != 0) return error(errc::invalid_argument, "parse: null data with non-zero size");
+  if (data == nullptr && size != 0)
+    return error(errc::invalid_argument, "parse: null data with non-zero size");
   const auto* bytes = static_cast<const unsigned char*>(data);
   if (size < 8) {
     return error(errc::header_too_small,
@@ -2069,10 +2139,10 @@ class source_reader {
                                                " is not an entry of this file");
     }
     if (dst.size() < info.byte_size()) {
-      return error(errc::invalid_argument,
-                   "read_into: tensor " + detail::quote(info.name()) + " has " +
-                       detail::num(info.byte_size()) + " bytes, the buffer holds " +
-                       detail::num(dst.size()));
+      return error(errc::invalid_argument, "read_into: tensor " + detail::quote(info.name()) +
+                                               " has " + detail::num(info.byte_size()) +
+                                               " bytes, the buffer holds " +
+                                               detail::num(dst.size()));
     }
     if (info.byte_size() == 0) return {};
     return source_->read_at(header_.data_offset() + o.begin, dst.data(),
@@ -2087,8 +2157,8 @@ class source_reader {
   /// The bytes of tensor `info` in a new vector.
   result<std::vector<std::byte>> read(const tensor_info& info) const {
     if (info.byte_size() > header_.data_size()) {
-      return error(errc::invalid_argument, "read: tensor " + detail::quote(info.name()) +
-                                               " is not an entry of this file");
+      return error(errc::invalid_argument,
+                   "read: tensor " + detail::quote(info.name()) + " is not an entry of this file");
     }
     std::vector<std::byte> out(static_cast<std::size_t>(info.byte_size()));
     if (auto r = read_into(info, span<std::byte>(out)); !r) return r.error();
@@ -2128,5 +2198,11 @@ namespace std {
 template <>
 struct is_error_code_enum<safetensors::errc> : true_type {};
 }  // namespace std
+
+#if SAFETENSORS_HAS_STD_SPAN
+/// safetensors::span does not own its elements, like std::span.
+template <class T>
+inline constexpr bool std::ranges::enable_borrowed_range<safetensors::span<T>> = true;
+#endif
 
 #endif  // SAFETENSORS_SAFETENSORS_HPP

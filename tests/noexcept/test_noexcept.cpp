@@ -2,12 +2,11 @@
 // has_value()/error(); value() is never called on an error (it would abort).
 #include <doctest/doctest.h>
 
-#include <safetensors/safetensors.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <safetensors/safetensors.hpp>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -20,9 +19,9 @@ static_assert(SAFETENSORS_NO_EXCEPTIONS == 1, "this file must be compiled with -
 namespace st = safetensors;
 
 // REQUIRE needs exceptions in doctest; this stops the test case instead.
-#define NX_REQUIRE(...)        \
-  do {                         \
-    CHECK(__VA_ARGS__);        \
+#define NX_REQUIRE(...)         \
+  do {                          \
+    CHECK(__VA_ARGS__);         \
     if (!(__VA_ARGS__)) return; \
   } while (false)
 
@@ -131,10 +130,9 @@ TEST_SUITE("noexcept") {
                    st::errc::invalid_header_deserialization));
     CHECK(is_error(st::parse(byte_span(st_test::le64(200000000))), st::errc::header_too_large));
 
-    const auto dup = st_test::make_raw(
-        R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
-        R"("t":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
-        {1, 2});
+    const auto dup = st_test::make_raw(R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                                       R"("t":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+                                       {1, 2});
     auto d = st::parse(byte_span(dup));
     CHECK(is_error(d, st::errc::duplicate_key));
     if (!d.has_value()) CHECK(d.error().to_string().rfind("DuplicateKey: ", 0) == 0);
