@@ -1331,4 +1331,22 @@ TEST_SUITE("rules") {
       CHECK(rl_contains(r.error().message(), "my.tensor"));
     }
   }
+
+  TEST_CASE("messages stay short for hostile shapes: a rank-10000 shape is cut after 16 dims") {
+    std::string shape = "[";
+    for (int i = 0; i < 10000; ++i) shape += i == 0 ? "1" : ",1";
+    shape += "]";
+    // 1 element of U8 needs 1 byte; data_offsets [0,2] claim 2.
+    const bytes_t b = rl_raw(rl_obj({rl_entry("deep", "U8", shape, 0, 2)}), 2);
+    auto r = rl_parse(b);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code() == st::errc::tensor_invalid_info);
+    INFO(r.error().message());
+    CHECK(rl_contains(r.error().message(), "(10000 dimensions)"));
+    CHECK(r.error().message().size() < 300);
+    // The table itself keeps every dimension.
+    auto ok = rl_parse(rl_raw(rl_obj({rl_entry("deep", "U8", shape, 0, 1)}), 1));
+    RL_REQUIRE_OK(ok);
+    CHECK(ok->header().find("deep")->rank() == 10000);
+  }
 }

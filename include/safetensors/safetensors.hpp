@@ -962,12 +962,15 @@ inline std::string quote(std::string_view s) {
   return out;
 }
 
+/// "[2,3]"; shapes of more than 16 dimensions are cut, so hostile ranks keep messages short.
 inline std::string shape_string(span<const std::uint64_t> shape) {
+  constexpr std::size_t max_shown = 16;
   std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
+  for (std::size_t i = 0; i < shape.size() && i < max_shown; ++i) {
     if (i != 0) out += ',';
     out += num(shape[i]);
   }
+  if (shape.size() > max_shown) out += ",...(" + num(shape.size()) + " dimensions)";
   return out + "]";
 }
 
