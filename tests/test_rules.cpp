@@ -140,6 +140,7 @@ TEST_SUITE("rules") {
       RL_EXPECT_ERROR(bytes_t(n, 0xFF), st::errc::header_too_small, "HeaderTooSmall");
     }
     RL_CHECK_ERROR(st::parse(nullptr, 0), st::errc::header_too_small, "HeaderTooSmall");
+    RL_CHECK_ERROR(st::parse(nullptr, 16), st::errc::invalid_argument, "InvalidArgument");
   }
 
   TEST_CASE("rule 1 boundary: exactly 8 bytes passes on to the later rules") {

@@ -1182,11 +1182,18 @@ class header_sax {
   std::optional<error>& failure() noexcept { return error_; }
   bool complete() const noexcept { return state_ == state::done; }
 
-  bool null() { return scalar("null"); }
-  bool boolean(bool /*unused*/) { return scalar("a boolean"); }
+  bool null() {
+    if (state_ == state::metadata_value) {  // "__metadata__": null means no metadata
+      state_ = state::top_members;
+      return true;
+    }
+    return ignored() || unexpected("null");
+  }
+  bool boolean(bool /*unused*/) { return ignored() || unexpected("a boolean"); }
   bool number_integer(json::number_integer_t v) {
     // nlohmann reports "-0" as the integer 0; JSON's -0 is no unsigned integer either.
-    return scalar("the negative number " + (v == 0 ? std::string("-0") : std::to_string(v)));
+    return ignored() ||
+           unexpected("the negative number " + (v == 0 ? std::string("-0") : std::to_string(v)));
   }
   bool number_unsigned(json::number_unsigned_t v) {
     switch (state_) {
@@ -1206,11 +1213,11 @@ class header_sax {
         ++offsets_count_;
         return true;
       default:
-        return scalar("the number " + std::to_string(v));
+        return ignored() || unexpected("the number " + std::to_string(v));
     }
   }
   bool number_float(json::number_float_t /*unused*/, const json::string_t& text) {
-    return scalar("the number " + text + " (not a 64-bit unsigned integer)");
+    return ignored() || unexpected("the number " + text + " (not a 64-bit unsigned integer)");
   }
   bool string(json::string_t& v) {
     switch (state_) {
@@ -1230,10 +1237,10 @@ class header_sax {
         return true;
       }
       default:
-        return scalar("a string");
+        return ignored() || unexpected("a string");
     }
   }
-  bool binary(json::binary_t& /*unused*/) { return scalar("binary data"); }
+  bool binary(json::binary_t& /*unused*/) { return ignored() || unexpected("binary data"); }
 
   bool start_object(std::size_t /*unused*/) {
     if (!enter()) return false;
@@ -1435,22 +1442,11 @@ class header_sax {
     return true;
   }
 
-  // A scalar value arrived where `state_` expects something.
-  bool scalar(const std::string& what) {
-    switch (state_) {
-      case state::metadata_value:
-        if (what == "null") {  // "__metadata__": null means no metadata
-          state_ = state::top_members;
-          return true;
-        }
-        break;
-      case state::skip:
-        if (skip_depth_ == 0) state_ = state::entry;
-        return true;
-      default:
-        break;
-    }
-    return unexpected(what);
+  // True when a scalar belongs to the value of an unknown entry field (accepted, not stored).
+  bool ignored() noexcept {
+    if (state_ != state::skip) return false;
+    if (skip_depth_ == 0) state_ = state::entry;
+    return true;
   }
 
   bool unexpected(const std::string& what) {
