@@ -8,7 +8,7 @@
 //   4. public types: span, dtype table, errors and result<T>, options, tensor table, views
 //   5. detail: checked arithmetic, UTF-8, the JSON SAX handler, validation, platform I/O
 //   6. reader: parse(), file_view, mapped_file, mapped_view, random_access_source, source_reader
-//   7. writer (arrives with the writer work)
+//   7. writer: write_plan, serialize(), save_file() (atomic), stream_writer
 #ifndef SAFETENSORS_SAFETENSORS_HPP
 #define SAFETENSORS_SAFETENSORS_HPP
 
@@ -62,6 +62,8 @@
 // ---------------------------------------------------------------------------------------------
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <complex>
 #include <cstddef>
 #include <cstdint>
@@ -80,6 +82,7 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <variant>
@@ -1828,6 +1831,295 @@ template <class P>
 inline constexpr bool is_path_v =
     std::is_same_v<std::remove_cv_t<std::remove_reference_t<P>>, std::filesystem::path>;
 
+// --- platform I/O: the write side (temporary file, positioned writes, sync, atomic replace) ---
+
+/// A name for a temporary file next to `target`: target + ".tmp" + 16 hex digits.
+inline native_string temp_name_for(const native_string& target, unsigned attempt) {
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t x = static_cast<std::uint64_t>(
+      std::chrono::steady_clock::now().time_since_epoch().count());
+  x ^= (counter.fetch_add(1) + attempt) * 0x9E3779B97F4A7C15ULL;
+  x ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ULL;
+  x ^= x >> 29;
+  native_string out = target;
+  static const char hex[] = "0123456789abcdef";
+  for (const char c : std::string_view(".tmp")) out += static_cast<typename native_string::value_type>(c);
+  for (int i = 60; i >= 0; i -= 4) {
+    out += static_cast<typename native_string::value_type>(hex[(x >> i) & 15]);
+  }
+  return out;
+}
+
+#if SAFETENSORS_WINDOWS
+inline result<os_file> create_new(const native_string& path, const std::string& shown,
+                                  bool& exists) {
+  os_file f;
+  exists = false;
+  f.handle = CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ, nullptr,
+                         CREATE_NEW, FILE_ATTRIBUTE_NORMAL, nullptr);
+  if (f.handle == INVALID_HANDLE_VALUE) {
+    const DWORD code = GetLastError();
+    exists = code == ERROR_FILE_EXISTS;
+    return error(errc::io_error, "cannot create " + quote(shown) + ": " + last_error_message(code));
+  }
+  return f;
+}
+
+inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src,
+                             std::size_t n, const std::string& shown) {
+  const auto* in = static_cast<const unsigned char*>(src);
+  while (n > 0) {
+    const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(n, 1u << 30));
+    OVERLAPPED ov{};
+    ov.Offset = static_cast<DWORD>(offset & 0xFFFFFFFFu);
+    ov.OffsetHigh = static_cast<DWORD>(offset >> 32);
+    DWORD put = 0;
+    if (!WriteFile(f.handle, in, chunk, &put, &ov)) {
+      return error(errc::io_error, "cannot write " + quote(shown) + " at offset " + num(offset) +
+                                       ": " + last_error_message(GetLastError()));
+    }
+    if (put == 0) {
+      return error(errc::io_error, "cannot write " + quote(shown) + " at offset " + num(offset) +
+                                       ": no progress");
+    }
+    in += put;
+    offset += put;
+    n -= put;
+  }
+  return {};
+}
+
+inline result<void> set_size(const os_file& f, std::uint64_t size, const std::string& shown) {
+  FILE_END_OF_FILE_INFO info{};
+  info.EndOfFile.QuadPart = static_cast<LONGLONG>(size);
+  if (!SetFileInformationByHandle(f.handle, FileEndOfFileInfo, &info, sizeof(info))) {
+    return error(errc::io_error, "cannot set the size of " + quote(shown) + ": " +
+                                     last_error_message(GetLastError()));
+  }
+  return {};
+}
+
+inline result<void> sync_file(const os_file& f, const std::string& shown) {
+  if (!FlushFileBuffers(f.handle)) {
+    return error(errc::io_error,
+                 "cannot flush " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  return {};
+}
+
+inline result<void> close_file(os_file& f, const std::string& shown) {
+  const HANDLE h = std::exchange(f.handle, INVALID_HANDLE_VALUE);
+  if (h != INVALID_HANDLE_VALUE && !CloseHandle(h)) {
+    return error(errc::io_error,
+                 "cannot close " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  return {};
+}
+
+inline result<void> replace_file(const native_string& from, const native_string& to,
+                                 const std::string& shown) {
+  if (!MoveFileExW(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+    return error(errc::io_error, "cannot replace " + quote(shown) + ": " +
+                                     last_error_message(GetLastError()));
+  }
+  return {};
+}
+
+inline void remove_file(const native_string& path) noexcept { DeleteFileW(path.c_str()); }
+
+inline void sync_parent_dir(const native_string&) noexcept {}  // MOVEFILE_WRITE_THROUGH
+#else
+inline result<os_file> create_new(const native_string& path, const std::string& shown,
+                                  bool& exists) {
+  os_file f;
+  exists = false;
+  int flags = O_RDWR | O_CREAT | O_EXCL;
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  do {
+    f.fd = ::open(path.c_str(), flags, 0666);
+  } while (f.fd < 0 && errno == EINTR);
+  if (f.fd < 0) {
+    const int code = errno;
+    exists = code == EEXIST;
+    return error(errc::io_error, "cannot create " + quote(shown) + ": " + errno_message(code));
+  }
+  return f;
+}
+
+inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src,
+                             std::size_t n, const std::string& shown) {
+  const auto* in = static_cast<const unsigned char*>(src);
+  while (n > 0) {
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) - n) {
+      return error(errc::io_error,
+                   "offset " + num(offset) + " is beyond what this system can write");
+    }
+    const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
+    const ssize_t put = ::pwrite(f.fd, in, chunk, static_cast<off_t>(offset));
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      return error(errc::io_error, "cannot write " + quote(shown) + " at offset " + num(offset) +
+                                       ": " + errno_message(errno));
+    }
+    if (put == 0) {
+      return error(errc::io_error, "cannot write " + quote(shown) + " at offset " + num(offset) +
+                                       ": no progress");
+    }
+    in += put;
+    offset += static_cast<std::uint64_t>(put);
+    n -= static_cast<std::size_t>(put);
+  }
+  return {};
+}
+
+inline result<void> set_size(const os_file& f, std::uint64_t size, const std::string& shown) {
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) ||
+      ::ftruncate(f.fd, static_cast<off_t>(size)) != 0) {
+    return error(errc::io_error, "cannot set the size of " + quote(shown) + " to " + num(size) +
+                                     " bytes: " + errno_message(errno));
+  }
+  return {};
+}
+
+inline result<void> sync_file(const os_file& f, const std::string& shown) {
+  if (::fsync(f.fd) != 0) {
+    return error(errc::io_error, "cannot flush " + quote(shown) + ": " + errno_message(errno));
+  }
+  return {};
+}
+
+inline result<void> close_file(os_file& f, const std::string& shown) {
+  const int fd = std::exchange(f.fd, -1);
+  if (fd >= 0 && ::close(fd) != 0 && errno != EINTR) {
+    return error(errc::io_error, "cannot close " + quote(shown) + ": " + errno_message(errno));
+  }
+  return {};
+}
+
+inline result<void> replace_file(const native_string& from, const native_string& to,
+                                 const std::string& shown) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return error(errc::io_error, "cannot replace " + quote(shown) + ": " + errno_message(errno));
+  }
+  return {};
+}
+
+inline void remove_file(const native_string& path) noexcept { (void)::unlink(path.c_str()); }
+
+/// Makes a completed rename durable: fsync of the directory that holds `path` (best effort).
+inline void sync_parent_dir(const native_string& path) noexcept {
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir = slash == native_string::npos ? std::string(".")
+                          : slash == 0                 ? std::string("/")
+                                                       : path.substr(0, slash);
+  int flags = O_RDONLY;
+#ifdef O_DIRECTORY
+  flags |= O_DIRECTORY;
+#endif
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  const int fd = ::open(dir.c_str(), flags);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+#endif
+
+/// A file written under a temporary name next to its target and renamed over the target only by
+/// commit(); destroying it before removes the temporary file. Move-only.
+class atomic_file {
+ public:
+  atomic_file() = default;
+  atomic_file(const atomic_file&) = delete;
+  atomic_file& operator=(const atomic_file&) = delete;
+  atomic_file(atomic_file&& o) noexcept
+      : file_(std::move(o.file_)),
+        target_(std::move(o.target_)),
+        temp_(std::move(o.temp_)),
+        shown_(std::move(o.shown_)),
+        live_(std::exchange(o.live_, false)) {}
+  atomic_file& operator=(atomic_file&& o) noexcept {
+    if (this != &o) {
+      discard();
+      file_ = std::move(o.file_);
+      target_ = std::move(o.target_);
+      temp_ = std::move(o.temp_);
+      shown_ = std::move(o.shown_);
+      live_ = std::exchange(o.live_, false);
+    }
+    return *this;
+  }
+  ~atomic_file() { discard(); }
+
+  /// Creates the temporary file for `target`.
+  static result<atomic_file> create(native_string target, std::string shown) {
+    for (unsigned attempt = 0;; ++attempt) {
+      native_string temp = temp_name_for(target, attempt);
+      bool exists = false;
+      auto file = create_new(temp, shown + " (temporary file)", exists);
+      if (!file) {
+        if (exists && attempt < 64) continue;
+        return error(errc::io_error, "cannot write " + quote(shown) +
+                                         ": cannot create a temporary file in its directory (" +
+                                         file.error().message() + ")");
+      }
+      atomic_file out;
+      out.file_ = std::move(*file);
+      out.target_ = std::move(target);
+      out.temp_ = std::move(temp);
+      out.shown_ = std::move(shown);
+      out.live_ = true;
+      return out;
+    }
+  }
+
+  /// Writes n bytes at `offset` of the temporary file.
+  result<void> write_at(std::uint64_t offset, const void* data, std::size_t n) {
+    return detail::write_at(file_, offset, data, n, shown_);
+  }
+  /// Sets the temporary file's size.
+  result<void> set_size(std::uint64_t size) { return detail::set_size(file_, size, shown_); }
+  /// Flushes (when `sync`), closes and renames the temporary file over the target.
+  result<void> commit(bool sync) {
+    if (!live_) return error(errc::invalid_argument, "the file was already committed or discarded");
+    if (sync) {
+      if (auto r = sync_file(file_, shown_); !r) return fail_with(r.error());
+    }
+    if (auto r = close_file(file_, shown_); !r) return fail_with(r.error());
+    if (auto r = replace_file(temp_, target_, shown_); !r) return fail_with(r.error());
+    live_ = false;
+    if (sync) sync_parent_dir(target_);
+    return {};
+  }
+  /// Closes and removes the temporary file (no-op after commit).
+  void discard() noexcept {
+    if (!live_) return;
+    live_ = false;
+    os_file closing = std::move(file_);
+    { os_file gone = std::move(closing); }  // close before removing (Windows needs it)
+    remove_file(temp_);
+  }
+  /// The target's path for messages.
+  const std::string& shown() const noexcept { return shown_; }
+
+ private:
+  error fail_with(error e) {
+    discard();
+    return e;
+  }
+  os_file file_;
+  native_string target_;
+  native_string temp_;
+  std::string shown_;
+  bool live_ = false;
+};
+
 }  // namespace detail
 
 inline std::optional<tensor_info> header::find(std::string_view name) const noexcept {
@@ -2187,8 +2479,614 @@ result<source_reader> open_reader(const P& path, const parse_options& opts = {})
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. Writer: arrives with the writer work (DESIGN §6).
+// 7. Writer (DESIGN §6): validate, sort, lay out, then write to memory, to a file atomically, or
+//    tensor by tensor through stream_writer.
 // ---------------------------------------------------------------------------------------------
+
+/// Progress of a file writer: bytes written so far and the file's total size.
+using progress_callback = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+/// Produces a tensor's bytes on demand: fills all of `out` with the tensor's bytes that start at
+/// byte `offset` of the tensor (little-endian). An error aborts the write.
+using tensor_producer = std::function<result<void>(std::uint64_t offset, span<std::byte> out)>;
+
+/// One tensor to write: name, dtype, shape and its little-endian bytes, either referenced
+/// (`bytes`, never copied; must stay alive during the write) or generated by `producer`.
+struct tensor_spec {
+  std::string name;                    ///< the tensor's name (UTF-8; `__metadata__` is reserved)
+  safetensors::dtype dtype{};          ///< element type
+  std::vector<std::uint64_t> shape;    ///< dimensions; empty for a scalar
+  span<const std::byte> bytes;         ///< the bytes, when `producer` is empty
+  tensor_producer producer;            ///< generates the bytes instead of `bytes`
+};
+
+/// The spec of a tensor read from a file: same name, dtype and shape, bytes referenced.
+inline tensor_spec to_spec(const tensor_view& view) {
+  const auto shape = view.shape();
+  return tensor_spec{std::string(view.name()), view.dtype(),
+                     std::vector<std::uint64_t>(shape.begin(), shape.end()), view.bytes(), {}};
+}
+
+/// Options of every writer.
+struct write_options {
+  /// The data buffer starts at a multiple of this (a power of two, 8 to 65536) from the file
+  /// start; the header is padded with spaces to get there. 8 gives the reference's bytes.
+  std::uint64_t alignment = 8;
+  /// Largest header (N, padding included) to write; larger is HeaderTooLarge.
+  std::uint64_t max_header_size = SAFETENSORS_DEFAULT_MAX_HEADER_SIZE;
+  /// Files: flush to stable storage (fsync / FlushFileBuffers) before the rename.
+  bool sync = true;
+  /// Files: called after every write with (bytes done, total bytes).
+  progress_callback progress;
+};
+
+/// One tensor of a write plan, in file order.
+struct planned_tensor {
+  std::string name;                    ///< the tensor's name
+  safetensors::dtype dtype{};          ///< element type
+  std::vector<std::uint64_t> shape;    ///< dimensions
+  data_offsets offsets;                ///< byte range in the data buffer
+  std::size_t input_index = 0;         ///< position in the list given to the writer
+  /// Size in bytes.
+  std::uint64_t byte_size() const noexcept { return offsets.end - offsets.begin; }
+};
+
+namespace detail {
+/// Appends `s` as a JSON string escaped exactly as serde_json does (the reference's bytes).
+inline void append_json_string(std::string& out, std::string_view s) {
+  static const char hex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t run = 0;  // start of the pending run of bytes that need no escape
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+/// Checks a string the writer puts in the header: it must be valid UTF-8.
+inline std::optional<error> check_utf8(std::string_view s, const char* what) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t bad = utf8_error_offset(p, s.size());
+  if (bad == s.size()) return std::nullopt;
+  return error(errc::invalid_argument, std::string(what) + " " + quote(s) +
+                                           " is not valid UTF-8 (byte " + num(bad) + ")");
+}
+
+/// The byte size of dtype x shape with rules 7 and 8 of DESIGN §3, for the writer's messages.
+inline result<std::uint64_t> spec_byte_size(std::string_view name, dtype type,
+                                            span<const std::uint64_t> shape) {
+  std::uint64_t elements = 1;
+  for (const std::uint64_t d : shape) {
+    if (!checked_mul(elements, d, elements)) {
+      return error(errc::validation_overflow, "tensor " + quote(name) + ": the element count of " +
+                                                  std::string(to_string(type)) + shape_string(shape) +
+                                                  " overflows 64 bits");
+    }
+  }
+  std::uint64_t bits = 0;
+  if (!checked_mul(elements, bit_size(type), bits)) {
+    return error(errc::validation_overflow, "tensor " + quote(name) + ": the bit count of " +
+                                                std::string(to_string(type)) + shape_string(shape) +
+                                                " overflows 64 bits");
+  }
+  if (bits % 8 != 0) {
+    return error(errc::misaligned_slice,
+                 "tensor " + quote(name) + ": " + std::string(to_string(type)) + shape_string(shape) + " has " +
+                     num(bits) + " bits, not a whole number of bytes");
+  }
+  return bits / 8;
+}
+
+enum class plan_mode { with_bytes, declare_only };
+}  // namespace detail
+
+/// A validated layout, ready to write: tensors sorted as the reference writer sorts them (dtype
+/// rank descending, then name bytes), their offsets, and the header bytes with the padding.
+class write_plan {
+ public:
+  /// Validates `tensors` and `metadata` and lays them out. Errors: TensorInvalidInfo (bytes do
+  /// not match dtype x shape), MisalignedSlice, ValidationOverflow, DuplicateKey,
+  /// InvalidTensorName (`__metadata__`), HeaderTooLarge, InvalidArgument (bad alignment, a name
+  /// or metadata string that is not UTF-8, both bytes and a producer given).
+  static result<write_plan> create(const std::vector<tensor_spec>& tensors,
+                                   const std::optional<metadata_map>& metadata = std::nullopt,
+                                   const write_options& options = {}) {
+    return make(tensors, metadata, options, detail::plan_mode::with_bytes);
+  }
+
+  /// The first bytes of the file: the 8-byte length N, the JSON header and its padding.
+  span<const std::byte> prefix() const noexcept {
+    return {reinterpret_cast<const std::byte*>(prefix_.data()), prefix_.size()};
+  }
+  /// N, the header's length (padding included).
+  std::uint64_t header_size() const noexcept { return prefix_.empty() ? 0 : prefix_.size() - 8; }
+  /// The data buffer's size.
+  std::uint64_t data_size() const noexcept { return data_size_; }
+  /// The whole file's size: 8 + N + data size.
+  std::uint64_t file_size() const noexcept { return prefix_.size() + data_size_; }
+  /// The tensors in file order.
+  const std::vector<planned_tensor>& tensors() const noexcept { return tensors_; }
+
+ private:
+  friend class stream_writer;
+  static result<write_plan> make(const std::vector<tensor_spec>& tensors,
+                                 const std::optional<metadata_map>& metadata,
+                                 const write_options& options, detail::plan_mode mode);
+  std::string prefix_;
+  std::vector<planned_tensor> tensors_;
+  std::uint64_t data_size_ = 0;
+};
+
+inline result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
+                                           const std::optional<metadata_map>& metadata,
+                                           const write_options& options, detail::plan_mode mode) {
+  using detail::num;
+  using detail::quote;
+  const std::uint64_t align = options.alignment;
+  if (align < 8 || align > 65536 || (align & (align - 1)) != 0) {
+    return error(errc::invalid_argument, "write_options::alignment is " + num(align) +
+                                             "; it must be a power of two from 8 to 65536");
+  }
+  write_plan plan;
+  plan.tensors_.reserve(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const tensor_spec& t = tensors[i];
+    if (t.name == "__metadata__") {
+      return error(errc::invalid_tensor_name,
+                   "a tensor cannot be named '__metadata__': that key holds the metadata");
+    }
+    if (auto e = detail::check_utf8(t.name, "the tensor name")) return std::move(*e);
+    if (static_cast<std::size_t>(t.dtype) >= dtype_count) {
+      return error(errc::invalid_argument, "tensor " + quote(t.name) + ": invalid dtype value " +
+                                               num(static_cast<std::uint64_t>(t.dtype)));
+    }
+    const span<const std::uint64_t> shape(t.shape.data(), t.shape.size());
+    auto size = detail::spec_byte_size(t.name, t.dtype, shape);
+    if (!size) return size.error();
+    if (mode == detail::plan_mode::with_bytes) {
+      if (t.producer) {
+        if (!t.bytes.empty()) {
+          return error(errc::invalid_argument,
+                       "tensor " + quote(t.name) + ": give either bytes or a producer, not both");
+        }
+      } else if (t.bytes.size() != *size) {
+        return error(errc::tensor_invalid_info,
+                     "tensor " + quote(t.name) + ": " + std::string(to_string(t.dtype)) +
+                         detail::shape_string(shape) + " needs " + num(*size) + " bytes, but " +
+                         num(t.bytes.size()) + " were given");
+      } else if (t.bytes.data() == nullptr && *size != 0) {
+        return error(errc::invalid_argument, "tensor " + quote(t.name) + ": null bytes");
+      }
+    }
+    planned_tensor p;
+    p.name = t.name;
+    p.dtype = t.dtype;
+    p.shape = t.shape;
+    p.offsets = {0, *size};  // sizes for now; offsets after the sort
+    p.input_index = i;
+    plan.tensors_.push_back(std::move(p));
+  }
+  std::sort(plan.tensors_.begin(), plan.tensors_.end(),
+            [](const planned_tensor& a, const planned_tensor& b) {
+              if (a.dtype != b.dtype) return a.dtype > b.dtype;  // dtype rank descending
+              return a.name < b.name;                            // then name bytes
+            });
+  for (std::size_t i = 1; i < plan.tensors_.size(); ++i) {
+    if (plan.tensors_[i].name == plan.tensors_[i - 1].name) {
+      return error(errc::duplicate_key,
+                   "two tensors are named " + quote(plan.tensors_[i].name));
+    }
+  }
+  // Same name with different dtypes sorts apart: check names globally too.
+  if (plan.tensors_.size() > 1) {
+    std::vector<std::string_view> names;
+    names.reserve(plan.tensors_.size());
+    for (const auto& p : plan.tensors_) names.emplace_back(p.name);
+    std::sort(names.begin(), names.end());
+    const auto dup = std::adjacent_find(names.begin(), names.end());
+    if (dup != names.end()) {
+      return error(errc::duplicate_key, "two tensors are named " + quote(*dup));
+    }
+  }
+  std::uint64_t offset = 0;
+  for (planned_tensor& p : plan.tensors_) {
+    const std::uint64_t size = p.offsets.end;
+    std::uint64_t end = 0;
+    if (!detail::checked_add(offset, size, end)) {
+      return error(errc::validation_overflow, "the data buffer's size overflows 64 bits at tensor " +
+                                                  quote(p.name));
+    }
+    p.offsets = {offset, end};
+    offset = end;
+  }
+  plan.data_size_ = offset;
+
+  // The header JSON, compact, as the reference's serde writes it.
+  std::string& json = plan.prefix_;
+  json.assign(8, '\0');
+  json += '{';
+  bool first = true;
+  if (metadata) {
+    json += "\"__metadata__\":{";
+    bool first_key = true;
+    for (const auto& [key, value] : *metadata) {  // std::map: keys in byte order
+      if (auto e = detail::check_utf8(key, "the metadata key")) return std::move(*e);
+      if (auto e = detail::check_utf8(value, "the metadata value")) return std::move(*e);
+      if (!first_key) json += ',';
+      first_key = false;
+      detail::append_json_string(json, key);
+      json += ':';
+      detail::append_json_string(json, value);
+      if (json.size() - 8 > options.max_header_size) break;  // reported below
+    }
+    json += '}';
+    first = false;
+  }
+  for (const planned_tensor& p : plan.tensors_) {
+    if (json.size() - 8 > options.max_header_size) break;  // reported below
+    if (!first) json += ',';
+    first = false;
+    detail::append_json_string(json, p.name);
+    json += ":{\"dtype\":\"";
+    json += to_string(p.dtype);
+    json += "\",\"shape\":[";
+    for (std::size_t d = 0; d < p.shape.size(); ++d) {
+      if (d != 0) json += ',';
+      json += num(p.shape[d]);
+    }
+    json += "],\"data_offsets\":[";
+    json += num(p.offsets.begin);
+    json += ',';
+    json += num(p.offsets.end);
+    json += "]}";
+  }
+  json += '}';
+  // Pad with spaces so that the data starts at a multiple of the alignment.
+  const std::uint64_t unpadded = json.size();
+  const std::uint64_t padded = (unpadded + align - 1) / align * align;
+  const std::uint64_t n = padded - 8;
+  if (n > options.max_header_size) {
+    return error(errc::header_too_large,
+                 "the header would be " + (unpadded - 8 > options.max_header_size
+                                               ? "more than " + num(options.max_header_size)
+                                               : num(n)) +
+                     " bytes, above the limit of " + num(options.max_header_size) +
+                     " (write_options::max_header_size)");
+  }
+  std::uint64_t total = 0;
+  if (!detail::checked_add(padded, plan.data_size_, total)) {
+    return error(errc::validation_overflow, "the file's size overflows 64 bits");
+  }
+  json.append(static_cast<std::size_t>(padded - unpadded), ' ');
+  for (int i = 0; i < 8; ++i) json[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
+  return plan;
+}
+
+namespace detail {
+constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
+
+/// Sequential buffered output into an atomic_file: small pieces are gathered into one buffer,
+/// large ones go straight from the caller's memory. Reports progress after every write.
+class buffered_output {
+ public:
+  buffered_output(atomic_file& file, std::uint64_t total, const progress_callback& progress)
+      : file_(file), total_(total), progress_(progress) {}
+
+  result<void> put(const std::byte* data, std::size_t n) {
+    if (n >= write_buffer_size / 2) {  // large: straight from the caller's memory
+      if (auto r = flush(); !r) return r;
+      return write(data, n);
+    }
+    if (buffer_.empty()) buffer_.resize(write_buffer_size);
+    if (n > buffer_.size() - used_) {
+      if (auto r = flush(); !r) return r;
+    }
+    if (n != 0) std::memcpy(buffer_.data() + used_, data, n);
+    used_ += n;
+    return {};
+  }
+
+  /// Lets `producer` fill `n` bytes, in pieces of at most the buffer's size.
+  result<void> produce(const tensor_producer& producer, std::uint64_t n, std::string_view name) {
+    if (buffer_.empty()) buffer_.resize(write_buffer_size);
+    std::uint64_t done = 0;
+    while (done < n) {
+      if (used_ == buffer_.size()) {
+        if (auto r = flush(); !r) return r;
+      }
+      const auto room = static_cast<std::uint64_t>(buffer_.size() - used_);
+      const auto piece = static_cast<std::size_t>(std::min(room, n - done));
+      auto r = producer(done, span<std::byte>(buffer_.data() + used_, piece));
+      if (!r) {
+        return error(r.error().code(), "tensor " + quote(name) + ": the producer failed at byte " +
+                                            num(done) + ": " + r.error().message());
+      }
+      used_ += piece;
+      done += piece;
+    }
+    return {};
+  }
+
+  result<void> flush() {
+    if (used_ == 0) return {};
+    const std::size_t n = std::exchange(used_, 0);
+    return write(buffer_.data(), n);
+  }
+
+ private:
+  result<void> write(const std::byte* data, std::size_t n) {
+    if (auto r = file_.write_at(position_, data, n); !r) return r;
+    position_ += n;
+    if (progress_) progress_(position_, total_);
+    return {};
+  }
+  atomic_file& file_;
+  std::uint64_t total_;
+  const progress_callback& progress_;
+  std::vector<std::byte> buffer_;
+  std::size_t used_ = 0;
+  std::uint64_t position_ = 0;
+};
+
+inline result<void> check_size_t(std::uint64_t size, const char* what) {
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+    return error(errc::invalid_argument,
+                 std::string(what) + " of " + num(size) + " bytes exceeds the address space");
+  }
+  return {};
+}
+
+template <class P>
+result<atomic_file> create_atomic(const P& path) {
+  if constexpr (is_path_v<P>) {
+    auto native = to_native(path);
+    if (!native) return native.error();
+    return atomic_file::create(std::move(*native), display_path(path));
+  } else {
+    const std::string_view utf8(path);
+    auto native = to_native(utf8);
+    if (!native) return native.error();
+    return atomic_file::create(std::move(*native), display_path(utf8));
+  }
+}
+
+template <class P>
+inline constexpr bool is_path_like_v = is_path_v<P> || std::is_convertible_v<const P&, std::string_view>;
+}  // namespace detail
+
+/// Serializes tensors and metadata into memory, byte-identical to the reference writer (with
+/// metadata keys sorted). The input order does not matter.
+inline result<std::vector<std::byte>> serialize(
+    const std::vector<tensor_spec>& tensors,
+    const std::optional<metadata_map>& metadata = std::nullopt, const write_options& options = {}) {
+  auto plan = write_plan::create(tensors, metadata, options);
+  if (!plan) return plan.error();
+  if (auto r = detail::check_size_t(plan->file_size(), "a file"); !r) return r.error();
+  std::vector<std::byte> out(static_cast<std::size_t>(plan->file_size()));
+  const auto prefix = plan->prefix();
+  std::memcpy(out.data(), prefix.data(), prefix.size());
+  std::byte* data = out.data() + prefix.size();
+  for (const planned_tensor& p : plan->tensors()) {
+    const tensor_spec& t = tensors[p.input_index];
+    const auto size = static_cast<std::size_t>(p.byte_size());
+    std::byte* dst = data + p.offsets.begin;
+    if (t.producer) {
+      auto r = t.producer(0, span<std::byte>(dst, size));
+      if (!r) {
+        return error(r.error().code(), "tensor " + detail::quote(p.name) +
+                                            ": the producer failed: " + r.error().message());
+      }
+    } else if (size != 0) {
+      std::memcpy(dst, t.bytes.data(), size);
+    }
+  }
+  return out;
+}
+
+/// Writes tensors and metadata to `path` (UTF-8 string or std::filesystem::path) atomically: a
+/// temporary file in the same directory, flushed, then renamed over `path`. On any error the
+/// temporary file is removed and an existing file at `path` is left untouched. Readers that
+/// have the old file mapped keep seeing the old bytes.
+template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+result<void> save_file(const P& path, const std::vector<tensor_spec>& tensors,
+                       const std::optional<metadata_map>& metadata = std::nullopt,
+                       const write_options& options = {}) {
+  auto plan = write_plan::create(tensors, metadata, options);
+  if (!plan) return plan.error();
+  auto file = detail::create_atomic(path);
+  if (!file) return file.error();
+  detail::buffered_output out(*file, plan->file_size(), options.progress);
+  const auto prefix = plan->prefix();
+  if (auto r = out.put(prefix.data(), prefix.size()); !r) return r;
+  for (const planned_tensor& p : plan->tensors()) {
+    const tensor_spec& t = tensors[p.input_index];
+    if (t.producer) {
+      if (auto r = out.produce(t.producer, p.byte_size(), p.name); !r) return r;
+    } else {
+      if (auto r = out.put(t.bytes.data(), t.bytes.size()); !r) return r;
+    }
+  }
+  if (auto r = out.flush(); !r) return r;
+  return file->commit(options.sync);
+}
+
+/// A file written tensor by tensor, for data larger than memory: declare every tensor first
+/// (this fixes the header), then write each tensor's bytes in chunks (a tensor's chunks in
+/// order, tensors in any order), then commit(). Memory: the plan plus one I/O buffer. The file
+/// appears at its path only on a successful commit(); destruction without commit discards it.
+/// Move-only; not thread-safe.
+class stream_writer {
+ public:
+  stream_writer() = default;
+  stream_writer(stream_writer&&) noexcept = default;
+  stream_writer& operator=(stream_writer&&) noexcept = default;
+  ~stream_writer() = default;  // atomic_file's destructor removes an uncommitted temporary file
+
+  /// Declares the tensors (their bytes and producers are ignored) and creates the temporary
+  /// file. The same validation as write_plan::create, minus the byte counts.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<stream_writer> create(const P& path, const std::vector<tensor_spec>& tensors,
+                                      const std::optional<metadata_map>& metadata = std::nullopt,
+                                      const write_options& options = {}) {
+    auto plan = write_plan::make(tensors, metadata, options, detail::plan_mode::declare_only);
+    if (!plan) return plan.error();
+    auto file = detail::create_atomic(path);
+    if (!file) return file.error();
+    stream_writer w;
+    w.state_ = std::make_unique<state>(std::move(*plan), std::move(*file), options);
+    if (auto r = w.state_->start(); !r) return r.error();
+    return w;
+  }
+
+  /// Writes the next `chunk` of the tensor `name` (after the bytes already written for it).
+  /// InvalidArgument when the chunk goes past the tensor's end; TensorNotFound for an unknown name.
+  result<void> write(std::string_view name, span<const std::byte> chunk) {
+    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+    return state_->write(name, chunk);
+  }
+  /// Bytes written so far for the tensor `name` (0 for an unknown name).
+  std::uint64_t bytes_written(std::string_view name) const noexcept {
+    if (!state_) return 0;
+    const auto it = state_->index.find(name);
+    return it == state_->index.end() ? 0 : state_->written[it->second];
+  }
+  /// The layout being written.
+  const write_plan& plan() const noexcept {
+    static const write_plan empty;
+    return state_ ? state_->plan : empty;
+  }
+  /// Checks that every tensor is complete, flushes, syncs (write_options::sync) and renames the
+  /// temporary file over the target. TensorInvalidInfo names an incomplete tensor (the writer
+  /// stays usable); after any other error the writer is discarded.
+  result<void> commit() {
+    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+    if (auto e = state_->incomplete()) return std::move(*e);
+    auto r = state_->commit();
+    state_.reset();
+    return r;
+  }
+  /// Removes the temporary file; the target is left as it was.
+  void discard() noexcept { state_.reset(); }
+
+ private:
+  struct state {
+    state(write_plan p, detail::atomic_file f, const write_options& o)
+        : plan(std::move(p)), file(std::move(f)), progress(o.progress), sync(o.sync) {
+      written.assign(plan.tensors().size(), 0);
+      index.reserve(plan.tensors().size());
+      for (std::size_t i = 0; i < plan.tensors().size(); ++i)
+        index.emplace(plan.tensors()[i].name, i);
+    }
+    result<void> start() {
+      if (auto r = file.set_size(plan.file_size()); !r) return r;
+      const auto prefix = plan.prefix();
+      return put(0, prefix.data(), prefix.size());
+    }
+    result<void> write(std::string_view name, span<const std::byte> chunk) {
+      if (failed) return error(errc::invalid_argument, "stream_writer: an earlier write failed");
+      const auto it = index.find(name);
+      if (it == index.end()) {
+        return error(errc::tensor_not_found, "stream_writer: no tensor named " +
+                                                 detail::quote(name) + " was declared");
+      }
+      const planned_tensor& t = plan.tensors()[it->second];
+      std::uint64_t& done = written[it->second];
+      if (chunk.size() > t.byte_size() - done) {
+        return error(errc::invalid_argument,
+                     "stream_writer: tensor " + detail::quote(name) + " has " +
+                         detail::num(t.byte_size() - done) + " bytes left, but the chunk has " +
+                         detail::num(chunk.size()));
+      }
+      if (chunk.empty()) return {};
+      if (chunk.data() == nullptr) return error(errc::invalid_argument, "stream_writer: null chunk");
+      const std::uint64_t at = plan.prefix().size() + t.offsets.begin + done;
+      if (auto r = put(at, chunk.data(), chunk.size()); !r) {
+        failed = true;
+        return r;
+      }
+      done += chunk.size();
+      return {};
+    }
+    result<void> put(std::uint64_t at, const std::byte* data, std::size_t n) {
+      // Gather a chunk into the buffer when it continues the buffered bytes.
+      if (used != 0 && at == buffer_at + used && n <= buffer.size() - used) {
+        std::memcpy(buffer.data() + used, data, n);
+        used += n;
+        accepted += n;
+        return {};
+      }
+      if (auto r = flush(); !r) return r;
+      accepted += n;
+      if (n >= detail::write_buffer_size / 2) {
+        if (auto r = file.write_at(at, data, n); !r) return r;
+        report();
+        return {};
+      }
+      if (buffer.empty()) buffer.resize(detail::write_buffer_size);
+      std::memcpy(buffer.data(), data, n);
+      buffer_at = at;
+      used = n;
+      return {};
+    }
+    result<void> flush() {
+      if (used == 0) return {};
+      const std::size_t n = std::exchange(used, 0);
+      if (auto r = file.write_at(buffer_at, buffer.data(), n); !r) return r;
+      report();
+      return {};
+    }
+    void report() {
+      if (progress) progress(accepted, plan.file_size());
+    }
+    std::optional<error> incomplete() const {
+      for (std::size_t i = 0; i < written.size(); ++i) {
+        const planned_tensor& t = plan.tensors()[i];
+        if (written[i] != t.byte_size()) {
+          return error(errc::tensor_invalid_info,
+                       "stream_writer: tensor " + detail::quote(t.name) + " is incomplete: " +
+                           detail::num(written[i]) + " of " + detail::num(t.byte_size()) +
+                           " bytes written");
+        }
+      }
+      return std::nullopt;
+    }
+    result<void> commit() {
+      if (failed) return error(errc::invalid_argument, "stream_writer: an earlier write failed");
+      if (auto r = flush(); !r) return r;
+      return file.commit(sync);
+    }
+
+    write_plan plan;
+    detail::atomic_file file;
+    progress_callback progress;
+    bool sync;
+    bool failed = false;
+    std::vector<std::uint64_t> written;
+    std::unordered_map<std::string_view, std::size_t> index;  // views into plan's names
+    std::vector<std::byte> buffer;
+    std::uint64_t buffer_at = 0;
+    std::size_t used = 0;
+    std::uint64_t accepted = 0;
+  };
+  std::unique_ptr<state> state_;  // stable address: index holds views into the plan's names
+};
 
 }  // namespace v0
 }  // namespace safetensors
