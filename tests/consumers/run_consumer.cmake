@@ -1,0 +1,103 @@
+# Builds one consumer project the way a user would, then runs it on a model file.
+#   cmake -DKIND=<kind> -DSOURCE_DIR=<safetensors sources> -DBINARY_DIR=<safetensors build tree>
+#         -DWORK_DIR=<scratch dir> -DCXX=<compiler> -DGENERATOR=<cmake generator> -DMODEL=<file>
+#         -DEXPECT=<regex the program's output must match>
+#         -P run_consumer.cmake
+# KIND: find_package (a real install into WORK_DIR/prefix), build_tree (safetensors_DIR=<build
+# tree>, no install), add_subdirectory, fetchcontent (offline: FETCHCONTENT_SOURCE_DIR_SAFETENSORS),
+# pkg-config (install + pkg-config --cflags), copy (only the header, with -I and -Werror).
+cmake_minimum_required(VERSION 3.14)
+foreach(v KIND SOURCE_DIR BINARY_DIR WORK_DIR CXX GENERATOR MODEL EXPECT)
+  if(NOT DEFINED ${v})
+    message(FATAL_ERROR "run_consumer.cmake: -D${v}=... is required")
+  endif()
+endforeach()
+set(here "${CMAKE_CURRENT_LIST_DIR}")
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    string(REPLACE ";" " " cmd "${ARGN}")
+    message(FATAL_ERROR "failed (${rc}): ${cmd}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(src "${WORK_DIR}/src")
+set(build "${WORK_DIR}/build")
+set(prefix "${WORK_DIR}/prefix")
+set(project_dir "${KIND}")
+if(KIND STREQUAL "build_tree")
+  set(project_dir "find_package")
+endif()
+if(NOT IS_DIRECTORY "${here}/${project_dir}")
+  message(FATAL_ERROR "unknown KIND '${KIND}'")
+endif()
+file(COPY "${here}/${project_dir}/" "${here}/main.cpp" DESTINATION "${src}")
+
+if(KIND STREQUAL "find_package" OR KIND STREQUAL "pkg-config")
+  run("${CMAKE_COMMAND}" --install "${BINARY_DIR}" --prefix "${prefix}")
+endif()
+if(KIND STREQUAL "add_subdirectory")
+  # What a user vendors: the library's CMake project, without its tests and examples.
+  foreach(f CMakeLists.txt LICENSE cmake include)
+    file(COPY "${SOURCE_DIR}/${f}" DESTINATION "${src}/third_party/safetensors")
+  endforeach()
+endif()
+if(KIND STREQUAL "copy")
+  file(COPY "${SOURCE_DIR}/include/safetensors/safetensors.hpp"
+       DESTINATION "${src}/third_party/include/safetensors")
+endif()
+
+set(exe "${build}/list_tensors")
+if(EXISTS "${src}/CMakeLists.txt")
+  set(args -S "${src}" -B "${build}" -G "${GENERATOR}" "-DCMAKE_CXX_COMPILER=${CXX}"
+           -DCMAKE_BUILD_TYPE=Debug -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON)
+  if(KIND STREQUAL "find_package")
+    list(APPEND args "-DCMAKE_PREFIX_PATH=${prefix}")
+    set(expected_dir "${prefix}/share/cmake/safetensors")
+  elseif(KIND STREQUAL "build_tree")
+    list(APPEND args "-Dsafetensors_DIR=${BINARY_DIR}")
+    set(expected_dir "${BINARY_DIR}")
+  elseif(KIND STREQUAL "fetchcontent")
+    # Offline: the standard override points FetchContent at a local source tree.
+    list(APPEND args "-DFETCHCONTENT_SOURCE_DIR_SAFETENSORS=${SOURCE_DIR}"
+                     -DFETCHCONTENT_FULLY_DISCONNECTED=ON)
+  endif()
+  run("${CMAKE_COMMAND}" ${args})
+  run("${CMAKE_COMMAND}" --build "${build}")
+  if(DEFINED expected_dir)
+    # The package must come from where this test put it, not from anywhere else on the machine.
+    file(STRINGS "${build}/CMakeCache.txt" found REGEX "^safetensors_DIR:")
+    string(REGEX REPLACE "^[^=]*=" "" found "${found}")
+    get_filename_component(found "${found}" REALPATH)
+    get_filename_component(expected_dir "${expected_dir}" REALPATH)
+    if(NOT found STREQUAL expected_dir)
+      message(FATAL_ERROR "safetensors_DIR is '${found}', expected '${expected_dir}'")
+    endif()
+  endif()
+else()
+  # A shell recipe: run the README's command with `c++` being the compiler under test.
+  file(MAKE_DIRECTORY "${WORK_DIR}/bin")
+  file(WRITE "${WORK_DIR}/tmp/c++" "#!/bin/sh\nexec \"${CXX}\" \"$@\"\n")
+  file(COPY "${WORK_DIR}/tmp/c++" DESTINATION "${WORK_DIR}/bin"
+       FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
+  set(ENV{PATH} "${WORK_DIR}/bin:$ENV{PATH}")
+  if(KIND STREQUAL "pkg-config")
+    set(ENV{PKG_CONFIG_PATH} "${prefix}/share/pkgconfig")
+  endif()
+  execute_process(COMMAND sh -ex build.sh WORKING_DIRECTORY "${src}" RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "build.sh failed (${rc})")
+  endif()
+  set(exe "${src}/list_tensors")
+endif()
+
+execute_process(COMMAND "${exe}" "${MODEL}" RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+message("${out}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "list_tensors failed (${rc})")
+endif()
+if(NOT out MATCHES "${EXPECT}")
+  message(FATAL_ERROR "list_tensors output does not match '${EXPECT}'")
+endif()
