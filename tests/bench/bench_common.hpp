@@ -1,0 +1,213 @@
+// Shared pieces of safetensors-bench: timing harness, statistics, memory figures, input
+// generation and the summary table. Not part of the library.
+#ifndef SAFETENSORS_BENCH_COMMON_HPP
+#define SAFETENSORS_BENCH_COMMON_HPP
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+/// Run-wide settings.
+struct config {
+  bool quick = false;         // small sizes, few repetitions, no targets enforced
+  bool enforce = false;       // exit 1 when a target is missed (full mode only)
+  bool keep = false;          // keep the generated data file
+  bool drop_caches = false;   // cold cache through /proc/sys/vm/drop_caches instead of fadvise
+  std::string dir;            // where the data files go
+  std::uint64_t data_bytes = 0;  // size of the data file
+  int reps = 0;               // repetitions of the large (file) measurements
+  int micro_reps = 0;         // repetitions of the small (header) measurements
+  double micro_sample_s = 0;  // target duration of one micro sample
+  std::string only;           // run only the groups whose name contains this
+};
+
+[[noreturn]] inline void die(const std::string& what) {
+  std::fprintf(stderr, "safetensors-bench: %s\n", what.c_str());
+  std::exit(2);
+}
+
+inline double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// Median, min and max of samples.
+struct stats {
+  double median = 0, min = 0, max = 0;
+};
+inline stats summarize(std::vector<double> v) {
+  stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  s.min = v.front();
+  s.max = v.back();
+  return s;
+}
+
+/// Samples of a baseline and of ours, taken interleaved (order alternating per repetition, one
+/// discarded warm-up pair first) so that the load of a shared machine hits both alike.
+struct paired {
+  std::vector<double> base, ours;
+  /// ours / base per repetition (time ratio).
+  std::vector<double> time_ratios() const {
+    std::vector<double> r;
+    for (std::size_t i = 0; i < base.size(); ++i) r.push_back(ours[i] / base[i]);
+    return r;
+  }
+  /// base / ours per repetition (throughput ratio).
+  std::vector<double> speed_ratios() const {
+    std::vector<double> r;
+    for (std::size_t i = 0; i < base.size(); ++i) r.push_back(base[i] / ours[i]);
+    return r;
+  }
+};
+
+/// Each function returns the seconds of one sample.
+inline paired run_paired(int reps, const std::function<double()>& base,
+                         const std::function<double()>& ours, bool warmup = true) {
+  paired p;
+  if (warmup) {
+    (void)base();
+    (void)ours();
+  }
+  for (int r = 0; r < reps; ++r) {
+    if (r % 2 == 0) {
+      p.base.push_back(base());
+      p.ours.push_back(ours());
+    } else {
+      const double o = ours();
+      p.base.push_back(base());
+      p.ours.push_back(o);
+    }
+  }
+  return p;
+}
+
+/// A sample of a short operation: the mean of k calls, k chosen so a sample lasts about
+/// `sample_s` (calibrated once, at the first call).
+class micro {
+ public:
+  micro(std::function<void()> op, double sample_s) : op_(std::move(op)) {
+    const double t0 = now_s();
+    op_();
+    const double one = std::max(now_s() - t0, 1e-7);
+    k_ = std::max(1, static_cast<int>(sample_s / one));
+  }
+  double operator()() const {
+    const double t0 = now_s();
+    for (int i = 0; i < k_; ++i) op_();
+    return (now_s() - t0) / k_;
+  }
+  int iterations() const { return k_; }
+
+ private:
+  std::function<void()> op_;
+  int k_ = 1;
+};
+
+/// Memory figures of this process.
+std::uint64_t current_rss_bytes();  // resident now (/proc/self/statm)
+std::uint64_t peak_rss_bytes();     // high-water mark (getrusage)
+
+// ---- the summary ---------------------------------------------------------------------------
+
+enum class goal_kind { none, at_most, at_least };
+
+/// One line of the summary.
+struct row {
+  std::string target;  // "1", "2", "6", "hint", ...
+  std::string what;
+  std::string ours;    // median figure of ours, formatted
+  std::string base;    // median figure of the baseline, formatted
+  stats ratio;         // per-repetition ratios
+  bool has_ratio = true;
+  goal_kind kind = goal_kind::none;
+  double goal = 0;
+  std::string note;
+};
+void add_row(row r);
+void print_summary(const config& cfg);
+/// Number of enforced targets missed.
+int missed_targets();
+
+// ---- formatting ----------------------------------------------------------------------------
+std::string fmt_time(double s);
+std::string fmt_bytes(double b);
+std::string fmt_rate(double bytes, double s);
+
+// ---- generated inputs ----------------------------------------------------------------------
+
+struct gen_tensor {
+  std::string name;
+  int dtype_rank = 0;  // reference rank (DESIGN §4): BF16 14, F32 17
+  std::string dtype;
+  std::uint64_t elem_bytes = 2;
+  std::vector<std::uint64_t> shape;
+  std::uint64_t begin = 0, end = 0;
+  std::uint64_t bytes() const {
+    std::uint64_t n = elem_bytes;
+    for (auto d : shape) n *= d;
+    return n;
+  }
+};
+
+/// A mixture-of-experts model's tensors (BF16, F32 router biases), `count` of them.
+std::vector<gen_tensor> moe_model(std::size_t count);
+/// A dense decoder (TinyLlama-like: ~2.2 GB, 201 BF16 tensors at 2 GiB) of about `bytes`.
+std::vector<gen_tensor> dense_model(std::uint64_t bytes);
+/// Assigns offsets as the reference writer does (dtype rank descending, then name) and returns
+/// the file prefix: 8-byte length, compact JSON in name order, space padding to 8. The data
+/// size is the end of the last tensor.
+std::string make_prefix(std::vector<gen_tensor>& tensors, std::uint64_t& data_size);
+/// Writes (or reuses, if identical) a file of `prefix` followed by pseudo-random tensor bytes.
+void write_data_file(const std::string& path, const std::string& prefix, std::uint64_t data_size);
+
+/// A file image in memory: the prefix in real pages, the data as reserved, never touched
+/// address space (PROT_NONE), so a parse of "the whole file" costs only its header.
+class virtual_file {
+ public:
+  virtual_file(const std::string& prefix, std::uint64_t data_size);
+  ~virtual_file();
+  virtual_file(const virtual_file&) = delete;
+  virtual_file& operator=(const virtual_file&) = delete;
+  const void* data() const { return base_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  void* base_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// Sum of every byte (the same loop for ours and the baselines).
+std::uint64_t sum_bytes(const std::byte* p, std::size_t n);
+
+/// Drops `path` from the page cache (fadvise DONTNEED, or drop_caches when configured) and
+/// returns the fraction of its pages still resident afterwards.
+double evict(const std::string& path, const config& cfg);
+/// The fraction of `path`'s pages in the page cache (mincore).
+double resident_fraction(const std::string& path);
+
+/// Context handed to the groups of benchmarks.
+struct context {
+  config cfg;
+  std::string data_path;           // the ~2 GiB file
+  std::vector<gen_tensor> tensors;  // its tensors
+  std::string prefix;
+  std::uint64_t data_size = 0;
+  std::uint64_t checksum = 0;      // sum of all its tensor bytes (set by the first full pass)
+};
+
+void run_write_targets(context& ctx);  // bench_write.cpp
+
+}  // namespace bench
+
+#endif
