@@ -2,6 +2,7 @@
 //
 //   safetensors-cli inspect FILE [--json]   the tensor table and metadata
 //   safetensors-cli validate FILE...        checks each file
+//   safetensors-cli rewrite IN OUT [--align A]  re-serializes IN canonically into OUT (atomic)
 //   safetensors-cli demo [DIR]              writes a small demo model and inspects it
 //
 // Exit codes: 0 valid; 1 an invalid file (first stderr line "error: <Name>: <detail>");
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -18,7 +20,13 @@
 #include <string_view>
 #include <vector>
 
-#include "test_writer.hpp"  // the demo's writer until the library's writer lands
+#if defined(_WIN32)
+#include <io.h>
+#define SAFETENSORS_CLI_ISATTY(fd) _isatty(fd)
+#else
+#include <unistd.h>
+#define SAFETENSORS_CLI_ISATTY(fd) isatty(fd)
+#endif
 
 namespace {
 
@@ -32,6 +40,9 @@ const char* const usage_text =
     "usage:\n"
     "  safetensors-cli inspect FILE [--json]   print the tensor table and metadata\n"
     "  safetensors-cli validate FILE...        check each file (exit 1 if any is invalid)\n"
+    "  safetensors-cli rewrite IN OUT [--align A]\n"
+    "                                          write IN canonically (sorted, padded, aligned to A\n"
+    "                                          bytes, default 8) into OUT, atomically\n"
     "  safetensors-cli demo [DIR]              write a small demo model and inspect it\n"
     "exit codes: 0 valid, 1 invalid file, 2 usage error or file that cannot be opened\n";
 
@@ -179,27 +190,84 @@ int validate(const std::vector<std::string>& args) {
   return status;
 }
 
-/// A small model with several dtypes, a scalar, a zero-sized tensor and metadata.
-std::vector<std::uint8_t> demo_model() {
-  std::vector<st_test::tensor_spec> tensors;
-  st_test::tensor_spec weight{"encoder.layer.0.weight", "F32", {2, 3}, {}};
-  for (int i = 0; i < 6; ++i) {
-    const float v = 0.5f * static_cast<float>(i) - 1.0f;
-    std::uint32_t bits = 0;
-    std::memcpy(&bits, &v, 4);
-    for (int b = 0; b < 4; ++b) weight.data.push_back(static_cast<std::uint8_t>(bits >> (8 * b)));
+/// A small model with several dtypes, a scalar, a zero-sized tensor and metadata, written with
+/// the library's writer.
+st::result<void> write_demo_model(const std::filesystem::path& file) {
+  // Little-endian bytes, spelled out so that the demo is the same on every host.
+  static const std::uint8_t weight[24] = {
+      0x00, 0x00, 0x80, 0xbf, 0x00, 0x00, 0x00, 0xbf, 0x00, 0x00, 0x00, 0x00,   // -1, -0.5, 0
+      0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0xc0, 0x3f};  // 0.5, 1, 1.5
+  static const std::uint8_t bias[8] = {0x80, 0x3f, 0x00, 0x40, 0x00, 0xbf, 0x80, 0x3e};  // BF16
+  static const std::uint8_t step[8] = {42, 0, 0, 0, 0, 0, 0, 0};
+  static const std::uint8_t mask[3] = {1, 0, 1};
+  static const std::uint8_t fp4[2] = {0x21, 0x43};
+  const auto bytes = [](const std::uint8_t* p, std::size_t n) {
+    return st::span<const std::byte>(reinterpret_cast<const std::byte*>(p), n);
+  };
+  const std::vector<st::tensor_spec> tensors{
+      {"encoder.layer.0.weight", st::dtype::F32, {2, 3}, bytes(weight, 24), {}},
+      {"encoder.layer.0.bias", st::dtype::BF16, {4}, bytes(bias, 8), {}},
+      {"step", st::dtype::I64, {}, bytes(step, 8), {}},
+      {"mask", st::dtype::BOOL, {3}, bytes(mask, 3), {}},
+      {"packed.fp4", st::dtype::F4, {2, 2}, bytes(fp4, 2), {}},
+      {"empty", st::dtype::U8, {0}, {}, {}},
+  };
+  const st::metadata_map metadata{{"format", "pt"}, {"description", "safetensors-cli demo model"}};
+  return st::save_file(file, tensors, metadata);
+}
+
+/// Progress on stderr, only when it is a terminal: "\rrewrite: 42% (1.2 of 2.9 GB)".
+st::progress_callback terminal_progress(const char* what) {
+  if (!SAFETENSORS_CLI_ISATTY(2)) return {};
+  return [what, last = -1](std::uint64_t done, std::uint64_t total) mutable {
+    const int percent = total == 0 ? 100 : static_cast<int>(done * 100 / total);
+    if (percent == last) return;
+    last = percent;
+    std::fprintf(stderr, "\r%s: %3d%% (%.2f of %.2f GB)", what, percent,
+                 static_cast<double>(done) / 1e9, static_cast<double>(total) / 1e9);
+    if (done >= total) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  };
+}
+
+int rewrite(const std::vector<std::string>& args) {
+  std::vector<std::string> paths;
+  st::write_options options;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--align") {
+      if (i + 1 == args.size()) return usage_error("rewrite: --align needs a value");
+      const std::string& v = args[++i];
+      char* end = nullptr;
+      const unsigned long long align = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || v[0] == '-') {
+        return usage_error("rewrite: --align needs a number, got '" + v + "'");
+      }
+      options.alignment = align;
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error("rewrite: unknown option " + a);
+    } else {
+      paths.push_back(a);
+    }
   }
-  tensors.push_back(weight);
-  // BF16 1.0, 2.0, -0.5, 0.25
-  tensors.push_back(
-      {"encoder.layer.0.bias", "BF16", {4}, {0x80, 0x3f, 0x00, 0x40, 0x00, 0xbf, 0x80, 0x3e}});
-  tensors.push_back({"step", "I64", {}, {42, 0, 0, 0, 0, 0, 0, 0}});
-  tensors.push_back({"mask", "BOOL", {3}, {1, 0, 1}});
-  tensors.push_back({"packed.fp4", "F4", {2, 2}, {0x21, 0x43}});
-  tensors.push_back({"empty", "U8", {0}, {}});
-  st_test::metadata_t md = std::vector<std::pair<std::string, std::string>>{
-      {"format", "pt"}, {"description", "safetensors-cli demo model"}};
-  return st_test::make_file(tensors, md, 8);
+  if (paths.size() != 2) return usage_error("rewrite takes IN and OUT");
+  auto in = st::open_mapped(paths[0]);
+  if (!in) return report(in.error());
+  std::vector<st::tensor_spec> tensors;
+  tensors.reserve(in->size());
+  for (const st::tensor_info& info : in->tensors()) tensors.push_back(st::to_spec(in->view(info)));
+  options.progress = terminal_progress("rewrite");
+  // The output is written to a temporary file and renamed: OUT may be IN itself.
+  if (auto r = st::save_file(paths[1], tensors, in->metadata(), options); !r) {
+    const st::error& e = r.error();
+    // A bad --align is a usage error; the input was valid.
+    if (e.code() == st::errc::invalid_argument) return usage_error("rewrite: " + e.message());
+    std::cerr << "error: " << e.name() << ": " << e.message() << "\n";
+    return exit_usage;  // the input was valid: failing to write it is an I/O problem
+  }
+  std::cout << "wrote " << paths[1] << " (" << tensors.size()
+            << (tensors.size() == 1 ? " tensor)\n" : " tensors)\n");
+  return exit_ok;
 }
 
 int demo(const std::vector<std::string>& args) {
@@ -218,7 +286,7 @@ int demo(const std::vector<std::string>& args) {
     return exit_usage;
   }
   const std::filesystem::path file = dir / "demo.safetensors";
-  st_test::write_file(file, demo_model());
+  if (auto r = write_demo_model(file); !r) return report(r.error());
   std::cout << "wrote " << file.string() << "\n\n";
   auto reader = st::open_reader(file);
   if (!reader) return report(reader.error());
@@ -235,6 +303,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (command == "inspect") return inspect(args);
   if (command == "validate") return validate(args);
+  if (command == "rewrite") return rewrite(args);
   if (command == "demo") return demo(args);
   if (command == "-h" || command == "--help" || command == "help") {
     std::cout << usage_text;

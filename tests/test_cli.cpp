@@ -211,4 +211,84 @@ TEST_SUITE("cli") {
     for (const auto& t : j.at("tensors")) dtypes.insert(t.at("dtype").get<std::string>());
     CHECK(dtypes.size() >= 5);
   }
+
+  TEST_CASE("rewrite writes the canonical form: sorted, metadata keys sorted, padded to 8") {
+    st_test::temp_dir dir;
+    // Written unpadded (align 1) with the tensors and metadata keys out of canonical order.
+    const std::vector<st_test::tensor_spec> given{
+        {"b", "U8", {3}, {7, 8, 9}},
+        {"a", "F32", {1}, {0, 0, 0x80, 0x3f}},
+        {"c", "F32", {}, {0, 0, 0, 0x40}},
+    };
+    const st_test::metadata_t md = std::vector<std::pair<std::string, std::string>>{
+        {"z", "last"}, {"format", "pt"}};
+    st_test::write_file(dir.file("in.safetensors"), st_test::make_file(given, md, 1));
+    // The reference writer's order: dtype rank descending (F32 before U8), then name; keys sorted.
+    const std::vector<st_test::tensor_spec> canonical{given[1], given[2], given[0]};
+    const st_test::metadata_t sorted_md = std::vector<std::pair<std::string, std::string>>{
+        {"format", "pt"}, {"z", "last"}};
+    const auto r = run_cli(dir, {"rewrite", dir.file("in.safetensors").string(),
+                                 dir.file("out.safetensors").string()});
+    REQUIRE(r.code == 0);
+    CHECK(st_test::read_file(dir.file("out.safetensors")) ==
+          st_test::make_file(canonical, sorted_md, 8));
+    // In place: OUT may be IN.
+    const auto again = run_cli(dir, {"rewrite", dir.file("in.safetensors").string(),
+                                     dir.file("in.safetensors").string()});
+    REQUIRE(again.code == 0);
+    CHECK(st_test::read_file(dir.file("in.safetensors")) ==
+          st_test::make_file(canonical, sorted_md, 8));
+  }
+
+  TEST_CASE("rewrite --align pads the header so the data starts at that multiple") {
+    st_test::temp_dir dir;
+    const std::vector<st_test::tensor_spec> given{{"w", "F16", {2}, {1, 2, 3, 4}}};
+    st_test::write_file(dir.file("in.safetensors"), st_test::make_file(given, std::nullopt, 1));
+    for (const char* align : {"16", "4096", "65536"}) {
+      CAPTURE(align);
+      const auto r = run_cli(dir, {"rewrite", dir.file("in.safetensors").string(),
+                                   dir.file("out.safetensors").string(), "--align", align});
+      REQUIRE(r.code == 0);
+      const auto out = st_test::read_file(dir.file("out.safetensors"));
+      REQUIRE(out.size() >= 8);
+      std::uint64_t n = 0;
+      for (int i = 7; i >= 0; --i) n = (n << 8) | out[static_cast<std::size_t>(i)];
+      CHECK((8 + n) % std::strtoull(align, nullptr, 10) == 0);
+      CHECK(out.size() == 8 + n + 4);
+      CHECK(std::vector<std::uint8_t>(out.end() - 4, out.end()) ==
+            std::vector<std::uint8_t>{1, 2, 3, 4});
+      CHECK(run_cli(dir, {"validate", dir.file("out.safetensors").string()}).code == 0);
+    }
+  }
+
+  TEST_CASE("rewrite: invalid input exits 1, bad options exit 2, and OUT is not created") {
+    st_test::temp_dir dir;
+    // Two tensors claiming the same bytes: InvalidOffset.
+    const std::string bad_header =
+        R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
+        R"("b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})";
+    st_test::write_file(dir.file("bad.safetensors"), st_test::make_raw(bad_header, {1, 2}));
+    const auto r = run_cli(dir, {"rewrite", dir.file("bad.safetensors").string(),
+                                 dir.file("out.safetensors").string()});
+    CHECK(r.code == 1);
+    CHECK(r.err.rfind("error: InvalidOffset: ", 0) == 0);
+    CHECK_FALSE(std::filesystem::exists(dir.file("out.safetensors")));
+
+    const std::vector<st_test::tensor_spec> good{{"w", "U8", {1}, {5}}};
+    st_test::write_file(dir.file("good.safetensors"), st_test::make_file(good));
+    for (const char* align : {"3", "4", "131072", "x", "-8"}) {
+      CAPTURE(align);
+      const auto u = run_cli(dir, {"rewrite", dir.file("good.safetensors").string(),
+                                   dir.file("out.safetensors").string(), "--align", align});
+      CHECK(u.code == 2);
+      CHECK_FALSE(std::filesystem::exists(dir.file("out.safetensors")));
+    }
+    CHECK(run_cli(dir, {"rewrite", dir.file("good.safetensors").string()}).code == 2);
+    CHECK(run_cli(dir, {"rewrite", dir.file("good.safetensors").string(),
+                        dir.file("out.safetensors").string(), "--align"})
+              .code == 2);
+    CHECK(run_cli(dir, {"rewrite", dir.file("missing.safetensors").string(),
+                        dir.file("out.safetensors").string()})
+              .code == 2);
+  }
 }
