@@ -1,0 +1,284 @@
+// The bodies of the fuzz targets, shared by the libFuzzer executables (tests/fuzz/fuzz_*.cpp) and
+// by the unit test that replays tests/fuzz/regressions/ (tests/test_differential.cpp). Every
+// check aborts with a message on failure, so libFuzzer records the input as a crash.
+#ifndef SAFETENSORS_TESTS_FUZZ_FUZZ_CHECKS_HPP
+#define SAFETENSORS_TESTS_FUZZ_FUZZ_CHECKS_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <safetensors/safetensors.hpp>
+#include <string>
+#include <vector>
+
+#include "reference_checker.hpp"
+
+namespace st_fuzz {
+namespace st = safetensors;
+
+[[noreturn]] inline void die(const char* what, const std::string& detail) {
+  std::fprintf(stderr, "st_fuzz: %s: %s\n", what, detail.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+#define ST_FUZZ_REQUIRE(cond, detail)                 \
+  do {                                                \
+    if (!(cond)) ::st_fuzz::die(#cond, (detail));     \
+  } while (0)
+
+// Written after every touch, so the reads cannot be optimized away.
+inline volatile std::uint64_t touch_sink = 0;
+
+// Sums every byte, so that ASan sees each one read; the result is used so it is not elided.
+inline std::uint64_t touch(st::span<const std::byte> b) {
+  std::uint64_t sum = 0;
+  for (const std::byte x : b) sum = sum * 31 + std::to_integer<std::uint64_t>(x);
+  return sum;
+}
+
+// Element views of the tensor's dtype, when a C++ type maps to it: decode every element.
+inline std::uint64_t touch_typed(const st::tensor_view& v) {
+  std::uint64_t sum = 0;
+  auto add = [&sum](auto view_result) {
+    ST_FUZZ_REQUIRE(view_result.has_value(), "as<T>() refused the tensor's own dtype");
+    const auto& ev = *view_result;
+    for (std::size_t i = 0; i < ev.size(); ++i) {
+      const auto x = ev[i];
+      unsigned char raw[sizeof(x)];
+      std::memcpy(raw, &x, sizeof(x));
+      sum += raw[0];
+    }
+  };
+  switch (v.dtype()) {
+    case st::dtype::BOOL: add(v.as<bool>()); break;
+    case st::dtype::U8: add(v.as<std::uint8_t>()); break;
+    case st::dtype::I8: add(v.as<std::int8_t>()); break;
+    case st::dtype::I16: add(v.as<std::int16_t>()); break;
+    case st::dtype::U16: add(v.as<std::uint16_t>()); break;
+    case st::dtype::I32: add(v.as<std::int32_t>()); break;
+    case st::dtype::U32: add(v.as<std::uint32_t>()); break;
+    case st::dtype::F32: add(v.as<float>()); break;
+    case st::dtype::F64: add(v.as<double>()); break;
+    case st::dtype::C64: add(v.as<std::complex<float>>()); break;
+    case st::dtype::I64: add(v.as<std::int64_t>()); break;
+    case st::dtype::U64: add(v.as<std::uint64_t>()); break;
+    default: break;
+  }
+  return sum;
+}
+
+// The library's table and the checker's must be identical.
+inline void require_same_table(const st::header& h, const st_ref::verdict& want) {
+  ST_FUZZ_REQUIRE(h.header_size() == want.header_size, "header_size");
+  ST_FUZZ_REQUIRE(h.data_size() == want.data_size, "data_size");
+  ST_FUZZ_REQUIRE(h.size() == want.tensors.size(), "tensor count");
+  ST_FUZZ_REQUIRE(h.metadata().has_value() == want.metadata.has_value(), "metadata presence");
+  if (want.metadata) {
+    ST_FUZZ_REQUIRE(h.metadata()->size() == want.metadata->size(), "metadata size");
+    for (const auto& [k, v] : *want.metadata) {
+      const auto it = h.metadata()->find(k);
+      ST_FUZZ_REQUIRE(it != h.metadata()->end() && it->second == v, "metadata entry " + k);
+    }
+  }
+  std::size_t i = 0;
+  for (const st::tensor_info t : h.tensors()) {
+    const st_ref::tensor& w = want.tensors[i++];
+    ST_FUZZ_REQUIRE(t.name() == w.name, "name");
+    ST_FUZZ_REQUIRE(st::to_string(t.dtype()) == w.dtype, "dtype of " + w.name);
+    ST_FUZZ_REQUIRE(std::vector<std::uint64_t>(t.shape().begin(), t.shape().end()) == w.shape,
+                    "shape of " + w.name);
+    ST_FUZZ_REQUIRE(t.offsets().begin == w.begin && t.offsets().end == w.end,
+                    "offsets of " + w.name);
+  }
+}
+
+// Every invariant of an accepted file, and every byte touched through the views.
+inline void require_invariants(const st::file_view& f, const std::uint8_t* data, std::size_t size,
+                               bool trailing_allowed) {
+  const st::header& h = f.header();
+  ST_FUZZ_REQUIRE(h.data_offset() == 8 + h.header_size(), "data_offset");
+  ST_FUZZ_REQUIRE(trailing_allowed ? h.file_size() <= size : h.file_size() == size, "file_size");
+  ST_FUZZ_REQUIRE(f.data().size() == h.data_size(), "data() size");
+  ST_FUZZ_REQUIRE(f.data().size() == 0 ||
+                      f.data().data() == reinterpret_cast<const std::byte*>(data) + h.data_offset(),
+                  "data() address");
+  std::uint64_t covered = 0;
+  std::uint64_t sum = 0;
+  for (const st::tensor_info t : h.tensors()) {
+    ST_FUZZ_REQUIRE(t.offsets().begin == covered, "coverage: gap or overlap");
+    ST_FUZZ_REQUIRE(t.offsets().end >= t.offsets().begin, "reversed range");
+    ST_FUZZ_REQUIRE(t.offsets().end <= h.data_size(), "range past the data");
+    covered = t.offsets().end;
+    st_ref::u128 elements = 1;
+    for (const std::uint64_t d : t.shape()) elements *= d;
+    ST_FUZZ_REQUIRE(elements == t.element_count(), "element_count");
+    ST_FUZZ_REQUIRE(elements * st::bit_size(t.dtype()) == static_cast<st_ref::u128>(t.byte_size()) * 8,
+                    "byte size != dtype x shape");
+    const st::tensor_view v = f.view(t);
+    ST_FUZZ_REQUIRE(v.byte_size() == t.byte_size(), "view size");
+    sum += touch(v.bytes()) + touch_typed(v);
+    const auto found = f.find(t.name());
+    ST_FUZZ_REQUIRE(found && found->data() == v.data() && found->byte_size() == v.byte_size(),
+                    "find() disagrees with tensors()");
+    ST_FUZZ_REQUIRE(h.contains(t.name()), "contains()");
+  }
+  ST_FUZZ_REQUIRE(covered == h.data_size(), "coverage: data_size");
+  std::string previous_name;
+  bool first = true;
+  for (const st::tensor_info t : h.tensors_by_name()) {
+    ST_FUZZ_REQUIRE(first || previous_name < t.name() , "tensors_by_name order");
+    previous_name = std::string(t.name());
+    first = false;
+  }
+  ST_FUZZ_REQUIRE(!f.find("\xff not a name: invalid UTF-8 never parses").has_value(),
+                  "find() of an impossible name");
+  touch_sink = sum;
+}
+
+inline st_ref::options to_ref(const st::parse_options& o) {
+  st_ref::options r;
+  r.max_header_size = o.max_header_size;
+  r.allow_trailing_bytes = o.allow_trailing_bytes;
+  return r;
+}
+
+inline void require_agreement(const std::uint8_t* data, std::size_t size,
+                              const st::parse_options& opts) {
+  const st_ref::verdict want = st_ref::check(data, size, to_ref(opts));
+  const auto got = st::parse(data, size, opts);
+  if (got.has_value() != want.ok) {
+    die("verdict differs", got ? "library accepts, checker says " + want.error
+                               : "library says " + got.error().to_string() + ", checker accepts");
+  }
+  if (!got) {
+    if (got.error().name() != want.error) {
+      die("error name differs", "library " + got.error().to_string() + ", checker " + want.error);
+    }
+    return;
+  }
+  require_same_table(got->header(), want);
+  require_invariants(*got, data, size, opts.allow_trailing_bytes);
+}
+
+/// Target 1: parse from a buffer, compare with the checker, check the invariants; also with a
+/// header limit and the trailing-bytes option taken from the input.
+inline void check_parse(const std::uint8_t* data, std::size_t size) {
+  // A copy, so the library sees exactly `size` bytes in their own heap block (ASan bounds).
+  const std::vector<std::uint8_t> copy(data, data + size);
+  require_agreement(copy.empty() ? nullptr : copy.data(), copy.size(), {});
+  st::parse_options opts;
+  opts.allow_trailing_bytes = true;
+  opts.max_header_size = size == 0 ? 0 : static_cast<std::uint64_t>(data[size - 1]) * 4;
+  require_agreement(copy.empty() ? nullptr : copy.data(), copy.size(), opts);
+}
+
+/// Target 3: the same bytes through a file: the mapped file and the pread reader agree with the
+/// buffer parser (same verdict and code; same table; same tensor bytes).
+inline void check_files(const std::uint8_t* data, std::size_t size,
+                        const std::filesystem::path& path) {
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (size != 0) out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+    out.close();
+    ST_FUZZ_REQUIRE(!out.fail(), "cannot write the temporary file " + path.string());
+  }
+  const std::vector<std::uint8_t> copy(data, data + size);
+  const auto buffer = st::parse(copy.empty() ? nullptr : copy.data(), copy.size());
+  const auto mapped = st::open_mapped(path);
+  const auto reader = st::open_reader(path);
+  for (const st::error* e : {mapped ? nullptr : &mapped.error(), reader ? nullptr : &reader.error()}) {
+    if (e == nullptr) continue;
+    ST_FUZZ_REQUIRE(!buffer.has_value(), "a file path fails where the buffer parses: " + e->to_string());
+    ST_FUZZ_REQUIRE(e->code() == buffer.error().code(),
+                    "codes differ: file " + e->to_string() + ", buffer " + buffer.error().to_string());
+  }
+  if (!buffer) {
+    ST_FUZZ_REQUIRE(!mapped && !reader, "a file path parses where the buffer fails: " +
+                                            buffer.error().to_string());
+    return;
+  }
+  ST_FUZZ_REQUIRE(mapped && reader, "file paths failed");
+  const st::header& h = buffer->header();
+  ST_FUZZ_REQUIRE(mapped->header().size() == h.size() && reader->header().size() == h.size(),
+                  "tensor counts differ");
+  ST_FUZZ_REQUIRE(mapped->metadata() == h.metadata() && reader->header().metadata() == h.metadata(),
+                  "metadata differs");
+  ST_FUZZ_REQUIRE(mapped->header().header_size() == h.header_size() &&
+                      reader->header().data_size() == h.data_size(),
+                  "sizes differ");
+  std::vector<std::byte> scratch;
+  for (const st::tensor_info t : h.tensors()) {
+    const auto bv = buffer->view(t);
+    const auto mv = mapped->find(t.name());
+    const auto ri = reader->header().find(t.name());
+    ST_FUZZ_REQUIRE(mv && ri, "tensor missing from a file path");
+    ST_FUZZ_REQUIRE(mv->dtype() == t.dtype() && ri->dtype() == t.dtype(), "dtype differs");
+    ST_FUZZ_REQUIRE(mv->info().offsets().begin == t.offsets().begin &&
+                        ri->offsets().end == t.offsets().end,
+                    "offsets differ");
+    ST_FUZZ_REQUIRE(mv->byte_size() == bv.byte_size(), "mapped size differs");
+    ST_FUZZ_REQUIRE(bv.byte_size() == 0 ||
+                        std::memcmp(mv->data(), bv.data(), bv.byte_size()) == 0,
+                    "mapped bytes differ");
+    scratch.assign(bv.byte_size() + 1, std::byte{0x5A});
+    const auto r = reader->read_into(*ri, st::span<std::byte>(scratch));
+    ST_FUZZ_REQUIRE(r.has_value(), "read_into failed: " + (r ? std::string() : r.error().to_string()));
+    ST_FUZZ_REQUIRE(bv.byte_size() == 0 ||
+                        std::memcmp(scratch.data(), bv.data(), bv.byte_size()) == 0,
+                    "pread bytes differ");
+    ST_FUZZ_REQUIRE(scratch.back() == std::byte{0x5A}, "read_into wrote past the tensor");
+    if (bv.byte_size() > 0) {
+      const auto small = reader->read_into(*ri, st::span<std::byte>(scratch.data(), bv.byte_size() - 1));
+      ST_FUZZ_REQUIRE(!small && small.error().code() == st::errc::invalid_argument,
+                      "read_into accepted a short buffer");
+    }
+  }
+}
+
+/// Target 2: parse, rewrite with the writer, parse again: same table and bytes; a second
+/// rewrite is byte-identical to the first.
+inline void check_roundtrip(const std::uint8_t* data, std::size_t size) {
+  const std::vector<std::uint8_t> copy(data, data + size);
+  const auto f = st::parse(copy.empty() ? nullptr : copy.data(), copy.size());
+  if (!f) return;
+  std::vector<st::tensor_spec> specs;
+  for (const st::tensor_info t : f->tensors()) specs.push_back(st::to_spec(f->view(t)));
+  const auto first = st::serialize(specs, f->metadata());
+  ST_FUZZ_REQUIRE(first.has_value(), "the writer refused a parsed file: " +
+                                         (first ? std::string() : first.error().to_string()));
+  const auto g = st::parse(*first);
+  ST_FUZZ_REQUIRE(g.has_value(), "the rewrite does not parse: " +
+                                     (g ? std::string() : g.error().to_string()));
+  ST_FUZZ_REQUIRE(g->header().size() == f->header().size(), "tensor count changed");
+  ST_FUZZ_REQUIRE(g->metadata() == f->metadata(), "metadata changed");
+  ST_FUZZ_REQUIRE(g->header().data_offset() % 8 == 0, "the rewrite's data is not 8-aligned");
+  for (const st::tensor_info t : f->tensors()) {
+    const auto a = f->view(t);
+    const auto b = g->find(t.name());
+    ST_FUZZ_REQUIRE(b.has_value(), "tensor lost");
+    ST_FUZZ_REQUIRE(b->dtype() == a.dtype(), "dtype changed");
+    ST_FUZZ_REQUIRE(std::vector<std::uint64_t>(b->shape().begin(), b->shape().end()) ==
+                        std::vector<std::uint64_t>(a.shape().begin(), a.shape().end()),
+                    "shape changed");
+    ST_FUZZ_REQUIRE(b->byte_size() == a.byte_size() &&
+                        (a.byte_size() == 0 || std::memcmp(a.data(), b->data(), a.byte_size()) == 0),
+                    "bytes changed");
+  }
+  // The checker agrees with the rewrite too.
+  const auto& bytes = *first;
+  const auto want = st_ref::check(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  ST_FUZZ_REQUIRE(want.ok, "the checker rejects the rewrite: " + want.error);
+  std::vector<st::tensor_spec> specs2;
+  for (const st::tensor_info t : g->tensors()) specs2.push_back(st::to_spec(g->view(t)));
+  const auto second = st::serialize(specs2, g->metadata());
+  ST_FUZZ_REQUIRE(second.has_value() && *second == *first, "the second rewrite differs");
+}
+
+}  // namespace st_fuzz
+
+#endif  // SAFETENSORS_TESTS_FUZZ_FUZZ_CHECKS_HPP
