@@ -165,7 +165,8 @@ std::vector<gen_tensor> moe_model(std::size_t count);
 /// A dense decoder (TinyLlama-like: ~2.2 GB, 201 BF16 tensors at 2 GiB) of about `bytes`.
 std::vector<gen_tensor> dense_model(std::uint64_t bytes);
 /// Assigns offsets as the reference writer does (dtype rank descending, then name) and returns
-/// the file prefix: 8-byte length, compact JSON in name order, space padding to 8. The data
+/// the file prefix: 8-byte length, compact JSON in offset order (the reference writer's), space
+/// padding to 8. The data
 /// size is the end of the last tensor.
 std::string make_prefix(std::vector<gen_tensor>& tensors, std::uint64_t& data_size);
 /// Writes (or reuses, if identical) a file of `prefix` followed by pseudo-random tensor bytes.
@@ -207,6 +208,9 @@ struct context {
 };
 
 void run_write_targets(context& ctx);  // bench_write.cpp
+/// The child process of the peak-RSS measurement: streams a file of cfg.data_bytes with
+/// stream_writer ("ours") or a raw write() loop ("raw") and prints its peak RSS in bytes.
+int child_stream(const config& cfg, const std::string& mode);
 
 }  // namespace bench
 

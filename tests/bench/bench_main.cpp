@@ -537,6 +537,7 @@ int main(int argc, char** argv) {
   using namespace bench;
   config cfg;
   bool have_size = false, have_reps = false;
+  std::string child;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* key) -> const char* {
@@ -566,6 +567,8 @@ int main(int argc, char** argv) {
     } else if (const char* r = value("--reps=")) {
       cfg.reps = std::atoi(r);
       have_reps = true;
+    } else if (const char* c = value("--child-stream=")) {
+      child = c;
     } else if (const char* o = value("--only=")) {
       cfg.only = o;
     } else {
@@ -580,6 +583,7 @@ int main(int argc, char** argv) {
   if (!have_reps) cfg.reps = cfg.quick ? 2 : 7;
   cfg.micro_reps = cfg.quick ? 3 : 15;
   cfg.micro_sample_s = cfg.quick ? 0.02 : 0.06;
+  if (!child.empty()) return child_stream(cfg, child);
   print_machine(cfg);
 
   context ctx;

@@ -213,8 +213,7 @@ std::string make_prefix(std::vector<gen_tensor>& tensors, std::uint64_t& data_si
     tensors[i].end = at;
   }
   data_size = at;
-  std::sort(order.begin(), order.end(),
-            [&](std::size_t a, std::size_t b) { return tensors[a].name < tensors[b].name; });
+  // JSON members in offset order, as the reference writer (and ours) emit them.
   std::string json = "{\"__metadata__\":{\"format\":\"pt\"}";
   for (std::size_t i : order) {
     const gen_tensor& t = tensors[i];
