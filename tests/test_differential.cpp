@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <random>
 #include <safetensors/safetensors.hpp>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "fuzz/fuzz_checks.hpp"
 #include "reference_checker.hpp"
 #include "test_writer.hpp"
 
@@ -446,6 +448,29 @@ TEST_CASE("differential: deterministic random mutations of valid files") {
   // The mutations must exercise both outcomes.
   CHECK(accepted > 100);
   CHECK(rejected > 1000);
+}
+
+TEST_CASE("differential: fuzz regressions and seeds through the fuzz target bodies") {
+  // Every input in tests/fuzz/regressions/, then the reference vectors and edge headers: each
+  // runs through the three fuzz targets' checks (which abort on any failure).
+  const std::filesystem::path dir =
+      std::filesystem::path(__FILE__).parent_path() / "fuzz" / "regressions";
+  std::vector<df_bytes> inputs;
+  REQUIRE(std::filesystem::is_directory(dir));
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename() == "README.md") continue;
+    inputs.push_back(st_test::read_file(entry.path()));
+  }
+  for (const df_bytes& b : df_reference_vectors()) inputs.push_back(b);
+  for (const std::string& h : df_edge_headers()) inputs.push_back(df_raw(h, 1));
+  st_test::temp_dir tmp;
+  const auto file = tmp.file("fuzz.safetensors");
+  for (const df_bytes& b : inputs) {
+    st_fuzz::check_parse(b.data(), b.size());
+    st_fuzz::check_files(b.data(), b.size(), file);
+    st_fuzz::check_roundtrip(b.data(), b.size());
+  }
+  CHECK(inputs.size() > 50);
 }
 
 }  // namespace
