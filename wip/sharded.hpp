@@ -230,25 +230,52 @@ inline bool append_python_string(std::string& out, std::string_view s) {
   return true;
 }
 
-/// A double as Python's repr() writes it (shortest round trip). nlohmann writes the same
-/// digits and switches to exponent notation one decade earlier (1e+15 for 1000000000000000.0).
+/// A double as Python's repr() writes it: the shortest digits that read back as the same
+/// double (the closest such when there are several), fixed notation for exponents -4 to 15,
+/// else `1e+16` style; NaN and infinities as Python's json writes them.
 inline std::string python_float(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v < 0 ? "-Infinity" : "Infinity";
-  std::string s = nlohmann::json(v).dump();
-  const auto e = s.find("e+15");
-  if (e == std::string::npos || e + 4 != s.size()) return s;
-  std::string sign;
-  std::string digits;
-  for (std::size_t i = 0; i < e; ++i) {
-    if (s[i] == '-') {
-      sign = "-";
-    } else if (s[i] != '.') {
-      digits += s[i];
-    }
+  char buf[64];
+  for (int precision = 0; precision < 17; ++precision) {  // %.Ne is correctly rounded
+    std::snprintf(buf, sizeof buf, "%.*e", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
   }
-  if (digits.size() <= 16) return sign + digits + std::string(16 - digits.size(), '0') + ".0";
-  return sign + digits.substr(0, 16) + "." + digits.substr(16);
+  std::string digits;
+  bool negative = false;
+  int exponent = 0;
+  const char* s = buf;
+  if (*s == '-') {
+    negative = true;
+    ++s;
+  }
+  for (; *s != '\0' && *s != 'e' && *s != 'E'; ++s) {
+    if (*s >= '0' && *s <= '9') digits += *s;  // skips the locale's decimal point
+  }
+  if (*s != '\0') exponent = std::atoi(s + 1);
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+  const int point = exponent + 1;  // digits before the decimal point
+  const auto n = static_cast<int>(digits.size());
+  std::string out = negative ? "-" : "";
+  if (point > -4 && point <= 16) {
+    if (point <= 0) {
+      out += "0." + std::string(static_cast<std::size_t>(-point), '0') + digits;
+    } else if (point >= n) {
+      out += digits + std::string(static_cast<std::size_t>(point - n), '0') + ".0";
+    } else {
+      out += digits.substr(0, static_cast<std::size_t>(point)) + "." +
+             digits.substr(static_cast<std::size_t>(point));
+    }
+    return out;
+  }
+  out += digits.substr(0, 1);
+  if (n > 1) out += "." + digits.substr(1);
+  const int e = point - 1;
+  out += e < 0 ? "e-" : "e+";
+  const int magnitude = e < 0 ? -e : e;
+  if (magnitude < 10) out += '0';
+  out += std::to_string(magnitude);
+  return out;
 }
 
 /// Appends `j` as Python's json.dumps(j, indent=2, sort_keys=True, ensure_ascii=True) does,
@@ -729,9 +756,14 @@ class checkpoint {
         report.tensor_bytes += t->byte_size();  // each <= a shard's size: no overflow in practice
       } else {
         complete = false;
+        std::string elsewhere;
+        if (const auto it = holder.find(e.name); it != holder.end()) {
+          elsewhere = " (it is in shard " + quote(slots_[it->second]->name) + ")";
+        }
         report.problems.push_back(error(errc::tensor_not_found,
                                         "tensor " + quote(e.name) + " is listed in shard " +
-                                            quote(slots_[e.shard]->name) + ", which does not hold it"));
+                                            quote(slots_[e.shard]->name) +
+                                            ", which does not hold it" + elsewhere));
       }
     }
     if (!options.allow_unlisted_tensors) {
@@ -1045,7 +1077,9 @@ class shard_layout {
   static result<shard_layout> create(const std::vector<tensor_spec>& tensors,
                                      const sharded_write_options& options = {}) {
     using detail::quote;
-    if (auto why = detail::shard_name_problem(options.prefix + ".safetensors")) {
+    auto why = detail::shard_name_problem(options.prefix);
+    if (!why) why = detail::shard_name_problem(options.prefix + ".safetensors");
+    if (why) {
       return error(errc::invalid_argument,
                    "sharded_write_options::prefix " + quote(options.prefix) + " " + *why);
     }

@@ -1,0 +1,893 @@
+// Sharded checkpoints (DESIGN §7): parse_index, checkpoint (open, lookup, lazy shards, verify,
+// merge), shard_layout, save_sharded, sharded_stream_writer, parse_size.
+//
+// Shards and originals are built with the independent test writer (tests/support); indexes are
+// literal JSON text; expected layouts and index bytes are written out by hand (the Python-style
+// index bytes come from CPython's json.dumps(index, indent=2, sort_keys=True) + "\n").
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <safetensors/safetensors.hpp>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "test_writer.hpp"
+
+namespace st = safetensors;
+namespace fs = std::filesystem;
+
+namespace {
+
+template <class T>
+std::string outcome(const st::result<T>& r) {
+  return r.has_value() ? std::string("value") : std::string(st::error_name(r.error().code()));
+}
+
+bool has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+void write_text(const fs::path& p, const std::string& text) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(text.data(), static_cast<std::streamsize>(text.size()));
+  REQUIRE(f.good());
+}
+
+std::string read_text(const fs::path& p) {
+  const auto bytes = st_test::read_file(p);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+/// `n` bytes of a pattern that differs per seed.
+std::vector<std::uint8_t> pattern(std::size_t n, unsigned seed) {
+  std::vector<std::uint8_t> out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>((i * 31 + seed * 7 + 1) & 0xFF);
+  return out;
+}
+
+st_test::tensor_spec tensor(std::string name, std::string dtype, std::vector<std::uint64_t> shape,
+                            unsigned seed) {
+  const std::size_t n = st_test::byte_size(dtype, shape);
+  return st_test::tensor_spec{std::move(name), std::move(dtype), std::move(shape), pattern(n, seed)};
+}
+
+/// A library tensor_spec referencing the bytes of a test spec.
+st::tensor_spec lib_spec(const st_test::tensor_spec& t) {
+  st::tensor_spec s;
+  s.name = t.name;
+  s.dtype = *st::dtype_from_string(t.dtype);
+  s.shape = t.shape;
+  s.bytes = st::span<const std::byte>(reinterpret_cast<const std::byte*>(t.data.data()), t.data.size());
+  return s;
+}
+
+std::vector<st::tensor_spec> lib_specs(const std::vector<st_test::tensor_spec>& ts) {
+  std::vector<st::tensor_spec> out;
+  for (const auto& t : ts) out.push_back(lib_spec(t));
+  return out;
+}
+
+/// A spec of `bytes` bytes (U8[bytes]) for layout tests.
+st::tensor_spec sized(std::string name, std::uint64_t bytes) {
+  st::tensor_spec s;
+  s.name = std::move(name);
+  s.dtype = st::dtype::U8;
+  s.shape = {bytes};
+  return s;
+}
+
+/// Tensor names of each shard of a layout.
+std::vector<std::vector<std::string>> groups_of(const st::shard_layout& l,
+                                                const std::vector<st::tensor_spec>& input) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& shard : l.shards()) {
+    out.emplace_back();
+    for (const std::size_t i : shard) out.back().push_back(input[i].name);
+  }
+  return out;
+}
+
+const char* const shard1 = "model-00001-of-00002.safetensors";
+const char* const shard2 = "model-00002-of-00002.safetensors";
+
+/// Two shards "a" (U8[4]) + "b" (F32[2]) in shard 1 and "c" (I16[3]) in shard 2.
+struct two_shards {
+  st_test::temp_dir dir;
+  std::vector<st_test::tensor_spec> one{tensor("a", "U8", {4}, 1), tensor("b", "F32", {2}, 2)};
+  std::vector<st_test::tensor_spec> two{tensor("c", "I16", {3}, 3)};
+  two_shards() {
+    st_test::write_file(dir.file(shard1), st_test::make_file(one));
+    st_test::write_file(dir.file(shard2), st_test::make_file(two));
+  }
+  void index(const std::string& text) const { write_text(dir.file("model.safetensors.index.json"), text); }
+  void good_index(const std::string& total = "18") const {
+    index(R"({"metadata": {"total_size": )" + total + R"(}, "weight_map": {"a": ")" + shard1 +
+          R"(", "b": ")" + shard1 + R"(", "c": ")" + shard2 + R"("}})");
+  }
+};
+
+std::vector<std::string> problem_names(const st::verify_report& r) {
+  std::vector<std::string> out;
+  for (const auto& e : r.problems) out.emplace_back(e.name());
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("sharded") {
+  // ------------------------------------------------------------------ parse_index
+  TEST_CASE("parse_index: weight_map sorted, shards distinct, metadata of any JSON type") {
+    auto idx = st::parse_index(
+        R"({"metadata":{"total_size":12,"x":[1,{"y":null}],"s":"t"},)"
+        R"("weight_map":{"z":"b.safetensors","a":"b.safetensors","m":"a.safetensors"},"extra":1})");
+    REQUIRE(outcome(idx) == "value");
+    REQUIRE(idx->shards == std::vector<std::string>{"a.safetensors", "b.safetensors"});
+    REQUIRE(idx->weight_map.size() == 3);
+    CHECK(idx->weight_map[0].name == "a");
+    CHECK(idx->weight_map[0].shard == 1);
+    CHECK(idx->weight_map[1].name == "m");
+    CHECK(idx->weight_map[1].shard == 0);
+    CHECK(idx->weight_map[2].name == "z");
+    CHECK(idx->total_size() == std::optional<std::uint64_t>(12));
+    CHECK(idx->find("m") == std::optional<std::size_t>(0));
+    CHECK_FALSE(idx->find("q").has_value());
+    CHECK(idx->metadata["x"][1].is_object());
+  }
+
+  TEST_CASE("parse_index: metadata optional or null; total_size informational") {
+    auto a = st::parse_index(R"({"weight_map":{}})");
+    REQUIRE(outcome(a) == "value");
+    CHECK(a->metadata.is_null());
+    CHECK_FALSE(a->total_size().has_value());
+    auto b = st::parse_index(R"( {"metadata":null,"weight_map":{"t":"x.safetensors"}} )");
+    REQUIRE(outcome(b) == "value");
+    for (const char* ts : {R"("12")", "-1", "1.5", "null", "[]"}) {
+      auto c = st::parse_index(std::string(R"({"metadata":{"total_size":)") + ts +
+                               R"(},"weight_map":{}})");
+      REQUIRE(outcome(c) == "value");
+      CHECK_FALSE(c->total_size().has_value());
+    }
+  }
+
+  TEST_CASE("parse_index: shard names must be plain file names of the index's directory") {
+    for (const std::string bad :
+         {"../outside.safetensors", "/etc/passwd", "sub/dir.safetensors", "..", ".", "",
+          "..\\\\outside.safetensors", "C:outside.safetensors", "C:\\\\x.safetensors",
+          "\\\\\\\\server\\\\share.safetensors", "a\\u0000b.safetensors", "tab\\t.safetensors",
+          "NUL", "con.safetensors", "COM1.safetensors", "lpt9"}) {
+      CAPTURE(bad);
+      auto idx = st::parse_index(R"({"weight_map":{"w":")" + bad + R"("}})");
+      CHECK(outcome(idx) == "InvalidHeaderDeserialization");
+      if (!idx) CHECK(has(idx.error().message(), "shard name"));
+    }
+    for (const std::string good : {"model-00001-of-00002.safetensors", "..model.safetensors",
+                                   "a..b", "console.safetensors", "COM10", "name with spaces"}) {
+      CAPTURE(good);
+      CHECK(outcome(st::parse_index(R"({"weight_map":{"w":")" + good + R"("}})")) == "value");
+    }
+  }
+
+  TEST_CASE("parse_index: duplicate keys anywhere are DuplicateKey") {
+    const char* cases[] = {
+        R"({"weight_map":{"w":"a.safetensors","v":"a.safetensors","w":"b.safetensors"}})",
+        R"({"weight_map":{"w":"a.safetensors","w":"a.safetensors"}})",
+        R"({"metadata":{},"metadata":{},"weight_map":{}})",
+        R"({"weight_map":{},"weight_map":{"w":"a.safetensors"}})",
+        R"({"metadata":{"k":{"x":1,"x":2}},"weight_map":{}})",
+        R"({"metadata":{"k":[{"x":1},{"y":1,"y":1}]},"weight_map":{}})",
+    };
+    for (const char* text : cases) {
+      CAPTURE(text);
+      auto idx = st::parse_index(text);
+      CHECK(outcome(idx) == "DuplicateKey");
+    }
+    auto idx = st::parse_index(cases[0]);
+    REQUIRE_FALSE(idx);
+    CHECK(has(idx.error().message(), "'w'"));
+    // The same key in sibling objects is fine.
+    CHECK(outcome(st::parse_index(R"({"metadata":{"k":[{"x":1},{"x":1}]},"weight_map":{}})")) ==
+          "value");
+  }
+
+  TEST_CASE("parse_index: malformed indexes are InvalidHeaderDeserialization") {
+    const std::string cases[] = {
+        "",
+        "[]",
+        "null",
+        R"("weight_map")",
+        R"({})",
+        R"({"metadata":{}})",
+        R"({"weight_map":[]})",
+        R"({"weight_map":{"w":1}})",
+        R"({"weight_map":{"w":null}})",
+        R"({"weight_map":{"w":["a.safetensors"]}})",
+        R"({"metadata":[],"weight_map":{}})",
+        R"({"metadata":"x","weight_map":{}})",
+        R"({"weight_map":{}} x)",
+        R"({"weight_map":{}}{})",
+        R"({"weight_map":{},})",
+        R"({"weight_map":{"w":"a\ud800.safetensors"}})",
+        "\xEF\xBB\xBF{\"weight_map\":{}}",
+        std::string("{\"weight_map\":{}}\0", 18),
+        std::string("{\"weight_map\":{\"a\0\":\"x\"}}", 25),
+        "{\"weight_map\":{\"\xFF\":\"x\"}}",
+        std::string(200, '[') + std::string(200, ']'),
+        R"({"metadata":{"x":)" + std::string(126, '[') + std::string(126, ']') + R"(},"weight_map":{}})",
+    };
+    for (const auto& text : cases) {
+      CAPTURE(text);
+      CHECK(outcome(st::parse_index(text)) == "InvalidHeaderDeserialization");
+    }
+    // 127 levels (the top-level object is level 1) are fine; 128 are not.
+    const auto nested = [](std::size_t n) {
+      return R"({"metadata":{"x":)" + std::string(n, '[') + std::string(n, ']') +
+             R"(},"weight_map":{}})";
+    };
+    CHECK(outcome(st::parse_index(nested(125))) == "value");
+    auto deep = st::parse_index(nested(126));
+    REQUIRE(outcome(deep) == "InvalidHeaderDeserialization");
+    CHECK(has(deep.error().message(), "deeper than 127"));
+  }
+
+  // ------------------------------------------------------------------ Python's exact bytes
+  // CPython 3: json.dumps(index, indent=2, sort_keys=True) + "\n" (ensure_ascii: \uXXXX).
+  const std::string python_index = R"json({
+  "metadata": {
+    "caf\u00e9 \ud83d\ude00": "x\u00e9\u007f",
+    "format": "pt",
+    "note": null,
+    "producer": {
+      "name": "transformers",
+      "version": [
+        4,
+        46,
+        0
+      ]
+    },
+    "quantized": false,
+    "ratio": 0.5,
+    "total_parameters": 12,
+    "total_size": 35
+  },
+  "weight_map": {
+    "lm_head.weight": "model-00002-of-00002.safetensors",
+    "model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+    "model.layers.0.\u00fcn\u00efcode": "model-00001-of-00002.safetensors",
+    "weird \"quoted\" \\ name": "model-00002-of-00002.safetensors"
+  }
+}
+)json";
+  const std::string unicode_name = "model.layers.0.\xC3\xBCn\xC3\xAF" "code";
+  const std::string weird_name = "weird \"quoted\" \\ name";
+
+  // The four tensors of that index, in the order a state dict would hold them.
+  std::vector<st_test::tensor_spec> python_tensors() {
+    return {tensor("model.embed_tokens.weight", "F16", {4}, 1), tensor(unicode_name, "U8", {3}, 2),
+            tensor("lm_head.weight", "F32", {2, 2}, 3), tensor(weird_name, "I64", {}, 4)};
+  }
+
+  TEST_CASE("a Python-written index with extra metadata keys loads and verifies") {
+    st_test::temp_dir dir;
+    const auto ts = python_tensors();
+    st_test::write_file(dir.file(shard1), st_test::make_file({ts[0], ts[1]}, {{{"format", "pt"}}}));
+    st_test::write_file(dir.file(shard2), st_test::make_file({ts[2], ts[3]}, {{{"format", "pt"}}}));
+    write_text(dir.file("model.safetensors.index.json"), python_index);
+
+    auto c = st::checkpoint::open(dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->sharded());
+    CHECK(c->index_path() == dir.file("model.safetensors.index.json"));
+    CHECK(c->size() == 4);
+    CHECK(c->shard_count() == 2);
+    CHECK(c->index().total_size() == std::optional<std::uint64_t>(35));
+    const auto& md = c->index().metadata;
+    CHECK(md["total_parameters"] == 12);
+    CHECK(md["producer"]["version"][1] == 46);
+    CHECK(md["ratio"] == 0.5);
+    CHECK(md["caf\xC3\xA9 \xF0\x9F\x98\x80"] == "x\xC3\xA9\x7f");
+    REQUIRE(c->shard_of(unicode_name).has_value());
+    CHECK(c->shard_name(*c->shard_of(unicode_name)) == shard1);
+    CHECK(c->shard_name(*c->shard_of(weird_name)) == shard2);
+    auto v = c->tensor(weird_name);
+    REQUIRE(outcome(v) == "value");
+    CHECK(v->dtype() == st::dtype::I64);
+    CHECK(std::equal(ts[3].data.begin(), ts[3].data.end(),
+                     reinterpret_cast<const std::uint8_t*>(v->data())));
+    auto report = c->verify();
+    CHECK(report.ok());
+    CHECK(report.tensor_count == 4);
+    CHECK(report.tensor_bytes == 35);
+    CHECK(report.shards_opened == 2);
+  }
+
+  TEST_CASE("format_index reproduces Python's bytes; the writer writes them") {
+    auto idx = st::parse_index(python_index);
+    REQUIRE(outcome(idx) == "value");
+    auto again = st::format_index(*idx);
+    REQUIRE(outcome(again) == "value");
+    CHECK(*again == python_index);
+
+    // The sharded writer, same tensors in state-dict order, limit 24 bytes: 8 + 3 in shard 1,
+    // then 16 + 8 = 24, exactly at the limit, in shard 2.
+    st_test::temp_dir dir;
+    const auto ts = python_tensors();
+    const auto specs = lib_specs(ts);
+    st::sharded_write_options o;
+    o.max_shard_size = 24;
+    o.index_metadata = idx->metadata;
+    o.index_metadata.erase("total_size");
+    o.index_metadata["total_size"] = "a value the writer must replace";
+    o.write.sync = false;
+    auto layout = st::save_sharded(dir.path(), specs, o);
+    REQUIRE(outcome(layout) == "value");
+    CHECK(groups_of(*layout, specs) ==
+          std::vector<std::vector<std::string>>{{"model.embed_tokens.weight", unicode_name},
+                                                {"lm_head.weight", weird_name}});
+    CHECK(read_text(dir.file("model.safetensors.index.json")) == python_index);
+    CHECK(layout->index_json() == python_index);
+  }
+
+  TEST_CASE("format_index: empty weight_map, no metadata, floats as Python writes them") {
+    st::shard_index idx;
+    auto a = st::format_index(idx);
+    REQUIRE(outcome(a) == "value");
+    CHECK(*a == "{\n  \"weight_map\": {}\n}\n");
+    idx.metadata = nlohmann::json::object();
+    idx.metadata["e"] = nlohmann::json::object();
+    idx.metadata["l"] = nlohmann::json::array();
+    // CPython: repr() of each double.
+    idx.metadata["f"] = nlohmann::json::array({1e15, 1234567890123456.7, 1e16, 1e-5, 0.0001, -0.0,
+                                               100.0, 5e-324, 1.7976931348623157e308, 0.1,
+                                               1.0 / 3.0, 123456789012345680.0, -2.5e-7, 0.0});
+    auto b = st::format_index(idx);
+    REQUIRE(outcome(b) == "value");
+    CHECK(*b ==
+          "{\n  \"metadata\": {\n    \"e\": {},\n    \"f\": [\n      1000000000000000.0,\n"
+          "      1234567890123456.8,\n      1e+16,\n      1e-05,\n      0.0001,\n      -0.0,\n"
+          "      100.0,\n      5e-324,\n      1.7976931348623157e+308,\n      0.1,\n"
+          "      0.3333333333333333,\n      1.2345678901234568e+17,\n      -2.5e-07,\n      0.0\n"
+          "    ],\n    \"l\": []\n  },\n  \"weight_map\": {}\n}\n");
+    idx.metadata["bad"] = std::string("\xFF");
+    CHECK(outcome(st::format_index(idx)) == "InvalidArgument");
+  }
+
+  // ------------------------------------------------------------------ checkpoint
+  TEST_CASE("checkpoint: lookup and iteration across shards, mapped and pread, lazy shards") {
+    two_shards s;
+    s.good_index();
+    for (const auto access : {st::shard_access::mapped, st::shard_access::reader}) {
+      CAPTURE(static_cast<int>(access));
+      st::checkpoint_options o;
+      o.access = access;
+      auto c = st::checkpoint::open(s.dir.file("model.safetensors.index.json"), o);
+      REQUIRE(outcome(c) == "value");
+      std::vector<std::pair<std::string, std::string>> seen;
+      for (const auto& e : c->entries()) seen.emplace_back(e.name, c->shard_name(e.shard));
+      CHECK(seen == std::vector<std::pair<std::string, std::string>>{
+                        {"a", shard1}, {"b", shard1}, {"c", shard2}});
+      const std::vector<const st_test::tensor_spec*> all{&s.one[0], &s.one[1], &s.two[0]};
+      for (const auto* t : all) {
+        CAPTURE(t->name);
+        auto info = c->info(t->name);
+        REQUIRE(outcome(info) == "value");
+        CHECK(st::to_string(info->dtype()) == t->dtype);
+        CHECK(info->byte_size() == t->data.size());
+        auto bytes = c->read(t->name);
+        REQUIRE(outcome(bytes) == "value");
+        CHECK(std::equal(bytes->begin(), bytes->end(), t->data.begin(), t->data.end(),
+                         [](std::byte a, std::uint8_t b) { return std::to_integer<std::uint8_t>(a) == b; }));
+        auto view = c->tensor(t->name);
+        CHECK(outcome(view) == (access == st::shard_access::mapped ? "value" : "InvalidArgument"));
+      }
+      CHECK(outcome(c->info("nope")) == "TensorNotFound");
+      CHECK(outcome(c->shard(2)) == "InvalidArgument");
+      auto sh = c->shard(1);
+      REQUIRE(outcome(sh) == "value");
+      CHECK(sh->file_name() == shard2);
+      CHECK((sh->mapped() != nullptr) == (access == st::shard_access::mapped));
+      CHECK((sh->reader() != nullptr) == (access == st::shard_access::reader));
+      std::vector<std::byte> small(2);
+      CHECK(outcome(c->read_into("c", st::span<std::byte>(small))) == "InvalidArgument");
+    }
+    // Lazy: with shard 2 gone, shard 1's tensors still work; "c" reports the missing file.
+    fs::remove(s.dir.file(shard2));
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(outcome(c->info("a")) == "value");
+    CHECK(outcome(c->info("c")) == "IoError");
+    CHECK(outcome(c->shard(1)) == "IoError");  // the error is kept
+  }
+
+  TEST_CASE("checkpoint: shards are opened once, from several threads") {
+    two_shards s;
+    s.good_index();
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&c, &failures] {
+        for (int i = 0; i < 200; ++i) {
+          for (const char* name : {"a", "b", "c"}) {
+            auto v = c->tensor(name);
+            if (!v) ++failures;
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(failures.load() == 0);
+    const auto* first = c->shard(0)->mapped();
+    CHECK(first == c->shard(0)->mapped());
+  }
+
+  TEST_CASE("checkpoint::open: a directory, an index file, a single file") {
+    st_test::temp_dir dir;
+    const std::vector<st_test::tensor_spec> ts{tensor("x", "F32", {3}, 5), tensor("y", "U8", {1}, 6)};
+    st_test::write_file(dir.file("model.safetensors"), st_test::make_file(ts));
+    for (const fs::path& p : {dir.path(), dir.file("model.safetensors")}) {
+      auto c = st::checkpoint::open(p);
+      REQUIRE(outcome(c) == "value");
+      CHECK_FALSE(c->sharded());
+      CHECK(c->index_path().empty());
+      CHECK(c->size() == 2);
+      CHECK(c->shard_count() == 1);
+      CHECK(c->shard_name(0) == "model.safetensors");
+      CHECK(outcome(c->tensor("y")) == "value");
+      CHECK(c->verify().ok());
+    }
+    // A UTF-8 string path works too.
+    CHECK(outcome(st::checkpoint::open(dir.file("model.safetensors").string())) == "value");
+    // The index wins over model.safetensors.
+    write_text(dir.file("model.safetensors.index.json"),
+               R"({"metadata":{"total_size":4},"weight_map":{"y":"model.safetensors"}})");
+    auto c = st::checkpoint::open(dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->sharded());
+    CHECK(c->size() == 1);
+    // Another prefix: the only index of the directory, or the prefix option.
+    st_test::temp_dir d2;
+    st_test::write_file(d2.file("diffusion_pytorch_model.safetensors"), st_test::make_file(ts));
+    auto c2 = st::checkpoint::open(d2.path());
+    REQUIRE(outcome(c2) == "value");
+    CHECK(c2->shard_name(0) == "diffusion_pytorch_model.safetensors");
+    st_test::write_file(d2.file("other.safetensors"), st_test::make_file(ts));
+    CHECK(outcome(st::checkpoint::open(d2.path())) == "InvalidArgument");  // ambiguous
+    st::checkpoint_options o;
+    o.prefix = "other";
+    CHECK(outcome(st::checkpoint::open(d2.path(), o)) == "value");
+    o.prefix = "../x";
+    CHECK(outcome(st::checkpoint::open(d2.path(), o)) == "InvalidArgument");
+    // Nothing there.
+    st_test::temp_dir empty;
+    CHECK(outcome(st::checkpoint::open(empty.path())) == "IoError");
+    CHECK(outcome(st::checkpoint::open(empty.file("none.safetensors.index.json"))) == "IoError");
+    CHECK(outcome(st::checkpoint::open(empty.file("none.safetensors"))) == "IoError");
+    // An invalid single file is its parse error.
+    st_test::write_file(empty.file("bad.safetensors"), {1, 2, 3});
+    CHECK(outcome(st::checkpoint::open(empty.file("bad.safetensors"))) == "HeaderTooSmall");
+  }
+
+  TEST_CASE("an index naming ../outside.safetensors, /etc/passwd or sub/dir.safetensors fails") {
+    st_test::temp_dir root;
+    fs::create_directories(root.path() / "model" / "sub");
+    const auto file = st_test::make_file({tensor("w", "U8", {2}, 9)});
+    // Real, valid files at every place the names point to: the index must still be refused.
+    st_test::write_file(root.file("outside.safetensors"), file);
+    st_test::write_file(root.path() / "model" / "sub" / "dir.safetensors", file);
+    for (const std::string& name : std::vector<std::string>{"../outside.safetensors", "/etc/passwd", "sub/dir.safetensors",
+                                   root.file("outside.safetensors").string()}) {
+      CAPTURE(name);
+      write_text(root.path() / "model" / "model.safetensors.index.json",
+                 nlohmann::json({{"metadata", {{"total_size", 2}}}, {"weight_map", {{"w", name}}}})
+                     .dump());
+      auto c = st::checkpoint::open(root.path() / "model");
+      REQUIRE(outcome(c) == "InvalidHeaderDeserialization");
+      CHECK(has(c.error().message(), "model.safetensors.index.json"));
+      CHECK(has(c.error().message(), "shard name"));
+    }
+    // from_index checks the names too.
+    st::shard_index idx;
+    idx.shards = {"../outside.safetensors"};
+    idx.weight_map = {{"w", 0}};
+    CHECK(outcome(st::checkpoint::from_index(idx, root.path() / "model")) ==
+          "InvalidHeaderDeserialization");
+  }
+
+  TEST_CASE("index limits: max_index_size") {
+    two_shards s;
+    s.good_index();
+    st::checkpoint_options o;
+    o.max_index_size = 20;
+    CHECK(outcome(st::checkpoint::open(s.dir.path(), o)) == "HeaderTooLarge");
+  }
+
+  // ------------------------------------------------------------------ verify
+  TEST_CASE("verify: a valid checkpoint") {
+    two_shards s;
+    s.good_index();
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    const auto r = c->verify();
+    CHECK(r.ok());
+    CHECK(r.tensor_count == 3);
+    CHECK(r.tensor_bytes == 4 + 8 + 6);
+    CHECK(r.shards_opened == 2);
+  }
+
+  TEST_CASE("verify: a missing shard") {
+    two_shards s;
+    s.good_index();
+    fs::remove(s.dir.file(shard2));
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    const auto r = c->verify();
+    REQUIRE(problem_names(r) == std::vector<std::string>{"IoError"});
+    CHECK(has(r.problems[0].message(), shard2));
+    CHECK(r.shards_opened == 1);
+  }
+
+  TEST_CASE("verify: an invalid shard") {
+    two_shards s;
+    s.good_index();
+    auto bytes = st_test::read_file(s.dir.file(shard2));
+    bytes.push_back(0);  // a trailing byte
+    st_test::write_file(s.dir.file(shard2), bytes);
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(problem_names(c->verify()) == std::vector<std::string>{"MetadataIncompleteBuffer"});
+  }
+
+  TEST_CASE("verify: a tensor missing from its shard") {
+    two_shards s;
+    s.index(std::string(R"({"metadata":{"total_size":18},"weight_map":{"a":")") + shard1 +
+            R"(","b":")" + shard1 + R"(","c":")" + shard1 + R"("}})");
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(outcome(c->info("c")) == "TensorNotFound");
+    const auto r = c->verify();
+    // "c" is missing from shard 1; shard 2 is not listed, so it is not opened.
+    REQUIRE(problem_names(r) == std::vector<std::string>{"TensorNotFound"});
+    CHECK(has(r.problems[0].message(), "'c'"));
+    CHECK(has(r.problems[0].message(), shard1));
+  }
+
+  TEST_CASE("verify: a tensor in two shards") {
+    two_shards s;
+    st_test::write_file(s.dir.file(shard2), st_test::make_file({s.two[0], tensor("a", "U8", {4}, 1)}));
+    s.good_index();
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    const auto r = c->verify();
+    REQUIRE(problem_names(r) == std::vector<std::string>{"DuplicateKey"});
+    CHECK(has(r.problems[0].message(), "'a'"));
+    CHECK(has(r.problems[0].message(), shard1));
+    CHECK(has(r.problems[0].message(), shard2));
+  }
+
+  TEST_CASE("verify: tensors in a shard but not in the index") {
+    two_shards s;
+    s.index(std::string(R"({"metadata":{"total_size":14},"weight_map":{"b":")") + shard1 +
+            R"(","c":")" + shard2 + R"("}})");
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    const auto r = c->verify();
+    REQUIRE(problem_names(r) == std::vector<std::string>{"TensorNotFound"});
+    CHECK(has(r.problems[0].message(), "'a'"));
+    CHECK(has(r.problems[0].message(), "does not list"));
+    st::verify_options vo;
+    vo.allow_unlisted_tensors = true;
+    CHECK(c->verify(vo).ok());
+  }
+
+  TEST_CASE("verify: a wrong or non-integer total_size") {
+    two_shards s;
+    s.good_index("19");
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    auto r = c->verify();
+    REQUIRE(problem_names(r) == std::vector<std::string>{"InvalidHeaderDeserialization"});
+    CHECK(has(r.problems[0].message(), "19"));
+    CHECK(has(r.problems[0].message(), "18"));
+    for (const char* bad : {R"("18")", "-18", "18.0"}) {
+      CAPTURE(bad);
+      s.good_index(bad);
+      c = st::checkpoint::open(s.dir.path());
+      REQUIRE(outcome(c) == "value");
+      CHECK(problem_names(c->verify()) == std::vector<std::string>{"InvalidHeaderDeserialization"});
+    }
+    // No total_size at all is fine: it is informational.
+    s.index(std::string(R"({"weight_map":{"a":")") + shard1 + R"(","b":")" + shard1 +
+            R"(","c":")" + shard2 + R"("}})");
+    c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->verify().ok());
+  }
+
+  TEST_CASE("verify: every problem at once") {
+    two_shards s;
+    // "a" listed in shard 2 (missing there, and present in shard 1 unlisted), "z" in a missing
+    // shard, a wrong total_size.
+    s.index(std::string(R"({"metadata":{"total_size":1},"weight_map":{"a":")") + shard2 +
+            R"(","b":")" + shard1 + R"(","c":")" + shard2 + R"(","z":"gone.safetensors"}})");
+    auto c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    const auto report = c->verify();
+    auto names = problem_names(report);
+    std::sort(names.begin(), names.end());
+    // "a" is not where the index says; "z"'s shard is missing; total_size is not compared
+    // when tensors could not be checked.
+    CHECK(names == std::vector<std::string>{"IoError", "TensorNotFound"});
+    for (const auto& e : report.problems) {
+      if (e.code() == st::errc::tensor_not_found) {
+        CHECK(has(e.message(), "'a'"));
+        CHECK(has(e.message(), std::string("(it is in shard '") + shard1 + "')"));
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ writer: layout
+  TEST_CASE("shard_layout: greedy in caller order; exactly at the limit stays together") {
+    const std::vector<st::tensor_spec> in{sized("a", 40), sized("b", 60), sized("c", 1),
+                                          sized("d", 99), sized("e", 0)};
+    st::sharded_write_options o;
+    o.max_shard_size = 100;
+    auto l = st::shard_layout::create(in, o);
+    REQUIRE(outcome(l) == "value");
+    CHECK(groups_of(*l, in) == std::vector<std::vector<std::string>>{{"a", "b"}, {"c", "d", "e"}});
+    CHECK(l->file_names() == std::vector<std::string>{"model-00001-of-00002.safetensors",
+                                                      "model-00002-of-00002.safetensors"});
+    CHECK(l->total_size() == 200);
+    CHECK(l->sharded());
+    // One byte more and the boundary moves.
+    const std::vector<st::tensor_spec> in2{sized("a", 40), sized("b", 61), sized("c", 1)};
+    auto l2 = st::shard_layout::create(in2, o);
+    REQUIRE(outcome(l2) == "value");
+    CHECK(groups_of(*l2, in2) == std::vector<std::vector<std::string>>{{"a"}, {"b", "c"}});
+  }
+
+  TEST_CASE("shard_layout: a tensor over the limit gets a shard of its own") {
+    st::sharded_write_options o;
+    o.max_shard_size = 100;
+    const std::vector<st::tensor_spec> alone{sized("huge", 101)};
+    auto l = st::shard_layout::create(alone, o);
+    REQUIRE(outcome(l) == "value");
+    CHECK_FALSE(l->sharded());
+    CHECK(l->file_names() == std::vector<std::string>{"model.safetensors"});
+    CHECK(l->index_json().empty());
+    // As huggingface_hub does: the big tensor's shard goes before the shard being filled.
+    const std::vector<st::tensor_spec> in{sized("a", 10), sized("huge", 500), sized("b", 10),
+                                          sized("c", 95), sized("huge2", 101)};
+    auto l2 = st::shard_layout::create(in, o);
+    REQUIRE(outcome(l2) == "value");
+    CHECK(groups_of(*l2, in) ==
+          std::vector<std::vector<std::string>>{{"huge"}, {"a", "b"}, {"huge2"}, {"c"}});
+    CHECK(l2->file_names().back() == "model-00004-of-00004.safetensors");
+  }
+
+  TEST_CASE("shard_layout: names, prefix, validation") {
+    std::vector<st::tensor_spec> in;
+    for (int i = 0; i < 12; ++i) in.push_back(sized("t" + std::to_string(i), 10));
+    st::sharded_write_options o;
+    o.max_shard_size = 10;
+    o.prefix = "diffusion_pytorch_model";
+    auto l = st::shard_layout::create(in, o);
+    REQUIRE(outcome(l) == "value");
+    CHECK(l->shard_count() == 12);
+    CHECK(l->file_names()[0] == "diffusion_pytorch_model-00001-of-00012.safetensors");
+    CHECK(l->file_names()[11] == "diffusion_pytorch_model-00012-of-00012.safetensors");
+    CHECK(has(l->index_json(), "\"t11\": \"diffusion_pytorch_model-00012-of-00012.safetensors\""));
+    // Empty input: one empty file.
+    auto e = st::shard_layout::create({}, o);
+    REQUIRE(outcome(e) == "value");
+    CHECK(e->file_names() == std::vector<std::string>{"diffusion_pytorch_model.safetensors"});
+    for (const char* bad : {"", "../m", "a/b", "C:m"}) {
+      o.prefix = bad;
+      CHECK(outcome(st::shard_layout::create(in, o)) == "InvalidArgument");
+    }
+    o.prefix = "model";
+    in.push_back(sized("t3", 1));
+    CHECK(outcome(st::shard_layout::create(in, o)) == "DuplicateKey");
+    in.back().name = "__metadata__";
+    CHECK(outcome(st::shard_layout::create(in, o)) == "InvalidTensorName");
+    in.pop_back();
+    o.index_metadata = nlohmann::json::array();
+    CHECK(outcome(st::shard_layout::create(in, o)) == "InvalidArgument");
+  }
+
+  // ------------------------------------------------------------------ writer: files
+  // The original: a canonical file (dtype rank descending, then name; metadata keys sorted;
+  // header padded to 8), built by the independent test writer.
+  std::vector<st_test::tensor_spec> original_tensors() {
+    return {tensor("a.big", "F64", {40}, 11),  tensor("b", "F32", {10}, 12),
+            tensor("c", "F32", {5, 10}, 13),   tensor("d", "BF16", {7}, 14),
+            tensor("e", "U8", {0}, 15),        tensor("f", "BOOL", {3}, 16)};
+  }
+  const st_test::metadata_t original_metadata{{{"format", "pt"}, {"source", "test"}}};
+
+  TEST_CASE("round trip: split -> open -> merge gives the original bytes") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto original = st_test::make_file(ts, original_metadata);
+    st_test::write_file(dir.file("original.safetensors"), original);
+    auto in = st::open_mapped(dir.file("original.safetensors"));
+    REQUIRE(outcome(in) == "value");
+    std::vector<st::tensor_spec> specs;
+    for (const st::tensor_info t : in->tensors()) specs.push_back(st::to_spec(in->view(t)));
+
+    const fs::path out = dir.path() / "split";
+    fs::create_directory(out);
+    st::sharded_write_options o;
+    o.max_shard_size = 250;
+    o.shard_metadata = in->metadata();
+    o.write.sync = false;
+    std::uint64_t last_done = 0;
+    std::uint64_t last_total = 0;
+    o.write.progress = [&](std::uint64_t done, std::uint64_t total) {
+      CHECK(done >= last_done);
+      last_done = done;
+      last_total = total;
+    };
+    auto layout = st::save_sharded(out, specs, o);
+    REQUIRE(outcome(layout) == "value");
+    // 320 alone (over the limit); 40 + 200; 14 + 0 + 3.
+    CHECK(groups_of(*layout, specs) ==
+          std::vector<std::vector<std::string>>{{"a.big"}, {"b", "c"}, {"d", "e", "f"}});
+    CHECK(last_done == last_total);
+    std::uint64_t files_total = 0;
+    for (const auto& name : layout->file_names()) {
+      REQUIRE(fs::exists(out / name));
+      files_total += fs::file_size(out / name);
+      auto shard = st::open_mapped(out / name);
+      REQUIRE(outcome(shard) == "value");
+      CHECK(shard->metadata() == in->metadata());
+    }
+    CHECK(files_total == last_total);
+    const auto index = nlohmann::json::parse(read_text(out / "model.safetensors.index.json"));
+    CHECK(index["metadata"]["total_size"] == 320 + 40 + 200 + 14 + 0 + 3);
+    CHECK(index["weight_map"]["c"] == "model-00002-of-00003.safetensors");
+    CHECK(index["weight_map"]["f"] == "model-00003-of-00003.safetensors");
+
+    for (const auto access : {st::shard_access::mapped, st::shard_access::reader}) {
+      CAPTURE(static_cast<int>(access));
+      st::checkpoint_options co;
+      co.access = access;
+      auto c = st::checkpoint::open(out, co);
+      REQUIRE(outcome(c) == "value");
+      CHECK(c->verify().ok());
+      const fs::path merged = dir.file("merged.safetensors");
+      st::write_options wo;
+      wo.sync = false;
+      REQUIRE(outcome(st::merge_checkpoint(*c, merged, wo)) == "value");
+      CHECK(st_test::read_file(merged) == original);
+    }
+  }
+
+  TEST_CASE("save_sharded: a single shard is <prefix>.safetensors without an index; stale index removed") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    st::sharded_write_options o;
+    o.write.sync = false;
+    o.max_shard_size = 100;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    REQUIRE(fs::exists(dir.file("model.safetensors.index.json")));
+    o.max_shard_size = st::default_max_shard_size;
+    auto l = st::save_sharded(dir.path(), specs, o);
+    REQUIRE(outcome(l) == "value");
+    CHECK(l->file_names() == std::vector<std::string>{"model.safetensors"});
+    CHECK_FALSE(fs::exists(dir.file("model.safetensors.index.json")));
+    auto c = st::checkpoint::open(dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK_FALSE(c->sharded());
+    CHECK(c->size() == ts.size());
+    auto f = st::open_mapped(dir.file("model.safetensors"));
+    REQUIRE(outcome(f) == "value");
+    REQUIRE(f->metadata().has_value());
+    CHECK(*f->metadata() == st::metadata_map{{"format", "pt"}});  // the default
+  }
+
+  TEST_CASE("save_sharded: an invalid tensor writes nothing") {
+    st_test::temp_dir dir;
+    auto specs = lib_specs(original_tensors());
+    specs.back().shape = {4};  // 3 bytes given for BOOL[4]
+    st::sharded_write_options o;
+    o.max_shard_size = 100;
+    CHECK(outcome(st::save_sharded(dir.path(), specs, o)) == "TensorInvalidInfo");
+    CHECK(fs::is_empty(dir.path()));
+    CHECK(outcome(st::save_sharded(dir.path() / "missing", lib_specs(original_tensors()), o)) ==
+          "IoError");
+  }
+
+  TEST_CASE("sharded_stream_writer: the same files as save_sharded, chunks in any order") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    const fs::path a = dir.path() / "a";
+    const fs::path b = dir.path() / "b";
+    fs::create_directory(a);
+    fs::create_directory(b);
+    st::sharded_write_options o;
+    o.max_shard_size = 250;
+    o.write.sync = false;
+    REQUIRE(outcome(st::save_sharded(a, specs, o)) == "value");
+
+    std::vector<st::tensor_spec> declared;
+    for (const auto& t : ts) declared.push_back(st::tensor_spec{t.name, *st::dtype_from_string(t.dtype), t.shape, {}, {}});
+    auto w = st::sharded_stream_writer::create(b, declared, o);
+    REQUIRE(outcome(w) == "value");
+    CHECK(w->layout().shard_count() == 3);
+    CHECK(outcome(w->write("nope", {})) == "TensorNotFound");
+    // Last tensor first, each in two chunks.
+    for (auto it = ts.rbegin(); it != ts.rend(); ++it) {
+      const auto* p = reinterpret_cast<const std::byte*>(it->data.data());
+      const std::size_t half = it->data.size() / 2;
+      REQUIRE(outcome(w->write(it->name, st::span<const std::byte>(p, half))) == "value");
+      if (it->name == "c") {
+        // Not complete yet: commit refuses and nothing appears.
+        CHECK(outcome(w->commit()) == "TensorInvalidInfo");
+        CHECK(fs::is_empty(b) == false);  // temporary files only
+        for (const auto& entry : fs::directory_iterator(b)) {
+          CHECK(has(entry.path().filename().string(), ".tmp"));
+        }
+      }
+      REQUIRE(outcome(w->write(it->name, st::span<const std::byte>(p + half, it->data.size() - half))) ==
+              "value");
+      CHECK(w->bytes_written(it->name) == it->data.size());
+    }
+    REQUIRE(outcome(w->commit()) == "value");
+    for (const char* name : {"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                             "model-00003-of-00003.safetensors", "model.safetensors.index.json"}) {
+      CAPTURE(name);
+      CHECK(st_test::read_file(a / name) == st_test::read_file(b / name));
+    }
+    std::size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(b)) {
+      (void)entry;
+      ++files;
+    }
+    CHECK(files == 4);
+
+    // Discarded: nothing remains.
+    const fs::path c = dir.path() / "c";
+    fs::create_directory(c);
+    {
+      auto w2 = st::sharded_stream_writer::create(c, declared, o);
+      REQUIRE(outcome(w2) == "value");
+      CHECK_FALSE(fs::is_empty(c));
+    }
+    CHECK(fs::is_empty(c));
+  }
+
+  // ------------------------------------------------------------------ parse_size
+  TEST_CASE("parse_size") {
+    const std::pair<const char*, std::uint64_t> good[] = {
+        {"5GB", 5'000'000'000},      {"500MB", 500'000'000},   {"10GiB", 10ull << 30},
+        {"1048576", 1048576},        {"0", 0},                 {"512B", 512},
+        {"2kb", 2000},               {"3 KiB", 3072},          {" 1.5GB ", 1'500'000'000},
+        {"2TB", 2'000'000'000'000},  {"1TiB", 1ull << 40},     {"0.5MiB", 524288},
+        {"1.", 1},                   {".5KB", 500},            {"0.0001KB", 0},
+        {"18446744073709551615", 18446744073709551615ull},
+    };
+    for (const auto& [text, value] : good) {
+      CAPTURE(text);
+      auto r = st::parse_size(text);
+      REQUIRE(outcome(r) == "value");
+      CHECK(*r == value);
+    }
+    for (const char* bad : {"", "GB", "5XB", "5 G B", "-5GB", "5GBs", "1.2.3MB", "18446744073709551616",
+                            "20000000TB", "5e9", "0x10", "."}) {
+      CAPTURE(bad);
+      CHECK(outcome(st::parse_size(bad)) == "InvalidArgument");
+    }
+  }
+}
