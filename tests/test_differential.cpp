@@ -252,7 +252,7 @@ TEST_CASE("differential: hand-written edge headers, with and without data") {
 }
 
 TEST_CASE("differential: nesting around the 127-level limit, and before a duplicate key") {
-  // The entry's extra field sits at level 3: 124 brackets reach 127, 125 reach 128.
+  // The extra field's value is level 3: 125 brackets reach level 127, 126 reach 128.
   for (std::size_t levels : {123u, 124u, 125u, 126u, 300u}) {
     DF_AGREE(df_raw(df_nest(levels), 1));
     std::string dup = df_nest(levels);
