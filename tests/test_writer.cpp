@@ -726,3 +726,52 @@ TEST_CASE("writer: the reference's 100,000,000-byte metadata value is HeaderTooL
   CHECK(outcome(st::save_file(dir.file("x.safetensors"), tensors, md)) == "HeaderTooLarge");
   CHECK(listing(dir.path()).empty());
 }
+
+TEST_CASE("writer: zero-sized tensors with a huge dimension, scalars, empty names") {
+  const std::uint64_t max = ~std::uint64_t{0};
+  const bytes_t none, four{1, 2, 3, 4}, one{9};
+  const auto out = st::serialize({spec("a", st::dtype::U8, {0, max}, none),
+                                  spec("b", st::dtype::U8, {max, 0}, none),
+                                  spec("s", st::dtype::F32, {}, four),
+                                  spec("", st::dtype::BOOL, {}, one),
+                                  spec("e", st::dtype::F64, {0}, none)});
+  REQUIRE(out.has_value());
+  const std::string json =
+      R"({"e":{"dtype":"F64","shape":[0],"data_offsets":[0,0]},)"
+      R"("s":{"dtype":"F32","shape":[],"data_offsets":[0,4]},)"
+      R"("a":{"dtype":"U8","shape":[0,18446744073709551615],"data_offsets":[4,4]},)"
+      R"("b":{"dtype":"U8","shape":[18446744073709551615,0],"data_offsets":[4,4]},)"
+      R"("":{"dtype":"BOOL","shape":[],"data_offsets":[4,5]}})";
+  const std::size_t pad = (8 - (8 + json.size()) % 8) % 8;
+  CHECK(to_u8(*out) == spelled(json.size() + pad, json, pad, bytes_t{1, 2, 3, 4, 9}));
+  const auto view = st::parse(st::span<const std::byte>(*out));
+  REQUIRE(view.has_value());
+  CHECK(view->size() == 5);
+  REQUIRE(view->find("b").has_value());
+  CHECK(view->find("b")->shape()[0] == max);
+  CHECK(view->find("b")->byte_size() == 0);
+  REQUIRE(view->find("").has_value());
+  CHECK(to_u8(view->find("")->bytes()) == one);
+}
+
+TEST_CASE("writer: to_spec re-serializes a non-canonical file canonically") {
+  rng_t rng(424242);
+  for (const std::uint64_t align : {std::uint64_t{8}, std::uint64_t{4096}}) {
+    const auto cases = random_set(rng, 30);
+    const st::metadata_map md{{"format", "pt"}, {"b", "2"}, {"a", "1"}};
+    // The source: tensors in the given order, metadata keys reversed, no padding at all.
+    std::vector<st_test::tensor_spec> raw;
+    for (const auto& c : cases) raw.push_back({c.name, dtype_name(c.type), c.shape, c.data});
+    const bytes_t source =
+        st_test::make_file(raw, st_test::metadata_t{{{"format", "pt"}, {"b", "2"}, {"a", "1"}}}, 1);
+    const auto view = st::parse(bspan(source));
+    REQUIRE(view.has_value());
+    std::vector<st::tensor_spec> specs;
+    for (const auto& info : view->tensors()) specs.push_back(st::to_spec(view->view(info)));
+    st::write_options opts;
+    opts.alignment = align;
+    const auto out = st::serialize(specs, view->metadata(), opts);
+    REQUIRE(out.has_value());
+    CHECK(to_u8(*out) == expected_file(cases, md, static_cast<std::size_t>(align)));
+  }
+}
