@@ -11,6 +11,7 @@
 #include <random>
 #include <safetensors/safetensors.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace st = safetensors;
@@ -67,23 +68,24 @@ class ratio_reporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& r : runs) {
       if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
-      times_[r.benchmark_name()] = r.GetAdjustedRealTime();
+      times_[r.benchmark_name()] = {r.GetAdjustedRealTime(), r.GetAdjustedCPUTime()};
     }
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    std::printf("\nconversion time / memcpy time of the same output size:\n");
+    std::printf("\nconversion time / memcpy time of the same output size (wall, CPU):\n");
     for (const auto& [name, t] : times_) {
       const auto slash = name.find('/');
       if (slash == std::string::npos || name.compare(0, slash, "bm_memcpy") == 0) continue;
       const auto base = times_.find("bm_memcpy" + name.substr(slash));
-      if (base == times_.end() || base->second <= 0) continue;
-      std::printf("  %-20s %6.2f\n", name.c_str(), t / base->second);
+      if (base == times_.end() || base->second.first <= 0 || base->second.second <= 0) continue;
+      std::printf("  %-20s %6.2f %6.2f\n", name.c_str(), t.first / base->second.first,
+                  t.second / base->second.second);
     }
   }
 
  private:
-  std::map<std::string, double> times_;
+  std::map<std::string, std::pair<double, double>> times_;  // wall, CPU
 };
 
 }  // namespace

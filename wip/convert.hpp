@@ -364,12 +364,12 @@ inline bool bytes_for_elements(dtype t, std::uint64_t count, std::uint64_t& out)
   return true;
 }
 
-/// The 256 decoded values of an 8-bit float dtype, built on first use.
+/// The float bits of the 256 values of an 8-bit float dtype, built on first use.
 template <float (*Decode)(std::uint8_t)>
-inline const std::array<float, 256>& byte_table() noexcept {
-  static const std::array<float, 256> table = [] {
-    std::array<float, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) t[i] = Decode(static_cast<std::uint8_t>(i));
+inline const std::array<std::uint32_t, 256>& byte_table() noexcept {
+  static const std::array<std::uint32_t, 256> table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) t[i] = f32_to_bits(Decode(static_cast<std::uint8_t>(i)));
     return t;
   }();
   return table;
@@ -379,49 +379,56 @@ inline std::uint32_t le16(const unsigned char* p) noexcept {
   return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8;
 }
 
-// The conversion loops. `in` holds the little-endian bytes, `out` n floats. Work goes through
-// fixed-size blocks so the inner loops see no aliasing between input and output and vectorize.
+// The conversion loops. `in` holds the little-endian bytes, `out` n floats. `kernel(p, i)` gives
+// the float bits of element i of the block starting at p. Full blocks have a constant trip count
+// and write to a local buffer (no aliasing with `in`), so compilers vectorize them at -O2.
 inline constexpr std::size_t convert_block = 256;
 
-inline void bf16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+template <std::size_t InWidth, class Kernel>
+inline void convert_blocks(const unsigned char* in, float* out, std::size_t n,
+                           Kernel kernel) noexcept {
   std::uint32_t tmp[convert_block];
-  for (std::size_t done = 0; done < n;) {
-    const std::size_t k = std::min(convert_block, n - done);
-    for (std::size_t i = 0; i < k; ++i) tmp[i] = le16(in + 2 * (done + i)) << 16;
-    std::memcpy(out + done, tmp, k * sizeof(float));
-    done += k;
+  std::size_t done = 0;
+  for (; n - done >= convert_block; done += convert_block) {
+    const unsigned char* p = in + done * InWidth;
+    for (std::size_t i = 0; i < convert_block; ++i) tmp[i] = kernel(p, i);
+    std::memcpy(out + done, tmp, sizeof tmp);
   }
+  const unsigned char* p = in + done * InWidth;
+  const std::size_t rest = n - done;
+  for (std::size_t i = 0; i < rest; ++i) tmp[i] = kernel(p, i);
+  if (rest != 0) std::memcpy(out + done, tmp, rest * sizeof(float));
+}
+
+inline void bf16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+  convert_blocks<2>(in, out, n, [](const unsigned char* p, std::size_t i) noexcept {
+    return le16(p + 2 * i) << 16;
+  });
 }
 
 inline void f16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
-  std::uint32_t tmp[convert_block];
-  for (std::size_t done = 0; done < n;) {
-    const std::size_t k = std::min(convert_block, n - done);
-    for (std::size_t i = 0; i < k; ++i) {
-      const std::uint32_t h = le16(in + 2 * (done + i));
-      const std::uint32_t sign = (h & 0x8000u) << 16;
-      const std::uint32_t e = (h >> 10) & 0x1Fu;
-      const std::uint32_t m = h & 0x3FFu;
-      // Three candidates, selected without branches: subnormal, normal, infinity/NaN.
-      const std::uint32_t sub = f32_to_bits(static_cast<float>(m) * 0x1p-24f);
-      const std::uint32_t normal = ((e + 112) << 23) | (m << 13);
-      const std::uint32_t special = 0x7F800000u | (m << 13);
-      tmp[i] = sign | (e == 0 ? sub : e == 31 ? special : normal);
-    }
-    std::memcpy(out + done, tmp, k * sizeof(float));
-    done += k;
-  }
+  convert_blocks<2>(in, out, n, [](const unsigned char* p, std::size_t i) noexcept {
+    const std::uint32_t h = le16(p + 2 * i);
+    const std::uint32_t sign = (h & 0x8000u) << 16;
+    const std::uint32_t e = (h >> 10) & 0x1Fu;
+    const std::uint32_t m = h & 0x3FFu;
+    // Three candidates, selected with masks (no branches): subnormal m * 2^-24 (exact: m is
+    // small and the product is a normal float), normal (rebias 15 -> 127), infinity/NaN.
+    const std::uint32_t sub =
+        f32_to_bits(static_cast<float>(static_cast<std::int32_t>(m)) * 0x1p-24f);
+    const std::uint32_t normal = ((e + 112) << 23) | (m << 13);
+    const std::uint32_t special = 0x7F800000u | (m << 13);
+    const std::uint32_t is_sub = 0u - static_cast<std::uint32_t>(e == 0);
+    const std::uint32_t is_special = 0u - static_cast<std::uint32_t>(e == 31);
+    return sign | (sub & is_sub) | (special & is_special) | (normal & ~(is_sub | is_special));
+  });
 }
 
-inline void table_to_float_n(const std::array<float, 256>& table, const unsigned char* in,
+inline void table_to_float_n(const std::array<std::uint32_t, 256>& table, const unsigned char* in,
                              float* out, std::size_t n) noexcept {
-  float tmp[convert_block];
-  for (std::size_t done = 0; done < n;) {
-    const std::size_t k = std::min(convert_block, n - done);
-    for (std::size_t i = 0; i < k; ++i) tmp[i] = table[in[done + i]];
-    std::memcpy(out + done, tmp, k * sizeof(float));
-    done += k;
-  }
+  const std::uint32_t* t = table.data();
+  convert_blocks<1>(in, out, n,
+                    [t](const unsigned char* p, std::size_t i) noexcept { return t[p[i]]; });
 }
 
 inline void f4_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {

@@ -256,10 +256,11 @@ TEST_CASE("slice: sub-byte dtypes must start and end on byte boundaries") {
   CHECK(to_u8(*two) == std::vector<std::uint8_t>{iota_bytes(6)[3]});
 
   // F6 [2, 4]: rows of 3 bytes. Whole rows are fine; two elements (12 bits) are not.
-  auto f6 = make_tensor("F6_E3M2", {2, 4}, iota_bytes(6));
+  const std::vector<std::uint8_t> six = iota_bytes(6);
+  auto f6 = make_tensor("F6_E3M2", {2, 4}, six);
   auto row1 = st::slice(f6.tensor(), {{1, 2}});
   REQUIRE(row1);
-  CHECK(to_u8(*row1) == std::vector<std::uint8_t>(iota_bytes(6).begin() + 3, iota_bytes(6).end()));
+  CHECK(to_u8(*row1) == std::vector<std::uint8_t>(six.begin() + 3, six.end()));
   CHECK(outcome(st::slice(f6.tensor(), {{0, 2}, {0, 2}})) == "MisalignedSlice");
   CHECK(outcome(st::slice(f6.tensor(), {{0, 2}, {0, 4}})) == "value");
   auto f6flat = make_tensor("F6_E2M3", {8}, iota_bytes(6));
