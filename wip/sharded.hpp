@@ -610,7 +610,8 @@ class checkpoint {
     return open_path(*p, options);
   }
 
-  /// A checkpoint over a parsed index whose shard names are relative to `directory`.
+  /// A checkpoint over a parsed index whose shard names are relative to `directory` (the names
+  /// are checked as parse_index does; the weight_map is sorted; a name twice is DuplicateKey).
   static result<checkpoint> from_index(shard_index index, const std::filesystem::path& directory,
                                        const checkpoint_options& options = {}) {
     checkpoint c;
@@ -633,6 +634,20 @@ class checkpoint {
       if (e.shard >= c.slots_.size()) {
         return error(errc::invalid_argument,
                      "from_index: tensor " + detail::quote(e.name) + " has no shard");
+      }
+    }
+    auto& map = index.weight_map;  // parse_index sorts it; an index built by hand may not be
+    if (!std::is_sorted(map.begin(), map.end(), [](const index_entry& a, const index_entry& b) {
+          return a.name < b.name;
+        })) {
+      std::stable_sort(map.begin(), map.end(), [](const index_entry& a, const index_entry& b) {
+        return a.name < b.name;
+      });
+    }
+    for (std::size_t i = 1; i < map.size(); ++i) {
+      if (map[i].name == map[i - 1].name) {
+        return error(errc::duplicate_key,
+                     "the weight_map lists tensor " + detail::quote(map[i].name) + " twice");
       }
     }
     c.index_ = std::move(index);

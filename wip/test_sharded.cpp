@@ -501,6 +501,17 @@ TEST_SUITE("sharded") {
     idx.weight_map = {{"w", 0}};
     CHECK(outcome(st::checkpoint::from_index(idx, root.path() / "model")) ==
           "InvalidHeaderDeserialization");
+    // A hand-built index: sorted by from_index; a name twice is DuplicateKey.
+    idx.shards = {"a.safetensors", "b.safetensors"};
+    idx.weight_map = {{"z", 0}, {"m", 1}, {"a", 0}};
+    auto hand = st::checkpoint::from_index(idx, root.path() / "model");
+    REQUIRE(outcome(hand) == "value");
+    CHECK(hand->entries().front().name == "a");
+    CHECK(hand->shard_of("m") == std::optional<std::size_t>(1));
+    idx.weight_map.push_back({"m", 0});
+    CHECK(outcome(st::checkpoint::from_index(idx, root.path() / "model")) == "DuplicateKey");
+    idx.weight_map = {{"q", 2}};
+    CHECK(outcome(st::checkpoint::from_index(idx, root.path() / "model")) == "InvalidArgument");
   }
 
   TEST_CASE("index limits: max_index_size") {
