@@ -1,0 +1,72 @@
+# Big-endian host, really run: the tests cross-compiled for s390x (g++-s390x-linux-gnu, static)
+# and run under qemu-s390x (qemu-user). The CLI tests (suite "cli") are excluded: they start the
+# CLI through std::system, and a host shell cannot exec an s390x binary without binfmt_misc.
+# The CLI itself runs under qemu below instead: its demo model must be byte-identical to the one
+# the native CLI writes, and inspect must print the same table.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source .ci/lib.sh
+ci_install g++-s390x-linux-gnu qemu-user nlohmann-json3-dev doctest-dev
+
+out=build/ci-s390x
+rm -rf "$out" && mkdir -p "$out/inc" "$out/tmp"
+# Only the two header-only dependencies, not the host's whole /usr/include.
+ln -s /usr/include/nlohmann "$out/inc/nlohmann"
+ln -s /usr/include/doctest "$out/inc/doctest"
+
+# Compile every test translation unit (as tests/CMakeLists.txt globs them) and the CLI, 2 at a time.
+cxx=s390x-linux-gnu-g++
+flags=(-std=c++17 -O2 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror
+  -Iinclude -Itests/support -isystem "$out/inc" -DSAFETENSORS_TEST_TMPDIR="\"$PWD/$out/tmp\""
+  -DSAFETENSORS_CLI_PATH='"safetensors-cli"')
+t0=$SECONDS
+compile() {  # compile OUTDIR EXTRA-FLAG... -- SOURCES...
+  local dir=$1; shift
+  local extra=()
+  while [[ $1 != -- ]]; do extra+=("$1"); shift; done
+  shift
+  mkdir -p "$dir"
+  printf '%s\n' "$@" | xargs -P2 -I{} sh -c 'f=$1; shift; echo "  $f"; exec "$@" -c "$f" -o "$0/$(basename "$f" .cpp).o"' \
+    "$dir" {} "$cxx" "${flags[@]}" "${extra[@]}"
+}
+compile "$out/o/tests" -- tests/*.cpp
+compile "$out/o/noexcept" -fno-exceptions -- tests/noexcept/*.cpp
+compile "$out/o/cli" -- examples/safetensors_cli.cpp
+compile "$out/o/platform_io" -- tests/consumers/platform_io.cpp
+"$cxx" -static -o "$out/safetensors_tests" "$out"/o/tests/*.o
+"$cxx" -static -o "$out/safetensors_tests_noexcept" "$out"/o/noexcept/*.o
+"$cxx" -static -o "$out/safetensors-cli" "$out"/o/cli/*.o
+"$cxx" -static -o "$out/platform_io" "$out"/o/platform_io/*.o
+echo "s390x cross build: $((SECONDS - t0))s"
+
+# The configuration detected what it had to.
+s390x-linux-gnu-g++ -std=c++17 -fsyntax-only -Iinclude -x c++ - <<'CPP'
+#include <safetensors/safetensors.hpp>
+static_assert(SAFETENSORS_BIG_ENDIAN == 1, "s390x is big-endian");
+static_assert(SAFETENSORS_WINDOWS == 0, "POSIX I/O");
+CPP
+
+t0=$SECONDS
+# Two typed-access test cases require element_view::data() to be non-null, which the library
+# documents as always nullptr on big-endian hosts: excluded here, reported to the lead (the test
+# should be little-endian-only, or data() non-null for 1-byte types).
+be_known='unaligned data: every native dtype at an odd address'
+be_known+=',element_view::data() is a usable pointer when the data is aligned'
+qemu-s390x "$out/safetensors_tests" -tse=cli -tce="$be_known"
+qemu-s390x "$out/safetensors_tests_noexcept"
+qemu-s390x "$out/platform_io" "$out/tmp"
+echo "s390x test run: $((SECONDS - t0))s"
+
+# The CLI on the big-endian host: same demo bytes, same inspection as the native CLI.
+qemu-s390x "$out/safetensors-cli" demo "$out/demo-be" >"$out/demo-be.txt"
+native_cli=${NATIVE_CLI:-build/dev/examples/safetensors-cli}  # built by the README command (dev preset)
+"$native_cli" demo "$out/demo-le" >"$out/demo-le.txt"
+cmp "$out/demo-be/demo.safetensors" "$out/demo-le/demo.safetensors"
+qemu-s390x "$out/safetensors-cli" inspect --json "$out/demo-le/demo.safetensors" >"$out/inspect-be.json"
+"$native_cli" inspect --json "$out/demo-le/demo.safetensors" >"$out/inspect-le.json"
+cmp "$out/inspect-be.json" "$out/inspect-le.json"
+qemu-s390x "$out/safetensors-cli" validate "$out/demo-le/demo.safetensors"
+qemu-s390x "$out/safetensors-cli" rewrite "$out/demo-le/demo.safetensors" "$out/rewrite-be.safetensors"
+"$native_cli" rewrite "$out/demo-le/demo.safetensors" "$out/rewrite-le.safetensors"
+cmp "$out/rewrite-be.safetensors" "$out/rewrite-le.safetensors"
+echo "s390x CLI: demo file, inspect --json and rewrite identical to the native CLI's"
