@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -36,6 +37,14 @@ struct config {
 
 inline double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// CPU time of the calling thread (user + system): what the short, single-threaded header
+/// figures use, so that time spent descheduled on a shared machine does not count.
+inline double cpu_now_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 /// Median, min and max of samples.
@@ -92,20 +101,20 @@ inline paired run_paired(int reps, const std::function<double()>& base,
   return p;
 }
 
-/// A sample of a short operation: the mean of k calls, k chosen so a sample lasts about
-/// `sample_s` (calibrated once, at the first call).
+/// A sample of a short, single-threaded operation: the mean thread CPU time of k calls, k chosen
+/// so a sample lasts about `sample_s` (calibrated once, at the first call).
 class micro {
  public:
   micro(std::function<void()> op, double sample_s) : op_(std::move(op)) {
-    const double t0 = now_s();
+    const double t0 = cpu_now_s();
     op_();
-    const double one = std::max(now_s() - t0, 1e-7);
+    const double one = std::max(cpu_now_s() - t0, 1e-7);
     k_ = std::max(1, static_cast<int>(sample_s / one));
   }
   double operator()() const {
-    const double t0 = now_s();
+    const double t0 = cpu_now_s();
     for (int i = 0; i < k_; ++i) op_();
-    return (now_s() - t0) / k_;
+    return (cpu_now_s() - t0) / k_;
   }
   int iterations() const { return k_; }
 

@@ -138,9 +138,9 @@ void open_mapped_target(const context& ctx) {
   const auto open_only = [&] {
     double total = 0;
     for (int i = 0; i < k; ++i) {
-      const double t0 = now_s();
+      const double t0 = cpu_now_s();
       auto m = st::open_mapped(ctx.data_path);
-      total += now_s() - t0;
+      total += cpu_now_s() - t0;
       if (!m) die(m.error().to_string());
       benchmark::DoNotOptimize(m);
     }
@@ -512,7 +512,8 @@ void print_machine(const config& cfg) {
   std::printf("machine: %s, %u hardware threads, %s %s; compiler %s\n", cpu.c_str(),
               std::thread::hardware_concurrency(), u.sysname, u.release, __VERSION__);
   std::printf("load average at start: %s\n", load.c_str());
-  std::printf("mode: %s; data file %s in %s; %d repetitions (header figures: %d samples of ~%.0f ms)\n",
+  std::printf("mode: %s; data file %s in %s; %d repetitions (header figures: %d samples of ~%.0f ms "
+              "of thread CPU time)\n",
               cfg.quick ? "quick" : "full", fmt_bytes(static_cast<double>(cfg.data_bytes)).c_str(),
               cfg.dir.c_str(), cfg.reps, cfg.micro_reps, cfg.micro_sample_s * 1e3);
 }
