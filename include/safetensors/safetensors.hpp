@@ -1833,8 +1833,10 @@ inline constexpr bool is_path_v =
 
 // --- platform I/O: the write side (temporary file, positioned writes, sync, atomic replace) ---
 
-/// A name for a temporary file next to `target`: target + ".tmp" + 16 hex digits.
+/// A name for a temporary file next to `target`: "<dir>/.<name>.<16 hex digits>.tmp", with the
+/// name cut to 200 units so that a target name of NAME_MAX (255) still gives a legal name.
 inline native_string temp_name_for(const native_string& target, unsigned attempt) {
+  using char_type = typename native_string::value_type;
   static std::atomic<std::uint64_t> counter{0};
   std::uint64_t x = static_cast<std::uint64_t>(
       std::chrono::steady_clock::now().time_since_epoch().count());
@@ -1843,12 +1845,19 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
   x ^= x >> 31;
   x *= 0xBF58476D1CE4E5B9ULL;
   x ^= x >> 29;
-  native_string out = target;
+#if SAFETENSORS_WINDOWS
+  const std::size_t slash = target.find_last_of(L"/\\");
+#else
+  const std::size_t slash = target.find_last_of('/');
+#endif
+  const std::size_t base = slash == native_string::npos ? 0 : slash + 1;
+  native_string out = target.substr(0, base);
+  out += static_cast<char_type>('.');
+  out += target.substr(base, 200);
+  out += static_cast<char_type>('.');
   static const char hex[] = "0123456789abcdef";
-  for (const char c : std::string_view(".tmp")) out += static_cast<typename native_string::value_type>(c);
-  for (int i = 60; i >= 0; i -= 4) {
-    out += static_cast<typename native_string::value_type>(hex[(x >> i) & 15]);
-  }
+  for (int i = 60; i >= 0; i -= 4) out += static_cast<char_type>(hex[(x >> i) & 15]);
+  for (const char c : std::string_view(".tmp")) out += static_cast<char_type>(c);
   return out;
 }
 
