@@ -99,74 +99,173 @@ result<std::filesystem::path> to_fs_path(const P& path) {
   }
 }
 
-/// First pass over an index: JSON syntax, nesting depth and duplicate keys in any object
-/// (nlohmann's DOM silently keeps the last duplicate).
-class index_key_checker {
+/// The index parser: one SAX pass that checks the shape, the nesting depth and duplicate keys
+/// in every object (nlohmann's DOM would keep the last duplicate silently), collects the
+/// weight_map as (name, shard) pairs and builds the JSON of `metadata` (and, to check them, of
+/// other top-level values, then dropped).
+class index_sax {
  public:
-  bool null() { return true; }
-  bool boolean(bool) { return true; }
-  bool number_integer(nlohmann::json::number_integer_t) { return true; }
-  bool number_unsigned(nlohmann::json::number_unsigned_t) { return true; }
-  bool number_float(nlohmann::json::number_float_t, const std::string&) { return true; }
-  bool string(std::string&) { return true; }
-  bool binary(nlohmann::json::binary_t&) { return true; }
-  bool start_object(std::size_t) { return enter(true); }
-  bool key(std::string& k) {
-    frame& f = frames_.back();
-    if (!f.keys.insert(k).second) {
-      failure_.emplace(errc::duplicate_key,
-                       "the key " + quote(k) + " appears twice in " + where());
-      return false;
+  using json = nlohmann::json;
+
+  bool null() { return value(json(nullptr), "null"); }
+  bool boolean(bool v) { return value(json(v), "boolean"); }
+  bool number_integer(json::number_integer_t v) { return value(json(v), "number"); }
+  bool number_unsigned(json::number_unsigned_t v) { return value(json(v), "number"); }
+  bool number_float(json::number_float_t v, const std::string&) { return value(json(v), "number"); }
+  bool string(std::string& v) {
+    if (region_ == region::weight_map && stack_.empty() && depth_ == 2) {
+      entries_.emplace_back(std::move(key_), std::move(v));
+      return true;
     }
-    f.last_key = k;
-    return true;
+    return value(json(std::move(v)), "string");
   }
-  bool end_object() {
-    frames_.pop_back();
-    return true;
-  }
-  bool start_array(std::size_t) { return enter(false); }
-  bool end_array() {
-    frames_.pop_back();
+  bool binary(json::binary_t&) { return fail("binary values are not JSON"); }
+  bool start_object(std::size_t) { return open(true); }
+  bool start_array(std::size_t) { return open(false); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(std::string& k) {
+    if (depth_ == 1) {  // a top-level key
+      if (std::find(top_keys_.begin(), top_keys_.end(), k) != top_keys_.end()) {
+        return fail(errc::duplicate_key, "the key " + quote(k) + " appears twice in the index");
+      }
+      top_keys_.push_back(k);
+      region_ = k == "metadata" ? region::metadata
+                : k == "weight_map" ? region::weight_map
+                                    : region::other;
+      return true;
+    }
+    if (!stack_.empty()) {  // inside a value being built
+      const json& obj = *stack_.back();
+      if (obj.contains(k)) {
+        return fail(errc::duplicate_key, "the key " + quote(k) + " appears twice in an object of " +
+                                             region_name());
+      }
+    }
+    key_ = std::move(k);
     return true;
   }
   template <class Exception>
   bool parse_error(std::size_t, const std::string&, const Exception& ex) {
     std::string what = ex.what();
     if (!what.empty() && what[0] == '[') {  // drop "[json.exception.parse_error.101] "
-      const auto close = what.find("] ");
-      if (close != std::string::npos) what.erase(0, close + 2);
+      const auto close_at = what.find("] ");
+      if (close_at != std::string::npos) what.erase(0, close_at + 2);
     }
-    failure_.emplace(errc::invalid_header_deserialization, "invalid JSON: " + what);
-    return false;
+    return fail(errc::invalid_header_deserialization, "invalid JSON: " + what);
   }
+
   const std::optional<error>& failure() const noexcept { return failure_; }
+  bool saw_weight_map() const noexcept {
+    return std::find(top_keys_.begin(), top_keys_.end(), "weight_map") != top_keys_.end();
+  }
+  json& metadata() noexcept { return metadata_; }
+  std::vector<std::pair<std::string, std::string>>& entries() noexcept { return entries_; }
 
  private:
-  struct frame {
-    bool object = false;
-    std::unordered_set<std::string> keys;
-    std::string last_key;
-  };
-  bool enter(bool object) {
-    if (frames_.size() >= index_max_depth) {
-      failure_.emplace(errc::invalid_header_deserialization,
-                       "the index nests deeper than " + num(index_max_depth) + " levels");
-      return false;
+  enum class region : std::uint8_t { top, metadata, weight_map, other };
+
+  bool fail(std::string message) {
+    return fail(errc::invalid_header_deserialization, std::move(message));
+  }
+  bool fail(errc code, std::string message) {
+    if (!failure_) failure_.emplace(code, std::move(message));
+    return false;
+  }
+  std::string region_name() const {
+    return region_ == region::metadata ? "\"metadata\"" : "the top-level key " + quote(top_keys_.back());
+  }
+
+  /// A scalar (or a finished container, via close()) at the current position.
+  bool value(json v, const char* type) {
+    if (depth_ == 0) return fail(std::string("the index is a JSON ") + type + ", not an object");
+    if (!stack_.empty()) {
+      json& parent = *stack_.back();
+      if (parent.is_array()) {
+        parent.get_ptr<json::array_t*>()->push_back(std::move(v));
+      } else {
+        (*parent.get_ptr<json::object_t*>())[std::move(key_)] = std::move(v);
+      }
+      return true;
     }
-    frames_.emplace_back();
-    frames_.back().object = object;
+    // A direct value of a top-level key.
+    switch (region_) {
+      case region::metadata:
+        if (!v.is_null()) {
+          return fail(std::string("\"metadata\" is a JSON ") + type + ", not an object");
+        }
+        metadata_ = nullptr;
+        return true;
+      case region::weight_map:
+        if (depth_ == 1) {
+          return fail(std::string("\"weight_map\" is a JSON ") + type + ", not an object");
+        }
+        return fail("weight_map[" + quote(key_) + "] is a JSON " + type +
+                    ", not a shard file name");
+      default:
+        return true;  // another top-level key's scalar: ignored
+    }
+  }
+
+  bool open(bool object) {
+    if (depth_ >= index_max_depth) {
+      return fail("the index nests deeper than " + num(index_max_depth) + " levels");
+    }
+    ++depth_;
+    if (depth_ == 1) {
+      if (!object) return fail("the index is a JSON array, not an object");
+      return true;
+    }
+    const char* type = object ? "object" : "array";
+    json fresh = object ? json::object() : json::array();
+    if (!stack_.empty()) {
+      json& parent = *stack_.back();
+      json* child = nullptr;
+      if (parent.is_array()) {
+        auto& a = *parent.get_ptr<json::array_t*>();
+        a.push_back(std::move(fresh));
+        child = &a.back();  // stable: the parent does not grow while the child is open
+      } else {
+        child = &((*parent.get_ptr<json::object_t*>())[std::move(key_)] = std::move(fresh));
+      }
+      stack_.push_back(child);
+      return true;
+    }
+    switch (region_) {
+      case region::metadata:
+        if (!object) return fail(std::string("\"metadata\" is a JSON ") + type + ", not an object");
+        metadata_ = std::move(fresh);
+        stack_.push_back(&metadata_);
+        return true;
+      case region::weight_map:
+        if (depth_ == 2) {
+          if (!object) return fail("\"weight_map\" is a JSON array, not an object");
+          return true;  // entries are collected by string()
+        }
+        return fail("weight_map[" + quote(key_) + "] is a JSON " + type +
+                    ", not a shard file name");
+      default:
+        other_ = std::move(fresh);  // built only to check it, then dropped
+        stack_.push_back(&other_);
+        return true;
+    }
+  }
+
+  bool close() {
+    if (!stack_.empty()) stack_.pop_back();
+    --depth_;
+    if (stack_.empty() && depth_ == 1 && region_ == region::other) other_ = nullptr;
     return true;
   }
-  std::string where() const {
-    if (frames_.size() <= 1) return "the top-level object";
-    std::string path;
-    for (std::size_t i = 0; i + 1 < frames_.size(); ++i) {
-      path += frames_[i].object ? "[" + quote(frames_[i].last_key) + "]" : "[...]";
-    }
-    return "the object at " + path;
-  }
-  std::vector<frame> frames_;
+
+  std::size_t depth_ = 0;
+  region region_ = region::top;
+  std::vector<std::string> top_keys_;
+  std::string key_;
+  std::vector<json*> stack_;  // containers being built (metadata or another top-level value)
+  json metadata_;
+  json other_;
+  std::vector<std::pair<std::string, std::string>> entries_;
   std::optional<error> failure_;
 };
 
@@ -375,65 +474,58 @@ inline result<shard_index> parse_index(std::string_view json) {
                      detail::num(static_cast<std::uint64_t>(
                          static_cast<const char*>(nul) - json.data())));
   }
+  detail::index_sax sax;
   const char* first = json.data();
-  const char* last = first + json.size();
-  {
-    detail::index_key_checker checker;
-    const bool ok = nlohmann::json::sax_parse(first, last, &checker,
-                                              nlohmann::json::input_format_t::json, true, false);
-    if (!ok) {
-      if (checker.failure()) return *checker.failure();
-      return error(errc::invalid_header_deserialization, "invalid JSON");
+  const bool ok = nlohmann::json::sax_parse(first, first + json.size(), &sax,
+                                            nlohmann::json::input_format_t::json, true, false);
+  if (!ok) {
+    if (sax.failure()) return *sax.failure();
+    return error(errc::invalid_header_deserialization, "invalid JSON");
+  }
+  if (!sax.saw_weight_map()) {
+    return error(errc::invalid_header_deserialization, "the index has no \"weight_map\"");
+  }
+  auto& entries = sax.entries();
+  const auto by_name = [](const auto& x, const auto& y) { return x.first < y.first; };
+  if (!std::is_sorted(entries.begin(), entries.end(), by_name)) {  // sort_keys=True: sorted
+    std::sort(entries.begin(), entries.end(), by_name);
+  }
+  // Distinct shard names, each checked once; then sorted, and the entries renumbered.
+  std::unordered_map<std::string_view, std::size_t> first_seen;
+  std::vector<std::size_t> shard_of(entries.size());
+  std::vector<std::string_view> distinct;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (i > 0 && entries[i].first == entries[i - 1].first) {
+      return error(errc::duplicate_key,
+                   "the key " + quote(entries[i].first) + " appears twice in \"weight_map\"");
     }
+    const std::string_view file = entries[i].second;
+    const auto [it, inserted] = first_seen.emplace(file, distinct.size());
+    if (inserted) {
+      if (auto why = detail::shard_name_problem(file)) {
+        return error(errc::invalid_header_deserialization,
+                     "weight_map[" + quote(entries[i].first) + "]: the shard name " + quote(file) +
+                         " " + *why + "; shards must be plain file names in the index's directory");
+      }
+      distinct.push_back(file);
+    }
+    shard_of[i] = it->second;
   }
-  nlohmann::json doc = nlohmann::json::parse(first, last, nullptr, false);
-  if (doc.is_discarded()) return error(errc::invalid_header_deserialization, "invalid JSON");
-  if (!doc.is_object()) {
-    return error(errc::invalid_header_deserialization,
-                 std::string("the index is a JSON ") + doc.type_name() + ", not an object");
-  }
+  std::vector<std::size_t> order(distinct.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::sort(order.begin(), order.end(),
+            [&distinct](std::size_t x, std::size_t y) { return distinct[x] < distinct[y]; });
+  std::vector<std::size_t> rank(distinct.size());
   shard_index out;
-  if (const auto md = doc.find("metadata"); md != doc.end()) {
-    if (!md->is_object() && !md->is_null()) {
-      return error(errc::invalid_header_deserialization,
-                   std::string("\"metadata\" is a JSON ") + md->type_name() + ", not an object");
-    }
-    out.metadata = std::move(*md);
+  out.shards.reserve(distinct.size());
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    rank[order[k]] = k;
+    out.shards.emplace_back(distinct[order[k]]);
   }
-  const auto wm = doc.find("weight_map");
-  if (wm == doc.end() || !wm->is_object()) {
-    return error(errc::invalid_header_deserialization,
-                 wm == doc.end() ? std::string("the index has no \"weight_map\"")
-                                 : std::string("\"weight_map\" is a JSON ") + wm->type_name() +
-                                       ", not an object");
-  }
-  const auto& map = *wm->get_ptr<const nlohmann::json::object_t*>();  // sorted by key bytes
-  std::vector<std::string_view> files;
-  files.reserve(map.size());
-  for (const auto& [name, value] : map) {
-    const auto* file = value.get_ptr<const std::string*>();
-    if (file == nullptr) {
-      return error(errc::invalid_header_deserialization,
-                   "weight_map[" + quote(name) + "] is a JSON " + value.type_name() +
-                       ", not a shard file name");
-    }
-    if (auto why = detail::shard_name_problem(*file)) {
-      return error(errc::invalid_header_deserialization,
-                   "weight_map[" + quote(name) + "]: the shard name " + quote(*file) + " " +
-                       *why + "; shards must be plain file names in the index's directory");
-    }
-    files.emplace_back(*file);
-  }
-  std::vector<std::string_view> distinct = files;
-  std::sort(distinct.begin(), distinct.end());
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  out.shards.assign(distinct.begin(), distinct.end());
-  out.weight_map.reserve(map.size());
-  std::size_t i = 0;
-  for (const auto& entry : map) {
-    const auto at = std::lower_bound(distinct.begin(), distinct.end(), files[i++]);
-    out.weight_map.push_back(
-        index_entry{entry.first, static_cast<std::size_t>(at - distinct.begin())});
+  out.metadata = std::move(sax.metadata());
+  out.weight_map.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    out.weight_map.push_back(index_entry{std::move(entries[i].first), rank[shard_of[i]]});
   }
   return out;
 }

@@ -1505,22 +1505,112 @@ class header_sax {
   std::vector<std::unordered_set<std::string>> skip_keys_;
 };
 
-/// Rules 1 to 3 of DESIGN §3: the length prefix against the limit and the input size.
+/// How many leading bytes describe_first_bytes looks at (callers pass at most this many).
+inline constexpr std::size_t sniff_size = 512;
+
+/// What an input that failed rules 1 to 3 of DESIGN §3 probably is, from its first bytes
+/// `p[0, n)` (n <= sniff_size is enough) and its total size. Returns "" when nothing is
+/// recognized, else text that starts with "; " to append to the error message.
+inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
+                                        std::uint64_t total_size) {
+  if (total_size == 0) return "; the file is empty (an interrupted download or copy?)";
+  if (p == nullptr) return {};
+  const std::string_view s(reinterpret_cast<const char*>(p), n);
+  auto starts = [&s](std::string_view magic) { return s.substr(0, magic.size()) == magic; };
+  // Skip a UTF-8 byte order mark and leading whitespace for the text formats.
+  std::string_view text = s;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  while (!text.empty() && (text[0] == ' ' || text[0] == '\t' || text[0] == '\r' ||
+                           text[0] == '\n')) {
+    text.remove_prefix(1);
+  }
+  auto text_starts_nocase = [&text](std::string_view word) {
+    if (text.size() < word.size()) return false;
+    for (std::size_t i = 0; i < word.size(); ++i) {
+      char c = text[i];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != word[i]) return false;
+    }
+    return true;
+  };
+
+  // A length prefix that is plausible, followed by the start of a JSON object, in a file too
+  // short for it: a truncated download.
+  if (n >= 9) {
+    std::uint64_t len = 0;
+    for (int i = 7; i >= 0; --i) len = (len << 8) | p[i];
+    std::size_t k = 8;
+    while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r' || p[k] == '\n')) ++k;
+    if (k < n && p[k] == '{' && len <= 100000000 && len > total_size - 8) {
+      return "; the file ends inside its header: it looks truncated (an interrupted download?)";
+    }
+  }
+  if (starts("version https://git-lfs.github.com/spec/")) {
+    std::string out = "; this looks like a git-lfs pointer file";
+    const auto at = s.find("\nsize ");
+    if (at != std::string_view::npos) {
+      std::size_t i = at + 6;
+      std::string digits;
+      while (i < s.size() && s[i] >= '0' && s[i] <= '9' && digits.size() < 20) digits += s[i++];
+      if (!digits.empty()) out += " (the real file is " + digits + " bytes)";
+    }
+    return out + ": run `git lfs pull`, or download the file itself";
+  }
+  if (text_starts_nocase("<!doctype html") || text_starts_nocase("<html") ||
+      text_starts_nocase("<head") || text_starts_nocase("<body")) {
+    return "; this looks like an HTML page (an error or login page saved instead of the file?)";
+  }
+  if (text_starts_nocase("<?xml")) {
+    return "; this looks like an XML document (an error response from a storage service?)";
+  }
+  if (starts("PK\x03\x04") || starts("PK\x05\x06")) {
+    return "; this looks like a zip archive (a PyTorch .pt/.bin checkpoint is one: load it with "
+           "PyTorch and save it with safetensors)";
+  }
+  // PROTO 2..5, then an opcode torch.save and pickle.dump start with (LONG1 for torch's magic
+  // number, FRAME, EMPTY_DICT, GLOBAL, MARK, ...).
+  if (n >= 3 && p[0] == 0x80 && p[1] >= 2 && p[1] <= 5 &&
+      std::memchr("\x8a\x95\x7d\x63\x5d\x28\x4b\x58\x8c\x71", p[2], 10) != nullptr) {
+    return "; this looks like a Python pickle (a legacy PyTorch checkpoint): it is not "
+           "safetensors, and loading a pickle can run code";
+  }
+  if (starts("\x1f\x8b")) return "; this looks like a gzip file: decompress it first";
+  if (starts("\x28\xb5\x2f\xfd")) return "; this looks like a zstd file: decompress it first";
+  if (starts("\xfd" "7zXZ")) return "; this looks like an xz file: decompress it first";
+  if (n >= 262 && s.substr(257, 5) == "ustar") return "; this looks like a tar archive";
+  if (starts("GGUF")) return "; this looks like a GGUF file (llama.cpp), not safetensors";
+  if (starts("\x89HDF\r\n\x1a\n")) return "; this looks like an HDF5 file (Keras .h5?)";
+  if (starts("\x93NUMPY")) return "; this looks like a NumPy .npy file";
+  // JSON text: only when the first 8 bytes are text too (a real header length like 123 also
+  // starts with '{', followed by NUL bytes).
+  bool text8 = true;
+  for (std::size_t i = 0; i < n && i < 8; ++i) {
+    if (p[i] < 0x20 && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') text8 = false;
+  }
+  if (text8 && !text.empty() && (text[0] == '{' || text[0] == '[')) {
+    return "; this looks like JSON text (a model.safetensors.index.json or config.json, or an "
+           "error response?), not a safetensors file";
+  }
+  return {};
+}
+
+/// Rules 1 to 3 of DESIGN §3: the length prefix against the limit and the input size. `hint`
+/// (from describe_first_bytes) says what the input probably is instead.
 inline std::optional<error> check_length(std::uint64_t n, std::uint64_t input_size,
-                                         const parse_options& opts) {
+                                         const parse_options& opts, const std::string& hint = {}) {
   // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
   if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
     return error(errc::header_too_large,
                  "the header length is " + num(n) + " bytes, above the limit of " +
-                     num(opts.max_header_size) +
-                     " (parse_options::max_header_size); is this a safetensors file?");
+                     num(opts.max_header_size) + " (parse_options::max_header_size)" +
+                     (hint.empty() ? std::string("; is this a safetensors file?") : hint));
   }
   std::uint64_t end = 0;
   if (!checked_add(8, n, end) || end > input_size) {
     return error(errc::invalid_header_length,
                  "the header length is " + num(n) + " bytes, so the header ends at byte " +
                      (end != 0 ? num(end) : std::string("2^64 or later")) +
-                     ", but the input has only " + num(input_size) + " bytes");
+                     ", but the input has only " + num(input_size) + " bytes" + hint);
   }
   return std::nullopt;
 }
@@ -2194,10 +2284,14 @@ inline result<file_view> parse(const void* data, std::size_t size, const parse_o
   if (size < 8) {
     return error(errc::header_too_small,
                  "the input has " + detail::num(size) +
-                     " bytes; a safetensors file starts with an 8-byte header length");
+                     " bytes; a safetensors file starts with an 8-byte header length" +
+                     detail::describe_first_bytes(bytes, size, size));
   }
   const std::uint64_t n = detail::read_le64(bytes);
-  if (auto e = detail::check_length(n, size, opts)) return std::move(*e);
+  if (detail::check_length(n, size, opts)) {  // rules 2 or 3 fail: say what the input is
+    const auto hint = detail::describe_first_bytes(bytes, std::min(size, detail::sniff_size), size);
+    return std::move(*detail::check_length(n, size, opts, hint));
+  }
   auto h = detail::parse_header_bytes(bytes + 8, static_cast<std::size_t>(n), size, opts);
   if (!h) return h.error();
   const auto* start = reinterpret_cast<const std::byte*>(bytes) + 8 + n;
@@ -2407,15 +2501,22 @@ class source_reader {
     const std::uint64_t size = source->size();
     const std::string where = detail::quote(source->describe()) + ": ";
     auto fail = [&](const error& e) { return error(e.code(), where + e.message()); };
+    // The first bytes: the length prefix, and what the input is when it is not safetensors.
+    unsigned char prefix[detail::sniff_size];
+    const auto got = static_cast<std::size_t>(std::min<std::uint64_t>(size, detail::sniff_size));
+    if (got != 0) {
+      if (auto r = source->read_at(0, prefix, got); !r) return r.error();
+    }
     if (size < 8) {
       return fail(error(errc::header_too_small,
                         "the input has " + detail::num(size) +
-                            " bytes; a safetensors file starts with an 8-byte header length"));
+                            " bytes; a safetensors file starts with an 8-byte header length" +
+                            detail::describe_first_bytes(prefix, got, size)));
     }
-    unsigned char prefix[8];
-    if (auto r = source->read_at(0, prefix, 8); !r) return r.error();
     const std::uint64_t n = detail::read_le64(prefix);
-    if (auto e = detail::check_length(n, size, opts)) return fail(*e);
+    if (detail::check_length(n, size, opts)) {  // rules 2 or 3 fail: say what the input is
+      return fail(*detail::check_length(n, size, opts, detail::describe_first_bytes(prefix, got, size)));
+    }
     std::vector<unsigned char> json(static_cast<std::size_t>(n));
     if (n != 0) {
       if (auto r = source->read_at(8, json.data(), json.size()); !r) return r.error();

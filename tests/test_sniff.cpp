@@ -1,9 +1,6 @@
-// Tests of the wip/sniff.hpp proposal. Standalone now:
-//   g++ -std=c++17 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror
-//       -include wip/sniff.hpp -I include -I tests/support wip/test_sniff.cpp tests/test_main.cpp
-// Once the call sites are merged into the header, move this file to tests/test_sniff.cpp (drop
-// the -include) and define SAFETENSORS_SNIFF_MERGED at its top, which enables the end-to-end
-// cases through parse(), open_mapped() and open_reader().
+// What a file that is not safetensors probably is (a git-lfs pointer, an HTML page, a zip or
+// pickle checkpoint, an empty or truncated file): detail::describe_first_bytes, and its hint at
+// the end of the HeaderTooSmall / HeaderTooLarge / InvalidHeaderLength messages of every reader.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -101,7 +98,6 @@ TEST_CASE("sniff: a safetensors header length is never mistaken for text") {
   CHECK(sn_describe({0x13, 0x37, 0xc0, 0xde, 0xff, 0xff, 0xff, 0xff, 0x00}).empty());
 }
 
-#ifdef SAFETENSORS_SNIFF_MERGED
 TEST_CASE("sniff: parse(), open_mapped() and open_reader() messages say what the file is") {
   struct sn_case {
     sn_bytes bytes;
@@ -133,6 +129,5 @@ TEST_CASE("sniff: parse(), open_mapped() and open_reader() messages say what the
     CHECK(rd.error().message().find(c.hint) != std::string::npos);
   }
 }
-#endif
 
 }  // namespace
