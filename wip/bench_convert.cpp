@@ -64,6 +64,7 @@ BENCHMARK(bm_e4m3)->Arg(1 << 16)->Arg(1 << 22);
 // The console table, then "name/n: ratio to memcpy/n".
 class ratio_reporter : public benchmark::ConsoleReporter {
  public:
+  ratio_reporter() : ConsoleReporter(OO_None) {}  // plain text (no colour codes in logs)
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& r : runs) {

@@ -66,34 +66,44 @@ inline std::vector<value> decode_values(safetensors::dtype t,
   const std::byte* p = bytes.data();
   switch (t) {
     case st::dtype::BOOL:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(integer_value(p[i] != std::byte{0} ? 1 : 0));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(integer_value(p[i] != std::byte{0} ? 1 : 0));
       break;
     case st::dtype::U8:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(integer_value(st::detail::load_le<std::uint8_t>(p + i)));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(integer_value(st::detail::load_le<std::uint8_t>(p + i)));
       break;
     case st::dtype::I8:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(integer_value(st::detail::load_le<std::int8_t>(p + i)));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(integer_value(st::detail::load_le<std::int8_t>(p + i)));
       break;
     case st::dtype::U16:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(integer_value(st::detail::load_le<std::uint16_t>(p + 2 * i)));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(integer_value(st::detail::load_le<std::uint16_t>(p + 2 * i)));
       break;
     case st::dtype::I16:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(integer_value(st::detail::load_le<std::int16_t>(p + 2 * i)));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(integer_value(st::detail::load_le<std::int16_t>(p + 2 * i)));
       break;
     case st::dtype::U32:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(integer_value(st::detail::load_le<std::uint32_t>(p + 4 * i)));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(integer_value(st::detail::load_le<std::uint32_t>(p + 4 * i)));
       break;
     case st::dtype::I32:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(integer_value(st::detail::load_le<std::int32_t>(p + 4 * i)));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(integer_value(st::detail::load_le<std::int32_t>(p + 4 * i)));
       break;
     case st::dtype::U64:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(integer_value(st::detail::load_le<std::uint64_t>(p + 8 * i)));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(integer_value(st::detail::load_le<std::uint64_t>(p + 8 * i)));
       break;
     case st::dtype::I64:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(integer_value(st::detail::load_le<std::int64_t>(p + 8 * i)));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(integer_value(st::detail::load_le<std::int64_t>(p + 8 * i)));
       break;
     case st::dtype::F64:
-      for (std::size_t i = 0; i < n; ++i) out.push_back(float_value(st::detail::load_le<double>(p + 8 * i)));
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(float_value(st::detail::load_le<double>(p + 8 * i)));
       break;
     case st::dtype::C64:
       for (std::size_t i = 0; i < n; ++i) {
@@ -138,8 +148,8 @@ inline safetensors::result<std::vector<std::byte>> read_value_prefix(
   }
   std::vector<std::byte> out(static_cast<std::size_t>(n));
   if (n == 0) return out;
-  auto r = reader.source().read_at(reader.header().data_offset() + info.offsets().begin,
-                                   out.data(), out.size());
+  auto r = reader.source().read_at(reader.header().data_offset() + info.offsets().begin, out.data(),
+                                   out.size());
   if (!r) return r.error();
   return out;
 }

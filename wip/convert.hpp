@@ -141,7 +141,7 @@ inline std::uint32_t float_to_minifloat(float x, overflow_mode mode) noexcept {
   if (fe + F.bias >= 128) {  // normal in the target: unbiased exponent >= 1 - bias
     const std::uint32_t r = a + ((1u << (shift - 1)) - 1) + ((a >> shift) & 1u);
     mag = (r >> shift) - ((127 - F.bias) << F.man_bits);  // a carry moves into the exponent
-  } else {  // subnormal (or zero) in the target
+  } else {                                                // subnormal (or zero) in the target
     const std::uint32_t mant = (a & 0x7FFFFFu) | 0x800000u;
     const std::uint32_t s = shift + (128 - F.bias - fe);  // >= shift + 1
     if (s > 24) {
@@ -369,7 +369,8 @@ template <float (*Decode)(std::uint8_t)>
 inline const std::array<std::uint32_t, 256>& byte_table() noexcept {
   static const std::array<std::uint32_t, 256> table = [] {
     std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) t[i] = f32_to_bits(Decode(static_cast<std::uint8_t>(i)));
+    for (std::uint32_t i = 0; i < 256; ++i)
+      t[i] = f32_to_bits(Decode(static_cast<std::uint8_t>(i)));
     return t;
   }();
   return table;
@@ -485,10 +486,10 @@ inline result<void> decode_to_float(dtype type, span<const std::byte> bytes, spa
   }
   std::uint64_t need = 0;
   if (!detail::bytes_for_elements(type, out.size(), need) || need > bytes.size()) {
-    return error(errc::invalid_argument,
-                 "decode_to_float: " + detail::num(out.size()) + " " +
-                     std::string(to_string(type)) + " elements need more than the " +
-                     detail::num(bytes.size()) + " bytes given");
+    return error(errc::invalid_argument, "decode_to_float: " + detail::num(out.size()) + " " +
+                                             std::string(to_string(type)) +
+                                             " elements need more than the " +
+                                             detail::num(bytes.size()) + " bytes given");
   }
   const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
   float* o = out.data();
@@ -571,10 +572,9 @@ inline result<void> decode_to_float(dtype type, span<const std::byte> bytes, spa
 inline result<void> to_float(const tensor_view& view, span<float> out) {
   const std::uint64_t n = view.element_count();
   if (out.size() < n) {
-    return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
-                                             " has " + detail::num(n) +
-                                             " elements, the buffer holds " +
-                                             detail::num(out.size()));
+    return error(errc::invalid_argument,
+                 "to_float: tensor " + detail::quote(view.name()) + " has " + detail::num(n) +
+                     " elements, the buffer holds " + detail::num(out.size()));
   }
   return decode_to_float(view.dtype(), view.bytes(), out.subspan(0, static_cast<std::size_t>(n)));
 }
@@ -620,8 +620,8 @@ inline result<void> encode_from_float(span<const float> in, dtype type, span<std
       width = 1;
       break;
     default:
-      return error(errc::invalid_argument, "encode_from_float: cannot encode to " +
-                                               std::string(to_string(type)));
+      return error(errc::invalid_argument,
+                   "encode_from_float: cannot encode to " + std::string(to_string(type)));
   }
   if (out.size() / width < in.size()) {
     return error(errc::invalid_argument,
@@ -781,7 +781,7 @@ inline result<slice_plan> plan_slice(const tensor_info& info, span<const dim_ran
   p.tensor_bytes_ = total_bits / 8 + (total_bits % 8 != 0 ? 1 : 0);
   p.elements_ = 1;
   for (std::size_t d = 0; d < rank; ++d) p.elements_ *= p.shape_[d];  // <= total, no overflow
-  if (p.elements_ == 0) return p;                                      // no runs
+  if (p.elements_ == 0) return p;                                     // no runs
   // The innermost dimensions taken whole merge with the next one into a single run.
   std::size_t k = rank;  // dimensions [k, rank) are whole
   while (k > 0 && p.shape_[k - 1] == dims[k - 1]) --k;
@@ -798,11 +798,11 @@ inline result<slice_plan> plan_slice(const tensor_info& info, span<const dim_ran
   const auto misaligned = [&](std::uint64_t elements) { return elements * bits % 8 != 0; };
   const bool sub_byte = bits % 8 != 0;
   if (sub_byte && (misaligned(first_element) || misaligned(run_elements))) {
-    return error(errc::misaligned_slice,
-                 "slice of tensor " + detail::quote(info.name()) + ": " +
-                     std::string(to_string(info.dtype())) + " runs of " +
-                     detail::num(run_elements) + " elements from element " +
-                     detail::num(first_element) + " do not start and end on byte boundaries");
+    return error(errc::misaligned_slice, "slice of tensor " + detail::quote(info.name()) + ": " +
+                                             std::string(to_string(info.dtype())) + " runs of " +
+                                             detail::num(run_elements) + " elements from element " +
+                                             detail::num(first_element) +
+                                             " do not start and end on byte boundaries");
   }
   p.run_count_ = 1;
   for (std::size_t d = 0; d < outer; ++d) {
@@ -861,8 +861,7 @@ inline result<void> slice_into(const tensor_view& view, std::initializer_list<di
 }
 
 /// The slice of `view` as a new byte vector (see slice_into).
-inline result<std::vector<std::byte>> slice(const tensor_view& view,
-                                            span<const dim_range> ranges) {
+inline result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_range> ranges) {
   auto plan = plan_slice(view.info(), ranges);
   if (!plan) return plan.error();
   if (plan->tensor_byte_size() > view.byte_size()) {

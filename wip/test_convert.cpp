@@ -120,7 +120,8 @@ void check_decoded(const format& f, std::uint32_t code, float got) {
 std::vector<std::byte> le_bytes(const std::vector<std::uint32_t>& values, std::size_t width) {
   std::vector<std::byte> out;
   for (std::uint32_t v : values) {
-    for (std::size_t k = 0; k < width; ++k) out.push_back(static_cast<std::byte>((v >> (8 * k)) & 0xFFu));
+    for (std::size_t k = 0; k < width; ++k)
+      out.push_back(static_cast<std::byte>((v >> (8 * k)) & 0xFFu));
   }
   return out;
 }
@@ -194,7 +195,8 @@ TEST_CASE("decode: every pattern of every 8-bit and sub-byte float dtype") {
       CHECK(static_cast<double>(e8) == std::ldexp(1.0, static_cast<int>(c) - 127));
     }
   }
-  for (std::uint32_t c = 0; c < 16; ++c) check_decoded(f4_fmt, c, st::f4_bits_to_float(static_cast<std::uint8_t>(c)));
+  for (std::uint32_t c = 0; c < 16; ++c)
+    check_decoded(f4_fmt, c, st::f4_bits_to_float(static_cast<std::uint8_t>(c)));
   for (std::uint32_t c = 0; c < 64; ++c) {
     check_decoded(f6_e2m3_fmt, c, st::f6_e2m3_bits_to_float(static_cast<std::uint8_t>(c)));
     check_decoded(f6_e3m2_fmt, c, st::f6_e3m2_bits_to_float(static_cast<std::uint8_t>(c)));
@@ -238,32 +240,44 @@ struct codec {
   format f;
   float (*decode)(std::uint32_t);
   std::uint32_t (*encode)(float, st::overflow_mode);
-  std::uint32_t max_code;   // the largest finite positive pattern
+  std::uint32_t max_code;  // the largest finite positive pattern
   bool has_inf;
-  bool has_modes;           // F16/BF16 have no saturating mode
+  bool has_modes;  // F16/BF16 have no saturating mode
 };
 
 std::vector<codec> codecs() {
   return {
-      {f16_fmt, [](std::uint32_t c) { return st::f16_bits_to_float(static_cast<std::uint16_t>(c)); },
+      {f16_fmt,
+       [](std::uint32_t c) { return st::f16_bits_to_float(static_cast<std::uint16_t>(c)); },
        [](float x, st::overflow_mode) -> std::uint32_t { return st::float_to_f16_bits(x); }, 0x7BFF,
        true, false},
-      {bf16_fmt, [](std::uint32_t c) { return st::bf16_bits_to_float(static_cast<std::uint16_t>(c)); },
-       [](float x, st::overflow_mode) -> std::uint32_t { return st::float_to_bf16_bits(x); }, 0x7F7F,
-       true, false},
-      {e4m3_fmt, [](std::uint32_t c) { return st::f8_e4m3_bits_to_float(static_cast<std::uint8_t>(c)); },
-       [](float x, st::overflow_mode m) -> std::uint32_t { return st::float_to_f8_e4m3_bits(x, m); },
+      {bf16_fmt,
+       [](std::uint32_t c) { return st::bf16_bits_to_float(static_cast<std::uint16_t>(c)); },
+       [](float x, st::overflow_mode) -> std::uint32_t { return st::float_to_bf16_bits(x); },
+       0x7F7F, true, false},
+      {e4m3_fmt,
+       [](std::uint32_t c) { return st::f8_e4m3_bits_to_float(static_cast<std::uint8_t>(c)); },
+       [](float x, st::overflow_mode m) -> std::uint32_t {
+         return st::float_to_f8_e4m3_bits(x, m);
+       },
        0x7E, false, true},
-      {e5m2_fmt, [](std::uint32_t c) { return st::f8_e5m2_bits_to_float(static_cast<std::uint8_t>(c)); },
-       [](float x, st::overflow_mode m) -> std::uint32_t { return st::float_to_f8_e5m2_bits(x, m); },
+      {e5m2_fmt,
+       [](std::uint32_t c) { return st::f8_e5m2_bits_to_float(static_cast<std::uint8_t>(c)); },
+       [](float x, st::overflow_mode m) -> std::uint32_t {
+         return st::float_to_f8_e5m2_bits(x, m);
+       },
        0x7B, true, true},
       {e4m3fnuz_fmt,
        [](std::uint32_t c) { return st::f8_e4m3fnuz_bits_to_float(static_cast<std::uint8_t>(c)); },
-       [](float x, st::overflow_mode m) -> std::uint32_t { return st::float_to_f8_e4m3fnuz_bits(x, m); },
+       [](float x, st::overflow_mode m) -> std::uint32_t {
+         return st::float_to_f8_e4m3fnuz_bits(x, m);
+       },
        0x7F, false, true},
       {e5m2fnuz_fmt,
        [](std::uint32_t c) { return st::f8_e5m2fnuz_bits_to_float(static_cast<std::uint8_t>(c)); },
-       [](float x, st::overflow_mode m) -> std::uint32_t { return st::float_to_f8_e5m2fnuz_bits(x, m); },
+       [](float x, st::overflow_mode m) -> std::uint32_t {
+         return st::float_to_f8_e5m2fnuz_bits(x, m);
+       },
        0x7F, false, true},
   };
 }
@@ -366,7 +380,8 @@ TEST_CASE("encode: random floats go to the nearest pattern (brute force over all
       }
       // Beyond the largest finite value: rounding is done as if the exponent range were
       // unbounded; a result beyond max overflows (half an ulp of max above it).
-      const double ulp_max = reference_value(c.f, c.max_code) - reference_value(c.f, c.max_code - 1);
+      const double ulp_max =
+          reference_value(c.f, c.max_code) - reference_value(c.f, c.max_code - 1);
       const double ax = std::fabs(static_cast<double>(x));
       const bool max_even = (c.max_code & 1u) == 0;
       const bool overflows = ax > max + ulp_max / 2 || (ax == max + ulp_max / 2 && !max_even);
@@ -376,7 +391,8 @@ TEST_CASE("encode: random floats go to the nearest pattern (brute force over all
         CHECK(c.encode(x, sat) == (sign | c.max_code));
         const std::uint32_t got = c.encode(x, non_sat);
         if (c.has_inf) {
-          CHECK(reference_value(c.f, got) == (x < 0 ? -1 : 1) * std::numeric_limits<double>::infinity());
+          CHECK(reference_value(c.f, got) ==
+                (x < 0 ? -1 : 1) * std::numeric_limits<double>::infinity());
         } else {
           CHECK(is_nan_code(c, got));
         }
@@ -530,9 +546,9 @@ TEST_CASE("element types: layout, dtype_of, conversions, typed views") {
   // A file with BF16 1, 2, -0.5, 0.25 (hand-written little-endian bytes), F16, F8 and C64.
   std::vector<st_test::tensor_spec> specs = {
       {"b", "BF16", {4}, {0x80, 0x3F, 0x00, 0x40, 0x00, 0xBF, 0x80, 0x3E}},
-      {"h", "F16", {2}, {0x00, 0x3C, 0x00, 0xC0}},                   // 1, -2
-      {"e4", "F8_E4M3", {3}, {0x38, 0x7E, 0xFF}},                   // 1, 448, NaN
-      {"e8", "F8_E8M0", {2}, {0x7F, 0x80}},                         // 1, 2
+      {"h", "F16", {2}, {0x00, 0x3C, 0x00, 0xC0}},                          // 1, -2
+      {"e4", "F8_E4M3", {3}, {0x38, 0x7E, 0xFF}},                           // 1, 448, NaN
+      {"e8", "F8_E8M0", {2}, {0x7F, 0x80}},                                 // 1, 2
       {"c", "C64", {1}, {0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xC0}},  // 1 - 2i
   };
   const std::vector<std::uint8_t> file = st_test::make_file(specs);
@@ -583,8 +599,10 @@ TEST_CASE("to_float: every dtype, little-endian bytes written by hand") {
       {"U64", {1}, {0, 0, 0, 0, 0, 0, 0, 0x80}, {9223372036854775808.0f}},
       {"F32", {2}, {0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x20, 0xC0}, {1.0f, -2.5f}},
       {"F64", {1}, {0, 0, 0, 0, 0, 0, 0xE0, 0xBF}, {-0.5f}},
-      {"F16", {3}, {0x00, 0x3C, 0x01, 0x00, 0x00, 0xFC}, {1.0f, std::ldexp(1.0f, -24),
-                                                       -std::numeric_limits<float>::infinity()}},
+      {"F16",
+       {3},
+       {0x00, 0x3C, 0x01, 0x00, 0x00, 0xFC},
+       {1.0f, std::ldexp(1.0f, -24), -std::numeric_limits<float>::infinity()}},
       {"BF16", {2}, {0x80, 0x3F, 0xC0, 0x7F}, {1.0f, nan}},
       {"F8_E4M3", {3}, {0x38, 0xB8, 0x7F}, {1.0f, -1.0f, nan}},
       {"F8_E5M2", {2}, {0x3C, 0x7C}, {1.0f, std::numeric_limits<float>::infinity()}},
@@ -655,9 +673,10 @@ TEST_CASE("to_float: whole tensors of every pattern match the scalar decoders (b
   // Every byte for the 8-bit float dtypes, repeated past one block.
   std::vector<std::uint32_t> all8(1000);
   for (std::uint32_t i = 0; i < all8.size(); ++i) all8[i] = (i * 7u) % 256u;
-  const std::pair<const char*, const format*> eight[] = {
-      {"F8_E4M3", &e4m3_fmt}, {"F8_E5M2", &e5m2_fmt},
-      {"F8_E4M3FNUZ", &e4m3fnuz_fmt}, {"F8_E5M2FNUZ", &e5m2fnuz_fmt}};
+  const std::pair<const char*, const format*> eight[] = {{"F8_E4M3", &e4m3_fmt},
+                                                         {"F8_E5M2", &e5m2_fmt},
+                                                         {"F8_E4M3FNUZ", &e4m3fnuz_fmt},
+                                                         {"F8_E5M2FNUZ", &e5m2fnuz_fmt}};
   for (const auto& entry : eight) {
     const char* const name = entry.first;
     const format* const fm = entry.second;
@@ -706,15 +725,16 @@ TEST_CASE("to_float: whole tensors of every pattern match the scalar decoders (b
 TEST_CASE("to_float and decode_to_float: buffer size errors") {
   owned_view ov{std::vector<std::byte>(8, std::byte{0}), {4}};
   std::vector<float> small(3);
-  CHECK(outcome(st::to_float(ov.view(st::dtype::BF16), st::span<float>(small))) == "InvalidArgument");
+  CHECK(outcome(st::to_float(ov.view(st::dtype::BF16), st::span<float>(small))) ==
+        "InvalidArgument");
   std::vector<float> five(5);
   CHECK(outcome(st::decode_to_float(st::dtype::F32, ov.bytes, st::span<float>(five))) ==
         "InvalidArgument");
   CHECK(outcome(st::decode_to_float(st::dtype::F16, ov.bytes, st::span<float>(small))) == "value");
   // 3 F6 elements need 18 bits = 3 bytes; 2 bytes are too few.
-  CHECK(outcome(st::decode_to_float(st::dtype::F6_E2M3,
-                                    st::span<const std::byte>(ov.bytes.data(), 2),
-                                    st::span<float>(small))) == "InvalidArgument");
+  CHECK(
+      outcome(st::decode_to_float(st::dtype::F6_E2M3, st::span<const std::byte>(ov.bytes.data(), 2),
+                                  st::span<float>(small))) == "InvalidArgument");
   // A hand-made view claiming more elements than its bytes hold.
   owned_view liar{std::vector<std::byte>(2, std::byte{0}), {100}};
   CHECK(outcome(st::to_float(liar.view(st::dtype::F32))) == "InvalidArgument");
@@ -739,16 +759,31 @@ TEST_CASE("encode_from_float: tensor-level encoding round-trips through to_float
     for (std::size_t i = 0; i < in.size(); ++i) {
       std::uint32_t want = 0;
       switch (e.t) {
-        case st::dtype::F32: want = bits_of(in[i]); break;
-        case st::dtype::F16: want = st::float_to_f16_bits(in[i]); break;
-        case st::dtype::BF16: want = st::float_to_bf16_bits(in[i]); break;
-        case st::dtype::F8_E4M3: want = st::float_to_f8_e4m3_bits(in[i], sat); break;
-        case st::dtype::F8_E5M2: want = st::float_to_f8_e5m2_bits(in[i], sat); break;
-        case st::dtype::F8_E4M3FNUZ: want = st::float_to_f8_e4m3fnuz_bits(in[i], sat); break;
-        default: want = st::float_to_f8_e5m2fnuz_bits(in[i], sat); break;
+        case st::dtype::F32:
+          want = bits_of(in[i]);
+          break;
+        case st::dtype::F16:
+          want = st::float_to_f16_bits(in[i]);
+          break;
+        case st::dtype::BF16:
+          want = st::float_to_bf16_bits(in[i]);
+          break;
+        case st::dtype::F8_E4M3:
+          want = st::float_to_f8_e4m3_bits(in[i], sat);
+          break;
+        case st::dtype::F8_E5M2:
+          want = st::float_to_f8_e5m2_bits(in[i], sat);
+          break;
+        case st::dtype::F8_E4M3FNUZ:
+          want = st::float_to_f8_e4m3fnuz_bits(in[i], sat);
+          break;
+        default:
+          want = st::float_to_f8_e5m2fnuz_bits(in[i], sat);
+          break;
       }
       for (std::size_t k = 0; k < e.width; ++k) {
-        CHECK(std::to_integer<std::uint32_t>(bytes[i * e.width + k]) == ((want >> (8 * k)) & 0xFFu));
+        CHECK(std::to_integer<std::uint32_t>(bytes[i * e.width + k]) ==
+              ((want >> (8 * k)) & 0xFFu));
       }
     }
     std::vector<float> back(in.size());

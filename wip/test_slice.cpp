@@ -50,8 +50,7 @@ std::vector<std::uint8_t> iota_bytes(std::size_t n) {
 // `width` bytes of the source element at the same index plus the starts.
 std::vector<std::uint8_t> naive_slice(const std::vector<std::uint8_t>& data,
                                       const std::vector<std::uint64_t>& shape,
-                                      const std::vector<st::dim_range>& ranges,
-                                      std::size_t width) {
+                                      const std::vector<st::dim_range>& ranges, std::size_t width) {
   const std::size_t rank = shape.size();
   std::vector<std::uint64_t> lo(rank), hi(rank);
   for (std::size_t d = 0; d < rank; ++d) {
@@ -148,8 +147,8 @@ TEST_CASE("slice: runs merge over whole inner dimensions") {
 
 TEST_CASE("slice: random shapes and ranges match the naive gather") {
   std::mt19937 rng(2024);
-  const std::pair<const char*, std::size_t> dtypes[] = {{"U8", 1}, {"BF16", 2}, {"F32", 4},
-                                                       {"C64", 8}};
+  const std::pair<const char*, std::size_t> dtypes[] = {
+      {"U8", 1}, {"BF16", 2}, {"F32", 4}, {"C64", 8}};
   for (int iter = 0; iter < 400; ++iter) {
     const auto& [dtype, width] = dtypes[iter % 4];
     const std::size_t rank = static_cast<std::size_t>(rng() % 5);  // 0..4 (0: a scalar)
@@ -247,10 +246,11 @@ TEST_CASE("slice: sub-byte dtypes must start and end on byte boundaries") {
   // F4 [2, 6]: rows of 3 bytes, so [:, 0:2] is one byte per row, rows 3 bytes apart: fine.
   // F4 [4, 3]: rows are 12 bits apart: a single row is misaligned unless it starts on a byte.
   auto odd = make_tensor("F4", {4, 3}, iota_bytes(6));
-  CHECK(outcome(st::slice(odd.tensor(), {{0, 2}})) == "value");             // 24 bits from 0
-  CHECK(outcome(st::slice(odd.tensor(), {{1, 2}})) == "MisalignedSlice");   // starts at bit 12
-  CHECK(outcome(st::slice(odd.tensor(), {{2, 4}})) == "value");             // bit 24, 24 bits
-  CHECK(outcome(st::slice(odd.tensor(), {{0, 4}, {0, 2}})) == "MisalignedSlice");  // rows 12 bits apart
+  CHECK(outcome(st::slice(odd.tensor(), {{0, 2}})) == "value");            // 24 bits from 0
+  CHECK(outcome(st::slice(odd.tensor(), {{1, 2}})) == "MisalignedSlice");  // starts at bit 12
+  CHECK(outcome(st::slice(odd.tensor(), {{2, 4}})) == "value");            // bit 24, 24 bits
+  CHECK(outcome(st::slice(odd.tensor(), {{0, 4}, {0, 2}})) ==
+        "MisalignedSlice");                              // rows 12 bits apart
   auto two = st::slice(odd.tensor(), {{2, 3}, {0, 2}});  // one row, one byte at byte 3
   REQUIRE(two);
   CHECK(to_u8(*two) == std::vector<std::uint8_t>{iota_bytes(6)[3]});
@@ -273,7 +273,8 @@ TEST_CASE("read_slice_into: only the slice's bytes, through a source_reader") {
   const std::vector<std::uint8_t> w = iota_bytes(6 * 4 * 2);
   const std::vector<std::uint8_t> other = iota_bytes(10);
   const auto path = dir.path() / "m.safetensors";
-  st_test::write_file(path, st_test::make_file({{"a", "U8", {10}, other}, {"w", "BF16", {6, 4}, w}}));
+  st_test::write_file(path,
+                      st_test::make_file({{"a", "U8", {10}, other}, {"w", "BF16", {6, 4}, w}}));
   auto reader = st::open_reader(path.string());
   REQUIRE(reader);
   const st::tensor_info info = *reader->header().find("w");
