@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <vector>
@@ -18,16 +18,16 @@ namespace bench {
 
 /// Run-wide settings.
 struct config {
-  bool quick = false;         // small sizes, few repetitions, no targets enforced
-  bool enforce = false;       // exit 1 when a target is missed (full mode only)
-  bool keep = false;          // keep the generated data file
-  bool drop_caches = false;   // cold cache through /proc/sys/vm/drop_caches instead of fadvise
-  std::string dir;            // where the data files go
+  bool quick = false;            // small sizes, few repetitions, no targets enforced
+  bool enforce = false;          // exit 1 when a target is missed (full mode only)
+  bool keep = false;             // keep the generated data file
+  bool drop_caches = false;      // cold cache through /proc/sys/vm/drop_caches instead of fadvise
+  std::string dir;               // where the data files go
   std::uint64_t data_bytes = 0;  // size of the data file
-  int reps = 0;               // repetitions of the large (file) measurements
-  int micro_reps = 0;         // repetitions of the small (header) measurements
-  double micro_sample_s = 0;  // target duration of one micro sample
-  std::string only;           // run only the groups whose name contains this
+  int reps = 0;                  // repetitions of the large (file) measurements
+  int micro_reps = 0;            // repetitions of the small (header) measurements
+  double micro_sample_s = 0;     // target duration of one micro sample
+  std::string only;              // run only the groups whose name contains this
 };
 
 [[noreturn]] inline void die(const std::string& what) {
@@ -135,9 +135,9 @@ enum class goal_kind { none, at_most, at_least };
 struct row {
   std::string target;  // "1", "2", "6", "hint", ...
   std::string what;
-  std::string ours;    // median figure of ours, formatted
-  std::string base;    // median figure of the baseline, formatted
-  stats ratio;         // per-repetition ratios
+  std::string ours;  // median figure of ours, formatted
+  std::string base;  // median figure of the baseline, formatted
+  stats ratio;       // per-repetition ratios
   bool has_ratio = true;
   goal_kind kind = goal_kind::none;
   double goal = 0;
@@ -175,8 +175,7 @@ std::vector<gen_tensor> moe_model(std::size_t count);
 std::vector<gen_tensor> dense_model(std::uint64_t bytes);
 /// Assigns offsets as the reference writer does (dtype rank descending, then name) and returns
 /// the file prefix: 8-byte length, compact JSON in offset order (the reference writer's), space
-/// padding to 8. The data
-/// size is the end of the last tensor.
+/// padding to 8. `data_size` receives the end of the last tensor.
 std::string make_prefix(std::vector<gen_tensor>& tensors, std::uint64_t& data_size);
 /// Writes (or reuses, if identical) a file of `prefix` followed by pseudo-random tensor bytes.
 void write_data_file(const std::string& path, const std::string& prefix, std::uint64_t data_size);
@@ -209,11 +208,11 @@ double resident_fraction(const std::string& path);
 /// Context handed to the groups of benchmarks.
 struct context {
   config cfg;
-  std::string data_path;           // the ~2 GiB file
+  std::string data_path;            // the ~2 GiB file
   std::vector<gen_tensor> tensors;  // its tensors
   std::string prefix;
   std::uint64_t data_size = 0;
-  std::uint64_t checksum = 0;      // sum of all its tensor bytes (set by the first full pass)
+  std::uint64_t checksum = 0;  // sum of all its tensor bytes (set by the first full pass)
 };
 
 void run_write_targets(context& ctx);  // bench_write.cpp

@@ -276,8 +276,8 @@ struct arena {
   std::byte* p = nullptr;
   std::size_t size = 0;
   explicit arena(std::uint64_t n) : size(static_cast<std::size_t>(n)) {
-    void* m = ::mmap(nullptr, size ? size : 1, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* m = ::mmap(nullptr, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
     if (m == MAP_FAILED) die("cannot allocate the buffers");
     p = static_cast<std::byte*>(m);
     std::memset(p, 1, size);  // fault every page in now: both sides write into resident memory
@@ -289,8 +289,8 @@ struct arena {
 
 void pread_all(int fd, std::byte* dst, std::uint64_t off, std::size_t n) {
   while (n) {
-    const ssize_t got = ::pread(fd, dst, std::min<std::size_t>(n, std::size_t{1} << 30),
-                                static_cast<off_t>(off));
+    const ssize_t got =
+        ::pread(fd, dst, std::min<std::size_t>(n, std::size_t{1} << 30), static_cast<off_t>(off));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) die("pread failed");
     dst += got;
@@ -380,7 +380,8 @@ void read_targets(context& ctx) {
   const double bytes = static_cast<double>(ctx.data_size);
   if (selected(cfg, "read")) {
     const paired p = run_paired(
-        cfg.reps, [&] { return raw_pread_load(ctx, a, 1); }, [&] { return reader_load(ctx, a, 1); });
+        cfg.reps, [&] { return raw_pread_load(ctx, a, 1); },
+        [&] { return reader_load(ctx, a, 1); });
     if (ctx.checksum && sum_bytes(a.p, a.size) != ctx.checksum) die("read_into: wrong bytes");
     row r;
     r.target = "4";
@@ -450,7 +451,8 @@ void hint_table(const context& ctx) {
   seq.hint = st::access_hint::sequential;
   will.hint = st::access_hint::will_need;
   pop.populate = true;
-  const hint hints[] = {{"normal", {}}, {"sequential", seq}, {"will_need", will}, {"populate", pop}};
+  const hint hints[] = {
+      {"normal", {}}, {"sequential", seq}, {"will_need", will}, {"populate", pop}};
   const double bytes = static_cast<double>(ctx.data_size);
   const int reps = std::max(1, cfg.quick ? 1 : cfg.reps / 2);
   for (const bool cold : {false, true}) {
@@ -512,10 +514,11 @@ void print_machine(const config& cfg) {
   std::printf("machine: %s, %u hardware threads, %s %s; compiler %s\n", cpu.c_str(),
               std::thread::hardware_concurrency(), u.sysname, u.release, __VERSION__);
   std::printf("load average at start: %s\n", load.c_str());
-  std::printf("mode: %s; data file %s in %s; %d repetitions (header figures: %d samples of ~%.0f ms "
-              "of thread CPU time)\n",
-              cfg.quick ? "quick" : "full", fmt_bytes(static_cast<double>(cfg.data_bytes)).c_str(),
-              cfg.dir.c_str(), cfg.reps, cfg.micro_reps, cfg.micro_sample_s * 1e3);
+  std::printf(
+      "mode: %s; data file %s in %s; %d repetitions (header figures: %d samples of ~%.0f ms "
+      "of thread CPU time)\n",
+      cfg.quick ? "quick" : "full", fmt_bytes(static_cast<double>(cfg.data_bytes)).c_str(),
+      cfg.dir.c_str(), cfg.reps, cfg.micro_reps, cfg.micro_sample_s * 1e3);
 }
 
 void bm_parse(benchmark::State& state) {

@@ -1,6 +1,4 @@
 // safetensors-bench: harness, summary, input generation (see bench_common.hpp).
-#include "bench_common.hpp"
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -12,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 #include <numeric>
+
+#include "bench_common.hpp"
 
 namespace bench {
 
@@ -96,9 +96,10 @@ void print_summary(const config& cfg) {
     char goal[32] = "-";
     const char* verdict = "info";
     if (r.kind != goal_kind::none) {
-      std::snprintf(goal, sizeof goal, "%s%.2f", r.kind == goal_kind::at_most ? "<=" : ">=", r.goal);
-      const bool met = r.kind == goal_kind::at_most ? r.ratio.median <= r.goal
-                                                    : r.ratio.median >= r.goal;
+      std::snprintf(goal, sizeof goal, "%s%.2f",
+                    r.kind == goal_kind::at_most ? "<=" : ">=", r.goal);
+      const bool met =
+          r.kind == goal_kind::at_most ? r.ratio.median <= r.goal : r.ratio.median >= r.goal;
       if (cfg.quick) {
         verdict = met ? "(met)" : "(missed)";
       } else {
@@ -110,7 +111,8 @@ void print_summary(const config& cfg) {
                 r.ours.c_str(), r.base.c_str(), ratio, goal, verdict, r.note.empty() ? "" : "  ",
                 r.note.c_str());
   }
-  std::printf("peak RSS of the whole run: %s\n", fmt_bytes(static_cast<double>(peak_rss_bytes())).c_str());
+  std::printf("peak RSS of the whole run: %s\n",
+              fmt_bytes(static_cast<double>(peak_rss_bytes())).c_str());
 }
 
 // ---- generated inputs ----------------------------------------------------------------------
@@ -228,7 +230,8 @@ std::string make_prefix(std::vector<gen_tensor>& tensors, std::uint64_t& data_si
   while (json.size() % 8) json += ' ';
   std::string prefix(8, '\0');
   std::uint64_t n = json.size();
-  for (int i = 0; i < 8; ++i) prefix[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    prefix[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
   return prefix + json;
 }
 
@@ -241,7 +244,8 @@ void write_data_file(const std::string& path, const std::string& prefix, std::ui
       std::string head(prefix.size(), '\0');
       in.read(head.data(), static_cast<std::streamsize>(head.size()));
       if (in && head == prefix) {
-        std::printf("reusing %s (%s)\n", path.c_str(), fmt_bytes(static_cast<double>(total)).c_str());
+        std::printf("reusing %s (%s)\n", path.c_str(),
+                    fmt_bytes(static_cast<double>(total)).c_str());
         return;
       }
     }
@@ -275,14 +279,15 @@ void write_data_file(const std::string& path, const std::string& prefix, std::ui
   }
   ::fdatasync(fd);  // clean pages: evictable for the cold-cache runs
   ::close(fd);
-  std::printf("generated %s (%s) in %.1f s\n", path.c_str(), fmt_bytes(static_cast<double>(total)).c_str(),
-              now_s() - t0);
+  std::printf("generated %s (%s) in %.1f s\n", path.c_str(),
+              fmt_bytes(static_cast<double>(total)).c_str(), now_s() - t0);
 }
 
 virtual_file::virtual_file(const std::string& prefix, std::uint64_t data_size) {
   size_ = static_cast<std::size_t>(prefix.size() + data_size);
   base_ = ::mmap(nullptr, size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (base_ == MAP_FAILED) die("cannot reserve address space: " + std::string(std::strerror(errno)));
+  if (base_ == MAP_FAILED)
+    die("cannot reserve address space: " + std::string(std::strerror(errno)));
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   const std::size_t head = (prefix.size() + page - 1) / page * page;
   if (::mprotect(base_, head, PROT_READ | PROT_WRITE) != 0) die("mprotect failed");

@@ -28,7 +28,8 @@ std::vector<st::tensor_spec> specs_of(const std::vector<gen_tensor>& ts, const s
     s.name = t.name;
     s.dtype = t.dtype == "F32" ? st::dtype::F32 : st::dtype::BF16;
     s.shape = t.shape;
-    if (data) s.bytes = st::span<const std::byte>(data + t.begin, static_cast<std::size_t>(t.bytes()));
+    if (data)
+      s.bytes = st::span<const std::byte>(data + t.begin, static_cast<std::size_t>(t.bytes()));
     out.push_back(std::move(s));
   }
   return out;
@@ -137,7 +138,8 @@ std::uint64_t peak_of_child(const config& cfg, const char* mode, std::uint64_t s
   ::close(fds[1]);
   std::string out;
   char buf[256];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
   ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -151,7 +153,8 @@ int child_stream(const config& cfg, const std::string& mode) {
   auto ts = dense_model(cfg.data_bytes);
   std::uint64_t data_size = 0;
   (void)make_prefix(ts, data_size);
-  const std::string target = cfg.dir + "/safetensors-bench-child-" + std::to_string(::getpid()) + ".safetensors";
+  const std::string target =
+      cfg.dir + "/safetensors-bench-child-" + std::to_string(::getpid()) + ".safetensors";
   std::vector<std::byte> chunk(chunk_size);
   if (mode == "ours") {
     (void)stream_ours(target, ts, chunk);
@@ -171,7 +174,8 @@ int child_stream(const config& cfg, const std::string& mode) {
 
 void run_write_targets(context& ctx) {
   const config& cfg = ctx.cfg;
-  const std::string target = cfg.dir + "/safetensors-bench-out-" + std::to_string(::getpid()) + ".safetensors";
+  const std::string target =
+      cfg.dir + "/safetensors-bench-out-" + std::to_string(::getpid()) + ".safetensors";
   const int reps = std::max(1, std::min(cfg.reps, 5));
   const double bytes = static_cast<double>(ctx.data_size);
 
@@ -185,7 +189,8 @@ void run_write_targets(context& ctx) {
     std::uint64_t at = 0, seed = 0;
     while (at < ctx.data_size) {
       fill_chunk(chunk, ++seed);
-      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), ctx.data_size - at));
+      const auto n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), ctx.data_size - at));
       std::memcpy(data + at, chunk.data(), n);
       at += n;
     }
@@ -194,7 +199,8 @@ void run_write_targets(context& ctx) {
   const st::metadata_map md{{"format", "pt"}};
   auto plan = st::write_plan::create(specs, md);
   if (!plan) die(plan.error().to_string());
-  const std::string prefix(reinterpret_cast<const char*>(plan->prefix().data()), plan->prefix().size());
+  const std::string prefix(reinterpret_cast<const char*>(plan->prefix().data()),
+                           plan->prefix().size());
   std::vector<const gen_tensor*> order;
   for (const auto& t : ctx.tensors) order.push_back(&t);
   std::sort(order.begin(), order.end(),
@@ -210,7 +216,8 @@ void run_write_targets(context& ctx) {
           const double t0 = now_s();
           raw_writer w(target, sync);
           w.put(prefix.data(), prefix.size());
-          for (const gen_tensor* t : order) w.put(data + t->begin, static_cast<std::size_t>(t->bytes()));
+          for (const gen_tensor* t : order)
+            w.put(data + t->begin, static_cast<std::size_t>(t->bytes()));
           w.commit();
           return now_s() - t0;
         },
@@ -221,7 +228,8 @@ void run_write_targets(context& ctx) {
         },
         false);
     auto check = st::open_mapped(target);
-    if (!check || check->size() != ctx.tensors.size()) die("save_file: the file does not read back");
+    if (!check || check->size() != ctx.tensors.size())
+      die("save_file: the file does not read back");
     row r;
     r.target = sync ? "5" : "5i";
     r.what = std::string("save_file from memory vs raw write() loop, ") +
@@ -273,8 +281,8 @@ void run_write_targets(context& ctx) {
     const stats s = summarize(ours_small), b = summarize(ours_big), w = summarize(raw_big);
     row r;
     r.target = "5";
-    r.what = "stream_writer peak RSS: " + fmt_bytes(static_cast<double>(cfg.data_bytes)) + " file vs " +
-             fmt_bytes(static_cast<double>(small)) + " file";
+    r.what = "stream_writer peak RSS: " + fmt_bytes(static_cast<double>(cfg.data_bytes)) +
+             " file vs " + fmt_bytes(static_cast<double>(small)) + " file";
     r.ours = fmt_bytes(b.median);
     r.base = fmt_bytes(s.median);
     r.ratio = {b.median / s.median, b.min / s.max, b.max / s.min};
@@ -284,7 +292,8 @@ void run_write_targets(context& ctx) {
     add_row(r);
     row q;
     q.target = "5i";
-    q.what = "stream_writer peak RSS vs raw streaming loop, " + fmt_bytes(static_cast<double>(cfg.data_bytes)) + " file";
+    q.what = "stream_writer peak RSS vs raw streaming loop, " +
+             fmt_bytes(static_cast<double>(cfg.data_bytes)) + " file";
     q.ours = fmt_bytes(b.median);
     q.base = fmt_bytes(w.median);
     q.ratio = {b.median / w.median, b.min / w.max, b.max / w.min};
