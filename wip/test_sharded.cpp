@@ -819,6 +819,52 @@ TEST_SUITE("sharded") {
           "IoError");
   }
 
+  TEST_CASE("save_sharded: a failure in a later shard leaves no index and no partial file") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    auto specs = lib_specs(ts);
+    st::sharded_write_options o;
+    o.max_shard_size = 250;  // shards: {a.big}, {b, c}, {d, e, f}
+    o.write.sync = false;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    REQUIRE(fs::exists(dir.file("model.safetensors.index.json")));
+    // Tensor "c" (shard 2) now fails half way: shard 1 is replaced, shard 2 is not written, and
+    // the old index is gone, so it cannot describe a mix of old and new shards.
+    specs[2].bytes = {};
+    specs[2].producer = [](std::uint64_t offset, st::span<std::byte> out) -> st::result<void> {
+      if (offset + out.size() > 100) return st::error(st::errc::io_error, "device lost");
+      for (auto& b : out) b = std::byte{7};
+      return {};
+    };
+    auto r = st::save_sharded(dir.path(), specs, o);
+    REQUIRE(outcome(r) == "IoError");
+    CHECK(has(r.error().message(), "device lost"));
+    CHECK_FALSE(fs::exists(dir.file("model.safetensors.index.json")));
+    for (const auto& entry : fs::directory_iterator(dir.path())) {
+      CHECK_FALSE(has(entry.path().filename().string(), ".tmp"));
+    }
+    CHECK(outcome(st::open_mapped(dir.file("model-00002-of-00003.safetensors"))) == "value");  // the old one
+  }
+
+  TEST_CASE("non-ASCII prefixes: file names in UTF-8, \\u escapes in the index") {
+    st_test::temp_dir dir;
+    const auto specs = lib_specs(original_tensors());
+    st::sharded_write_options o;
+    o.max_shard_size = 250;
+    o.prefix = "mod\xC3\xA8le";  // "modèle"
+    o.write.sync = false;
+    auto l = st::save_sharded(dir.path().string(), specs, o);
+    REQUIRE(outcome(l) == "value");
+    const std::string index_text = read_text(dir.file("mod\xC3\xA8le.safetensors.index.json"));
+    CHECK(has(index_text, "\"mod\\u00e8le-00001-of-00003.safetensors\""));
+    st::checkpoint_options co;
+    co.prefix = o.prefix;
+    auto c = st::checkpoint::open(dir.path().string(), co);
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->shard_name(0) == "mod\xC3\xA8le-00001-of-00003.safetensors");
+    CHECK(c->verify().ok());
+  }
+
   TEST_CASE("sharded_stream_writer: the same files as save_sharded, chunks in any order") {
     st_test::temp_dir dir;
     const auto ts = original_tensors();
