@@ -454,10 +454,9 @@ TEST_CASE("writer: a full disk (ENOSPC on a 1 MiB tmpfs) leaves the old file and
   CHECK(listing(dir.file("mnt")) == std::vector<std::string>{"model.safetensors"});
 }
 
-TEST_CASE("stream_writer: after a failed write, commit() reports the I/O error" * doctest::skip()) {
-  // BUG (reported): after an IoError in write(), the writer refuses further writes
-  // (InvalidArgument "an earlier write failed"), yet commit() keeps answering TensorInvalidInfo
-  // ("incomplete", which promises the writer is still usable), never the I/O error.
+TEST_CASE("stream_writer: after a failed write, commit() reports the I/O error") {
+  // After an IoError in write(), every later write() and commit() report that error, not
+  // TensorInvalidInfo ("incomplete", which would promise that the writer is still usable).
   st_test::temp_dir dir;
   small_tmpfs fs_(dir.file("mnt"));
   if (!fs_.mounted()) {
@@ -575,10 +574,27 @@ bool valid_utf8(const std::string& s) {
 }
 }  // namespace
 
-TEST_CASE("writer: the temporary file's name stays valid UTF-8 for a long non-ASCII target" *
-          doctest::skip()) {
-  // BUG (reported): the temporary name keeps the first 200 bytes of the target's name, which can
-  // cut a multi-byte character; file systems that require UTF-8 names (APFS) refuse it (EILSEQ).
+TEST_CASE("writer: overwriting keeps the target's permissions; a new file gets 0666 & ~umask") {
+  st_test::temp_dir dir;
+  const fs::path path = dir.file("model.safetensors");
+  const bytes_t data{1, 2, 3};
+  const std::vector<st::tensor_spec> tensors{spec("t", st::dtype::U8, {3}, data)};
+  const mode_t mask = ::umask(022);
+  ::umask(mask);
+  REQUIRE(st::save_file(path, tensors).has_value());
+  struct stat st_new {};
+  REQUIRE(::stat(path.c_str(), &st_new) == 0);
+  CHECK((st_new.st_mode & 0777) == (0666 & ~mask));
+  REQUIRE(::chmod(path.c_str(), 0640) == 0);
+  REQUIRE(st::save_file(path, tensors).has_value());
+  struct stat st_kept {};
+  REQUIRE(::stat(path.c_str(), &st_kept) == 0);
+  CHECK((st_kept.st_mode & 0777) == 0640);
+}
+
+TEST_CASE("writer: the temporary file's name stays valid UTF-8 for a long non-ASCII target") {
+  // The temporary name keeps at most 200 bytes of the target's name, cut on a character boundary
+  // (file systems that require UTF-8 names, such as APFS, refuse a cut character with EILSEQ).
   st_test::temp_dir dir;
   std::string name = "a";
   for (int i = 0; i < 127; ++i) name += "\xC3\xA9";  // 255 bytes
@@ -596,10 +612,9 @@ TEST_CASE("writer: the temporary file's name stays valid UTF-8 for a long non-AS
 }
 #endif
 
-TEST_CASE("writer: a path with a NUL byte is InvalidArgument, and nothing is written" *
-          doctest::skip()) {
-  // BUG (reported): to_native keeps the NUL and open() and rename() stop at it, so
-  // save_file("dir/a\0b") silently writes "dir/a" (and open_mapped("dir/a\0b") maps "dir/a").
+TEST_CASE("writer: a path with a NUL byte is InvalidArgument, and nothing is written") {
+  // The OS would stop at the NUL: save_file("dir/a\0b") must not write "dir/a" (nor
+  // open_mapped("dir/a\0b") map "dir/a").
   st_test::temp_dir dir;
   const bytes_t data{1, 2, 3, 4};
   const std::string with_nul = dir.path().string() + "/a" + std::string(1, '\0') + "b";

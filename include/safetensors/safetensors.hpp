@@ -1670,6 +1670,9 @@ inline std::string last_error_message(DWORD code) {
 
 inline result<native_string> to_native(std::string_view utf8) {
   if (utf8.empty()) return native_string();
+  if (utf8.find('\0') != std::string_view::npos) {
+    return error(errc::invalid_argument, "the path contains a NUL byte");
+  }
   if (utf8.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     return error(errc::invalid_argument, "path too long");
   }
@@ -1780,7 +1783,12 @@ using native_string = std::string;
 
 inline std::string errno_message(int code) { return std::generic_category().message(code); }
 
-inline result<native_string> to_native(std::string_view utf8) { return native_string(utf8); }
+inline result<native_string> to_native(std::string_view utf8) {
+  if (utf8.find('\0') != std::string_view::npos) {
+    return error(errc::invalid_argument, "the path contains a NUL byte");  // the OS would cut it
+  }
+  return native_string(utf8);
+}
 
 struct os_file {
   int fd = -1;
@@ -1899,6 +1907,9 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
 #endif
 
 inline result<native_string> to_native(const std::filesystem::path& p) {
+  if (p.native().find(std::filesystem::path::value_type{}) != std::filesystem::path::string_type::npos) {
+    return error(errc::invalid_argument, "the path contains a NUL byte");  // the OS would cut it
+  }
 #if SAFETENSORS_WINDOWS
   return native_string(p.wstring());
 #else
@@ -1943,7 +1954,15 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
   const std::size_t base = slash == native_string::npos ? 0 : slash + 1;
   native_string out = target.substr(0, base);
   out += static_cast<char_type>('.');
-  out += target.substr(base, 200);
+  std::size_t keep = std::min<std::size_t>(target.size() - base, 200);
+  if (keep < target.size() - base) {  // cut on a character boundary
+#if SAFETENSORS_WINDOWS
+    if ((static_cast<unsigned>(target[base + keep - 1]) & 0xFC00u) == 0xD800u) --keep;
+#else
+    while (keep > 0 && (static_cast<unsigned char>(target[base + keep]) & 0xC0u) == 0x80u) --keep;
+#endif
+  }
+  out += target.substr(base, keep);
   out += static_cast<char_type>('.');
   static const char hex[] = "0123456789abcdef";
   for (int i = 60; i >= 0; i -= 4) out += static_cast<char_type>(hex[(x >> i) & 15]);
@@ -2029,6 +2048,8 @@ inline result<void> replace_file(const native_string& from, const native_string&
 inline void remove_file(const native_string& path) noexcept { DeleteFileW(path.c_str()); }
 
 inline void sync_parent_dir(const native_string&) noexcept {}  // MOVEFILE_WRITE_THROUGH
+
+inline void keep_mode_of(const native_string&, const os_file&) noexcept {}
 #else
 inline result<os_file> create_new(const native_string& path, const std::string& shown,
                                   bool& exists) {
@@ -2109,6 +2130,15 @@ inline result<void> replace_file(const native_string& from, const native_string&
 
 inline void remove_file(const native_string& path) noexcept { (void)::unlink(path.c_str()); }
 
+/// Gives the new file the permissions of the file it replaces (best effort), so that overwriting
+/// keeps a file's mode; a new file gets 0666 minus the umask, as any created file.
+inline void keep_mode_of(const native_string& target, const os_file& f) noexcept {
+  struct stat st {};
+  if (::stat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    (void)::fchmod(f.fd, st.st_mode & 07777);
+  }
+}
+
 /// Makes a completed rename durable: fsync of the directory that holds `path` (best effort).
 inline void sync_parent_dir(const native_string& path) noexcept {
   const std::size_t slash = path.find_last_of('/');
@@ -2168,6 +2198,7 @@ class atomic_file {
                                          ": cannot create a temporary file in its directory (" +
                                          file.error().message() + ")");
       }
+      keep_mode_of(target, *file);
       atomic_file out;
       out.file_ = std::move(*file);
       out.target_ = std::move(target);
@@ -2997,13 +3028,14 @@ inline result<std::vector<std::byte>> serialize(
     const tensor_spec& t = tensors[p.input_index];
     const auto size = static_cast<std::size_t>(p.byte_size());
     std::byte* dst = data + p.offsets.begin;
+    if (size == 0) continue;  // producers are never called for zero bytes
     if (t.producer) {
       auto r = t.producer(0, span<std::byte>(dst, size));
       if (!r) {
         return error(r.error().code(), "tensor " + detail::quote(p.name) +
                                             ": the producer failed: " + r.error().message());
       }
-    } else if (size != 0) {
+    } else {
       std::memcpy(dst, t.bytes.data(), size);
     }
   }
@@ -3084,10 +3116,13 @@ class stream_writer {
   }
   /// Checks that every tensor is complete, flushes, syncs (write_options::sync) and renames the
   /// temporary file over the target. TensorInvalidInfo names an incomplete tensor (the writer
-  /// stays usable); after any other error the writer is discarded.
+  /// stays usable); after any other error (or a write that failed with an I/O error, which
+  /// commit() reports again) the writer is discarded.
   result<void> commit() {
     if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    if (auto e = state_->incomplete()) return std::move(*e);
+    if (!state_->failure) {
+      if (auto e = state_->incomplete()) return std::move(*e);
+    }
     auto r = state_->commit();
     state_.reset();
     return r;
@@ -3110,7 +3145,7 @@ class stream_writer {
       return put(0, prefix.data(), prefix.size());
     }
     result<void> write(std::string_view name, span<const std::byte> chunk) {
-      if (failed) return error(errc::invalid_argument, "stream_writer: an earlier write failed");
+      if (failure) return *failure;
       const auto it = index.find(name);
       if (it == index.end()) {
         return error(errc::tensor_not_found, "stream_writer: no tensor named " +
@@ -3128,7 +3163,7 @@ class stream_writer {
       if (chunk.data() == nullptr) return error(errc::invalid_argument, "stream_writer: null chunk");
       const std::uint64_t at = plan.prefix().size() + t.offsets.begin + done;
       if (auto r = put(at, chunk.data(), chunk.size()); !r) {
-        failed = true;
+        failure = r.error();
         return r;
       }
       done += chunk.size();
@@ -3178,7 +3213,7 @@ class stream_writer {
       return std::nullopt;
     }
     result<void> commit() {
-      if (failed) return error(errc::invalid_argument, "stream_writer: an earlier write failed");
+      if (failure) return *failure;
       if (auto r = flush(); !r) return r;
       return file.commit(sync);
     }
@@ -3187,7 +3222,7 @@ class stream_writer {
     detail::atomic_file file;
     progress_callback progress;
     bool sync;
-    bool failed = false;
+    std::optional<error> failure;  // the first failed write: every later call reports it
     std::vector<std::uint64_t> written;
     std::unordered_map<std::string_view, std::size_t> index;  // views into plan's names
     std::vector<std::byte> buffer;
