@@ -1399,13 +1399,21 @@ class header_sax {
   template <class Exception>
   bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
                    const Exception& ex) {
-    std::string what = ex.what();
+    std::string_view what = ex.what();
     // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
     if (!what.empty() && what[0] == '[') {
       const auto close = what.find("] ");
-      if (close != std::string::npos) what.erase(0, close + 2);
+      if (close != std::string_view::npos) what.remove_prefix(close + 2);
     }
-    return fail(errc::invalid_header_deserialization, "invalid JSON: " + what);
+    // nlohmann quotes the last token read, which can be a 100 MB string: keep messages short.
+    constexpr std::size_t keep_head = 200, keep_tail = 100;
+    if (what.size() > keep_head + keep_tail + 64) {
+      return fail(errc::invalid_header_deserialization,
+                  "invalid JSON: " + std::string(what.substr(0, keep_head)) + "...(" +
+                      num(what.size() - keep_head - keep_tail) + " bytes cut)..." +
+                      std::string(what.substr(what.size() - keep_tail)));
+    }
+    return fail(errc::invalid_header_deserialization, "invalid JSON: " + std::string(what));
   }
 
  private:
@@ -1640,8 +1648,18 @@ inline result<header> parse_header_bytes(const unsigned char* json, std::size_t 
   header h;
   header_builder builder(h);
   header_sax sax(builder);
+  // Trim the JSON whitespace around the object first: nlohmann keeps every byte it reads in a
+  // token buffer, so 100 MB of padding would cost 100 MB more.
   const char* first = reinterpret_cast<const char*>(json);
-  const bool ok = nlohmann::json::sax_parse(first, first + n, &sax,
+  const char* last = first + n;
+  const auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (last != first && is_ws(last[-1])) --last;
+  while (first != last && is_ws(*first)) ++first;
+  if (last - first >= 3 && std::memcmp(first, "\xEF\xBB\xBF", 3) == 0) {  // nlohmann skips it
+    return error(errc::invalid_header_deserialization,
+                 "invalid JSON: a UTF-8 byte order mark after leading whitespace");
+  }
+  const bool ok = nlohmann::json::sax_parse(first, last, &sax,
                                             nlohmann::json::input_format_t::json, true, false);
   if (!ok || !sax.complete()) {
     if (auto& e = sax.failure()) return std::move(*e);
