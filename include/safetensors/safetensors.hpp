@@ -1041,6 +1041,14 @@ class header_builder {
       rehash(h_.slots_.empty() ? 16 : h_.slots_.size() * 2);
     return insert(record);
   }
+  /// Sizes the tables for a header of n bytes: no rehash, few reallocations while parsing.
+  void reserve_for(std::size_t n) {
+    // The shortest tensor entry, "":{"dtype":"I8","shape":[],"data_offsets":[0,0]}, has 47 bytes.
+    const std::size_t most = n / 48 + 1;
+    std::size_t slots = 16;
+    while (slots < 2 * most && slots < (std::size_t{1} << 17)) slots *= 2;  // at most 1 MiB
+    h_.slots_.assign(slots, 0);
+  }
   tensor_record& current() noexcept { return h_.records_.back(); }
   std::vector<std::uint64_t>& dims() noexcept { return h_.dims_; }
   std::optional<metadata_map>& metadata() noexcept { return h_.metadata_; }
@@ -1054,13 +1062,16 @@ class header_builder {
     const std::size_t n = h.records_.size();
     h.by_offset_.resize(n);
     for (std::size_t i = 0; i < n; ++i) h.by_offset_[i] = i;
-    std::sort(h.by_offset_.begin(), h.by_offset_.end(), [&h](std::size_t a, std::size_t b) {
+    const auto by_offset = [&h](std::size_t a, std::size_t b) {
       const tensor_record& ra = h.records_[a];
       const tensor_record& rb = h.records_[b];
       if (ra.begin != rb.begin) return ra.begin < rb.begin;
       if (ra.end != rb.end) return ra.end < rb.end;
       return h.record_name(a) < h.record_name(b);
-    });
+    };
+    // Writers emit the members in offset order (the reference does): then no sort is needed.
+    if (!std::is_sorted(h.by_offset_.begin(), h.by_offset_.end(), by_offset))
+      std::sort(h.by_offset_.begin(), h.by_offset_.end(), by_offset);
     std::uint64_t start = 0;
     std::size_t previous = n;
     for (std::size_t idx : h.by_offset_) {
@@ -1116,7 +1127,7 @@ class header_builder {
                        " bytes); parse_options::allow_trailing_bytes accepts them");
     }
     h.by_name_ = h.by_offset_;
-    std::sort(h.by_name_.begin(), h.by_name_.end(),
+    sort_runs(h.by_name_,
               [&h](std::size_t a, std::size_t b) { return h.record_name(a) < h.record_name(b); });
     return std::nullopt;
   }
@@ -1132,6 +1143,37 @@ class header_builder {
   }
 
  private:
+  /// Sorts `v`, fast when it is made of a few ascending runs: the offset order of a file is
+  /// name order within each dtype (the reference writer's layout), so by-name is a merge of
+  /// one run per dtype. Many runs: a plain sort.
+  template <class Less>
+  static void sort_runs(std::vector<std::size_t>& v, Less less) {
+    std::size_t bounds[17];
+    std::size_t runs = 0;
+    bounds[0] = 0;
+    for (std::size_t i = 1; i < v.size(); ++i) {
+      if (less(v[i], v[i - 1])) {
+        if (++runs == 16) {
+          std::sort(v.begin(), v.end(), less);
+          return;
+        }
+        bounds[runs] = i;
+      }
+    }
+    bounds[++runs] = v.size();
+    // Merge neighbouring runs pairwise until one is left.
+    while (runs > 1) {
+      std::size_t merged = 0;
+      for (std::size_t r = 0; r < runs; r += 2) {
+        if (r + 1 < runs) {
+          const auto at = [&v](std::size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
+          std::inplace_merge(at(bounds[r]), at(bounds[r + 1]), at(bounds[r + 2]), less);
+        }
+        bounds[++merged] = bounds[std::min(r + 2, runs)];
+      }
+      runs = merged;
+    }
+  }
   static std::string type_shape(const tensor_record& r, span<const std::uint64_t> shape) {
     return std::string(to_string(r.type)) + shape_string(shape);
   }
@@ -1257,7 +1299,7 @@ class header_sax {
         return true;
       case state::tensor_value:
         have_dtype_ = have_shape_ = have_offsets_ = false;
-        extra_keys_.clear();
+        if (!extra_keys_.empty()) extra_keys_.clear();
         b_.current().shape_offset = b_.dims().size();
         state_ = state::entry;
         return true;
@@ -1273,7 +1315,7 @@ class header_sax {
   bool key(json::string_t& k) {
     switch (state_) {
       case state::top_members:
-        if (k == "__metadata__") {
+        if (std::string_view(k) == "__metadata__") {
           if (seen_metadata_) {
             return fail(errc::duplicate_key, "the key \"__metadata__\" appears twice");
           }
@@ -1296,13 +1338,14 @@ class header_sax {
       case state::entry: {
         bool* seen = nullptr;
         state next = state::skip;
-        if (k == "dtype") {
+        const std::string_view field(k);
+        if (field == "dtype") {
           seen = &have_dtype_;
           next = state::dtype_value;
-        } else if (k == "shape") {
+        } else if (field == "shape") {
           seen = &have_shape_;
           next = state::shape_value;
-        } else if (k == "data_offsets") {
+        } else if (field == "data_offsets") {
           seen = &have_offsets_;
           next = state::offsets_value;
         }
@@ -1647,6 +1690,7 @@ inline result<header> parse_header_bytes(const unsigned char* json, std::size_t 
   }
   header h;
   header_builder builder(h);
+  builder.reserve_for(n);
   header_sax sax(builder);
   // Trim the JSON whitespace around the object first: nlohmann keeps every byte it reads in a
   // token buffer, so 100 MB of padding would cost 100 MB more.
