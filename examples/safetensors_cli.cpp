@@ -1,6 +1,7 @@
 // safetensors-cli: inspect and validate safetensors files (contract: DESIGN.md §5).
 //
-//   safetensors-cli inspect FILE [--json]   the tensor table and metadata
+//   safetensors-cli inspect FILE [--json] [--values K]  the tensor table and metadata (and the
+//                                           first K values of each tensor)
 //   safetensors-cli validate FILE...        checks each file
 //   safetensors-cli rewrite IN OUT [--align A]  re-serializes IN canonically into OUT (atomic)
 //   safetensors-cli demo [DIR]              writes a small demo model and inspects it
@@ -9,6 +10,8 @@
 // 2 usage errors and files that cannot be opened.
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +22,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "cli_values.hpp"
 
 #if defined(_WIN32)
 #include <io.h>
@@ -38,7 +43,9 @@ constexpr int exit_usage = 2;
 
 const char* const usage_text =
     "usage:\n"
-    "  safetensors-cli inspect FILE [--json]   print the tensor table and metadata\n"
+    "  safetensors-cli inspect FILE [--json] [--values K]\n"
+    "                                          print the tensor table and metadata, and the\n"
+    "                                          first K values of each tensor as numbers\n"
     "  safetensors-cli validate FILE...        check each file (exit 1 if any is invalid)\n"
     "  safetensors-cli rewrite IN OUT [--align A]\n"
     "                                          write IN canonically (sorted, padded, aligned to A\n"
@@ -111,7 +118,9 @@ nlohmann::ordered_json to_json(const st::header& h) {
   return out;
 }
 
-void print_table(const std::string& path, const st::header& h) {
+/// The table; `values` (one entry per tensor in offset order) adds a column when not empty.
+void print_table(const std::string& path, const st::header& h,
+                 const std::vector<std::string>& values = {}) {
   std::cout << "file:     " << path << "\n"
             << "header:   " << h.header_size() << " bytes (data starts at byte " << h.data_offset()
             << ")\n"
@@ -127,15 +136,18 @@ void print_table(const std::string& path, const st::header& h) {
     }
   }
   if (h.empty()) return;
-  std::vector<std::array<std::string, 5>> rows;
+  std::vector<std::vector<std::string>> rows;
   rows.push_back({"name", "dtype", "shape", "offsets", "bytes"});
+  if (!values.empty()) rows.back().push_back("values");
+  std::size_t i = 0;
   for (const st::tensor_info t : h.tensors()) {
     rows.push_back(
         {printable(t.name()), std::string(st::to_string(t.dtype())), shape_text(t.shape()),
          "[" + std::to_string(t.offsets().begin) + ", " + std::to_string(t.offsets().end) + ")",
          std::to_string(t.byte_size())});
+    if (!values.empty()) rows.back().push_back(values[i++]);
   }
-  std::array<std::size_t, 5> width{};
+  std::vector<std::size_t> width(rows.front().size(), 0);
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
   }
@@ -152,9 +164,20 @@ void print_table(const std::string& path, const st::header& h) {
 int inspect(const std::vector<std::string>& args) {
   std::string path;
   bool json = false;
-  for (const auto& a : args) {
+  std::optional<std::uint64_t> values;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     if (a == "--json") {
       json = true;
+    } else if (a == "--values") {
+      if (i + 1 == args.size()) return usage_error("inspect: --values needs a count");
+      const std::string& v = args[++i];
+      std::uint64_t k = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), k);
+      if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+        return usage_error("inspect: --values needs a count, got '" + v + "'");
+      }
+      values = k;
     } else if (!a.empty() && a[0] == '-') {
       return usage_error("inspect: unknown option " + a);
     } else if (path.empty()) {
@@ -166,10 +189,32 @@ int inspect(const std::vector<std::string>& args) {
   if (path.empty()) return usage_error("inspect needs a FILE");
   auto reader = st::open_reader(path);
   if (!reader) return report(reader.error());
+  // The first K values of each tensor: only those bytes are read.
+  std::vector<nlohmann::ordered_json> value_json;
+  std::vector<std::string> value_text;
+  if (values) {
+    for (const st::tensor_info t : reader->header().tensors()) {
+      auto bytes = safetensors_cli::read_value_prefix(*reader, t, *values);
+      if (!bytes) return report(bytes.error());
+      if (json) {
+        auto v = safetensors_cli::values_json(t, *bytes, *values);
+        if (!v) return report(v.error());
+        value_json.push_back(std::move(*v));
+      } else {
+        auto v = safetensors_cli::values_text(t, *bytes, *values);
+        if (!v) return report(v.error());
+        value_text.push_back(std::move(*v));
+      }
+    }
+  }
   if (json) {
-    std::cout << to_json(reader->header()).dump() << "\n";
+    auto out = to_json(reader->header());
+    for (std::size_t i = 0; i < value_json.size(); ++i) {
+      out["tensors"][i]["values"] = std::move(value_json[i]);
+    }
+    std::cout << out.dump() << "\n";
   } else {
-    print_table(path, reader->header());
+    print_table(path, reader->header(), value_text);
   }
   return exit_ok;
 }

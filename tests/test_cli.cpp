@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -290,5 +291,64 @@ TEST_SUITE("cli") {
     CHECK(run_cli(dir, {"rewrite", dir.file("missing.safetensors").string(),
                         dir.file("out.safetensors").string()})
               .code == 2);
+  }
+
+  TEST_CASE("inspect --values K decodes the first K values of every dtype (DESIGN §5)") {
+    st_test::temp_dir dir;
+    const auto f32 = [](std::uint32_t bits) {
+      return std::vector<std::uint8_t>{static_cast<std::uint8_t>(bits), static_cast<std::uint8_t>(bits >> 8),
+                                       static_cast<std::uint8_t>(bits >> 16), static_cast<std::uint8_t>(bits >> 24)};
+    };
+    std::vector<std::uint8_t> floats;
+    for (const std::uint32_t b : {0x3dcccccdu /* 0.1f */, 0x7fc00000u /* nan */, 0xff800000u /* -inf */,
+                                  0x7f800000u /* inf */}) {
+      const auto v = f32(b);
+      floats.insert(floats.end(), v.begin(), v.end());
+    }
+    std::vector<std::uint8_t> c64 = f32(0xbf800000u);  // -1 + 1i
+    const auto im = f32(0x3f800000u);
+    c64.insert(c64.end(), im.begin(), im.end());
+    const std::vector<st_test::tensor_spec> tensors{
+        {"f", "F32", {4}, floats},
+        {"i64", "I64", {2}, {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
+        {"u64", "U64", {1}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+        {"c", "C64", {1}, c64},
+        {"bf", "BF16", {2}, {0x80, 0x3f, 0xc0, 0xff}},     // 1.0, nan
+        {"e4m3", "F8_E4M3", {3}, {0x38, 0x7e, 0xb0}},      // 1.0, 448, -0.5
+        {"b", "BOOL", {2}, {0, 7}},
+        {"e", "U8", {0}, {}},
+    };
+    const auto path = dir.file("v.safetensors");
+    st_test::write_file(path, st_test::make_file(tensors));
+    const auto r = run_cli(dir, {"inspect", "--json", "--values", "3", path.string()});
+    REQUIRE(r.code == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    std::map<std::string, nlohmann::json> by_name;
+    for (const auto& t : j.at("tensors")) by_name[t.at("name").get<std::string>()] = t.at("values");
+    // Floats with the fewest digits that read back as the same float: 0.1f is 0.1.
+    CHECK(by_name["f"].dump() == R"([0.1,"nan","-inf"])");
+    CHECK(by_name["i64"].dump() == "[-9223372036854775808,9223372036854775807]");
+    CHECK(by_name["u64"].dump() == "[18446744073709551615]");
+    CHECK(by_name["c"].dump() == "[[-1.0,1.0]]");
+    CHECK(by_name["bf"].dump() == R"([1.0,"nan"])");
+    CHECK(by_name["e4m3"].dump() == "[1.0,448.0,-0.5]");
+    CHECK(by_name["b"].dump() == "[0,1]");
+    CHECK(by_name["e"].dump() == "[]");
+    // K = 0: empty lists; without --values: no "values" key.
+    const auto z = nlohmann::json::parse(run_cli(dir, {"inspect", "--json", "--values", "0", path.string()}).out);
+    for (const auto& t : z.at("tensors")) CHECK(t.at("values").empty());
+    const auto none = nlohmann::json::parse(run_cli(dir, {"inspect", "--json", path.string()}).out);
+    for (const auto& t : none.at("tensors")) CHECK_FALSE(t.contains("values"));
+    // The table shows them too, with "..." when there are more.
+    const auto table = run_cli(dir, {"inspect", "--values", "1", path.string()});
+    REQUIRE(table.code == 0);
+    CHECK(table.out.find("[0.1, ...]") != std::string::npos);
+    CHECK(table.out.find("[18446744073709551615]") != std::string::npos);
+    // Bad counts are usage errors.
+    for (const char* bad : {"x", "-1", "1.5", ""}) {
+      CAPTURE(bad);
+      CHECK(run_cli(dir, {"inspect", "--values", bad, path.string()}).code == 2);
+    }
+    CHECK(run_cli(dir, {"inspect", path.string(), "--values"}).code == 2);
   }
 }

@@ -809,13 +809,14 @@ TEST_SUITE("sharded") {
 
   TEST_CASE("save_sharded: an invalid tensor writes nothing") {
     st_test::temp_dir dir;
-    auto specs = lib_specs(original_tensors());
+    const auto ts = original_tensors();  // the specs reference these bytes
+    auto specs = lib_specs(ts);
     specs.back().shape = {4};  // 3 bytes given for BOOL[4]
     st::sharded_write_options o;
     o.max_shard_size = 100;
     CHECK(outcome(st::save_sharded(dir.path(), specs, o)) == "TensorInvalidInfo");
     CHECK(fs::is_empty(dir.path()));
-    CHECK(outcome(st::save_sharded(dir.path() / "missing", lib_specs(original_tensors()), o)) ==
+    CHECK(outcome(st::save_sharded(dir.path() / "missing", lib_specs(ts), o)) ==
           "IoError");
   }
 
@@ -848,7 +849,8 @@ TEST_SUITE("sharded") {
 
   TEST_CASE("non-ASCII prefixes: file names in UTF-8, \\u escapes in the index") {
     st_test::temp_dir dir;
-    const auto specs = lib_specs(original_tensors());
+    const auto ts = original_tensors();  // the specs reference these bytes
+    const auto specs = lib_specs(ts);
     st::sharded_write_options o;
     o.max_shard_size = 250;
     o.prefix = "mod\xC3\xA8le";  // "modèle"

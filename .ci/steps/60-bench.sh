@@ -12,8 +12,9 @@ build=build/ci-bench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DSAFETENSORS_BUILD_BENCHMARKS=ON -DSAFETENSORS_BUILD_TESTS=OFF \
   -DSAFETENSORS_BUILD_EXAMPLES=OFF -DSAFETENSORS_INSTALL=OFF
-cmake --build "$build" --target safetensors-bench -j 2
+cmake --build "$build" --target safetensors-bench safetensors-bench-convert -j 2
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 timeout 120 "$build/tests/bench/safetensors-bench" --quick --dir="$tmp"
+timeout 60 "$build/tests/bench/safetensors-bench-convert" --benchmark_min_time=0.01
