@@ -1,11 +1,10 @@
 // C++20 interop: safetensors::span <-> std::span both ways, and std::ranges on our spans.
 // Built with C++20 whatever the project's standard; run on the demo model.
-#include <safetensors/safetensors.hpp>
-
 #include <algorithm>
 #include <cstddef>
 #include <iostream>
 #include <ranges>
+#include <safetensors/safetensors.hpp>
 #include <span>
 #include <vector>
 
@@ -17,16 +16,20 @@ static_assert(std::ranges::borrowed_range<safetensors::span<const std::byte>>);
 static_assert(std::ranges::contiguous_range<safetensors::span<float>>);
 
 int main(int argc, char** argv) {
-  if (argc != 2) return 2;
+  if (argc != 2) {
+    return 2;
+  }
   auto model = safetensors::open_mapped(argv[1]);
   if (!model) {
     std::cerr << model.error().to_string() << "\n";
     return 1;
   }
   auto w = model->find("encoder.layer.0.weight");
-  if (!w) return 1;
+  if (!w) {
+    return 1;
+  }
   const safetensors::span<const std::byte> ours = w->bytes();
-  const std::span<const std::byte> theirs = ours;  // ours -> std::span
+  const std::span<const std::byte> theirs = ours;          // ours -> std::span
   const safetensors::span<const std::byte> back = theirs;  // std::span -> ours
   if (theirs.data() != ours.data() || theirs.size() != ours.size() || back.data() != ours.data() ||
       back.size() != ours.size() || ours.size() != 24) {
@@ -36,12 +39,20 @@ int main(int argc, char** argv) {
   // A std::span destination for a typed copy.
   std::vector<float> values(6);
   auto floats = w->as<float>();
-  if (!floats) return 1;
-  if (!floats->copy_to(std::span<float>(values))) return 1;
+  if (!floats) {
+    return 1;
+  }
+  if (!floats->copy_to(std::span<float>(values))) {
+    return 1;
+  }
   // std::ranges algorithms on our span (a borrowed range: the iterator outlives the temporary).
   float* const top = std::ranges::max_element(safetensors::span<float>(values));
-  if (*top != std::ranges::max(values)) return 1;
-  if (values[0] != (*floats)[0]) return 1;
+  if (*top != std::ranges::max(values)) {
+    return 1;
+  }
+  if (values[0] != (*floats)[0]) {
+    return 1;
+  }
   std::cout << "std::span interop ok, first value " << values[0] << "\n";
   return 0;
 }

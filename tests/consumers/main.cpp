@@ -1,7 +1,6 @@
 // The consumer program every integration test builds: open a file, list its tensors.
-#include <safetensors/safetensors.hpp>
-
 #include <iostream>
+#include <safetensors/safetensors.hpp>
 
 int main(int argc, char** argv) {
   if (argc != 2) {

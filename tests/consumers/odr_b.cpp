@@ -1,6 +1,5 @@
-#include <safetensors/safetensors.hpp>
-
 #include <iostream>
+#include <safetensors/safetensors.hpp>
 #include <string>
 
 std::string dtype_name_a(safetensors::dtype d);

@@ -2,12 +2,11 @@
 // a file with a non-ASCII UTF-8 name is written atomically, replaced, mapped, read with pread /
 // ReadFile, written again through stream_writer; failures leave the old file and no temporary.
 // Usage: platform_io DIR (an existing, writable directory). Prints "platform io ok" on success.
-#include <safetensors/safetensors.hpp>
-
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <safetensors/safetensors.hpp>
 #include <string>
 #include <vector>
 
@@ -44,7 +43,8 @@ std::vector<st::tensor_spec> one_tensor(const std::string& name, const std::vect
   return specs;
 }
 
-/// The floats of tensor `name`, read through the mapping and through pread/ReadFile; both must agree.
+/// The floats of tensor `name`, read through the mapping and through pread/ReadFile; both must
+/// agree.
 std::vector<float> read_both(const std::string& path, const std::string& name) {
   std::vector<float> mapped_values;
   {
@@ -101,14 +101,14 @@ int main(int argc, char** argv) {
   const std::filesystem::path base_path = from_utf8(base);
   std::filesystem::remove_all(base_path);
   std::filesystem::create_directories(base_path);
-  const std::string name_utf8 = "mod\xC3\xA8le-\xE6\xA8\xA1\xE5\x9E\x8B-\xF0\x9F\xA4\x96.safetensors";
+  const std::string name_utf8 =
+      "mod\xC3\xA8le-\xE6\xA8\xA1\xE5\x9E\x8B-\xF0\x9F\xA4\x96.safetensors";
   const std::string path = base + "/" + name_utf8;
 
   const auto v1 = f32_bytes({1.0f, -2.5f, 3.25f});
   check(st::save_file(path, one_tensor("w", v1)).has_value(), "save_file (create)");
   // The file exists under exactly that Unicode name (UTF-8 -> UTF-16 on Windows).
-  check(std::filesystem::exists(base_path / from_utf8(name_utf8)),
-        "the file has the UTF-8 name");
+  check(std::filesystem::exists(base_path / from_utf8(name_utf8)), "the file has the UTF-8 name");
   check(read_both(path, "w") == std::vector<float>{1.0f, -2.5f, 3.25f}, "values after create");
 
   // Atomic replace of an existing file.

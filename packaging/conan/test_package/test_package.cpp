@@ -1,8 +1,7 @@
 // Serializes one tensor in memory, parses it back, prints the table.
-#include <safetensors/safetensors.hpp>
-
 #include <cstddef>
 #include <iostream>
+#include <safetensors/safetensors.hpp>
 #include <vector>
 
 int main() {
