@@ -611,7 +611,8 @@ namespace detail {
 struct shard_slot {
   std::string name;                       // as in the index
   std::filesystem::path path;
-  std::once_flag once;
+  std::atomic<bool> ready{false};  // set (release) once the open was attempted
+  std::mutex opening;
   std::optional<mapped_view> mapped;
   std::optional<source_reader> reader;
   std::optional<error> failure;
@@ -682,7 +683,7 @@ class shard_view {
 /// with each tensor's shard, typed views (mapped) or read_into (both access modes), verify.
 /// Shards are opened and validated on first use; a shard that fails to open keeps its error.
 /// Thread-safety: every const member function may be called from several threads at once
-/// (shards open under std::call_once); views and shard handles live as long as the checkpoint.
+/// (each shard opens once, under a lock); views and shard handles live as long as the checkpoint.
 /// Move-only (moving does not invalidate views; do not move it while other threads use it).
 class checkpoint {
  public:
@@ -777,7 +778,14 @@ class checkpoint {
                                                detail::num(slots_.size()) + " does not exist");
     }
     detail::shard_slot& s = *slots_[i];
-    std::call_once(s.once, [&s, this] { s.open(options_); });
+    // Double-checked: std::mutex needs no -pthread on older glibc, unlike std::call_once.
+    if (!s.ready.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(s.opening);
+      if (!s.ready.load(std::memory_order_relaxed)) {
+        s.open(options_);
+        s.ready.store(true, std::memory_order_release);
+      }
+    }
     if (s.failure) return *s.failure;
     return shard_view(&s);
   }
