@@ -29,7 +29,9 @@ std::vector<std::byte> f32_bytes(const std::vector<float>& v) {
   for (const float f : v) {
     std::uint32_t u = 0;
     std::memcpy(&u, &f, sizeof u);
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::byte>((u >> (8 * i)) & 0xffU));
+    for (int i = 0; i < 4; ++i) {
+      out.push_back(static_cast<std::byte>((u >> (8 * i)) & 0xffU));
+    }
   }
   return out;
 }
@@ -50,21 +52,31 @@ std::vector<float> read_both(const std::string& path, const std::string& name) {
   {
     auto m = st::open_mapped(path);
     check(m.has_value(), "open_mapped " + (m ? std::string() : m.error().to_string()));
-    if (!m) return {};
+    if (!m) {
+      return {};
+    }
     auto t = m->find(name);
     check(t.has_value(), "find " + name);
-    if (!t) return {};
+    if (!t) {
+      return {};
+    }
     auto f = t->as<float>();
     check(f.has_value(), "as<float>");
-    if (!f) return {};
+    if (!f) {
+      return {};
+    }
     mapped_values = f->to_vector();
   }
   auto r = st::open_reader(path);
   check(r.has_value(), "open_reader " + (r ? std::string() : r.error().to_string()));
-  if (!r) return {};
+  if (!r) {
+    return {};
+  }
   auto info = r->header().find(name);
   check(info.has_value(), "reader find " + name);
-  if (!info) return {};
+  if (!info) {
+    return {};
+  }
   std::vector<std::byte> buf(info->byte_size());
   auto ok = r->read_into(*info, st::span<std::byte>(buf.data(), buf.size()));
   check(ok.has_value(), "read_into");
@@ -85,7 +97,9 @@ std::filesystem::path from_utf8(const std::string& s) {
 
 std::size_t entries(const std::filesystem::path& dir) {
   std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) {
+    ++n;
+  }
   return n;
 }
 
@@ -105,16 +119,16 @@ int main(int argc, char** argv) {
       "mod\xC3\xA8le-\xE6\xA8\xA1\xE5\x9E\x8B-\xF0\x9F\xA4\x96.safetensors";
   const std::string path = base + "/" + name_utf8;
 
-  const auto v1 = f32_bytes({1.0f, -2.5f, 3.25f});
+  const auto v1 = f32_bytes({1.0F, -2.5F, 3.25F});
   check(st::save_file(path, one_tensor("w", v1)).has_value(), "save_file (create)");
   // The file exists under exactly that Unicode name (UTF-8 -> UTF-16 on Windows).
   check(std::filesystem::exists(base_path / from_utf8(name_utf8)), "the file has the UTF-8 name");
-  check(read_both(path, "w") == std::vector<float>{1.0f, -2.5f, 3.25f}, "values after create");
+  check(read_both(path, "w") == std::vector<float>{1.0F, -2.5F, 3.25F}, "values after create");
 
   // Atomic replace of an existing file.
-  const auto v2 = f32_bytes({7.0f, 8.0f});
+  const auto v2 = f32_bytes({7.0F, 8.0F});
   check(st::save_file(path, one_tensor("w", v2)).has_value(), "save_file (replace)");
-  check(read_both(path, "w") == std::vector<float>{7.0f, 8.0f}, "values after replace");
+  check(read_both(path, "w") == std::vector<float>{7.0F, 8.0F}, "values after replace");
   check(entries(base_path) == 1, "no temporary file left after replace");
 
   // A failing write (two tensors of one name) leaves the old file untouched and no temporary.
@@ -122,7 +136,7 @@ int main(int argc, char** argv) {
   dup.push_back(dup[0]);
   auto bad = st::save_file(path, dup);
   check(!bad && bad.error().code() == st::errc::duplicate_key, "duplicate names are rejected");
-  check(read_both(path, "w") == std::vector<float>{7.0f, 8.0f}, "old file kept after a failure");
+  check(read_both(path, "w") == std::vector<float>{7.0F, 8.0F}, "old file kept after a failure");
   check(entries(base_path) == 1, "no temporary file left after a failure");
 
   // stream_writer over the same name: chunks, commit, replace.
@@ -136,13 +150,13 @@ int main(int argc, char** argv) {
       check(w->commit().has_value(), "commit");
     }
   }
-  check(read_both(path, "s") == std::vector<float>{1.0f, -2.5f, 3.25f}, "values after stream");
+  check(read_both(path, "s") == std::vector<float>{1.0F, -2.5F, 3.25F}, "values after stream");
   // A stream_writer destroyed without commit leaves nothing behind.
   {
     auto w = st::stream_writer::create(path, one_tensor("x", v2));
     check(w.has_value(), "stream_writer::create (discarded)");
   }
-  check(read_both(path, "s") == std::vector<float>{1.0f, -2.5f, 3.25f}, "discard keeps the file");
+  check(read_both(path, "s") == std::vector<float>{1.0F, -2.5F, 3.25F}, "discard keeps the file");
   check(entries(base_path) == 1, "no temporary file left after a discard");
 
   // Replacing a file that is mapped: either it works and the mapping keeps the old bytes, or
@@ -154,7 +168,7 @@ int main(int argc, char** argv) {
     if (r) {
       std::cout << "replace while mapped: replaced\n";
       auto t = m ? m->find("s") : std::nullopt;
-      check(t && t->as<float>() && (*t->as<float>())[1] == -2.5f, "mapping keeps the old bytes");
+      check(t && t->as<float>() && (*t->as<float>())[1] == -2.5F, "mapping keeps the old bytes");
     } else {
       std::cout << "replace while mapped: " << r.error().to_string() << "\n";
       check(r.error().code() == st::errc::io_error, "replace while mapped fails with IoError");
@@ -163,7 +177,9 @@ int main(int argc, char** argv) {
   check(entries(base_path) == 1, "no temporary file left after replace while mapped");
 
   std::filesystem::remove_all(base_path);
-  if (failures != 0) return 1;
+  if (failures != 0) {
+    return 1;
+  }
   std::cout << "platform io ok\n";
   return 0;
 }
