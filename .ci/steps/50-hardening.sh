@@ -20,6 +20,7 @@ warn=(-Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror)
 FUZZ_PARSE_RUNS=${FUZZ_PARSE_RUNS:-60000}        # ~1500 exec/s  [~40 s]
 FUZZ_FILES_RUNS=${FUZZ_FILES_RUNS:-6000}         # ~200 exec/s, a file write + mmap each [~30 s]
 FUZZ_ROUNDTRIP_RUNS=${FUZZ_ROUNDTRIP_RUNS:-60000} # fast on rejected inputs   [~20 s]
+FUZZ_INDEX_RUNS=${FUZZ_INDEX_RUNS:-60000}        # the sharded index parser    [~20 s]
 ci_step "hardening: build the fuzzers"
 cmake -S . -B "$out/fuzz" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSAFETENSORS_BUILD_FUZZERS=ON -DSAFETENSORS_BUILD_TESTS=OFF -DSAFETENSORS_BUILD_EXAMPLES=OFF \
@@ -28,19 +29,26 @@ cmake --build "$out/fuzz" -j2
 fz="$out/fuzz/tests/fuzz"
 rm -rf "$out/seeds" "$out/corpus"
 "$fz/fuzz_make_corpus" "$out/seeds"
+# Seeds of the index parser: a transformers-style index and a minimal one.
+mkdir -p "$out/seeds-index"
+printf '{\n  "metadata": {\n    "total_size": 24\n  },\n  "weight_map": {\n    "a": "model-00001-of-00002.safetensors",\n    "b": "model-00002-of-00002.safetensors"\n  }\n}\n' \
+  >"$out/seeds-index/transformers.json"
+printf '{"weight_map":{"w":"model.safetensors"}}' >"$out/seeds-index/minimal.json"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for target in parse files roundtrip; do
+for target in parse files roundtrip index; do
+  seeds="$out/seeds" dict=tests/fuzz/safetensors.dict
   case $target in
     parse) runs=$FUZZ_PARSE_RUNS ;;
     files) runs=$FUZZ_FILES_RUNS ;;
     roundtrip) runs=$FUZZ_ROUNDTRIP_RUNS ;;
+    index) runs=$FUZZ_INDEX_RUNS seeds="$out/seeds-index" dict=tests/fuzz/fuzz_index.dict ;;
   esac
   ci_step "hardening: fuzz_$target -runs=$runs"
   mkdir -p "$out/corpus/$target"
-  "$fz/fuzz_$target" -runs="$runs" -seed=1 -max_len=4096 -dict=tests/fuzz/safetensors.dict \
+  "$fz/fuzz_$target" -runs="$runs" -seed=1 -max_len=4096 -dict="$dict" \
     -artifact_prefix="$out/crash-$target-" -print_final_stats=1 \
-    "$out/corpus/$target" "$out/seeds" 2>"$out/fuzz_$target.log" || {
+    "$out/corpus/$target" "$seeds" 2>"$out/fuzz_$target.log" || {
     tail -n 60 "$out/fuzz_$target.log"
     echo "fuzz_$target failed; the input is in $out/crash-$target-*" >&2
     exit 1
