@@ -49,26 +49,28 @@ static_assert(SAFETENSORS_WINDOWS == 1, "Win32 file API");
 static_assert(SAFETENSORS_BIG_ENDIAN == 0, "x86-64");
 CPP
 
+# Debian's wine64 package puts the loader in /usr/lib/wine (/usr/bin/wine comes with "wine").
+wine=$(command -v wine64 || command -v wine || echo /usr/lib/wine/wine64)
 export WINEPREFIX="$PWD/$out/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 t0=$SECONDS
-wine64 wineboot --init >/dev/null 2>&1 || true
+"$wine" wineboot --init >/dev/null 2>&1 || true
 echo "wine prefix: $((SECONDS - t0))s"
 t0=$SECONDS
-wine64 "$out/safetensors_tests.exe" -tse=cli
-wine64 "$out/safetensors_tests_noexcept.exe"
-wine64 "$out/platform_io.exe" "$out/tmp"
+"$wine" "$out/safetensors_tests.exe" -tse=cli
+"$wine" "$out/safetensors_tests_noexcept.exe"
+"$wine" "$out/platform_io.exe" "$out/tmp"
 echo "Windows test run under Wine: $((SECONDS - t0))s"
 
 # The CLI under Wine: same demo bytes and same inspection as the native CLI.
 native_cli=${NATIVE_CLI:-build/dev/examples/safetensors-cli}  # built by the README command (dev preset)
-wine64 "$out/safetensors-cli.exe" demo "$out/demo-win" | tr -d '\r' >"$out/demo-win.txt"
+"$wine" "$out/safetensors-cli.exe" demo "$out/demo-win" | tr -d '\r' >"$out/demo-win.txt"
 "$native_cli" demo "$out/demo-native" >/dev/null
 cmp "$out/demo-win/demo.safetensors" "$out/demo-native/demo.safetensors"
-wine64 "$out/safetensors-cli.exe" inspect --json "$out/demo-native/demo.safetensors" | tr -d '\r' \
+"$wine" "$out/safetensors-cli.exe" inspect --json "$out/demo-native/demo.safetensors" | tr -d '\r' \
   >"$out/inspect-win.json"
 "$native_cli" inspect --json "$out/demo-native/demo.safetensors" >"$out/inspect-native.json"
 cmp "$out/inspect-win.json" "$out/inspect-native.json"
-wine64 "$out/safetensors-cli.exe" rewrite "$out/demo-native/demo.safetensors" "$out/rewrite-win.safetensors"
+"$wine" "$out/safetensors-cli.exe" rewrite "$out/demo-native/demo.safetensors" "$out/rewrite-win.safetensors"
 "$native_cli" rewrite "$out/demo-native/demo.safetensors" "$out/rewrite-native.safetensors"
 cmp "$out/rewrite-win.safetensors" "$out/rewrite-native.safetensors"
 echo "Windows CLI: demo file and inspect --json identical to the native CLI's"
