@@ -14,13 +14,13 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <safetensors/safetensors.hpp>
 #include <string>
 #include <string_view>
@@ -326,9 +326,9 @@ int validate_checkpoint(const std::string& path) {
     for (const auto& e : r.problems) report_problem(path, e);
     return exit_invalid;
   }
-  std::cout << path << ": OK (" << r.tensor_count << (r.tensor_count == 1 ? " tensor, " : " tensors, ")
-            << r.tensor_bytes << " bytes in " << r.shards_opened
-            << (r.shards_opened == 1 ? " file)\n" : " shards)\n");
+  std::cout << path << ": OK (" << r.tensor_count
+            << (r.tensor_count == 1 ? " tensor, " : " tensors, ") << r.tensor_bytes << " bytes in "
+            << r.shards_opened << (r.shards_opened == 1 ? " file)\n" : " shards)\n");
   return exit_ok;
 }
 
@@ -396,8 +396,8 @@ int split_command(const std::vector<std::string>& args) {
   std::error_code ec;
   std::filesystem::create_directories(out, ec);
   if (ec) {
-    std::cerr << "error: IoError: cannot create directory '" << out.string() << "': " << ec.message()
-              << "\n";
+    std::cerr << "error: IoError: cannot create directory '" << out.string()
+              << "': " << ec.message() << "\n";
     return exit_usage;
   }
   auto layout = st::save_sharded(out, specs, options);

@@ -221,21 +221,21 @@ TEST_SUITE("cli") {
         {"a", "F32", {1}, {0, 0, 0x80, 0x3f}},
         {"c", "F32", {}, {0, 0, 0, 0x40}},
     };
-    const st_test::metadata_t md = std::vector<std::pair<std::string, std::string>>{
-        {"z", "last"}, {"format", "pt"}};
+    const st_test::metadata_t md =
+        std::vector<std::pair<std::string, std::string>>{{"z", "last"}, {"format", "pt"}};
     st_test::write_file(dir.file("in.safetensors"), st_test::make_file(given, md, 1));
     // The reference writer's order: dtype rank descending (F32 before U8), then name; keys sorted.
     const std::vector<st_test::tensor_spec> canonical{given[1], given[2], given[0]};
-    const st_test::metadata_t sorted_md = std::vector<std::pair<std::string, std::string>>{
-        {"format", "pt"}, {"z", "last"}};
+    const st_test::metadata_t sorted_md =
+        std::vector<std::pair<std::string, std::string>>{{"format", "pt"}, {"z", "last"}};
     const auto r = run_cli(dir, {"rewrite", dir.file("in.safetensors").string(),
                                  dir.file("out.safetensors").string()});
     REQUIRE(r.code == 0);
     CHECK(st_test::read_file(dir.file("out.safetensors")) ==
           st_test::make_file(canonical, sorted_md, 8));
     // In place: OUT may be IN.
-    const auto again = run_cli(dir, {"rewrite", dir.file("in.safetensors").string(),
-                                     dir.file("in.safetensors").string()});
+    const auto again = run_cli(
+        dir, {"rewrite", dir.file("in.safetensors").string(), dir.file("in.safetensors").string()});
     REQUIRE(again.code == 0);
     CHECK(st_test::read_file(dir.file("in.safetensors")) ==
           st_test::make_file(canonical, sorted_md, 8));
@@ -265,9 +265,8 @@ TEST_SUITE("cli") {
   TEST_CASE("rewrite: invalid input exits 1, bad options exit 2, and OUT is not created") {
     st_test::temp_dir dir;
     // Two tensors claiming the same bytes: InvalidOffset.
-    const std::string bad_header =
-        R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
-        R"("b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})";
+    const std::string bad_header = R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
+                                   R"("b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})";
     st_test::write_file(dir.file("bad.safetensors"), st_test::make_raw(bad_header, {1, 2}));
     const auto r = run_cli(dir, {"rewrite", dir.file("bad.safetensors").string(),
                                  dir.file("out.safetensors").string()});
@@ -296,12 +295,13 @@ TEST_SUITE("cli") {
   TEST_CASE("inspect --values K decodes the first K values of every dtype (DESIGN §5)") {
     st_test::temp_dir dir;
     const auto f32 = [](std::uint32_t bits) {
-      return std::vector<std::uint8_t>{static_cast<std::uint8_t>(bits), static_cast<std::uint8_t>(bits >> 8),
-                                       static_cast<std::uint8_t>(bits >> 16), static_cast<std::uint8_t>(bits >> 24)};
+      return std::vector<std::uint8_t>{
+          static_cast<std::uint8_t>(bits), static_cast<std::uint8_t>(bits >> 8),
+          static_cast<std::uint8_t>(bits >> 16), static_cast<std::uint8_t>(bits >> 24)};
     };
     std::vector<std::uint8_t> floats;
-    for (const std::uint32_t b : {0x3dcccccdu /* 0.1f */, 0x7fc00000u /* nan */, 0xff800000u /* -inf */,
-                                  0x7f800000u /* inf */}) {
+    for (const std::uint32_t b : {0x3dcccccdu /* 0.1f */, 0x7fc00000u /* nan */,
+                                  0xff800000u /* -inf */, 0x7f800000u /* inf */}) {
       const auto v = f32(b);
       floats.insert(floats.end(), v.begin(), v.end());
     }
@@ -310,11 +310,14 @@ TEST_SUITE("cli") {
     c64.insert(c64.end(), im.begin(), im.end());
     const std::vector<st_test::tensor_spec> tensors{
         {"f", "F32", {4}, floats},
-        {"i64", "I64", {2}, {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
+        {"i64",
+         "I64",
+         {2},
+         {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
         {"u64", "U64", {1}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
         {"c", "C64", {1}, c64},
-        {"bf", "BF16", {2}, {0x80, 0x3f, 0xc0, 0xff}},     // 1.0, nan
-        {"e4m3", "F8_E4M3", {3}, {0x38, 0x7e, 0xb0}},      // 1.0, 448, -0.5
+        {"bf", "BF16", {2}, {0x80, 0x3f, 0xc0, 0xff}},  // 1.0, nan
+        {"e4m3", "F8_E4M3", {3}, {0x38, 0x7e, 0xb0}},   // 1.0, 448, -0.5
         {"b", "BOOL", {2}, {0, 7}},
         {"e", "U8", {0}, {}},
     };
@@ -335,7 +338,8 @@ TEST_SUITE("cli") {
     CHECK(by_name["b"].dump() == "[0,1]");
     CHECK(by_name["e"].dump() == "[]");
     // K = 0: empty lists; without --values: no "values" key.
-    const auto z = nlohmann::json::parse(run_cli(dir, {"inspect", "--json", "--values", "0", path.string()}).out);
+    const auto z = nlohmann::json::parse(
+        run_cli(dir, {"inspect", "--json", "--values", "0", path.string()}).out);
     for (const auto& t : z.at("tensors")) CHECK(t.at("values").empty());
     const auto none = nlohmann::json::parse(run_cli(dir, {"inspect", "--json", path.string()}).out);
     for (const auto& t : none.at("tensors")) CHECK_FALSE(t.contains("values"));

@@ -131,7 +131,8 @@ TEST_SUITE("cli sharded") {
     r = run(dir, {"split", in.string(), (dir.path() / "d").string(), "--prefix",
                   "diffusion_pytorch_model", "--max-shard-size", "0.036KB"});
     REQUIRE(r.code == 0);
-    CHECK(std::filesystem::exists(dir.path() / "d" / "diffusion_pytorch_model.safetensors.index.json"));
+    CHECK(std::filesystem::exists(dir.path() / "d" /
+                                  "diffusion_pytorch_model.safetensors.index.json"));
     CHECK(std::filesystem::exists(dir.path() / "d" /
                                   "diffusion_pytorch_model-00001-of-00003.safetensors"));
     r = run(dir, {"validate", (dir.path() / "d").string()});
@@ -204,7 +205,8 @@ TEST_SUITE("cli sharded") {
     }
     // An invalid input file: 1.
     st_test::write_file(dir.file("bad.safetensors"), {1, 2, 3});
-    const auto r = run(dir, {"split", dir.file("bad.safetensors").string(), dir.file("o").string()});
+    const auto r =
+        run(dir, {"split", dir.file("bad.safetensors").string(), dir.file("o").string()});
     CHECK(r.code == 1);
     CHECK(line1(r.err).rfind("error: HeaderTooSmall: ", 0) == 0);
   }

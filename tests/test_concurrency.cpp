@@ -135,7 +135,8 @@ TEST_CASE("concurrency: threads parse and open the same file independently") {
             continue;
           }
           const auto info = rd->header().at(fx.specs.back().name);
-          const auto last = info ? rd->read(*info) : st::result<std::vector<std::byte>>(info.error());
+          const auto last =
+              info ? rd->read(*info) : st::result<std::vector<std::byte>>(info.error());
           if (!last || !cc_equal(last->data(), fx.specs.back().data)) ++failures;
         }
       }

@@ -35,8 +35,8 @@ std::string df_compare(const df_bytes& b, const st::parse_options& opts = {}) {
   const std::string got_name = got ? std::string("ok") : std::string(got.error().name());
   const std::string want_name = want.ok ? std::string("ok") : want.error;
   if (got_name != want_name) {
-    return "library " + got_name + (got ? "" : " (" + got.error().message() + ")") +
-           ", checker " + want_name;
+    return "library " + got_name + (got ? "" : " (" + got.error().message() + ")") + ", checker " +
+           want_name;
   }
   if (!got) return {};
   const st::header& h = got->header();
@@ -62,8 +62,8 @@ std::string df_compare(const df_bytes& b, const st::parse_options& opts = {}) {
       return "offsets differ for " + w.name;
     const auto v = got->view(t);
     if (v.byte_size() != w.end - w.begin) return "view size differs for " + w.name;
-    if (v.byte_size() != 0 && v.data() != reinterpret_cast<const std::byte*>(b.data()) + 8 +
-                                              want.header_size + w.begin)
+    if (v.byte_size() != 0 &&
+        v.data() != reinterpret_cast<const std::byte*>(b.data()) + 8 + want.header_size + w.begin)
       return "view address differs for " + w.name;
   }
   return {};
@@ -95,12 +95,12 @@ std::string df_show(const df_bytes& b) {
   return s;
 }
 
-#define DF_AGREE(bytes)                                            \
-  do {                                                             \
-    const df_bytes df_b_ = (bytes);                                \
-    const std::string df_d_ = df_compare(df_b_);                   \
-    INFO("input: " << df_show(df_b_));                             \
-    CHECK_MESSAGE(df_d_.empty(), df_d_);                           \
+#define DF_AGREE(bytes)                          \
+  do {                                           \
+    const df_bytes df_b_ = (bytes);              \
+    const std::string df_d_ = df_compare(df_b_); \
+    INFO("input: " << df_show(df_b_));           \
+    CHECK_MESSAGE(df_d_.empty(), df_d_);         \
   } while (0)
 
 const char* const df_vector_b = R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})";
@@ -130,12 +130,10 @@ std::vector<df_bytes> df_reference_vectors() {
   v.push_back(df_prefixed(1, "\xff"));
   v.push_back(df_prefixed(1, "{"));
   v.push_back(df_raw(R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0, 4]}})"));
-  v.push_back(
-      df_raw(R"({"test":{"dtype":"I32","shape":[2,18446744073709551614],"data_offsets":[0,16]}})",
-             16));
-  v.push_back(
-      df_raw(R"({"test":{"dtype":"I32","shape":[2,9223372036854775807],"data_offsets":[0,16]}})",
-             16));
+  v.push_back(df_raw(
+      R"({"test":{"dtype":"I32","shape":[2,18446744073709551614],"data_offsets":[0,16]}})", 16));
+  v.push_back(df_raw(
+      R"({"test":{"dtype":"I32","shape":[2,9223372036854775807],"data_offsets":[0,16]}})", 16));
   std::string attack = "{";
   for (int i = 0; i < 10; ++i) {
     if (i) attack += ',';
@@ -150,10 +148,11 @@ std::vector<df_bytes> df_reference_vectors() {
   v.push_back(df_raw(R"({"__metadata__":{"framework":"pt"}}     )"));
   v.push_back(df_raw(R"({"test":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,8]}}    )", 8));
   v.push_back(df_raw(R"({"test":{"dtype":"C64","shape":[2,2],"data_offsets":[0,32]}}    )", 32));
-  v.push_back(df_raw(R"({"__metadata__":{"framework":"pt"},"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}       )",
-                     16));
-  v.push_back(df_raw(R"({"liar":{"dtype":"F32","shape":[1024,1024],"data_offsets":[0,4194304]}})",
-                     1));
+  v.push_back(df_raw(
+      R"({"__metadata__":{"framework":"pt"},"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}       )",
+      16));
+  v.push_back(
+      df_raw(R"({"liar":{"dtype":"F32","shape":[1024,1024],"data_offsets":[0,4194304]}})", 1));
   return v;
 }
 
@@ -218,15 +217,34 @@ std::string df_nest(std::size_t levels) {
   return s;
 }
 
-TEST_CASE("differential: the checker's own verdicts on the reference vectors (REFERENCE-NOTES 4.1)") {
+TEST_CASE(
+    "differential: the checker's own verdicts on the reference vectors (REFERENCE-NOTES 4.1)") {
   // Expected names from the reference's tests, so that the checker is not only compared with
   // the library.
-  const std::vector<std::string> want{
-      "ok",  "ok", "ok", "ok", "ok", "MetadataIncompleteBuffer", "MetadataIncompleteBuffer",
-      "HeaderTooLarge", "HeaderTooSmall", "InvalidHeaderLength", "InvalidHeader",
-      "InvalidHeaderDeserialization", "TensorInvalidInfo", "ValidationOverflow",
-      "ValidationOverflow", "InvalidOffset", "ok", "ok", "ok", "ok", "ok", "ok", "ok",
-      "MetadataIncompleteBuffer"};
+  const std::vector<std::string> want{"ok",
+                                      "ok",
+                                      "ok",
+                                      "ok",
+                                      "ok",
+                                      "MetadataIncompleteBuffer",
+                                      "MetadataIncompleteBuffer",
+                                      "HeaderTooLarge",
+                                      "HeaderTooSmall",
+                                      "InvalidHeaderLength",
+                                      "InvalidHeader",
+                                      "InvalidHeaderDeserialization",
+                                      "TensorInvalidInfo",
+                                      "ValidationOverflow",
+                                      "ValidationOverflow",
+                                      "InvalidOffset",
+                                      "ok",
+                                      "ok",
+                                      "ok",
+                                      "ok",
+                                      "ok",
+                                      "ok",
+                                      "ok",
+                                      "MetadataIncompleteBuffer"};
   const auto vectors = df_reference_vectors();
   REQUIRE(vectors.size() == want.size());
   for (std::size_t i = 0; i < vectors.size(); ++i) {
@@ -274,9 +292,9 @@ TEST_CASE("differential: header limits and trailing bytes by option") {
   o.allow_trailing_bytes = true;
   CHECK(df_compare(trailing, o).empty());
   CHECK(df_compare(trailing).empty());
-  for (std::uint64_t n : {std::numeric_limits<std::uint64_t>::max(),
-                          std::numeric_limits<std::uint64_t>::max() - 7, std::uint64_t{100000000},
-                          std::uint64_t{100000001}}) {
+  for (std::uint64_t n :
+       {std::numeric_limits<std::uint64_t>::max(), std::numeric_limits<std::uint64_t>::max() - 7,
+        std::uint64_t{100000000}, std::uint64_t{100000001}}) {
     DF_AGREE(df_prefixed(n, "{}"));
   }
 }
@@ -383,8 +401,8 @@ df_bytes df_json_mutation(const df_bytes& file, std::mt19937_64& rng) {
     switch (kind) {
       case 9:
         if (names.empty()) break;
-        text.insert(text.size() - 1, ",\"" + names[rng() % names.size()] + "\":" +
-                                         j[names[0]].dump());
+        text.insert(text.size() - 1,
+                    ",\"" + names[rng() % names.size()] + "\":" + j[names[0]].dump());
         break;
       case 10:
         if (at != std::string::npos) text.insert(at, "\"dtype\":\"U8\",");

@@ -54,7 +54,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
-std::string lower(std::string s) {
+[[maybe_unused]] std::string lower(std::string s) {  // used by POSIX-only cases
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }

@@ -50,14 +50,16 @@ std::string read_text(const fs::path& p) {
 /// `n` bytes of a pattern that differs per seed.
 std::vector<std::uint8_t> pattern(std::size_t n, unsigned seed) {
   std::vector<std::uint8_t> out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>((i * 31 + seed * 7 + 1) & 0xFF);
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = static_cast<std::uint8_t>((i * 31 + seed * 7 + 1) & 0xFF);
   return out;
 }
 
 st_test::tensor_spec tensor(std::string name, std::string dtype, std::vector<std::uint64_t> shape,
                             unsigned seed) {
   const std::size_t n = st_test::byte_size(dtype, shape);
-  return st_test::tensor_spec{std::move(name), std::move(dtype), std::move(shape), pattern(n, seed)};
+  return st_test::tensor_spec{std::move(name), std::move(dtype), std::move(shape),
+                              pattern(n, seed)};
 }
 
 /// A library tensor_spec referencing the bytes of a test spec.
@@ -66,7 +68,8 @@ st::tensor_spec lib_spec(const st_test::tensor_spec& t) {
   s.name = t.name;
   s.dtype = *st::dtype_from_string(t.dtype);
   s.shape = t.shape;
-  s.bytes = st::span<const std::byte>(reinterpret_cast<const std::byte*>(t.data.data()), t.data.size());
+  s.bytes =
+      st::span<const std::byte>(reinterpret_cast<const std::byte*>(t.data.data()), t.data.size());
   return s;
 }
 
@@ -108,7 +111,9 @@ struct two_shards {
     st_test::write_file(dir.file(shard1), st_test::make_file(one));
     st_test::write_file(dir.file(shard2), st_test::make_file(two));
   }
-  void index(const std::string& text) const { write_text(dir.file("model.safetensors.index.json"), text); }
+  void index(const std::string& text) const {
+    write_text(dir.file("model.safetensors.index.json"), text);
+  }
   void good_index(const std::string& total = "18") const {
     index(R"({"metadata": {"total_size": )" + total + R"(}, "weight_map": {"a": ")" + shard1 +
           R"(", "b": ")" + shard1 + R"(", "c": ")" + shard2 + R"("}})");
@@ -221,7 +226,8 @@ TEST_SUITE("sharded") {
         std::string("{\"weight_map\":{\"a\0\":\"x\"}}", 25),
         "{\"weight_map\":{\"\xFF\":\"x\"}}",
         std::string(200, '[') + std::string(200, ']'),
-        R"({"metadata":{"x":)" + std::string(126, '[') + std::string(126, ']') + R"(},"weight_map":{}})",
+        R"({"metadata":{"x":)" + std::string(126, '[') + std::string(126, ']') +
+            R"(},"weight_map":{}})",
     };
     for (const auto& text : cases) {
       CAPTURE(text);
@@ -266,7 +272,9 @@ TEST_SUITE("sharded") {
   }
 }
 )json";
-  const std::string unicode_name = "model.layers.0.\xC3\xBCn\xC3\xAF" "code";
+  const std::string unicode_name =
+      "model.layers.0.\xC3\xBCn\xC3\xAF"
+      "code";
   const std::string weird_name = "weird \"quoted\" \\ name";
 
   // The four tensors of that index, in the order a state dict would hold them.
@@ -383,8 +391,9 @@ TEST_SUITE("sharded") {
         CHECK(info->byte_size() == t->data.size());
         auto bytes = c->read(t->name);
         REQUIRE(outcome(bytes) == "value");
-        CHECK(std::equal(bytes->begin(), bytes->end(), t->data.begin(), t->data.end(),
-                         [](std::byte a, std::uint8_t b) { return std::to_integer<std::uint8_t>(a) == b; }));
+        CHECK(std::equal(
+            bytes->begin(), bytes->end(), t->data.begin(), t->data.end(),
+            [](std::byte a, std::uint8_t b) { return std::to_integer<std::uint8_t>(a) == b; }));
         auto view = c->tensor(t->name);
         CHECK(outcome(view) == (access == st::shard_access::mapped ? "value" : "InvalidArgument"));
       }
@@ -432,7 +441,8 @@ TEST_SUITE("sharded") {
 
   TEST_CASE("checkpoint::open: a directory, an index file, a single file") {
     st_test::temp_dir dir;
-    const std::vector<st_test::tensor_spec> ts{tensor("x", "F32", {3}, 5), tensor("y", "U8", {1}, 6)};
+    const std::vector<st_test::tensor_spec> ts{tensor("x", "F32", {3}, 5),
+                                               tensor("y", "U8", {1}, 6)};
     st_test::write_file(dir.file("model.safetensors"), st_test::make_file(ts));
     for (const fs::path& p : {dir.path(), dir.file("model.safetensors")}) {
       auto c = st::checkpoint::open(p);
@@ -484,8 +494,9 @@ TEST_SUITE("sharded") {
     // Real, valid files at every place the names point to: the index must still be refused.
     st_test::write_file(root.file("outside.safetensors"), file);
     st_test::write_file(root.path() / "model" / "sub" / "dir.safetensors", file);
-    for (const std::string& name : std::vector<std::string>{"../outside.safetensors", "/etc/passwd", "sub/dir.safetensors",
-                                   root.file("outside.safetensors").string()}) {
+    for (const std::string& name :
+         std::vector<std::string>{"../outside.safetensors", "/etc/passwd", "sub/dir.safetensors",
+                                  root.file("outside.safetensors").string()}) {
       CAPTURE(name);
       write_text(root.path() / "model" / "model.safetensors.index.json",
                  nlohmann::json({{"metadata", {{"total_size", 2}}}, {"weight_map", {{"w", name}}}})
@@ -574,7 +585,8 @@ TEST_SUITE("sharded") {
 
   TEST_CASE("verify: a tensor in two shards") {
     two_shards s;
-    st_test::write_file(s.dir.file(shard2), st_test::make_file({s.two[0], tensor("a", "U8", {4}, 1)}));
+    st_test::write_file(s.dir.file(shard2),
+                        st_test::make_file({s.two[0], tensor("a", "U8", {4}, 1)}));
     s.good_index();
     auto c = st::checkpoint::open(s.dir.path());
     REQUIRE(outcome(c) == "value");
@@ -617,8 +629,8 @@ TEST_SUITE("sharded") {
       CHECK(problem_names(c->verify()) == std::vector<std::string>{"InvalidHeaderDeserialization"});
     }
     // No total_size at all is fine: it is informational.
-    s.index(std::string(R"({"weight_map":{"a":")") + shard1 + R"(","b":")" + shard1 +
-            R"(","c":")" + shard2 + R"("}})");
+    s.index(std::string(R"({"weight_map":{"a":")") + shard1 + R"(","b":")" + shard1 + R"(","c":")" +
+            shard2 + R"("}})");
     c = st::checkpoint::open(s.dir.path());
     REQUIRE(outcome(c) == "value");
     CHECK(c->verify().ok());
@@ -719,9 +731,9 @@ TEST_SUITE("sharded") {
   // The original: a canonical file (dtype rank descending, then name; metadata keys sorted;
   // header padded to 8), built by the independent test writer.
   std::vector<st_test::tensor_spec> original_tensors() {
-    return {tensor("a.big", "F64", {40}, 11),  tensor("b", "F32", {10}, 12),
-            tensor("c", "F32", {5, 10}, 13),   tensor("d", "BF16", {7}, 14),
-            tensor("e", "U8", {0}, 15),        tensor("f", "BOOL", {3}, 16)};
+    return {tensor("a.big", "F64", {40}, 11), tensor("b", "F32", {10}, 12),
+            tensor("c", "F32", {5, 10}, 13),  tensor("d", "BF16", {7}, 14),
+            tensor("e", "U8", {0}, 15),       tensor("f", "BOOL", {3}, 16)};
   }
   const st_test::metadata_t original_metadata{{{"format", "pt"}, {"source", "test"}}};
 
@@ -783,7 +795,9 @@ TEST_SUITE("sharded") {
     }
   }
 
-  TEST_CASE("save_sharded: a single shard is <prefix>.safetensors without an index; stale index removed") {
+  TEST_CASE(
+      "save_sharded: a single shard is <prefix>.safetensors without an index; stale index "
+      "removed") {
     st_test::temp_dir dir;
     const auto ts = original_tensors();
     const auto specs = lib_specs(ts);
@@ -816,8 +830,7 @@ TEST_SUITE("sharded") {
     o.max_shard_size = 100;
     CHECK(outcome(st::save_sharded(dir.path(), specs, o)) == "TensorInvalidInfo");
     CHECK(fs::is_empty(dir.path()));
-    CHECK(outcome(st::save_sharded(dir.path() / "missing", lib_specs(ts), o)) ==
-          "IoError");
+    CHECK(outcome(st::save_sharded(dir.path() / "missing", lib_specs(ts), o)) == "IoError");
   }
 
   TEST_CASE("save_sharded: a failure in a later shard leaves no index and no partial file") {
@@ -844,7 +857,8 @@ TEST_SUITE("sharded") {
     for (const auto& entry : fs::directory_iterator(dir.path())) {
       CHECK_FALSE(has(entry.path().filename().string(), ".tmp"));
     }
-    CHECK(outcome(st::open_mapped(dir.file("model-00002-of-00003.safetensors"))) == "value");  // the old one
+    CHECK(outcome(st::open_mapped(dir.file("model-00002-of-00003.safetensors"))) ==
+          "value");  // the old one
   }
 
   TEST_CASE("non-ASCII prefixes: file names in UTF-8, \\u escapes in the index") {
@@ -881,7 +895,8 @@ TEST_SUITE("sharded") {
     REQUIRE(outcome(st::save_sharded(a, specs, o)) == "value");
 
     std::vector<st::tensor_spec> declared;
-    for (const auto& t : ts) declared.push_back(st::tensor_spec{t.name, *st::dtype_from_string(t.dtype), t.shape, {}, {}});
+    for (const auto& t : ts)
+      declared.push_back(st::tensor_spec{t.name, *st::dtype_from_string(t.dtype), t.shape, {}, {}});
     auto w = st::sharded_stream_writer::create(b, declared, o);
     REQUIRE(outcome(w) == "value");
     CHECK(w->layout().shard_count() == 3);
@@ -899,8 +914,8 @@ TEST_SUITE("sharded") {
           CHECK(has(entry.path().filename().string(), ".tmp"));
         }
       }
-      REQUIRE(outcome(w->write(it->name, st::span<const std::byte>(p + half, it->data.size() - half))) ==
-              "value");
+      REQUIRE(outcome(w->write(it->name, st::span<const std::byte>(
+                                             p + half, it->data.size() - half))) == "value");
       CHECK(w->bytes_written(it->name) == it->data.size());
     }
     REQUIRE(outcome(w->commit()) == "value");
@@ -930,11 +945,21 @@ TEST_SUITE("sharded") {
   // ------------------------------------------------------------------ parse_size
   TEST_CASE("parse_size") {
     const std::pair<const char*, std::uint64_t> good[] = {
-        {"5GB", 5'000'000'000},      {"500MB", 500'000'000},   {"10GiB", 10ull << 30},
-        {"1048576", 1048576},        {"0", 0},                 {"512B", 512},
-        {"2kb", 2000},               {"3 KiB", 3072},          {" 1.5GB ", 1'500'000'000},
-        {"2TB", 2'000'000'000'000},  {"1TiB", 1ull << 40},     {"0.5MiB", 524288},
-        {"1.", 1},                   {".5KB", 500},            {"0.0001KB", 0},
+        {"5GB", 5'000'000'000},
+        {"500MB", 500'000'000},
+        {"10GiB", 10ull << 30},
+        {"1048576", 1048576},
+        {"0", 0},
+        {"512B", 512},
+        {"2kb", 2000},
+        {"3 KiB", 3072},
+        {" 1.5GB ", 1'500'000'000},
+        {"2TB", 2'000'000'000'000},
+        {"1TiB", 1ull << 40},
+        {"0.5MiB", 524288},
+        {"1.", 1},
+        {".5KB", 500},
+        {"0.0001KB", 0},
         {"18446744073709551615", 18446744073709551615ull},
     };
     for (const auto& entry : good) {
@@ -944,8 +969,8 @@ TEST_SUITE("sharded") {
       REQUIRE(outcome(r) == "value");
       CHECK(*r == entry.second);
     }
-    for (const char* bad : {"", "GB", "5XB", "5 G B", "-5GB", "5GBs", "1.2.3MB", "18446744073709551616",
-                            "20000000TB", "5e9", "0x10", "."}) {
+    for (const char* bad : {"", "GB", "5XB", "5 G B", "-5GB", "5GBs", "1.2.3MB",
+                            "18446744073709551616", "20000000TB", "5e9", "0x10", "."}) {
       CAPTURE(bad);
       CHECK(outcome(st::parse_size(bad)) == "InvalidArgument");
     }

@@ -408,7 +408,7 @@ TEST_SUITE("typed") {
     REQUIRE(f32.has_value());
     auto e = f32->as<float>();
     REQUIRE(e.has_value());
-    if (address_of(f32->data()) % alignof(float) == 0) {
+    if (address_of(f32->data()) % alignof(float) == 0 && !SAFETENSORS_BIG_ENDIAN) {
       const float* p = e->data();
       REQUIRE(p != nullptr);
       CHECK(static_cast<const void*>(p) == static_cast<const void*>(f32->data()));

@@ -6,6 +6,8 @@
 // Expected bytes are either written out literally here (the reference vectors, from the
 // reference's own tests) or built by the independent test writer (tests/support/test_writer.hpp)
 // from a layout this file computes itself; never taken from the library's output.
+#include "test_writer.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -22,8 +24,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "test_writer.hpp"
 
 namespace st = safetensors;
 namespace fs = std::filesystem;
@@ -59,7 +59,9 @@ bytes_t spelled(std::uint64_t n, std::string_view json, std::size_t pad, const b
   return out;
 }
 
-st::dtype dtype_at(std::size_t rank) { return static_cast<st::dtype>(static_cast<std::uint8_t>(rank)); }
+st::dtype dtype_at(std::size_t rank) {
+  return static_cast<st::dtype>(static_cast<std::uint8_t>(rank));
+}
 std::size_t rank_of(st::dtype t) { return static_cast<std::size_t>(t); }
 std::string dtype_name(st::dtype t) { return std::string(st_test::dtype_table[rank_of(t)].name); }
 std::size_t dtype_bits(st::dtype t) { return st_test::dtype_table[rank_of(t)].bits; }
@@ -194,7 +196,7 @@ st::result<void> copy_producer(const bytes_t& data, std::uint64_t offset, st::sp
 
 TEST_CASE("writer: the reference writer's test vectors, byte for byte") {
   SUBCASE("Rust test_serialization: 64-byte header, no padding") {
-    const bytes_t floats{0, 0, 0, 0,    0, 0, 0x80, 0x3F, 0, 0, 0,    0x40,
+    const bytes_t floats{0, 0, 0,    0,    0, 0, 0x80, 0x3F, 0, 0, 0,    0x40,
                          0, 0, 0x40, 0x40, 0, 0, 0x80, 0x40, 0, 0, 0xA0, 0x40};
     const std::string json = R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
     REQUIRE(json.size() == 64);
@@ -222,8 +224,7 @@ TEST_CASE("writer: the reference writer's test vectors, byte for byte") {
   SUBCASE("Rust test_serialization_forced_alignement") {
     bytes_t data(24);
     for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(0xA0 + i);
-    const std::string json =
-        R"({"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}})";
+    const std::string json = R"({"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}})";
     REQUIRE(json.size() == 65);
     const auto out = st::serialize({spec("attn0", st::dtype::F32, {1, 1, 2, 3}, data)});
     REQUIRE(out.has_value());
@@ -246,15 +247,15 @@ TEST_CASE("writer: the reference writer's test vectors, byte for byte") {
     one[12] = 1;
     const auto out1 = st::serialize({spec("test", st::dtype::I32, {2, 2}, one)});
     REQUIRE(out1.has_value());
-    CHECK(to_u8(*out1) == spelled(64, json, 4, bytes_t{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}));
+    CHECK(to_u8(*out1) ==
+          spelled(64, json, 4, bytes_t{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}));
   }
   SUBCASE("Python test_serialization_forces_alignment: N = 128, I32 before F16") {
     bytes_t i32(16), f16(8);
     for (std::size_t i = 0; i < 16; ++i) i32[i] = static_cast<std::uint8_t>(i + 1);
     for (std::size_t i = 0; i < 8; ++i) f16[i] = static_cast<std::uint8_t>(0xF0 + i);
-    const std::string json =
-        R"({"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("test2":{"dtype":"F16","shape":[2,2],"data_offsets":[16,24]}})";
+    const std::string json = R"({"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]},)"
+                             R"("test2":{"dtype":"F16","shape":[2,2],"data_offsets":[16,24]}})";
     REQUIRE(json.size() == 122);
     bytes_t data = i32;
     data.insert(data.end(), f16.begin(), f16.end());
@@ -365,7 +366,8 @@ TEST_CASE("writer: serde_json escaping of names, metadata keys and values") {
     std::string escaped;
   };
   std::vector<one> all;
-  for (std::size_t c = 0; c < 32; ++c) all.push_back({std::string(1, static_cast<char>(c)), control[c]});
+  for (std::size_t c = 0; c < 32; ++c)
+    all.push_back({std::string(1, static_cast<char>(c)), control[c]});
   all.push_back({"\"", "\\\""});
   all.push_back({"\\", "\\\\"});
   all.push_back({"/", "/"});
@@ -404,7 +406,8 @@ TEST_CASE("writer: serde_json escaping of names, metadata keys and values") {
   // Every ASCII byte in one name: the reader gives it back, and the independent writer agrees.
   std::string every;
   for (int c = 0; c < 128; ++c) every.push_back(static_cast<char>(c));
-  const std::vector<tcase> cases{{every, st::dtype::U8, {1}, data}, {"x", st::dtype::U8, {1}, data}};
+  const std::vector<tcase> cases{{every, st::dtype::U8, {1}, data},
+                                 {"x", st::dtype::U8, {1}, data}};
   const st::metadata_map md{{every, every}};
   const auto out = st::serialize(specs_of(cases), md);
   REQUIRE(out.has_value());
@@ -416,8 +419,8 @@ TEST_CASE("writer: serde_json escaping of names, metadata keys and values") {
 }
 
 TEST_CASE("writer: metadata keys sorted byte-wise; absent metadata vs an empty map") {
-  const st::metadata_map md{{"b", "2"},    {"a", "1"},  {"B", "3"}, {"\xC3\xA9", "4"},
-                            {"z", "5"},    {"\x7f", "6"}, {"aa", "7"}, {"", "8"}};
+  const st::metadata_map md{{"b", "2"}, {"a", "1"},    {"B", "3"},  {"\xC3\xA9", "4"},
+                            {"z", "5"}, {"\x7f", "6"}, {"aa", "7"}, {"", "8"}};
   const auto out = st::serialize({}, md);
   REQUIRE(out.has_value());
   const std::string json =
@@ -432,7 +435,8 @@ TEST_CASE("writer: metadata keys sorted byte-wise; absent metadata vs an empty m
   REQUIRE(absent.has_value());
   REQUIRE(empty.has_value());
   const std::string j_absent = R"({"t":{"dtype":"I16","shape":[],"data_offsets":[0,2]}})";
-  const std::string j_empty = R"({"__metadata__":{},"t":{"dtype":"I16","shape":[],"data_offsets":[0,2]}})";
+  const std::string j_empty =
+      R"({"__metadata__":{},"t":{"dtype":"I16","shape":[],"data_offsets":[0,2]}})";
   CHECK(to_u8(*absent) == spelled(56, j_absent, 56 - j_absent.size(), data));
   CHECK(to_u8(*empty) == spelled(72, j_empty, 72 - j_empty.size(), data));
   const auto va = st::parse(st::span<const std::byte>(*absent));
@@ -474,7 +478,9 @@ TEST_CASE("writer: round trip on random sets of every dtype, for every alignment
     REQUIRE(plan.has_value());
     CHECK(plan->file_size() == expected.size());
     CHECK((8 + plan->header_size()) % align == 0);
-    CHECK(to_u8(plan->prefix()) == bytes_t(expected.begin(), expected.begin() + static_cast<std::ptrdiff_t>(plan->prefix().size())));
+    CHECK(to_u8(plan->prefix()) ==
+          bytes_t(expected.begin(),
+                  expected.begin() + static_cast<std::ptrdiff_t>(plan->prefix().size())));
 
     // The in-memory reader gives every tensor back.
     const auto view = st::parse(st::span<const std::byte>(*out));
@@ -561,8 +567,12 @@ TEST_CASE("writer: round trip on random sets of every dtype, for every alignment
         const tcase& c = cases[left[k]];
         std::size_t& d = done[left[k]];
         const std::size_t remaining = c.data.size() - d;
-        const std::size_t n = remaining == 0 ? 0 : static_cast<std::size_t>(uniform(rng, 1, std::min<std::size_t>(remaining, 97)));
-        REQUIRE(w->write(c.name, st::span<const std::byte>(bspan(c.data).data() + d, n)).has_value());
+        const std::size_t n =
+            remaining == 0
+                ? 0
+                : static_cast<std::size_t>(uniform(rng, 1, std::min<std::size_t>(remaining, 97)));
+        REQUIRE(
+            w->write(c.name, st::span<const std::byte>(bspan(c.data).data() + d, n)).has_value());
         d += n;
         CHECK(w->bytes_written(c.name) == d);
         if (d == c.data.size()) left.erase(left.begin() + static_cast<std::ptrdiff_t>(k));
@@ -623,45 +633,163 @@ TEST_CASE("writer: every rejection, with nothing left on disk") {
 
   std::vector<reject_case> cases;
   using E = st::errc;
-  cases.push_back({"F32[2,2] with 15 bytes", {spec("t", st::dtype::F32, {2, 2}, b15)}, {}, {}, E::tensor_invalid_info, false});
+  cases.push_back({"F32[2,2] with 15 bytes",
+                   {spec("t", st::dtype::F32, {2, 2}, b15)},
+                   {},
+                   {},
+                   E::tensor_invalid_info,
+                   false});
   cases.push_back({"F32[2,2] with 4 bytes, among valid ones",
-                   {spec("a", st::dtype::U8, {16}, b16), spec("t", st::dtype::F32, {2, 2}, b4)}, {}, {}, E::tensor_invalid_info, false});
-  cases.push_back({"F4[1,2] with 2 bytes", {spec("t", st::dtype::F4, {1, 2}, b2)}, {}, {}, E::tensor_invalid_info, false});
-  cases.push_back({"zero-sized with 1 byte", {spec("t", st::dtype::F64, {3, 0}, b1)}, {}, {}, E::tensor_invalid_info, false});
-  cases.push_back({"scalar U8 with no bytes", {spec("t", st::dtype::U8, {}, {})}, {}, {}, E::tensor_invalid_info, false});
-  cases.push_back({"F4[1,3]", {spec("t", st::dtype::F4, {1, 3}, b2)}, {}, {}, E::misaligned_slice, true});
-  cases.push_back({"F6_E2M3[3]", {spec("t", st::dtype::F6_E2M3, {3}, b3)}, {}, {}, E::misaligned_slice, true});
-  cases.push_back({"F6_E3M2[2]", {spec("t", st::dtype::F6_E3M2, {2}, b2)}, {}, {}, E::misaligned_slice, true});
-  cases.push_back({"F4 scalar", {spec("t", st::dtype::F4, {}, b1)}, {}, {}, E::misaligned_slice, true});
-  cases.push_back({"element count overflow", {spec("t", st::dtype::U8, {2, big}, {})}, {}, {}, E::validation_overflow, true});
-  cases.push_back({"element count overflow after a zero", {spec("t", st::dtype::U8, {big, 2, 0}, {})}, {}, {}, E::validation_overflow, true});
-  cases.push_back({"bit count overflow", {spec("t", st::dtype::F32, {big / 2}, {})}, {}, {}, E::validation_overflow, true});
-  cases.push_back({"data buffer overflow",
-                   {producer_spec("a", st::dtype::U8, {big}), producer_spec("b", st::dtype::U8, {big})}, {}, {}, E::validation_overflow, true});
-  cases.push_back({"file size overflow", {producer_spec("a", st::dtype::U8, {max})}, {}, {}, E::validation_overflow, true});
+                   {spec("a", st::dtype::U8, {16}, b16), spec("t", st::dtype::F32, {2, 2}, b4)},
+                   {},
+                   {},
+                   E::tensor_invalid_info,
+                   false});
+  cases.push_back({"F4[1,2] with 2 bytes",
+                   {spec("t", st::dtype::F4, {1, 2}, b2)},
+                   {},
+                   {},
+                   E::tensor_invalid_info,
+                   false});
+  cases.push_back({"zero-sized with 1 byte",
+                   {spec("t", st::dtype::F64, {3, 0}, b1)},
+                   {},
+                   {},
+                   E::tensor_invalid_info,
+                   false});
+  cases.push_back({"scalar U8 with no bytes",
+                   {spec("t", st::dtype::U8, {}, {})},
+                   {},
+                   {},
+                   E::tensor_invalid_info,
+                   false});
+  cases.push_back(
+      {"F4[1,3]", {spec("t", st::dtype::F4, {1, 3}, b2)}, {}, {}, E::misaligned_slice, true});
+  cases.push_back(
+      {"F6_E2M3[3]", {spec("t", st::dtype::F6_E2M3, {3}, b3)}, {}, {}, E::misaligned_slice, true});
+  cases.push_back(
+      {"F6_E3M2[2]", {spec("t", st::dtype::F6_E3M2, {2}, b2)}, {}, {}, E::misaligned_slice, true});
+  cases.push_back(
+      {"F4 scalar", {spec("t", st::dtype::F4, {}, b1)}, {}, {}, E::misaligned_slice, true});
+  cases.push_back({"element count overflow",
+                   {spec("t", st::dtype::U8, {2, big}, {})},
+                   {},
+                   {},
+                   E::validation_overflow,
+                   true});
+  cases.push_back({"element count overflow after a zero",
+                   {spec("t", st::dtype::U8, {big, 2, 0}, {})},
+                   {},
+                   {},
+                   E::validation_overflow,
+                   true});
+  cases.push_back({"bit count overflow",
+                   {spec("t", st::dtype::F32, {big / 2}, {})},
+                   {},
+                   {},
+                   E::validation_overflow,
+                   true});
+  cases.push_back(
+      {"data buffer overflow",
+       {producer_spec("a", st::dtype::U8, {big}), producer_spec("b", st::dtype::U8, {big})},
+       {},
+       {},
+       E::validation_overflow,
+       true});
+  cases.push_back({"file size overflow",
+                   {producer_spec("a", st::dtype::U8, {max})},
+                   {},
+                   {},
+                   E::validation_overflow,
+                   true});
   cases.push_back({"duplicate name, same dtype",
-                   {spec("w", st::dtype::U8, {1}, b1), spec("v", st::dtype::U8, {1}, b1), spec("w", st::dtype::U8, {1}, b1)}, {}, {}, E::duplicate_key, true});
+                   {spec("w", st::dtype::U8, {1}, b1), spec("v", st::dtype::U8, {1}, b1),
+                    spec("w", st::dtype::U8, {1}, b1)},
+                   {},
+                   {},
+                   E::duplicate_key,
+                   true});
   cases.push_back({"duplicate name, different dtypes",
-                   {spec("w", st::dtype::F32, {1}, b4), spec("v", st::dtype::I16, {1}, b2), spec("w", st::dtype::U8, {1}, b1)}, {}, {}, E::duplicate_key, true});
-  cases.push_back({"duplicate empty name", {spec("", st::dtype::BOOL, {1}, b1), spec("", st::dtype::U64, {0}, {})}, {}, {}, E::duplicate_key, true});
-  cases.push_back({"a tensor named __metadata__", {spec("__metadata__", st::dtype::U8, {1}, b1)}, {}, {}, E::invalid_tensor_name, true});
-  cases.push_back({"__metadata__ with metadata too",
-                   {spec("a", st::dtype::U8, {1}, b1), spec("__metadata__", st::dtype::U8, {1}, b1)}, st::metadata_map{{"k", "v"}}, {}, E::invalid_tensor_name, true});
-  cases.push_back({"header one byte over max_header_size", {spec("test", st::dtype::I32, {2, 2}, b16)}, {}, limit_opts(63), E::header_too_large, true});
-  cases.push_back({"alignment padding over max_header_size", {spec("test", st::dtype::I32, {2, 2}, b16)}, {}, limit_opts(100, 128), E::header_too_large, true});
-  cases.push_back({"metadata over max_header_size", {}, st::metadata_map{{"k", std::string(200, 'v')}}, limit_opts(200), E::header_too_large, true});
-  cases.push_back({"many tensors over max_header_size", {}, {}, limit_opts(1000), E::header_too_large, true});
-  for (int i = 0; i < 40; ++i) cases.back().tensors.push_back(spec("tensor" + std::to_string(i), st::dtype::U8, {0}, {}));
-  for (const std::uint64_t a : {0ull, 1ull, 2ull, 4ull, 12ull, 24ull, 65537ull, 131072ull, 1ull << 63}) {
-    cases.push_back({"alignment " + std::to_string(a), {spec("t", st::dtype::U8, {1}, b1)}, {}, align_opts(a), E::invalid_argument, true});
+                   {spec("w", st::dtype::F32, {1}, b4), spec("v", st::dtype::I16, {1}, b2),
+                    spec("w", st::dtype::U8, {1}, b1)},
+                   {},
+                   {},
+                   E::duplicate_key,
+                   true});
+  cases.push_back({"duplicate empty name",
+                   {spec("", st::dtype::BOOL, {1}, b1), spec("", st::dtype::U64, {0}, {})},
+                   {},
+                   {},
+                   E::duplicate_key,
+                   true});
+  cases.push_back({"a tensor named __metadata__",
+                   {spec("__metadata__", st::dtype::U8, {1}, b1)},
+                   {},
+                   {},
+                   E::invalid_tensor_name,
+                   true});
+  cases.push_back(
+      {"__metadata__ with metadata too",
+       {spec("a", st::dtype::U8, {1}, b1), spec("__metadata__", st::dtype::U8, {1}, b1)},
+       st::metadata_map{{"k", "v"}},
+       {},
+       E::invalid_tensor_name,
+       true});
+  cases.push_back({"header one byte over max_header_size",
+                   {spec("test", st::dtype::I32, {2, 2}, b16)},
+                   {},
+                   limit_opts(63),
+                   E::header_too_large,
+                   true});
+  cases.push_back({"alignment padding over max_header_size",
+                   {spec("test", st::dtype::I32, {2, 2}, b16)},
+                   {},
+                   limit_opts(100, 128),
+                   E::header_too_large,
+                   true});
+  cases.push_back({"metadata over max_header_size",
+                   {},
+                   st::metadata_map{{"k", std::string(200, 'v')}},
+                   limit_opts(200),
+                   E::header_too_large,
+                   true});
+  cases.push_back(
+      {"many tensors over max_header_size", {}, {}, limit_opts(1000), E::header_too_large, true});
+  for (int i = 0; i < 40; ++i)
+    cases.back().tensors.push_back(spec("tensor" + std::to_string(i), st::dtype::U8, {0}, {}));
+  for (const std::uint64_t a :
+       {0ull, 1ull, 2ull, 4ull, 12ull, 24ull, 65537ull, 131072ull, 1ull << 63}) {
+    cases.push_back({"alignment " + std::to_string(a),
+                     {spec("t", st::dtype::U8, {1}, b1)},
+                     {},
+                     align_opts(a),
+                     E::invalid_argument,
+                     true});
   }
-  for (const char* bad : {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ok\x80"}) {
-    cases.push_back({"non-UTF-8 name", {spec(bad, st::dtype::U8, {1}, b1)}, {}, {}, E::invalid_argument, true});
-    cases.push_back({"non-UTF-8 metadata key", {}, st::metadata_map{{bad, "v"}}, {}, E::invalid_argument, true});
-    cases.push_back({"non-UTF-8 metadata value", {}, st::metadata_map{{"k", bad}}, {}, E::invalid_argument, true});
+  for (const char* bad :
+       {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ok\x80"}) {
+    cases.push_back(
+        {"non-UTF-8 name", {spec(bad, st::dtype::U8, {1}, b1)}, {}, {}, E::invalid_argument, true});
+    cases.push_back({"non-UTF-8 metadata key",
+                     {},
+                     st::metadata_map{{bad, "v"}},
+                     {},
+                     E::invalid_argument,
+                     true});
+    cases.push_back({"non-UTF-8 metadata value",
+                     {},
+                     st::metadata_map{{"k", bad}},
+                     {},
+                     E::invalid_argument,
+                     true});
   }
   {
-    reject_case both{"bytes and a producer", {producer_spec("t", st::dtype::U8, {1})}, {}, {}, E::invalid_argument, false};
+    reject_case both{"bytes and a producer",
+                     {producer_spec("t", st::dtype::U8, {1})},
+                     {},
+                     {},
+                     E::invalid_argument,
+                     false};
     both.tensors[0].bytes = bspan(b1);
     cases.push_back(both);
   }
@@ -674,14 +802,21 @@ TEST_CASE("writer: every rejection, with nothing left on disk") {
     s.bytes = st::span<const std::byte>(nullptr, 4);
     cases.back().tensors.push_back(s);
   }
-  cases.push_back({"dtype out of range", {spec("t", dtype_at(22), {1}, b1)}, {}, {}, E::invalid_argument, true});
+  cases.push_back({"dtype out of range",
+                   {spec("t", dtype_at(22), {1}, b1)},
+                   {},
+                   {},
+                   E::invalid_argument,
+                   true});
 
   // The limits are exact: one byte more is accepted.
   {
-    const auto at_limit = st::serialize({spec("test", st::dtype::I32, {2, 2}, b16)}, {}, limit_opts(64));
+    const auto at_limit =
+        st::serialize({spec("test", st::dtype::I32, {2, 2}, b16)}, {}, limit_opts(64));
     REQUIRE(at_limit.has_value());
     CHECK(to_u8(*at_limit) == spelled(64, json60, 4, b16));
-    const auto aligned = st::serialize({spec("test", st::dtype::I32, {2, 2}, b16)}, {}, limit_opts(120, 128));
+    const auto aligned =
+        st::serialize({spec("test", st::dtype::I32, {2, 2}, b16)}, {}, limit_opts(120, 128));
     REQUIRE(aligned.has_value());
     CHECK(to_u8(*aligned) == spelled(120, json60, 60, b16));
   }
@@ -700,15 +835,18 @@ TEST_CASE("writer: every rejection, with nothing left on disk") {
     const std::string want = name_of(c.code);
     CHECK(outcome(st::write_plan::create(c.tensors, c.metadata, c.options)) == want);
     CHECK(outcome(st::serialize(c.tensors, c.metadata, c.options)) == want);
-    CHECK(outcome(st::save_file(empty_dir / "new.safetensors", c.tensors, c.metadata, c.options)) == want);
+    CHECK(outcome(st::save_file(empty_dir / "new.safetensors", c.tensors, c.metadata, c.options)) ==
+          want);
     CHECK(listing(empty_dir).empty());
     CHECK(outcome(st::save_file(old, c.tensors, c.metadata, c.options)) == want);
     if (c.declared_too) {
       CHECK(outcome(st::stream_writer::create(old, c.tensors, c.metadata, c.options)) == want);
-      CHECK(outcome(st::stream_writer::create(empty_dir / "new.safetensors", c.tensors, c.metadata, c.options)) == want);
+      CHECK(outcome(st::stream_writer::create(empty_dir / "new.safetensors", c.tensors, c.metadata,
+                                              c.options)) == want);
     } else {
       // Declarations only: the bytes are not looked at.
-      auto w = st::stream_writer::create(empty_dir / "new.safetensors", c.tensors, c.metadata, c.options);
+      auto w = st::stream_writer::create(empty_dir / "new.safetensors", c.tensors, c.metadata,
+                                         c.options);
       CHECK(w.has_value());
     }
     CHECK(listing(empty_dir).empty());
@@ -731,13 +869,14 @@ TEST_CASE("writer: a metadata value over the header limit is HeaderTooLarge, to 
   REQUIRE(at_limit.has_value());
   CHECK(at_limit->size() == 1008);
   CHECK(to_u8(*at_limit) == spelled(1000, R"({"__metadata__":{"a":")" + fits + R"("}})", 0, {}));
-  CHECK(outcome(st::serialize(none, st::metadata_map{{"a", fits + "v"}}, opts)) == "HeaderTooLarge");
+  CHECK(outcome(st::serialize(none, st::metadata_map{{"a", fits + "v"}}, opts)) ==
+        "HeaderTooLarge");
   // Escapes count: a quote is two bytes in the header.
-  CHECK(outcome(st::serialize(none, st::metadata_map{{"a", std::string(1000 - 26, 'v') + "\""}}, opts)) ==
-        "HeaderTooLarge");
+  CHECK(outcome(st::serialize(none, st::metadata_map{{"a", std::string(1000 - 26, 'v') + "\""}},
+                              opts)) == "HeaderTooLarge");
   st_test::temp_dir dir;
-  CHECK(outcome(st::save_file(dir.file("x.safetensors"), none, st::metadata_map{{"a", fits + "v"}}, opts)) ==
-        "HeaderTooLarge");
+  CHECK(outcome(st::save_file(dir.file("x.safetensors"), none, st::metadata_map{{"a", fits + "v"}},
+                              opts)) == "HeaderTooLarge");
   CHECK(listing(dir.path()).empty());
 #if defined(NDEBUG)
   // The reference's own vector (test_invalid_header_size_serialization): a 100,000,000-byte
@@ -753,11 +892,10 @@ TEST_CASE("writer: a metadata value over the header limit is HeaderTooLarge, to 
 TEST_CASE("writer: zero-sized tensors with a huge dimension, scalars, empty names") {
   const std::uint64_t max = ~std::uint64_t{0};
   const bytes_t none, four{1, 2, 3, 4}, one{9};
-  const auto out = st::serialize({spec("a", st::dtype::U8, {0, max}, none),
-                                  spec("b", st::dtype::U8, {max, 0}, none),
-                                  spec("s", st::dtype::F32, {}, four),
-                                  spec("", st::dtype::BOOL, {}, one),
-                                  spec("e", st::dtype::F64, {0}, none)});
+  const auto out =
+      st::serialize({spec("a", st::dtype::U8, {0, max}, none),
+                     spec("b", st::dtype::U8, {max, 0}, none), spec("s", st::dtype::F32, {}, four),
+                     spec("", st::dtype::BOOL, {}, one), spec("e", st::dtype::F64, {0}, none)});
   REQUIRE(out.has_value());
   const std::string json =
       R"({"e":{"dtype":"F64","shape":[0],"data_offsets":[0,0]},)"

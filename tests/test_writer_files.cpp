@@ -48,7 +48,7 @@ std::string outcome(const st::result<T>& r) {
 st::span<const std::byte> bspan(const bytes_t& v) {
   return {reinterpret_cast<const std::byte*>(v.data()), v.size()};
 }
-bytes_t to_u8(st::span<const std::byte> s) {
+[[maybe_unused]] bytes_t to_u8(st::span<const std::byte> s) {  // used by POSIX-only cases
   bytes_t out(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) out[i] = std::to_integer<std::uint8_t>(s[i]);
   return out;
@@ -194,10 +194,10 @@ TEST_CASE("writer: rewriting a mapped file onto itself from its own mapping (ref
   opts.alignment = 4096;
   REQUIRE(st::save_file(path, specs, mapped->metadata(), opts).has_value());
   CHECK(to_u8(mapped->file().bytes()) == source);
-  CHECK(slurp(path) ==
-        st_test::make_file({{"b.bias", "F32", {3}, bias}, {"c.w", "U8", {w.size()}, w},
-                            {"a.flag", "BOOL", {3}, flag}},
-                           st_test::metadata_t{{{"format", "pt"}}}, 4096));
+  CHECK(slurp(path) == st_test::make_file({{"b.bias", "F32", {3}, bias},
+                                           {"c.w", "U8", {w.size()}, w},
+                                           {"a.flag", "BOOL", {3}, flag}},
+                                          st_test::metadata_t{{{"format", "pt"}}}, 4096));
   CHECK(listing(dir.path()) == std::vector<std::string>{"model.safetensors"});
 }
 #endif
@@ -417,7 +417,8 @@ TEST_CASE("writer: a file size limit (EFBIG) leaves the old file and no temporar
   CHECK(slurp(t.path) == u8_file("big", big));
 }
 
-TEST_CASE("writer: a full disk (ENOSPC on a 1 MiB tmpfs) leaves the old file and no temporary file") {
+TEST_CASE(
+    "writer: a full disk (ENOSPC on a 1 MiB tmpfs) leaves the old file and no temporary file") {
   st_test::temp_dir dir;
   small_tmpfs fs_(dir.file("mnt"));
   if (!fs_.mounted()) {
@@ -483,7 +484,8 @@ TEST_CASE("writer: a directory that refuses new files leaves the old file and no
   const auto r = st::save_file(t.path, {spec("t", st::dtype::U8, {data.size()}, data)});
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().code() == st::errc::io_error);
-  CHECK(outcome(st::stream_writer::create(t.path, {spec("t", st::dtype::U8, {100}, {})})) == "IoError");
+  CHECK(outcome(st::stream_writer::create(t.path, {spec("t", st::dtype::U8, {100}, {})})) ==
+        "IoError");
   t.check_untouched();
 }
 #endif
@@ -494,7 +496,8 @@ TEST_CASE("writer: a missing directory, a target that is a directory, a parent t
   const std::vector<st::tensor_spec> tensors{spec("t", st::dtype::U8, {data.size()}, data)};
   // Missing directory: IoError, and nothing is created.
   CHECK(outcome(st::save_file(dir.file("missing") / "model.safetensors", tensors)) == "IoError");
-  CHECK(outcome(st::stream_writer::create(dir.file("missing") / "model.safetensors", tensors)) == "IoError");
+  CHECK(outcome(st::stream_writer::create(dir.file("missing") / "model.safetensors", tensors)) ==
+        "IoError");
   CHECK(listing(dir.path()).empty());
   // A parent that is a file.
   const bytes_t file_bytes{1, 2, 3};
@@ -635,9 +638,9 @@ TEST_CASE("stream_writer: chunks, errors that keep it usable, commit") {
   const std::vector<st::tensor_spec> decl{spec("b", st::dtype::U8, {10}, {}),
                                           spec("a", st::dtype::F32, {2, 3}, {}),
                                           spec("z", st::dtype::F16, {0, 4}, {})};
-  const bytes_t expected = st_test::make_file(
-      {{"a", "F32", {2, 3}, a}, {"z", "F16", {0, 4}, z}, {"b", "U8", {10}, b}},
-      st_test::metadata_t{{{"k", "v"}}});
+  const bytes_t expected =
+      st_test::make_file({{"a", "F32", {2, 3}, a}, {"z", "F16", {0, 4}, z}, {"b", "U8", {10}, b}},
+                         st_test::metadata_t{{{"k", "v"}}});
   progress_log progress;
   st::write_options opts;
   opts.progress = progress.callback();
@@ -660,7 +663,8 @@ TEST_CASE("stream_writer: chunks, errors that keep it usable, commit") {
   const bytes_t extra{0};
   CHECK(outcome(w->write("b", bspan(extra))) == "InvalidArgument");
   CHECK(w->bytes_written("b") == 10);
-  CHECK(outcome(w->write("a", st::span<const std::byte>(bspan(a).data(), 20))) == "InvalidArgument");
+  CHECK(outcome(w->write("a", st::span<const std::byte>(bspan(a).data(), 20))) ==
+        "InvalidArgument");
   CHECK(w->bytes_written("a") == 5);
   // Unknown names.
   CHECK(outcome(w->write("nope", chunk(a, 0, 1))) == "TensorNotFound");
@@ -770,8 +774,9 @@ TEST_CASE("writer: progress reports of save_file, with bytes and with producers"
     st::write_options opts;
     opts.progress = log.callback();
     opts.sync = false;
-    REQUIRE(st::save_file(dir.file("a"), {spec("big", st::dtype::U8, {big.size()}, big),
-                                          spec("s", st::dtype::F32, {3}, small)},
+    REQUIRE(st::save_file(dir.file("a"),
+                          {spec("big", st::dtype::U8, {big.size()}, big),
+                           spec("s", st::dtype::F32, {3}, small)},
                           {}, opts)
                 .has_value());
     CHECK(slurp(dir.file("a")) == expected);
@@ -802,15 +807,18 @@ TEST_CASE("writer: progress reports of save_file, with bytes and with producers"
     st::write_options opts;
     opts.progress = log.callback();
     opts.sync = false;
-    auto w = st::stream_writer::create(dir.file("s"), {spec("big", st::dtype::U8, {big.size()}, {}),
-                                                       spec("s", st::dtype::F32, {3}, {})},
-                                       {}, opts);
+    auto w = st::stream_writer::create(
+        dir.file("s"),
+        {spec("big", st::dtype::U8, {big.size()}, {}), spec("s", st::dtype::F32, {3}, {})}, {},
+        opts);
     REQUIRE(w.has_value());
     REQUIRE(w->write("s", bspan(small)).has_value());
     const std::size_t cut = 3u << 20;
     REQUIRE(w->write("big", st::span<const std::byte>(bspan(big).data(), 100)).has_value());
-    REQUIRE(w->write("big", st::span<const std::byte>(bspan(big).data() + 100, cut - 100)).has_value());
-    REQUIRE(w->write("big", st::span<const std::byte>(bspan(big).data() + cut, big.size() - cut)).has_value());
+    REQUIRE(
+        w->write("big", st::span<const std::byte>(bspan(big).data() + 100, cut - 100)).has_value());
+    REQUIRE(w->write("big", st::span<const std::byte>(bspan(big).data() + cut, big.size() - cut))
+                .has_value());
     REQUIRE(w->commit().has_value());
     CHECK(slurp(dir.file("s")) == expected);
     log.check(expected.size());

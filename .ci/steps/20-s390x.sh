@@ -47,12 +47,9 @@ static_assert(SAFETENSORS_WINDOWS == 0, "POSIX I/O");
 CPP
 
 t0=$SECONDS
-# Two typed-access test cases require element_view::data() to be non-null, which the library
-# documents as always nullptr on big-endian hosts: excluded here, reported to the lead (the test
-# should be little-endian-only, or data() non-null for 1-byte types).
-be_known='unaligned data: every native dtype at an odd address'
-be_known+=',element_view::data() is a usable pointer when the data is aligned'
-qemu-s390x "$out/safetensors_tests" -tse=cli -tce="$be_known"
+# The cli suite starts the CLI through std::system, which cannot run an s390x binary; the CLI
+# itself is checked below.
+qemu-s390x "$out/safetensors_tests" -tse=cli
 qemu-s390x "$out/safetensors_tests_noexcept"
 qemu-s390x "$out/platform_io" "$out/tmp"
 echo "s390x test run: $((SECONDS - t0))s"

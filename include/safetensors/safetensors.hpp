@@ -832,10 +832,12 @@ class element_view {
   iterator begin() const noexcept { return {this, 0}; }
   /// Iterator past the last element.
   iterator end() const noexcept { return {this, size_}; }
-  /// A typed pointer for true zero-copy use: non-null only on little-endian hosts, when the data
-  /// is aligned for T, and T is not bool. Files from the canonical writer are aligned.
+  /// A typed pointer for true zero-copy use: non-null when the data is aligned for T, T is not
+  /// bool, and the host is little-endian or T is a 1-byte type (a big-endian host would see
+  /// wider elements byte-swapped: use operator[] or copy_to there). Files from the canonical
+  /// writer are aligned.
   const T* data() const noexcept {
-    if constexpr (std::is_same_v<T, bool> || SAFETENSORS_BIG_ENDIAN) {
+    if constexpr (std::is_same_v<T, bool> || (SAFETENSORS_BIG_ENDIAN && sizeof(T) > 1)) {
       return nullptr;
     } else {
       if (reinterpret_cast<std::uintptr_t>(data_) % alignof(T) != 0) return nullptr;
@@ -1170,7 +1172,9 @@ class header_builder {
       std::size_t merged = 0;
       for (std::size_t r = 0; r < runs; r += 2) {
         if (r + 1 < runs) {
-          const auto at = [&v](std::size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
+          const auto at = [&v](std::size_t i) {
+            return v.begin() + static_cast<std::ptrdiff_t>(i);
+          };
           std::inplace_merge(at(bounds[r]), at(bounds[r + 1]), at(bounds[r + 2]), less);
         }
         bounds[++merged] = bounds[std::min(r + 2, runs)];
@@ -1575,8 +1579,8 @@ inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
   // Skip a UTF-8 byte order mark and leading whitespace for the text formats.
   std::string_view text = s;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-  while (!text.empty() && (text[0] == ' ' || text[0] == '\t' || text[0] == '\r' ||
-                           text[0] == '\n')) {
+  while (!text.empty() &&
+         (text[0] == ' ' || text[0] == '\t' || text[0] == '\r' || text[0] == '\n')) {
     text.remove_prefix(1);
   }
   auto text_starts_nocase = [&text](std::string_view word) {
@@ -1631,7 +1635,9 @@ inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
   }
   if (starts("\x1f\x8b")) return "; this looks like a gzip file: decompress it first";
   if (starts("\x28\xb5\x2f\xfd")) return "; this looks like a zstd file: decompress it first";
-  if (starts("\xfd" "7zXZ")) return "; this looks like an xz file: decompress it first";
+  if (starts("\xfd"
+             "7zXZ"))
+    return "; this looks like an xz file: decompress it first";
   if (n >= 262 && s.substr(257, 5) == "ustar") return "; this looks like a tar archive";
   if (starts("GGUF")) return "; this looks like a GGUF file (llama.cpp), not safetensors";
   if (starts("\x89HDF\r\n\x1a\n")) return "; this looks like an HDF5 file (Keras .h5?)";
@@ -1707,8 +1713,8 @@ inline result<header> parse_header_bytes(const unsigned char* json, std::size_t 
     return error(errc::invalid_header_deserialization,
                  "invalid JSON: a UTF-8 byte order mark after leading whitespace");
   }
-  const bool ok = nlohmann::json::sax_parse(first, last, &sax,
-                                            nlohmann::json::input_format_t::json, true, false);
+  const bool ok = nlohmann::json::sax_parse(first, last, &sax, nlohmann::json::input_format_t::json,
+                                            true, false);
   if (!ok || !sax.complete()) {
     if (auto& e = sax.failure()) return std::move(*e);
     return error(errc::invalid_header_deserialization, "invalid JSON: incomplete header");
@@ -1973,7 +1979,8 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
 #endif
 
 inline result<native_string> to_native(const std::filesystem::path& p) {
-  if (p.native().find(std::filesystem::path::value_type{}) != std::filesystem::path::string_type::npos) {
+  if (p.native().find(std::filesystem::path::value_type{}) !=
+      std::filesystem::path::string_type::npos) {
     return error(errc::invalid_argument, "the path contains a NUL byte");  // the OS would cut it
   }
 #if SAFETENSORS_WINDOWS
@@ -2005,8 +2012,8 @@ inline constexpr bool is_path_v =
 inline native_string temp_name_for(const native_string& target, unsigned attempt) {
   using char_type = typename native_string::value_type;
   static std::atomic<std::uint64_t> counter{0};
-  std::uint64_t x = static_cast<std::uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
+  std::uint64_t x =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   x ^= (counter.fetch_add(1) + attempt) * 0x9E3779B97F4A7C15ULL;
   x ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
   x ^= x >> 31;
@@ -2051,8 +2058,8 @@ inline result<os_file> create_new(const native_string& path, const std::string& 
   return f;
 }
 
-inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src,
-                             std::size_t n, const std::string& shown) {
+inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src, std::size_t n,
+                             const std::string& shown) {
   const auto* in = static_cast<const unsigned char*>(src);
   while (n > 0) {
     const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(n, 1u << 30));
@@ -2065,8 +2072,8 @@ inline result<void> write_at(const os_file& f, std::uint64_t offset, const void*
                                        ": " + last_error_message(GetLastError()));
     }
     if (put == 0) {
-      return error(errc::io_error, "cannot write " + quote(shown) + " at offset " + num(offset) +
-                                       ": no progress");
+      return error(errc::io_error,
+                   "cannot write " + quote(shown) + " at offset " + num(offset) + ": no progress");
     }
     in += put;
     offset += put;
@@ -2105,8 +2112,8 @@ inline result<void> close_file(os_file& f, const std::string& shown) {
 inline result<void> replace_file(const native_string& from, const native_string& to,
                                  const std::string& shown) {
   if (!MoveFileExW(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
-    return error(errc::io_error, "cannot replace " + quote(shown) + ": " +
-                                     last_error_message(GetLastError()));
+    return error(errc::io_error,
+                 "cannot replace " + quote(shown) + ": " + last_error_message(GetLastError()));
   }
   return {};
 }
@@ -2136,8 +2143,8 @@ inline result<os_file> create_new(const native_string& path, const std::string& 
   return f;
 }
 
-inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src,
-                             std::size_t n, const std::string& shown) {
+inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src, std::size_t n,
+                             const std::string& shown) {
   const auto* in = static_cast<const unsigned char*>(src);
   while (n > 0) {
     if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) - n) {
@@ -2152,8 +2159,8 @@ inline result<void> write_at(const os_file& f, std::uint64_t offset, const void*
                                        ": " + errno_message(errno));
     }
     if (put == 0) {
-      return error(errc::io_error, "cannot write " + quote(shown) + " at offset " + num(offset) +
-                                       ": no progress");
+      return error(errc::io_error,
+                   "cannot write " + quote(shown) + " at offset " + num(offset) + ": no progress");
     }
     in += put;
     offset += static_cast<std::uint64_t>(put);
@@ -2209,8 +2216,8 @@ inline void keep_mode_of(const native_string& target, const os_file& f) noexcept
 inline void sync_parent_dir(const native_string& path) noexcept {
   const std::size_t slash = path.find_last_of('/');
   const std::string dir = slash == native_string::npos ? std::string(".")
-                          : slash == 0                 ? std::string("/")
-                                                       : path.substr(0, slash);
+                          : slash == 0 ? std::string("/")
+                                       : path.substr(0, slash);
   int flags = O_RDONLY;
 #ifdef O_DIRECTORY
   flags |= O_DIRECTORY;
@@ -2598,21 +2605,24 @@ class source_reader {
     const std::uint64_t size = source->size();
     const std::string where = detail::quote(source->describe()) + ": ";
     auto fail = [&](const error& e) { return error(e.code(), where + e.message()); };
-    // The first bytes: the length prefix, and what the input is when it is not safetensors.
-    unsigned char prefix[detail::sniff_size];
-    const auto got = static_cast<std::size_t>(std::min<std::uint64_t>(size, detail::sniff_size));
-    if (got != 0) {
-      if (auto r = source->read_at(0, prefix, got); !r) return r.error();
-    }
+    // What the input probably is, for rules 1 to 3 (a best-effort read of its first bytes).
+    const auto describe = [&source, size] {
+      unsigned char first[detail::sniff_size];
+      const auto got = static_cast<std::size_t>(std::min<std::uint64_t>(size, detail::sniff_size));
+      if (got != 0 && !source->read_at(0, first, got)) return std::string();
+      return detail::describe_first_bytes(first, got, size);
+    };
     if (size < 8) {
       return fail(error(errc::header_too_small,
                         "the input has " + detail::num(size) +
                             " bytes; a safetensors file starts with an 8-byte header length" +
-                            detail::describe_first_bytes(prefix, got, size)));
+                            describe()));
     }
+    unsigned char prefix[8];
+    if (auto r = source->read_at(0, prefix, 8); !r) return r.error();
     const std::uint64_t n = detail::read_le64(prefix);
     if (detail::check_length(n, size, opts)) {  // rules 2 or 3 fail: say what the input is
-      return fail(*detail::check_length(n, size, opts, detail::describe_first_bytes(prefix, got, size)));
+      return fail(*detail::check_length(n, size, opts, describe()));
     }
     std::vector<unsigned char> json(static_cast<std::size_t>(n));
     if (n != 0) {
@@ -2700,18 +2710,21 @@ using tensor_producer = std::function<result<void>(std::uint64_t offset, span<st
 /// One tensor to write: name, dtype, shape and its little-endian bytes, either referenced
 /// (`bytes`, never copied; must stay alive during the write) or generated by `producer`.
 struct tensor_spec {
-  std::string name;                    ///< the tensor's name (UTF-8; `__metadata__` is reserved)
-  safetensors::dtype dtype{};          ///< element type
-  std::vector<std::uint64_t> shape;    ///< dimensions; empty for a scalar
-  span<const std::byte> bytes;         ///< the bytes, when `producer` is empty
-  tensor_producer producer;            ///< generates the bytes instead of `bytes`
+  std::string name;                  ///< the tensor's name (UTF-8; `__metadata__` is reserved)
+  safetensors::dtype dtype{};        ///< element type
+  std::vector<std::uint64_t> shape;  ///< dimensions; empty for a scalar
+  span<const std::byte> bytes;       ///< the bytes, when `producer` is empty
+  tensor_producer producer;          ///< generates the bytes instead of `bytes`
 };
 
 /// The spec of a tensor read from a file: same name, dtype and shape, bytes referenced.
 inline tensor_spec to_spec(const tensor_view& view) {
   const auto shape = view.shape();
-  return tensor_spec{std::string(view.name()), view.dtype(),
-                     std::vector<std::uint64_t>(shape.begin(), shape.end()), view.bytes(), {}};
+  return tensor_spec{std::string(view.name()),
+                     view.dtype(),
+                     std::vector<std::uint64_t>(shape.begin(), shape.end()),
+                     view.bytes(),
+                     {}};
 }
 
 /// Options of every writer.
@@ -2729,11 +2742,11 @@ struct write_options {
 
 /// One tensor of a write plan, in file order.
 struct planned_tensor {
-  std::string name;                    ///< the tensor's name
-  safetensors::dtype dtype{};          ///< element type
-  std::vector<std::uint64_t> shape;    ///< dimensions
-  data_offsets offsets;                ///< byte range in the data buffer
-  std::size_t input_index = 0;         ///< position in the list given to the writer
+  std::string name;                  ///< the tensor's name
+  safetensors::dtype dtype{};        ///< element type
+  std::vector<std::uint64_t> shape;  ///< dimensions
+  data_offsets offsets;              ///< byte range in the data buffer
+  std::size_t input_index = 0;       ///< position in the list given to the writer
   /// Size in bytes.
   std::uint64_t byte_size() const noexcept { return offsets.end - offsets.begin; }
 };
@@ -2750,13 +2763,27 @@ inline void append_json_string(std::string& out, std::string_view s) {
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         out += "\\u00";
         out += hex[c >> 4];
@@ -2772,8 +2799,8 @@ inline std::optional<error> check_utf8(std::string_view s, const char* what) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t bad = utf8_error_offset(p, s.size());
   if (bad == s.size()) return std::nullopt;
-  return error(errc::invalid_argument, std::string(what) + " " + quote(s) +
-                                           " is not valid UTF-8 (byte " + num(bad) + ")");
+  return error(errc::invalid_argument,
+               std::string(what) + " " + quote(s) + " is not valid UTF-8 (byte " + num(bad) + ")");
 }
 
 /// The byte size of dtype x shape with rules 7 and 8 of DESIGN §3, for the writer's messages.
@@ -2783,8 +2810,8 @@ inline result<std::uint64_t> spec_byte_size(std::string_view name, dtype type,
   for (const std::uint64_t d : shape) {
     if (!checked_mul(elements, d, elements)) {
       return error(errc::validation_overflow, "tensor " + quote(name) + ": the element count of " +
-                                                  std::string(to_string(type)) + shape_string(shape) +
-                                                  " overflows 64 bits");
+                                                  std::string(to_string(type)) +
+                                                  shape_string(shape) + " overflows 64 bits");
     }
   }
   std::uint64_t bits = 0;
@@ -2794,9 +2821,10 @@ inline result<std::uint64_t> spec_byte_size(std::string_view name, dtype type,
                                                 " overflows 64 bits");
   }
   if (bits % 8 != 0) {
-    return error(errc::misaligned_slice,
-                 "tensor " + quote(name) + ": " + std::string(to_string(type)) + shape_string(shape) + " has " +
-                     num(bits) + " bits, not a whole number of bytes");
+    return error(errc::misaligned_slice, "tensor " + quote(name) + ": " +
+                                             std::string(to_string(type)) + shape_string(shape) +
+                                             " has " + num(bits) +
+                                             " bits, not a whole number of bytes");
   }
   return bits / 8;
 }
@@ -2897,8 +2925,7 @@ inline result<write_plan> write_plan::make(const std::vector<tensor_spec>& tenso
             });
   for (std::size_t i = 1; i < plan.tensors_.size(); ++i) {
     if (plan.tensors_[i].name == plan.tensors_[i - 1].name) {
-      return error(errc::duplicate_key,
-                   "two tensors are named " + quote(plan.tensors_[i].name));
+      return error(errc::duplicate_key, "two tensors are named " + quote(plan.tensors_[i].name));
     }
   }
   // Same name with different dtypes sorts apart: check names globally too.
@@ -2917,8 +2944,8 @@ inline result<write_plan> write_plan::make(const std::vector<tensor_spec>& tenso
     const std::uint64_t size = p.offsets.end;
     std::uint64_t end = 0;
     if (!detail::checked_add(offset, size, end)) {
-      return error(errc::validation_overflow, "the data buffer's size overflows 64 bits at tensor " +
-                                                  quote(p.name));
+      return error(errc::validation_overflow,
+                   "the data buffer's size overflows 64 bits at tensor " + quote(p.name));
     }
     p.offsets = {offset, end};
     offset = end;
@@ -2970,19 +2997,21 @@ inline result<write_plan> write_plan::make(const std::vector<tensor_spec>& tenso
   const std::uint64_t padded = (unpadded + align - 1) / align * align;
   const std::uint64_t n = padded - 8;
   if (n > options.max_header_size) {
-    return error(errc::header_too_large,
-                 "the header would be " + (unpadded - 8 > options.max_header_size
-                                               ? "more than " + num(options.max_header_size)
-                                               : num(n)) +
-                     " bytes, above the limit of " + num(options.max_header_size) +
-                     " (write_options::max_header_size)");
+    return error(
+        errc::header_too_large,
+        "the header would be " +
+            (unpadded - 8 > options.max_header_size ? "more than " + num(options.max_header_size)
+                                                    : num(n)) +
+            " bytes, above the limit of " + num(options.max_header_size) +
+            " (write_options::max_header_size)");
   }
   std::uint64_t total = 0;
   if (!detail::checked_add(padded, plan.data_size_, total)) {
     return error(errc::validation_overflow, "the file's size overflows 64 bits");
   }
   json.append(static_cast<std::size_t>(padded - unpadded), ' ');
-  for (int i = 0; i < 8; ++i) json[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
+  for (int i = 0; i < 8; ++i)
+    json[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
   return plan;
 }
 
@@ -3023,7 +3052,7 @@ class buffered_output {
       auto r = producer(done, span<std::byte>(buffer_.data() + used_, piece));
       if (!r) {
         return error(r.error().code(), "tensor " + quote(name) + ": the producer failed at byte " +
-                                            num(done) + ": " + r.error().message());
+                                           num(done) + ": " + r.error().message());
       }
       used_ += piece;
       done += piece;
@@ -3075,7 +3104,8 @@ result<atomic_file> create_atomic(const P& path) {
 }
 
 template <class P>
-inline constexpr bool is_path_like_v = is_path_v<P> || std::is_convertible_v<const P&, std::string_view>;
+inline constexpr bool is_path_like_v =
+    is_path_v<P> || std::is_convertible_v<const P&, std::string_view>;
 }  // namespace detail
 
 /// Serializes tensors and metadata into memory, byte-identical to the reference writer (with
@@ -3099,7 +3129,7 @@ inline result<std::vector<std::byte>> serialize(
       auto r = t.producer(0, span<std::byte>(dst, size));
       if (!r) {
         return error(r.error().code(), "tensor " + detail::quote(p.name) +
-                                            ": the producer failed: " + r.error().message());
+                                           ": the producer failed: " + r.error().message());
       }
     } else {
       std::memcpy(dst, t.bytes.data(), size);
@@ -3110,8 +3140,9 @@ inline result<std::vector<std::byte>> serialize(
 
 /// Writes tensors and metadata to `path` (UTF-8 string or std::filesystem::path) atomically: a
 /// temporary file in the same directory, flushed, then renamed over `path`. On any error the
-/// temporary file is removed and an existing file at `path` is left untouched. Readers that
-/// have the old file mapped keep seeing the old bytes.
+/// temporary file is removed and an existing file at `path` is left untouched. On POSIX, readers
+/// that have the old file mapped keep seeing the old bytes; on Windows, replacing a file that is
+/// mapped fails with IoError and leaves both files as they were.
 template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
 result<void> save_file(const P& path, const std::vector<tensor_spec>& tensors,
                        const std::optional<metadata_map>& metadata = std::nullopt,
@@ -3214,19 +3245,20 @@ class stream_writer {
       if (failure) return *failure;
       const auto it = index.find(name);
       if (it == index.end()) {
-        return error(errc::tensor_not_found, "stream_writer: no tensor named " +
-                                                 detail::quote(name) + " was declared");
+        return error(errc::tensor_not_found,
+                     "stream_writer: no tensor named " + detail::quote(name) + " was declared");
       }
       const planned_tensor& t = plan.tensors()[it->second];
       std::uint64_t& done = written[it->second];
       if (chunk.size() > t.byte_size() - done) {
-        return error(errc::invalid_argument,
-                     "stream_writer: tensor " + detail::quote(name) + " has " +
-                         detail::num(t.byte_size() - done) + " bytes left, but the chunk has " +
-                         detail::num(chunk.size()));
+        return error(errc::invalid_argument, "stream_writer: tensor " + detail::quote(name) +
+                                                 " has " + detail::num(t.byte_size() - done) +
+                                                 " bytes left, but the chunk has " +
+                                                 detail::num(chunk.size()));
       }
       if (chunk.empty()) return {};
-      if (chunk.data() == nullptr) return error(errc::invalid_argument, "stream_writer: null chunk");
+      if (chunk.data() == nullptr)
+        return error(errc::invalid_argument, "stream_writer: null chunk");
       const std::uint64_t at = plan.prefix().size() + t.offsets.begin + done;
       if (auto r = put(at, chunk.data(), chunk.size()); !r) {
         failure = r.error();
@@ -3270,10 +3302,10 @@ class stream_writer {
       for (std::size_t i = 0; i < written.size(); ++i) {
         const planned_tensor& t = plan.tensors()[i];
         if (written[i] != t.byte_size()) {
-          return error(errc::tensor_invalid_info,
-                       "stream_writer: tensor " + detail::quote(t.name) + " is incomplete: " +
-                           detail::num(written[i]) + " of " + detail::num(t.byte_size()) +
-                           " bytes written");
+          return error(errc::tensor_invalid_info, "stream_writer: tensor " + detail::quote(t.name) +
+                                                      " is incomplete: " + detail::num(written[i]) +
+                                                      " of " + detail::num(t.byte_size()) +
+                                                      " bytes written");
         }
       }
       return std::nullopt;
@@ -3310,8 +3342,8 @@ inline constexpr std::uint64_t default_max_shard_size = 5'000'000'000;
 
 /// One entry of an index's `weight_map`: a tensor name and the index of its shard's file name.
 struct index_entry {
-  std::string name;        ///< the tensor's name
-  std::size_t shard = 0;   ///< position in shard_index::shards
+  std::string name;       ///< the tensor's name
+  std::size_t shard = 0;  ///< position in shard_index::shards
 };
 
 /// A parsed `model.safetensors.index.json`.
@@ -3422,7 +3454,7 @@ class index_sax {
         return fail(errc::duplicate_key, "the key " + quote(k) + " appears twice in the index");
       }
       top_keys_.push_back(k);
-      region_ = k == "metadata" ? region::metadata
+      region_ = k == "metadata"     ? region::metadata
                 : k == "weight_map" ? region::weight_map
                                     : region::other;
       return true;
@@ -3430,8 +3462,8 @@ class index_sax {
     if (!stack_.empty()) {  // inside a value being built
       const json& obj = *stack_.back();
       if (obj.contains(k)) {
-        return fail(errc::duplicate_key, "the key " + quote(k) + " appears twice in an object of " +
-                                             region_name());
+        return fail(errc::duplicate_key,
+                    "the key " + quote(k) + " appears twice in an object of " + region_name());
       }
     }
     key_ = std::move(k);
@@ -3465,7 +3497,8 @@ class index_sax {
     return false;
   }
   std::string region_name() const {
-    return region_ == region::metadata ? "\"metadata\"" : "the top-level key " + quote(top_keys_.back());
+    return region_ == region::metadata ? "\"metadata\""
+                                       : "the top-level key " + quote(top_keys_.back());
   }
 
   /// A scalar (or a finished container, via close()) at the current position.
@@ -3578,13 +3611,27 @@ inline bool append_python_string(std::string& out, std::string_view s) {
     const unsigned char c = p[i];
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             u(c);
@@ -3761,10 +3808,10 @@ inline result<shard_index> parse_index(std::string_view json) {
                  "invalid JSON: the index starts with a UTF-8 byte order mark");
   }
   if (const void* nul = json.empty() ? nullptr : std::memchr(json.data(), 0, json.size())) {
-    return error(errc::invalid_header_deserialization,
-                 "invalid JSON: NUL byte at offset " +
-                     detail::num(static_cast<std::uint64_t>(
-                         static_cast<const char*>(nul) - json.data())));
+    return error(
+        errc::invalid_header_deserialization,
+        "invalid JSON: NUL byte at offset " +
+            detail::num(static_cast<std::uint64_t>(static_cast<const char*>(nul) - json.data())));
   }
   detail::index_sax sax;
   const char* first = json.data();
@@ -3884,7 +3931,7 @@ struct checkpoint_options {
 
 /// What verify() found. ok() when there is no problem.
 struct verify_report {
-  std::vector<error> problems;  ///< every problem, in the order found
+  std::vector<error> problems;     ///< every problem, in the order found
   std::size_t tensor_count = 0;    ///< index entries found in their shards
   std::uint64_t tensor_bytes = 0;  ///< their byte sizes, summed
   std::size_t shards_opened = 0;   ///< shards that opened and validated
@@ -3901,7 +3948,7 @@ struct verify_options {
 
 namespace detail {
 struct shard_slot {
-  std::string name;                       // as in the index
+  std::string name;  // as in the index
   std::filesystem::path path;
   std::atomic<bool> ready{false};  // set (release) once the open was attempted
   std::mutex opening;
@@ -4025,9 +4072,8 @@ class checkpoint {
     if (!std::is_sorted(map.begin(), map.end(), [](const index_entry& a, const index_entry& b) {
           return a.name < b.name;
         })) {
-      std::stable_sort(map.begin(), map.end(), [](const index_entry& a, const index_entry& b) {
-        return a.name < b.name;
-      });
+      std::stable_sort(map.begin(), map.end(),
+                       [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
     }
     for (std::size_t i = 1; i < map.size(); ++i) {
       if (map[i].name == map[i - 1].name) {
@@ -4130,8 +4176,8 @@ class checkpoint {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       auto s = shard(i);
       if (!s) {
-        report.problems.push_back(
-            error(s.error().code(), "shard " + quote(slots_[i]->name) + ": " + s.error().message()));
+        report.problems.push_back(error(
+            s.error().code(), "shard " + quote(slots_[i]->name) + ": " + s.error().message()));
         continue;
       }
       headers[i] = &s->header();
@@ -4144,10 +4190,10 @@ class checkpoint {
       for (const tensor_info t : headers[i]->tensors_by_name()) {
         const auto [it, inserted] = holder.emplace(t.name(), i);
         if (!inserted) {
-          report.problems.push_back(error(
-              errc::duplicate_key, "tensor " + quote(t.name()) + " is in shards " +
-                                       quote(slots_[it->second]->name) + " and " +
-                                       quote(slots_[i]->name)));
+          report.problems.push_back(
+              error(errc::duplicate_key, "tensor " + quote(t.name()) + " is in shards " +
+                                             quote(slots_[it->second]->name) + " and " +
+                                             quote(slots_[i]->name)));
         }
       }
     }
@@ -4167,10 +4213,10 @@ class checkpoint {
         if (const auto it = holder.find(e.name); it != holder.end()) {
           elsewhere = " (it is in shard " + quote(slots_[it->second]->name) + ")";
         }
-        report.problems.push_back(error(errc::tensor_not_found,
-                                        "tensor " + quote(e.name) + " is listed in shard " +
-                                            quote(slots_[e.shard]->name) +
-                                            ", which does not hold it" + elsewhere));
+        report.problems.push_back(
+            error(errc::tensor_not_found, "tensor " + quote(e.name) + " is listed in shard " +
+                                              quote(slots_[e.shard]->name) +
+                                              ", which does not hold it" + elsewhere));
       }
     }
     if (!options.allow_unlisted_tensors) {
@@ -4178,9 +4224,9 @@ class checkpoint {
         if (headers[i] == nullptr) continue;
         for (const tensor_info t : headers[i]->tensors_by_name()) {
           if (!index_.find(t.name())) {
-            report.problems.push_back(error(errc::tensor_not_found,
-                                            "shard " + quote(slots_[i]->name) + " holds tensor " +
-                                                quote(t.name()) + ", which the index does not list"));
+            report.problems.push_back(error(
+                errc::tensor_not_found, "shard " + quote(slots_[i]->name) + " holds tensor " +
+                                            quote(t.name()) + ", which the index does not list"));
           }
         }
       }
@@ -4194,10 +4240,10 @@ class checkpoint {
                                           std::string("metadata.total_size is a JSON ") +
                                               it->type_name() + ", not a non-negative integer"));
         } else if (complete && *total != report.tensor_bytes) {
-          report.problems.push_back(error(
-              errc::invalid_header_deserialization,
-              "metadata.total_size is " + detail::num(*total) +
-                  ", but the listed tensors hold " + detail::num(report.tensor_bytes) + " bytes"));
+          report.problems.push_back(error(errc::invalid_header_deserialization,
+                                          "metadata.total_size is " + detail::num(*total) +
+                                              ", but the listed tensors hold " +
+                                              detail::num(report.tensor_bytes) + " bytes"));
         }
       }
     }
@@ -4268,8 +4314,10 @@ class checkpoint {
     auto single_name = detail::path_from_utf8(options.prefix + ".safetensors");
     if (!single_name) return single_name.error();
     std::error_code ec;
-    if (fs::is_regular_file(dir / *index_name, ec)) return open_index_file(dir / *index_name, options);
-    if (fs::is_regular_file(dir / *single_name, ec)) return open_single(dir / *single_name, options);
+    if (fs::is_regular_file(dir / *index_name, ec))
+      return open_index_file(dir / *index_name, options);
+    if (fs::is_regular_file(dir / *single_name, ec))
+      return open_single(dir / *single_name, options);
     std::vector<fs::path> indexes;
     std::vector<fs::path> files;
     fs::directory_iterator it(dir, ec);
@@ -4293,9 +4341,9 @@ class checkpoint {
     if (indexes.size() > 1 || files.size() > 1) {
       return error(errc::invalid_argument,
                    "the directory " + detail::quote(shown) + " holds several " +
-                       (indexes.size() > 1 ? "indexes" : "safetensors files") +
-                       " and no " + detail::quote(options.prefix + ".safetensors.index.json") +
-                       " or " + detail::quote(options.prefix + ".safetensors") +
+                       (indexes.size() > 1 ? "indexes" : "safetensors files") + " and no " +
+                       detail::quote(options.prefix + ".safetensors.index.json") + " or " +
+                       detail::quote(options.prefix + ".safetensors") +
                        "; name the file, or set checkpoint_options::prefix");
     }
     return error(errc::io_error, "the directory " + detail::quote(shown) + " holds no " +
@@ -4310,10 +4358,10 @@ class checkpoint {
     if (!source) return source.error();
     const std::uint64_t size = (*source)->size();
     if (size > options.max_index_size) {
-      return error(errc::header_too_large,
-                   detail::quote(shown) + ": the index has " + detail::num(size) +
-                       " bytes, above the limit of " + detail::num(options.max_index_size) +
-                       " (checkpoint_options::max_index_size)");
+      return error(errc::header_too_large, detail::quote(shown) + ": the index has " +
+                                               detail::num(size) + " bytes, above the limit of " +
+                                               detail::num(options.max_index_size) +
+                                               " (checkpoint_options::max_index_size)");
     }
     if (auto r = detail::check_size_t(size, "an index"); !r) return r.error();
     std::string text(static_cast<std::size_t>(size), '\0');
@@ -4353,17 +4401,16 @@ class checkpoint {
   result<std::pair<shard_view, tensor_info>> locate(std::string_view name) const {
     const auto i = index_.find(name);
     if (!i) {
-      return error(errc::tensor_not_found, "the checkpoint has no tensor named " +
-                                               detail::quote(name));
+      return error(errc::tensor_not_found,
+                   "the checkpoint has no tensor named " + detail::quote(name));
     }
     auto s = shard(*i);
     if (!s) return s.error();
     auto t = s->header().find(name);
     if (!t) {
-      return error(errc::tensor_not_found, "tensor " + detail::quote(name) +
-                                               " is listed in shard " +
-                                               detail::quote(slots_[*i]->name) +
-                                               ", which does not hold it");
+      return error(errc::tensor_not_found,
+                   "tensor " + detail::quote(name) + " is listed in shard " +
+                       detail::quote(slots_[*i]->name) + ", which does not hold it");
     }
     return std::pair<shard_view, tensor_info>(*s, *t);
   }
@@ -4397,8 +4444,8 @@ result<void> merge_checkpoint(const checkpoint& ckpt, const P& path,
 inline result<std::uint64_t> parse_size(std::string_view text) {
   const std::string shown = detail::quote(text);
   auto bad = [&shown](const std::string& why) {
-    return error(errc::invalid_argument, "the size " + shown + " " + why +
-                                             " (examples: 5GB, 500MB, 10GiB, 1048576)");
+    return error(errc::invalid_argument,
+                 "the size " + shown + " " + why + " (examples: 5GB, 500MB, 10GiB, 1048576)");
   };
   auto is_space = [](char c) { return c == ' ' || c == '\t'; };
   while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
@@ -4509,8 +4556,8 @@ class shard_layout {
       if (static_cast<std::size_t>(t.dtype) >= dtype_count) {
         return error(errc::invalid_argument, "tensor " + quote(t.name) + ": invalid dtype value");
       }
-      auto size = detail::spec_byte_size(
-          t.name, t.dtype, span<const std::uint64_t>(t.shape.data(), t.shape.size()));
+      auto size = detail::spec_byte_size(t.name, t.dtype,
+                                         span<const std::uint64_t>(t.shape.data(), t.shape.size()));
       if (!size) return size.error();
       sizes[i] = *size;
       if (!detail::checked_add(total, *size, total)) {
@@ -4605,8 +4652,8 @@ inline result<void> remove_stale_index(const std::filesystem::path& index) {
   std::error_code ec;
   std::filesystem::remove(index, ec);
   if (ec) {
-    return error(errc::io_error, "cannot remove the old index " + quote(display_path(index)) +
-                                     ": " + ec.message());
+    return error(errc::io_error,
+                 "cannot remove the old index " + quote(display_path(index)) + ": " + ec.message());
   }
   return {};
 }
@@ -4707,8 +4754,9 @@ class sharded_stream_writer {
     for (std::size_t k = 0; k < layout->shard_count(); ++k) {
       auto file = detail::path_from_utf8(layout->file_names()[k]);
       if (!file) return file.error();
-      auto w = stream_writer::create(*root / *file, detail::shard_specs(tensors, layout->shards()[k]),
-                                     options.shard_metadata, options.write);
+      auto w =
+          stream_writer::create(*root / *file, detail::shard_specs(tensors, layout->shards()[k]),
+                                options.shard_metadata, options.write);
       if (!w) return w.error();
       s->writers.push_back(std::move(*w));
       for (const std::size_t i : layout->shards()[k]) s->shard_of.emplace(tensors[i].name, k);

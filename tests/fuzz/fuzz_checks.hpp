@@ -26,9 +26,9 @@ namespace st = safetensors;
   std::abort();
 }
 
-#define ST_FUZZ_REQUIRE(cond, detail)                 \
-  do {                                                \
-    if (!(cond)) ::st_fuzz::die(#cond, (detail));     \
+#define ST_FUZZ_REQUIRE(cond, detail)             \
+  do {                                            \
+    if (!(cond)) ::st_fuzz::die(#cond, (detail)); \
   } while (0)
 
 // Written after every touch, so the reads cannot be optimized away.
@@ -55,19 +55,44 @@ inline std::uint64_t touch_typed(const st::tensor_view& v) {
     }
   };
   switch (v.dtype()) {
-    case st::dtype::BOOL: add(v.as<bool>()); break;
-    case st::dtype::U8: add(v.as<std::uint8_t>()); break;
-    case st::dtype::I8: add(v.as<std::int8_t>()); break;
-    case st::dtype::I16: add(v.as<std::int16_t>()); break;
-    case st::dtype::U16: add(v.as<std::uint16_t>()); break;
-    case st::dtype::I32: add(v.as<std::int32_t>()); break;
-    case st::dtype::U32: add(v.as<std::uint32_t>()); break;
-    case st::dtype::F32: add(v.as<float>()); break;
-    case st::dtype::F64: add(v.as<double>()); break;
-    case st::dtype::C64: add(v.as<std::complex<float>>()); break;
-    case st::dtype::I64: add(v.as<std::int64_t>()); break;
-    case st::dtype::U64: add(v.as<std::uint64_t>()); break;
-    default: break;
+    case st::dtype::BOOL:
+      add(v.as<bool>());
+      break;
+    case st::dtype::U8:
+      add(v.as<std::uint8_t>());
+      break;
+    case st::dtype::I8:
+      add(v.as<std::int8_t>());
+      break;
+    case st::dtype::I16:
+      add(v.as<std::int16_t>());
+      break;
+    case st::dtype::U16:
+      add(v.as<std::uint16_t>());
+      break;
+    case st::dtype::I32:
+      add(v.as<std::int32_t>());
+      break;
+    case st::dtype::U32:
+      add(v.as<std::uint32_t>());
+      break;
+    case st::dtype::F32:
+      add(v.as<float>());
+      break;
+    case st::dtype::F64:
+      add(v.as<double>());
+      break;
+    case st::dtype::C64:
+      add(v.as<std::complex<float>>());
+      break;
+    case st::dtype::I64:
+      add(v.as<std::int64_t>());
+      break;
+    case st::dtype::U64:
+      add(v.as<std::uint64_t>());
+      break;
+    default:
+      break;
   }
   return sum;
 }
@@ -117,8 +142,9 @@ inline void require_invariants(const st::file_view& f, const std::uint8_t* data,
     st_ref::u128 elements = 1;
     for (const std::uint64_t d : t.shape()) elements *= d;
     ST_FUZZ_REQUIRE(elements == t.element_count(), "element_count");
-    ST_FUZZ_REQUIRE(elements * st::bit_size(t.dtype()) == static_cast<st_ref::u128>(t.byte_size()) * 8,
-                    "byte size != dtype x shape");
+    ST_FUZZ_REQUIRE(
+        elements * st::bit_size(t.dtype()) == static_cast<st_ref::u128>(t.byte_size()) * 8,
+        "byte size != dtype x shape");
     const st::tensor_view v = f.view(t);
     ST_FUZZ_REQUIRE(v.byte_size() == t.byte_size(), "view size");
     sum += touch(v.bytes()) + touch_typed(v);
@@ -131,7 +157,7 @@ inline void require_invariants(const st::file_view& f, const std::uint8_t* data,
   std::string previous_name;
   bool first = true;
   for (const st::tensor_info t : h.tensors_by_name()) {
-    ST_FUZZ_REQUIRE(first || previous_name < t.name() , "tensors_by_name order");
+    ST_FUZZ_REQUIRE(first || previous_name < t.name(), "tensors_by_name order");
     previous_name = std::string(t.name());
     first = false;
   }
@@ -183,7 +209,8 @@ inline void check_files(const std::uint8_t* data, std::size_t size,
                         const std::filesystem::path& path) {
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    if (size != 0) out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+    if (size != 0)
+      out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
     out.close();
     ST_FUZZ_REQUIRE(!out.fail(), "cannot write the temporary file " + path.string());
   }
@@ -191,15 +218,18 @@ inline void check_files(const std::uint8_t* data, std::size_t size,
   const auto buffer = st::parse(copy.empty() ? nullptr : copy.data(), copy.size());
   const auto mapped = st::open_mapped(path);
   const auto reader = st::open_reader(path);
-  for (const st::error* e : {mapped ? nullptr : &mapped.error(), reader ? nullptr : &reader.error()}) {
+  for (const st::error* e :
+       {mapped ? nullptr : &mapped.error(), reader ? nullptr : &reader.error()}) {
     if (e == nullptr) continue;
-    ST_FUZZ_REQUIRE(!buffer.has_value(), "a file path fails where the buffer parses: " + e->to_string());
-    ST_FUZZ_REQUIRE(e->code() == buffer.error().code(),
-                    "codes differ: file " + e->to_string() + ", buffer " + buffer.error().to_string());
+    ST_FUZZ_REQUIRE(!buffer.has_value(),
+                    "a file path fails where the buffer parses: " + e->to_string());
+    ST_FUZZ_REQUIRE(
+        e->code() == buffer.error().code(),
+        "codes differ: file " + e->to_string() + ", buffer " + buffer.error().to_string());
   }
   if (!buffer) {
-    ST_FUZZ_REQUIRE(!mapped && !reader, "a file path parses where the buffer fails: " +
-                                            buffer.error().to_string());
+    ST_FUZZ_REQUIRE(!mapped && !reader,
+                    "a file path parses where the buffer fails: " + buffer.error().to_string());
     return;
   }
   ST_FUZZ_REQUIRE(mapped && reader, "file paths failed");
@@ -218,22 +248,23 @@ inline void check_files(const std::uint8_t* data, std::size_t size,
     const auto ri = reader->header().find(t.name());
     ST_FUZZ_REQUIRE(mv && ri, "tensor missing from a file path");
     ST_FUZZ_REQUIRE(mv->dtype() == t.dtype() && ri->dtype() == t.dtype(), "dtype differs");
-    ST_FUZZ_REQUIRE(mv->info().offsets().begin == t.offsets().begin &&
-                        ri->offsets().end == t.offsets().end,
-                    "offsets differ");
+    ST_FUZZ_REQUIRE(
+        mv->info().offsets().begin == t.offsets().begin && ri->offsets().end == t.offsets().end,
+        "offsets differ");
     ST_FUZZ_REQUIRE(mv->byte_size() == bv.byte_size(), "mapped size differs");
-    ST_FUZZ_REQUIRE(bv.byte_size() == 0 ||
-                        std::memcmp(mv->data(), bv.data(), bv.byte_size()) == 0,
+    ST_FUZZ_REQUIRE(bv.byte_size() == 0 || std::memcmp(mv->data(), bv.data(), bv.byte_size()) == 0,
                     "mapped bytes differ");
     scratch.assign(bv.byte_size() + 1, std::byte{0x5A});
     const auto r = reader->read_into(*ri, st::span<std::byte>(scratch));
-    ST_FUZZ_REQUIRE(r.has_value(), "read_into failed: " + (r ? std::string() : r.error().to_string()));
-    ST_FUZZ_REQUIRE(bv.byte_size() == 0 ||
-                        std::memcmp(scratch.data(), bv.data(), bv.byte_size()) == 0,
-                    "pread bytes differ");
+    ST_FUZZ_REQUIRE(r.has_value(),
+                    "read_into failed: " + (r ? std::string() : r.error().to_string()));
+    ST_FUZZ_REQUIRE(
+        bv.byte_size() == 0 || std::memcmp(scratch.data(), bv.data(), bv.byte_size()) == 0,
+        "pread bytes differ");
     ST_FUZZ_REQUIRE(scratch.back() == std::byte{0x5A}, "read_into wrote past the tensor");
     if (bv.byte_size() > 0) {
-      const auto small = reader->read_into(*ri, st::span<std::byte>(scratch.data(), bv.byte_size() - 1));
+      const auto small =
+          reader->read_into(*ri, st::span<std::byte>(scratch.data(), bv.byte_size() - 1));
       ST_FUZZ_REQUIRE(!small && small.error().code() == st::errc::invalid_argument,
                       "read_into accepted a short buffer");
     }
@@ -252,8 +283,8 @@ inline void check_roundtrip(const std::uint8_t* data, std::size_t size) {
   ST_FUZZ_REQUIRE(first.has_value(), "the writer refused a parsed file: " +
                                          (first ? std::string() : first.error().to_string()));
   const auto g = st::parse(*first);
-  ST_FUZZ_REQUIRE(g.has_value(), "the rewrite does not parse: " +
-                                     (g ? std::string() : g.error().to_string()));
+  ST_FUZZ_REQUIRE(g.has_value(),
+                  "the rewrite does not parse: " + (g ? std::string() : g.error().to_string()));
   ST_FUZZ_REQUIRE(g->header().size() == f->header().size(), "tensor count changed");
   ST_FUZZ_REQUIRE(g->metadata() == f->metadata(), "metadata changed");
   ST_FUZZ_REQUIRE(g->header().data_offset() % 8 == 0, "the rewrite's data is not 8-aligned");
@@ -265,13 +296,15 @@ inline void check_roundtrip(const std::uint8_t* data, std::size_t size) {
     ST_FUZZ_REQUIRE(std::vector<std::uint64_t>(b->shape().begin(), b->shape().end()) ==
                         std::vector<std::uint64_t>(a.shape().begin(), a.shape().end()),
                     "shape changed");
-    ST_FUZZ_REQUIRE(b->byte_size() == a.byte_size() &&
-                        (a.byte_size() == 0 || std::memcmp(a.data(), b->data(), a.byte_size()) == 0),
-                    "bytes changed");
+    ST_FUZZ_REQUIRE(
+        b->byte_size() == a.byte_size() &&
+            (a.byte_size() == 0 || std::memcmp(a.data(), b->data(), a.byte_size()) == 0),
+        "bytes changed");
   }
   // The checker agrees with the rewrite too.
   const auto& bytes = *first;
-  const auto want = st_ref::check(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  const auto want =
+      st_ref::check(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   ST_FUZZ_REQUIRE(want.ok, "the checker rejects the rewrite: " + want.error);
   std::vector<st::tensor_spec> specs2;
   for (const st::tensor_info t : g->tensors()) specs2.push_back(st::to_spec(g->view(t)));

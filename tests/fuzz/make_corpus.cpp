@@ -33,12 +33,23 @@ std::vector<bytes> seeds() {
   out.push_back(st_test::le64(60));
   out.push_back(raw("\xff"));
   out.push_back(raw("{"));
-  out.push_back(raw(R"({"test":{"dtype":"I32","shape":[2,18446744073709551614],"data_offsets":[0,16]}})", 16));
-  out.push_back(raw(R"({"__metadata__":{"framework":"pt"},"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}       )", 16));
-  out.push_back(raw(R"({"__metadata__":null,"a":{"dtype":"F4","shape":[2],"data_offsets":[0,1]},"b":{"dtype":"F6_E2M3","shape":[4],"data_offsets":[1,4]}})", 4));
-  out.push_back(raw(R"({"a":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"c":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3],"x":[{"k":1}]}})", 3));
-  out.push_back(raw(R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 1));
-  out.push_back(raw(R"({"\u0000/..":{"dtype":"C64","shape":[1],"data_offsets":[0,8]},"":{"dtype":"F64","shape":[],"data_offsets":[8,16]}})", 16));
+  out.push_back(raw(
+      R"({"test":{"dtype":"I32","shape":[2,18446744073709551614],"data_offsets":[0,16]}})", 16));
+  out.push_back(raw(
+      R"({"__metadata__":{"framework":"pt"},"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}       )",
+      16));
+  out.push_back(raw(
+      R"({"__metadata__":null,"a":{"dtype":"F4","shape":[2],"data_offsets":[0,1]},"b":{"dtype":"F6_E2M3","shape":[4],"data_offsets":[1,4]}})",
+      4));
+  out.push_back(raw(
+      R"({"a":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"c":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3],"x":[{"k":1}]}})",
+      3));
+  out.push_back(raw(
+      R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
+      1));
+  out.push_back(raw(
+      R"({"\u0000/..":{"dtype":"C64","shape":[1],"data_offsets":[0,8]},"":{"dtype":"F64","shape":[],"data_offsets":[8,16]}})",
+      16));
   // Random valid files of every dtype.
   std::mt19937_64 rng(20261130);
   const auto names = st_test::dtype_names();
@@ -64,7 +75,8 @@ std::vector<bytes> seeds() {
       tensors.push_back(std::move(t));
     }
     st_test::metadata_t md;
-    if (f % 3 == 0) md = std::vector<std::pair<std::string, std::string>>{{"format", "pt"}, {"k", "v\n"}};
+    if (f % 3 == 0)
+      md = std::vector<std::pair<std::string, std::string>>{{"format", "pt"}, {"k", "v\n"}};
     out.push_back(st_test::make_file(tensors, md, f % 2 ? 8 : 1));
   }
   return out;

@@ -56,6 +56,18 @@ void operator delete(void* p) noexcept { hs_free(p); }
 void operator delete[](void* p) noexcept { hs_free(p); }
 void operator delete(void* p, std::size_t) noexcept { hs_free(p); }
 void operator delete[](void* p, std::size_t) noexcept { hs_free(p); }
+// The nothrow forms too (std::inplace_merge's temporary buffer uses them): every allocation is
+// counted, and g++ sees matching pairs (-Wmismatched-new-delete).
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return hs_alloc(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { hs_free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { hs_free(p); }
 
 namespace {
 namespace st = safetensors;
@@ -203,7 +215,8 @@ TEST_CASE("hostile: 1 MB names") {
     if (i) header += ',';
     std::string n = name;
     n.back() = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"[i];
-    header += hs_entry(n, "U8", "[1]", static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(i) + 1);
+    header +=
+        hs_entry(n, "U8", "[1]", static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(i) + 1);
   }
   header += "}";
   CHECK(hs_parse(hs_file(header, 32), "32 tensors with 1 MiB names").ok);
@@ -214,8 +227,9 @@ TEST_CASE("hostile: 1 MB names") {
 }
 
 // nlohmann's syntax error message embeds the "last read" token, which can be a whole 1 MB (or
-// 100 MB) string: the library cuts the message. The bound here is 12 x N: nlohmann itself holds several copies of the offending token while it
-// builds its parse_error (measured 9.7 x N with the fix), which the library cannot avoid.
+// 100 MB) string: the library cuts the message. The bound here is 12 x N: nlohmann itself holds
+// several copies of the offending token while it builds its parse_error (measured 9.7 x N with the
+// fix), which the library cannot avoid.
 TEST_CASE("hostile: a JSON syntax error inside a 1 MB name gives a short message") {
   const std::string name(1 << 20, 'n');
   const std::string header = "{\"" + name + "\\q\":{}}";  // an invalid escape at the end
@@ -227,7 +241,8 @@ TEST_CASE("hostile: shapes of rank 10,000") {
   std::string ones = "[";
   for (int i = 0; i < 10000; ++i) ones += i ? ",1" : "1";
   ones += "]";
-  CHECK(hs_parse(hs_file("{" + hs_entry("r", "F32", ones, 0, 4) + "}", 4), "rank 10,000 of ones").ok);
+  CHECK(
+      hs_parse(hs_file("{" + hs_entry("r", "F32", ones, 0, 4) + "}", 4), "rank 10,000 of ones").ok);
   std::string big = "[";
   for (int i = 0; i < 10000; ++i) big += i ? ",4294967296" : "4294967296";
   big += "]";
@@ -242,7 +257,9 @@ TEST_CASE("hostile: shapes of rank 10,000") {
   std::string million = "[";
   for (int i = 0; i < 1000000; ++i) million += i ? ",1" : "1";
   million += "]";
-  CHECK(hs_parse(hs_file("{" + hs_entry("r", "U8", million, 0, 1) + "}", 1), "rank 1,000,000 of ones").ok);
+  CHECK(
+      hs_parse(hs_file("{" + hs_entry("r", "U8", million, 0, 1) + "}", 1), "rank 1,000,000 of ones")
+          .ok);
 }
 
 TEST_CASE("hostile: offsets near 2^64") {

@@ -48,7 +48,8 @@ TEST_CASE("noexcept: save_sharded -> open -> verify -> merge") {
     s.name = name;
     s.dtype = st::dtype::U8;
     s.shape = {bytes.size()};
-    s.bytes = st::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size());
+    s.bytes =
+        st::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size());
     return s;
   };
   const std::vector<st::tensor_spec> tensors{spec("a", a), spec("b", b), spec("c", c)};
@@ -69,6 +70,7 @@ TEST_CASE("noexcept: save_sharded -> open -> verify -> merge") {
   auto merged = st::open_mapped(dir.file("merged.safetensors"));
   NXS_REQUIRE(code_of(merged) == "value");
   CHECK(merged->size() == 3);
-  std::ofstream(dir.file("model.safetensors.index.json")) << "{\"weight_map\":{\"a\":\"/etc/passwd\"}}";
+  std::ofstream(dir.file("model.safetensors.index.json"))
+      << "{\"weight_map\":{\"a\":\"/etc/passwd\"}}";
   CHECK(code_of(st::checkpoint::open(dir.path())) == "InvalidHeaderDeserialization");
 }

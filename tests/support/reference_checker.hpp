@@ -182,11 +182,11 @@ inline bool shape_ok(const nlohmann::json& top, const std::optional<std::string>
 
 // One object key found by scan_keys.
 struct key_event {
-  std::size_t start = 0;      // offset of the opening quote
-  std::size_t end = 0;        // offset after the closing quote
-  std::string brackets;       // the open brackets at the key, outermost first
-  std::string top_key;        // the top-level key whose value holds the key ("" at level 1)
-  bool duplicate = false;     // the key already appeared in its object
+  std::size_t start = 0;   // offset of the opening quote
+  std::size_t end = 0;     // offset after the closing quote
+  std::string brackets;    // the open brackets at the key, outermost first
+  std::string top_key;     // the top-level key whose value holds the key ("" at level 1)
+  bool duplicate = false;  // the key already appeared in its object
 };
 
 // Case (c): a structural scan (strings and brackets only; it does not validate JSON) that lists
@@ -285,12 +285,12 @@ inline verdict check(const std::uint8_t* data, std::size_t size, const options& 
   std::size_t keys_reached = 0;
   bool parsed = true;
   try {
-    top = nlohmann::json::parse(
-        text, [&keys_reached](int /*depth*/, nlohmann::json::parse_event_t event,
-                              nlohmann::json& /*value*/) {
-          if (event == nlohmann::json::parse_event_t::key) ++keys_reached;
-          return true;
-        });
+    top = nlohmann::json::parse(text,
+                                [&keys_reached](int /*depth*/, nlohmann::json::parse_event_t event,
+                                                nlohmann::json& /*value*/) {
+                                  if (event == nlohmann::json::parse_event_t::key) ++keys_reached;
+                                  return true;
+                                });
   } catch (const nlohmann::json::exception&) {  // parse_error, or out_of_range for 1e999
     parsed = false;
   }
@@ -298,8 +298,8 @@ inline verdict check(const std::uint8_t* data, std::size_t size, const options& 
   const auto keys = detail::scan_keys(text);
   if (!keys.empty() && keys.back().duplicate && keys.size() <= keys_reached) {
     const detail::key_event& dup = keys.back();
-    const nlohmann::json prefix = nlohmann::json::parse(detail::cut_before(text, dup), nullptr,
-                                                        false);
+    const nlohmann::json prefix =
+        nlohmann::json::parse(detail::cut_before(text, dup), nullptr, false);
     std::optional<std::string> open_tensor;
     // The brackets are "{" (top level), then the tensor entry's "{" when it is open.
     if (dup.brackets.size() >= 2 && dup.brackets[1] == '{' && dup.top_key != "__metadata__") {
@@ -348,7 +348,7 @@ inline verdict check(const std::uint8_t* data, std::size_t size, const options& 
     }
     const u128 bits = elements * detail::dtype_bits(t.dtype);
     if (bits > u64_limit) return fail("ValidationOverflow");
-    if (bits % 8 != 0) return fail("MisalignedSlice");             // rule 8
+    if (bits % 8 != 0) return fail("MisalignedSlice");                  // rule 8
     if (t.end - t.begin != bits / 8) return fail("TensorInvalidInfo");  // rule 9
   }
   // Rule 10.

@@ -12,9 +12,13 @@ int main() {
   specs[0].shape = {2};
   specs[0].bytes = safetensors::span<const std::byte>(data.data(), data.size());
   auto bytes = safetensors::serialize(specs);
-  if (!bytes) return 1;
+  if (!bytes) {
+    return 1;
+  }
   auto file = safetensors::parse(bytes->data(), bytes->size());
-  if (!file) return 1;
+  if (!file) {
+    return 1;
+  }
   for (const safetensors::tensor_info t : file->tensors()) {
     std::cout << t.name() << " " << safetensors::to_string(t.dtype()) << "\n";
   }
