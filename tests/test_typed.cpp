@@ -427,13 +427,21 @@ TEST_SUITE("typed") {
     REQUIRE(fv2.has_value());
     auto a = fv2->tensor("a")->as<double>();
     REQUIRE(a.has_value());
-    REQUIRE(a->data() != nullptr);
-    CHECK(a->data()[0] == 1.0);
-    CHECK(a->data()[1] == -0.5);
     auto b = fv2->tensor("b")->as<std::int32_t>();
     REQUIRE(b.has_value());
-    REQUIRE(b->data() != nullptr);
-    CHECK(*b->data() == 42);
+    if (SAFETENSORS_BIG_ENDIAN) {
+      // A typed pointer would show byte-swapped values: none for multi-byte types.
+      CHECK(a->data() == nullptr);
+      CHECK(b->data() == nullptr);
+    } else {
+      REQUIRE(a->data() != nullptr);
+      CHECK(a->data()[0] == 1.0);
+      CHECK(a->data()[1] == -0.5);
+      REQUIRE(b->data() != nullptr);
+      CHECK(*b->data() == 42);
+    }
+    CHECK((*a)[1] == -0.5);  // element access decodes on every host
+    CHECK((*b)[0] == 42);
   }
 
   TEST_CASE("BOOL bytes 0x00 0x01 0x02 0xFF read false true true true") {
