@@ -11,59 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "cli_runner.hpp"
 #include "test_writer.hpp"
-
-#if !defined(_WIN32)
-#include <sys/wait.h>
-#endif
 
 namespace {
 
-struct run_result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-/// Runs the CLI with `args`, capturing stdout, stderr and the exit code.
-run_result run_cli(const st_test::temp_dir& dir, const std::vector<std::string>& args) {
-  std::string command = shell_quote(SAFETENSORS_CLI_PATH);
-  for (const auto& a : args) command += " " + shell_quote(a);
-  const auto out = dir.file("stdout.txt");
-  const auto err = dir.file("stderr.txt");
-  command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) + " </dev/null";
-  const int status = std::system(command.c_str());
-  run_result r;
-#if defined(_WIN32)
-  r.code = status;
-#else
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-#endif
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+using st_test::first_line;
+using st_test::run_cli;
 
 std::vector<std::uint8_t> sample_file() {
   std::vector<st_test::tensor_spec> tensors{

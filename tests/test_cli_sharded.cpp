@@ -10,58 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "cli_runner.hpp"
 #include "test_writer.hpp"
-
-#if !defined(_WIN32)
-#include <sys/wait.h>
-#endif
 
 namespace {
 
-struct cli_result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string quote_arg(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
+using cli_result = st_test::cli_output;
 cli_result run(const st_test::temp_dir& dir, const std::vector<std::string>& args) {
-  std::string command = quote_arg(SAFETENSORS_CLI_PATH);
-  for (const auto& a : args) command += " " + quote_arg(a);
-  const auto out = dir.file("stdout.txt");
-  const auto err = dir.file("stderr.txt");
-  command += " >" + quote_arg(out.string()) + " 2>" + quote_arg(err.string()) + " </dev/null";
-  const int status = std::system(command.c_str());
-  cli_result r;
-#if defined(_WIN32)
-  r.code = status;
-#else
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-#endif
-  r.out = slurp_text(out);
-  r.err = slurp_text(err);
-  return r;
+  return st_test::run_cli(dir, args);
 }
-
-std::string line1(const std::string& s) { return s.substr(0, s.find('\n')); }
+std::string line1(const std::string& s) { return st_test::first_line(s); }
+using st_test::slurp;
 
 /// A canonical file: tensors in dtype rank descending, then name order; metadata sorted.
 std::vector<std::uint8_t> canonical_file() {
@@ -92,7 +51,7 @@ TEST_SUITE("cli sharded") {
                              "model-00003-of-00003.safetensors", "model.safetensors.index.json"}) {
       CHECK(std::filesystem::exists(out / name));
     }
-    const auto index = nlohmann::json::parse(slurp_text(out / "model.safetensors.index.json"));
+    const auto index = nlohmann::json::parse(slurp(out / "model.safetensors.index.json"));
     CHECK(index["metadata"]["total_size"] == 64 + 16 + 20 + 2);
     CHECK(index["weight_map"]["n"] == "model-00002-of-00003.safetensors");
 
@@ -146,7 +105,7 @@ TEST_SUITE("cli sharded") {
     const auto out = dir.path() / "shards";
     REQUIRE(run(dir, {"split", in.string(), out.string(), "--max-shard-size", "36"}).code == 0);
     // A wrong total_size and a missing shard.
-    auto index = nlohmann::json::parse(slurp_text(out / "model.safetensors.index.json"));
+    auto index = nlohmann::json::parse(slurp(out / "model.safetensors.index.json"));
     index["metadata"]["total_size"] = 1;
     index["weight_map"]["ghost"] = "model-00009-of-00009.safetensors";
     std::ofstream(out / "model.safetensors.index.json") << index.dump(2);
