@@ -1,5 +1,6 @@
-// safetensors for C++: a strict, zero-copy, header-only reader (and, later, writer) of the
-// safetensors model format. https://github.com/huggingface/safetensors describes the format.
+// safetensors for C++: a strict, zero-copy, header-only reader and an atomic, deterministic
+// writer of the safetensors model format (https://github.com/huggingface/safetensors), with
+// sharded checkpoints and exact dtype conversions.
 //
 // SPDX-License-Identifier: MIT
 //
