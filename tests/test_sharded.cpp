@@ -42,6 +42,15 @@ void write_text(const fs::path& p, const std::string& text) {
   REQUIRE(f.good());
 }
 
+/// A path from UTF-8 (a narrow std::string path is in the ANSI code page on Windows).
+fs::path utf8_path(const std::string& s) {
+#if defined(__cpp_char8_t)
+  return fs::path(std::u8string(s.begin(), s.end()));
+#else
+  return fs::u8path(s);
+#endif
+}
+
 std::string read_text(const fs::path& p) {
   const auto bytes = st_test::read_file(p);
   return std::string(bytes.begin(), bytes.end());
@@ -871,7 +880,8 @@ TEST_SUITE("sharded") {
     o.write.sync = false;
     auto l = st::save_sharded(dir.path().string(), specs, o);
     REQUIRE(outcome(l) == "value");
-    const std::string index_text = read_text(dir.file("mod\xC3\xA8le.safetensors.index.json"));
+    const std::string index_text =
+        read_text(dir.path() / utf8_path("mod\xC3\xA8le.safetensors.index.json"));
     CHECK(has(index_text, "\"mod\\u00e8le-00001-of-00003.safetensors\""));
     st::checkpoint_options co;
     co.prefix = o.prefix;
