@@ -169,10 +169,7 @@ void print_table(const std::string& path, const st::header& h,
   }
 }
 
-// safetensors-cli: sharded checkpoints (DESIGN §5 and §7). To paste into the anonymous
-// namespace of examples/safetensors_cli.cpp after print_table(); it uses that file's helpers
-// (st, exit_ok / exit_invalid / exit_usage, usage_error, report, printable, shape_text, pad,
-// print_table, to_json) and the library's section 8. wip/cli_sharded.diff shows the wiring:
+// Sharded checkpoints (DESIGN §5 and §7), with the library's section 8:
 //
 //   inspect PATH [--json]      PATH may be a directory or an index file (is_checkpoint_path)
 //   validate PATH...           a checkpoint PATH runs checkpoint::verify and lists every problem

@@ -1,4 +1,4 @@
-# Style and lint on the project's files (wip/ is scratch and not checked):
+# Style and lint on the project's files:
 #   clang-format (.clang-format): every .cpp/.hpp under include/ examples/ tests/ packaging/
 #                                 must already be formatted (fix: clang-format -i FILE...).
 #   clang-tidy (.clang-tidy, header filter on our header): the translation units that exercise
