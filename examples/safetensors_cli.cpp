@@ -126,6 +126,24 @@ nlohmann::ordered_json to_json(const st::header& h) {
   return out;
 }
 
+/// Prints `rows` (the first one is the heading) as left-aligned columns, after a blank line.
+template <class Row>
+void print_rows(const std::vector<Row>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    if (width.size() < row.size()) width.resize(row.size(), 0);
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  std::cout << "\n";
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      line += c + 1 == row.size() ? row[c] : pad(row[c], width[c] + 2);
+    }
+    std::cout << line << "\n";
+  }
+}
+
 /// The table; `values` (one entry per tensor in offset order) adds a column when not empty.
 void print_table(const std::string& path, const st::header& h,
                  const std::vector<std::string>& values = {}) {
@@ -155,18 +173,7 @@ void print_table(const std::string& path, const st::header& h,
          std::to_string(t.byte_size())});
     if (!values.empty()) rows.back().push_back(values[i++]);
   }
-  std::vector<std::size_t> width(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  }
-  std::cout << "\n";
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      line += c + 1 == row.size() ? row[c] : pad(row[c], width[c] + 2);
-    }
-    std::cout << line << "\n";
-  }
+  print_rows(rows);
 }
 
 // Sharded checkpoints (DESIGN §5 and §7), with the library's section 8:
@@ -298,18 +305,7 @@ int inspect_checkpoint(const std::string& path, bool json) {
     std::cout << "  " << printable(s.file_name()) << ": " << h.size()
               << (h.size() == 1 ? " tensor, " : " tensors, ") << h.file_size() << " bytes\n";
   }
-  std::array<std::size_t, 5> width{};
-  for (const auto& row : rows) {
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  }
-  std::cout << "\n";
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      line += c + 1 == row.size() ? row[c] : pad(row[c], width[c] + 2);
-    }
-    std::cout << line << "\n";
-  }
+  print_rows(rows);
   return exit_ok;
 }
 

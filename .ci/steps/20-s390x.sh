@@ -15,28 +15,8 @@ ln -s /usr/include/nlohmann "$out/inc/nlohmann"
 ln -s /usr/include/doctest "$out/inc/doctest"
 
 # Compile every test translation unit (as tests/CMakeLists.txt globs them) and the CLI, 2 at a time.
-cxx=s390x-linux-gnu-g++
-flags=(-std=c++17 -O2 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror
-  -Iinclude -Itests/support -isystem "$out/inc" -DSAFETENSORS_TEST_TMPDIR="\"$PWD/$out/tmp\""
-  -DSAFETENSORS_CLI_PATH='"safetensors-cli"')
 t0=$SECONDS
-compile() {  # compile OUTDIR EXTRA-FLAG... -- SOURCES...
-  local dir=$1; shift
-  local extra=()
-  while [[ $1 != -- ]]; do extra+=("$1"); shift; done
-  shift
-  mkdir -p "$dir"
-  printf '%s\n' "$@" | xargs -P2 -I{} sh -c 'f=$1; shift; echo "  $f"; exec "$@" -c "$f" -o "$0/$(basename "$f" .cpp).o"' \
-    "$dir" {} "$cxx" "${flags[@]}" "${extra[@]}"
-}
-compile "$out/o/tests" -- tests/*.cpp
-compile "$out/o/noexcept" -fno-exceptions -- tests/noexcept/*.cpp
-compile "$out/o/cli" -- examples/safetensors_cli.cpp
-compile "$out/o/platform_io" -- tests/consumers/platform_io.cpp
-"$cxx" -static -o "$out/safetensors_tests" "$out"/o/tests/*.o
-"$cxx" -static -o "$out/safetensors_tests_noexcept" "$out"/o/noexcept/*.o
-"$cxx" -static -o "$out/safetensors-cli" "$out"/o/cli/*.o
-"$cxx" -static -o "$out/platform_io" "$out"/o/platform_io/*.o
+ci_cross_build s390x-linux-gnu-g++ "$out" ""
 echo "s390x cross build: $((SECONDS - t0))s"
 
 # The configuration detected what it had to.

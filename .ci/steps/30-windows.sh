@@ -16,32 +16,12 @@ rm -rf "$out" && mkdir -p "$out/inc" "$out/tmp"
 ln -s /usr/include/nlohmann "$out/inc/nlohmann"
 ln -s /usr/include/doctest "$out/inc/doctest"
 
-cxx=x86_64-w64-mingw32-g++-posix
-flags=(-std=c++17 -O2 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror
-  -Iinclude -Itests/support -isystem "$out/inc" -DSAFETENSORS_TEST_TMPDIR="\"$PWD/$out/tmp\""
-  -DSAFETENSORS_CLI_PATH='"safetensors-cli"')
 t0=$SECONDS
-compile() {  # compile OUTDIR EXTRA-FLAG... -- SOURCES...
-  local dir=$1; shift
-  local extra=()
-  while [[ $1 != -- ]]; do extra+=("$1"); shift; done
-  shift
-  mkdir -p "$dir"
-  printf '%s\n' "$@" | xargs -P2 -I{} sh -c 'f=$1; shift; echo "  $f"; exec "$@" -c "$f" -o "$0/$(basename "$f" .cpp).o"' \
-    "$dir" {} "$cxx" "${flags[@]}" "${extra[@]}"
-}
-compile "$out/o/tests" -- tests/*.cpp
-compile "$out/o/noexcept" -fno-exceptions -- tests/noexcept/*.cpp
-compile "$out/o/cli" -- examples/safetensors_cli.cpp
-compile "$out/o/platform_io" -- tests/consumers/platform_io.cpp
-"$cxx" -static -o "$out/safetensors_tests.exe" "$out"/o/tests/*.o
-"$cxx" -static -o "$out/safetensors_tests_noexcept.exe" "$out"/o/noexcept/*.o
-"$cxx" -static -o "$out/safetensors-cli.exe" "$out"/o/cli/*.o
-"$cxx" -static -o "$out/platform_io.exe" "$out"/o/platform_io/*.o
+ci_cross_build x86_64-w64-mingw32-g++-posix "$out" .exe
 echo "mingw-w64 cross build: $((SECONDS - t0))s"
 
 # The configuration detected what it had to.
-"$cxx" -std=c++17 -fsyntax-only -Iinclude -isystem "$out/inc" -x c++ - <<'CPP'
+x86_64-w64-mingw32-g++-posix -std=c++17 -fsyntax-only -Iinclude -isystem "$out/inc" -x c++ - <<'CPP'
 #include <safetensors/safetensors.hpp>
 static_assert(SAFETENSORS_WINDOWS == 1, "Win32 file API");
 static_assert(SAFETENSORS_BIG_ENDIAN == 0, "x86-64");
