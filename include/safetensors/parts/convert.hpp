@@ -1,0 +1,675 @@
+// safetensors for C++, part 9 of 9: dtype conversions. Element types for F16, BF16 and the 8-bit
+// floats that read tensors in place, exact decoding of every dtype to float, encoding from float
+// with round to nearest even, and sub-byte unpacking.
+//
+// SPDX-License-Identifier: MIT
+#ifndef SAFETENSORS_PARTS_CONVERT_HPP
+#define SAFETENSORS_PARTS_CONVERT_HPP
+
+#include "table.hpp"
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+// Sub-byte packing (docs/format.md#sub-byte-packing; the format leaves it unspecified; this is the
+// ecosystem's convention, that of PyTorch's float4_e2m1fn_x2, and other producers may differ): a
+// tensor's bytes are one little-endian bit stream, bit j of the stream being bit (j % 8) of byte j
+// / 8, and element i occupies stream bits [b*i, b*i + b) with its sign as the highest of those b
+// bits. For F4 (b = 4) element 0 is the low nibble of byte 0 and element 1 the high nibble. For
+// F6_* (b = 6) four elements fill three bytes: with w = byte0 | byte1 << 8 | byte2 << 16, element k
+// of the group is (w >> 6k) & 63.
+
+/// What an encoder to an 8-bit float does with a finite value beyond the largest finite one (and
+/// with an infinity). The default, non_saturating, is what PyTorch's casts do.
+enum class overflow_mode : std::uint8_t {
+  /// Overflow becomes infinity where the format has one (F8_E5M2), else NaN (F8_E4M3, FNUZ).
+  non_saturating,
+  /// Overflow and infinities clamp to the largest finite value of the same sign (OCP "SAT").
+  saturating,
+};
+
+namespace detail {
+
+inline float f32_from_bits(std::uint32_t bits) noexcept {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+inline std::uint32_t f32_to_bits(float f) noexcept {
+  std::uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+}
+
+/// How a small float format spends its all-ones exponent and its sign.
+enum class special_rule : std::uint8_t {
+  ieee,  ///< exponent all ones: infinity (mantissa 0) or NaN (F16, F8_E5M2)
+  fn,    ///< no infinities; exponent and mantissa all ones is NaN (F8_E4M3)
+  fnuz,  ///< no infinities, no negative zero; sign bit alone (0x80) is the one NaN
+  none,  ///< every pattern is finite (F4, F6_*)
+};
+
+/// A sign-exponent-mantissa format of 1 + E + M bits with exponent bias `bias`.
+struct minifloat_format {
+  std::uint32_t exp_bits;
+  std::uint32_t man_bits;
+  std::uint32_t bias;
+  special_rule rule;
+};
+
+inline constexpr minifloat_format fmt_f16{5, 10, 15, special_rule::ieee};
+inline constexpr minifloat_format fmt_e4m3{4, 3, 7, special_rule::fn};
+inline constexpr minifloat_format fmt_e5m2{5, 2, 15, special_rule::ieee};
+inline constexpr minifloat_format fmt_e4m3fnuz{4, 3, 8, special_rule::fnuz};
+inline constexpr minifloat_format fmt_e5m2fnuz{5, 2, 16, special_rule::fnuz};
+inline constexpr minifloat_format fmt_f4{2, 1, 1, special_rule::none};
+inline constexpr minifloat_format fmt_f6_e2m3{2, 3, 1, special_rule::none};
+inline constexpr minifloat_format fmt_f6_e3m2{3, 2, 3, special_rule::none};
+
+/// Exact value of the pattern `code` (low 1 + E + M bits) of format F. Every value of these
+/// formats is a normal float, so the result is built from bits, with no rounding anywhere.
+template <const minifloat_format& F>
+inline float minifloat_to_float(std::uint32_t code) noexcept {
+  constexpr std::uint32_t width = 1 + F.exp_bits + F.man_bits;
+  constexpr std::uint32_t sign_bit = 1u << (width - 1);
+  constexpr std::uint32_t exp_max = (1u << F.exp_bits) - 1;
+  constexpr std::uint32_t man_mask = (1u << F.man_bits) - 1;
+  const std::uint32_t sign = (code & sign_bit) != 0 ? 0x80000000u : 0u;
+  const std::uint32_t e = (code >> F.man_bits) & exp_max;
+  const std::uint32_t m = code & man_mask;
+  if constexpr (F.rule == special_rule::fnuz) {
+    if ((code & ((1u << width) - 1)) == sign_bit) return f32_from_bits(0x7FC00000u);
+  }
+  if constexpr (F.rule == special_rule::fn) {
+    if (e == exp_max && m == man_mask) return f32_from_bits(sign | 0x7FC00000u);
+  }
+  if constexpr (F.rule == special_rule::ieee) {
+    if (e == exp_max) return f32_from_bits(sign | 0x7F800000u | (m << (23 - F.man_bits)));
+  }
+  if (e == 0) {
+    // Subnormal: m * 2^(1 - bias - M). m is small, so the int-to-float conversion is exact, and
+    // the scaling by a power of two lands on a normal float: exact, independent of FTZ/DAZ.
+    constexpr std::uint32_t scale_exp = 127 + 1 - F.bias - F.man_bits;  // biased float exponent
+    const float v = static_cast<float>(m) * f32_from_bits(scale_exp << 23);
+    return f32_from_bits(sign | f32_to_bits(v));
+  }
+  return f32_from_bits(sign | ((e + 127 - F.bias) << 23) | (m << (23 - F.man_bits)));
+}
+
+/// The pattern of format F nearest to `x`, ties to even. Formats without infinities take the
+/// overflow rule of `mode`; NaN becomes the format's NaN (quiet, sign kept where the format has
+/// signed NaNs). Only for formats whose smallest subnormal is above float's subnormal range.
+template <const minifloat_format& F>
+inline std::uint32_t float_to_minifloat(float x, overflow_mode mode) noexcept {
+  constexpr std::uint32_t width = 1 + F.exp_bits + F.man_bits;
+  constexpr std::uint32_t sign_bit = 1u << (width - 1);
+  constexpr std::uint32_t exp_max = (1u << F.exp_bits) - 1;
+  constexpr std::uint32_t man_mask = (1u << F.man_bits) - 1;
+  constexpr std::uint32_t shift = 23 - F.man_bits;
+  // Largest finite magnitude pattern, and what an overflow becomes in each mode.
+  constexpr std::uint32_t max_finite = F.rule == special_rule::ieee ? (exp_max << F.man_bits) - 1
+                                       : F.rule == special_rule::fn ? (sign_bit - 1) - 1
+                                                                    : sign_bit - 1;
+  constexpr std::uint32_t nan_code = F.rule == special_rule::ieee ? (sign_bit - 1)
+                                     : F.rule == special_rule::fn ? (sign_bit - 1)
+                                                                  : sign_bit;
+  constexpr bool signed_nan = F.rule != special_rule::fnuz;
+
+  const std::uint32_t u = f32_to_bits(x);
+  const std::uint32_t sign = (u & 0x80000000u) != 0 ? sign_bit : 0u;
+  const std::uint32_t a = u & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) {  // NaN
+    if constexpr (F.rule == special_rule::ieee && F.man_bits >= 8) {
+      // Wide enough to keep payload: quiet bit plus the payload's top bits (F16).
+      return sign | (exp_max << F.man_bits) | (1u << (F.man_bits - 1)) | ((a >> shift) & man_mask);
+    } else {
+      return (signed_nan ? sign : 0u) | nan_code;
+    }
+  }
+  const auto overflowed = [&]() noexcept -> std::uint32_t {
+    if (mode == overflow_mode::saturating) return sign | max_finite;
+    if constexpr (F.rule == special_rule::ieee) {
+      return sign | (exp_max << F.man_bits);  // infinity
+    } else {
+      return (signed_nan ? sign : 0u) | nan_code;
+    }
+  };
+  if (a == 0x7F800000u) return overflowed();
+  if (a < 0x00800000u) {  // zero or a float subnormal: far below half the smallest subnormal
+    return F.rule == special_rule::fnuz ? 0u : sign;
+  }
+  const std::uint32_t fe = a >> 23;  // biased float exponent, 1..254
+  std::uint32_t mag;
+  if (fe + F.bias >= 128) {  // normal in the target: unbiased exponent >= 1 - bias
+    const std::uint32_t r = a + ((1u << (shift - 1)) - 1) + ((a >> shift) & 1u);
+    mag = (r >> shift) - ((127 - F.bias) << F.man_bits);  // a carry moves into the exponent
+  } else {                                                // subnormal (or zero) in the target
+    const std::uint32_t mant = (a & 0x7FFFFFu) | 0x800000u;
+    const std::uint32_t s = shift + (128 - F.bias - fe);  // >= shift + 1
+    if (s > 24) {
+      mag = 0;  // below half the smallest subnormal
+    } else {
+      mag = (mant + ((1u << (s - 1)) - 1) + ((mant >> s) & 1u)) >> s;
+    }
+  }
+  if (mag > max_finite) return overflowed();
+  if (F.rule == special_rule::fnuz && mag == 0) return 0u;  // no negative zero
+  return sign | mag;
+}
+
+}  // namespace detail
+
+// --- scalar decoders (exact for every bit pattern) -------------------------------------------
+
+/// IEEE binary16 bits to float (exact; NaN payloads and signs kept).
+inline float f16_bits_to_float(std::uint16_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_f16>(bits);
+}
+/// bfloat16 bits to float: the upper half of the float's bits (exact, NaNs bit for bit).
+inline float bf16_bits_to_float(std::uint16_t bits) noexcept {
+  return detail::f32_from_bits(static_cast<std::uint32_t>(bits) << 16);
+}
+/// F8_E4M3 (OCP E4M3FN, bias 7, no infinities, S.1111.111 is NaN) to float, exact.
+inline float f8_e4m3_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_e4m3>(bits);
+}
+/// F8_E5M2 (OCP E5M2, bias 15, IEEE-like infinities and NaNs) to float, exact.
+inline float f8_e5m2_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_e5m2>(bits);
+}
+/// F8_E4M3FNUZ (bias 8, no infinities, no -0, 0x80 is NaN) to float, exact.
+inline float f8_e4m3fnuz_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_e4m3fnuz>(bits);
+}
+/// F8_E5M2FNUZ (bias 16, no infinities, no -0, 0x80 is NaN) to float, exact.
+inline float f8_e5m2fnuz_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_e5m2fnuz>(bits);
+}
+/// F8_E8M0 (unsigned scale 2^(bits - 127); 0xFF is NaN) to float, exact (0x00 is the float
+/// subnormal 2^-127).
+inline float f8_e8m0_bits_to_float(std::uint8_t bits) noexcept {
+  if (bits == 0xFF) return detail::f32_from_bits(0x7FC00000u);
+  if (bits == 0) return detail::f32_from_bits(0x00400000u);
+  return detail::f32_from_bits(static_cast<std::uint32_t>(bits) << 23);
+}
+/// F4 (OCP E2M1, bias 1, all finite: 0, 0.5, 1, 1.5, 2, 3, 4, 6 and negatives) from the low 4
+/// bits of `bits`, exact.
+inline float f4_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_f4>(bits & 0x0Fu);
+}
+/// F6_E2M3 (OCP, bias 1, all finite, max 7.5) from the low 6 bits of `bits`, exact.
+inline float f6_e2m3_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_f6_e2m3>(bits & 0x3Fu);
+}
+/// F6_E3M2 (OCP, bias 3, all finite, max 28) from the low 6 bits of `bits`, exact.
+inline float f6_e3m2_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_f6_e3m2>(bits & 0x3Fu);
+}
+
+// --- scalar encoders (round to nearest, ties to even) ----------------------------------------
+
+/// float to IEEE binary16 bits: round to nearest even, overflow to infinity, NaN to a quiet NaN
+/// (sign and top payload bits kept), values below half the smallest subnormal to signed zero.
+inline std::uint16_t float_to_f16_bits(float x) noexcept {
+  return static_cast<std::uint16_t>(
+      detail::float_to_minifloat<detail::fmt_f16>(x, overflow_mode::non_saturating));
+}
+/// float to bfloat16 bits: round to nearest even, overflow to infinity, NaN to a quiet NaN (sign
+/// and top payload bits kept).
+inline std::uint16_t float_to_bf16_bits(float x) noexcept {
+  const std::uint32_t u = detail::f32_to_bits(x);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<std::uint16_t>((u >> 16) | 0x0040u);
+  return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+/// float to F8_E4M3 bits (round to nearest even). Beyond 448 after rounding: NaN (0x7F with the
+/// sign) by default, as PyTorch; ±448 when saturating. Infinity: NaN, or ±448 when saturating.
+inline std::uint8_t float_to_f8_e4m3_bits(
+    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
+  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3>(x, mode));
+}
+/// float to F8_E5M2 bits (round to nearest even). Beyond 57344 after rounding: infinity by
+/// default, as PyTorch; ±57344 when saturating (infinities too). NaN: 0x7F with the sign.
+inline std::uint8_t float_to_f8_e5m2_bits(
+    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
+  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2>(x, mode));
+}
+/// float to F8_E4M3FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
+/// default, ±240 when saturating; -0 becomes +0).
+inline std::uint8_t float_to_f8_e4m3fnuz_bits(
+    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
+  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3fnuz>(x, mode));
+}
+/// float to F8_E5M2FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
+/// default, ±57344 when saturating; -0 becomes +0).
+inline std::uint8_t float_to_f8_e5m2fnuz_bits(
+    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
+  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2fnuz>(x, mode));
+}
+
+// --- element types ---------------------------------------------------------------------------
+
+namespace detail {
+template <dtype D>
+struct small_float_traits;
+template <>
+struct small_float_traits<dtype::F16> {
+  using storage = std::uint16_t;
+  static float decode(storage b) noexcept { return f16_bits_to_float(b); }
+  static storage encode(float x, overflow_mode) noexcept { return float_to_f16_bits(x); }
+};
+template <>
+struct small_float_traits<dtype::BF16> {
+  using storage = std::uint16_t;
+  static float decode(storage b) noexcept { return bf16_bits_to_float(b); }
+  static storage encode(float x, overflow_mode) noexcept { return float_to_bf16_bits(x); }
+};
+template <>
+struct small_float_traits<dtype::F8_E4M3> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e4m3_bits_to_float(b); }
+  static storage encode(float x, overflow_mode m) noexcept { return float_to_f8_e4m3_bits(x, m); }
+};
+template <>
+struct small_float_traits<dtype::F8_E5M2> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e5m2_bits_to_float(b); }
+  static storage encode(float x, overflow_mode m) noexcept { return float_to_f8_e5m2_bits(x, m); }
+};
+template <>
+struct small_float_traits<dtype::F8_E4M3FNUZ> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e4m3fnuz_bits_to_float(b); }
+  static storage encode(float x, overflow_mode m) noexcept {
+    return float_to_f8_e4m3fnuz_bits(x, m);
+  }
+};
+template <>
+struct small_float_traits<dtype::F8_E5M2FNUZ> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e5m2fnuz_bits_to_float(b); }
+  static storage encode(float x, overflow_mode m) noexcept {
+    return float_to_f8_e5m2fnuz_bits(x, m);
+  }
+};
+template <>
+struct small_float_traits<dtype::F8_E8M0> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e8m0_bits_to_float(b); }
+};
+}  // namespace detail
+
+/// A 1- or 2-byte floating-point element of dtype D (F16, BF16, F8_*), trivially copyable and
+/// holding the format's raw bits, so `view.as<bf16>()` reads a tensor in place. Converts to float
+/// exactly and implicitly; constructing from float rounds to nearest even (not for F8_E8M0).
+template <dtype D>
+class small_float {
+ public:
+  /// The raw bits' type (std::uint16_t or std::uint8_t).
+  using storage_type = typename detail::small_float_traits<D>::storage;
+  /// The dtype of the element.
+  static constexpr safetensors::dtype dtype_value = D;
+
+  /// Uninitialized, like float.
+  small_float() = default;
+  /// The value nearest to `x` (round to nearest even; `mode` matters only for 8-bit floats).
+  template <safetensors::dtype E = D, class = std::enable_if_t<E != safetensors::dtype::F8_E8M0>>
+  explicit small_float(float x, overflow_mode mode = overflow_mode::non_saturating) noexcept
+      : bits_(detail::small_float_traits<D>::encode(x, mode)) {}
+  /// The element with these raw bits.
+  static constexpr small_float from_bits(storage_type raw) noexcept {
+    small_float r{};
+    r.bits_ = raw;
+    return r;
+  }
+  /// The raw bits.
+  constexpr storage_type bits() const noexcept { return bits_; }
+  /// The exact value as float.
+  operator float() const noexcept {  // NOLINT(google-explicit-constructor)
+    return detail::small_float_traits<D>::decode(bits_);
+  }
+
+ private:
+  storage_type bits_;
+};
+
+/// IEEE binary16 element (dtype F16).
+using f16 = small_float<dtype::F16>;
+/// bfloat16 element (dtype BF16).
+using bf16 = small_float<dtype::BF16>;
+/// OCP E4M3FN element (dtype F8_E4M3).
+using f8_e4m3 = small_float<dtype::F8_E4M3>;
+/// OCP E5M2 element (dtype F8_E5M2).
+using f8_e5m2 = small_float<dtype::F8_E5M2>;
+/// AMD E4M3FNUZ element (dtype F8_E4M3FNUZ).
+using f8_e4m3fnuz = small_float<dtype::F8_E4M3FNUZ>;
+/// AMD E5M2FNUZ element (dtype F8_E5M2FNUZ).
+using f8_e5m2fnuz = small_float<dtype::F8_E5M2FNUZ>;
+/// OCP E8M0 scale element (dtype F8_E8M0): decodes to 2^(bits - 127), 0xFF is NaN.
+using f8_e8m0 = small_float<dtype::F8_E8M0>;
+/// The complex element of C64 (two little-endian floats, real then imaginary).
+using c64 = std::complex<float>;
+
+/// Typed access for the small float element types: `view.as<bf16>()` checks for BF16.
+template <dtype D>
+struct dtype_of<small_float<D>> : std::integral_constant<dtype, D> {};
+
+// --- tensor-level conversion -----------------------------------------------------------------
+
+namespace detail {
+
+/// Bytes holding the first `count` elements of dtype `t` (rounded up for sub-byte dtypes), or
+/// false on overflow.
+inline bool bytes_for_elements(dtype t, std::uint64_t count, std::uint64_t& out) noexcept {
+  std::uint64_t bits = 0;
+  if (!checked_mul(count, bit_size(t), bits)) return false;
+  out = bits / 8 + (bits % 8 != 0 ? 1 : 0);
+  return true;
+}
+
+/// The float bits of the 256 values of an 8-bit float dtype, built on first use.
+template <float (*Decode)(std::uint8_t)>
+inline const std::array<std::uint32_t, 256>& byte_table() noexcept {
+  static const std::array<std::uint32_t, 256> table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i)
+      t[i] = f32_to_bits(Decode(static_cast<std::uint8_t>(i)));
+    return t;
+  }();
+  return table;
+}
+
+inline std::uint32_t le16(const unsigned char* p) noexcept {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8;
+}
+
+// The conversion loops. `in` holds the little-endian bytes, `out` n floats. `kernel(p, i)` gives
+// the float bits of element i of the block starting at p. Full blocks have a constant trip count
+// and write to a local buffer (no aliasing with `in`), so compilers vectorize them at -O2.
+inline constexpr std::size_t convert_block = 256;
+
+template <std::size_t InWidth, class Kernel>
+inline void convert_blocks(const unsigned char* in, float* out, std::size_t n,
+                           Kernel kernel) noexcept {
+  std::uint32_t tmp[convert_block];
+  std::size_t done = 0;
+  for (; n - done >= convert_block; done += convert_block) {
+    const unsigned char* p = in + done * InWidth;
+    for (std::size_t i = 0; i < convert_block; ++i) tmp[i] = kernel(p, i);
+    std::memcpy(out + done, tmp, sizeof tmp);
+  }
+  const unsigned char* p = in + done * InWidth;
+  const std::size_t rest = n - done;
+  for (std::size_t i = 0; i < rest; ++i) tmp[i] = kernel(p, i);
+  if (rest != 0) std::memcpy(out + done, tmp, rest * sizeof(float));
+}
+
+inline void bf16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+  convert_blocks<2>(in, out, n, [](const unsigned char* p, std::size_t i) noexcept {
+    return le16(p + 2 * i) << 16;
+  });
+}
+
+inline void f16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+  convert_blocks<2>(in, out, n, [](const unsigned char* p, std::size_t i) noexcept {
+    const std::uint32_t h = le16(p + 2 * i);
+    const std::uint32_t sign = (h & 0x8000u) << 16;
+    const std::uint32_t e = (h >> 10) & 0x1Fu;
+    const std::uint32_t m = h & 0x3FFu;
+    // Three candidates, selected with masks (no branches): subnormal m * 2^-24 (exact: m is
+    // small and the product is a normal float), normal (rebias 15 -> 127), infinity/NaN.
+    const std::uint32_t sub =
+        f32_to_bits(static_cast<float>(static_cast<std::int32_t>(m)) * 0x1p-24f);
+    const std::uint32_t normal = ((e + 112) << 23) | (m << 13);
+    const std::uint32_t special = 0x7F800000u | (m << 13);
+    const std::uint32_t is_sub = 0u - static_cast<std::uint32_t>(e == 0);
+    const std::uint32_t is_special = 0u - static_cast<std::uint32_t>(e == 31);
+    return sign | (sub & is_sub) | (special & is_special) | (normal & ~(is_sub | is_special));
+  });
+}
+
+inline void table_to_float_n(const std::array<std::uint32_t, 256>& table, const unsigned char* in,
+                             float* out, std::size_t n) noexcept {
+  const std::uint32_t* t = table.data();
+  convert_blocks<1>(in, out, n,
+                    [t](const unsigned char* p, std::size_t i) noexcept { return t[p[i]]; });
+}
+
+inline void f4_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+  float lut[16];
+  for (std::uint32_t i = 0; i < 16; ++i) lut[i] = f4_bits_to_float(static_cast<std::uint8_t>(i));
+  for (std::size_t i = 0; i + 1 < n; i += 2) {
+    out[i] = lut[in[i / 2] & 0x0Fu];
+    out[i + 1] = lut[in[i / 2] >> 4];
+  }
+  if (n % 2 != 0) out[n - 1] = lut[in[n / 2] & 0x0Fu];
+}
+
+template <float (*Decode)(std::uint8_t)>
+inline void f6_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+  float lut[64];
+  for (std::uint32_t i = 0; i < 64; ++i) lut[i] = Decode(static_cast<std::uint8_t>(i));
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const unsigned char* p = in + i / 4 * 3;
+    const std::uint32_t w = static_cast<std::uint32_t>(p[0]) |
+                            static_cast<std::uint32_t>(p[1]) << 8 |
+                            static_cast<std::uint32_t>(p[2]) << 16;
+    out[i] = lut[w & 63u];
+    out[i + 1] = lut[(w >> 6) & 63u];
+    out[i + 2] = lut[(w >> 12) & 63u];
+    out[i + 3] = lut[w >> 18];
+  }
+  for (; i < n; ++i) {  // a partial group: only the bytes that hold its elements are read
+    const std::size_t bit = i * 6;
+    std::uint32_t w = in[bit / 8];
+    if (bit % 8 > 2) w |= static_cast<std::uint32_t>(in[bit / 8 + 1]) << 8;
+    out[i] = lut[(w >> (bit % 8)) & 63u];
+  }
+}
+
+template <class T>
+inline void cast_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = static_cast<float>(load_le<T>(reinterpret_cast<const std::byte*>(in) + i * sizeof(T)));
+  }
+}
+
+}  // namespace detail
+
+/// Decodes the first `out.size()` elements of a little-endian (packed, for sub-byte dtypes) byte
+/// range of dtype `type` into floats: exact for every float dtype except F64, which rounds to
+/// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
+/// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
+/// as<c64>() or to_complex()).
+inline result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
+  if (type == dtype::C64) {
+    return error(errc::dtype_mismatch,
+                 "decode_to_float: C64 is complex; read it as std::complex<float> (to_complex)");
+  }
+  std::uint64_t need = 0;
+  if (!detail::bytes_for_elements(type, out.size(), need) || need > bytes.size()) {
+    return error(errc::invalid_argument, "decode_to_float: " + detail::num(out.size()) + " " +
+                                             std::string(to_string(type)) +
+                                             " elements need more than the " +
+                                             detail::num(bytes.size()) + " bytes given");
+  }
+  const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
+  float* o = out.data();
+  const std::size_t n = out.size();
+  if (n == 0) return {};
+  switch (type) {
+    case dtype::BOOL:
+      for (std::size_t i = 0; i < n; ++i) o[i] = in[i] != 0 ? 1.0f : 0.0f;
+      break;
+    case dtype::F4:
+      detail::f4_to_float_n(in, o, n);
+      break;
+    case dtype::F6_E2M3:
+      detail::f6_to_float_n<f6_e2m3_bits_to_float>(in, o, n);
+      break;
+    case dtype::F6_E3M2:
+      detail::f6_to_float_n<f6_e3m2_bits_to_float>(in, o, n);
+      break;
+    case dtype::U8:
+      for (std::size_t i = 0; i < n; ++i) o[i] = static_cast<float>(in[i]);
+      break;
+    case dtype::I8:
+      for (std::size_t i = 0; i < n; ++i) {
+        o[i] = static_cast<float>(static_cast<int>(in[i]) - (in[i] >= 0x80 ? 256 : 0));
+      }
+      break;
+    case dtype::F8_E5M2:
+      detail::table_to_float_n(detail::byte_table<f8_e5m2_bits_to_float>(), in, o, n);
+      break;
+    case dtype::F8_E4M3:
+      detail::table_to_float_n(detail::byte_table<f8_e4m3_bits_to_float>(), in, o, n);
+      break;
+    case dtype::F8_E8M0:
+      detail::table_to_float_n(detail::byte_table<f8_e8m0_bits_to_float>(), in, o, n);
+      break;
+    case dtype::F8_E4M3FNUZ:
+      detail::table_to_float_n(detail::byte_table<f8_e4m3fnuz_bits_to_float>(), in, o, n);
+      break;
+    case dtype::F8_E5M2FNUZ:
+      detail::table_to_float_n(detail::byte_table<f8_e5m2fnuz_bits_to_float>(), in, o, n);
+      break;
+    case dtype::I16:
+      detail::cast_to_float_n<std::int16_t>(in, o, n);
+      break;
+    case dtype::U16:
+      detail::cast_to_float_n<std::uint16_t>(in, o, n);
+      break;
+    case dtype::F16:
+      detail::f16_to_float_n(in, o, n);
+      break;
+    case dtype::BF16:
+      detail::bf16_to_float_n(in, o, n);
+      break;
+    case dtype::I32:
+      detail::cast_to_float_n<std::int32_t>(in, o, n);
+      break;
+    case dtype::U32:
+      detail::cast_to_float_n<std::uint32_t>(in, o, n);
+      break;
+    case dtype::F32:
+      detail::cast_to_float_n<float>(in, o, n);
+      break;
+    case dtype::F64:
+      detail::cast_to_float_n<double>(in, o, n);
+      break;
+    case dtype::I64:
+      detail::cast_to_float_n<std::int64_t>(in, o, n);
+      break;
+    case dtype::U64:
+      detail::cast_to_float_n<std::uint64_t>(in, o, n);
+      break;
+    case dtype::C64:
+      break;  // rejected above
+  }
+  return {};
+}
+
+/// Decodes every element of `view` into `out`, which must hold at least element_count() floats
+/// (InvalidArgument otherwise). Semantics as decode_to_float.
+inline result<void> to_float(const tensor_view& view, span<float> out) {
+  const std::uint64_t n = view.element_count();
+  if (out.size() < n) {
+    return error(errc::invalid_argument,
+                 "to_float: tensor " + detail::quote(view.name()) + " has " + detail::num(n) +
+                     " elements, the buffer holds " + detail::num(out.size()));
+  }
+  return decode_to_float(view.dtype(), view.bytes(), out.subspan(0, static_cast<std::size_t>(n)));
+}
+
+/// Every element of `view` as a new vector of floats (see to_float(view, out)).
+inline result<std::vector<float>> to_float(const tensor_view& view) {
+  const std::uint64_t n = view.element_count();
+  if (n > view.byte_size() * 2) {  // no dtype packs more than 2 elements per byte
+    return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
+                                             " has fewer bytes than its elements need");
+  }
+  std::vector<float> out(static_cast<std::size_t>(n));
+  if (auto r = to_float(view, span<float>(out)); !r) return r.error();
+  return out;
+}
+
+/// Every element of a C64 tensor as std::complex<float> (DtypeMismatch for other dtypes).
+inline result<std::vector<c64>> to_complex(const tensor_view& view) {
+  auto v = view.as<c64>();
+  if (!v) return v.error();
+  return v->to_vector();
+}
+
+/// Encodes floats as dtype `type` into little-endian bytes: F32 (bytes as is), F16 and BF16
+/// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
+/// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
+/// (InvalidArgument otherwise); other dtypes are InvalidArgument.
+inline result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
+                                      overflow_mode mode = overflow_mode::non_saturating) {
+  std::size_t width = 0;
+  switch (type) {
+    case dtype::F32:
+      width = 4;
+      break;
+    case dtype::F16:
+    case dtype::BF16:
+      width = 2;
+      break;
+    case dtype::F8_E4M3:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+      width = 1;
+      break;
+    default:
+      return error(errc::invalid_argument,
+                   "encode_from_float: cannot encode to " + std::string(to_string(type)));
+  }
+  if (out.size() / width < in.size()) {
+    return error(errc::invalid_argument,
+                 "encode_from_float: " + detail::num(in.size()) + " " +
+                     std::string(to_string(type)) + " elements need " +
+                     detail::num(static_cast<std::uint64_t>(in.size()) * width) +
+                     " bytes, the buffer holds " + detail::num(out.size()));
+  }
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  const auto put16 = [o](std::size_t i, std::uint32_t v) noexcept {
+    o[2 * i] = static_cast<unsigned char>(v & 0xFFu);
+    o[2 * i + 1] = static_cast<unsigned char>(v >> 8);
+  };
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const float x = in[i];
+    switch (type) {
+      case dtype::F32: {
+        const std::uint32_t b = detail::f32_to_bits(x);
+        for (std::size_t k = 0; k < 4; ++k) o[4 * i + k] = static_cast<unsigned char>(b >> (8 * k));
+        break;
+      }
+      case dtype::F16:
+        put16(i, float_to_f16_bits(x));
+        break;
+      case dtype::BF16:
+        put16(i, float_to_bf16_bits(x));
+        break;
+      case dtype::F8_E4M3:
+        o[i] = float_to_f8_e4m3_bits(x, mode);
+        break;
+      case dtype::F8_E5M2:
+        o[i] = float_to_f8_e5m2_bits(x, mode);
+        break;
+      case dtype::F8_E4M3FNUZ:
+        o[i] = float_to_f8_e4m3fnuz_bits(x, mode);
+        break;
+      default:  // F8_E5M2FNUZ
+        o[i] = float_to_f8_e5m2fnuz_bits(x, mode);
+        break;
+    }
+  }
+  return {};
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#endif  // SAFETENSORS_PARTS_CONVERT_HPP

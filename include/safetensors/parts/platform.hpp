@@ -1,0 +1,762 @@
+// safetensors for C++, part 4 of 9: platform I/O, POSIX and Windows. UTF-8 paths to native
+// ones, files read with pread / ReadFile, read-only mappings, and the write side: a temporary
+// file next to the target, positioned writes, flush, and the atomic rename over the target
+// (docs/writer.md#atomic-files). Everything here is detail but file_mapping and map_options.
+//
+// SPDX-License-Identifier: MIT
+#ifndef SAFETENSORS_PARTS_PLATFORM_HPP
+#define SAFETENSORS_PARTS_PLATFORM_HPP
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+
+#include "basics.hpp"
+
+#if SAFETENSORS_WINDOWS
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#define SAFETENSORS_UNDEF_WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#define SAFETENSORS_UNDEF_NOMINMAX
+#endif
+#include <windows.h>
+#ifdef SAFETENSORS_UNDEF_WIN32_LEAN_AND_MEAN
+#undef WIN32_LEAN_AND_MEAN
+#undef SAFETENSORS_UNDEF_WIN32_LEAN_AND_MEAN
+#endif
+#ifdef SAFETENSORS_UNDEF_NOMINMAX
+#undef NOMINMAX
+#undef SAFETENSORS_UNDEF_NOMINMAX
+#endif
+#else
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#endif
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+/// How a mapped file will be accessed (madvise hints on POSIX; ignored on Windows).
+enum class access_hint : std::uint8_t { normal, sequential, random, will_need };
+
+/// Options of a memory mapping.
+struct map_options {
+  /// The access pattern hint given to the kernel.
+  access_hint hint = access_hint::normal;
+  /// Pre-fault the whole mapping at open (MAP_POPULATE on Linux; ignored elsewhere).
+  bool populate = false;
+};
+
+namespace detail {
+
+#if SAFETENSORS_WINDOWS
+using native_string = std::wstring;
+
+inline std::string last_error_message(DWORD code) {
+  char* buffer = nullptr;
+  const DWORD len = FormatMessageA(
+      FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+      nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
+  std::string msg = len ? std::string(buffer, len) : "error " + std::to_string(code);
+  if (buffer) LocalFree(buffer);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r' || msg.back() == '.'))
+    msg.pop_back();
+  return msg;
+}
+
+inline result<native_string> to_native(std::string_view utf8) {
+  if (utf8.empty()) return native_string();
+  if (utf8.find('\0') != std::string_view::npos) {
+    return error(errc::invalid_argument, "the path contains a NUL byte");
+  }
+  if (utf8.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    return error(errc::invalid_argument, "path too long");
+  }
+  const int len = static_cast<int>(utf8.size());
+  const int wlen = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), len, nullptr, 0);
+  if (wlen <= 0) return error(errc::invalid_argument, "the path is not valid UTF-8");
+  native_string w(static_cast<std::size_t>(wlen), L'\0');
+  MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), len, w.data(), wlen);
+  return w;
+}
+
+struct os_file {
+  HANDLE handle = INVALID_HANDLE_VALUE;
+  os_file() = default;
+  os_file(const os_file&) = delete;
+  os_file& operator=(const os_file&) = delete;
+  os_file(os_file&& o) noexcept : handle(std::exchange(o.handle, INVALID_HANDLE_VALUE)) {}
+  os_file& operator=(os_file&& o) noexcept {
+    std::swap(handle, o.handle);
+    return *this;
+  }
+  ~os_file() {
+    if (handle != INVALID_HANDLE_VALUE) CloseHandle(handle);
+  }
+};
+
+inline result<os_file> open_read(const native_string& path, const std::string& shown) {
+  os_file f;
+  f.handle = CreateFileW(path.c_str(), GENERIC_READ,
+                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                         OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+  if (f.handle == INVALID_HANDLE_VALUE) {
+    return error(errc::io_error,
+                 "cannot open " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  return f;
+}
+
+inline result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
+  LARGE_INTEGER size;
+  if (!GetFileSizeEx(f.handle, &size)) {
+    return error(errc::io_error, "cannot get the size of " + quote(shown) + ": " +
+                                     last_error_message(GetLastError()));
+  }
+  return static_cast<std::uint64_t>(size.QuadPart);
+}
+
+inline result<void> read_at(const os_file& f, std::uint64_t offset, void* dst, std::size_t n,
+                            const std::string& shown) {
+  auto* out = static_cast<unsigned char*>(dst);
+  while (n > 0) {
+    const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(n, 1u << 30));
+    OVERLAPPED ov{};
+    ov.Offset = static_cast<DWORD>(offset & 0xFFFFFFFFu);
+    ov.OffsetHigh = static_cast<DWORD>(offset >> 32);
+    DWORD got = 0;
+    if (!ReadFile(f.handle, out, chunk, &got, &ov)) {
+      const DWORD code = GetLastError();
+      if (code != ERROR_HANDLE_EOF) {
+        return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
+                                         ": " + last_error_message(code));
+      }
+      got = 0;
+    }
+    if (got == 0) {
+      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
+                                       num(offset) + " (was the file truncated?)");
+    }
+    out += got;
+    offset += got;
+    n -= got;
+  }
+  return {};
+}
+
+struct os_mapping {
+  const void* address = nullptr;
+  std::size_t size = 0;
+  static void unmap(const void* address, std::size_t /*size*/) noexcept {
+    if (address) UnmapViewOfFile(address);
+  }
+};
+
+inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const map_options&,
+                                   const std::string& shown) {
+  os_mapping m;
+  if (size == 0) return m;  // nothing to map; parsing reports HeaderTooSmall
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
+                                     " bytes exceed the address space; use source_reader");
+  }
+  HANDLE mapping = CreateFileMappingW(f.handle, nullptr, PAGE_READONLY, 0, 0, nullptr);
+  if (!mapping) {
+    return error(errc::io_error,
+                 "cannot map " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  m.address = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
+  const DWORD code = GetLastError();
+  CloseHandle(mapping);  // the view keeps the mapping alive
+  if (!m.address) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + last_error_message(code));
+  }
+  m.size = static_cast<std::size_t>(size);
+  return m;
+}
+#else
+using native_string = std::string;
+
+inline std::string errno_message(int code) { return std::generic_category().message(code); }
+
+inline result<native_string> to_native(std::string_view utf8) {
+  if (utf8.find('\0') != std::string_view::npos) {
+    return error(errc::invalid_argument, "the path contains a NUL byte");  // the OS would cut it
+  }
+  return native_string(utf8);
+}
+
+struct os_file {
+  int fd = -1;
+  os_file() = default;
+  os_file(const os_file&) = delete;
+  os_file& operator=(const os_file&) = delete;
+  os_file(os_file&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  os_file& operator=(os_file&& o) noexcept {
+    std::swap(fd, o.fd);
+    return *this;
+  }
+  ~os_file() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+inline result<os_file> open_read(const native_string& path, const std::string& shown) {
+  os_file f;
+  int flags = O_RDONLY;
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  do {
+    f.fd = ::open(path.c_str(), flags);
+  } while (f.fd < 0 && errno == EINTR);
+  if (f.fd < 0)
+    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) {
+    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return error(errc::io_error, "cannot open " + quote(shown) + ": it is a directory");
+  }
+  return f;
+}
+
+inline result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) {
+    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+  }
+  if (st.st_size < 0) return error(errc::io_error, "cannot size " + quote(shown));
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+inline result<void> read_at(const os_file& f, std::uint64_t offset, void* dst, std::size_t n,
+                            const std::string& shown) {
+  auto* out = static_cast<unsigned char*>(dst);
+  while (n > 0) {
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
+      return error(errc::io_error,
+                   "offset " + num(offset) + " is beyond what this system can read");
+    }
+    const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
+    const ssize_t got = ::pread(f.fd, out, chunk, static_cast<off_t>(offset));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
+                                       ": " + errno_message(errno));
+    }
+    if (got == 0) {
+      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
+                                       num(offset) + " (was the file truncated?)");
+    }
+    out += got;
+    offset += static_cast<std::uint64_t>(got);
+    n -= static_cast<std::size_t>(got);
+  }
+  return {};
+}
+
+struct os_mapping {
+  const void* address = nullptr;
+  std::size_t size = 0;
+  static void unmap(const void* address, std::size_t size) noexcept {
+    if (address) ::munmap(const_cast<void*>(address), size);
+  }
+};
+
+inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const map_options& opts,
+                                   const std::string& shown) {
+  os_mapping m;
+  if (size == 0) return m;  // mmap rejects length 0; parsing reports HeaderTooSmall
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
+                                     " bytes exceed the address space; use source_reader");
+  }
+  int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+  if (opts.populate) flags |= MAP_POPULATE;
+#endif
+  void* address = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
+  if (address == MAP_FAILED) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
+  }
+  int advice = -1;
+  switch (opts.hint) {
+    case access_hint::normal:
+      break;
+    case access_hint::sequential:
+      advice = MADV_SEQUENTIAL;
+      break;
+    case access_hint::random:
+      advice = MADV_RANDOM;
+      break;
+    case access_hint::will_need:
+      advice = MADV_WILLNEED;
+      break;
+  }
+  if (advice >= 0) (void)::madvise(address, static_cast<std::size_t>(size), advice);  // a hint only
+  m.address = address;
+  m.size = static_cast<std::size_t>(size);
+  return m;
+}
+#endif
+
+inline result<native_string> to_native(const std::filesystem::path& p) {
+  if (p.native().find(std::filesystem::path::value_type{}) !=
+      std::filesystem::path::string_type::npos) {
+    return error(errc::invalid_argument, "the path contains a NUL byte");  // the OS would cut it
+  }
+#if SAFETENSORS_WINDOWS
+  return native_string(p.wstring());
+#else
+  return native_string(p.string());
+#endif
+}
+
+inline std::string display_path(const std::filesystem::path& p) {
+#if SAFETENSORS_WINDOWS
+  const auto u8 = p.u8string();
+  return std::string(u8.begin(), u8.end());
+#else
+  return p.string();
+#endif
+}
+
+template <class P>
+inline constexpr bool is_path_v =
+    std::is_same_v<std::remove_cv_t<std::remove_reference_t<P>>, std::filesystem::path>;
+
+/// True for the path arguments the API takes: std::filesystem::path, or a UTF-8 string
+/// (std::string, std::string_view, const char*), on every platform.
+template <class P>
+inline constexpr bool is_path_like_v =
+    is_path_v<P> || std::is_convertible_v<const P&, std::string_view>;
+
+/// A path argument as the operating system takes it and as messages show it (UTF-8).
+struct os_path {
+  native_string native;
+  std::string shown;
+};
+
+/// The one place a path argument is told apart: std::filesystem::path or a UTF-8 string.
+template <class P>
+result<os_path> to_os_path(const P& path) {
+  static_assert(is_path_like_v<P>, "a path is a std::filesystem::path or a UTF-8 string");
+  if constexpr (is_path_v<P>) {
+    auto native = to_native(path);
+    if (!native) return native.error();
+    return os_path{std::move(*native), display_path(path)};
+  } else {
+    const std::string_view utf8(path);
+    auto native = to_native(utf8);
+    if (!native) return native.error();
+    return os_path{std::move(*native), std::string(utf8)};
+  }
+}
+
+/// A std::filesystem::path from a path argument; a UTF-8 string stays UTF-8 on every platform
+/// (not the ANSI code page).
+template <class P>
+result<std::filesystem::path> to_fs_path(const P& path) {
+  static_assert(is_path_like_v<P>, "a path is a std::filesystem::path or a UTF-8 string");
+  if constexpr (is_path_v<P>) {
+    return path;
+  } else {
+#if SAFETENSORS_WINDOWS
+    auto native = to_native(std::string_view(path));
+    if (!native) return native.error();
+    return std::filesystem::path(std::move(*native));
+#else
+    return std::filesystem::path(std::string(std::string_view(path)));
+#endif
+  }
+}
+
+// --- platform I/O: the write side (temporary file, positioned writes, sync, atomic replace) ---
+
+/// A name for a temporary file next to `target`: "<dir>/.<name>.<16 hex digits>.tmp", with the
+/// name cut to 200 units so that a target name of NAME_MAX (255) still gives a legal name.
+inline native_string temp_name_for(const native_string& target, unsigned attempt) {
+  using char_type = typename native_string::value_type;
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t x =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  x ^= (counter.fetch_add(1) + attempt) * 0x9E3779B97F4A7C15ULL;
+  x ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ULL;
+  x ^= x >> 29;
+#if SAFETENSORS_WINDOWS
+  const std::size_t slash = target.find_last_of(L"/\\");
+#else
+  const std::size_t slash = target.find_last_of('/');
+#endif
+  const std::size_t base = slash == native_string::npos ? 0 : slash + 1;
+  native_string out = target.substr(0, base);
+  out += static_cast<char_type>('.');
+  std::size_t keep = std::min<std::size_t>(target.size() - base, 200);
+  if (keep < target.size() - base) {  // cut on a character boundary
+#if SAFETENSORS_WINDOWS
+    if ((static_cast<unsigned>(target[base + keep - 1]) & 0xFC00u) == 0xD800u) --keep;
+#else
+    while (keep > 0 && (static_cast<unsigned char>(target[base + keep]) & 0xC0u) == 0x80u) --keep;
+#endif
+  }
+  out += target.substr(base, keep);
+  out += static_cast<char_type>('.');
+  for (unsigned i = 0; i < 16; ++i)
+    out += static_cast<char_type>(hex_digit(static_cast<unsigned>(x >> (60 - 4 * i))));
+  for (const char c : std::string_view(".tmp")) out += static_cast<char_type>(c);
+  return out;
+}
+
+#if SAFETENSORS_WINDOWS
+inline result<os_file> create_new(const native_string& path, const std::string& shown,
+                                  bool& exists) {
+  os_file f;
+  exists = false;
+  f.handle = CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ, nullptr,
+                         CREATE_NEW, FILE_ATTRIBUTE_NORMAL, nullptr);
+  if (f.handle == INVALID_HANDLE_VALUE) {
+    const DWORD code = GetLastError();
+    exists = code == ERROR_FILE_EXISTS;
+    return error(errc::io_error, "cannot create " + quote(shown) + ": " + last_error_message(code));
+  }
+  return f;
+}
+
+inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src, std::size_t n,
+                             const std::string& shown) {
+  const auto* in = static_cast<const unsigned char*>(src);
+  while (n > 0) {
+    const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(n, 1u << 30));
+    OVERLAPPED ov{};
+    ov.Offset = static_cast<DWORD>(offset & 0xFFFFFFFFu);
+    ov.OffsetHigh = static_cast<DWORD>(offset >> 32);
+    DWORD put = 0;
+    if (!WriteFile(f.handle, in, chunk, &put, &ov)) {
+      return error(errc::io_error, "cannot write " + quote(shown) + " at offset " + num(offset) +
+                                       ": " + last_error_message(GetLastError()));
+    }
+    if (put == 0) {
+      return error(errc::io_error,
+                   "cannot write " + quote(shown) + " at offset " + num(offset) + ": no progress");
+    }
+    in += put;
+    offset += put;
+    n -= put;
+  }
+  return {};
+}
+
+inline result<void> set_size(const os_file& f, std::uint64_t size, const std::string& shown) {
+  FILE_END_OF_FILE_INFO info{};
+  info.EndOfFile.QuadPart = static_cast<LONGLONG>(size);
+  if (!SetFileInformationByHandle(f.handle, FileEndOfFileInfo, &info, sizeof(info))) {
+    return error(errc::io_error, "cannot set the size of " + quote(shown) + ": " +
+                                     last_error_message(GetLastError()));
+  }
+  return {};
+}
+
+inline result<void> sync_file(const os_file& f, const std::string& shown) {
+  if (!FlushFileBuffers(f.handle)) {
+    return error(errc::io_error,
+                 "cannot flush " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  return {};
+}
+
+inline result<void> close_file(os_file& f, const std::string& shown) {
+  const HANDLE h = std::exchange(f.handle, INVALID_HANDLE_VALUE);
+  if (h != INVALID_HANDLE_VALUE && !CloseHandle(h)) {
+    return error(errc::io_error,
+                 "cannot close " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  return {};
+}
+
+inline result<void> replace_file(const native_string& from, const native_string& to,
+                                 const std::string& shown) {
+  if (!MoveFileExW(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+    return error(errc::io_error,
+                 "cannot replace " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  return {};
+}
+
+inline void remove_file(const native_string& path) noexcept { DeleteFileW(path.c_str()); }
+
+inline void sync_parent_dir(const native_string&) noexcept {}  // MOVEFILE_WRITE_THROUGH
+
+inline void keep_mode_of(const native_string&, const os_file&) noexcept {}
+#else
+inline result<os_file> create_new(const native_string& path, const std::string& shown,
+                                  bool& exists) {
+  os_file f;
+  exists = false;
+  int flags = O_RDWR | O_CREAT | O_EXCL;
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  do {
+    f.fd = ::open(path.c_str(), flags, 0666);
+  } while (f.fd < 0 && errno == EINTR);
+  if (f.fd < 0) {
+    const int code = errno;
+    exists = code == EEXIST;
+    return error(errc::io_error, "cannot create " + quote(shown) + ": " + errno_message(code));
+  }
+  return f;
+}
+
+inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src, std::size_t n,
+                             const std::string& shown) {
+  const auto* in = static_cast<const unsigned char*>(src);
+  while (n > 0) {
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) - n) {
+      return error(errc::io_error,
+                   "offset " + num(offset) + " is beyond what this system can write");
+    }
+    const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
+    const ssize_t put = ::pwrite(f.fd, in, chunk, static_cast<off_t>(offset));
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      return error(errc::io_error, "cannot write " + quote(shown) + " at offset " + num(offset) +
+                                       ": " + errno_message(errno));
+    }
+    if (put == 0) {
+      return error(errc::io_error,
+                   "cannot write " + quote(shown) + " at offset " + num(offset) + ": no progress");
+    }
+    in += put;
+    offset += static_cast<std::uint64_t>(put);
+    n -= static_cast<std::size_t>(put);
+  }
+  return {};
+}
+
+inline result<void> set_size(const os_file& f, std::uint64_t size, const std::string& shown) {
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) ||
+      ::ftruncate(f.fd, static_cast<off_t>(size)) != 0) {
+    return error(errc::io_error, "cannot set the size of " + quote(shown) + " to " + num(size) +
+                                     " bytes: " + errno_message(errno));
+  }
+  return {};
+}
+
+inline result<void> sync_file(const os_file& f, const std::string& shown) {
+  if (::fsync(f.fd) != 0) {
+    return error(errc::io_error, "cannot flush " + quote(shown) + ": " + errno_message(errno));
+  }
+  return {};
+}
+
+inline result<void> close_file(os_file& f, const std::string& shown) {
+  const int fd = std::exchange(f.fd, -1);
+  if (fd >= 0 && ::close(fd) != 0 && errno != EINTR) {
+    return error(errc::io_error, "cannot close " + quote(shown) + ": " + errno_message(errno));
+  }
+  return {};
+}
+
+inline result<void> replace_file(const native_string& from, const native_string& to,
+                                 const std::string& shown) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return error(errc::io_error, "cannot replace " + quote(shown) + ": " + errno_message(errno));
+  }
+  return {};
+}
+
+inline void remove_file(const native_string& path) noexcept { (void)::unlink(path.c_str()); }
+
+/// Gives the new file the permissions of the file it replaces (best effort), so that overwriting
+/// keeps a file's mode; a new file gets 0666 minus the umask, as any created file.
+inline void keep_mode_of(const native_string& target, const os_file& f) noexcept {
+  struct stat st {};
+  if (::stat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    (void)::fchmod(f.fd, st.st_mode & 07777);
+  }
+}
+
+/// Makes a completed rename durable: fsync of the directory that holds `path` (best effort).
+inline void sync_parent_dir(const native_string& path) noexcept {
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir = slash == native_string::npos ? std::string(".")
+                          : slash == 0                 ? std::string("/")
+                                                       : path.substr(0, slash);
+  int flags = O_RDONLY;
+#ifdef O_DIRECTORY
+  flags |= O_DIRECTORY;
+#endif
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  const int fd = ::open(dir.c_str(), flags);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+#endif
+
+/// A file written under a temporary name next to its target and renamed over the target only by
+/// commit(); destroying it before removes the temporary file. Move-only.
+class atomic_file {
+ public:
+  atomic_file() = default;
+  atomic_file(const atomic_file&) = delete;
+  atomic_file& operator=(const atomic_file&) = delete;
+  atomic_file(atomic_file&& o) noexcept
+      : file_(std::move(o.file_)),
+        target_(std::move(o.target_)),
+        temp_(std::move(o.temp_)),
+        shown_(std::move(o.shown_)),
+        live_(std::exchange(o.live_, false)) {}
+  atomic_file& operator=(atomic_file&& o) noexcept {
+    if (this != &o) {
+      discard();
+      file_ = std::move(o.file_);
+      target_ = std::move(o.target_);
+      temp_ = std::move(o.temp_);
+      shown_ = std::move(o.shown_);
+      live_ = std::exchange(o.live_, false);
+    }
+    return *this;
+  }
+  ~atomic_file() { discard(); }
+
+  /// Creates the temporary file for `target`.
+  static result<atomic_file> create(native_string target, std::string shown) {
+    for (unsigned attempt = 0;; ++attempt) {
+      native_string temp = temp_name_for(target, attempt);
+      bool exists = false;
+      auto file = create_new(temp, shown + " (temporary file)", exists);
+      if (!file) {
+        if (exists && attempt < 64) continue;
+        return error(errc::io_error, "cannot write " + quote(shown) +
+                                         ": cannot create a temporary file in its directory (" +
+                                         file.error().message() + ")");
+      }
+      keep_mode_of(target, *file);
+      atomic_file out;
+      out.file_ = std::move(*file);
+      out.target_ = std::move(target);
+      out.temp_ = std::move(temp);
+      out.shown_ = std::move(shown);
+      out.live_ = true;
+      return out;
+    }
+  }
+
+  /// Writes n bytes at `offset` of the temporary file.
+  result<void> write_at(std::uint64_t offset, const void* data, std::size_t n) {
+    return detail::write_at(file_, offset, data, n, shown_);
+  }
+  /// Sets the temporary file's size.
+  result<void> set_size(std::uint64_t size) { return detail::set_size(file_, size, shown_); }
+  /// Flushes (when `sync`), closes and renames the temporary file over the target.
+  result<void> commit(bool sync) {
+    if (!live_) return error(errc::invalid_argument, "the file was already committed or discarded");
+    if (sync) {
+      if (auto r = sync_file(file_, shown_); !r) return fail_with(r.error());
+    }
+    if (auto r = close_file(file_, shown_); !r) return fail_with(r.error());
+    if (auto r = replace_file(temp_, target_, shown_); !r) return fail_with(r.error());
+    live_ = false;
+    if (sync) sync_parent_dir(target_);
+    return {};
+  }
+  /// Closes and removes the temporary file (no-op after commit).
+  void discard() noexcept {
+    if (!live_) return;
+    live_ = false;
+    os_file closing = std::move(file_);
+    { os_file gone = std::move(closing); }  // close before removing (Windows needs it)
+    remove_file(temp_);
+  }
+  /// The target's path for messages.
+  const std::string& shown() const noexcept { return shown_; }
+
+ private:
+  error fail_with(error e) {
+    discard();
+    return e;
+  }
+  os_file file_;
+  native_string target_;
+  native_string temp_;
+  std::string shown_;
+  bool live_ = false;
+};
+
+}  // namespace detail
+
+/// A read-only memory mapping of a whole file, RAII and move-only: the bytes only, unparsed
+/// (mapped_file maps and parses). POSIX: if another process truncates the file while it is
+/// mapped, touching the lost pages raises SIGBUS; use source_reader for files that may change
+/// underneath you.
+class file_mapping {
+ public:
+  file_mapping() = default;
+  file_mapping(const file_mapping&) = delete;
+  file_mapping& operator=(const file_mapping&) = delete;
+  file_mapping(file_mapping&& other) noexcept
+      : mapping_(std::exchange(other.mapping_, {})), path_(std::move(other.path_)) {}
+  file_mapping& operator=(file_mapping&& other) noexcept {
+    if (this != &other) {
+      detail::os_mapping::unmap(mapping_.address, mapping_.size);
+      mapping_ = std::exchange(other.mapping_, {});
+      path_ = std::move(other.path_);
+    }
+    return *this;
+  }
+  ~file_mapping() { detail::os_mapping::unmap(mapping_.address, mapping_.size); }
+
+  /// Maps the file at `path` (a UTF-8 string or a std::filesystem::path) read-only. IoError
+  /// with the operating system's message.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<file_mapping> open(const P& path, const map_options& opts = {}) {
+    auto os = detail::to_os_path(path);
+    if (!os) return os.error();
+    return open_native(os->native, std::move(os->shown), opts);
+  }
+
+  /// The mapped bytes (nullptr for an empty file).
+  const std::byte* data() const noexcept { return static_cast<const std::byte*>(mapping_.address); }
+  /// The file's size in bytes.
+  std::size_t byte_size() const noexcept { return mapping_.size; }
+  span<const std::byte> bytes() const noexcept { return {data(), byte_size()}; }
+  /// The path the file was opened with.
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  static result<file_mapping> open_native(const detail::native_string& native, std::string shown,
+                                          const map_options& opts) {
+    auto file = detail::open_read(native, shown);
+    if (!file) return file.error();
+    auto size = detail::file_size(*file, shown);
+    if (!size) return size.error();
+    auto mapping = detail::map_file(*file, *size, opts, shown);
+    if (!mapping) return mapping.error();
+    file_mapping out;
+    out.mapping_ = *mapping;
+    out.path_ = std::move(shown);
+    return out;
+  }
+  detail::os_mapping mapping_;
+  std::string path_;
+};
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#endif  // SAFETENSORS_PARTS_PLATFORM_HPP

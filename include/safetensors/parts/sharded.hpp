@@ -1,0 +1,867 @@
+// safetensors for C++, part 8 of 9: sharded checkpoints. checkpoint reads a model in one file
+// or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
+// save_sharded and sharded_stream_writer write one, shards first and the index last
+// (docs/index.md#writing-a-checkpoint).
+//
+// SPDX-License-Identifier: MIT
+#ifndef SAFETENSORS_PARTS_SHARDED_HPP
+#define SAFETENSORS_PARTS_SHARDED_HPP
+
+#include <mutex>
+
+#include "index.hpp"
+#include "reader.hpp"
+#include "writer.hpp"
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+/// How a checkpoint reads its shards.
+enum class shard_access : std::uint8_t {
+  mapped,  ///< memory-mapped (mapped_file): zero-copy tensor views
+  reader,  ///< pread / ReadFile (source_reader): read_into only, no mapping
+};
+
+/// Options of checkpoint::open.
+struct checkpoint_options {
+  /// Mapped (zero copy) or pread shards.
+  shard_access access = shard_access::mapped;
+  /// Applied to every shard.
+  parse_options parse;
+  /// Applied to every mapped shard.
+  map_options map;
+  /// A directory holds `<prefix>.safetensors.index.json` or `<prefix>.safetensors`.
+  std::string prefix = "model";
+  /// Largest index file accepted, in bytes (HeaderTooLarge above).
+  std::uint64_t max_index_size = 100'000'000;
+};
+
+/// What verify() found. ok() when there is no problem.
+struct verify_report {
+  std::vector<error> problems;     ///< every problem, in the order found
+  std::size_t tensor_count = 0;    ///< index entries found in their shards
+  std::uint64_t tensor_bytes = 0;  ///< their byte sizes, summed
+  std::size_t shards_opened = 0;   ///< shards that opened and validated
+  /// True when no problem was found.
+  bool ok() const noexcept { return problems.empty(); }
+};
+
+/// Options of checkpoint::verify.
+struct verify_options {
+  /// Do not report tensors that a shard holds but the index does not list (the index is the
+  /// authority; some tools leave such tensors behind).
+  bool allow_unlisted_tensors = false;
+};
+
+namespace detail {
+struct shard_slot {
+  std::string name;  // as in the index
+  std::filesystem::path path;
+  std::atomic<bool> ready{false};  // set (release) once the open was attempted
+  std::mutex opening;
+  std::optional<mapped_file> mapped;
+  std::optional<source_reader> reader;
+  std::optional<error> failure;
+
+  void open(const checkpoint_options& o) {
+    if (o.access == shard_access::mapped) {
+      auto v = mapped_file::open(path, o.parse, o.map);
+      if (v) {
+        mapped.emplace(std::move(*v));
+      } else {
+        failure.emplace(v.error());
+      }
+    } else {
+      auto r = source_reader::open(path, o.parse);
+      if (r) {
+        reader.emplace(std::move(*r));
+      } else {
+        failure.emplace(r.error());
+      }
+    }
+  }
+  const safetensors::header& header() const noexcept {
+    return mapped ? mapped->header() : reader->header();
+  }
+};
+}  // namespace detail
+
+/// An opened shard of a checkpoint. A handle: valid while its checkpoint lives.
+class shard_view {
+ public:
+  /// The shard's file name as the index gives it.
+  const std::string& file_name() const noexcept { return slot_->name; }
+  /// The shard's path (the index's directory joined with the file name).
+  const std::filesystem::path& path() const noexcept { return slot_->path; }
+  /// The shard's parsed header.
+  const safetensors::header& header() const noexcept { return slot_->header(); }
+  /// The mapped file, or nullptr when the checkpoint reads with shard_access::reader.
+  const mapped_file* mapped() const noexcept { return slot_->mapped ? &*slot_->mapped : nullptr; }
+  /// The pread reader, or nullptr when the checkpoint maps its shards.
+  const source_reader* reader() const noexcept { return slot_->reader ? &*slot_->reader : nullptr; }
+  /// Copies the bytes of `info` (an entry of this shard's header) into `dst`.
+  result<void> read_into(const tensor_info& info, span<std::byte> dst) const {
+    if (slot_->reader) return slot_->reader->read_into(info, dst);
+    const mapped_file& m = *slot_->mapped;
+    if (!m.header().holds(info)) {
+      return error(errc::invalid_argument, "read_into: " + detail::tensor_name(info.name()) +
+                                               " is not an entry of this shard");
+    }
+    if (dst.size() < info.byte_size()) {
+      return error(errc::invalid_argument, "read_into: " + detail::tensor_name(info.name()) +
+                                               " has " + detail::num(info.byte_size()) +
+                                               " bytes, the buffer holds " +
+                                               detail::num(dst.size()));
+    }
+    const auto bytes = m.tensor(info).bytes();
+    if (!bytes.empty()) std::memcpy(dst.data(), bytes.data(), bytes.size());
+    return {};
+  }
+
+ private:
+  friend class checkpoint;
+  explicit shard_view(const detail::shard_slot* slot) noexcept : slot_(slot) {}
+  const detail::shard_slot* slot_;
+};
+
+/// A model in one file or in shards with an index, read as one: lookup, iteration in name order
+/// with each tensor's shard, typed views (mapped) or read_into (both access modes), verify.
+/// Shards are opened and validated on first use; a shard that fails to open keeps its error.
+/// Thread-safety: every const member function may be called from several threads at once
+/// (each shard opens once, under a lock); views and shard handles live as long as the checkpoint.
+/// Move-only (moving does not invalidate views; do not move it while other threads use it).
+class checkpoint {
+ public:
+  checkpoint() = default;
+  checkpoint(checkpoint&&) noexcept = default;
+  checkpoint& operator=(checkpoint&&) noexcept = default;
+
+  /// Opens `path` (UTF-8 string or std::filesystem::path): a directory (its
+  /// `<prefix>.safetensors.index.json`, else `<prefix>.safetensors`, else its only
+  /// `*.safetensors.index.json`, else its only `*.safetensors`), an index file (`*.json`) or a
+  /// single safetensors file. An index is parsed at once (parse_index's errors, prefixed with
+  /// its path); shards open lazily, except a single file, which opens here.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<checkpoint> open(const P& path, const checkpoint_options& options = {}) {
+    auto p = detail::to_fs_path(path);
+    if (!p) return p.error();
+    return open_path(*p, options);
+  }
+
+  /// A checkpoint over a parsed index whose shard names are relative to `directory` (the names
+  /// are checked as parse_index does; the weight_map is sorted; a name twice is DuplicateKey).
+  static result<checkpoint> open(shard_index index, const std::filesystem::path& directory,
+                                 const checkpoint_options& options = {}) {
+    checkpoint c;
+    c.options_ = options;
+    c.directory_ = directory;
+    c.sharded_ = true;
+    for (const std::string& name : index.shards) {
+      if (auto why = detail::shard_name_problem(name)) {
+        return error(errc::invalid_header_deserialization,
+                     "the shard name " + detail::quote(name) + " " + *why);
+      }
+      auto file = detail::to_fs_path(name);
+      if (!file) return file.error();
+      auto slot = std::make_unique<detail::shard_slot>();
+      slot->name = name;
+      slot->path = directory / *file;
+      c.slots_.push_back(std::move(slot));
+    }
+    for (const index_entry& e : index.weight_map) {
+      if (e.shard >= c.slots_.size()) {
+        return error(errc::invalid_argument,
+                     "checkpoint::open: tensor " + detail::quote(e.name) + " has no shard");
+      }
+    }
+    auto& map = index.weight_map;  // parse_index sorts it; an index built by hand may not be
+    if (!std::is_sorted(map.begin(), map.end(), [](const index_entry& a, const index_entry& b) {
+          return a.name < b.name;
+        })) {
+      std::stable_sort(map.begin(), map.end(),
+                       [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
+    }
+    for (std::size_t i = 1; i < map.size(); ++i) {
+      if (map[i].name == map[i - 1].name) {
+        return error(errc::duplicate_key,
+                     "the weight_map lists tensor " + detail::quote(map[i].name) + " twice");
+      }
+    }
+    c.index_ = std::move(index);
+    return c;
+  }
+
+  /// True when opened from an index (false for a single file).
+  bool sharded() const noexcept { return sharded_; }
+  /// The directory that holds the shards.
+  const std::filesystem::path& directory() const noexcept { return directory_; }
+  /// The index file's path (empty for a single file).
+  const std::filesystem::path& index_path() const noexcept { return index_path_; }
+  /// The index (for a single file: one shard, every tensor, null metadata).
+  const shard_index& index() const noexcept { return index_; }
+  /// Number of tensors (weight_map entries).
+  std::size_t size() const noexcept { return index_.weight_map.size(); }
+  /// The weight_map in tensor name order: each tensor's name and shard (see shard_name()).
+  const std::vector<index_entry>& entries() const noexcept { return index_.weight_map; }
+  /// Number of shard files.
+  std::size_t shard_count() const noexcept { return slots_.size(); }
+  /// The file name of shard `i` (unchecked).
+  const std::string& shard_name(std::size_t i) const noexcept { return slots_[i]->name; }
+  /// The shard of tensor `name` per the index, or nullopt.
+  std::optional<std::size_t> shard_of(std::string_view name) const noexcept {
+    return index_.find(name);
+  }
+  /// True when the index lists `name` (no shard is opened).
+  bool contains(std::string_view name) const noexcept { return index_.find(name).has_value(); }
+
+  /// Shard `i`, opened (and fully validated) on first use: IoError, a parse error, or
+  /// InvalidArgument for `i` out of range.
+  result<shard_view> shard(std::size_t i) const {
+    if (i >= slots_.size()) {
+      return error(errc::invalid_argument, "shard " + detail::num(i) + " of " +
+                                               detail::num(slots_.size()) + " does not exist");
+    }
+    detail::shard_slot& s = *slots_[i];
+    // Double-checked: std::mutex needs no -pthread on older glibc, unlike std::call_once.
+    if (!s.ready.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(s.opening);
+      if (!s.ready.load(std::memory_order_relaxed)) {
+        s.open(options_);
+        s.ready.store(true, std::memory_order_release);
+      }
+    }
+    if (s.failure) return *s.failure;
+    return shard_view(&s);
+  }
+
+  /// The table entry of tensor `name` (opens its shard). TensorNotFound when the index does not
+  /// list it or its shard does not hold it; the shard's error when it cannot be opened.
+  result<tensor_info> at(std::string_view name) const {
+    auto s = locate(name);
+    if (!s) return s.error();
+    return s->second;
+  }
+  /// The table entry of tensor `name` (opens its shard), or nullopt when at() fails: use at() to
+  /// learn why (a shard that cannot be opened is reported there).
+  std::optional<tensor_info> find(std::string_view name) const {
+    auto s = locate(name);
+    if (!s) return std::nullopt;
+    return s->second;
+  }
+  /// A zero-copy view of tensor `name` (shard_access::mapped; InvalidArgument with reader).
+  result<tensor_view> tensor(std::string_view name) const {
+    auto s = locate(name);
+    if (!s) return s.error();
+    const mapped_file* m = s->first.mapped();
+    if (m == nullptr) {
+      return error(errc::invalid_argument,
+                   "tensor(): the checkpoint reads its shards with shard_access::reader; use "
+                   "read_into or read");
+    }
+    return m->tensor(s->second);
+  }
+  /// Copies the bytes of tensor `name` into `dst` (at least its byte size), in either mode.
+  result<void> read_into(std::string_view name, span<std::byte> dst) const {
+    auto s = locate(name);
+    if (!s) return s.error();
+    return s->first.read_into(s->second, dst);
+  }
+  /// The bytes of tensor `name` in a new vector.
+  result<std::vector<std::byte>> read(std::string_view name) const {
+    auto s = locate(name);
+    if (!s) return s.error();
+    auto size = detail::to_size_t(s->second.byte_size(), "a tensor");
+    if (!size) return size.error();
+    std::vector<std::byte> out(*size);
+    if (auto r = s->first.read_into(s->second, span<std::byte>(out)); !r) return r.error();
+    return out;
+  }
+
+  /// Opens every shard and checks the checkpoint against its index, reporting every problem:
+  /// a shard that cannot be opened (IoError) or is invalid (its error), a listed tensor its
+  /// shard does not hold (TensorNotFound), a tensor in two shards (DuplicateKey), a tensor of a
+  /// shard the index does not list (TensorNotFound; see verify_options), and `total_size`
+  /// (when present) that is not an integer or not the sum of the listed tensors' byte sizes
+  /// (InvalidHeaderDeserialization).
+  verify_report verify(const verify_options& options = {}) const {
+    using detail::quote;
+    verify_report report;
+    std::vector<const safetensors::header*> headers(slots_.size(), nullptr);
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      auto s = shard(i);
+      if (!s) {
+        report.problems.push_back(error(
+            s.error().code(), "shard " + quote(slots_[i]->name) + ": " + s.error().message()));
+        continue;
+      }
+      headers[i] = &s->header();
+      ++report.shards_opened;
+    }
+    // Where each tensor name first appears, across shards in name order.
+    std::unordered_map<std::string_view, std::size_t> holder;
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+      if (headers[i] == nullptr) continue;
+      for (const tensor_info t : headers[i]->tensors_by_name()) {
+        const auto [it, inserted] = holder.emplace(t.name(), i);
+        if (!inserted) {
+          report.problems.push_back(
+              error(errc::duplicate_key, "tensor " + quote(t.name()) + " is in shards " +
+                                             quote(slots_[it->second]->name) + " and " +
+                                             quote(slots_[i]->name)));
+        }
+      }
+    }
+    bool complete = true;
+    for (const index_entry& e : index_.weight_map) {
+      const safetensors::header* h = headers[e.shard];
+      if (h == nullptr) {
+        complete = false;
+        continue;
+      }
+      if (auto t = h->find(e.name)) {
+        ++report.tensor_count;
+        report.tensor_bytes += t->byte_size();  // each <= a shard's size: no overflow in practice
+      } else {
+        complete = false;
+        std::string elsewhere;
+        if (const auto it = holder.find(e.name); it != holder.end()) {
+          elsewhere = " (it is in shard " + quote(slots_[it->second]->name) + ")";
+        }
+        report.problems.push_back(
+            error(errc::tensor_not_found, "tensor " + quote(e.name) + " is listed in shard " +
+                                              quote(slots_[e.shard]->name) +
+                                              ", which does not hold it" + elsewhere));
+      }
+    }
+    if (!options.allow_unlisted_tensors) {
+      for (std::size_t i = 0; i < headers.size(); ++i) {
+        if (headers[i] == nullptr) continue;
+        for (const tensor_info t : headers[i]->tensors_by_name()) {
+          if (!index_.find(t.name())) {
+            report.problems.push_back(error(
+                errc::tensor_not_found, "shard " + quote(slots_[i]->name) + " holds tensor " +
+                                            quote(t.name()) + ", which the index does not list"));
+          }
+        }
+      }
+    }
+    if (sharded_ && index_.metadata.is_object()) {
+      const auto it = index_.metadata.find("total_size");
+      if (it != index_.metadata.end()) {
+        const auto total = index_.total_size();
+        if (!total) {
+          report.problems.push_back(error(errc::invalid_header_deserialization,
+                                          std::string("metadata.total_size is a JSON ") +
+                                              it->type_name() + ", not a non-negative integer"));
+        } else if (complete && *total != report.tensor_bytes) {
+          report.problems.push_back(error(errc::invalid_header_deserialization,
+                                          "metadata.total_size is " + detail::num(*total) +
+                                              ", but the listed tensors hold " +
+                                              detail::num(report.tensor_bytes) + " bytes"));
+        }
+      }
+    }
+    return report;
+  }
+
+  /// Every listed tensor as a tensor_spec for the writer, in name order: bytes referenced in the
+  /// mapping (mapped) or a producer reading the shard (reader). Valid while the checkpoint lives.
+  result<std::vector<tensor_spec>> specs() const {
+    std::vector<tensor_spec> out;
+    out.reserve(index_.weight_map.size());
+    for (const index_entry& e : index_.weight_map) {
+      auto s = locate(e.name);
+      if (!s) return s.error();
+      const tensor_info& t = s->second;
+      tensor_spec spec;
+      spec.name = e.name;
+      spec.dtype = t.dtype();
+      spec.shape.assign(t.shape().begin(), t.shape().end());
+      if (const mapped_file* m = s->first.mapped()) {
+        spec.bytes = m->tensor(t).bytes();
+      } else {
+        const source_reader* r = s->first.reader();
+        const random_access_source* src = &r->source();
+        const std::uint64_t base = r->header().data_offset() + t.offsets().begin;
+        spec.producer = [src, base](std::uint64_t offset, span<std::byte> dst) -> result<void> {
+          return src->read_at(base + offset, dst.data(), dst.size());
+        };
+      }
+      out.push_back(std::move(spec));
+    }
+    return out;
+  }
+
+  /// The shards' `__metadata__` merged (shards in name order; the first value of a key wins);
+  /// nullopt when no shard has metadata. Opens every shard.
+  result<std::optional<metadata_map>> merged_metadata() const {
+    std::optional<metadata_map> out;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      auto s = shard(i);
+      if (!s) return s.error();
+      const auto& md = s->header().metadata();
+      if (!md) continue;
+      if (!out) out.emplace();
+      for (const auto& kv : *md) out->insert(kv);
+    }
+    return out;
+  }
+
+ private:
+  static result<checkpoint> open_path(const std::filesystem::path& p,
+                                      const checkpoint_options& options) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) return open_directory(p, options);
+    if (p.extension() == ".json") return open_index_file(p, options);
+    return open_single(p, options);
+  }
+
+  static result<checkpoint> open_directory(const std::filesystem::path& dir,
+                                           const checkpoint_options& options) {
+    namespace fs = std::filesystem;
+    if (auto why = detail::shard_name_problem(options.prefix)) {
+      return error(errc::invalid_argument,
+                   "checkpoint_options::prefix " + detail::quote(options.prefix) + " " + *why);
+    }
+    auto index_name = detail::to_fs_path(options.prefix + ".safetensors.index.json");
+    if (!index_name) return index_name.error();
+    auto single_name = detail::to_fs_path(options.prefix + ".safetensors");
+    if (!single_name) return single_name.error();
+    std::error_code ec;
+    if (fs::is_regular_file(dir / *index_name, ec))
+      return open_index_file(dir / *index_name, options);
+    if (fs::is_regular_file(dir / *single_name, ec))
+      return open_single(dir / *single_name, options);
+    std::vector<fs::path> indexes;
+    std::vector<fs::path> files;
+    fs::directory_iterator it(dir, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      const std::string name = detail::display_path(it->path().filename());
+      auto ends_with = [&name](std::string_view suffix) {
+        return name.size() > suffix.size() &&
+               name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+      };
+      std::error_code fec;
+      if (!fs::is_regular_file(it->path(), fec)) continue;
+      if (ends_with(".safetensors.index.json")) indexes.push_back(it->path());
+      if (ends_with(".safetensors")) files.push_back(it->path());
+    }
+    const std::string shown = detail::display_path(dir);
+    if (ec) {
+      return error(errc::io_error, "cannot list " + detail::quote(shown) + ": " + ec.message());
+    }
+    if (indexes.size() == 1) return open_index_file(indexes.front(), options);
+    if (indexes.empty() && files.size() == 1) return open_single(files.front(), options);
+    if (indexes.size() > 1 || files.size() > 1) {
+      return error(errc::invalid_argument,
+                   "the directory " + detail::quote(shown) + " holds several " +
+                       (indexes.size() > 1 ? "indexes" : "safetensors files") + " and no " +
+                       detail::quote(options.prefix + ".safetensors.index.json") + " or " +
+                       detail::quote(options.prefix + ".safetensors") +
+                       "; name the file, or set checkpoint_options::prefix");
+    }
+    return error(errc::io_error, "the directory " + detail::quote(shown) + " holds no " +
+                                     detail::quote(options.prefix + ".safetensors.index.json") +
+                                     " and no safetensors file");
+  }
+
+  static result<checkpoint> open_index_file(const std::filesystem::path& p,
+                                            const checkpoint_options& options) {
+    const std::string shown = detail::display_path(p);
+    auto source = file_source::open(p);
+    if (!source) return source.error();
+    const std::uint64_t size = (*source)->byte_size();
+    if (size > options.max_index_size) {
+      return error(errc::header_too_large, detail::quote(shown) + ": the index has " +
+                                               detail::num(size) + " bytes, above the limit of " +
+                                               detail::num(options.max_index_size) +
+                                               " (checkpoint_options::max_index_size)");
+    }
+    auto length = detail::to_size_t(size, "an index");
+    if (!length) return length.error();
+    std::string text(*length, '\0');
+    if (size != 0) {
+      if (auto r = (*source)->read_at(0, text.data(), text.size()); !r) return r.error();
+    }
+    auto index = parse_index(text);
+    if (!index) {
+      return error(index.error().code(), detail::quote(shown) + ": " + index.error().message());
+    }
+    auto c = open(std::move(*index), p.parent_path(), options);
+    if (!c) return c.error();
+    c->index_path_ = p;
+    return c;
+  }
+
+  static result<checkpoint> open_single(const std::filesystem::path& p,
+                                        const checkpoint_options& options) {
+    checkpoint c;
+    c.options_ = options;
+    c.directory_ = p.parent_path();
+    auto slot = std::make_unique<detail::shard_slot>();
+    slot->name = detail::display_path(p.filename());
+    slot->path = p;
+    c.slots_.push_back(std::move(slot));
+    c.index_.shards.push_back(c.slots_.front()->name);
+    auto s = c.shard(0);
+    if (!s) return s.error();
+    const safetensors::header& h = s->header();
+    c.index_.weight_map.reserve(h.size());
+    for (const tensor_info t : h.tensors_by_name()) {
+      c.index_.weight_map.push_back(index_entry{std::string(t.name()), 0});
+    }
+    return c;
+  }
+
+  result<std::pair<shard_view, tensor_info>> locate(std::string_view name) const {
+    const auto i = index_.find(name);
+    if (!i) {
+      return error(errc::tensor_not_found,
+                   "the checkpoint has no tensor named " + detail::quote(name));
+    }
+    auto s = shard(*i);
+    if (!s) return s.error();
+    auto t = s->header().find(name);
+    if (!t) {
+      return error(errc::tensor_not_found,
+                   "tensor " + detail::quote(name) + " is listed in shard " +
+                       detail::quote(slots_[*i]->name) + ", which does not hold it");
+    }
+    return std::pair<shard_view, tensor_info>(*s, *t);
+  }
+
+  checkpoint_options options_;
+  std::filesystem::path directory_;
+  std::filesystem::path index_path_;
+  shard_index index_;
+  std::vector<std::unique_ptr<detail::shard_slot>> slots_;  // stable addresses for views
+  bool sharded_ = false;
+};
+
+/// Writes every listed tensor of `ckpt` into one file at `path`, atomically, with the shards'
+/// merged `__metadata__` (checkpoint::merged_metadata). Tensors a shard holds but the index
+/// does not list are not written. Byte-identical to a file the canonical writer wrote with the
+/// same tensors and metadata (a split of it merges back to the same bytes).
+template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+result<void> merge_checkpoint(const checkpoint& ckpt, const P& path,
+                              const write_options& options = {}) {
+  auto specs = ckpt.specs();
+  if (!specs) return specs.error();
+  auto md = ckpt.merged_metadata();
+  if (!md) return md.error();
+  return save_file(path, *specs, *md, options);
+}
+
+/// Options of the sharded writers.
+struct sharded_write_options {
+  /// Largest sum of tensor byte sizes in one shard (headers not counted), as the Hub tools
+  /// count. A tensor larger than this gets a shard of its own.
+  std::uint64_t max_shard_size = default_max_shard_size;
+  /// File names: `<prefix>-00001-of-00003.safetensors`, `<prefix>.safetensors.index.json`, or
+  /// `<prefix>.safetensors` for a single shard ("model", "diffusion_pytorch_model", ...).
+  std::string prefix = "model";
+  /// Every shard's `__metadata__` (transformers' loader wants "format" in pt/tf/flax/mlx).
+  std::optional<metadata_map> shard_metadata = metadata_map{{"format", "pt"}};
+  /// Extra keys for the index's `metadata` object (any JSON values; must be an object or null).
+  /// `total_size` is always the computed sum and replaces a `total_size` given here.
+  nlohmann::json index_metadata;
+  /// Alignment, header limit, sync and progress of every shard file (progress: bytes over all
+  /// shards for save_sharded, per shard file for sharded_stream_writer).
+  write_options write;
+};
+
+/// How tensors are assigned to shards, as huggingface_hub's split_state_dict_into_shards does:
+/// tensors in the caller's order are packed greedily until the next one would exceed
+/// max_shard_size; a tensor larger than the limit gets a shard of its own, placed before the
+/// shard being filled. Only tensor bytes count; the names and the index are computed here.
+class shard_layout {
+ public:
+  /// Plans `tensors` (their bytes are not read; dtype and shape give the sizes). Errors: those
+  /// of docs/writer.md#validation without the byte checks, and InvalidArgument for a prefix that
+  /// is not a plain file name or index_metadata that is not an object.
+  static result<shard_layout> create(const std::vector<tensor_spec>& tensors,
+                                     const sharded_write_options& options = {}) {
+    using detail::quote;
+    auto why = detail::shard_name_problem(options.prefix);
+    if (!why) why = detail::shard_name_problem(options.prefix + ".safetensors");
+    if (why) {
+      return error(errc::invalid_argument,
+                   "sharded_write_options::prefix " + quote(options.prefix) + " " + *why);
+    }
+    if (auto e = detail::check_utf8(options.prefix, "the prefix")) return std::move(*e);
+    if (!options.index_metadata.is_object() && !options.index_metadata.is_null()) {
+      return error(errc::invalid_argument,
+                   "sharded_write_options::index_metadata must be a JSON object");
+    }
+    auto sizes = detail::validate_specs(tensors, false);
+    if (!sizes) return sizes.error();
+    std::uint64_t total = 0;
+    for (const std::uint64_t size : *sizes) {
+      if (!detail::checked_add(total, size, total)) {
+        return error(errc::validation_overflow, "the checkpoint's size overflows 64 bits");
+      }
+    }
+
+    shard_layout out;
+    out.total_size_ = total;
+    std::vector<std::size_t> current;
+    std::uint64_t current_size = 0;
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      if ((*sizes)[i] > options.max_shard_size) {
+        out.members_.push_back({i});
+        continue;
+      }
+      if (current_size + (*sizes)[i] > options.max_shard_size) {  // both <= the limit: no overflow
+        out.members_.push_back(std::move(current));
+        current.clear();
+        current_size = 0;
+      }
+      current.push_back(i);
+      current_size += (*sizes)[i];
+    }
+    if (!current.empty() || out.members_.empty()) out.members_.push_back(std::move(current));
+
+    const std::size_t n = out.members_.size();
+    if (n == 1) {
+      out.files_.push_back(options.prefix + ".safetensors");
+      return out;
+    }
+    auto pad5 = [](std::size_t v) {
+      std::string s = std::to_string(v);
+      return std::string(s.size() < 5 ? 5 - s.size() : 0, '0') + s;
+    };
+    for (std::size_t k = 0; k < n; ++k) {
+      out.files_.push_back(options.prefix + "-" + pad5(k + 1) + "-of-" + pad5(n) + ".safetensors");
+    }
+    shard_index index;
+    index.metadata =
+        options.index_metadata.is_object() ? options.index_metadata : nlohmann::json::object();
+    index.metadata["total_size"] = total;
+    index.shards = out.files_;  // already in byte order: same prefix, zero-padded numbers
+    index.weight_map.reserve(tensors.size());
+    for (std::size_t k = 0; k < n; ++k) {
+      for (const std::size_t i : out.members_[k]) index.weight_map.push_back({tensors[i].name, k});
+    }
+    std::sort(index.weight_map.begin(), index.weight_map.end(),
+              [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
+    auto json = format_index(index);
+    if (!json) return json.error();
+    out.index_json_ = std::move(*json);
+    return out;
+  }
+
+  std::size_t shard_count() const noexcept { return files_.size(); }
+  /// True when there is more than one shard (and so an index).
+  bool sharded() const noexcept { return files_.size() > 1; }
+  /// The shard file names, in shard order (as shard_index::shards holds them).
+  const std::vector<std::string>& shards() const noexcept { return files_; }
+  /// For each shard, the positions of its tensors in the writer's input, in input order.
+  const std::vector<std::vector<std::size_t>>& members() const noexcept { return members_; }
+  /// The sum of every tensor's byte size (the index's `metadata.total_size`).
+  std::uint64_t total_size() const noexcept { return total_size_; }
+  /// The index's contents, exactly as transformers writes them; empty when not sharded().
+  const std::string& index_json() const noexcept { return index_json_; }
+
+ private:
+  std::vector<std::string> files_;
+  std::vector<std::vector<std::size_t>> members_;
+  std::uint64_t total_size_ = 0;
+  std::string index_json_;
+};
+
+namespace detail {
+inline std::vector<tensor_spec> shard_specs(const std::vector<tensor_spec>& tensors,
+                                            const std::vector<std::size_t>& which) {
+  std::vector<tensor_spec> out;
+  out.reserve(which.size());
+  for (const std::size_t i : which) out.push_back(tensors[i]);
+  return out;
+}
+
+/// Removes a stale index before shards are replaced, so that it never points at new shards.
+inline result<void> remove_stale_index(const std::filesystem::path& index) {
+  std::error_code ec;
+  std::filesystem::remove(index, ec);
+  if (ec) {
+    return error(errc::io_error,
+                 "cannot remove the old index " + quote(display_path(index)) + ": " + ec.message());
+  }
+  return {};
+}
+
+inline result<void> write_text_atomic(const std::filesystem::path& path, std::string_view text,
+                                      bool sync) {
+  auto file = create_atomic(path);
+  if (!file) return file.error();
+  if (auto r = file->write_at(0, text.data(), text.size()); !r) return r;
+  return file->commit(sync);
+}
+
+inline result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
+                                                   const std::string& prefix) {
+  auto name = to_fs_path(prefix + ".safetensors.index.json");
+  if (!name) return name.error();
+  return dir / *name;
+}
+}  // namespace detail
+
+/// Writes `tensors` into the directory `dir` (which must exist) as a checkpoint: shards per
+/// shard_layout, each written atomically, then the index (atomically, last), so an index never
+/// points at missing or partial shards. Every shard is validated before anything is written.
+/// An existing `<prefix>.safetensors.index.json` is removed before the first shard is written
+/// (also when the result is a single `<prefix>.safetensors`); other old files are left alone.
+/// Returns the layout (file names, assignment). The writer's errors, plus shard_layout's.
+template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const sharded_write_options& options = {}) {
+  auto root = detail::to_fs_path(dir);
+  if (!root) return root.error();
+  auto layout = shard_layout::create(tensors, options);
+  if (!layout) return layout.error();
+  // Every shard's plan, built once, before anything is written.
+  std::vector<std::vector<tensor_spec>> groups;
+  std::vector<write_plan> plans;
+  std::uint64_t grand_total = 0;
+  for (const auto& which : layout->members()) {
+    groups.push_back(detail::shard_specs(tensors, which));
+    auto plan = write_plan::create(groups.back(), options.shard_metadata, options.write);
+    if (!plan) return plan.error();
+    grand_total += plan->file_size();
+    plans.push_back(std::move(*plan));
+  }
+  auto index_path = detail::index_path_in(*root, options.prefix);
+  if (!index_path) return index_path.error();
+  if (auto r = detail::remove_stale_index(*index_path); !r) return r.error();
+  std::uint64_t base = 0;
+  for (std::size_t k = 0; k < plans.size(); ++k) {
+    auto name = detail::to_fs_path(layout->shards()[k]);
+    if (!name) return name.error();
+    write_options wo = options.write;
+    if (options.write.progress) {
+      wo.progress = [&options, base, grand_total](std::uint64_t done, std::uint64_t) {
+        options.write.progress(base + done, grand_total);
+      };
+    }
+    auto file = detail::create_atomic(*root / *name);
+    if (!file) return file.error();
+    if (auto r = detail::write_planned(*file, plans[k], groups[k], wo); !r) return r.error();
+    base += plans[k].file_size();
+  }
+  if (layout->sharded()) {
+    if (auto r = detail::write_text_atomic(*index_path, layout->index_json(), options.write.sync);
+        !r) {
+      return r.error();
+    }
+  }
+  return std::move(*layout);
+}
+
+/// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
+/// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
+/// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
+/// commits the shards and writes the index last. Nothing appears before commit(); destruction
+/// without commit removes every temporary file. One temporary file per shard is open until
+/// commit. Move-only; not thread-safe.
+class sharded_stream_writer {
+ public:
+  sharded_stream_writer() = default;
+  sharded_stream_writer(sharded_stream_writer&&) noexcept = default;
+  sharded_stream_writer& operator=(sharded_stream_writer&&) noexcept = default;
+  ~sharded_stream_writer() = default;
+
+  /// Plans the shards of `tensors` (bytes and producers ignored) in the existing directory
+  /// `dir` and creates a temporary file per shard.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<sharded_stream_writer> create(const P& dir, const std::vector<tensor_spec>& tensors,
+                                              const sharded_write_options& options = {}) {
+    auto root = detail::to_fs_path(dir);
+    if (!root) return root.error();
+    auto layout = shard_layout::create(tensors, options);
+    if (!layout) return layout.error();
+    auto index_path = detail::index_path_in(*root, options.prefix);
+    if (!index_path) return index_path.error();
+    auto s = std::make_unique<state>();
+    s->index_path = std::move(*index_path);
+    s->sync = options.write.sync;
+    for (std::size_t k = 0; k < layout->shard_count(); ++k) {
+      auto name = detail::to_fs_path(layout->shards()[k]);
+      if (!name) return name.error();
+      auto w =
+          stream_writer::create(*root / *name, detail::shard_specs(tensors, layout->members()[k]),
+                                options.shard_metadata, options.write);
+      if (!w) return w.error();
+      s->writers.push_back(std::move(*w));
+      for (const std::size_t i : layout->members()[k]) s->shard_of.emplace(tensors[i].name, k);
+    }
+    s->layout = std::move(*layout);
+    sharded_stream_writer out;
+    out.state_ = std::move(s);
+    return out;
+  }
+
+  /// Writes the next `chunk` of tensor `name` (TensorNotFound for an undeclared name,
+  /// InvalidArgument past its end).
+  result<void> write(std::string_view name, span<const std::byte> chunk) {
+    if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
+    const auto it = state_->shard_of.find(std::string(name));
+    if (it == state_->shard_of.end()) {
+      return error(errc::tensor_not_found, "sharded_stream_writer: no tensor named " +
+                                               detail::quote(name) + " was declared");
+    }
+    return state_->writers[it->second].write(name, chunk);
+  }
+  /// Bytes written so far for tensor `name` (0 for an unknown name).
+  std::uint64_t bytes_written(std::string_view name) const {
+    if (!state_) return 0;
+    const auto it = state_->shard_of.find(std::string(name));
+    return it == state_->shard_of.end() ? 0 : state_->writers[it->second].bytes_written(name);
+  }
+  /// The layout being written.
+  const shard_layout& layout() const noexcept {
+    static const shard_layout empty;
+    return state_ ? state_->layout : empty;
+  }
+  /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
+  /// writer stays usable), removes a stale index, commits the shards in order and writes the
+  /// index. After any other error the writer is discarded (shards already committed remain,
+  /// without an index).
+  result<void> commit() {
+    if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
+    for (const stream_writer& w : state_->writers) {
+      for (const planned_tensor& t : w.plan().tensors()) {
+        if (w.bytes_written(t.name) != t.byte_size()) {
+          return error(errc::tensor_invalid_info,
+                       "sharded_stream_writer: tensor " + detail::quote(t.name) +
+                           " is incomplete: " + detail::num(w.bytes_written(t.name)) + " of " +
+                           detail::num(t.byte_size()) + " bytes written");
+        }
+      }
+    }
+    auto s = std::move(state_);
+    if (auto r = detail::remove_stale_index(s->index_path); !r) return r;
+    for (stream_writer& w : s->writers) {
+      if (auto r = w.commit(); !r) return r;
+    }
+    if (s->layout.sharded()) {
+      return detail::write_text_atomic(s->index_path, s->layout.index_json(), s->sync);
+    }
+    return {};
+  }
+  /// Removes every temporary file; nothing is written.
+  void discard() noexcept { state_.reset(); }
+
+ private:
+  struct state {
+    shard_layout layout;
+    std::vector<stream_writer> writers;
+    std::unordered_map<std::string, std::size_t> shard_of;
+    std::filesystem::path index_path;
+    bool sync = true;
+  };
+  std::unique_ptr<state> state_;
+};
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#endif  // SAFETENSORS_PARTS_SHARDED_HPP
