@@ -1,6 +1,7 @@
 // safetensors for C++, part 9 of 9: dtype conversions. Element types for F16, BF16 and the 8-bit
 // floats that read tensors in place, exact decoding of every dtype to float, encoding from float
-// with round to nearest even, and sub-byte unpacking.
+// with round to nearest even, and sub-byte unpacking. `template <class = void>` marks what is
+// compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_CONVERT_HPP
@@ -482,7 +483,8 @@ inline void cast_to_float_n(const unsigned char* in, float* out, std::size_t n) 
 /// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
 /// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
 /// as<c64>() or to_complex()).
-inline result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
+template <class = void>
+result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
   if (type == dtype::C64) {
     return error(errc::dtype_mismatch,
                  "decode_to_float: C64 is complex; read it as std::complex<float> (to_complex)");
@@ -572,7 +574,8 @@ inline result<void> decode_to_float(dtype type, span<const std::byte> bytes, spa
 
 /// Decodes every element of `view` into `out`, which must hold at least element_count() floats
 /// (InvalidArgument otherwise). Semantics as decode_to_float.
-inline result<void> to_float(const tensor_view& view, span<float> out) {
+template <class = void>
+result<void> to_float(const tensor_view& view, span<float> out) {
   const std::uint64_t n = view.element_count();
   if (out.size() < n) {
     return error(errc::invalid_argument,
@@ -583,7 +586,8 @@ inline result<void> to_float(const tensor_view& view, span<float> out) {
 }
 
 /// Every element of `view` as a new vector of floats (see to_float(view, out)).
-inline result<std::vector<float>> to_float(const tensor_view& view) {
+template <class = void>
+result<std::vector<float>> to_float(const tensor_view& view) {
   const std::uint64_t n = view.element_count();
   if (n > view.byte_size() * 2) {  // no dtype packs more than 2 elements per byte
     return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
@@ -595,7 +599,8 @@ inline result<std::vector<float>> to_float(const tensor_view& view) {
 }
 
 /// Every element of a C64 tensor as std::complex<float> (DtypeMismatch for other dtypes).
-inline result<std::vector<c64>> to_complex(const tensor_view& view) {
+template <class = void>
+result<std::vector<c64>> to_complex(const tensor_view& view) {
   auto v = view.as<c64>();
   if (!v) return v.error();
   return v->to_vector();
@@ -605,8 +610,9 @@ inline result<std::vector<c64>> to_complex(const tensor_view& view) {
 /// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
 /// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
 /// (InvalidArgument otherwise); other dtypes are InvalidArgument.
-inline result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
-                                      overflow_mode mode = overflow_mode::non_saturating) {
+template <class = void>
+result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
+                               overflow_mode mode = overflow_mode::non_saturating) {
   std::size_t width = 0;
   switch (type) {
     case dtype::F32:

@@ -1,7 +1,8 @@
 // safetensors for C++, part 7 of 9: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
-// byte for byte as the Python tools do.
+// byte for byte as the Python tools do. `template <class = void>` marks what is compiled only when
+// used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_INDEX_HPP
@@ -35,6 +36,7 @@ struct shard_index {
   std::vector<index_entry> weight_map;
 
   /// `metadata.total_size` when it is a non-negative integer; nullopt otherwise (informational).
+  template <class = void>
   std::optional<std::uint64_t> total_size() const noexcept {
     if (!metadata.is_object()) return std::nullopt;
     const auto it = metadata.find("total_size");
@@ -86,6 +88,7 @@ inline std::optional<std::string> shard_name_problem(std::string_view name) {
 /// in every object (nlohmann's DOM would keep the last duplicate silently), collects the
 /// weight_map as (name, shard) pairs and builds the JSON of `metadata` (and, to check them, of
 /// other top-level values, then dropped).
+template <class = void>
 class index_sax {
  public:
   using json = nlohmann::json;
@@ -376,8 +379,8 @@ inline std::string python_float(double v) {
 
 /// Appends `j` as Python's json.dumps(j, indent=2, sort_keys=True, ensure_ascii=True) does,
 /// at indentation `level`. InvalidArgument for a string that is not UTF-8 or deep nesting.
-inline result<void> append_python_json(std::string& out, const nlohmann::json& j,
-                                       std::size_t level) {
+template <class = void>
+result<void> append_python_json(std::string& out, const nlohmann::json& j, std::size_t level) {
   if (level >= index_max_depth) {
     return error(errc::invalid_argument,
                  "index metadata nests deeper than " + num(index_max_depth) + " levels");
@@ -458,7 +461,8 @@ inline result<void> append_python_json(std::string& out, const nlohmann::json& j
 /// 127, no `weight_map` object, a shard name that is not a string or not a plain file name of
 /// the index's directory, `metadata` neither an object nor null), DuplicateKey (a key twice in
 /// any object, `weight_map` included). Other top-level keys are ignored.
-inline result<shard_index> parse_index(std::string_view json) {
+template <class = void>
+result<shard_index> parse_index(std::string_view json) {
   using detail::quote;
   const auto* bytes = reinterpret_cast<const unsigned char*>(json.data());
   if (json.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF) {
@@ -471,7 +475,7 @@ inline result<shard_index> parse_index(std::string_view json) {
         "invalid JSON: NUL byte at offset " +
             detail::num(static_cast<std::uint64_t>(static_cast<const char*>(nul) - json.data())));
   }
-  detail::index_sax sax;
+  detail::index_sax<> sax;
   const char* first = json.data();
   const bool ok = nlohmann::json::sax_parse(first, first + json.size(), &sax,
                                             nlohmann::json::input_format_t::json, true, false);
@@ -530,7 +534,8 @@ inline result<shard_index> parse_index(std::string_view json) {
 /// The index as `transformers` writes it: `json.dumps(index, indent=2, sort_keys=True) + "\n"`
 /// (ASCII only: other characters as \uXXXX). `metadata` is omitted when null. InvalidArgument
 /// for a string that is not UTF-8 or a shard position out of range.
-inline result<std::string> format_index(const shard_index& index) {
+template <class = void>
+result<std::string> format_index(const shard_index& index) {
   std::string out = "{";
   bool first = true;
   if (!index.metadata.is_null()) {

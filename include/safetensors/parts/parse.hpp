@@ -2,6 +2,7 @@
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#the-rules-in-check-order. No tensor byte is touched.
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_PARSE_HPP
@@ -97,6 +98,7 @@ struct table {
 
   /// Rules 6 to 10 (docs/format.md#rule-6-invalidoffset to #rule-10-metadataincompletebuffer),
   /// in the reference's order; then the name order.
+  template <class = void>
   std::optional<error> validate(std::uint64_t n_bytes, std::uint64_t input_size,
                                 const parse_options& opts) {
     table& h = *this;
@@ -245,6 +247,7 @@ struct table {
 
 /// The nlohmann SAX handler: builds the table as the JSON streams by, rejecting wrong shapes,
 /// duplicate keys and deep nesting at the first offending token.
+template <class = void>
 class header_sax {
  public:
   using json = nlohmann::json;
@@ -713,8 +716,9 @@ result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint6
 }
 
 /// Rules 4 to 10 over the N header bytes at `json`; `input_size` is the whole input's size.
-inline result<table> parse_header_json(const unsigned char* json, std::size_t n,
-                                       std::uint64_t input_size, const parse_options& opts) {
+template <class = void>
+result<table> parse_header_json(const unsigned char* json, std::size_t n, std::uint64_t input_size,
+                                const parse_options& opts) {
   const std::size_t bad = utf8_error_offset(json, n);
   if (bad != n) {
     return error(errc::invalid_header, std::string("the header is not valid UTF-8: byte 0x") +
@@ -735,7 +739,7 @@ inline result<table> parse_header_json(const unsigned char* json, std::size_t n,
   }
   table t;
   t.reserve_for(n);
-  header_sax sax(t);
+  header_sax<> sax(t);
   // Trim the JSON whitespace around the object first: nlohmann keeps every byte it reads in a
   // token buffer, so 100 MB of padding would cost 100 MB more.
   const char* first = reinterpret_cast<const char*>(json);

@@ -4,7 +4,8 @@
 //   source_reader::open(...)  a file read with pread, or any random_access_source
 //                                                         -> source_reader (read_into your buffers)
 // Every table has the same lookup: find(name) -> optional<tensor_info>, at(name) ->
-// result<tensor_info>, contains(name) -> bool; size() counts tensors.
+// result<tensor_info>, contains(name) -> bool; size() counts tensors. `template <class = void>`
+// marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_READER_HPP
@@ -17,6 +18,14 @@
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
+
+class file_view;
+
+/// Parses and validates a whole file held in memory (8-byte length, header, data buffer) by
+/// every rule of docs/format.md. Zero copy: the result's views point into `bytes`, which must
+/// outlive it.
+template <class = void>
+result<file_view> parse(span<const std::byte> bytes, const parse_options& opts = {});
 
 /// A parsed file over bytes the caller keeps alive: the header plus zero-copy tensor views.
 class file_view {
@@ -51,6 +60,7 @@ class file_view {
   }
 
  private:
+  template <class>
   friend result<file_view> parse(span<const std::byte> bytes, const parse_options& opts);
   file_view(safetensors::header h, span<const std::byte> data) noexcept
       : header_(std::move(h)), data_(data) {}
@@ -58,10 +68,8 @@ class file_view {
   span<const std::byte> data_;
 };
 
-/// Parses and validates a whole file held in memory (8-byte length, header, data buffer) by
-/// every rule of docs/format.md. Zero copy: the result's views point into `bytes`, which must
-/// outlive it.
-inline result<file_view> parse(span<const std::byte> bytes, const parse_options& opts = {}) {
+template <class>
+result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::size_t size = bytes.size();
   if (p == nullptr && size != 0) {
@@ -209,7 +217,9 @@ class source_reader {
   }
   /// Reads and validates the header of `source` (its byte_size() is the file size of the rules).
   /// Messages are prefixed with the source's describe().
-  static result<source_reader> open(std::unique_ptr<random_access_source> source,
+  template <class Source,
+            std::enable_if_t<std::is_base_of_v<random_access_source, Source>, int> = 0>
+  static result<source_reader> open(std::unique_ptr<Source> source,
                                     const parse_options& opts = {}) {
     if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
     const std::uint64_t size = source->byte_size();
@@ -232,7 +242,8 @@ class source_reader {
     }
     auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
     if (!t) return fail(t.error());
-    return source_reader(std::move(source), safetensors::header(std::move(*t)));
+    return source_reader(std::unique_ptr<random_access_source>(std::move(source)),
+                         safetensors::header(std::move(*t)));
   }
 
   const safetensors::header& header() const noexcept { return header_; }

@@ -1,7 +1,8 @@
 // safetensors for C++, part 8 of 9: sharded checkpoints. checkpoint reads a model in one file
 // or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
 // save_sharded and sharded_stream_writer write one, shards first and the index last
-// (docs/index.md#writing-a-checkpoint).
+// (docs/index.md#writing-a-checkpoint). `template <class = void>` marks what is compiled only when
+// used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_SHARDED_HPP
@@ -54,6 +55,7 @@ struct verify_options {
 };
 
 namespace detail {
+template <class = void>
 struct shard_slot {
   std::string name;  // as in the index
   std::filesystem::path path;
@@ -85,6 +87,9 @@ struct shard_slot {
   }
 };
 }  // namespace detail
+
+template <class>
+class basic_checkpoint;
 
 /// An opened shard of a checkpoint. A handle: valid while its checkpoint lives.
 class shard_view {
@@ -119,9 +124,10 @@ class shard_view {
   }
 
  private:
-  friend class checkpoint;
-  explicit shard_view(const detail::shard_slot* slot) noexcept : slot_(slot) {}
-  const detail::shard_slot* slot_;
+  template <class>
+  friend class basic_checkpoint;
+  explicit shard_view(const detail::shard_slot<>* slot) noexcept : slot_(slot) {}
+  const detail::shard_slot<>* slot_;
 };
 
 /// A model in one file or in shards with an index, read as one: lookup, iteration in name order
@@ -130,11 +136,12 @@ class shard_view {
 /// Thread-safety: every const member function may be called from several threads at once
 /// (each shard opens once, under a lock); views and shard handles live as long as the checkpoint.
 /// Move-only (moving does not invalidate views; do not move it while other threads use it).
-class checkpoint {
+template <class = void>
+class basic_checkpoint {
  public:
-  checkpoint() = default;
-  checkpoint(checkpoint&&) noexcept = default;
-  checkpoint& operator=(checkpoint&&) noexcept = default;
+  basic_checkpoint() = default;
+  basic_checkpoint(basic_checkpoint&&) noexcept = default;
+  basic_checkpoint& operator=(basic_checkpoint&&) noexcept = default;
 
   /// Opens `path` (UTF-8 string or std::filesystem::path): a directory (its
   /// `<prefix>.safetensors.index.json`, else `<prefix>.safetensors`, else its only
@@ -142,7 +149,7 @@ class checkpoint {
   /// single safetensors file. An index is parsed at once (parse_index's errors, prefixed with
   /// its path); shards open lazily, except a single file, which opens here.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<checkpoint> open(const P& path, const checkpoint_options& options = {}) {
+  static result<basic_checkpoint> open(const P& path, const checkpoint_options& options = {}) {
     auto p = detail::to_fs_path(path);
     if (!p) return p.error();
     return open_path(*p, options);
@@ -150,9 +157,9 @@ class checkpoint {
 
   /// A checkpoint over a parsed index whose shard names are relative to `directory` (the names
   /// are checked as parse_index does; the weight_map is sorted; a name twice is DuplicateKey).
-  static result<checkpoint> open(shard_index index, const std::filesystem::path& directory,
-                                 const checkpoint_options& options = {}) {
-    checkpoint c;
+  static result<basic_checkpoint> open(shard_index index, const std::filesystem::path& directory,
+                                       const checkpoint_options& options = {}) {
+    basic_checkpoint c;
     c.options_ = options;
     c.directory_ = directory;
     c.sharded_ = true;
@@ -163,7 +170,7 @@ class checkpoint {
       }
       auto file = detail::to_fs_path(name);
       if (!file) return file.error();
-      auto slot = std::make_unique<detail::shard_slot>();
+      auto slot = std::make_unique<detail::shard_slot<>>();
       slot->name = name;
       slot->path = directory / *file;
       c.slots_.push_back(std::move(slot));
@@ -221,7 +228,7 @@ class checkpoint {
       return error(errc::invalid_argument, "shard " + detail::num(i) + " of " +
                                                detail::num(slots_.size()) + " does not exist");
     }
-    detail::shard_slot& s = *slots_[i];
+    detail::shard_slot<>& s = *slots_[i];
     // Double-checked: std::mutex needs no -pthread on older glibc, unlike std::call_once.
     if (!s.ready.load(std::memory_order_acquire)) {
       std::lock_guard<std::mutex> lock(s.opening);
@@ -408,16 +415,16 @@ class checkpoint {
   }
 
  private:
-  static result<checkpoint> open_path(const std::filesystem::path& p,
-                                      const checkpoint_options& options) {
+  static result<basic_checkpoint> open_path(const std::filesystem::path& p,
+                                            const checkpoint_options& options) {
     std::error_code ec;
     if (std::filesystem::is_directory(p, ec)) return open_directory(p, options);
     if (p.extension() == ".json") return open_index_file(p, options);
     return open_single(p, options);
   }
 
-  static result<checkpoint> open_directory(const std::filesystem::path& dir,
-                                           const checkpoint_options& options) {
+  static result<basic_checkpoint> open_directory(const std::filesystem::path& dir,
+                                                 const checkpoint_options& options) {
     namespace fs = std::filesystem;
     if (auto why = detail::shard_name_problem(options.prefix)) {
       return error(errc::invalid_argument,
@@ -465,8 +472,8 @@ class checkpoint {
                                      " and no safetensors file");
   }
 
-  static result<checkpoint> open_index_file(const std::filesystem::path& p,
-                                            const checkpoint_options& options) {
+  static result<basic_checkpoint> open_index_file(const std::filesystem::path& p,
+                                                  const checkpoint_options& options) {
     const std::string shown = detail::display_path(p);
     auto source = file_source::open(p);
     if (!source) return source.error();
@@ -493,12 +500,12 @@ class checkpoint {
     return c;
   }
 
-  static result<checkpoint> open_single(const std::filesystem::path& p,
-                                        const checkpoint_options& options) {
-    checkpoint c;
+  static result<basic_checkpoint> open_single(const std::filesystem::path& p,
+                                              const checkpoint_options& options) {
+    basic_checkpoint c;
     c.options_ = options;
     c.directory_ = p.parent_path();
-    auto slot = std::make_unique<detail::shard_slot>();
+    auto slot = std::make_unique<detail::shard_slot<>>();
     slot->name = detail::display_path(p.filename());
     slot->path = p;
     c.slots_.push_back(std::move(slot));
@@ -534,9 +541,13 @@ class checkpoint {
   std::filesystem::path directory_;
   std::filesystem::path index_path_;
   shard_index index_;
-  std::vector<std::unique_ptr<detail::shard_slot>> slots_;  // stable addresses for views
+  std::vector<std::unique_ptr<detail::shard_slot<>>> slots_;  // stable addresses for views
   bool sharded_ = false;
 };
+
+/// A model in one file or in shards with an index (a class template only so that it is compiled
+/// when used).
+using checkpoint = basic_checkpoint<>;
 
 /// Writes every listed tensor of `ckpt` into one file at `path`, atomically, with the shards'
 /// merged `__metadata__` (checkpoint::merged_metadata). Tensors a shard holds but the index
@@ -579,6 +590,7 @@ class shard_layout {
   /// Plans `tensors` (their bytes are not read; dtype and shape give the sizes). Errors: those
   /// of docs/writer.md#validation without the byte checks, and InvalidArgument for a prefix that
   /// is not a plain file name or index_metadata that is not an object.
+  template <class = void>
   static result<shard_layout> create(const std::vector<tensor_spec>& tensors,
                                      const sharded_write_options& options = {}) {
     using detail::quote;
@@ -670,8 +682,9 @@ class shard_layout {
 };
 
 namespace detail {
-inline std::vector<tensor_spec> shard_specs(const std::vector<tensor_spec>& tensors,
-                                            const std::vector<std::size_t>& which) {
+template <class = void>
+std::vector<tensor_spec> shard_specs(const std::vector<tensor_spec>& tensors,
+                                     const std::vector<std::size_t>& which) {
   std::vector<tensor_spec> out;
   out.reserve(which.size());
   for (const std::size_t i : which) out.push_back(tensors[i]);
@@ -679,7 +692,8 @@ inline std::vector<tensor_spec> shard_specs(const std::vector<tensor_spec>& tens
 }
 
 /// Removes a stale index before shards are replaced, so that it never points at new shards.
-inline result<void> remove_stale_index(const std::filesystem::path& index) {
+template <class = void>
+result<void> remove_stale_index(const std::filesystem::path& index) {
   std::error_code ec;
   std::filesystem::remove(index, ec);
   if (ec) {
@@ -689,16 +703,18 @@ inline result<void> remove_stale_index(const std::filesystem::path& index) {
   return {};
 }
 
-inline result<void> write_text_atomic(const std::filesystem::path& path, std::string_view text,
-                                      bool sync) {
+template <class = void>
+result<void> write_text_atomic(const std::filesystem::path& path, std::string_view text,
+                               bool sync) {
   auto file = create_atomic(path);
   if (!file) return file.error();
   if (auto r = file->write_at(0, text.data(), text.size()); !r) return r;
   return file->commit(sync);
 }
 
-inline result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
-                                                   const std::string& prefix) {
+template <class = void>
+result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
+                                            const std::string& prefix) {
   auto name = to_fs_path(prefix + ".safetensors.index.json");
   if (!name) return name.error();
   return dir / *name;
@@ -762,18 +778,20 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
 /// commits the shards and writes the index last. Nothing appears before commit(); destruction
 /// without commit removes every temporary file. One temporary file per shard is open until
 /// commit. Move-only; not thread-safe.
-class sharded_stream_writer {
+template <class = void>
+class basic_sharded_stream_writer {
  public:
-  sharded_stream_writer() = default;
-  sharded_stream_writer(sharded_stream_writer&&) noexcept = default;
-  sharded_stream_writer& operator=(sharded_stream_writer&&) noexcept = default;
-  ~sharded_stream_writer() = default;
+  basic_sharded_stream_writer() = default;
+  basic_sharded_stream_writer(basic_sharded_stream_writer&&) noexcept = default;
+  basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
+  ~basic_sharded_stream_writer() = default;
 
   /// Plans the shards of `tensors` (bytes and producers ignored) in the existing directory
   /// `dir` and creates a temporary file per shard.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<sharded_stream_writer> create(const P& dir, const std::vector<tensor_spec>& tensors,
-                                              const sharded_write_options& options = {}) {
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const sharded_write_options& options = {}) {
     auto root = detail::to_fs_path(dir);
     if (!root) return root.error();
     auto layout = shard_layout::create(tensors, options);
@@ -794,7 +812,7 @@ class sharded_stream_writer {
       for (const std::size_t i : layout->members()[k]) s->shard_of.emplace(tensors[i].name, k);
     }
     s->layout = std::move(*layout);
-    sharded_stream_writer out;
+    basic_sharded_stream_writer out;
     out.state_ = std::move(s);
     return out;
   }
@@ -860,6 +878,9 @@ class sharded_stream_writer {
   };
   std::unique_ptr<state> state_;
 };
+
+/// The streaming sharded writer (a class template only so that it is compiled when used).
+using sharded_stream_writer = basic_sharded_stream_writer<>;
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors

@@ -1,6 +1,7 @@
 // safetensors for C++, part 3 of 9: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_TABLE_HPP
@@ -354,6 +355,16 @@ struct dim_range {
   std::uint64_t stop = 0;   ///< one past the last index taken (never clamped)
 };
 
+class slice_plan;
+
+/// Plans the slice of `info` taking `ranges[d]` of dimension d; dimensions without a range are
+/// taken whole. Errors: more ranges than dimensions, start > stop or stop > the dimension's size
+/// (InvalidArgument; nothing is clamped), a sub-byte slice (F4, F6_*) whose runs do not start
+/// and end on byte boundaries (MisalignedSlice), a shape whose sizes overflow
+/// (ValidationOverflow).
+template <class = void>
+result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges);
+
 /// Where a slice's bytes are in its tensor: run_count() contiguous runs of run_size() bytes,
 /// the first at first_offset(), the others reached by an odometer over counts() with byte
 /// strides strides() (outermost first). Copying the runs in order gives the slice in row-major
@@ -404,6 +415,7 @@ class slice_plan {
   }
 
  private:
+  template <class>
   friend result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges);
   std::vector<std::uint64_t> shape_;
   std::vector<std::uint64_t> counts_;
@@ -415,12 +427,8 @@ class slice_plan {
   std::uint64_t tensor_bytes_ = 0;
 };
 
-/// Plans the slice of `info` taking `ranges[d]` of dimension d; dimensions without a range are
-/// taken whole. Errors: more ranges than dimensions, start > stop or stop > the dimension's size
-/// (InvalidArgument; nothing is clamped), a sub-byte slice (F4, F6_*) whose runs do not start
-/// and end on byte boundaries (MisalignedSlice), a shape whose sizes overflow
-/// (ValidationOverflow).
-inline result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges) {
+template <class>
+result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges) {
   const span<const std::uint64_t> dims = info.shape();
   const std::size_t rank = dims.size();
   if (ranges.size() > rank) {
@@ -504,15 +512,16 @@ inline result<slice_plan> plan_slice(const tensor_info& info, span<const dim_ran
 }
 
 /// plan_slice with the ranges in a braced list: plan_slice(info, {{0, 2}, {4, 8}}).
-inline result<slice_plan> plan_slice(const tensor_info& info,
-                                     std::initializer_list<dim_range> ranges) {
+template <class = void>
+result<slice_plan> plan_slice(const tensor_info& info, std::initializer_list<dim_range> ranges) {
   return plan_slice(info, span<const dim_range>(ranges.begin(), ranges.size()));
 }
 
 /// Copies the slice of `view` (see plan_slice) into `out`, which must hold its byte_size()
 /// bytes (InvalidArgument otherwise, or when the view holds fewer bytes than its shape needs).
-inline result<void> slice_into(const tensor_view& view, span<const dim_range> ranges,
-                               span<std::byte> out) {
+template <class = void>
+result<void> slice_into(const tensor_view& view, span<const dim_range> ranges,
+                        span<std::byte> out) {
   auto plan = plan_slice(view.info(), ranges);
   if (!plan) return plan.error();
   if (out.size() < plan->byte_size()) {
@@ -535,13 +544,15 @@ inline result<void> slice_into(const tensor_view& view, span<const dim_range> ra
 }
 
 /// slice_into with the ranges in a braced list.
-inline result<void> slice_into(const tensor_view& view, std::initializer_list<dim_range> ranges,
-                               span<std::byte> out) {
+template <class = void>
+result<void> slice_into(const tensor_view& view, std::initializer_list<dim_range> ranges,
+                        span<std::byte> out) {
   return slice_into(view, span<const dim_range>(ranges.begin(), ranges.size()), out);
 }
 
 /// The slice of `view` as a new byte vector (see slice_into).
-inline result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_range> ranges) {
+template <class = void>
+result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_range> ranges) {
   auto plan = plan_slice(view.info(), ranges);
   if (!plan) return plan.error();
   if (plan->tensor_byte_size() > view.byte_size()) {
@@ -554,8 +565,9 @@ inline result<std::vector<std::byte>> slice(const tensor_view& view, span<const 
 }
 
 /// slice with the ranges in a braced list.
-inline result<std::vector<std::byte>> slice(const tensor_view& view,
-                                            std::initializer_list<dim_range> ranges) {
+template <class = void>
+result<std::vector<std::byte>> slice(const tensor_view& view,
+                                     std::initializer_list<dim_range> ranges) {
   return slice(view, span<const dim_range>(ranges.begin(), ranges.size()));
 }
 

@@ -1,6 +1,7 @@
 // safetensors for C++, part 6 of 9: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_WRITER_HPP
@@ -116,8 +117,9 @@ inline void append_json_string(std::string& out, std::string_view s) {
 /// (DuplicateKey); with `check_bytes`, also bytes that do not match dtype x shape
 /// (TensorInvalidInfo) and both bytes and a producer (InvalidArgument). The one spec validator
 /// of the file and sharded writers.
-inline result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
-                                                         bool check_bytes) {
+template <class = void>
+result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
+                                                  bool check_bytes) {
   std::vector<std::uint64_t> sizes;
   sizes.reserve(tensors.size());
   for (const tensor_spec& t : tensors) {
@@ -183,6 +185,9 @@ inline result<std::vector<std::uint64_t>> validate_specs(const std::vector<tenso
 enum class plan_mode { with_bytes, declare_only };
 }  // namespace detail
 
+template <class>
+class basic_stream_writer;
+
 /// A validated layout, ready to write: tensors sorted as the reference writer sorts them (dtype
 /// rank descending, then name bytes), their offsets, and the header bytes with the padding
 /// (docs/writer.md#canonical-bytes).
@@ -191,6 +196,7 @@ class write_plan {
   /// Validates `tensors` and `metadata` and lays them out. Errors: those of
   /// docs/writer.md#validation, HeaderTooLarge, and InvalidArgument for an alignment that is not
   /// a power of two from 8 to 65536 or metadata that is not UTF-8.
+  template <class = void>
   static result<write_plan> create(const std::vector<tensor_spec>& tensors,
                                    const std::optional<metadata_map>& metadata = std::nullopt,
                                    const write_options& options = {}) {
@@ -210,7 +216,9 @@ class write_plan {
   const std::vector<planned_tensor>& tensors() const noexcept { return tensors_; }
 
  private:
-  friend class stream_writer;
+  template <class>
+  friend class basic_stream_writer;
+  template <class = void>
   static result<write_plan> make(const std::vector<tensor_spec>& tensors,
                                  const std::optional<metadata_map>& metadata,
                                  const write_options& options, detail::plan_mode mode);
@@ -219,9 +227,10 @@ class write_plan {
   std::uint64_t data_size_ = 0;
 };
 
-inline result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
-                                           const std::optional<metadata_map>& metadata,
-                                           const write_options& options, detail::plan_mode mode) {
+template <class>
+result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
+                                    const std::optional<metadata_map>& metadata,
+                                    const write_options& options, detail::plan_mode mode) {
   using detail::num;
   const std::uint64_t align = options.alignment;
   if (align < 8 || align > 65536 || (align & (align - 1)) != 0) {
@@ -328,6 +337,7 @@ constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
 /// The one write buffer of the file writers: gathers pieces that continue the buffered bytes
 /// into one positioned write, writes large pieces straight from the caller's memory, and reports
 /// progress (bytes accepted, file size) after every write to the file.
+template <class = void>
 class write_buffer {
  public:
   write_buffer(atomic_file& file, std::uint64_t total, progress_callback progress)
@@ -409,10 +419,10 @@ result<atomic_file> create_atomic(const P& path) {
 }
 
 /// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
-inline result<void> write_planned(atomic_file& file, const write_plan& plan,
-                                  const std::vector<tensor_spec>& tensors,
-                                  const write_options& options) {
-  write_buffer out(file, plan.file_size(), options.progress);
+template <class = void>
+result<void> write_planned(atomic_file& file, const write_plan& plan,
+                           const std::vector<tensor_spec>& tensors, const write_options& options) {
+  write_buffer<> out(file, plan.file_size(), options.progress);
   const auto prefix = plan.prefix();
   if (auto r = out.put(0, prefix.data(), prefix.size()); !r) return r;
   for (const planned_tensor& p : plan.tensors()) {
@@ -431,9 +441,10 @@ inline result<void> write_planned(atomic_file& file, const write_plan& plan,
 
 /// Serializes tensors and metadata into memory, byte-identical to the reference writer (with
 /// metadata keys sorted). The input order does not matter.
-inline result<std::vector<std::byte>> serialize(
-    const std::vector<tensor_spec>& tensors,
-    const std::optional<metadata_map>& metadata = std::nullopt, const write_options& options = {}) {
+template <class = void>
+result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors,
+                                         const std::optional<metadata_map>& metadata = std::nullopt,
+                                         const write_options& options = {}) {
   auto plan = write_plan::create(tensors, metadata, options);
   if (!plan) return plan.error();
   auto size = detail::to_size_t(plan->file_size(), "a file");
@@ -482,24 +493,27 @@ result<void> save_file(const P& path, const std::vector<tensor_spec>& tensors,
 /// order, tensors in any order), then commit(). Memory: the plan plus one I/O buffer. The file
 /// appears at its path only on a successful commit(); destruction without commit discards it.
 /// Move-only; not thread-safe.
-class stream_writer {
+template <class = void>
+class basic_stream_writer {
  public:
-  stream_writer() = default;
-  stream_writer(stream_writer&&) noexcept = default;
-  stream_writer& operator=(stream_writer&&) noexcept = default;
-  ~stream_writer() = default;  // atomic_file's destructor removes an uncommitted temporary file
+  basic_stream_writer() = default;
+  basic_stream_writer(basic_stream_writer&&) noexcept = default;
+  basic_stream_writer& operator=(basic_stream_writer&&) noexcept = default;
+  ~basic_stream_writer() =
+      default;  // atomic_file's destructor removes an uncommitted temporary file
 
   /// Declares the tensors (their bytes and producers are ignored) and creates the temporary
   /// file. The same validation as write_plan::create, minus the byte counts.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<stream_writer> create(const P& path, const std::vector<tensor_spec>& tensors,
-                                      const std::optional<metadata_map>& metadata = std::nullopt,
-                                      const write_options& options = {}) {
-    auto plan = write_plan::make(tensors, metadata, options, detail::plan_mode::declare_only);
+  static result<basic_stream_writer> create(
+      const P& path, const std::vector<tensor_spec>& tensors,
+      const std::optional<metadata_map>& metadata = std::nullopt,
+      const write_options& options = {}) {
+    auto plan = write_plan::make<>(tensors, metadata, options, detail::plan_mode::declare_only);
     if (!plan) return plan.error();
     auto file = detail::create_atomic(path);
     if (!file) return file.error();
-    stream_writer w;
+    basic_stream_writer w;
     w.state_ = std::make_unique<state>(std::move(*plan), std::move(*file), options);
     if (auto r = w.state_->start(); !r) return r.error();
     return w;
@@ -601,7 +615,7 @@ class stream_writer {
 
     write_plan plan;
     detail::atomic_file file;
-    detail::write_buffer out;  // writes through `file`
+    detail::write_buffer<> out;  // writes through `file`
     bool sync;
     std::optional<error> failure;  // the first failed write: every later call reports it
     std::vector<std::uint64_t> written;
@@ -609,6 +623,9 @@ class stream_writer {
   };
   std::unique_ptr<state> state_;  // stable address: index and out refer into it
 };
+
+/// The streaming writer (a class template only so that it is compiled when used).
+using stream_writer = basic_stream_writer<>;
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
