@@ -576,13 +576,25 @@ inline bool checked_add(std::uint64_t a, std::uint64_t b, std::uint64_t& out) no
   return true;
 }
 
+/// `v` converted to the integer type T. For conversions between std::size_t, std::uint64_t and
+/// the like, which are no-ops on some hosts and narrowing on others (-Wuseless-cast flags a cast
+/// to the same type); the caller has checked the range.
+template <class T, class U>
+constexpr T int_cast(U v) noexcept {
+  if constexpr (std::is_same_v<T, U>) {
+    return v;
+  } else {
+    return static_cast<T>(v);
+  }
+}
+
 /// `size` as a std::size_t, or InvalidArgument naming `what` when it exceeds the address space.
 inline result<std::size_t> to_size_t(std::uint64_t size, const char* what) {
-  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+  if (size > detail::int_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
     return error(errc::invalid_argument, std::string(what) + " of " + std::to_string(size) +
                                              " bytes exceeds the address space");
   }
-  return static_cast<std::size_t>(size);
+  return detail::int_cast<std::size_t>(size);
 }
 
 /// The 8-byte little-endian length prefix, read byte by byte (any host).
@@ -706,6 +718,7 @@ struct is_error_code_enum<safetensors::errc> : true_type {};
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#the-rules-in-check-order. No tensor byte is touched.
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
@@ -797,6 +810,7 @@ struct table {
 
   /// Rules 6 to 10 (docs/format.md#rule-6-invalidoffset to #rule-10-metadataincompletebuffer),
   /// in the reference's order; then the name order.
+  template <class = void>
   std::optional<error> validate(std::uint64_t n_bytes, std::uint64_t input_size,
                                 const parse_options& opts) {
     table& h = *this;
@@ -945,6 +959,7 @@ struct table {
 
 /// The nlohmann SAX handler: builds the table as the JSON streams by, rejecting wrong shapes,
 /// duplicate keys and deep nesting at the first offending token.
+template <class = void>
 class header_sax {
  public:
   using json = nlohmann::json;
@@ -1413,8 +1428,9 @@ result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint6
 }
 
 /// Rules 4 to 10 over the N header bytes at `json`; `input_size` is the whole input's size.
-inline result<table> parse_header_json(const unsigned char* json, std::size_t n,
-                                       std::uint64_t input_size, const parse_options& opts) {
+template <class = void>
+result<table> parse_header_json(const unsigned char* json, std::size_t n, std::uint64_t input_size,
+                                const parse_options& opts) {
   const std::size_t bad = utf8_error_offset(json, n);
   if (bad != n) {
     return error(errc::invalid_header, std::string("the header is not valid UTF-8: byte 0x") +
@@ -1435,7 +1451,7 @@ inline result<table> parse_header_json(const unsigned char* json, std::size_t n,
   }
   table t;
   t.reserve_for(n);
-  header_sax sax(t);
+  header_sax<> sax(t);
   // Trim the JSON whitespace around the object first: nlohmann keeps every byte it reads in a
   // token buffer, so 100 MB of padding would cost 100 MB more.
   const char* first = reinterpret_cast<const char*>(json);
@@ -1464,6 +1480,7 @@ inline result<table> parse_header_json(const unsigned char* json, std::size_t n,
 // safetensors for C++, part 3 of 9: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
@@ -1797,7 +1814,7 @@ class tensor_view {
                                     std::string(to_string(info_.dtype())) + ", not " +
                                     std::string(to_string(dtype_of<T>::value)));
     }
-    return element_view<T>(bytes_.data(), static_cast<std::size_t>(info_.element_count()));
+    return element_view<T>(bytes_.data(), detail::int_cast<std::size_t>(info_.element_count()));
   }
 
  private:
@@ -1812,6 +1829,16 @@ struct dim_range {
   std::uint64_t start = 0;  ///< first index taken
   std::uint64_t stop = 0;   ///< one past the last index taken (never clamped)
 };
+
+class slice_plan;
+
+/// Plans the slice of `info` taking `ranges[d]` of dimension d; dimensions without a range are
+/// taken whole. Errors: more ranges than dimensions, start > stop or stop > the dimension's size
+/// (InvalidArgument; nothing is clamped), a sub-byte slice (F4, F6_*) whose runs do not start
+/// and end on byte boundaries (MisalignedSlice), a shape whose sizes overflow
+/// (ValidationOverflow).
+template <class = void>
+result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges);
 
 /// Where a slice's bytes are in its tensor: run_count() contiguous runs of run_size() bytes,
 /// the first at first_offset(), the others reached by an odometer over counts() with byte
@@ -1863,6 +1890,7 @@ class slice_plan {
   }
 
  private:
+  template <class>
   friend result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges);
   std::vector<std::uint64_t> shape_;
   std::vector<std::uint64_t> counts_;
@@ -1874,12 +1902,8 @@ class slice_plan {
   std::uint64_t tensor_bytes_ = 0;
 };
 
-/// Plans the slice of `info` taking `ranges[d]` of dimension d; dimensions without a range are
-/// taken whole. Errors: more ranges than dimensions, start > stop or stop > the dimension's size
-/// (InvalidArgument; nothing is clamped), a sub-byte slice (F4, F6_*) whose runs do not start
-/// and end on byte boundaries (MisalignedSlice), a shape whose sizes overflow
-/// (ValidationOverflow).
-inline result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges) {
+template <class>
+result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges) {
   const span<const std::uint64_t> dims = info.shape();
   const std::size_t rank = dims.size();
   if (ranges.size() > rank) {
@@ -1963,15 +1987,16 @@ inline result<slice_plan> plan_slice(const tensor_info& info, span<const dim_ran
 }
 
 /// plan_slice with the ranges in a braced list: plan_slice(info, {{0, 2}, {4, 8}}).
-inline result<slice_plan> plan_slice(const tensor_info& info,
-                                     std::initializer_list<dim_range> ranges) {
+template <class = void>
+result<slice_plan> plan_slice(const tensor_info& info, std::initializer_list<dim_range> ranges) {
   return plan_slice(info, span<const dim_range>(ranges.begin(), ranges.size()));
 }
 
 /// Copies the slice of `view` (see plan_slice) into `out`, which must hold its byte_size()
 /// bytes (InvalidArgument otherwise, or when the view holds fewer bytes than its shape needs).
-inline result<void> slice_into(const tensor_view& view, span<const dim_range> ranges,
-                               span<std::byte> out) {
+template <class = void>
+result<void> slice_into(const tensor_view& view, span<const dim_range> ranges,
+                        span<std::byte> out) {
   auto plan = plan_slice(view.info(), ranges);
   if (!plan) return plan.error();
   if (out.size() < plan->byte_size()) {
@@ -1987,34 +2012,37 @@ inline result<void> slice_into(const tensor_view& view, span<const dim_range> ra
   std::byte* dst = out.data();
   const std::byte* src = view.data();
   plan->for_each_run([&](std::uint64_t offset, std::uint64_t size) {
-    std::memcpy(dst, src + offset, static_cast<std::size_t>(size));
+    std::memcpy(dst, src + offset, detail::int_cast<std::size_t>(size));
     dst += size;
   });
   return {};
 }
 
 /// slice_into with the ranges in a braced list.
-inline result<void> slice_into(const tensor_view& view, std::initializer_list<dim_range> ranges,
-                               span<std::byte> out) {
+template <class = void>
+result<void> slice_into(const tensor_view& view, std::initializer_list<dim_range> ranges,
+                        span<std::byte> out) {
   return slice_into(view, span<const dim_range>(ranges.begin(), ranges.size()), out);
 }
 
 /// The slice of `view` as a new byte vector (see slice_into).
-inline result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_range> ranges) {
+template <class = void>
+result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_range> ranges) {
   auto plan = plan_slice(view.info(), ranges);
   if (!plan) return plan.error();
   if (plan->tensor_byte_size() > view.byte_size()) {
     return error(errc::invalid_argument, "slice: tensor " + detail::quote(view.name()) +
                                              " holds fewer bytes than its shape needs");
   }
-  std::vector<std::byte> out(static_cast<std::size_t>(plan->byte_size()));
+  std::vector<std::byte> out(detail::int_cast<std::size_t>(plan->byte_size()));
   if (auto r = slice_into(view, ranges, span<std::byte>(out)); !r) return r.error();
   return out;
 }
 
 /// slice with the ranges in a braced list.
-inline result<std::vector<std::byte>> slice(const tensor_view& view,
-                                            std::initializer_list<dim_range> ranges) {
+template <class = void>
+result<std::vector<std::byte>> slice(const tensor_view& view,
+                                     std::initializer_list<dim_range> ranges) {
   return slice(view, span<const dim_range>(ranges.begin(), ranges.size()));
 }
 
@@ -2296,7 +2324,7 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
                                    const std::string& shown) {
   os_mapping m;
   if (size == 0) return m;  // mmap rejects length 0; parsing reports HeaderTooSmall
-  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+  if (size > detail::int_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
     return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
                                      " bytes exceed the address space; use source_reader");
   }
@@ -2304,7 +2332,7 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
 #ifdef MAP_POPULATE
   if (opts.populate) flags |= MAP_POPULATE;
 #endif
-  void* address = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
+  void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
   if (address == MAP_FAILED) {
     return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
   }
@@ -2322,9 +2350,10 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
       advice = MADV_WILLNEED;
       break;
   }
-  if (advice >= 0) (void)::madvise(address, static_cast<std::size_t>(size), advice);  // a hint only
+  if (advice >= 0)
+    (void)::madvise(address, detail::int_cast<std::size_t>(size), advice);  // a hint only
   m.address = address;
-  m.size = static_cast<std::size_t>(size);
+  m.size = detail::int_cast<std::size_t>(size);
   return m;
 }
 #endif
@@ -2337,7 +2366,7 @@ inline result<native_string> to_native(const std::filesystem::path& p) {
 #if SAFETENSORS_WINDOWS
   return native_string(p.wstring());
 #else
-  return native_string(p.string());
+  return p.string();
 #endif
 }
 
@@ -2410,7 +2439,7 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
   std::uint64_t x =
       static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   x ^= (counter.fetch_add(1) + attempt) * 0x9E3779B97F4A7C15ULL;
-  x ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
+  x ^= detail::int_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
   x ^= x >> 31;
   x *= 0xBF58476D1CE4E5B9ULL;
   x ^= x >> 29;
@@ -2421,7 +2450,7 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
 #endif
   const std::size_t base = slash == native_string::npos ? 0 : slash + 1;
   native_string out = target.substr(0, base);
-  out += static_cast<char_type>('.');
+  out += detail::int_cast<char_type>('.');
   std::size_t keep = std::min<std::size_t>(target.size() - base, 200);
   if (keep < target.size() - base) {  // cut on a character boundary
 #if SAFETENSORS_WINDOWS
@@ -2431,9 +2460,9 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
 #endif
   }
   out += target.substr(base, keep);
-  out += static_cast<char_type>('.');
+  out += detail::int_cast<char_type>('.');
   for (unsigned i = 0; i < 16; ++i)
-    out += static_cast<char_type>(hex_digit(static_cast<unsigned>(x >> (60 - 4 * i))));
+    out += detail::int_cast<char_type>(hex_digit(static_cast<unsigned>(x >> (60 - 4 * i))));
   for (const char c : std::string_view(".tmp")) out += static_cast<char_type>(c);
   return out;
 }
@@ -2785,7 +2814,8 @@ class file_mapping {
 //   source_reader::open(...)  a file read with pread, or any random_access_source
 //                                                         -> source_reader (read_into your buffers)
 // Every table has the same lookup: find(name) -> optional<tensor_info>, at(name) ->
-// result<tensor_info>, contains(name) -> bool; size() counts tensors.
+// result<tensor_info>, contains(name) -> bool; size() counts tensors. `template <class = void>`
+// marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
@@ -2793,6 +2823,14 @@ class file_mapping {
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
+
+class file_view;
+
+/// Parses and validates a whole file held in memory (8-byte length, header, data buffer) by
+/// every rule of docs/format.md. Zero copy: the result's views point into `bytes`, which must
+/// outlive it.
+template <class = void>
+result<file_view> parse(span<const std::byte> bytes, const parse_options& opts = {});
 
 /// A parsed file over bytes the caller keeps alive: the header plus zero-copy tensor views.
 class file_view {
@@ -2822,11 +2860,12 @@ class file_view {
   /// an empty view, whose as<T>() fails).
   tensor_view tensor(const tensor_info& info) const noexcept {
     if (!header_.holds(info)) return tensor_view(info, {});
-    return tensor_view(info, data_.subspan(static_cast<std::size_t>(info.offsets().begin),
-                                           static_cast<std::size_t>(info.byte_size())));
+    return tensor_view(info, data_.subspan(detail::int_cast<std::size_t>(info.offsets().begin),
+                                           detail::int_cast<std::size_t>(info.byte_size())));
   }
 
  private:
+  template <class>
   friend result<file_view> parse(span<const std::byte> bytes, const parse_options& opts);
   file_view(safetensors::header h, span<const std::byte> data) noexcept
       : header_(std::move(h)), data_(data) {}
@@ -2834,10 +2873,8 @@ class file_view {
   span<const std::byte> data_;
 };
 
-/// Parses and validates a whole file held in memory (8-byte length, header, data buffer) by
-/// every rule of docs/format.md. Zero copy: the result's views point into `bytes`, which must
-/// outlive it.
-inline result<file_view> parse(span<const std::byte> bytes, const parse_options& opts = {}) {
+template <class>
+result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const std::size_t size = bytes.size();
   if (p == nullptr && size != 0) {
@@ -2851,7 +2888,7 @@ inline result<file_view> parse(span<const std::byte> bytes, const parse_options&
   if (!n) return n.error();
   auto t = detail::parse_header_json(p + 8, static_cast<std::size_t>(*n), size, opts);
   if (!t) return t.error();
-  const auto data_size = static_cast<std::size_t>(t->data_size);
+  const auto data_size = detail::int_cast<std::size_t>(t->data_size);
   return file_view(safetensors::header(std::move(*t)), bytes.subspan(8 + *n, data_size));
 }
 
@@ -2985,7 +3022,9 @@ class source_reader {
   }
   /// Reads and validates the header of `source` (its byte_size() is the file size of the rules).
   /// Messages are prefixed with the source's describe().
-  static result<source_reader> open(std::unique_ptr<random_access_source> source,
+  template <class Source,
+            std::enable_if_t<std::is_base_of_v<random_access_source, Source>, int> = 0>
+  static result<source_reader> open(std::unique_ptr<Source> source,
                                     const parse_options& opts = {}) {
     if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
     const std::uint64_t size = source->byte_size();
@@ -3008,7 +3047,8 @@ class source_reader {
     }
     auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
     if (!t) return fail(t.error());
-    return source_reader(std::move(source), safetensors::header(std::move(*t)));
+    return source_reader(std::unique_ptr<random_access_source>(std::move(source)),
+                         safetensors::header(std::move(*t)));
   }
 
   const safetensors::header& header() const noexcept { return header_; }
@@ -3033,7 +3073,7 @@ class source_reader {
     }
     if (info.byte_size() == 0) return {};
     return source_->read_at(header_.data_offset() + info.offsets().begin, dst.data(),
-                            static_cast<std::size_t>(info.byte_size()));
+                            detail::int_cast<std::size_t>(info.byte_size()));
   }
   /// Copies the bytes of the tensor named `name` into `dst` (TensorNotFound if absent).
   result<void> read_into(std::string_view name, span<std::byte> dst) const {
@@ -3044,7 +3084,7 @@ class source_reader {
   /// The bytes of tensor `info` in a new vector.
   result<std::vector<std::byte>> read(const tensor_info& info) const {
     if (auto r = check(info, "read"); !r) return r.error();
-    std::vector<std::byte> out(static_cast<std::size_t>(info.byte_size()));
+    std::vector<std::byte> out(detail::int_cast<std::size_t>(info.byte_size()));
     if (auto r = read_into(info, span<std::byte>(out)); !r) return r.error();
     return out;
   }
@@ -3075,7 +3115,7 @@ class source_reader {
     std::byte* dst = out.data();
     std::optional<error> failure;
     plan->for_each_run([&](std::uint64_t offset, std::uint64_t size) {
-      auto r = source_->read_at(base + offset, dst, static_cast<std::size_t>(size));
+      auto r = source_->read_at(base + offset, dst, detail::int_cast<std::size_t>(size));
       if (!r) {
         failure = r.error();
         return false;
@@ -3111,6 +3151,7 @@ class source_reader {
 // safetensors for C++, part 6 of 9: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
@@ -3221,8 +3262,9 @@ inline void append_json_string(std::string& out, std::string_view s) {
 /// (DuplicateKey); with `check_bytes`, also bytes that do not match dtype x shape
 /// (TensorInvalidInfo) and both bytes and a producer (InvalidArgument). The one spec validator
 /// of the file and sharded writers.
-inline result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
-                                                         bool check_bytes) {
+template <class = void>
+result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
+                                                  bool check_bytes) {
   std::vector<std::uint64_t> sizes;
   sizes.reserve(tensors.size());
   for (const tensor_spec& t : tensors) {
@@ -3288,6 +3330,9 @@ inline result<std::vector<std::uint64_t>> validate_specs(const std::vector<tenso
 enum class plan_mode { with_bytes, declare_only };
 }  // namespace detail
 
+template <class>
+class basic_stream_writer;
+
 /// A validated layout, ready to write: tensors sorted as the reference writer sorts them (dtype
 /// rank descending, then name bytes), their offsets, and the header bytes with the padding
 /// (docs/writer.md#canonical-bytes).
@@ -3296,6 +3341,7 @@ class write_plan {
   /// Validates `tensors` and `metadata` and lays them out. Errors: those of
   /// docs/writer.md#validation, HeaderTooLarge, and InvalidArgument for an alignment that is not
   /// a power of two from 8 to 65536 or metadata that is not UTF-8.
+  template <class = void>
   static result<write_plan> create(const std::vector<tensor_spec>& tensors,
                                    const std::optional<metadata_map>& metadata = std::nullopt,
                                    const write_options& options = {}) {
@@ -3315,7 +3361,9 @@ class write_plan {
   const std::vector<planned_tensor>& tensors() const noexcept { return tensors_; }
 
  private:
-  friend class stream_writer;
+  template <class>
+  friend class basic_stream_writer;
+  template <class = void>
   static result<write_plan> make(const std::vector<tensor_spec>& tensors,
                                  const std::optional<metadata_map>& metadata,
                                  const write_options& options, detail::plan_mode mode);
@@ -3324,9 +3372,10 @@ class write_plan {
   std::uint64_t data_size_ = 0;
 };
 
-inline result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
-                                           const std::optional<metadata_map>& metadata,
-                                           const write_options& options, detail::plan_mode mode) {
+template <class>
+result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
+                                    const std::optional<metadata_map>& metadata,
+                                    const write_options& options, detail::plan_mode mode) {
   using detail::num;
   const std::uint64_t align = options.alignment;
   if (align < 8 || align > 65536 || (align & (align - 1)) != 0) {
@@ -3421,7 +3470,7 @@ inline result<write_plan> write_plan::make(const std::vector<tensor_spec>& tenso
   if (!detail::checked_add(padded, plan.data_size_, total)) {
     return error(errc::validation_overflow, "the file's size overflows 64 bits");
   }
-  json.append(static_cast<std::size_t>(padded - unpadded), ' ');
+  json.append(detail::int_cast<std::size_t>(padded - unpadded), ' ');
   for (int i = 0; i < 8; ++i)
     json[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
   return plan;
@@ -3433,6 +3482,7 @@ constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
 /// The one write buffer of the file writers: gathers pieces that continue the buffered bytes
 /// into one positioned write, writes large pieces straight from the caller's memory, and reports
 /// progress (bytes accepted, file size) after every write to the file.
+template <class = void>
 class write_buffer {
  public:
   write_buffer(atomic_file& file, std::uint64_t total, progress_callback progress)
@@ -3471,7 +3521,7 @@ class write_buffer {
         if (auto r = flush(); !r) return r;
         buffer_at_ = at + done;
       }
-      const auto room = static_cast<std::uint64_t>(buffer_.size() - used_);
+      const auto room = detail::int_cast<std::uint64_t>(buffer_.size() - used_);
       const auto piece = static_cast<std::size_t>(std::min(room, n - done));
       auto r = producer(done, span<std::byte>(buffer_.data() + used_, piece));
       if (!r) {
@@ -3514,10 +3564,10 @@ result<atomic_file> create_atomic(const P& path) {
 }
 
 /// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
-inline result<void> write_planned(atomic_file& file, const write_plan& plan,
-                                  const std::vector<tensor_spec>& tensors,
-                                  const write_options& options) {
-  write_buffer out(file, plan.file_size(), options.progress);
+template <class = void>
+result<void> write_planned(atomic_file& file, const write_plan& plan,
+                           const std::vector<tensor_spec>& tensors, const write_options& options) {
+  write_buffer<> out(file, plan.file_size(), options.progress);
   const auto prefix = plan.prefix();
   if (auto r = out.put(0, prefix.data(), prefix.size()); !r) return r;
   for (const planned_tensor& p : plan.tensors()) {
@@ -3536,9 +3586,10 @@ inline result<void> write_planned(atomic_file& file, const write_plan& plan,
 
 /// Serializes tensors and metadata into memory, byte-identical to the reference writer (with
 /// metadata keys sorted). The input order does not matter.
-inline result<std::vector<std::byte>> serialize(
-    const std::vector<tensor_spec>& tensors,
-    const std::optional<metadata_map>& metadata = std::nullopt, const write_options& options = {}) {
+template <class = void>
+result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors,
+                                         const std::optional<metadata_map>& metadata = std::nullopt,
+                                         const write_options& options = {}) {
   auto plan = write_plan::create(tensors, metadata, options);
   if (!plan) return plan.error();
   auto size = detail::to_size_t(plan->file_size(), "a file");
@@ -3549,7 +3600,7 @@ inline result<std::vector<std::byte>> serialize(
   std::byte* data = out.data() + prefix.size();
   for (const planned_tensor& p : plan->tensors()) {
     const tensor_spec& t = tensors[p.input_index];
-    const auto n = static_cast<std::size_t>(p.byte_size());
+    const auto n = detail::int_cast<std::size_t>(p.byte_size());
     std::byte* dst = data + p.offsets.begin;
     if (n == 0) continue;  // producers are never called for zero bytes
     if (t.producer) {
@@ -3587,24 +3638,27 @@ result<void> save_file(const P& path, const std::vector<tensor_spec>& tensors,
 /// order, tensors in any order), then commit(). Memory: the plan plus one I/O buffer. The file
 /// appears at its path only on a successful commit(); destruction without commit discards it.
 /// Move-only; not thread-safe.
-class stream_writer {
+template <class = void>
+class basic_stream_writer {
  public:
-  stream_writer() = default;
-  stream_writer(stream_writer&&) noexcept = default;
-  stream_writer& operator=(stream_writer&&) noexcept = default;
-  ~stream_writer() = default;  // atomic_file's destructor removes an uncommitted temporary file
+  basic_stream_writer() = default;
+  basic_stream_writer(basic_stream_writer&&) noexcept = default;
+  basic_stream_writer& operator=(basic_stream_writer&&) noexcept = default;
+  ~basic_stream_writer() =
+      default;  // atomic_file's destructor removes an uncommitted temporary file
 
   /// Declares the tensors (their bytes and producers are ignored) and creates the temporary
   /// file. The same validation as write_plan::create, minus the byte counts.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<stream_writer> create(const P& path, const std::vector<tensor_spec>& tensors,
-                                      const std::optional<metadata_map>& metadata = std::nullopt,
-                                      const write_options& options = {}) {
-    auto plan = write_plan::make(tensors, metadata, options, detail::plan_mode::declare_only);
+  static result<basic_stream_writer> create(
+      const P& path, const std::vector<tensor_spec>& tensors,
+      const std::optional<metadata_map>& metadata = std::nullopt,
+      const write_options& options = {}) {
+    auto plan = write_plan::make<>(tensors, metadata, options, detail::plan_mode::declare_only);
     if (!plan) return plan.error();
     auto file = detail::create_atomic(path);
     if (!file) return file.error();
-    stream_writer w;
+    basic_stream_writer w;
     w.state_ = std::make_unique<state>(std::move(*plan), std::move(*file), options);
     if (auto r = w.state_->start(); !r) return r.error();
     return w;
@@ -3706,7 +3760,7 @@ class stream_writer {
 
     write_plan plan;
     detail::atomic_file file;
-    detail::write_buffer out;  // writes through `file`
+    detail::write_buffer<> out;  // writes through `file`
     bool sync;
     std::optional<error> failure;  // the first failed write: every later call reports it
     std::vector<std::uint64_t> written;
@@ -3715,13 +3769,17 @@ class stream_writer {
   std::unique_ptr<state> state_;  // stable address: index and out refer into it
 };
 
+/// The streaming writer (a class template only so that it is compiled when used).
+using stream_writer = basic_stream_writer<>;
+
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
 // safetensors for C++, part 7 of 9: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
-// byte for byte as the Python tools do.
+// byte for byte as the Python tools do. `template <class = void>` marks what is compiled only when
+// used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
@@ -3751,6 +3809,7 @@ struct shard_index {
   std::vector<index_entry> weight_map;
 
   /// `metadata.total_size` when it is a non-negative integer; nullopt otherwise (informational).
+  template <class = void>
   std::optional<std::uint64_t> total_size() const noexcept {
     if (!metadata.is_object()) return std::nullopt;
     const auto it = metadata.find("total_size");
@@ -3802,6 +3861,7 @@ inline std::optional<std::string> shard_name_problem(std::string_view name) {
 /// in every object (nlohmann's DOM would keep the last duplicate silently), collects the
 /// weight_map as (name, shard) pairs and builds the JSON of `metadata` (and, to check them, of
 /// other top-level values, then dropped).
+template <class = void>
 class index_sax {
  public:
   using json = nlohmann::json;
@@ -4092,8 +4152,8 @@ inline std::string python_float(double v) {
 
 /// Appends `j` as Python's json.dumps(j, indent=2, sort_keys=True, ensure_ascii=True) does,
 /// at indentation `level`. InvalidArgument for a string that is not UTF-8 or deep nesting.
-inline result<void> append_python_json(std::string& out, const nlohmann::json& j,
-                                       std::size_t level) {
+template <class = void>
+result<void> append_python_json(std::string& out, const nlohmann::json& j, std::size_t level) {
   if (level >= index_max_depth) {
     return error(errc::invalid_argument,
                  "index metadata nests deeper than " + num(index_max_depth) + " levels");
@@ -4174,7 +4234,8 @@ inline result<void> append_python_json(std::string& out, const nlohmann::json& j
 /// 127, no `weight_map` object, a shard name that is not a string or not a plain file name of
 /// the index's directory, `metadata` neither an object nor null), DuplicateKey (a key twice in
 /// any object, `weight_map` included). Other top-level keys are ignored.
-inline result<shard_index> parse_index(std::string_view json) {
+template <class = void>
+result<shard_index> parse_index(std::string_view json) {
   using detail::quote;
   const auto* bytes = reinterpret_cast<const unsigned char*>(json.data());
   if (json.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF) {
@@ -4187,7 +4248,7 @@ inline result<shard_index> parse_index(std::string_view json) {
         "invalid JSON: NUL byte at offset " +
             detail::num(static_cast<std::uint64_t>(static_cast<const char*>(nul) - json.data())));
   }
-  detail::index_sax sax;
+  detail::index_sax<> sax;
   const char* first = json.data();
   const bool ok = nlohmann::json::sax_parse(first, first + json.size(), &sax,
                                             nlohmann::json::input_format_t::json, true, false);
@@ -4246,7 +4307,8 @@ inline result<shard_index> parse_index(std::string_view json) {
 /// The index as `transformers` writes it: `json.dumps(index, indent=2, sort_keys=True) + "\n"`
 /// (ASCII only: other characters as \uXXXX). `metadata` is omitted when null. InvalidArgument
 /// for a string that is not UTF-8 or a shard position out of range.
-inline result<std::string> format_index(const shard_index& index) {
+template <class = void>
+result<std::string> format_index(const shard_index& index) {
   std::string out = "{";
   bool first = true;
   if (!index.metadata.is_null()) {
@@ -4289,7 +4351,8 @@ inline result<std::string> format_index(const shard_index& index) {
 // safetensors for C++, part 8 of 9: sharded checkpoints. checkpoint reads a model in one file
 // or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
 // save_sharded and sharded_stream_writer write one, shards first and the index last
-// (docs/index.md#writing-a-checkpoint).
+// (docs/index.md#writing-a-checkpoint). `template <class = void>` marks what is compiled only when
+// used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
@@ -4336,6 +4399,7 @@ struct verify_options {
 };
 
 namespace detail {
+template <class = void>
 struct shard_slot {
   std::string name;  // as in the index
   std::filesystem::path path;
@@ -4367,6 +4431,9 @@ struct shard_slot {
   }
 };
 }  // namespace detail
+
+template <class>
+class basic_checkpoint;
 
 /// An opened shard of a checkpoint. A handle: valid while its checkpoint lives.
 class shard_view {
@@ -4401,9 +4468,10 @@ class shard_view {
   }
 
  private:
-  friend class checkpoint;
-  explicit shard_view(const detail::shard_slot* slot) noexcept : slot_(slot) {}
-  const detail::shard_slot* slot_;
+  template <class>
+  friend class basic_checkpoint;
+  explicit shard_view(const detail::shard_slot<>* slot) noexcept : slot_(slot) {}
+  const detail::shard_slot<>* slot_;
 };
 
 /// A model in one file or in shards with an index, read as one: lookup, iteration in name order
@@ -4412,11 +4480,12 @@ class shard_view {
 /// Thread-safety: every const member function may be called from several threads at once
 /// (each shard opens once, under a lock); views and shard handles live as long as the checkpoint.
 /// Move-only (moving does not invalidate views; do not move it while other threads use it).
-class checkpoint {
+template <class = void>
+class basic_checkpoint {
  public:
-  checkpoint() = default;
-  checkpoint(checkpoint&&) noexcept = default;
-  checkpoint& operator=(checkpoint&&) noexcept = default;
+  basic_checkpoint() = default;
+  basic_checkpoint(basic_checkpoint&&) noexcept = default;
+  basic_checkpoint& operator=(basic_checkpoint&&) noexcept = default;
 
   /// Opens `path` (UTF-8 string or std::filesystem::path): a directory (its
   /// `<prefix>.safetensors.index.json`, else `<prefix>.safetensors`, else its only
@@ -4424,7 +4493,7 @@ class checkpoint {
   /// single safetensors file. An index is parsed at once (parse_index's errors, prefixed with
   /// its path); shards open lazily, except a single file, which opens here.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<checkpoint> open(const P& path, const checkpoint_options& options = {}) {
+  static result<basic_checkpoint> open(const P& path, const checkpoint_options& options = {}) {
     auto p = detail::to_fs_path(path);
     if (!p) return p.error();
     return open_path(*p, options);
@@ -4432,9 +4501,9 @@ class checkpoint {
 
   /// A checkpoint over a parsed index whose shard names are relative to `directory` (the names
   /// are checked as parse_index does; the weight_map is sorted; a name twice is DuplicateKey).
-  static result<checkpoint> open(shard_index index, const std::filesystem::path& directory,
-                                 const checkpoint_options& options = {}) {
-    checkpoint c;
+  static result<basic_checkpoint> open(shard_index index, const std::filesystem::path& directory,
+                                       const checkpoint_options& options = {}) {
+    basic_checkpoint c;
     c.options_ = options;
     c.directory_ = directory;
     c.sharded_ = true;
@@ -4445,7 +4514,7 @@ class checkpoint {
       }
       auto file = detail::to_fs_path(name);
       if (!file) return file.error();
-      auto slot = std::make_unique<detail::shard_slot>();
+      auto slot = std::make_unique<detail::shard_slot<>>();
       slot->name = name;
       slot->path = directory / *file;
       c.slots_.push_back(std::move(slot));
@@ -4503,7 +4572,7 @@ class checkpoint {
       return error(errc::invalid_argument, "shard " + detail::num(i) + " of " +
                                                detail::num(slots_.size()) + " does not exist");
     }
-    detail::shard_slot& s = *slots_[i];
+    detail::shard_slot<>& s = *slots_[i];
     // Double-checked: std::mutex needs no -pthread on older glibc, unlike std::call_once.
     if (!s.ready.load(std::memory_order_acquire)) {
       std::lock_guard<std::mutex> lock(s.opening);
@@ -4690,16 +4759,16 @@ class checkpoint {
   }
 
  private:
-  static result<checkpoint> open_path(const std::filesystem::path& p,
-                                      const checkpoint_options& options) {
+  static result<basic_checkpoint> open_path(const std::filesystem::path& p,
+                                            const checkpoint_options& options) {
     std::error_code ec;
     if (std::filesystem::is_directory(p, ec)) return open_directory(p, options);
     if (p.extension() == ".json") return open_index_file(p, options);
     return open_single(p, options);
   }
 
-  static result<checkpoint> open_directory(const std::filesystem::path& dir,
-                                           const checkpoint_options& options) {
+  static result<basic_checkpoint> open_directory(const std::filesystem::path& dir,
+                                                 const checkpoint_options& options) {
     namespace fs = std::filesystem;
     if (auto why = detail::shard_name_problem(options.prefix)) {
       return error(errc::invalid_argument,
@@ -4747,8 +4816,8 @@ class checkpoint {
                                      " and no safetensors file");
   }
 
-  static result<checkpoint> open_index_file(const std::filesystem::path& p,
-                                            const checkpoint_options& options) {
+  static result<basic_checkpoint> open_index_file(const std::filesystem::path& p,
+                                                  const checkpoint_options& options) {
     const std::string shown = detail::display_path(p);
     auto source = file_source::open(p);
     if (!source) return source.error();
@@ -4775,12 +4844,12 @@ class checkpoint {
     return c;
   }
 
-  static result<checkpoint> open_single(const std::filesystem::path& p,
-                                        const checkpoint_options& options) {
-    checkpoint c;
+  static result<basic_checkpoint> open_single(const std::filesystem::path& p,
+                                              const checkpoint_options& options) {
+    basic_checkpoint c;
     c.options_ = options;
     c.directory_ = p.parent_path();
-    auto slot = std::make_unique<detail::shard_slot>();
+    auto slot = std::make_unique<detail::shard_slot<>>();
     slot->name = detail::display_path(p.filename());
     slot->path = p;
     c.slots_.push_back(std::move(slot));
@@ -4816,9 +4885,13 @@ class checkpoint {
   std::filesystem::path directory_;
   std::filesystem::path index_path_;
   shard_index index_;
-  std::vector<std::unique_ptr<detail::shard_slot>> slots_;  // stable addresses for views
+  std::vector<std::unique_ptr<detail::shard_slot<>>> slots_;  // stable addresses for views
   bool sharded_ = false;
 };
+
+/// A model in one file or in shards with an index (a class template only so that it is compiled
+/// when used).
+using checkpoint = basic_checkpoint<>;
 
 /// Writes every listed tensor of `ckpt` into one file at `path`, atomically, with the shards'
 /// merged `__metadata__` (checkpoint::merged_metadata). Tensors a shard holds but the index
@@ -4861,6 +4934,7 @@ class shard_layout {
   /// Plans `tensors` (their bytes are not read; dtype and shape give the sizes). Errors: those
   /// of docs/writer.md#validation without the byte checks, and InvalidArgument for a prefix that
   /// is not a plain file name or index_metadata that is not an object.
+  template <class = void>
   static result<shard_layout> create(const std::vector<tensor_spec>& tensors,
                                      const sharded_write_options& options = {}) {
     using detail::quote;
@@ -4952,8 +5026,9 @@ class shard_layout {
 };
 
 namespace detail {
-inline std::vector<tensor_spec> shard_specs(const std::vector<tensor_spec>& tensors,
-                                            const std::vector<std::size_t>& which) {
+template <class = void>
+std::vector<tensor_spec> shard_specs(const std::vector<tensor_spec>& tensors,
+                                     const std::vector<std::size_t>& which) {
   std::vector<tensor_spec> out;
   out.reserve(which.size());
   for (const std::size_t i : which) out.push_back(tensors[i]);
@@ -4961,7 +5036,8 @@ inline std::vector<tensor_spec> shard_specs(const std::vector<tensor_spec>& tens
 }
 
 /// Removes a stale index before shards are replaced, so that it never points at new shards.
-inline result<void> remove_stale_index(const std::filesystem::path& index) {
+template <class = void>
+result<void> remove_stale_index(const std::filesystem::path& index) {
   std::error_code ec;
   std::filesystem::remove(index, ec);
   if (ec) {
@@ -4971,16 +5047,18 @@ inline result<void> remove_stale_index(const std::filesystem::path& index) {
   return {};
 }
 
-inline result<void> write_text_atomic(const std::filesystem::path& path, std::string_view text,
-                                      bool sync) {
+template <class = void>
+result<void> write_text_atomic(const std::filesystem::path& path, std::string_view text,
+                               bool sync) {
   auto file = create_atomic(path);
   if (!file) return file.error();
   if (auto r = file->write_at(0, text.data(), text.size()); !r) return r;
   return file->commit(sync);
 }
 
-inline result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
-                                                   const std::string& prefix) {
+template <class = void>
+result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
+                                            const std::string& prefix) {
   auto name = to_fs_path(prefix + ".safetensors.index.json");
   if (!name) return name.error();
   return dir / *name;
@@ -5044,18 +5122,20 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
 /// commits the shards and writes the index last. Nothing appears before commit(); destruction
 /// without commit removes every temporary file. One temporary file per shard is open until
 /// commit. Move-only; not thread-safe.
-class sharded_stream_writer {
+template <class = void>
+class basic_sharded_stream_writer {
  public:
-  sharded_stream_writer() = default;
-  sharded_stream_writer(sharded_stream_writer&&) noexcept = default;
-  sharded_stream_writer& operator=(sharded_stream_writer&&) noexcept = default;
-  ~sharded_stream_writer() = default;
+  basic_sharded_stream_writer() = default;
+  basic_sharded_stream_writer(basic_sharded_stream_writer&&) noexcept = default;
+  basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
+  ~basic_sharded_stream_writer() = default;
 
   /// Plans the shards of `tensors` (bytes and producers ignored) in the existing directory
   /// `dir` and creates a temporary file per shard.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<sharded_stream_writer> create(const P& dir, const std::vector<tensor_spec>& tensors,
-                                              const sharded_write_options& options = {}) {
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const sharded_write_options& options = {}) {
     auto root = detail::to_fs_path(dir);
     if (!root) return root.error();
     auto layout = shard_layout::create(tensors, options);
@@ -5076,7 +5156,7 @@ class sharded_stream_writer {
       for (const std::size_t i : layout->members()[k]) s->shard_of.emplace(tensors[i].name, k);
     }
     s->layout = std::move(*layout);
-    sharded_stream_writer out;
+    basic_sharded_stream_writer out;
     out.state_ = std::move(s);
     return out;
   }
@@ -5143,12 +5223,16 @@ class sharded_stream_writer {
   std::unique_ptr<state> state_;
 };
 
+/// The streaming sharded writer (a class template only so that it is compiled when used).
+using sharded_stream_writer = basic_sharded_stream_writer<>;
+
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
 // safetensors for C++, part 9 of 9: dtype conversions. Element types for F16, BF16 and the 8-bit
 // floats that read tensors in place, exact decoding of every dtype to float, encoding from float
-// with round to nearest even, and sub-byte unpacking.
+// with round to nearest even, and sub-byte unpacking. `template <class = void>` marks what is
+// compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
@@ -5626,7 +5710,8 @@ inline void cast_to_float_n(const unsigned char* in, float* out, std::size_t n) 
 /// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
 /// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
 /// as<c64>() or to_complex()).
-inline result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
+template <class = void>
+result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
   if (type == dtype::C64) {
     return error(errc::dtype_mismatch,
                  "decode_to_float: C64 is complex; read it as std::complex<float> (to_complex)");
@@ -5716,7 +5801,8 @@ inline result<void> decode_to_float(dtype type, span<const std::byte> bytes, spa
 
 /// Decodes every element of `view` into `out`, which must hold at least element_count() floats
 /// (InvalidArgument otherwise). Semantics as decode_to_float.
-inline result<void> to_float(const tensor_view& view, span<float> out) {
+template <class = void>
+result<void> to_float(const tensor_view& view, span<float> out) {
   const std::uint64_t n = view.element_count();
   if (out.size() < n) {
     return error(errc::invalid_argument,
@@ -5727,7 +5813,8 @@ inline result<void> to_float(const tensor_view& view, span<float> out) {
 }
 
 /// Every element of `view` as a new vector of floats (see to_float(view, out)).
-inline result<std::vector<float>> to_float(const tensor_view& view) {
+template <class = void>
+result<std::vector<float>> to_float(const tensor_view& view) {
   const std::uint64_t n = view.element_count();
   if (n > view.byte_size() * 2) {  // no dtype packs more than 2 elements per byte
     return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
@@ -5739,7 +5826,8 @@ inline result<std::vector<float>> to_float(const tensor_view& view) {
 }
 
 /// Every element of a C64 tensor as std::complex<float> (DtypeMismatch for other dtypes).
-inline result<std::vector<c64>> to_complex(const tensor_view& view) {
+template <class = void>
+result<std::vector<c64>> to_complex(const tensor_view& view) {
   auto v = view.as<c64>();
   if (!v) return v.error();
   return v->to_vector();
@@ -5749,8 +5837,9 @@ inline result<std::vector<c64>> to_complex(const tensor_view& view) {
 /// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
 /// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
 /// (InvalidArgument otherwise); other dtypes are InvalidArgument.
-inline result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
-                                      overflow_mode mode = overflow_mode::non_saturating) {
+template <class = void>
+result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
+                               overflow_mode mode = overflow_mode::non_saturating) {
   std::size_t width = 0;
   switch (type) {
     case dtype::F32:
@@ -5774,7 +5863,7 @@ inline result<void> encode_from_float(span<const float> in, dtype type, span<std
     return error(errc::invalid_argument,
                  "encode_from_float: " + detail::num(in.size()) + " " +
                      std::string(to_string(type)) + " elements need " +
-                     detail::num(static_cast<std::uint64_t>(in.size()) * width) +
+                     detail::num(detail::int_cast<std::uint64_t>(in.size()) * width) +
                      " bytes, the buffer holds " + detail::num(out.size()));
   }
   auto* o = reinterpret_cast<unsigned char*>(out.data());

@@ -563,13 +563,25 @@ inline bool checked_add(std::uint64_t a, std::uint64_t b, std::uint64_t& out) no
   return true;
 }
 
+/// `v` converted to the integer type T. For conversions between std::size_t, std::uint64_t and
+/// the like, which are no-ops on some hosts and narrowing on others (-Wuseless-cast flags a cast
+/// to the same type); the caller has checked the range.
+template <class T, class U>
+constexpr T int_cast(U v) noexcept {
+  if constexpr (std::is_same_v<T, U>) {
+    return v;
+  } else {
+    return static_cast<T>(v);
+  }
+}
+
 /// `size` as a std::size_t, or InvalidArgument naming `what` when it exceeds the address space.
 inline result<std::size_t> to_size_t(std::uint64_t size, const char* what) {
-  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+  if (size > detail::int_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
     return error(errc::invalid_argument, std::string(what) + " of " + std::to_string(size) +
                                              " bytes exceeds the address space");
   }
-  return static_cast<std::size_t>(size);
+  return detail::int_cast<std::size_t>(size);
 }
 
 /// The 8-byte little-endian length prefix, read byte by byte (any host).

@@ -636,7 +636,7 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
     return error(errc::invalid_argument,
                  "encode_from_float: " + detail::num(in.size()) + " " +
                      std::string(to_string(type)) + " elements need " +
-                     detail::num(static_cast<std::uint64_t>(in.size()) * width) +
+                     detail::num(detail::int_cast<std::uint64_t>(in.size()) * width) +
                      " bytes, the buffer holds " + detail::num(out.size()));
   }
   auto* o = reinterpret_cast<unsigned char*>(out.data());

@@ -276,7 +276,7 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
                                    const std::string& shown) {
   os_mapping m;
   if (size == 0) return m;  // mmap rejects length 0; parsing reports HeaderTooSmall
-  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+  if (size > detail::int_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
     return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
                                      " bytes exceed the address space; use source_reader");
   }
@@ -284,7 +284,7 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
 #ifdef MAP_POPULATE
   if (opts.populate) flags |= MAP_POPULATE;
 #endif
-  void* address = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
+  void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
   if (address == MAP_FAILED) {
     return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
   }
@@ -302,9 +302,10 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
       advice = MADV_WILLNEED;
       break;
   }
-  if (advice >= 0) (void)::madvise(address, static_cast<std::size_t>(size), advice);  // a hint only
+  if (advice >= 0)
+    (void)::madvise(address, detail::int_cast<std::size_t>(size), advice);  // a hint only
   m.address = address;
-  m.size = static_cast<std::size_t>(size);
+  m.size = detail::int_cast<std::size_t>(size);
   return m;
 }
 #endif
@@ -317,7 +318,7 @@ inline result<native_string> to_native(const std::filesystem::path& p) {
 #if SAFETENSORS_WINDOWS
   return native_string(p.wstring());
 #else
-  return native_string(p.string());
+  return p.string();
 #endif
 }
 
@@ -390,7 +391,7 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
   std::uint64_t x =
       static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   x ^= (counter.fetch_add(1) + attempt) * 0x9E3779B97F4A7C15ULL;
-  x ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
+  x ^= detail::int_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
   x ^= x >> 31;
   x *= 0xBF58476D1CE4E5B9ULL;
   x ^= x >> 29;
@@ -401,7 +402,7 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
 #endif
   const std::size_t base = slash == native_string::npos ? 0 : slash + 1;
   native_string out = target.substr(0, base);
-  out += static_cast<char_type>('.');
+  out += detail::int_cast<char_type>('.');
   std::size_t keep = std::min<std::size_t>(target.size() - base, 200);
   if (keep < target.size() - base) {  // cut on a character boundary
 #if SAFETENSORS_WINDOWS
@@ -411,9 +412,9 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
 #endif
   }
   out += target.substr(base, keep);
-  out += static_cast<char_type>('.');
+  out += detail::int_cast<char_type>('.');
   for (unsigned i = 0; i < 16; ++i)
-    out += static_cast<char_type>(hex_digit(static_cast<unsigned>(x >> (60 - 4 * i))));
+    out += detail::int_cast<char_type>(hex_digit(static_cast<unsigned>(x >> (60 - 4 * i))));
   for (const char c : std::string_view(".tmp")) out += static_cast<char_type>(c);
   return out;
 }

@@ -55,8 +55,8 @@ class file_view {
   /// an empty view, whose as<T>() fails).
   tensor_view tensor(const tensor_info& info) const noexcept {
     if (!header_.holds(info)) return tensor_view(info, {});
-    return tensor_view(info, data_.subspan(static_cast<std::size_t>(info.offsets().begin),
-                                           static_cast<std::size_t>(info.byte_size())));
+    return tensor_view(info, data_.subspan(detail::int_cast<std::size_t>(info.offsets().begin),
+                                           detail::int_cast<std::size_t>(info.byte_size())));
   }
 
  private:
@@ -83,7 +83,7 @@ result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) 
   if (!n) return n.error();
   auto t = detail::parse_header_json(p + 8, static_cast<std::size_t>(*n), size, opts);
   if (!t) return t.error();
-  const auto data_size = static_cast<std::size_t>(t->data_size);
+  const auto data_size = detail::int_cast<std::size_t>(t->data_size);
   return file_view(safetensors::header(std::move(*t)), bytes.subspan(8 + *n, data_size));
 }
 
@@ -268,7 +268,7 @@ class source_reader {
     }
     if (info.byte_size() == 0) return {};
     return source_->read_at(header_.data_offset() + info.offsets().begin, dst.data(),
-                            static_cast<std::size_t>(info.byte_size()));
+                            detail::int_cast<std::size_t>(info.byte_size()));
   }
   /// Copies the bytes of the tensor named `name` into `dst` (TensorNotFound if absent).
   result<void> read_into(std::string_view name, span<std::byte> dst) const {
@@ -279,7 +279,7 @@ class source_reader {
   /// The bytes of tensor `info` in a new vector.
   result<std::vector<std::byte>> read(const tensor_info& info) const {
     if (auto r = check(info, "read"); !r) return r.error();
-    std::vector<std::byte> out(static_cast<std::size_t>(info.byte_size()));
+    std::vector<std::byte> out(detail::int_cast<std::size_t>(info.byte_size()));
     if (auto r = read_into(info, span<std::byte>(out)); !r) return r.error();
     return out;
   }
@@ -310,7 +310,7 @@ class source_reader {
     std::byte* dst = out.data();
     std::optional<error> failure;
     plan->for_each_run([&](std::uint64_t offset, std::uint64_t size) {
-      auto r = source_->read_at(base + offset, dst, static_cast<std::size_t>(size));
+      auto r = source_->read_at(base + offset, dst, detail::int_cast<std::size_t>(size));
       if (!r) {
         failure = r.error();
         return false;

@@ -339,7 +339,7 @@ class tensor_view {
                                     std::string(to_string(info_.dtype())) + ", not " +
                                     std::string(to_string(dtype_of<T>::value)));
     }
-    return element_view<T>(bytes_.data(), static_cast<std::size_t>(info_.element_count()));
+    return element_view<T>(bytes_.data(), detail::int_cast<std::size_t>(info_.element_count()));
   }
 
  private:
@@ -537,7 +537,7 @@ result<void> slice_into(const tensor_view& view, span<const dim_range> ranges,
   std::byte* dst = out.data();
   const std::byte* src = view.data();
   plan->for_each_run([&](std::uint64_t offset, std::uint64_t size) {
-    std::memcpy(dst, src + offset, static_cast<std::size_t>(size));
+    std::memcpy(dst, src + offset, detail::int_cast<std::size_t>(size));
     dst += size;
   });
   return {};
@@ -559,7 +559,7 @@ result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_ran
     return error(errc::invalid_argument, "slice: tensor " + detail::quote(view.name()) +
                                              " holds fewer bytes than its shape needs");
   }
-  std::vector<std::byte> out(static_cast<std::size_t>(plan->byte_size()));
+  std::vector<std::byte> out(detail::int_cast<std::size_t>(plan->byte_size()));
   if (auto r = slice_into(view, ranges, span<std::byte>(out)); !r) return r.error();
   return out;
 }

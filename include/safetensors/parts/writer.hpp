@@ -325,7 +325,7 @@ result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
   if (!detail::checked_add(padded, plan.data_size_, total)) {
     return error(errc::validation_overflow, "the file's size overflows 64 bits");
   }
-  json.append(static_cast<std::size_t>(padded - unpadded), ' ');
+  json.append(detail::int_cast<std::size_t>(padded - unpadded), ' ');
   for (int i = 0; i < 8; ++i)
     json[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
   return plan;
@@ -376,7 +376,7 @@ class write_buffer {
         if (auto r = flush(); !r) return r;
         buffer_at_ = at + done;
       }
-      const auto room = static_cast<std::uint64_t>(buffer_.size() - used_);
+      const auto room = detail::int_cast<std::uint64_t>(buffer_.size() - used_);
       const auto piece = static_cast<std::size_t>(std::min(room, n - done));
       auto r = producer(done, span<std::byte>(buffer_.data() + used_, piece));
       if (!r) {
@@ -455,7 +455,7 @@ result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors
   std::byte* data = out.data() + prefix.size();
   for (const planned_tensor& p : plan->tensors()) {
     const tensor_spec& t = tensors[p.input_index];
-    const auto n = static_cast<std::size_t>(p.byte_size());
+    const auto n = detail::int_cast<std::size_t>(p.byte_size());
     std::byte* dst = data + p.offsets.begin;
     if (n == 0) continue;  // producers are never called for zero bytes
     if (t.producer) {

@@ -1,0 +1,71 @@
+// Instantiates every part of the library that is compiled only when used
+// (docs/design.md#compile-cost), so that a build of this file checks all of the header's code
+// under the warning flags it is compiled with, as if a program used every entry point.
+#include <filesystem>
+#include <safetensors/safetensors.hpp>
+#include <string>
+
+namespace st = safetensors;
+
+// The class templates, whole.
+template class st::basic_checkpoint<void>;
+template class st::basic_stream_writer<void>;
+template class st::basic_sharded_stream_writer<void>;
+template class st::detail::header_sax<void>;
+template class st::detail::index_sax<void>;
+template struct st::detail::shard_slot<void>;
+template class st::detail::write_buffer<void>;
+
+// The function templates, with each kind of path and range argument.
+template st::result<st::file_view> st::parse<void>(st::span<const std::byte>,
+                                                   const st::parse_options&);
+template st::result<st::shard_index> st::parse_index<void>(std::string_view);
+template st::result<std::string> st::format_index<void>(const st::shard_index&);
+template st::result<st::write_plan> st::write_plan::create<void>(
+    const std::vector<st::tensor_spec>&, const std::optional<st::metadata_map>&,
+    const st::write_options&);
+template st::result<std::vector<std::byte>> st::serialize<void>(
+    const std::vector<st::tensor_spec>&, const std::optional<st::metadata_map>&,
+    const st::write_options&);
+template st::result<st::shard_layout> st::shard_layout::create<void>(
+    const std::vector<st::tensor_spec>&, const st::sharded_write_options&);
+template st::result<st::slice_plan> st::plan_slice<void>(const st::tensor_info&,
+                                                         st::span<const st::dim_range>);
+template st::result<void> st::slice_into<void>(const st::tensor_view&,
+                                               st::span<const st::dim_range>, st::span<std::byte>);
+template st::result<std::vector<std::byte>> st::slice<void>(const st::tensor_view&,
+                                                            st::span<const st::dim_range>);
+template st::result<void> st::decode_to_float<void>(st::dtype, st::span<const std::byte>,
+                                                    st::span<float>);
+template st::result<void> st::to_float<void>(const st::tensor_view&, st::span<float>);
+template st::result<std::vector<float>> st::to_float<void>(const st::tensor_view&);
+template st::result<std::vector<st::c64>> st::to_complex<void>(const st::tensor_view&);
+template st::result<void> st::encode_from_float<void>(st::span<const float>, st::dtype,
+                                                      st::span<std::byte>, st::overflow_mode);
+
+// Entry points that take paths: both kinds.
+template st::result<st::mapped_file> st::mapped_file::open<std::string>(const std::string&,
+                                                                        const st::parse_options&,
+                                                                        const st::map_options&);
+template st::result<st::mapped_file> st::mapped_file::open<std::filesystem::path>(
+    const std::filesystem::path&, const st::parse_options&, const st::map_options&);
+template st::result<st::source_reader> st::source_reader::open<std::string>(
+    const std::string&, const st::parse_options&);
+template st::result<st::source_reader> st::source_reader::open<st::memory_source>(
+    std::unique_ptr<st::memory_source>, const st::parse_options&);
+template st::result<void> st::save_file<std::string>(const std::string&,
+                                                     const std::vector<st::tensor_spec>&,
+                                                     const std::optional<st::metadata_map>&,
+                                                     const st::write_options&);
+template st::result<st::stream_writer> st::stream_writer::create<std::filesystem::path>(
+    const std::filesystem::path&, const std::vector<st::tensor_spec>&,
+    const std::optional<st::metadata_map>&, const st::write_options&);
+template st::result<st::checkpoint> st::checkpoint::open<std::string>(
+    const std::string&, const st::checkpoint_options&);
+template st::result<st::shard_layout> st::save_sharded<std::string>(
+    const std::string&, const std::vector<st::tensor_spec>&, const st::sharded_write_options&);
+template st::result<st::sharded_stream_writer> st::sharded_stream_writer::create<std::string>(
+    const std::string&, const std::vector<st::tensor_spec>&, const st::sharded_write_options&);
+template st::result<void> st::merge_checkpoint<std::string>(const st::checkpoint&,
+                                                            const std::string&,
+                                                            const st::write_options&);
