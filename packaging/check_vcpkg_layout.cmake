@@ -57,7 +57,7 @@ endif()
 
 # The layout: header, CMake package where CONFIG_PATH says, pkg-config file where
 # vcpkg_fixup_pkgconfig looks, nothing architecture-specific (header-only), license.
-foreach(f include/safetensors/safetensors.hpp
+foreach(f include/safetensors/safetensors.hpp include/safetensors/parts/basics.hpp
           ${config_path}/safetensorsConfig.cmake ${config_path}/safetensorsConfigVersion.cmake
           ${config_path}/safetensorsTargets.cmake share/pkgconfig/safetensors.pc
           share/doc/safetensors/LICENSE)

@@ -25,7 +25,8 @@ class SafetensorsConan(ConanFile):
 
     def set_version(self):
         # The version lives once, in the header's version macros (as for CMake).
-        header = load(self, os.path.join(self._root(), "include", "safetensors", "safetensors.hpp"))
+        header = load(self, os.path.join(self._root(), "include", "safetensors", "parts",
+                                         "basics.hpp"))
         parts = [re.search(r"#define\s+SAFETENSORS_VERSION_%s\s+(\d+)" % p, header).group(1)
                  for p in ("MAJOR", "MINOR", "PATCH")]
         self.version = ".".join(parts)

@@ -493,8 +493,11 @@ class [[nodiscard]] result {
   T& operator*() & noexcept { return value_; }
   const T& operator*() const& noexcept { return value_; }
   T&& operator*() && noexcept { return std::move(value_); }
-  T* operator->() noexcept { return &value_; }
-  const T* operator->() const noexcept { return &value_; }
+  T* operator->() & noexcept { return &value_; }
+  const T* operator->() const& noexcept { return &value_; }
+  /// Not on a temporary result: what it points to would die with it (keep the result, or use
+  /// *r or r.value(), which move the value out).
+  T* operator->() && = delete;
   /// The error (precondition: !has_value()).
   const safetensors::error& error() const noexcept { return err_; }
 

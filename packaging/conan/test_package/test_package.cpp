@@ -15,7 +15,7 @@ int main() {
   if (!bytes) {
     return 1;
   }
-  auto file = safetensors::parse(bytes->data(), bytes->size());
+  auto file = safetensors::parse(*bytes);
   if (!file) {
     return 1;
   }

@@ -1,0 +1,55 @@
+// The ABI namespace test (docs/design.md#abi-namespace), with abi_no_exceptions.cpp: this
+// translation unit has exceptions on, the other is compiled with -fno-exceptions, and both parse
+// the same bytes in one program. Each mode's inline functions live in their own namespace
+// (safetensors::v1 and safetensors::v1_noexcept), so neither definition replaces the other.
+#include <cstdio>
+#include <safetensors/safetensors.hpp>
+#include <string>
+#include <vector>
+
+#if SAFETENSORS_NO_EXCEPTIONS
+#error "abi_throwing.cpp must be compiled with exceptions"
+#endif
+
+std::string abi_no_exceptions_parse(const std::vector<std::byte>& file);  // abi_no_exceptions.cpp
+std::string abi_no_exceptions_namespace();
+
+namespace {
+std::string parse_here(const std::vector<std::byte>& file) {
+  auto f = safetensors::parse(file);
+  if (!f) return f.error().to_string();
+  return std::to_string(f->size()) + " " + std::to_string(f->header().header_size());
+}
+}  // namespace
+
+int main() {
+  std::vector<std::byte> data(24, std::byte{1});
+  std::vector<safetensors::tensor_spec> specs(1);
+  specs[0].name = "w";
+  specs[0].dtype = safetensors::dtype::F32;
+  specs[0].shape = {2, 3};
+  specs[0].bytes = safetensors::as_bytes(data);
+  const auto file = safetensors::serialize(specs).value();
+  std::vector<std::byte> bad = file;
+  bad[0] = std::byte{0xff};  // N far above the limit
+
+  const std::string ours = parse_here(file), theirs = abi_no_exceptions_parse(file);
+  const std::string ours_bad = parse_here(bad), theirs_bad = abi_no_exceptions_parse(bad);
+  std::printf("exceptions:    %s | %s\nno exceptions: %s | %s (namespace %s)\n", ours.c_str(),
+              ours_bad.c_str(), theirs.c_str(), theirs_bad.c_str(),
+              abi_no_exceptions_namespace().c_str());
+  if (ours != theirs || ours_bad != theirs_bad || ours != "1 64" ||
+      ours_bad.rfind("HeaderTooLarge", 0) != 0 || abi_no_exceptions_namespace() != "v1_noexcept") {
+    std::printf("FAILED: the two modes disagree\n");
+    return 1;
+  }
+  // value() on an error throws here; in the other translation unit it would abort.
+  try {
+    (void)safetensors::parse(bad).value();
+    return 1;
+  } catch (const safetensors::exception& e) {
+    if (e.code() != safetensors::errc::header_too_large) return 1;
+  }
+  std::printf("both modes in one program: ok\n");
+  return 0;
+}
