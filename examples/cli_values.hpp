@@ -1,7 +1,7 @@
-// safetensors-cli: the `--values K` formatting of DESIGN §5. The first K elements of a tensor as
-// JSON numbers (integers exact; floats with the fewest digits that read back as the same float,
-// F64 as the same double; NaN and infinities as the strings "nan", "inf", "-inf"; C64 as
-// [re, im] pairs; BOOL as 0/1), and the same values as text for the table.
+// safetensors-cli: the `--values K` formatting of docs/cli.md#decoded-values. The first K elements
+// of a tensor as JSON numbers (integers exact; floats with the fewest digits that read back as the
+// same float, F64 as the same double; NaN and infinities as the strings "nan", "inf", "-inf"; C64
+// as [re, im] pairs; BOOL as 0/1), and the same values as text for the table.
 //
 // Only the bytes of the first K elements are needed: read_value_prefix() reads just those through
 // a source_reader (no mapping, no whole-tensor read).

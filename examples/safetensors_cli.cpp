@@ -1,4 +1,4 @@
-// safetensors-cli: inspect and validate safetensors files (contract: DESIGN.md §5).
+// safetensors-cli: inspect and validate safetensors files (contract: docs/cli.md#safetensors-cli).
 //
 //   safetensors-cli inspect FILE [--json] [--values K]  the tensor table and metadata (and the
 //                                           first K values of each tensor)
@@ -176,7 +176,8 @@ void print_table(const std::string& path, const st::header& h,
   print_rows(rows);
 }
 
-// Sharded checkpoints (DESIGN §5 and §7), with the library's section 8:
+// Sharded checkpoints (docs/cli.md, docs/index.md#sharded-checkpoints), with the library's
+// section 8:
 //
 //   inspect PATH [--json]      PATH may be a directory or an index file (is_checkpoint_path)
 //   validate PATH...           a checkpoint PATH runs checkpoint::verify and lists every problem

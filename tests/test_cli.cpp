@@ -1,4 +1,5 @@
-// The command-line tool's contract (DESIGN.md §5): output, exit codes, first stderr line.
+// The command-line tool's contract (docs/cli.md#safetensors-cli): output, exit codes, first stderr
+// line.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -32,7 +33,7 @@ std::vector<std::uint8_t> sample_file() {
 }  // namespace
 
 TEST_SUITE("cli") {
-  TEST_CASE("inspect --json prints the table in offset order as DESIGN §5") {
+  TEST_CASE("inspect --json prints the table in offset order as docs/cli.md#json-output") {
     st_test::temp_dir dir;
     const auto bytes = sample_file();
     st_test::write_file(dir.file("m.safetensors"), bytes);
@@ -246,7 +247,8 @@ TEST_SUITE("cli") {
               .code == 2);
   }
 
-  TEST_CASE("inspect --values K decodes the first K values of every dtype (DESIGN §5)") {
+  TEST_CASE(
+      "inspect --values K decodes the first K values of every dtype (docs/cli.md#decoded-values)") {
     st_test::temp_dir dir;
     const auto f32 = [](std::uint32_t bits) {
       return std::vector<std::uint8_t>{

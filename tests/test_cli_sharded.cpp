@@ -1,5 +1,6 @@
-// The command-line tool on sharded checkpoints (DESIGN §5, §7): split, merge, and inspect /
-// validate of an index file or a model directory. Runs the CLI at SAFETENSORS_CLI_PATH.
+// The command-line tool on sharded checkpoints (docs/cli.md#split,
+// docs/index.md#sharded-checkpoints): split, merge, and inspect / validate of an index file or a
+// model directory. Runs the CLI at SAFETENSORS_CLI_PATH.
 #include <doctest/doctest.h>
 
 #include <cstdlib>

@@ -1,9 +1,9 @@
 // Differential tests: safetensors::parse against the test-only reference checker
-// (tests/support/reference_checker.hpp, a DOM-based validator that follows DESIGN §3 literally).
-// Both must agree on the verdict, the error name and, for accepted inputs, the whole table, on
-// the reference's test vectors, on hand-written edge cases and on deterministic random mutations
-// of valid files (byte flips, truncations, insertions, JSON-level edits of offsets, shapes,
-// dtypes, keys and metadata).
+// (tests/support/reference_checker.hpp, a DOM-based validator that follows
+// docs/format.md#reader-rules literally). Both must agree on the verdict, the error name and, for
+// accepted inputs, the whole table, on the reference's test vectors, on hand-written edge cases and
+// on deterministic random mutations of valid files (byte flips, truncations, insertions, JSON-level
+// edits of offsets, shapes, dtypes, keys and metadata).
 #include <doctest/doctest.h>
 
 #include <cstddef>
@@ -105,7 +105,7 @@ std::string df_show(const df_bytes& b) {
 
 const char* const df_vector_b = R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})";
 
-// The reference's test vectors (REFERENCE-NOTES §4), rebuilt byte by byte.
+// The reference's test vectors (docs/format.md#conformance-vectors), rebuilt byte by byte.
 std::vector<df_bytes> df_reference_vectors() {
   std::vector<df_bytes> v;
   v.push_back(df_raw(df_vector_b, 16));
@@ -218,7 +218,8 @@ std::string df_nest(std::size_t levels) {
 }
 
 TEST_CASE(
-    "differential: the checker's own verdicts on the reference vectors (REFERENCE-NOTES 4.1)") {
+    "differential: the checker's own verdicts on the reference vectors "
+    "(docs/format.md#conformance-vectors)") {
   // Expected names from the reference's tests, so that the checker is not only compared with
   // the library.
   const std::vector<std::string> want{"ok",

@@ -267,7 +267,8 @@ std::vector<std::uint8_t> to_u8(st::span<const std::byte> s) {
   return out;
 }
 
-// The codes a parse of bytes may produce (DESIGN.md §3 rules 1-10 plus DuplicateKey).
+// The codes a parse of bytes may produce (docs/format.md#reader-rules: rules 1-10 plus
+// DuplicateKey).
 bool is_parse_error(st::errc c) {
   switch (c) {
     case st::errc::header_too_small:

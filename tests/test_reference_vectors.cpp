@@ -1,10 +1,10 @@
 // The reference implementation's own test vectors, read back through this library.
 //
-// Every input is written out as the literal bytes of REFERENCE-NOTES.md §4.1 (Rust
-// safetensors/src/tensor.rs `mod tests`) and §4.2 (Python bindings/python/tests), never built
-// with the library. Valid files: the whole table is checked (names, dtype, shape, offsets, sizes,
-// metadata, header size, data bytes, decoded values). Invalid files: the error code AND the
-// reference's error name (SafeTensorError variant) are checked.
+// Every input is written out as the literal bytes of docs/format.md#conformance-vectors and
+// docs/writer.md#conformance-vectors (Rust safetensors/src/tensor.rs `mod tests` and Python
+// bindings/python/tests), never built with the library. Valid files: the whole table is checked
+// (names, dtype, shape, offsets, sizes, metadata, header size, data bytes, decoded values). Invalid
+// files: the error code AND the reference's error name (SafeTensorError variant) are checked.
 #include <doctest/doctest.h>
 
 #include <complex>
@@ -135,10 +135,10 @@ void ref_check_table(const st::file_view& f, const std::vector<ref_tensor>& want
 
 TEST_SUITE("reference") {
   // ------------------------------------------------------------------------------------------
-  // §4.1: Rust unit tests (safetensors/src/tensor.rs)
+  // Rust unit tests (safetensors/src/tensor.rs; docs/format.md#conformance-vectors)
   // ------------------------------------------------------------------------------------------
 
-  // Vector B of the notes: N8(60) + the unpadded 60-byte JSON + 16 zero bytes.
+  // Vector B (docs/format.md#conformance-vectors): N8(60) + the unpadded 60-byte JSON + 16 zeros.
   TEST_CASE("test_deserialization / test_lifetimes: vector B") {
     const std::string b = "<\0\0\0\0\0\0\0"s +
                           R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})" +
@@ -397,7 +397,7 @@ TEST_SUITE("reference") {
   }
 
   // ------------------------------------------------------------------------------------------
-  // §4.2: Python tests (bindings/python/tests)
+  // Python tests (bindings/python/tests; docs/writer.md#conformance-vectors)
   // ------------------------------------------------------------------------------------------
 
   TEST_CASE("test_simple.py test_serialization: I32 [2,2] zeros, N=64") {

@@ -1,7 +1,7 @@
-// DESIGN.md §3, rule by rule, each with its boundary, plus the check order, DuplicateKey,
-// names-as-data, lookup and the dtype table (§4). Inputs are built with the independent test
-// writer (tests/support/test_writer.hpp) or as literal JSON; expected values come from the
-// DESIGN / REFERENCE-NOTES text, never from the library's output.
+// docs/format.md#reader-rules, rule by rule, each with its boundary, plus the check order,
+// DuplicateKey, names-as-data, lookup and the dtype table (docs/format.md#dtypes). Inputs are built
+// with the independent test writer (tests/support/test_writer.hpp) or as literal JSON; expected
+// values come from the docs/format.md text, never from the library's output.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -413,7 +413,8 @@ TEST_SUITE("rules") {
         R"({"t":"U8"})",
         R"({"t":true})",
         R"({"t":[]})",
-        // The reference's serde also takes a 3-element array; DESIGN §3 says we do not.
+        // The reference's serde also takes a 3-element array; we do not
+        // (docs/format.md#stricter-than-the-reference).
         R"({"t":["U8",[4],[0,4]]})",
         R"({"t":{}})",
     };
@@ -1222,7 +1223,7 @@ TEST_SUITE("rules") {
   }
 
   // ==========================================================================================
-  // The dtype table (§4): all 22 names, their bits, element_count and byte_size
+  // The dtype table (docs/format.md#dtypes): all 22 names, their bits, element_count and byte_size
   // ==========================================================================================
   TEST_CASE("dtypes: every name loads with the right bits, element count and byte size") {
     std::vector<st_test::tensor_spec> specs;

@@ -1,5 +1,5 @@
-// Sharded checkpoints (DESIGN §7): parse_index, checkpoint (open, lookup, lazy shards, verify,
-// merge), shard_layout, save_sharded, sharded_stream_writer, parse_size.
+// Sharded checkpoints (docs/index.md#sharded-checkpoints): parse_index, checkpoint (open, lookup,
+// lazy shards, verify, merge), shard_layout, save_sharded, sharded_stream_writer, parse_size.
 //
 // Shards and originals are built with the independent test writer (tests/support); indexes are
 // literal JSON text; expected layouts and index bytes are written out by hand (the Python-style

@@ -1,5 +1,6 @@
 // The test-only writer checked against the reference implementation's literal bytes
-// (REFERENCE-NOTES.md §4: Python test_simple.py test_serialization, Rust tensor.rs test_empty).
+// (docs/writer.md#conformance-vectors: Python test_simple.py test_serialization, Rust tensor.rs
+// test_empty).
 #include <doctest/doctest.h>
 
 #include <cstdint>

@@ -1,7 +1,8 @@
 // Typed element access, span, result<T>, errors and the dtype table.
 //
 // Every expected value here is written by hand (little-endian bytes, IEEE-754 bit patterns, the
-// names of DESIGN.md §3/§4), never taken from the library's own output.
+// names of docs/format.md#error-codes and docs/format.md#dtypes), never taken from the library's
+// own output.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -728,7 +729,7 @@ TEST_SUITE("typed") {
   }
 
   TEST_CASE("error_name for every errc") {
-    // DESIGN.md §3 names (the reference's), then this library's own.
+    // docs/format.md#error-codes: the reference's names, then this library's own.
     const char* const expected[] = {
         "HeaderTooSmall",
         "HeaderTooLarge",
@@ -761,7 +762,7 @@ TEST_SUITE("typed") {
   }
 
   TEST_CASE("dtype names and bit sizes round trip for all 22 dtypes") {
-    // The test writer's own table (DESIGN.md §4), in rank order.
+    // The test writer's own table (docs/format.md#dtypes), in rank order.
     REQUIRE(st_test::dtype_table.size() == st::dtype_count);
     for (std::size_t i = 0; i < st_test::dtype_table.size(); ++i) {
       const auto& entry = st_test::dtype_table[i];

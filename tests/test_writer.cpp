@@ -1,7 +1,7 @@
-// The writer (DESIGN §6): the reference writer's bytes, order invariance, serde_json escaping,
-// metadata order, a round trip with every reader on random tensor sets of every dtype for every
-// alignment, the four ways to write (serialize, save_file with bytes or producers, stream_writer)
-// giving the same bytes, and every rejection with nothing left on disk.
+// The writer (docs/writer.md#writer): the reference writer's bytes, order invariance, serde_json
+// escaping, metadata order, a round trip with every reader on random tensor sets of every dtype for
+// every alignment, the four ways to write (serialize, save_file with bytes or producers,
+// stream_writer) giving the same bytes, and every rejection with nothing left on disk.
 //
 // Expected bytes are either written out literally here (the reference vectors, from the
 // reference's own tests) or built by the independent test writer (tests/support/test_writer.hpp)
@@ -191,7 +191,7 @@ st::result<void> copy_producer(const bytes_t& data, std::uint64_t offset, st::sp
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// The reference vectors (REFERENCE-NOTES §4.1, §4.2, §3.2), byte for byte.
+// The reference vectors (docs/writer.md#conformance-vectors), byte for byte.
 // ---------------------------------------------------------------------------------------------
 
 TEST_CASE("writer: the reference writer's test vectors, byte for byte") {

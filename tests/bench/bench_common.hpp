@@ -157,7 +157,7 @@ std::string fmt_rate(double bytes, double s);
 
 struct gen_tensor {
   std::string name;
-  int dtype_rank = 0;  // reference rank (DESIGN §4): BF16 14, F32 17
+  int dtype_rank = 0;  // reference rank (docs/format.md#dtypes): BF16 14, F32 17
   std::string dtype;
   std::uint64_t elem_bytes = 2;
   std::vector<std::uint64_t> shape;

@@ -1,7 +1,7 @@
-// Hostile inputs at the limits (DESIGN §3, issue 5): a 100,000,000-byte header, a million tiny
-// tensors, a million-key metadata map, 1 MB names, rank-10,000 shapes, offsets near 2^64, deep
-// nesting. Each must parse or fail with the typed error DESIGN §3 names, with a short message,
-// and the parse's peak heap use must stay within a small multiple of the header size.
+// Hostile inputs at the limits (docs/format.md#reader-rules): a 100,000,000-byte header, a million
+// tiny tensors, a million-key metadata map, 1 MB names, rank-10,000 shapes, offsets near 2^64, deep
+// nesting. Each must parse or fail with the typed error the rules name, with a short message, and
+// the parse's peak heap use must stay within a small multiple of the header size.
 //
 // A separate executable (safetensors_hostile), because it replaces the global operator
 // new/delete with a counting allocator, and because it is slow under sanitizers and valgrind:

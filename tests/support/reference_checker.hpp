@@ -1,10 +1,10 @@
 // Test-only differential checker: a second, deliberately simple validator of safetensors bytes.
 //
-// It follows DESIGN.md §3 literally, rule by rule, and shares no code with the library: its own
-// UTF-8 decoder, the nlohmann DOM (no SAX), 128-bit arithmetic for the overflow rules, a plain
-// std::sort. It is slow on purpose (it copies, builds a DOM, walks it twice). It returns the
-// verdict, the error name of the first failing rule, and on success the table, so that tests and
-// the fuzzers can compare it with safetensors::parse.
+// It follows docs/format.md#reader-rules literally, rule by rule, and shares no code with the
+// library: its own UTF-8 decoder, the nlohmann DOM (no SAX), 128-bit arithmetic for the overflow
+// rules, a plain std::sort. It is slow on purpose (it copies, builds a DOM, walks it twice). It
+// returns the verdict, the error name of the first failing rule, and on success the table, so that
+// tests and the fuzzers can compare it with safetensors::parse.
 //
 // Where the nlohmann DOM cannot express a rule, the checker handles the case explicitly:
 //  (a) A UTF-8 byte order mark at the start of the header: nlohmann's parser skips it, JSON does
@@ -13,15 +13,15 @@
 //  (b) A NUL byte anywhere in the header: JSON allows a raw NUL nowhere (not as whitespace, not
 //      inside a string), but some nlohmann input paths stop at it. Checked before the DOM parse:
 //      InvalidHeaderDeserialization.
-//  (c) Duplicate keys (DESIGN: DuplicateKey, anywhere in the header): the DOM keeps one value per
-//      key. A small structural scanner (scan_keys) lists every object key in stream order, decoded
-//      with nlohmann, and finds the first key repeated within its object. The library reports the
-//      FIRST problem in stream order, so a duplicate only wins when nothing before it is wrong:
-//      the checker cuts the header just before the duplicate key, closes the open brackets, and
-//      validates that prefix with the DOM rules; any error in the prefix wins (it is
-//      InvalidHeaderDeserialization), else the verdict is DuplicateKey. A duplicate after a JSON
-//      syntax error is never reached: a parse callback counts the keys nlohmann reaches before it
-//      fails. A tensor entry cut open this way is not checked for missing fields (its closing
+//  (c) Duplicate keys (DuplicateKey anywhere in the header, docs/format.md#duplicatekey): the DOM
+//      keeps one value per key. A small structural scanner (scan_keys) lists every object key in
+//      stream order, decoded with nlohmann, and finds the first key repeated within its object. The
+//      library reports the FIRST problem in stream order, so a duplicate only wins when nothing
+//      before it is wrong: the checker cuts the header just before the duplicate key, closes the
+//      open brackets, and validates that prefix with the DOM rules; any error in the prefix wins
+//      (it is InvalidHeaderDeserialization), else the verdict is DuplicateKey. A duplicate after a
+//      JSON syntax error is never reached: a parse callback counts the keys nlohmann reaches before
+//      it fails. A tensor entry cut open this way is not checked for missing fields (its closing
 //      brace was never reached).
 //  (d) Nesting depth (127 levels allowed, the top-level object is level 1): the DOM has no limit,
 //      so the walker measures depth itself, without recursion.
@@ -58,7 +58,7 @@ struct tensor {
 
 struct verdict {
   bool ok = false;
-  std::string error;  // the §3 error name when !ok ("HeaderTooSmall", ..., "DuplicateKey")
+  std::string error;  // docs/format.md#reader-rules name when !ok ("HeaderTooSmall", ...)
   std::uint64_t header_size = 0;
   std::uint64_t data_size = 0;
   std::vector<tensor> tensors;  // in (begin, end, name) order
@@ -259,7 +259,8 @@ inline std::string cut_before(const std::string& s, const key_event& e) {
 
 }  // namespace detail
 
-/// Checks `size` bytes as a whole safetensors file, DESIGN §3 rules 1 to 10 plus DuplicateKey.
+/// Checks `size` bytes as a whole safetensors file, docs/format.md#reader-rules: rules 1 to 10 plus
+/// DuplicateKey.
 inline verdict check(const std::uint8_t* data, std::size_t size, const options& opts = {}) {
   using detail::fail;
   // Rule 1.

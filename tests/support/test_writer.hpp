@@ -40,7 +40,7 @@ inline void check(bool ok, const char* what) {
 }
 }  // namespace detail
 
-// ---- dtypes: own table, reference rank order (DESIGN.md §4) ----
+// ---- dtypes: own table, reference rank order (docs/format.md#dtypes) ----
 struct dtype_entry {
   std::string_view name;
   std::size_t bits;
