@@ -7,7 +7,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: safetensors-quickstart FILE\n";
     return 2;
   }
-  auto model = safetensors::open_mapped(argv[1]);  // map + parse + validate
+  auto model = safetensors::mapped_file::open(argv[1]);  // map + parse + validate
   if (!model) {
     std::cerr << model.error().to_string() << "\n";
     return 1;

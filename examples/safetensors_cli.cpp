@@ -370,7 +370,7 @@ int split_command(const std::vector<std::string>& args) {
     if (!md) return report(md.error());
     options.shard_metadata = std::move(*md);
   } else {
-    auto r = st::open_reader(in);
+    auto r = st::source_reader::open(in);
     if (!r) return report(r.error());
     reader.emplace(std::move(*r));
     const st::source_reader* src = &*reader;
@@ -451,7 +451,7 @@ int inspect(const std::vector<std::string>& args) {
     if (values) return usage_error("inspect: --values takes a single safetensors FILE");
     return inspect_checkpoint(path, json);
   }
-  auto reader = st::open_reader(path);
+  auto reader = st::source_reader::open(path);
   if (!reader) return report(reader.error());
   // The first K values of each tensor: only those bytes are read.
   std::vector<nlohmann::ordered_json> value_json;
@@ -491,7 +491,7 @@ int validate(const std::vector<std::string>& args) {
       status = std::max(status, validate_checkpoint(path));
       continue;
     }
-    auto reader = st::open_reader(path);
+    auto reader = st::source_reader::open(path);
     if (!reader) {
       status = std::max(status, report(reader.error()));
       continue;
@@ -564,11 +564,11 @@ int rewrite(const std::vector<std::string>& args) {
     }
   }
   if (paths.size() != 2) return usage_error("rewrite takes IN and OUT");
-  auto in = st::open_mapped(paths[0]);
+  auto in = st::mapped_file::open(paths[0]);
   if (!in) return report(in.error());
   std::vector<st::tensor_spec> tensors;
   tensors.reserve(in->size());
-  for (const st::tensor_info& info : in->tensors()) tensors.push_back(st::to_spec(in->view(info)));
+  for (const st::tensor_info& info : in->tensors()) tensors.push_back(st::to_spec(in->tensor(info)));
   options.progress = terminal_progress("rewrite");
   // The output is written to a temporary file and renamed: OUT may be IN itself.
   if (auto r = st::save_file(paths[1], tensors, in->metadata(), options); !r) {
@@ -601,7 +601,7 @@ int demo(const std::vector<std::string>& args) {
   const std::filesystem::path file = dir / "demo.safetensors";
   if (auto r = write_demo_model(file); !r) return report(r.error());
   std::cout << "wrote " << file.string() << "\n\n";
-  auto reader = st::open_reader(file);
+  auto reader = st::source_reader::open(file);
   if (!reader) return report(reader.error());
   print_table(file.string(), reader->header());
   return exit_ok;

@@ -71,13 +71,13 @@ void header_parse(const config& cfg, std::size_t count, std::size_t min_json, co
   std::printf("%s: %zu tensors, %zu-byte header, %s of (virtual) data\n", label, ts.size(),
               json_size, fmt_bytes(static_cast<double>(data_size)).c_str());
   {  // sanity: ours accepts it and sees every tensor
-    auto r = st::parse(file.data(), file.size());
+    auto r = st::parse(st::as_bytes(file));
     if (!r) die(r.error().to_string());
     if (r->size() != ts.size()) die("tensor count mismatch");
   }
   const micro ours(
       [&] {
-        auto r = st::parse(file.data(), file.size());
+        auto r = st::parse(st::as_bytes(file));
         benchmark::DoNotOptimize(r);
       },
       cfg.micro_sample_s);
@@ -122,13 +122,13 @@ void open_mapped_target(const context& ctx) {
   const virtual_file header_only(ctx.prefix, ctx.data_size);
   const micro base(
       [&] {
-        auto r = st::parse(header_only.data(), header_only.size());
+        auto r = st::parse(st::as_bytes(header_only));
         benchmark::DoNotOptimize(r);
       },
       cfg.micro_sample_s);
   const micro open_close(
       [&] {
-        auto m = st::open_mapped(ctx.data_path);
+        auto m = st::mapped_file::open(ctx.data_path);
         if (!m) die(m.error().to_string());
         benchmark::DoNotOptimize(m);
       },
@@ -139,7 +139,7 @@ void open_mapped_target(const context& ctx) {
     double total = 0;
     for (int i = 0; i < k; ++i) {
       const double t0 = cpu_now_s();
-      auto m = st::open_mapped(ctx.data_path);
+      auto m = st::mapped_file::open(ctx.data_path);
       total += cpu_now_s() - t0;
       if (!m) die(m.error().to_string());
       benchmark::DoNotOptimize(m);
@@ -150,7 +150,7 @@ void open_mapped_target(const context& ctx) {
   const paired p = run_paired(cfg.micro_reps, std::cref(base), open_only);
   row r;
   r.target = "2";
-  r.what = "open_mapped(" + file_size + " file) vs parse of its header in memory";
+  r.what = "mapped_file::open(" + file_size + " file) vs parse of its header in memory";
   r.ours = fmt_time(summarize(p.ours).median);
   r.base = fmt_time(summarize(p.base).median);
   r.ratio = summarize(p.time_ratios());
@@ -175,7 +175,7 @@ void open_mapped_target(const context& ctx) {
       const std::uint64_t before = current_rss_bytes();
       st::map_options mo;
       mo.populate = populate;
-      auto m = st::open_mapped(ctx.data_path, {}, mo);
+      auto m = st::mapped_file::open(ctx.data_path, {}, mo);
       if (!m) die(m.error().to_string());
       const std::uint64_t after = current_rss_bytes();
       growth.push_back(static_cast<double>(after) - static_cast<double>(before));
@@ -184,7 +184,7 @@ void open_mapped_target(const context& ctx) {
     const stats g = summarize(growth);
     row m;
     m.target = populate ? "2i" : "2";
-    m.what = populate ? "RSS growth after open_mapped(populate=true), vs header+4 MiB"
+    m.what = populate ? "RSS growth after mapped_file::open(populate=true), vs header+4 MiB"
                       : "RSS growth after open_mapped, vs header size + 4 MiB";
     m.ours = fmt_bytes(g.median);
     m.base = fmt_bytes(limit);
@@ -229,11 +229,11 @@ std::uint64_t sum_raw(const context& ctx) {
 }
 
 std::uint64_t sum_views(const context& ctx, const st::map_options& mo = {}) {
-  auto m = st::open_mapped(ctx.data_path, {}, mo);
+  auto m = st::mapped_file::open(ctx.data_path, {}, mo);
   if (!m) die(m.error().to_string());
   std::uint64_t s = 0;
   for (const st::tensor_info t : m->tensors()) {
-    const st::tensor_view v = m->view(t);
+    const st::tensor_view v = m->tensor(t);
     s += sum_bytes(v.data(), v.byte_size());
   }
   return s;
@@ -334,7 +334,7 @@ double raw_pread_load(const context& ctx, const arena& a, unsigned threads) {
 
 double reader_load(const context& ctx, const arena& a, unsigned threads) {
   const double t0 = now_s();
-  auto r = st::open_reader(ctx.data_path);
+  auto r = st::source_reader::open(ctx.data_path);
   if (!r) die(r.error().to_string());
   const st::tensor_range all = r->header().tensors();
   // The same split as the raw side: contiguous runs of about equal bytes.
@@ -356,14 +356,14 @@ double reader_load(const context& ctx, const arena& a, unsigned threads) {
 
 double mapped_load(const context& ctx, const arena& a, unsigned threads) {
   const double t0 = now_s();
-  auto m = st::open_mapped(ctx.data_path);
+  auto m = st::mapped_file::open(ctx.data_path);
   if (!m) die(m.error().to_string());
   const st::tensor_range all = m->tensors();
   const std::uint64_t share = (m->header().data_size() + threads - 1) / threads;
   auto work = [&](unsigned k) {
     for (const st::tensor_info t : all) {
       if (std::min<std::uint64_t>(t.offsets().begin / share, threads - 1) != k) continue;
-      const st::tensor_view v = m->view(t);
+      const st::tensor_view v = m->tensor(t);
       std::memcpy(a.p + t.offsets().begin, v.data(), v.byte_size());
     }
   };
@@ -418,7 +418,7 @@ void read_targets(context& ctx) {
         cfg.reps,
         [&] {
           const double t0 = now_s();
-          auto r = st::open_reader(ctx.data_path);
+          auto r = st::source_reader::open(ctx.data_path);
           if (!r) die(r.error().to_string());
           for (const st::tensor_info t : r->header().tensors()) {
             std::vector<std::byte> v(static_cast<std::size_t>(t.byte_size()));
@@ -527,7 +527,7 @@ void bm_parse(benchmark::State& state) {
   const std::string prefix = make_prefix(ts, data_size);
   const virtual_file file(prefix, data_size);
   for (auto _ : state) {
-    auto r = st::parse(file.data(), file.size());
+    auto r = st::parse(st::as_bytes(file));
     benchmark::DoNotOptimize(r);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *

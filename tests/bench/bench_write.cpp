@@ -227,7 +227,7 @@ void run_write_targets(context& ctx) {
           return now_s() - t0;
         },
         false);
-    auto check = st::open_mapped(target);
+    auto check = st::mapped_file::open(target);
     if (!check || check->size() != ctx.tensors.size())
       die("save_file: the file does not read back");
     row r;

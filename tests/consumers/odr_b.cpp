@@ -6,7 +6,7 @@ std::string dtype_name_a(safetensors::dtype d);
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
-  auto model = safetensors::open_mapped(argv[1]);
+  auto model = safetensors::mapped_file::open(argv[1]);
   if (!model) {
     std::cerr << model.error().to_string() << "\n";
     return 1;

@@ -50,7 +50,7 @@ std::vector<st::tensor_spec> one_tensor(const std::string& name, const std::vect
 std::vector<float> read_both(const std::string& path, const std::string& name) {
   std::vector<float> mapped_values;
   {
-    auto m = st::open_mapped(path);
+    auto m = st::mapped_file::open(path);
     check(m.has_value(), "open_mapped " + (m ? std::string() : m.error().to_string()));
     if (!m) {
       return {};
@@ -67,7 +67,7 @@ std::vector<float> read_both(const std::string& path, const std::string& name) {
     }
     mapped_values = f->to_vector();
   }
-  auto r = st::open_reader(path);
+  auto r = st::source_reader::open(path);
   check(r.has_value(), "open_reader " + (r ? std::string() : r.error().to_string()));
   if (!r) {
     return {};
@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
   // Replacing a file that is mapped: either it works and the mapping keeps the old bytes, or
   // (Windows refuses to replace a mapped file) an IoError and the old file is untouched.
   {
-    auto m = st::open_mapped(path);
+    auto m = st::mapped_file::open(path);
     check(m.has_value(), "map before replace");
     auto r = st::save_file(path, one_tensor("w", v2));
     if (r) {

@@ -145,11 +145,15 @@ inline void require_invariants(const st::file_view& f, const std::uint8_t* data,
     ST_FUZZ_REQUIRE(
         elements * st::bit_size(t.dtype()) == static_cast<st_ref::u128>(t.byte_size()) * 8,
         "byte size != dtype x shape");
-    const st::tensor_view v = f.view(t);
+    const st::tensor_view v = f.tensor(t);
     ST_FUZZ_REQUIRE(v.byte_size() == t.byte_size(), "view size");
     sum += touch(v.bytes()) + touch_typed(v);
-    const auto found = f.find(t.name());
+    const auto found = f.tensor(t.name());
     ST_FUZZ_REQUIRE(found && found->data() == v.data() && found->byte_size() == v.byte_size(),
+                    "tensor(name) disagrees with tensors()");
+    const auto info = f.find(t.name());
+    ST_FUZZ_REQUIRE(info && info->offsets().begin == t.offsets().begin &&
+                        info->offsets().end == t.offsets().end && f.contains(t.name()),
                     "find() disagrees with tensors()");
     ST_FUZZ_REQUIRE(h.contains(t.name()), "contains()");
   }
@@ -176,7 +180,7 @@ inline st_ref::options to_ref(const st::parse_options& o) {
 inline void require_agreement(const std::uint8_t* data, std::size_t size,
                               const st::parse_options& opts) {
   const st_ref::verdict want = st_ref::check(data, size, to_ref(opts));
-  const auto got = st::parse(data, size, opts);
+  const auto got = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size), opts);
   if (got.has_value() != want.ok) {
     die("verdict differs", got ? "library accepts, checker says " + want.error
                                : "library says " + got.error().to_string() + ", checker accepts");
@@ -215,9 +219,9 @@ inline void check_files(const std::uint8_t* data, std::size_t size,
     ST_FUZZ_REQUIRE(!out.fail(), "cannot write the temporary file " + path.string());
   }
   const std::vector<std::uint8_t> copy(data, data + size);
-  const auto buffer = st::parse(copy.empty() ? nullptr : copy.data(), copy.size());
-  const auto mapped = st::open_mapped(path);
-  const auto reader = st::open_reader(path);
+  const auto buffer = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(copy.empty() ? nullptr : copy.data()), copy.size()));
+  const auto mapped = st::mapped_file::open(path);
+  const auto reader = st::source_reader::open(path);
   for (const st::error* e :
        {mapped ? nullptr : &mapped.error(), reader ? nullptr : &reader.error()}) {
     if (e == nullptr) continue;
@@ -243,8 +247,8 @@ inline void check_files(const std::uint8_t* data, std::size_t size,
                   "sizes differ");
   std::vector<std::byte> scratch;
   for (const st::tensor_info t : h.tensors()) {
-    const auto bv = buffer->view(t);
-    const auto mv = mapped->find(t.name());
+    const auto bv = buffer->tensor(t);
+    const auto mv = mapped->tensor(t.name());
     const auto ri = reader->header().find(t.name());
     ST_FUZZ_REQUIRE(mv && ri, "tensor missing from a file path");
     ST_FUZZ_REQUIRE(mv->dtype() == t.dtype() && ri->dtype() == t.dtype(), "dtype differs");
@@ -275,10 +279,10 @@ inline void check_files(const std::uint8_t* data, std::size_t size,
 /// rewrite is byte-identical to the first.
 inline void check_roundtrip(const std::uint8_t* data, std::size_t size) {
   const std::vector<std::uint8_t> copy(data, data + size);
-  const auto f = st::parse(copy.empty() ? nullptr : copy.data(), copy.size());
+  const auto f = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(copy.empty() ? nullptr : copy.data()), copy.size()));
   if (!f) return;
   std::vector<st::tensor_spec> specs;
-  for (const st::tensor_info t : f->tensors()) specs.push_back(st::to_spec(f->view(t)));
+  for (const st::tensor_info t : f->tensors()) specs.push_back(st::to_spec(f->tensor(t)));
   const auto first = st::serialize(specs, f->metadata());
   ST_FUZZ_REQUIRE(first.has_value(), "the writer refused a parsed file: " +
                                          (first ? std::string() : first.error().to_string()));
@@ -289,8 +293,8 @@ inline void check_roundtrip(const std::uint8_t* data, std::size_t size) {
   ST_FUZZ_REQUIRE(g->metadata() == f->metadata(), "metadata changed");
   ST_FUZZ_REQUIRE(g->header().data_offset() % 8 == 0, "the rewrite's data is not 8-aligned");
   for (const st::tensor_info t : f->tensors()) {
-    const auto a = f->view(t);
-    const auto b = g->find(t.name());
+    const auto a = f->tensor(t);
+    const auto b = g->tensor(t.name());
     ST_FUZZ_REQUIRE(b.has_value(), "tensor lost");
     ST_FUZZ_REQUIRE(b->dtype() == a.dtype(), "dtype changed");
     ST_FUZZ_REQUIRE(std::vector<std::uint64_t>(b->shape().begin(), b->shape().end()) ==
@@ -307,7 +311,7 @@ inline void check_roundtrip(const std::uint8_t* data, std::size_t size) {
       st_ref::check(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   ST_FUZZ_REQUIRE(want.ok, "the checker rejects the rewrite: " + want.error);
   std::vector<st::tensor_spec> specs2;
-  for (const st::tensor_info t : g->tensors()) specs2.push_back(st::to_spec(g->view(t)));
+  for (const st::tensor_info t : g->tensors()) specs2.push_back(st::to_spec(g->tensor(t)));
   const auto second = st::serialize(specs2, g->metadata());
   ST_FUZZ_REQUIRE(second.has_value() && *second == *first, "the second rewrite differs");
 }

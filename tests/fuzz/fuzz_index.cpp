@@ -98,7 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // A checkpoint over it: names are checked again, nothing is opened.
   const std::size_t tensors = idx->weight_map.size();
   const std::size_t shards = idx->shards.size();
-  auto ckpt = st::checkpoint::from_index(std::move(*idx), "/nonexistent-fuzz-dir");
+  auto ckpt = st::checkpoint::open(std::move(*idx), "/nonexistent-fuzz-dir");
   FUZZ_REQUIRE(ckpt.has_value(), ckpt.error().to_string());
   FUZZ_REQUIRE(ckpt->size() == tensors && ckpt->shard_count() == shards, "checkpoint sizes");
   if (tensors > 0) {

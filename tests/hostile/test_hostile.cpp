@@ -98,7 +98,7 @@ hs_outcome hs_parse(const hs_bytes& file, const char* label, const st::parse_opt
   hs_peak.store(before);
   const auto t0 = std::chrono::steady_clock::now();
   {
-    const auto r = st::parse(file.data(), file.size(), opts);
+    const auto r = st::parse(st::as_bytes(file), opts);
     o.ok = r.has_value();
     if (!r) {
       o.code = r.error().code();

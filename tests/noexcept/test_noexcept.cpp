@@ -124,7 +124,7 @@ TEST_SUITE("noexcept") {
 
     const std::vector<std::uint8_t> tiny{1, 2, 3};
     CHECK(is_error(st::parse(byte_span(tiny)), st::errc::header_too_small));
-    CHECK(is_error(st::parse(nullptr, 0), st::errc::header_too_small));
+    CHECK(is_error(st::parse(st::span<const std::byte>()), st::errc::header_too_small));
 
     CHECK(is_error(st::parse(byte_span(st_test::make_raw("[1,2]"))),
                    st::errc::invalid_header_deserialization));
@@ -163,7 +163,7 @@ TEST_SUITE("noexcept") {
     const std::filesystem::path p = dir.file("nx.safetensors");
     st_test::write_file(p, file);
 
-    auto m = st::open_mapped(p.string());
+    auto m = st::mapped_file::open(p.string());
     NX_REQUIRE(m.has_value());
     CHECK(m->size() == 3);
     auto mw = m->tensor("w");
@@ -175,7 +175,7 @@ TEST_SUITE("noexcept") {
     NX_REQUIRE(mbi.has_value());
     CHECK((*mbi)[2] == 256);
 
-    auto r = st::open_reader(p);
+    auto r = st::source_reader::open(p);
     NX_REQUIRE(r.has_value());
     CHECK(r->header().size() == 3);
     auto info = r->header().find("b");
@@ -192,25 +192,25 @@ TEST_SUITE("noexcept") {
 
     // Errors from the file paths.
     const std::filesystem::path missing = dir.file("missing.safetensors");
-    auto em = st::open_mapped(missing.string());
+    auto em = st::mapped_file::open(missing.string());
     CHECK(is_error(em, st::errc::io_error));
     if (!em.has_value()) CHECK(em.error().message().find(missing.string()) != std::string::npos);
-    CHECK(is_error(st::open_reader(missing), st::errc::io_error));
-    CHECK(is_error(st::mapped_file::open(missing.string()), st::errc::io_error));
+    CHECK(is_error(st::source_reader::open(missing), st::errc::io_error));
+    CHECK(is_error(st::file_mapping::open(missing.string()), st::errc::io_error));
 
     const std::filesystem::path bad = dir.file("bad.safetensors");
     auto bad_bytes = file;
     bad_bytes.pop_back();
     st_test::write_file(bad, bad_bytes);
-    auto eb = st::open_mapped(bad);
+    auto eb = st::mapped_file::open(bad);
     CHECK(is_error(eb, st::errc::metadata_incomplete_buffer));
     if (!eb.has_value()) CHECK(eb.error().message().find("bad.safetensors") != std::string::npos);
-    CHECK(is_error(st::open_reader(bad.string()), st::errc::metadata_incomplete_buffer));
+    CHECK(is_error(st::source_reader::open(bad.string()), st::errc::metadata_incomplete_buffer));
 
     const std::filesystem::path empty = dir.file("empty.safetensors");
     st_test::write_file(empty, {});
-    CHECK(is_error(st::open_mapped(empty), st::errc::header_too_small));
-    CHECK(is_error(st::open_reader(empty), st::errc::header_too_small));
+    CHECK(is_error(st::mapped_file::open(empty), st::errc::header_too_small));
+    CHECK(is_error(st::source_reader::open(empty), st::errc::header_too_small));
   }
 
   TEST_CASE("result and error without exceptions") {

@@ -134,9 +134,11 @@ class span {
   constexpr T* end() const noexcept { return data_ + size_; }
   /// Element i (unchecked).
   constexpr T& operator[](std::size_t i) const noexcept { return data_[i]; }
-  /// The elements [offset, offset + count). Precondition, as std::span's: they are in the span.
-  constexpr span subspan(std::size_t offset, std::size_t count) const noexcept {
-    return span(data_ + offset, count);
+  /// The elements [offset, offset + count), or [offset, size()) without a count. Precondition,
+  /// as std::span's: offset <= size() and count <= size() - offset.
+  constexpr span subspan(std::size_t offset,
+                         std::size_t count = static_cast<std::size_t>(-1)) const noexcept {
+    return span(data_ + offset, count == static_cast<std::size_t>(-1) ? size_ - offset : count);
   }
 
  private:
@@ -418,6 +420,12 @@ class exception : public std::runtime_error {
 #endif
 
 namespace detail {
+/// True for the types that own what the library's views point into (a header's names, a
+/// mapping's bytes): result<T>::operator-> is deleted on a temporary result of such a T, so that
+/// `open(p)->view()` cannot compile into a dangling view (docs/design.md#api-v1).
+template <class T>
+struct owns_views : std::false_type {};
+
 [[noreturn]] inline void fail(const error& e) {
 #if SAFETENSORS_NO_EXCEPTIONS == 0
   throw exception(e);
@@ -495,8 +503,13 @@ class [[nodiscard]] result {
   T&& operator*() && noexcept { return std::move(value_); }
   T* operator->() & noexcept { return &value_; }
   const T* operator->() const& noexcept { return &value_; }
-  /// Not on a temporary result: what it points to would die with it (keep the result, or use
-  /// *r or r.value(), which move the value out).
+  template <class U = T, std::enable_if_t<!detail::owns_views<U>::value, int> = 0>
+  T* operator->() && noexcept {
+    return &value_;
+  }
+  /// Not on a temporary result whose value owns what views point into (a mapped_file, a
+  /// header...): the views would outlive it. Keep the result in a variable.
+  template <class U = T, std::enable_if_t<detail::owns_views<U>::value, int> = 0>
   T* operator->() && = delete;
   /// The error (precondition: !has_value()).
   const safetensors::error& error() const noexcept { return err_; }

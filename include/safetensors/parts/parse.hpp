@@ -594,7 +594,7 @@ inline constexpr std::size_t sniff_size = 512;
 /// total size. "" when nothing is recognized, else text that starts with "; " to append to the
 /// error message.
 inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
-                                        std::uint64_t total_size, const parse_options& opts) {
+                                        std::uint64_t total_size, const parse_options& opts = {}) {
   if (total_size == 0) return "; the file is empty (an interrupted download or copy?)";
   if (p == nullptr) return {};
   const std::string_view s(reinterpret_cast<const char*>(p), n);

@@ -339,7 +339,8 @@ inline constexpr bool is_path_v =
 /// (std::string, std::string_view, const char*), on every platform.
 template <class P>
 inline constexpr bool is_path_like_v =
-    is_path_v<P> || std::is_convertible_v<const P&, std::string_view>;
+    is_path_v<P> || (std::is_convertible_v<const P&, std::string_view> &&
+                     !std::is_same_v<std::decay_t<P>, std::nullptr_t>);
 
 /// A path argument as the operating system takes it and as messages show it (UTF-8).
 struct os_path {
@@ -356,6 +357,9 @@ result<os_path> to_os_path(const P& path) {
     if (!native) return native.error();
     return os_path{std::move(*native), display_path(path)};
   } else {
+    if constexpr (std::is_pointer_v<std::decay_t<P>>) {
+      if (path == nullptr) return error(errc::invalid_argument, "the path is a null pointer");
+    }
     const std::string_view utf8(path);
     auto native = to_native(utf8);
     if (!native) return native.error();
@@ -371,6 +375,9 @@ result<std::filesystem::path> to_fs_path(const P& path) {
   if constexpr (is_path_v<P>) {
     return path;
   } else {
+    if constexpr (std::is_pointer_v<std::decay_t<P>>) {
+      if (path == nullptr) return error(errc::invalid_argument, "the path is a null pointer");
+    }
 #if SAFETENSORS_WINDOWS
     auto native = to_native(std::string_view(path));
     if (!native) return native.error();

@@ -87,6 +87,9 @@ result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) 
   return file_view(safetensors::header(std::move(*t)), bytes.subspan(8 + *n, data_size));
 }
 
+template <>
+struct detail::owns_views<file_view> : std::true_type {};
+
 /// A memory-mapped file and its parsed header: owns both, and hands out zero-copy views that
 /// live as long as it does. Move-only; moving keeps every view valid.
 class mapped_file {
@@ -131,6 +134,9 @@ class mapped_file {
   file_view view_;
   file_mapping mapping_;  // the mapping's address does not change when moved
 };
+
+template <>
+struct detail::owns_views<mapped_file> : std::true_type {};
 
 /// Random access to bytes: a file, a buffer, or your own (HTTP range requests, object stores).
 /// source_reader reads only the header and the tensors you ask for through it.
@@ -339,6 +345,9 @@ class source_reader {
   std::unique_ptr<random_access_source> source_;
   safetensors::header header_;
 };
+
+template <>
+struct detail::owns_views<source_reader> : std::true_type {};
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors

@@ -549,6 +549,9 @@ class basic_checkpoint {
 /// when used).
 using checkpoint = basic_checkpoint<>;
 
+template <class T>
+struct detail::owns_views<basic_checkpoint<T>> : std::true_type {};
+
 /// Writes every listed tensor of `ckpt` into one file at `path`, atomically, with the shards'
 /// merged `__metadata__` (checkpoint::merged_metadata). Tensors a shard holds but the index
 /// does not list are not written. Byte-identical to a file the canonical writer wrote with the

@@ -208,6 +208,9 @@ inline tensor_info tensor_range::operator[](std::size_t i) const {
   return header_->info(order_[i]);
 }
 
+template <>
+struct detail::owns_views<header> : std::true_type {};
+
 namespace detail {
 template <class T>
 struct component {

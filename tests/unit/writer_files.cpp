@@ -146,33 +146,33 @@ TEST_CASE("writer: overwriting a file that is mapped leaves the mapped bytes alo
   REQUIRE(st::save_file(path, {spec("t", st::dtype::U8, {a.size()}, a)}).has_value());
   REQUIRE(slurp(path) == u8_file("t", a));
 
-  auto old_map = st::open_mapped(path);
+  auto old_map = st::mapped_file::open(path);
   REQUIRE(old_map.has_value());
-  auto old_reader = st::open_reader(path);
+  auto old_reader = st::source_reader::open(path);
   REQUIRE(old_reader.has_value());
-  const bytes_t old_file = to_u8(old_map->file().bytes());
+  const bytes_t old_file = to_u8(old_map->mapping().bytes());
 
   REQUIRE(st::save_file(path, {spec("t", st::dtype::U8, {b.size()}, b)}).has_value());
-  CHECK(to_u8(old_map->file().bytes()) == old_file);
+  CHECK(to_u8(old_map->mapping().bytes()) == old_file);
   REQUIRE(old_map->find("t").has_value());
-  CHECK(to_u8(old_map->find("t")->bytes()) == a);
+  CHECK(to_u8(old_map->tensor("t")->bytes()) == a);
   std::vector<std::byte> buf(a.size());
   REQUIRE(old_reader->read_into("t", st::span<std::byte>(buf)).has_value());
   CHECK(to_u8(st::span<const std::byte>(buf.data(), buf.size())) == a);
 
-  auto new_map = st::open_mapped(path);
+  auto new_map = st::mapped_file::open(path);
   REQUIRE(new_map.has_value());
-  CHECK(to_u8(new_map->find("t")->bytes()) == b);
+  CHECK(to_u8(new_map->tensor("t")->bytes()) == b);
   CHECK(slurp(path) == u8_file("t", b));
 
   // The stream writer replaces the same way.
   auto w = st::stream_writer::create(path, {spec("t", st::dtype::U8, {c.size()}, {})});
   REQUIRE(w.has_value());
   REQUIRE(w->write("t", bspan(c)).has_value());
-  CHECK(to_u8(new_map->find("t")->bytes()) == b);  // nothing visible before the commit
+  CHECK(to_u8(new_map->tensor("t")->bytes()) == b);  // nothing visible before the commit
   REQUIRE(w->commit().has_value());
-  CHECK(to_u8(new_map->find("t")->bytes()) == b);
-  CHECK(to_u8(old_map->find("t")->bytes()) == a);
+  CHECK(to_u8(new_map->tensor("t")->bytes()) == b);
+  CHECK(to_u8(old_map->tensor("t")->bytes()) == a);
   CHECK(slurp(path) == u8_file("t", c));
   CHECK(listing(dir.path()) == std::vector<std::string>{"model.safetensors"});
 }
@@ -186,14 +186,14 @@ TEST_CASE("writer: rewriting a mapped file onto itself from its own mapping (ref
       {{"a.flag", "BOOL", {3}, flag}, {"b.bias", "F32", {3}, bias}, {"c.w", "U8", {w.size()}, w}},
       st_test::metadata_t{{{"format", "pt"}}}, 1);
   st_test::write_file(path, source);
-  auto mapped = st::open_mapped(path);
+  auto mapped = st::mapped_file::open(path);
   REQUIRE(mapped.has_value());
   std::vector<st::tensor_spec> specs;
-  for (const auto& info : mapped->tensors()) specs.push_back(st::to_spec(mapped->view(info)));
+  for (const auto& info : mapped->tensors()) specs.push_back(st::to_spec(mapped->tensor(info)));
   st::write_options opts;
   opts.alignment = 4096;
   REQUIRE(st::save_file(path, specs, mapped->metadata(), opts).has_value());
-  CHECK(to_u8(mapped->file().bytes()) == source);
+  CHECK(to_u8(mapped->mapping().bytes()) == source);
   CHECK(slurp(path) == st_test::make_file({{"b.bias", "F32", {3}, bias},
                                            {"c.w", "U8", {w.size()}, w},
                                            {"a.flag", "BOOL", {3}, flag}},
@@ -617,7 +617,7 @@ TEST_CASE("writer: the temporary file's name stays valid UTF-8 for a long non-AS
 
 TEST_CASE("writer: a path with a NUL byte is InvalidArgument, and nothing is written") {
   // The OS would stop at the NUL: save_file("dir/a\0b") must not write "dir/a" (nor
-  // open_mapped("dir/a\0b") map "dir/a").
+  // mapped_file::open("dir/a\0b") map "dir/a").
   st_test::temp_dir dir;
   const bytes_t data{1, 2, 3, 4};
   const std::string with_nul = dir.path().string() + "/a" + std::string(1, '\0') + "b";

@@ -1,4 +1,4 @@
-// Files: mapped_file, open_mapped, random_access_source, file_source, memory_source,
+// Files: file_mapping, open_mapped, random_access_source, file_source, memory_source,
 // source_reader, open_reader; the three read paths (memory, mapping, pread) agree; UTF-8 paths;
 // files over 4 GiB.
 //
@@ -199,7 +199,7 @@ class test_source final : public st::random_access_source {
     return *this;
   }
 
-  std::uint64_t size() const noexcept override { return claimed_; }
+  std::uint64_t byte_size() const noexcept override { return claimed_; }
   st::result<void> read_at(std::uint64_t offset, void* dst, std::size_t n) const override {
     if (log_) log_->push_back({offset, n});
     if (offset + n > fail_from_) return st::error(st::errc::io_error, fail_message_);
@@ -229,7 +229,7 @@ class synthetic_source final : public st::random_access_source {
   static std::uint8_t byte_at(std::uint64_t offset) {
     return static_cast<std::uint8_t>((offset * 2654435761u) >> 24);
   }
-  std::uint64_t size() const noexcept override { return size_; }
+  std::uint64_t byte_size() const noexcept override { return size_; }
   st::result<void> read_at(std::uint64_t offset, void* dst, std::size_t n) const override {
     log_->push_back({offset, n});
     if (offset > size_ || n > size_ - offset) {
@@ -290,63 +290,63 @@ std::vector<st_test::tensor_spec> sample_specs() {
 
 }  // namespace
 
+static_assert(!std::is_copy_constructible_v<st::file_mapping>);
+static_assert(!std::is_copy_assignable_v<st::file_mapping>);
+static_assert(std::is_nothrow_move_constructible_v<st::file_mapping>);
+static_assert(std::is_nothrow_move_assignable_v<st::file_mapping>);
 static_assert(!std::is_copy_constructible_v<st::mapped_file>);
-static_assert(!std::is_copy_assignable_v<st::mapped_file>);
-static_assert(std::is_nothrow_move_constructible_v<st::mapped_file>);
-static_assert(std::is_nothrow_move_assignable_v<st::mapped_file>);
-static_assert(!std::is_copy_constructible_v<st::mapped_view>);
-static_assert(std::is_move_constructible_v<st::mapped_view>);
+static_assert(std::is_move_constructible_v<st::mapped_file>);
 static_assert(!std::is_copy_constructible_v<st::source_reader>);
 static_assert(std::is_move_constructible_v<st::source_reader>);
 
 TEST_SUITE("files") {
-  TEST_CASE("mapped_file: open, size, bytes, path, move") {
+  TEST_CASE("file_mapping: open, size, bytes, path, move") {
     st_test::temp_dir dir;
     const auto specs = sample_specs();
     const auto bytes = st_test::make_file(specs);
     const fs::path p = dir.file("m.safetensors");
     st_test::write_file(p, bytes);
 
-    auto m = st::mapped_file::open(p.string());
+    auto m = st::file_mapping::open(p.string());
     REQUIRE(m.has_value());
-    CHECK(m->size() == bytes.size());
+    CHECK(m->byte_size() == bytes.size());
     REQUIRE(m->data() != nullptr);
     CHECK(m->bytes().data() == m->data());
     CHECK(m->bytes().size() == bytes.size());
     CHECK(to_u8(m->bytes()) == bytes);
     CHECK(m->path() == p.string());
 
-    auto m2 = st::mapped_file::open(p);  // std::filesystem::path overload
+    auto m2 = st::file_mapping::open(p);  // std::filesystem::path overload
     REQUIRE(m2.has_value());
     CHECK(to_u8(m2->bytes()) == bytes);
     CHECK(m2->data() != m->data());  // an independent mapping
 
     const std::byte* address = m->data();
-    st::mapped_file moved(std::move(*m));
+    st::file_mapping moved(std::move(*m));
     CHECK(moved.data() == address);
-    CHECK(moved.size() == bytes.size());
+    CHECK(moved.byte_size() == bytes.size());
     CHECK(moved.path() == p.string());
     CHECK(m->data() == nullptr);  // the moved-from mapping is empty
-    CHECK(m->size() == 0);
+    CHECK(m->byte_size() == 0);
     CHECK(m->bytes().empty());
     CHECK(to_u8(moved.bytes()) == bytes);
 
-    st::mapped_file assigned;
+    st::file_mapping assigned;
     CHECK(assigned.data() == nullptr);
-    CHECK(assigned.size() == 0);
+    CHECK(assigned.byte_size() == 0);
     assigned = std::move(moved);
     CHECK(assigned.data() == address);
-    CHECK(assigned.size() == bytes.size());
+    CHECK(assigned.byte_size() == bytes.size());
     CHECK(assigned.path() == p.string());
     CHECK(to_u8(assigned.bytes()) == bytes);
 
-    st::mapped_file empty_default;
+    st::file_mapping empty_default;
     CHECK(empty_default.bytes().empty());
     CHECK(empty_default.path().empty());
 
     // The mapping outlives the file's name (POSIX: unlinked files stay mapped).
 #if !defined(_WIN32)
-    auto m3 = st::mapped_file::open(p.string());
+    auto m3 = st::file_mapping::open(p.string());
     REQUIRE(m3.has_value());
     std::error_code ec;
     fs::remove(p, ec);
@@ -356,7 +356,7 @@ TEST_SUITE("files") {
 #endif
   }
 
-  TEST_CASE("mapped_file: access hints and populate") {
+  TEST_CASE("file_mapping: access hints and populate") {
     st_test::temp_dir dir;
     const auto bytes = st_test::make_file(sample_specs());
     const fs::path p = dir.file("h.safetensors");
@@ -367,10 +367,10 @@ TEST_SUITE("files") {
         st::map_options o;
         o.hint = hint;
         o.populate = populate;
-        auto m = st::mapped_file::open(p.string(), o);
+        auto m = st::file_mapping::open(p.string(), o);
         REQUIRE(m.has_value());
         CHECK(to_u8(m->bytes()) == bytes);
-        auto v = st::open_mapped(p, {}, o);
+        auto v = st::mapped_file::open(p, {}, o);
         REQUIRE(v.has_value());
         CHECK(v->size() == 5);
       }
@@ -378,7 +378,7 @@ TEST_SUITE("files") {
   }
 
 #if defined(__linux__)
-  TEST_CASE("mapped_file: RAII unmaps and leaks no descriptor (Linux /proc)") {
+  TEST_CASE("file_mapping: RAII unmaps and leaks no descriptor (Linux /proc)") {
     st_test::temp_dir dir;
     const auto bytes = st_test::make_file(sample_specs());
     const fs::path a = dir.file("a.safetensors");
@@ -388,24 +388,24 @@ TEST_SUITE("files") {
 
     const std::size_t fds = open_fd_count();
     {
-      auto m = st::mapped_file::open(a.string());
+      auto m = st::file_mapping::open(a.string());
       REQUIRE(m.has_value());
       CHECK(is_mapped(a));
       CHECK(open_fd_count() == fds);  // the descriptor is closed once mapped
-      st::mapped_file moved(std::move(*m));
+      st::file_mapping moved(std::move(*m));
       CHECK(is_mapped(a));
     }
     CHECK_FALSE(is_mapped(a));
     {
-      auto v = st::open_mapped(a.string());
+      auto v = st::mapped_file::open(a.string());
       REQUIRE(v.has_value());
       CHECK(is_mapped(a));
-      st::mapped_view moved = std::move(*v);
+      st::mapped_file moved = std::move(*v);
       CHECK(moved.size() == 5);
     }
     CHECK_FALSE(is_mapped(a));
     {
-      auto r = st::open_reader(a.string());
+      auto r = st::source_reader::open(a.string());
       REQUIRE(r.has_value());
       CHECK_FALSE(is_mapped(a));  // the reader maps nothing
       CHECK(open_fd_count() == fds + 1);
@@ -414,8 +414,8 @@ TEST_SUITE("files") {
 
     // Move assignment: "Unmaps this mapping and takes over other's".
     {
-      auto ma = st::mapped_file::open(a.string());
-      auto mb = st::mapped_file::open(b.string());
+      auto ma = st::file_mapping::open(a.string());
+      auto mb = st::file_mapping::open(b.string());
       REQUIRE((ma.has_value() && mb.has_value()));
       CHECK(is_mapped(a));
       CHECK(is_mapped(b));
@@ -423,7 +423,7 @@ TEST_SUITE("files") {
       CHECK(ma->path() == b.string());
       CHECK(is_mapped(b));
       CHECK_MESSAGE(!is_mapped(a),
-                    "mapped_file move assignment should unmap the target's old mapping");
+                    "file_mapping move assignment should unmap the target's old mapping");
     }
     CHECK_FALSE(is_mapped(a));
     CHECK_FALSE(is_mapped(b));
@@ -431,9 +431,9 @@ TEST_SUITE("files") {
 
     // Failed opens leak nothing either.
     for (int i = 0; i < 3; ++i) {
-      CHECK_FALSE(st::mapped_file::open(dir.file("missing").string()).has_value());
-      CHECK_FALSE(st::open_reader(dir.path().string()).has_value());
-      CHECK_FALSE(st::open_mapped(dir.path().string()).has_value());
+      CHECK_FALSE(st::file_mapping::open(dir.file("missing").string()).has_value());
+      CHECK_FALSE(st::source_reader::open(dir.path().string()).has_value());
+      CHECK_FALSE(st::mapped_file::open(dir.path().string()).has_value());
     }
     CHECK(open_fd_count() == fds);
   }
@@ -445,27 +445,27 @@ TEST_SUITE("files") {
     st_test::write_file(p, {});
     REQUIRE(fs::file_size(p) == 0);
 
-    auto m = st::mapped_file::open(p.string());
+    auto m = st::file_mapping::open(p.string());
     REQUIRE(m.has_value());
-    CHECK(m->size() == 0);
+    CHECK(m->byte_size() == 0);
     CHECK(m->bytes().empty());
     auto parsed = st::parse(m->bytes());
     CHECK(outcome(parsed) == "HeaderTooSmall");
 
-    auto v = st::open_mapped(p.string());
+    auto v = st::mapped_file::open(p.string());
     REQUIRE_FALSE(v.has_value());
     CHECK(v.error().code() == st::errc::header_too_small);
     CHECK(contains(v.error().message(), p.string()));
 
-    auto r = st::open_reader(p.string());
+    auto r = st::source_reader::open(p.string());
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code() == st::errc::header_too_small);
 
     // Fewer than 8 bytes, not empty.
     const fs::path q = dir.file("short.safetensors");
     st_test::write_file(q, {2, 0, 0, 0, 0, 0, 0});
-    CHECK(outcome(st::open_mapped(q.string())) == "HeaderTooSmall");
-    CHECK(outcome(st::open_reader(q.string())) == "HeaderTooSmall");
+    CHECK(outcome(st::mapped_file::open(q.string())) == "HeaderTooSmall");
+    CHECK(outcome(st::source_reader::open(q.string())) == "HeaderTooSmall");
   }
 
   TEST_CASE("a header length of 0 is InvalidHeaderDeserialization through every path") {
@@ -481,8 +481,8 @@ TEST_SUITE("files") {
     st_test::temp_dir dir;
     const fs::path p = dir.file("n0.safetensors");
     st_test::write_file(p, zero);
-    CHECK(outcome(st::open_mapped(p.string())) == "InvalidHeaderDeserialization");
-    CHECK(outcome(st::open_reader(p.string())) == "InvalidHeaderDeserialization");
+    CHECK(outcome(st::mapped_file::open(p.string())) == "InvalidHeaderDeserialization");
+    CHECK(outcome(st::source_reader::open(p.string())) == "InvalidHeaderDeserialization");
     // With data after it: still the JSON error first (rule 5 before rule 10).
     auto more = zero;
     more.push_back(1);
@@ -505,6 +505,16 @@ TEST_SUITE("files") {
       CHECK(e.message().size() > p.string().size() + 2);
     };
     {
+      auto r = st::file_mapping::open(p.string());
+      REQUIRE_FALSE(r.has_value());
+      check_error(r.error());
+    }
+    {
+      auto r = st::file_mapping::open(p);
+      REQUIRE_FALSE(r.has_value());
+      check_error(r.error());
+    }
+    {
       auto r = st::mapped_file::open(p.string());
       REQUIRE_FALSE(r.has_value());
       check_error(r.error());
@@ -515,41 +525,31 @@ TEST_SUITE("files") {
       check_error(r.error());
     }
     {
-      auto r = st::open_mapped(p.string());
-      REQUIRE_FALSE(r.has_value());
-      check_error(r.error());
-    }
-    {
-      auto r = st::open_mapped(p);
-      REQUIRE_FALSE(r.has_value());
-      check_error(r.error());
-    }
-    {
       auto r = st::file_source::open(p.string());
       REQUIRE_FALSE(r.has_value());
       check_error(r.error());
     }
     {
-      auto r = st::open_reader(p.string());
+      auto r = st::source_reader::open(p.string());
       REQUIRE_FALSE(r.has_value());
       check_error(r.error());
     }
     {
-      auto r = st::open_reader(p);
+      auto r = st::source_reader::open(p);
       REQUIRE_FALSE(r.has_value());
       check_error(r.error());
     }
     {
       // A missing directory in the path.
       const fs::path deep = dir.file("no-such-dir") / "x.safetensors";
-      auto r = st::open_reader(deep.string());
+      auto r = st::source_reader::open(deep.string());
       REQUIRE_FALSE(r.has_value());
       CHECK(r.error().code() == st::errc::io_error);
       CHECK(contains(r.error().message(), deep.string()));
       CHECK(contains(r.error().message(), reason));
     }
     {
-      auto r = st::open_reader(std::string());
+      auto r = st::source_reader::open(std::string());
       REQUIRE_FALSE(r.has_value());
       CHECK(r.error().code() == st::errc::io_error);
     }
@@ -568,12 +568,12 @@ TEST_SUITE("files") {
       CHECK(e.message().size() > p.size() + 2);
     };
     {
-      auto r = st::mapped_file::open(p);
+      auto r = st::file_mapping::open(p);
       REQUIRE_FALSE(r.has_value());
       check_error(r.error());
     }
     {
-      auto r = st::open_mapped(dir.path());
+      auto r = st::mapped_file::open(dir.path());
       REQUIRE_FALSE(r.has_value());
       check_error(r.error());
     }
@@ -583,7 +583,7 @@ TEST_SUITE("files") {
       check_error(r.error());
     }
     {
-      auto r = st::open_reader(p);
+      auto r = st::source_reader::open(p);
       REQUIRE_FALSE(r.has_value());
       check_error(r.error());
     }
@@ -608,16 +608,16 @@ TEST_SUITE("files") {
       st::error e(st::errc::invalid_argument, "");
       switch (path_kind) {
         case 0:
-          e = st::mapped_file::open(p.string()).error();
+          e = st::file_mapping::open(p.string()).error();
           break;
         case 1:
-          e = st::open_mapped(p).error();
+          e = st::mapped_file::open(p).error();
           break;
         case 2:
           e = st::file_source::open(p.string()).error();
           break;
         default:
-          e = st::open_reader(p).error();
+          e = st::source_reader::open(p).error();
           break;
       }
       INFO("message: " << e.message());
@@ -638,12 +638,12 @@ TEST_SUITE("files") {
     const fs::path p = dir.file("valid.safetensors");
     st_test::write_file(p, bytes);
 
-    auto v = st::open_mapped(p.string());
+    auto v = st::mapped_file::open(p.string());
     REQUIRE(v.has_value());
     check_header_against_specs(v->header(), specs, md, bytes.size());
     CHECK(v->size() == specs.size());
-    CHECK(v->file().size() == bytes.size());
-    CHECK(v->file().path() == p.string());
+    CHECK(v->mapping().byte_size() == bytes.size());
+    CHECK(v->mapping().path() == p.string());
     CHECK(v->metadata() == v->header().metadata());
     for (const auto& t : expected_table(specs)) {
       auto view = v->tensor(t.name);
@@ -651,15 +651,15 @@ TEST_SUITE("files") {
       CHECK(to_u8(view->bytes()) == t.data);
       // Zero copy: the view points into the mapping.
       if (!t.data.empty()) {
-        CHECK(view->data() == v->file().data() + v->header().data_offset() + t.begin);
+        CHECK(view->data() == v->mapping().data() + v->header().data_offset() + t.begin);
       }
     }
-    CHECK(v->data().data() == v->file().data() + v->header().data_offset());
+    CHECK(v->data().data() == v->mapping().data() + v->header().data_offset());
     CHECK(v->data().size() == v->header().data_size());
 
     // Moving the view keeps every pointer valid.
     const std::byte* before = v->data().data();
-    st::mapped_view moved = std::move(*v);
+    st::mapped_file moved = std::move(*v);
     CHECK(moved.data().data() == before);
     auto w = moved.tensor("weight");
     REQUIRE(w.has_value());
@@ -697,16 +697,16 @@ TEST_SUITE("files") {
       CAPTURE(c.file);
       const fs::path f = dir.file(c.file);
       st_test::write_file(f, c.bytes);
-      auto mv = st::open_mapped(f.string());
+      auto mv = st::mapped_file::open(f.string());
       REQUIRE_FALSE(mv.has_value());
       CHECK(mv.error().code() == c.code);
       INFO("message: " << mv.error().message());
       CHECK(contains(mv.error().message(), c.file));
-      auto mp = st::open_mapped(f);
+      auto mp = st::mapped_file::open(f);
       REQUIRE_FALSE(mp.has_value());
       CHECK(mp.error().code() == c.code);
       CHECK(contains(mp.error().message(), c.file));
-      auto rd = st::open_reader(f.string());
+      auto rd = st::source_reader::open(f.string());
       REQUIRE_FALSE(rd.has_value());
       CHECK(rd.error().code() == c.code);
       CHECK(contains(rd.error().message(), c.file));
@@ -723,17 +723,17 @@ TEST_SUITE("files") {
     bytes.push_back(0xCD);
     const fs::path p = dir.file("trailing.safetensors");
     st_test::write_file(p, bytes);
-    CHECK(outcome(st::open_mapped(p.string())) == "MetadataIncompleteBuffer");
-    CHECK(outcome(st::open_reader(p.string())) == "MetadataIncompleteBuffer");
+    CHECK(outcome(st::mapped_file::open(p.string())) == "MetadataIncompleteBuffer");
+    CHECK(outcome(st::source_reader::open(p.string())) == "MetadataIncompleteBuffer");
 
     st::parse_options lenient;
     lenient.allow_trailing_bytes = true;
-    auto v = st::open_mapped(p.string(), lenient);
+    auto v = st::mapped_file::open(p.string(), lenient);
     REQUIRE(v.has_value());
     CHECK(v->header().file_size() == exact);
     CHECK(v->data().size() == v->header().data_size());
-    CHECK(v->file().size() == exact + 2);
-    auto r = st::open_reader(p.string(), lenient);
+    CHECK(v->mapping().byte_size() == exact + 2);
+    auto r = st::source_reader::open(p.string(), lenient);
     REQUIRE(r.has_value());
     CHECK(r->header().file_size() == exact);
     auto tail = r->read(*r->header().find("tail"));
@@ -742,8 +742,8 @@ TEST_SUITE("files") {
 
     st::parse_options small;
     small.max_header_size = 16;
-    CHECK(outcome(st::open_mapped(p.string(), small)) == "HeaderTooLarge");
-    CHECK(outcome(st::open_reader(p.string(), small)) == "HeaderTooLarge");
+    CHECK(outcome(st::mapped_file::open(p.string(), small)) == "HeaderTooLarge");
+    CHECK(outcome(st::source_reader::open(p.string(), small)) == "HeaderTooLarge");
   }
 
   TEST_CASE("source_reader reads only the 8-byte prefix and the N header bytes at open") {
@@ -831,7 +831,7 @@ TEST_SUITE("files") {
 
     auto src = st::file_source::open(p.string());
     REQUIRE(src.has_value());
-    CHECK((*src)->size() == bytes.size());
+    CHECK((*src)->byte_size() == bytes.size());
     CHECK((*src)->describe() == p.string());
     {
       // The source reads any range of the file.
@@ -851,7 +851,7 @@ TEST_SUITE("files") {
     auto r = st::source_reader::open(std::move(*src));
     REQUIRE(r.has_value());
     check_header_against_specs(r->header(), specs, std::nullopt, bytes.size());
-    CHECK(r->source().size() == bytes.size());
+    CHECK(r->source().byte_size() == bytes.size());
 
     const auto table = expected_table(specs);
     for (const auto& t : table) {
@@ -912,7 +912,7 @@ TEST_SUITE("files") {
     REQUIRE(tail.has_value());
     CHECK(to_u8(*tail) == specs[4].data);
 
-    CHECK(outcome(st::source_reader::open(nullptr)) == "InvalidArgument");
+    CHECK(outcome(st::source_reader::open(std::unique_ptr<st::random_access_source>())) == "InvalidArgument");
   }
 
   TEST_CASE("a source whose size is smaller or larger than the header claims") {
@@ -974,7 +974,7 @@ TEST_SUITE("files") {
     const st_test::metadata_t md = std::vector<std::pair<std::string, std::string>>{{"k", "v"}};
     const auto bytes = st_test::make_file(specs, md);
     st::memory_source m(byte_span(bytes));
-    CHECK(m.size() == bytes.size());
+    CHECK(m.byte_size() == bytes.size());
     std::uint8_t three[3] = {0, 0, 0};
     REQUIRE(m.read_at(8, three, 3).has_value());
     CHECK(three[0] == bytes[8]);
@@ -1006,7 +1006,7 @@ TEST_SUITE("files") {
     const auto bytes = st_test::make_file(specs);
     const fs::path p = dir.file("shrinking.safetensors");
     st_test::write_file(p, bytes);
-    auto r = st::open_reader(p.string());
+    auto r = st::source_reader::open(p.string());
     REQUIRE(r.has_value());
     const auto table = expected_table(specs);
     const std::uint64_t data_offset = r->header().data_offset();
@@ -1091,8 +1091,8 @@ TEST_SUITE("files") {
       REQUIRE(disk == bytes);
 
       auto mem = st::parse(byte_span(disk));
-      auto mapped = st::open_mapped(p.string());
-      auto reader = st::open_reader(p.string());
+      auto mapped = st::mapped_file::open(p.string());
+      auto reader = st::source_reader::open(p.string());
       REQUIRE(mem.has_value());
       REQUIRE(mapped.has_value());
       REQUIRE(reader.has_value());
@@ -1129,46 +1129,46 @@ TEST_SUITE("files") {
     REQUIRE(fs::exists(p));
     CHECK(path_utf8(p.filename()) == name);
 
-    auto m1 = st::mapped_file::open(utf8);
+    auto m1 = st::file_mapping::open(utf8);
     REQUIRE(m1.has_value());
     CHECK(to_u8(m1->bytes()) == bytes);
     CHECK(m1->path() == utf8);
-    auto m2 = st::mapped_file::open(p);
+    auto m2 = st::file_mapping::open(p);
     REQUIRE(m2.has_value());
     CHECK(to_u8(m2->bytes()) == bytes);
 
-    auto v1 = st::open_mapped(utf8);
+    auto v1 = st::mapped_file::open(utf8);
     REQUIRE(v1.has_value());
     check_header_against_specs(v1->header(), specs, std::nullopt, bytes.size());
-    auto v2 = st::open_mapped(p);
+    auto v2 = st::mapped_file::open(p);
     REQUIRE(v2.has_value());
     check_header_against_specs(v2->header(), specs, std::nullopt, bytes.size());
-    auto v3 = st::open_mapped(utf8.c_str());
+    auto v3 = st::mapped_file::open(utf8.c_str());
     REQUIRE(v3.has_value());
 
-    auto r1 = st::open_reader(utf8);
+    auto r1 = st::source_reader::open(utf8);
     REQUIRE(r1.has_value());
     check_header_against_specs(r1->header(), specs, std::nullopt, bytes.size());
-    auto r2 = st::open_reader(p);
+    auto r2 = st::source_reader::open(p);
     REQUIRE(r2.has_value());
     auto tail = r2->read(*r2->header().find("tail"));
     REQUIRE(tail.has_value());
     CHECK(to_u8(*tail) == specs[4].data);
     auto s1 = st::file_source::open(utf8);
     REQUIRE(s1.has_value());
-    CHECK((*s1)->size() == bytes.size());
+    CHECK((*s1)->byte_size() == bytes.size());
     auto s2 = st::file_source::open(p);
     REQUIRE(s2.has_value());
-    CHECK((*s2)->size() == bytes.size());
+    CHECK((*s2)->byte_size() == bytes.size());
 
     // A missing non-ASCII name appears intact (as UTF-8) in the message.
     const std::string missing_name = "\xc3\xa9t\xc3\xa9-absent.safetensors";  // été-absent
     const std::string missing = path_utf8(dir.path()) + "/" + missing_name;
-    auto e1 = st::open_mapped(missing);
+    auto e1 = st::mapped_file::open(missing);
     REQUIRE_FALSE(e1.has_value());
     CHECK(e1.error().code() == st::errc::io_error);
     CHECK(contains(e1.error().message(), missing_name));
-    auto e2 = st::open_reader(utf8_path(missing));
+    auto e2 = st::source_reader::open(utf8_path(missing));
     REQUIRE_FALSE(e2.has_value());
     CHECK(e2.error().code() == st::errc::io_error);
     CHECK(contains(e2.error().message(), missing_name));
@@ -1177,7 +1177,7 @@ TEST_SUITE("files") {
     const std::string bad_name = "\xe5\x9d\x8f.safetensors";  // 坏
     const std::string bad = path_utf8(dir.path()) + "/" + bad_name;
     st_test::write_file(utf8_path(bad), st_test::make_raw("[]"));
-    auto e3 = st::open_mapped(bad);
+    auto e3 = st::mapped_file::open(bad);
     REQUIRE_FALSE(e3.has_value());
     CHECK(e3.error().code() == st::errc::invalid_header_deserialization);
     CHECK(contains(e3.error().message(), bad_name));
@@ -1228,7 +1228,7 @@ TEST_SUITE("files") {
 
     // The reader (pread, 64-bit offsets).
     {
-      auto r = st::open_reader(p.string());
+      auto r = st::source_reader::open(p.string());
       REQUIRE(r.has_value());
       const auto& h = r->header();
       CHECK(h.size() == 2);
@@ -1268,9 +1268,9 @@ TEST_SUITE("files") {
       return;
     }
     {
-      auto v = st::open_mapped(p.string());
+      auto v = st::mapped_file::open(p.string());
       REQUIRE(v.has_value());
-      CHECK(v->file().size() == total);
+      CHECK(v->mapping().byte_size() == total);
       CHECK(v->data().size() == big + 16);
       CHECK(v->header().header_size() == header.size());
       auto b = v->tensor("big");
@@ -1280,7 +1280,7 @@ TEST_SUITE("files") {
       CHECK(b->info().offsets().end == big);
       CHECK(t->info().offsets().begin == big);
       CHECK(t->info().offsets().end == big + 16);
-      CHECK(t->data() == v->file().data() + data_offset + big);
+      CHECK(t->data() == v->mapping().data() + data_offset + big);
       CHECK(to_u8(t->bytes()) == std::vector<std::uint8_t>(tail_bytes, tail_bytes + 16));
       CHECK(to_u8(b->bytes().subspan(0, 4)) == std::vector<std::uint8_t>(first, first + 4));
       CHECK(to_u8(b->bytes().subspan(static_cast<std::size_t>(big - 4))) ==

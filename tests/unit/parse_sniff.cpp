@@ -98,7 +98,7 @@ TEST_CASE("sniff: a safetensors header length is never mistaken for text") {
   CHECK(sn_describe({0x13, 0x37, 0xc0, 0xde, 0xff, 0xff, 0xff, 0xff, 0x00}).empty());
 }
 
-TEST_CASE("sniff: parse(), open_mapped() and open_reader() messages say what the file is") {
+TEST_CASE("sniff: parse(), mapped_file::open() and source_reader::open() messages say what the file is") {
   struct sn_case {
     sn_bytes bytes;
     st::errc code;
@@ -115,16 +115,16 @@ TEST_CASE("sniff: parse(), open_mapped() and open_reader() messages say what the
   st_test::temp_dir dir;
   for (const auto& c : cases) {
     INFO(c.hint);
-    const auto r = st::parse(c.bytes.data(), c.bytes.size());
+    const auto r = st::parse(st::as_bytes(c.bytes));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code() == c.code);
     CHECK(r.error().message().find(c.hint) != std::string::npos);
     const auto path = dir.file("model.safetensors");
     st_test::write_file(path, c.bytes);
-    const auto m = st::open_mapped(path);
+    const auto m = st::mapped_file::open(path);
     REQUIRE_FALSE(m.has_value());
     CHECK(m.error().message().find(c.hint) != std::string::npos);
-    const auto rd = st::open_reader(path);
+    const auto rd = st::source_reader::open(path);
     REQUIRE_FALSE(rd.has_value());
     CHECK(rd.error().message().find(c.hint) != std::string::npos);
   }

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "fuzz/fuzz_checks.hpp"
+#include "../fuzz/fuzz_checks.hpp"
 #include "reference_checker.hpp"
 #include "test_writer.hpp"
 
@@ -31,7 +31,7 @@ std::string df_compare(const df_bytes& b, const st::parse_options& opts = {}) {
   ropts.max_header_size = opts.max_header_size;
   ropts.allow_trailing_bytes = opts.allow_trailing_bytes;
   const st_ref::verdict want = st_ref::check(b.data(), b.size(), ropts);
-  const auto got = st::parse(b.data(), b.size(), opts);
+  const auto got = st::parse(st::as_bytes(b), opts);
   const std::string got_name = got ? std::string("ok") : std::string(got.error().name());
   const std::string want_name = want.ok ? std::string("ok") : want.error;
   if (got_name != want_name) {
@@ -60,7 +60,7 @@ std::string df_compare(const df_bytes& b, const st::parse_options& opts = {}) {
       return "shape differs for " + w.name;
     if (t.offsets().begin != w.begin || t.offsets().end != w.end)
       return "offsets differ for " + w.name;
-    const auto v = got->view(t);
+    const auto v = got->tensor(t);
     if (v.byte_size() != w.end - w.begin) return "view size differs for " + w.name;
     if (v.byte_size() != 0 &&
         v.data() != reinterpret_cast<const std::byte*>(b.data()) + 8 + want.header_size + w.begin)
@@ -462,7 +462,7 @@ TEST_CASE("differential: deterministic random mutations of valid files") {
       INFO("round " << round << " input: " << df_show(b));
       FAIL_CHECK(d);
     }
-    (st::parse(b.data(), b.size()) ? accepted : rejected) += 1;
+    (st::parse(st::as_bytes(b)) ? accepted : rejected) += 1;
   }
   // The mutations must exercise both outcomes.
   CHECK(accepted > 100);
@@ -473,7 +473,7 @@ TEST_CASE("differential: fuzz regressions and seeds through the fuzz target bodi
   // Every input in tests/fuzz/regressions/, then the reference vectors and edge headers: each
   // runs through the three fuzz targets' checks (which abort on any failure).
   const std::filesystem::path dir =
-      std::filesystem::path(__FILE__).parent_path() / "fuzz" / "regressions";
+      std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "regressions";
   std::vector<df_bytes> inputs;
   REQUIRE(std::filesystem::is_directory(dir));
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {

@@ -489,7 +489,7 @@ TEST_CASE("writer: round trip on random sets of every dtype, for every alignment
     CHECK(view->header().data_offset() % align == 0);
     CHECK(view->metadata() == md);
     for (const auto& c : cases) {
-      const auto t = view->find(c.name);
+      const auto t = view->tensor(c.name);
       REQUIRE(t.has_value());
       CHECK(t->dtype() == c.type);
       CHECK(std::vector<std::uint64_t>(t->shape().begin(), t->shape().end()) == c.shape);
@@ -521,9 +521,9 @@ TEST_CASE("writer: round trip on random sets of every dtype, for every alignment
 
     // The mapped file: the data buffer on the alignment, every tensor on its element size.
     {
-      const auto mapped = st::open_mapped(a);
+      const auto mapped = st::mapped_file::open(a);
       REQUIRE(mapped.has_value());
-      const auto base = reinterpret_cast<std::uintptr_t>(mapped->file().data());
+      const auto base = reinterpret_cast<std::uintptr_t>(mapped->mapping().data());
       CHECK(base % 4096 == 0);
       const auto data_at = reinterpret_cast<std::uintptr_t>(mapped->data().data());
       CHECK(data_at - base == mapped->header().data_offset());
@@ -532,16 +532,16 @@ TEST_CASE("writer: round trip on random sets of every dtype, for every alignment
         const std::size_t bits = dtype_bits(info.dtype());
         const std::size_t element = bits < 8 ? 1 : bits / 8;
         CAPTURE(dtype_name(info.dtype()));
-        CHECK(reinterpret_cast<std::uintptr_t>(mapped->view(info).data()) % element == 0);
+        CHECK(reinterpret_cast<std::uintptr_t>(mapped->tensor(info).data()) % element == 0);
         const auto it = std::find_if(cases.begin(), cases.end(),
                                      [&](const tcase& c) { return c.name == info.name(); });
         REQUIRE(it != cases.end());
-        CHECK(to_u8(mapped->view(info).bytes()) == it->data);
+        CHECK(to_u8(mapped->tensor(info).bytes()) == it->data);
       }
     }
     // The pread reader.
     {
-      const auto reader = st::open_reader(a);
+      const auto reader = st::source_reader::open(a);
       REQUIRE(reader.has_value());
       CHECK(reader->header().size() == cases.size());
       for (const auto& c : cases) {
@@ -912,7 +912,7 @@ TEST_CASE("writer: zero-sized tensors with a huge dimension, scalars, empty name
   CHECK(view->find("b")->shape()[0] == max);
   CHECK(view->find("b")->byte_size() == 0);
   REQUIRE(view->find("").has_value());
-  CHECK(to_u8(view->find("")->bytes()) == one);
+  CHECK(to_u8(view->tensor("")->bytes()) == one);
 }
 
 TEST_CASE("writer: to_spec re-serializes a non-canonical file canonically") {
@@ -928,7 +928,7 @@ TEST_CASE("writer: to_spec re-serializes a non-canonical file canonically") {
     const auto view = st::parse(bspan(source));
     REQUIRE(view.has_value());
     std::vector<st::tensor_spec> specs;
-    for (const auto& info : view->tensors()) specs.push_back(st::to_spec(view->view(info)));
+    for (const auto& info : view->tensors()) specs.push_back(st::to_spec(view->tensor(info)));
     st::write_options opts;
     opts.alignment = align;
     const auto out = st::serialize(specs, view->metadata(), opts);

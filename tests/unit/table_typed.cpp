@@ -603,9 +603,8 @@ TEST_SUITE("typed") {
     CHECK(sub.size() == 3);
     CHECK(s.subspan(3).size() == 2);
     CHECK(s.subspan(3).data() == v.data() + 3);
-    CHECK(s.subspan(4, 10).size() == 1);  // clamped
-    CHECK(s.subspan(5).empty());
-    CHECK(s.subspan(9).empty());  // offset clamped too
+    CHECK(s.subspan(4, 1).size() == 1);
+    CHECK(s.subspan(5).empty());  // (subspan has std::span's preconditions: nothing is clamped)
 
     st::span<const int> empty;
     CHECK(empty.empty());

@@ -27,14 +27,14 @@ std::string outcome(const st::result<T>& r) {
 struct one_tensor {
   std::vector<std::uint8_t> file;
   st::file_view view;
-  st::tensor_view tensor() const { return *view.find("t"); }
+  st::tensor_view tensor() const { return *view.tensor("t"); }
 };
 
 one_tensor make_tensor(const std::string& dtype, const std::vector<std::uint64_t>& shape,
                        std::vector<std::uint8_t> data) {
   one_tensor t;
   t.file = st_test::make_file({{"t", dtype, shape, std::move(data)}});
-  auto f = st::parse(t.file.data(), t.file.size());
+  auto f = st::parse(st::as_bytes(t.file));
   REQUIRE(f);
   t.view = std::move(*f);
   return t;
@@ -275,7 +275,7 @@ TEST_CASE("read_slice_into: only the slice's bytes, through a source_reader") {
   const auto path = dir.path() / "m.safetensors";
   st_test::write_file(path,
                       st_test::make_file({{"a", "U8", {10}, other}, {"w", "BF16", {6, 4}, w}}));
-  auto reader = st::open_reader(path.string());
+  auto reader = st::source_reader::open(path.string());
   REQUIRE(reader);
   const st::tensor_info info = *reader->header().find("w");
   // Shard 1 of 3 along dimension 0, and columns 1..3 of rows 2..5.
@@ -283,17 +283,17 @@ TEST_CASE("read_slice_into: only the slice's bytes, through a source_reader") {
        {std::vector<st::dim_range>{{2, 4}}, std::vector<st::dim_range>{{2, 5}, {1, 3}}}) {
     const std::vector<std::uint8_t> want = naive_slice(w, {6, 4}, ranges, 2);
     std::vector<std::byte> out(want.size());
-    REQUIRE(st::read_slice_into(*reader, info, st::span<const st::dim_range>(ranges), out));
+    REQUIRE(reader->read_slice_into(info, st::span<const st::dim_range>(ranges), out));
     CHECK(to_u8(out) == want);
     std::vector<std::byte> small(want.size() - 1);
-    CHECK(outcome(st::read_slice_into(*reader, info, st::span<const st::dim_range>(ranges),
+    CHECK(outcome(reader->read_slice_into(info, st::span<const st::dim_range>(ranges),
                                       small)) == "InvalidArgument");
   }
-  CHECK(outcome(st::read_slice_into(*reader, info, {{0, 7}}, {})) == "InvalidArgument");
+  CHECK(outcome(reader->read_slice_into(info, {{0, 7}}, {})) == "InvalidArgument");
   // An entry of another file (offsets past this file's data).
   const std::vector<std::uint64_t> shape = {4};
   const st::tensor_info foreign("x", st::dtype::U8, st::span<const std::uint64_t>(shape),
                                 {100, 104}, 4);
   std::vector<std::byte> out(4);
-  CHECK(outcome(st::read_slice_into(*reader, foreign, {{0, 4}}, out)) == "InvalidArgument");
+  CHECK(outcome(reader->read_slice_into(foreign, {{0, 4}}, out)) == "InvalidArgument");
 }

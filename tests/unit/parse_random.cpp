@@ -377,7 +377,7 @@ void check_invariants(const st::file_view& fv, const unsigned char* input, std::
     if (i > 0) CHECK(previous_name < name);
     previous_name = name;
     // Touch every byte of the view.
-    const st::tensor_view v = fv.view(info);
+    const st::tensor_view v = fv.tensor(info);
     REQUIRE(v.byte_size() == info.byte_size());
     if (v.byte_size() != 0) CHECK(v.data() == fv.data().data() + o.begin);
     for (std::byte b : v.bytes()) view_sum += std::to_integer<std::uint64_t>(b);
@@ -767,7 +767,7 @@ TEST_SUITE("random") {
       // Exact-size heap copy, so any over-read is caught by the sanitizers.
       std::unique_ptr<unsigned char[]> input(new unsigned char[f.bytes.size()]);
       std::memcpy(input.get(), f.bytes.data(), f.bytes.size());
-      auto fv = st::parse(input.get(), f.bytes.size());
+      auto fv = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), f.bytes.size()));
       if (!fv.has_value()) {
         FAIL_CHECK(
             "a valid random file was rejected: "
@@ -827,8 +827,8 @@ TEST_SUITE("random") {
       std::unique_ptr<unsigned char[]> input(new unsigned char[size == 0 ? 1 : size]);
       if (size != 0) std::memcpy(input.get(), b.data(), size);
 
-      auto strict = st::parse(input.get(), size);
-      auto loose = st::parse(input.get(), size, lenient);
+      auto strict = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), size));
+      auto loose = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), size), lenient);
       auto reader = st::source_reader::open(std::make_unique<st::memory_source>(
           st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), size)));
 
@@ -845,7 +845,7 @@ TEST_SUITE("random") {
           auto got = reader->read(*reader->header().find(info.name()));
           REQUIRE(got.has_value());
           CHECK(to_u8(st::span<const std::byte>(got->data(), got->size())) ==
-                to_u8(strict->view(info).bytes()));
+                to_u8(strict->tensor(info).bytes()));
         }
       } else {
         ++histogram[std::string(st::error_name(strict.error().code()))];

@@ -52,11 +52,11 @@ TEST_CASE("concurrency: threads read one buffer, one mapping and one pread reade
   const auto path = dir.file("concurrent.safetensors");
   st_test::write_file(path, fx.file);
 
-  const auto buffer = st::parse(fx.file.data(), fx.file.size());
+  const auto buffer = st::parse(st::as_bytes(fx.file));
   REQUIRE(buffer.has_value());
-  const auto mapped = st::open_mapped(path);
+  const auto mapped = st::mapped_file::open(path);
   REQUIRE(mapped.has_value());
-  const auto reader = st::open_reader(path);
+  const auto reader = st::source_reader::open(path);
   REQUIRE(reader.has_value());
 
   const unsigned threads = 8;
@@ -77,7 +77,7 @@ TEST_CASE("concurrency: threads read one buffer, one mapping and one pread reade
         for (const std::size_t i : order) {
           const auto& spec = fx.specs[i];
           // 1. the parsed buffer
-          const auto b = buffer->find(spec.name);
+          const auto b = buffer->tensor(spec.name);
           if (!b || b->byte_size() != spec.data.size() || !cc_equal(b->data(), spec.data))
             ++failures;
           // 2. the mapped file
@@ -123,13 +123,13 @@ TEST_CASE("concurrency: threads parse and open the same file independently") {
     pool.emplace_back([&, t] {
       for (int r = 0; r < 10; ++r) {
         if (t % 3 == 0) {
-          const auto f = st::parse(fx.file.data(), fx.file.size());
+          const auto f = st::parse(st::as_bytes(fx.file));
           if (!f || f->size() != fx.specs.size()) ++failures;
         } else if (t % 3 == 1) {
-          const auto m = st::open_mapped(path);
+          const auto m = st::mapped_file::open(path);
           if (!m || m->size() != fx.specs.size()) ++failures;
         } else {
-          const auto rd = st::open_reader(path);
+          const auto rd = st::source_reader::open(path);
           if (!rd || rd->header().size() != fx.specs.size()) {
             ++failures;
             continue;

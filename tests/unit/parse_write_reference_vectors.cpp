@@ -26,7 +26,7 @@ namespace st = safetensors;
 using namespace std::string_literals;
 
 st::result<st::file_view> ref_parse(const std::string& bytes, const st::parse_options& opts = {}) {
-  return st::parse(bytes.data(), bytes.size(), opts);
+  return st::parse(st::as_bytes(bytes), opts);
 }
 
 // The same bytes through the pread-style reader (the reference's Python `pread` backend runs the
@@ -575,8 +575,8 @@ TEST_SUITE("reference") {
     st_test::temp_dir dir;
     const auto path = dir.file("truncated.safetensors");
     st_test::write_file(path, ref_u8(bytes));
-    REF_CHECK_ERROR(st::open_reader(path), st::errc::invalid_header_length, "InvalidHeaderLength");
-    REF_CHECK_ERROR(st::open_mapped(path), st::errc::invalid_header_length, "InvalidHeaderLength");
+    REF_CHECK_ERROR(st::source_reader::open(path), st::errc::invalid_header_length, "InvalidHeaderLength");
+    REF_CHECK_ERROR(st::mapped_file::open(path), st::errc::invalid_header_length, "InvalidHeaderLength");
   }
 
   TEST_CASE("test_pread_backend.py test_data_offset_overflow_is_rejected: the liar") {
@@ -593,9 +593,9 @@ TEST_SUITE("reference") {
     st_test::temp_dir dir;
     const auto path = dir.file("lying.safetensors");
     st_test::write_file(path, ref_u8(bytes));
-    REF_CHECK_ERROR(st::open_reader(path), st::errc::metadata_incomplete_buffer,
+    REF_CHECK_ERROR(st::source_reader::open(path), st::errc::metadata_incomplete_buffer,
                     "MetadataIncompleteBuffer");
-    REF_CHECK_ERROR(st::open_mapped(path), st::errc::metadata_incomplete_buffer,
+    REF_CHECK_ERROR(st::mapped_file::open(path), st::errc::metadata_incomplete_buffer,
                     "MetadataIncompleteBuffer");
     // Trailing bytes may be allowed by option, truncation never.
     st::parse_options lenient;

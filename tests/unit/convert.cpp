@@ -552,9 +552,9 @@ TEST_CASE("element types: layout, dtype_of, conversions, typed views") {
       {"c", "C64", {1}, {0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xC0}},  // 1 - 2i
   };
   const std::vector<std::uint8_t> file = st_test::make_file(specs);
-  auto f = st::parse(file.data(), file.size());
+  auto f = st::parse(st::as_bytes(file));
   REQUIRE(f);
-  auto b = f->find("b")->as<st::bf16>();
+  auto b = f->tensor("b")->as<st::bf16>();
   REQUIRE(b);
   REQUIRE(b->size() == 4);
   CHECK((*b)[0] == 1.0f);
@@ -562,21 +562,21 @@ TEST_CASE("element types: layout, dtype_of, conversions, typed views") {
   CHECK((*b)[2] == -0.5f);
   CHECK((*b)[3] == 0.25f);
   CHECK((*b)[2].bits() == 0xBF00);
-  CHECK(outcome(f->find("b")->as<st::f16>()) == "DtypeMismatch");
-  auto h = f->find("h")->as<st::f16>();
+  CHECK(outcome(f->tensor("b")->as<st::f16>()) == "DtypeMismatch");
+  auto h = f->tensor("h")->as<st::f16>();
   REQUIRE(h);
   CHECK((*h)[1] == -2.0f);
-  auto e4 = f->find("e4")->as<st::f8_e4m3>();
+  auto e4 = f->tensor("e4")->as<st::f8_e4m3>();
   REQUIRE(e4);
   CHECK((*e4)[1] == 448.0f);
   CHECK(std::isnan(static_cast<float>((*e4)[2])));
-  auto e8 = f->find("e8")->as<st::f8_e8m0>();
+  auto e8 = f->tensor("e8")->as<st::f8_e8m0>();
   REQUIRE(e8);
   CHECK((*e8)[1] == 2.0f);
-  auto c = st::to_complex(*f->find("c"));
+  auto c = st::to_complex(*f->tensor("c"));
   REQUIRE(c);
   CHECK((*c)[0] == std::complex<float>(1.0f, -2.0f));
-  CHECK(outcome(st::to_complex(*f->find("b"))) == "DtypeMismatch");
+  CHECK(outcome(st::to_complex(*f->tensor("b"))) == "DtypeMismatch");
 }
 
 TEST_CASE("to_float: every dtype, little-endian bytes written by hand") {
@@ -620,11 +620,11 @@ TEST_CASE("to_float: every dtype, little-endian bytes written by hand") {
   std::vector<st_test::tensor_spec> specs;
   for (const row& r : rows) specs.push_back({r.dtype, r.dtype, r.shape, r.data});
   const std::vector<std::uint8_t> file = st_test::make_file(specs);
-  auto f = st::parse(file.data(), file.size());
+  auto f = st::parse(st::as_bytes(file));
   REQUIRE(f);
   for (const row& r : rows) {
     INFO(r.dtype);
-    auto v = f->find(r.dtype);
+    auto v = f->tensor(r.dtype);
     REQUIRE(v);
     auto got = st::to_float(*v);
     REQUIRE(got);
@@ -641,9 +641,9 @@ TEST_CASE("to_float: every dtype, little-endian bytes written by hand") {
   // C64 is not a float dtype.
   std::vector<st_test::tensor_spec> c64 = {{"c", "C64", {1}, std::vector<std::uint8_t>(8, 0)}};
   const auto cfile = st_test::make_file(c64);
-  auto cf = st::parse(cfile.data(), cfile.size());
+  auto cf = st::parse(st::as_bytes(cfile));
   REQUIRE(cf);
-  CHECK(outcome(st::to_float(*cf->find("c"))) == "DtypeMismatch");
+  CHECK(outcome(st::to_float(*cf->tensor("c"))) == "DtypeMismatch");
 }
 
 TEST_CASE("to_float: whole tensors of every pattern match the scalar decoders (block loops)") {

@@ -38,7 +38,7 @@ bytes_t rl_prefixed(std::uint64_t n, std::string_view rest) {
 }
 
 st::result<st::file_view> rl_parse(const bytes_t& b, const st::parse_options& opts = {}) {
-  return st::parse(b.data(), b.size(), opts);
+  return st::parse(st::as_bytes(b), opts);
 }
 
 st::result<st::source_reader> rl_source(const bytes_t& b, const st::parse_options& opts = {}) {
@@ -139,8 +139,8 @@ TEST_SUITE("rules") {
       RL_EXPECT_ERROR(bytes_t(n, 0), st::errc::header_too_small, "HeaderTooSmall");
       RL_EXPECT_ERROR(bytes_t(n, 0xFF), st::errc::header_too_small, "HeaderTooSmall");
     }
-    RL_CHECK_ERROR(st::parse(nullptr, 0), st::errc::header_too_small, "HeaderTooSmall");
-    RL_CHECK_ERROR(st::parse(nullptr, 16), st::errc::invalid_argument, "InvalidArgument");
+    RL_CHECK_ERROR(st::parse(st::span<const std::byte>()), st::errc::header_too_small, "HeaderTooSmall");
+    RL_CHECK_ERROR(st::parse(st::span<const std::byte>(nullptr, 16)), st::errc::invalid_argument, "InvalidArgument");
   }
 
   TEST_CASE("rule 1 boundary: exactly 8 bytes passes on to the later rules") {
@@ -167,7 +167,7 @@ TEST_SUITE("rules") {
 
     set_n(limit);
     {
-      const auto f = st::parse(buf.data(), static_cast<std::size_t>(8 + limit));
+      const auto f = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(buf.data()), static_cast<std::size_t>(8 + limit)));
       RL_REQUIRE_OK(f);
       CHECK(f->size() == 0);
       CHECK(f->header().header_size() == limit);
@@ -179,17 +179,17 @@ TEST_SUITE("rules") {
       // A limit one below N rejects the same file.
       st::parse_options lowered;
       lowered.max_header_size = limit - 1;
-      RL_CHECK_ERROR(st::parse(buf.data(), static_cast<std::size_t>(8 + limit), lowered),
+      RL_CHECK_ERROR(st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(buf.data()), static_cast<std::size_t>(8 + limit)), lowered),
                      st::errc::header_too_large, "HeaderTooLarge");
     }
 
     set_n(limit + 1);
-    RL_CHECK_ERROR(st::parse(buf.data(), buf.size()), st::errc::header_too_large, "HeaderTooLarge");
+    RL_CHECK_ERROR(st::parse(st::as_bytes(buf)), st::errc::header_too_large, "HeaderTooLarge");
     {
       // Raising the limit accepts it (the whole buffer is a valid file).
       st::parse_options raised;
       raised.max_header_size = limit + 1;
-      const auto f = st::parse(buf.data(), buf.size(), raised);
+      const auto f = st::parse(st::as_bytes(buf), raised);
       RL_REQUIRE_OK(f);
       CHECK(f->header().header_size() == limit + 1);
       CHECK(f->size() == 0);
@@ -306,7 +306,7 @@ TEST_SUITE("rules") {
       RL_CHECK_OK(f);
       if (f) {
         CHECK(f->header().contains(n.second));
-        const auto v = f->find(n.second);
+        const auto v = f->tensor(n.second);
         REQUIRE(v.has_value());
         CHECK(rl_u8(v->bytes()) == bytes_t{0x5A});
       }
@@ -718,9 +718,9 @@ TEST_SUITE("rules") {
     CHECK(std::string(f->tensors()[0].name()) == "a");
     CHECK(std::string(f->tensors()[1].name()) == "b");
     CHECK(std::string(f->tensors()[2].name()) == "c");
-    CHECK(rl_u8(f->find("a")->bytes()) == bytes_t{0, 1, 2});
-    CHECK(rl_u8(f->find("b")->bytes()) == bytes_t{3});
-    CHECK(rl_u8(f->find("c")->bytes()) == bytes_t{4, 5});
+    CHECK(rl_u8(f->tensor("a")->bytes()) == bytes_t{0, 1, 2});
+    CHECK(rl_u8(f->tensor("b")->bytes()) == bytes_t{3});
+    CHECK(rl_u8(f->tensor("c")->bytes()) == bytes_t{4, 5});
   }
 
   // ==========================================================================================
@@ -861,7 +861,7 @@ TEST_SUITE("rules") {
     CHECK(f->header().data_size() == 16);
     CHECK(f->data().size() == 16);
     CHECK(f->header().file_size() == 8 + json.size() + 16);
-    CHECK(rl_u8(f->find("t")->bytes()) == bytes_t(16, 0x22));
+    CHECK(rl_u8(f->tensor("t")->bytes()) == bytes_t(16, 0x22));
     RL_CHECK_OK(rl_source(b, o));
     RL_CHECK_OK(rl_parse(rl_raw("{}", 5), o));
     // Still strict about a short buffer.
@@ -963,9 +963,9 @@ TEST_SUITE("rules") {
       REQUIRE(f->size() == 2);
       CHECK(std::string(f->tensors()[0].name()) == "empty");
       CHECK(std::string(f->tensors()[1].name()) == "real");
-      CHECK(f->find("empty")->bytes().empty());
+      CHECK(f->tensor("empty")->bytes().empty());
       CHECK(f->find("real")->byte_size() == 16);
-      CHECK(f->find("real")->bytes()[15] == std::byte{15});
+      CHECK(f->tensor("real")->bytes()[15] == std::byte{15});
     }
     SUBCASE("several at one offset, before, between and after real tensors") {
       const auto f = rl_parse(
@@ -983,7 +983,7 @@ TEST_SUITE("rules") {
         REQUIRE(t.has_value());
         CHECK(t->element_count() == 0);
         CHECK(t->byte_size() == 0);
-        CHECK(f->find(z)->bytes().empty());
+        CHECK(f->tensor(z)->bytes().empty());
       }
       CHECK(f->header().find("z3")->rank() == 3);
       // tensors() is in (begin, end) order.
@@ -1252,7 +1252,7 @@ TEST_SUITE("rules") {
       CHECK(t->element_count() == 8);
       CHECK(t->byte_size() == st_test::dtype_table[i].bits);
       CHECK(rl_dims(t->shape()) == std::vector<std::uint64_t>{2, 4});
-      CHECK(rl_u8(f->find(spec.name)->bytes()) == spec.data);
+      CHECK(rl_u8(f->tensor(spec.name)->bytes()) == spec.data);
     }
     CHECK(st::dtype_count == 22);
     CHECK_FALSE(st::dtype_from_string("f32").has_value());
