@@ -20,7 +20,7 @@ inline safetensors::result<std::uint64_t> parse_size(std::string_view text) {
   const std::string shown = st::detail::quote(text);
   auto bad = [&shown](const std::string& why) {
     return st::error(st::errc::invalid_argument,
-                 "the size " + shown + " " + why + " (examples: 5GB, 500MB, 10GiB, 1048576)");
+                     "the size " + shown + " " + why + " (examples: 5GB, 500MB, 10GiB, 1048576)");
   };
   auto is_space = [](char c) { return c == ' ' || c == '\t'; };
   while (!text.empty() && is_space(text.front())) text.remove_prefix(1);

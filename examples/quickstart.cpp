@@ -16,8 +16,8 @@ int main(int argc, char** argv) {
     std::cout << t.name() << " " << safetensors::to_string(t.dtype()) << " " << t.byte_size()
               << " bytes\n";
   }
-  if (auto w = model->find("encoder.layer.0.weight")) {  // std::optional<tensor_view>
-    auto floats = w->as<float>();                        // DtypeMismatch unless F32
+  if (auto w = model->tensor("encoder.layer.0.weight")) {  // TensorNotFound if absent
+    auto floats = w->as<float>();                          // DtypeMismatch unless F32
     if (floats) std::cout << "first value: " << (*floats)[0] << "\n";
   }
   return 0;

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli_size.hpp"
 #include "cli_values.hpp"
 
 #if defined(_WIN32)
@@ -72,22 +73,9 @@ int report(const st::error& e) {
   return e.code() == st::errc::io_error ? exit_usage : exit_invalid;
 }
 
-/// A name made printable for the table: control bytes escaped as \xNN.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) {
-      static const char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
+/// A name made printable for the table: control bytes escaped as \xNN (the library's messages
+/// escape names the same way).
+std::string printable(std::string_view s) { return st::detail::escape_controls(s); }
 
 std::string shape_text(st::span<const std::uint64_t> shape) {
   std::string out = "[";
@@ -338,7 +326,7 @@ int split_command(const std::vector<std::string>& args) {
         options.prefix = value;
         continue;
       }
-      auto size = st::parse_size(value);
+      auto size = safetensors_cli::parse_size(value);
       if (!size) return usage_error("split: " + size.error().message());
       options.max_shard_size = *size;
     } else if (!a.empty() && a[0] == '-') {
@@ -400,7 +388,7 @@ int split_command(const std::vector<std::string>& args) {
             << (layout->shard_count() == 1 ? " file" : " shards") << " (" << specs.size()
             << (specs.size() == 1 ? " tensor, " : " tensors, ") << layout->total_size()
             << " bytes) to " << out.string() << "\n";
-  for (const auto& name : layout->file_names()) std::cout << "  " << name << "\n";
+  for (const auto& name : layout->shards()) std::cout << "  " << name << "\n";
   if (layout->sharded()) std::cout << "  " << options.prefix << ".safetensors.index.json\n";
   return exit_ok;
 }
@@ -568,7 +556,8 @@ int rewrite(const std::vector<std::string>& args) {
   if (!in) return report(in.error());
   std::vector<st::tensor_spec> tensors;
   tensors.reserve(in->size());
-  for (const st::tensor_info& info : in->tensors()) tensors.push_back(st::to_spec(in->tensor(info)));
+  for (const st::tensor_info& info : in->tensors())
+    tensors.push_back(st::to_spec(in->tensor(info)));
   options.progress = terminal_progress("rewrite");
   // The output is written to a temporary file and renamed: OUT may be IN itself.
   if (auto r = st::save_file(paths[1], tensors, in->metadata(), options); !r) {

@@ -8,11 +8,7 @@ int main(int argc, char** argv) {
   std::vector<float> weight(6, 0.5f);
   std::vector<safetensors::tensor_spec> tensors{
       // name, dtype, shape, little-endian bytes (referenced, never copied)
-      {"layer.0.weight",
-       safetensors::dtype::F32,
-       {2, 3},
-       safetensors::as_bytes(safetensors::span<const float>(weight)),
-       {}},
+      {"layer.0.weight", safetensors::dtype::F32, {2, 3}, safetensors::as_bytes(weight), {}},
   };
   safetensors::metadata_map metadata{{"format", "pt"}};
   if (auto r = safetensors::save_file(path, tensors, metadata); !r) {

@@ -147,9 +147,11 @@ class span {
   constexpr T* end() const noexcept { return data_ + size_; }
   /// Element i (unchecked).
   constexpr T& operator[](std::size_t i) const noexcept { return data_[i]; }
-  /// The elements [offset, offset + count). Precondition, as std::span's: they are in the span.
-  constexpr span subspan(std::size_t offset, std::size_t count) const noexcept {
-    return span(data_ + offset, count);
+  /// The elements [offset, offset + count), or [offset, size()) without a count. Precondition,
+  /// as std::span's: offset <= size() and count <= size() - offset.
+  constexpr span subspan(std::size_t offset,
+                         std::size_t count = static_cast<std::size_t>(-1)) const noexcept {
+    return span(data_ + offset, count == static_cast<std::size_t>(-1) ? size_ - offset : count);
   }
 
  private:
@@ -431,6 +433,12 @@ class exception : public std::runtime_error {
 #endif
 
 namespace detail {
+/// True for the types that own what the library's views point into (a header's names, a
+/// mapping's bytes): result<T>::operator-> is deleted on a temporary result of such a T, so that
+/// `open(p)->view()` cannot compile into a dangling view (docs/design.md#api-v1).
+template <class T>
+struct owns_views : std::false_type {};
+
 [[noreturn]] inline void fail(const error& e) {
 #if SAFETENSORS_NO_EXCEPTIONS == 0
   throw exception(e);
@@ -506,8 +514,16 @@ class [[nodiscard]] result {
   T& operator*() & noexcept { return value_; }
   const T& operator*() const& noexcept { return value_; }
   T&& operator*() && noexcept { return std::move(value_); }
-  T* operator->() noexcept { return &value_; }
-  const T* operator->() const noexcept { return &value_; }
+  T* operator->() & noexcept { return &value_; }
+  const T* operator->() const& noexcept { return &value_; }
+  template <class U = T, std::enable_if_t<!detail::owns_views<U>::value, int> = 0>
+  T* operator->() && noexcept {
+    return &value_;
+  }
+  /// Not on a temporary result whose value owns what views point into (a mapped_file, a
+  /// header...): the views would outlive it. Keep the result in a variable.
+  template <class U = T, std::enable_if_t<detail::owns_views<U>::value, int> = 0>
+  T* operator->() && = delete;
   /// The error (precondition: !has_value()).
   const safetensors::error& error() const noexcept { return err_; }
 
@@ -609,24 +625,30 @@ inline std::string num(std::uint64_t v) { return std::to_string(v); }
 /// The lowercase hex digit of the low 4 bits of `v`.
 constexpr char hex_digit(unsigned v) noexcept { return "0123456789abcdef"[v & 15u]; }
 
-/// A name or path quoted for messages: control bytes escaped as \xNN, long names cut.
-inline std::string quote(std::string_view s) {
-  constexpr std::size_t max_shown = 200;
-  std::string out = "'";
-  const std::size_t n = std::min(s.size(), max_shown);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
+/// `s` with its control bytes (below 0x20, and 0x7f) escaped as \xNN, so that a name from a
+/// file cannot move a terminal's cursor or forge a line of output.
+inline std::string escape_controls(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c < 0x20 || c == 0x7f) {
       out += "\\x";
-      out += hex_digit(c >> 4);
+      out += hex_digit(c >> 4u);
       out += hex_digit(c);
     } else {
-      out += static_cast<char>(c);
+      out += ch;
     }
   }
-  if (s.size() > max_shown) out += "...(" + num(s.size()) + " bytes)";
-  out += "'";
   return out;
+}
+
+/// A name or path quoted for messages: control bytes escaped, names over 200 bytes cut.
+inline std::string quote(std::string_view s) {
+  constexpr std::size_t max_shown = 200;
+  std::string out = "'" + escape_controls(s.substr(0, max_shown));
+  if (s.size() > max_shown) out += "...(" + num(s.size()) + " bytes)";
+  return out + "'";
 }
 
 /// "tensor 'name'" for messages.
@@ -1306,7 +1328,7 @@ inline constexpr std::size_t sniff_size = 512;
 /// total size. "" when nothing is recognized, else text that starts with "; " to append to the
 /// error message.
 inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
-                                        std::uint64_t total_size, const parse_options& opts) {
+                                        std::uint64_t total_size, const parse_options& opts = {}) {
   if (total_size == 0) return "; the file is empty (an interrupted download or copy?)";
   if (p == nullptr) return {};
   const std::string_view s(reinterpret_cast<const char*>(p), n);
@@ -1682,6 +1704,9 @@ class header {
 inline tensor_info tensor_range::operator[](std::size_t i) const {
   return header_->info(order_[i]);
 }
+
+template <>
+struct detail::owns_views<header> : std::true_type {};
 
 namespace detail {
 template <class T>
@@ -2387,7 +2412,8 @@ inline constexpr bool is_path_v =
 /// (std::string, std::string_view, const char*), on every platform.
 template <class P>
 inline constexpr bool is_path_like_v =
-    is_path_v<P> || std::is_convertible_v<const P&, std::string_view>;
+    is_path_v<P> || (std::is_convertible_v<const P&, std::string_view> &&
+                     !std::is_same_v<std::decay_t<P>, std::nullptr_t>);
 
 /// A path argument as the operating system takes it and as messages show it (UTF-8).
 struct os_path {
@@ -2404,6 +2430,9 @@ result<os_path> to_os_path(const P& path) {
     if (!native) return native.error();
     return os_path{std::move(*native), display_path(path)};
   } else {
+    if constexpr (std::is_pointer_v<std::decay_t<P>>) {
+      if (path == nullptr) return error(errc::invalid_argument, "the path is a null pointer");
+    }
     const std::string_view utf8(path);
     auto native = to_native(utf8);
     if (!native) return native.error();
@@ -2419,6 +2448,9 @@ result<std::filesystem::path> to_fs_path(const P& path) {
   if constexpr (is_path_v<P>) {
     return path;
   } else {
+    if constexpr (std::is_pointer_v<std::decay_t<P>>) {
+      if (path == nullptr) return error(errc::invalid_argument, "the path is a null pointer");
+    }
 #if SAFETENSORS_WINDOWS
     auto native = to_native(std::string_view(path));
     if (!native) return native.error();
@@ -2892,6 +2924,9 @@ result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) 
   return file_view(safetensors::header(std::move(*t)), bytes.subspan(8 + *n, data_size));
 }
 
+template <>
+struct detail::owns_views<file_view> : std::true_type {};
+
 /// A memory-mapped file and its parsed header: owns both, and hands out zero-copy views that
 /// live as long as it does. Move-only; moving keeps every view valid.
 class mapped_file {
@@ -2936,6 +2971,9 @@ class mapped_file {
   file_view view_;
   file_mapping mapping_;  // the mapping's address does not change when moved
 };
+
+template <>
+struct detail::owns_views<mapped_file> : std::true_type {};
 
 /// Random access to bytes: a file, a buffer, or your own (HTTP range requests, object stores).
 /// source_reader reads only the header and the tensors you ask for through it.
@@ -3144,6 +3182,9 @@ class source_reader {
   std::unique_ptr<random_access_source> source_;
   safetensors::header header_;
 };
+
+template <>
+struct detail::owns_views<source_reader> : std::true_type {};
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
@@ -3811,10 +3852,11 @@ struct shard_index {
   /// `metadata.total_size` when it is a non-negative integer; nullopt otherwise (informational).
   template <class = void>
   std::optional<std::uint64_t> total_size() const noexcept {
-    if (!metadata.is_object()) return std::nullopt;
-    const auto it = metadata.find("total_size");
-    if (it == metadata.end()) return std::nullopt;
-    if (const auto* u = it->get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
+    const auto* object = metadata.get_ptr<const nlohmann::json::object_t*>();
+    if (object == nullptr) return std::nullopt;
+    const auto it = object->find("total_size");
+    if (it == object->end()) return std::nullopt;
+    if (const auto* u = it->second.get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
     return std::nullopt;
   }
   /// The shard (position in `shards`) of the tensor `name`, or nullopt. O(log n).
@@ -4730,8 +4772,7 @@ class basic_checkpoint {
       spec.shape.assign(t.shape().begin(), t.shape().end());
       if (const mapped_file* m = s->first.mapped()) {
         spec.bytes = m->tensor(t).bytes();
-      } else {
-        const source_reader* r = s->first.reader();
+      } else if (const source_reader* r = s->first.reader()) {
         const random_access_source* src = &r->source();
         const std::uint64_t base = r->header().data_offset() + t.offsets().begin;
         spec.producer = [src, base](std::uint64_t offset, span<std::byte> dst) -> result<void> {
@@ -4892,6 +4933,9 @@ class basic_checkpoint {
 /// A model in one file or in shards with an index (a class template only so that it is compiled
 /// when used).
 using checkpoint = basic_checkpoint<>;
+
+template <class T>
+struct detail::owns_views<basic_checkpoint<T>> : std::true_type {};
 
 /// Writes every listed tensor of `ckpt` into one file at `path`, atomically, with the shards'
 /// merged `__metadata__` (checkpoint::merged_metadata). Tensors a shard holds but the index

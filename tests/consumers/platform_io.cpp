@@ -55,8 +55,8 @@ std::vector<float> read_both(const std::string& path, const std::string& name) {
     if (!m) {
       return {};
     }
-    auto t = m->find(name);
-    check(t.has_value(), "find " + name);
+    auto t = m->tensor(name);
+    check(t.has_value(), "tensor " + name);
     if (!t) {
       return {};
     }
@@ -167,7 +167,8 @@ int main(int argc, char** argv) {
     auto r = st::save_file(path, one_tensor("w", v2));
     if (r) {
       std::cout << "replace while mapped: replaced\n";
-      auto t = m ? m->find("s") : std::nullopt;
+      auto t = m ? m->tensor("s")
+                 : st::result<st::tensor_view>(st::error(st::errc::io_error, "unmapped"));
       check(t && t->as<float>() && (*t->as<float>())[1] == -2.5F, "mapping keeps the old bytes");
     } else {
       std::cout << "replace while mapped: " << r.error().to_string() << "\n";

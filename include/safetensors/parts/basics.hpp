@@ -612,24 +612,30 @@ inline std::string num(std::uint64_t v) { return std::to_string(v); }
 /// The lowercase hex digit of the low 4 bits of `v`.
 constexpr char hex_digit(unsigned v) noexcept { return "0123456789abcdef"[v & 15u]; }
 
-/// A name or path quoted for messages: control bytes escaped as \xNN, long names cut.
-inline std::string quote(std::string_view s) {
-  constexpr std::size_t max_shown = 200;
-  std::string out = "'";
-  const std::size_t n = std::min(s.size(), max_shown);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
+/// `s` with its control bytes (below 0x20, and 0x7f) escaped as \xNN, so that a name from a
+/// file cannot move a terminal's cursor or forge a line of output.
+inline std::string escape_controls(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c < 0x20 || c == 0x7f) {
       out += "\\x";
-      out += hex_digit(c >> 4);
+      out += hex_digit(c >> 4u);
       out += hex_digit(c);
     } else {
-      out += static_cast<char>(c);
+      out += ch;
     }
   }
-  if (s.size() > max_shown) out += "...(" + num(s.size()) + " bytes)";
-  out += "'";
   return out;
+}
+
+/// A name or path quoted for messages: control bytes escaped, names over 200 bytes cut.
+inline std::string quote(std::string_view s) {
+  constexpr std::size_t max_shown = 200;
+  std::string out = "'" + escape_controls(s.substr(0, max_shown));
+  if (s.size() > max_shown) out += "...(" + num(s.size()) + " bytes)";
+  return out + "'";
 }
 
 /// "tensor 'name'" for messages.

@@ -38,10 +38,11 @@ struct shard_index {
   /// `metadata.total_size` when it is a non-negative integer; nullopt otherwise (informational).
   template <class = void>
   std::optional<std::uint64_t> total_size() const noexcept {
-    if (!metadata.is_object()) return std::nullopt;
-    const auto it = metadata.find("total_size");
-    if (it == metadata.end()) return std::nullopt;
-    if (const auto* u = it->get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
+    const auto* object = metadata.get_ptr<const nlohmann::json::object_t*>();
+    if (object == nullptr) return std::nullopt;
+    const auto it = object->find("total_size");
+    if (it == object->end()) return std::nullopt;
+    if (const auto* u = it->second.get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
     return std::nullopt;
   }
   /// The shard (position in `shards`) of the tensor `name`, or nullopt. O(log n).

@@ -386,8 +386,7 @@ class basic_checkpoint {
       spec.shape.assign(t.shape().begin(), t.shape().end());
       if (const mapped_file* m = s->first.mapped()) {
         spec.bytes = m->tensor(t).bytes();
-      } else {
-        const source_reader* r = s->first.reader();
+      } else if (const source_reader* r = s->first.reader()) {
         const random_access_source* src = &r->source();
         const std::uint64_t base = r->header().data_offset() + t.offsets().begin;
         spec.producer = [src, base](std::uint64_t offset, span<std::byte> dst) -> result<void> {
