@@ -23,15 +23,15 @@ ci_step() {
   echo "=== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"
 }
 
-# ci_cross_build CXX OUT EXE_SUFFIX: cross-compiles the test suites, the no-exceptions tests, the
-# CLI and tests/consumers/platform_io.cpp with CXX into OUT (statically linked, 2 jobs), for the
-# emulated-platform steps. OUT/inc must hold the header-only dependencies; OUT/tmp is the tests'
+# ci_cross_build CXX OUT EXE_SUFFIX: cross-compiles the unit tests (tests/unit: they need no CLI),
+# the no-exceptions tests, the CLI and tests/consumers/platform_io.cpp with CXX into OUT
+# (statically linked, 2 jobs), for the emulated-platform steps. OUT/inc must hold the header-only dependencies; OUT/tmp is the tests'
 # temporary directory.
 ci_cross_build() {
   local cxx=$1 out=$2 exe=$3
   local flags=(-std=c++17 -O2 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow
     -Werror -Iinclude -Itests/support -isystem "$out/inc"
-    -DSAFETENSORS_TEST_TMPDIR="\"$PWD/$out/tmp\"" -DSAFETENSORS_CLI_PATH='"safetensors-cli"')
+    -DSAFETENSORS_TEST_TMPDIR="\"$PWD/$out/tmp\"")
   _ci_compile() {  # OUTDIR EXTRA-FLAG... -- SOURCES...
     local dir=$1; shift
     local extra=()
@@ -41,7 +41,7 @@ ci_cross_build() {
     printf '%s\n' "$@" | xargs -P2 -I{} sh -c 'f=$1; shift; echo "  $f"; exec "$@" -c "$f" -o "$0/$(basename "$f" .cpp).o"' \
       "$dir" {} "$cxx" "${flags[@]}" "${extra[@]}"
   }
-  _ci_compile "$out/o/tests" -- tests/*.cpp
+  _ci_compile "$out/o/tests" -- tests/unit/*.cpp
   _ci_compile "$out/o/noexcept" -fno-exceptions -- tests/noexcept/*.cpp
   _ci_compile "$out/o/cli" -- examples/safetensors_cli.cpp
   _ci_compile "$out/o/platform_io" -- tests/consumers/platform_io.cpp

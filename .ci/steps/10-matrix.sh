@@ -21,11 +21,12 @@ echo "clang++ C++20 build + tests: $((SECONDS - t0))s"
 syntax_check() {
   local cxx=$1 std=$2
   local flags=(-std="c++$std" -fsyntax-only -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion
-    -Wshadow -Werror -Iinclude -Itests/support -DSAFETENSORS_TEST_TMPDIR='"/tmp"'
+    -Wshadow -Werror -Iinclude -Itests/support -Iexamples -DSAFETENSORS_TEST_TMPDIR='"/tmp"'
     -DSAFETENSORS_CLI_PATH='"safetensors-cli"')
   local t0=$SECONDS
-  printf '%s\n' tests/*.cpp examples/*.cpp tests/consumers/main.cpp tests/consumers/odr_*.cpp \
-      tests/consumers/self_contained.cpp tests/consumers/platform_io.cpp |
+  printf '%s\n' tests/unit/*.cpp tests/cli/*.cpp examples/*.cpp tests/consumers/main.cpp tests/consumers/odr_*.cpp \
+      tests/consumers/self_contained.cpp tests/consumers/platform_io.cpp \
+      tests/consumers/instantiate_all.cpp |
     xargs -P2 -I{} sh -c 'echo "  $0 $1"; "$0" "$@"' "$cxx" {} "${flags[@]}"
   printf '%s\n' tests/noexcept/*.cpp |
     xargs -P2 -I{} sh -c 'echo "  $0 $1 -fno-exceptions"; "$0" "$@" -fno-exceptions' "$cxx" {} "${flags[@]}"

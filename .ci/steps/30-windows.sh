@@ -1,10 +1,11 @@
 # Windows code paths, really compiled and run: the tests cross-compiled with mingw-w64
 # (g++-mingw-w64-x86-64, posix threads, static runtime) and run under Wine (wine64): CreateFileW,
 # MapViewOfFile, ReadFile with OVERLAPPED, the writer's temp file + replace, UTF-8 -> UTF-16 names.
-# The CLI tests (suite "cli") are excluded: they run the CLI through std::system with POSIX shell
-# quoting and redirections, which cmd.exe under Wine does not understand. tests/consumers/
-# platform_io.cpp (save, replace, map and read a file with a non-ASCII name) runs on its own, and
-# the CLI's demo file must be byte-identical to the native CLI's.
+# Every unit test runs (tests/unit needs no CLI). The CLI's own tests (tests/cli) run it through
+# std::system with POSIX shell quoting and redirections, which cmd.exe under Wine does not
+# understand; instead the CLI's demo file must be byte-identical to the native CLI's.
+# tests/consumers/platform_io.cpp (save, replace, map and read a file with a non-ASCII name) runs
+# on its own.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
@@ -34,7 +35,7 @@ t0=$SECONDS
 "$wine" wineboot --init >/dev/null 2>&1 || true
 echo "wine prefix: $((SECONDS - t0))s"
 t0=$SECONDS
-"$wine" "$out/safetensors_tests.exe" -tse='cli*'
+"$wine" "$out/safetensors_tests.exe"
 "$wine" "$out/safetensors_tests_noexcept.exe"
 "$wine" "$out/platform_io.exe" "$out/tmp"
 echo "Windows test run under Wine: $((SECONDS - t0))s"

@@ -59,7 +59,7 @@ done
 # --- 2. the concurrency test under ThreadSanitizer ------------------------------------------
 ci_step "hardening: concurrency test under ThreadSanitizer"
 clang++ -std=c++17 -O1 -g -fsanitize=thread "${warn[@]}" -I include -I tests/support \
-  tests/test_concurrency.cpp tests/test_main.cpp -o "$out/concurrency_tsan"
+  tests/unit/reader_concurrency.cpp tests/unit/main.cpp -o "$out/concurrency_tsan"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$out/concurrency_tsan"
 
 # --- 3. the unit tests under valgrind memcheck (RelWithDebInfo, no sanitizers) --------------

@@ -71,13 +71,13 @@ void header_parse(const config& cfg, std::size_t count, std::size_t min_json, co
   std::printf("%s: %zu tensors, %zu-byte header, %s of (virtual) data\n", label, ts.size(),
               json_size, fmt_bytes(static_cast<double>(data_size)).c_str());
   {  // sanity: ours accepts it and sees every tensor
-    auto r = st::parse(st::as_bytes(file));
+    auto r = st::parse({static_cast<const std::byte*>(file.data()), file.size()});
     if (!r) die(r.error().to_string());
     if (r->size() != ts.size()) die("tensor count mismatch");
   }
   const micro ours(
       [&] {
-        auto r = st::parse(st::as_bytes(file));
+        auto r = st::parse({static_cast<const std::byte*>(file.data()), file.size()});
         benchmark::DoNotOptimize(r);
       },
       cfg.micro_sample_s);
@@ -122,7 +122,7 @@ void open_mapped_target(const context& ctx) {
   const virtual_file header_only(ctx.prefix, ctx.data_size);
   const micro base(
       [&] {
-        auto r = st::parse(st::as_bytes(header_only));
+        auto r = st::parse({static_cast<const std::byte*>(header_only.data()), header_only.size()});
         benchmark::DoNotOptimize(r);
       },
       cfg.micro_sample_s);
@@ -527,7 +527,7 @@ void bm_parse(benchmark::State& state) {
   const std::string prefix = make_prefix(ts, data_size);
   const virtual_file file(prefix, data_size);
   for (auto _ : state) {
-    auto r = st::parse(st::as_bytes(file));
+    auto r = st::parse({static_cast<const std::byte*>(file.data()), file.size()});
     benchmark::DoNotOptimize(r);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *

@@ -154,7 +154,8 @@ using range_element_t = std::remove_reference_t<decltype(*std::data(std::declval
 
 /// The bytes of any contiguous range (a span, std::span, std::vector, std::array, C array...),
 /// read-only. The range must outlive the result.
-template <class R, class T = detail::range_element_t<R>>
+template <class R, class T = detail::range_element_t<R>,
+          class = std::enable_if_t<std::is_object_v<T>>>
 span<const std::byte> as_bytes(R&& range) noexcept {
   static_assert(std::is_trivially_copyable_v<std::remove_cv_t<T>>,
                 "as_bytes: elements must be trivially copyable");
@@ -163,7 +164,7 @@ span<const std::byte> as_bytes(R&& range) noexcept {
 
 /// The bytes of any contiguous range of non-const elements, writable.
 template <class R, class T = detail::range_element_t<R>,
-          class = std::enable_if_t<!std::is_const_v<T>>>
+          class = std::enable_if_t<std::is_object_v<T> && !std::is_const_v<T>>>
 span<std::byte> as_writable_bytes(R&& range) noexcept {
   static_assert(std::is_trivially_copyable_v<T>,
                 "as_writable_bytes: elements must be trivially copyable");
