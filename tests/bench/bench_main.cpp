@@ -117,7 +117,7 @@ void header_parse(const config& cfg, std::size_t count, std::size_t min_json, co
 
 // ---- target 2: open a mapped file vs the in-memory parse of its header ---------------------
 
-void open_mapped_target(const context& ctx) {
+void mapped_open_target(const context& ctx) {
   const config& cfg = ctx.cfg;
   const virtual_file header_only(ctx.prefix, ctx.data_size);
   const micro base(
@@ -161,7 +161,7 @@ void open_mapped_target(const context& ctx) {
   const paired q = run_paired(cfg.micro_reps, std::cref(base), std::cref(open_close));
   row c;
   c.target = "2i";
-  c.what = "open_mapped + close (" + file_size + " file) vs parse of its header";
+  c.what = "mapped_file::open + close (" + file_size + " file) vs parse of its header";
   c.ours = fmt_time(summarize(q.ours).median);
   c.base = fmt_time(summarize(q.base).median);
   c.ratio = summarize(q.time_ratios());
@@ -185,7 +185,7 @@ void open_mapped_target(const context& ctx) {
     row m;
     m.target = populate ? "2i" : "2";
     m.what = populate ? "RSS growth after mapped_file::open(populate=true), vs header+4 MiB"
-                      : "RSS growth after open_mapped, vs header size + 4 MiB";
+                      : "RSS growth after mapped_file::open, vs header size + 4 MiB";
     m.ours = fmt_bytes(g.median);
     m.base = fmt_bytes(limit);
     m.ratio = {g.median / limit, g.min / limit, g.max / limit};
@@ -259,7 +259,7 @@ void sum_target(context& ctx) {
   const double bytes = static_cast<double>(ctx.data_size);
   row r;
   r.target = "3";
-  r.what = "sum all bytes via views of open_mapped vs raw mmap+sum (warm)";
+  r.what = "sum all bytes via views of mapped_file::open vs raw mmap+sum (warm)";
   r.ours = fmt_rate(bytes, summarize(p.ours).median);
   r.base = fmt_rate(bytes, summarize(p.base).median);
   r.ratio = summarize(p.speed_ratios());
@@ -385,7 +385,7 @@ void read_targets(context& ctx) {
     if (ctx.checksum && sum_bytes(a.p, a.size) != ctx.checksum) die("read_into: wrong bytes");
     row r;
     r.target = "4";
-    r.what = "read_into every tensor (open_reader) vs raw pread loop (warm)";
+    r.what = "read_into every tensor (source_reader) vs raw pread loop (warm)";
     r.ours = fmt_rate(bytes, summarize(p.ours).median);
     r.base = fmt_rate(bytes, summarize(p.base).median);
     r.ratio = summarize(p.speed_ratios());
@@ -477,7 +477,7 @@ void hint_table(const context& ctx) {
       const stats t = summarize(times[k]);
       row r;
       r.target = "hint";
-      r.what = std::string("open_mapped+sum, ") + hints[k].name + (cold ? " (cold)" : " (warm)") +
+      r.what = std::string("mapped_file::open+sum, ") + hints[k].name + (cold ? " (cold)" : " (warm)") +
                " vs normal";
       r.ours = fmt_rate(bytes, t.median);
       r.base = fmt_rate(bytes, normal);
@@ -630,7 +630,7 @@ int main(int argc, char** argv) {
                 ctx.prefix.size() - 8, fmt_bytes(static_cast<double>(ctx.data_size)).c_str());
     write_data_file(ctx.data_path, ctx.prefix, ctx.data_size);
     ctx.checksum = sum_raw(ctx);
-    if (selected(cfg, "open")) open_mapped_target(ctx);
+    if (selected(cfg, "open")) mapped_open_target(ctx);
     if (selected(cfg, "sum")) sum_target(ctx);
     if (selected(cfg, "read") || selected(cfg, "threads")) read_targets(ctx);
     if (selected(cfg, "hints")) hint_table(ctx);

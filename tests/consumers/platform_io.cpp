@@ -51,7 +51,7 @@ std::vector<float> read_both(const std::string& path, const std::string& name) {
   std::vector<float> mapped_values;
   {
     auto m = st::mapped_file::open(path);
-    check(m.has_value(), "open_mapped " + (m ? std::string() : m.error().to_string()));
+    check(m.has_value(), "mapped_file::open " + (m ? std::string() : m.error().to_string()));
     if (!m) {
       return {};
     }
@@ -68,7 +68,7 @@ std::vector<float> read_both(const std::string& path, const std::string& name) {
     mapped_values = f->to_vector();
   }
   auto r = st::source_reader::open(path);
-  check(r.has_value(), "open_reader " + (r ? std::string() : r.error().to_string()));
+  check(r.has_value(), "source_reader::open " + (r ? std::string() : r.error().to_string()));
   if (!r) {
     return {};
   }

@@ -157,7 +157,7 @@ TEST_SUITE("noexcept") {
     CHECK(is_error(r->read_into("missing", st::span<std::byte>(buf)), st::errc::tensor_not_found));
   }
 
-  TEST_CASE("open_mapped and open_reader over temporary files") {
+  TEST_CASE("mapped_file::open and source_reader::open over temporary files") {
     st_test::temp_dir dir;
     const auto file = st_test::make_file(specs());
     const std::filesystem::path p = dir.file("nx.safetensors");

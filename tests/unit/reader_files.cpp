@@ -1,5 +1,5 @@
-// Files: file_mapping, open_mapped, random_access_source, file_source, memory_source,
-// source_reader, open_reader; the three read paths (memory, mapping, pread) agree; UTF-8 paths;
+// Files: file_mapping, mapped_file, random_access_source, file_source, memory_source,
+// source_reader; the three read paths (memory, mapping, pread) agree; UTF-8 paths;
 // files over 4 GiB.
 //
 // Inputs come from the independent test writer (tests/support/test_writer.hpp); expected tables
@@ -629,7 +629,7 @@ TEST_SUITE("files") {
   }
 #endif
 
-  TEST_CASE("open_mapped: a valid file, and invalid files keep their code and name the file") {
+  TEST_CASE("mapped_file::open: a valid file, and invalid files keep their code and name the file") {
     st_test::temp_dir dir;
     const auto specs = sample_specs();
     const st_test::metadata_t md =
