@@ -167,7 +167,8 @@ using range_element_t = std::remove_reference_t<decltype(*std::data(std::declval
 
 /// The bytes of any contiguous range (a span, std::span, std::vector, std::array, C array...),
 /// read-only. The range must outlive the result.
-template <class R, class T = detail::range_element_t<R>>
+template <class R, class T = detail::range_element_t<R>,
+          class = std::enable_if_t<std::is_object_v<T>>>
 span<const std::byte> as_bytes(R&& range) noexcept {
   static_assert(std::is_trivially_copyable_v<std::remove_cv_t<T>>,
                 "as_bytes: elements must be trivially copyable");
@@ -176,7 +177,7 @@ span<const std::byte> as_bytes(R&& range) noexcept {
 
 /// The bytes of any contiguous range of non-const elements, writable.
 template <class R, class T = detail::range_element_t<R>,
-          class = std::enable_if_t<!std::is_const_v<T>>>
+          class = std::enable_if_t<std::is_object_v<T> && !std::is_const_v<T>>>
 span<std::byte> as_writable_bytes(R&& range) noexcept {
   static_assert(std::is_trivially_copyable_v<T>,
                 "as_writable_bytes: elements must be trivially copyable");
@@ -641,6 +642,29 @@ inline std::string escape_controls(std::string_view s) {
     }
   }
   return out;
+}
+
+/// The two-character JSON escape of `c` (`\"` `\\` `\b` `\t` `\n` `\f` `\r`), or nullptr when it
+/// has none; the writers of headers and of indexes escape other bytes each their own way.
+constexpr const char* json_short_escape(unsigned char c) noexcept {
+  switch (c) {
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\b':
+      return "\\b";
+    case '\t':
+      return "\\t";
+    case '\n':
+      return "\\n";
+    case '\f':
+      return "\\f";
+    case '\r':
+      return "\\r";
+    default:
+      return nullptr;
+  }
 }
 
 /// A name or path quoted for messages: control bytes escaped, names over 200 bytes cut.
@@ -2411,9 +2435,9 @@ inline constexpr bool is_path_v =
 /// True for the path arguments the API takes: std::filesystem::path, or a UTF-8 string
 /// (std::string, std::string_view, const char*), on every platform.
 template <class P>
-inline constexpr bool is_path_like_v =
-    is_path_v<P> || (std::is_convertible_v<const P&, std::string_view> &&
-                     !std::is_same_v<std::decay_t<P>, std::nullptr_t>);
+inline constexpr bool is_path_like_v = is_path_v<P> ||
+                                       (std::is_convertible_v<const P&, std::string_view> &&
+                                        !std::is_same_v<std::decay_t<P>, std::nullptr_t>);
 
 /// A path argument as the operating system takes it and as messages show it (UTF-8).
 struct os_path {
@@ -3264,32 +3288,12 @@ inline void append_json_string(std::string& out, std::string_view s) {
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + run, i - run);
     run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += "\\u00";
-        out += hex_digit(c >> 4u);
-        out += hex_digit(c);
+    if (const char* e = json_short_escape(c)) {
+      out += e;
+    } else {
+      out += "\\u00";
+      out += hex_digit(c >> 4u);
+      out += hex_digit(c);
     }
   }
   out.append(s.data() + run, s.size() - run);
@@ -4086,34 +4090,12 @@ inline bool append_python_string(std::string& out, std::string_view s) {
   for (std::size_t i = 0; i < n;) {
     const unsigned char c = p[i];
     if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            u(c);
-          } else {
-            out += static_cast<char>(c);
-          }
+      if (const char* e = json_short_escape(c)) {
+        out += e;
+      } else if (c < 0x20 || c == 0x7f) {
+        u(c);
+      } else {
+        out += static_cast<char>(c);
       }
       ++i;
       continue;

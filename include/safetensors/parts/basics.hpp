@@ -631,6 +631,29 @@ inline std::string escape_controls(std::string_view s) {
   return out;
 }
 
+/// The two-character JSON escape of `c` (`\"` `\\` `\b` `\t` `\n` `\f` `\r`), or nullptr when it
+/// has none; the writers of headers and of indexes escape other bytes each their own way.
+constexpr const char* json_short_escape(unsigned char c) noexcept {
+  switch (c) {
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\b':
+      return "\\b";
+    case '\t':
+      return "\\t";
+    case '\n':
+      return "\\n";
+    case '\f':
+      return "\\f";
+    case '\r':
+      return "\\r";
+    default:
+      return nullptr;
+  }
+}
+
 /// A name or path quoted for messages: control bytes escaped, names over 200 bytes cut.
 inline std::string quote(std::string_view s) {
   constexpr std::size_t max_shown = 200;

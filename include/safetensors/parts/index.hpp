@@ -272,34 +272,12 @@ inline bool append_python_string(std::string& out, std::string_view s) {
   for (std::size_t i = 0; i < n;) {
     const unsigned char c = p[i];
     if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            u(c);
-          } else {
-            out += static_cast<char>(c);
-          }
+      if (const char* e = json_short_escape(c)) {
+        out += e;
+      } else if (c < 0x20 || c == 0x7f) {
+        u(c);
+      } else {
+        out += static_cast<char>(c);
       }
       ++i;
       continue;

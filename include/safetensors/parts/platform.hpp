@@ -338,9 +338,9 @@ inline constexpr bool is_path_v =
 /// True for the path arguments the API takes: std::filesystem::path, or a UTF-8 string
 /// (std::string, std::string_view, const char*), on every platform.
 template <class P>
-inline constexpr bool is_path_like_v =
-    is_path_v<P> || (std::is_convertible_v<const P&, std::string_view> &&
-                     !std::is_same_v<std::decay_t<P>, std::nullptr_t>);
+inline constexpr bool is_path_like_v = is_path_v<P> ||
+                                       (std::is_convertible_v<const P&, std::string_view> &&
+                                        !std::is_same_v<std::decay_t<P>, std::nullptr_t>);
 
 /// A path argument as the operating system takes it and as messages show it (UTF-8).
 struct os_path {
