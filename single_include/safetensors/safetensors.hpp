@@ -308,7 +308,8 @@ template <class T>
 struct has_dtype<T, std::void_t<decltype(dtype_of<T>::value)>> : std::true_type {};
 }  // namespace detail
 
-// --- errors (docs/format.md#errors) ------------------------------------------------------------
+// --- errors (docs/format.md#error-codes)
+// ------------------------------------------------------------
 
 /// Error codes. The first eleven map one to one to the reference implementation's
 /// SafeTensorError variants; the rest are this library's (see error_name()).
@@ -763,7 +764,7 @@ struct is_error_code_enum<safetensors::errc> : true_type {};
 // safetensors for C++, part 2 of 9: from bytes to a validated tensor table. The 8-byte length
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
-// the order of docs/format.md#the-rules-in-check-order. No tensor byte is touched.
+// the order of docs/format.md#reader-rules. No tensor byte is touched.
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
@@ -1345,6 +1346,25 @@ class header_sax {
   std::vector<std::unordered_set<std::string>> skip_keys_;
 };
 
+/// Runs nlohmann's JSON parser over [first, last) with the SAX handler `sax`, strictly (the whole
+/// input is one JSON value). nlohmann::json::sax_parse would also compile the readers of its five
+/// binary formats into every program that parses (a third of the cost of compiling a translation
+/// unit that opens a file); with nlohmann 3.11, whose parser interface is known, its JSON parser
+/// is called directly, as sax_parse itself does for JSON. The index parser uses it too.
+template <class Sax>
+bool json_sax_parse(const char* first, const char* last, Sax& sax) {
+#if defined(NLOHMANN_JSON_VERSION_MAJOR) && NLOHMANN_JSON_VERSION_MAJOR == 3 && \
+    NLOHMANN_JSON_VERSION_MINOR == 11
+  using adapter = nlohmann::detail::iterator_input_adapter<const char*>;
+  return nlohmann::detail::parser<nlohmann::json, adapter>(
+             nlohmann::detail::input_adapter(first, last), nullptr, true, false)
+      .sax_parse(&sax, true);
+#else
+  return nlohmann::json::sax_parse(first, last, &sax, nlohmann::json::input_format_t::json, true,
+                                   false);
+#endif
+}
+
 /// How many leading bytes describe_first_bytes looks at.
 inline constexpr std::size_t sniff_size = 512;
 
@@ -1509,8 +1529,7 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
     return error(errc::invalid_header_deserialization,
                  "invalid JSON: a UTF-8 byte order mark after leading whitespace");
   }
-  const bool ok = nlohmann::json::sax_parse(first, last, &sax, nlohmann::json::input_format_t::json,
-                                            true, false);
+  const bool ok = json_sax_parse(first, last, sax);
   if (!ok || !sax.complete()) {
     if (auto& e = sax.failure()) return std::move(*e);
     return error(errc::invalid_header_deserialization, "invalid JSON: incomplete header");
@@ -4274,8 +4293,7 @@ result<shard_index> parse_index(std::string_view json) {
   }
   detail::index_sax<> sax;
   const char* first = json.data();
-  const bool ok = nlohmann::json::sax_parse(first, first + json.size(), &sax,
-                                            nlohmann::json::input_format_t::json, true, false);
+  const bool ok = detail::json_sax_parse(first, first + json.size(), sax);
   if (!ok) {
     if (sax.failure()) return *sax.failure();
     return error(errc::invalid_header_deserialization, "invalid JSON");
@@ -4375,7 +4393,7 @@ result<std::string> format_index(const shard_index& index) {
 // safetensors for C++, part 8 of 9: sharded checkpoints. checkpoint reads a model in one file
 // or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
 // save_sharded and sharded_stream_writer write one, shards first and the index last
-// (docs/index.md#writing-a-checkpoint). `template <class = void>` marks what is compiled only when
+// (docs/index.md#write-order). `template <class = void>` marks what is compiled only when
 // used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT

@@ -295,7 +295,8 @@ template <class T>
 struct has_dtype<T, std::void_t<decltype(dtype_of<T>::value)>> : std::true_type {};
 }  // namespace detail
 
-// --- errors (docs/format.md#errors) ------------------------------------------------------------
+// --- errors (docs/format.md#error-codes)
+// ------------------------------------------------------------
 
 /// Error codes. The first eleven map one to one to the reference implementation's
 /// SafeTensorError variants; the rest are this library's (see error_name()).

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "basics.hpp"
+#include "parse.hpp"
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -456,8 +456,7 @@ result<shard_index> parse_index(std::string_view json) {
   }
   detail::index_sax<> sax;
   const char* first = json.data();
-  const bool ok = nlohmann::json::sax_parse(first, first + json.size(), &sax,
-                                            nlohmann::json::input_format_t::json, true, false);
+  const bool ok = detail::json_sax_parse(first, first + json.size(), sax);
   if (!ok) {
     if (sax.failure()) return *sax.failure();
     return error(errc::invalid_header_deserialization, "invalid JSON");

@@ -1,7 +1,7 @@
 // safetensors for C++, part 2 of 9: from bytes to a validated tensor table. The 8-byte length
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
-// the order of docs/format.md#the-rules-in-check-order. No tensor byte is touched.
+// the order of docs/format.md#reader-rules. No tensor byte is touched.
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
@@ -587,6 +587,25 @@ class header_sax {
   std::vector<std::unordered_set<std::string>> skip_keys_;
 };
 
+/// Runs nlohmann's JSON parser over [first, last) with the SAX handler `sax`, strictly (the whole
+/// input is one JSON value). nlohmann::json::sax_parse would also compile the readers of its five
+/// binary formats into every program that parses (a third of the cost of compiling a translation
+/// unit that opens a file); with nlohmann 3.11, whose parser interface is known, its JSON parser
+/// is called directly, as sax_parse itself does for JSON. The index parser uses it too.
+template <class Sax>
+bool json_sax_parse(const char* first, const char* last, Sax& sax) {
+#if defined(NLOHMANN_JSON_VERSION_MAJOR) && NLOHMANN_JSON_VERSION_MAJOR == 3 && \
+    NLOHMANN_JSON_VERSION_MINOR == 11
+  using adapter = nlohmann::detail::iterator_input_adapter<const char*>;
+  return nlohmann::detail::parser<nlohmann::json, adapter>(
+             nlohmann::detail::input_adapter(first, last), nullptr, true, false)
+      .sax_parse(&sax, true);
+#else
+  return nlohmann::json::sax_parse(first, last, &sax, nlohmann::json::input_format_t::json, true,
+                                   false);
+#endif
+}
+
 /// How many leading bytes describe_first_bytes looks at.
 inline constexpr std::size_t sniff_size = 512;
 
@@ -751,8 +770,7 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
     return error(errc::invalid_header_deserialization,
                  "invalid JSON: a UTF-8 byte order mark after leading whitespace");
   }
-  const bool ok = nlohmann::json::sax_parse(first, last, &sax, nlohmann::json::input_format_t::json,
-                                            true, false);
+  const bool ok = json_sax_parse(first, last, sax);
   if (!ok || !sax.complete()) {
     if (auto& e = sax.failure()) return std::move(*e);
     return error(errc::invalid_header_deserialization, "invalid JSON: incomplete header");

@@ -1,7 +1,7 @@
 // safetensors for C++, part 8 of 9: sharded checkpoints. checkpoint reads a model in one file
 // or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
 // save_sharded and sharded_stream_writer write one, shards first and the index last
-// (docs/index.md#writing-a-checkpoint). `template <class = void>` marks what is compiled only when
+// (docs/index.md#write-order). `template <class = void>` marks what is compiled only when
 // used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
