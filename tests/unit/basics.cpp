@@ -1,0 +1,127 @@
+// Part 1, basics: span and as_bytes, dtype names, errors and their printing, result<T>
+// (value_or, moves, the operator-> that temporaries of view owners do not have), int_cast.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdint>
+#include <safetensors/safetensors.hpp>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace {
+namespace st = safetensors;
+
+// Whether `std::declval<R>()->size()` compiles, i.e. operator-> is usable on an R.
+template <class R, class = void>
+struct has_arrow : std::false_type {};
+template <class R>
+struct has_arrow<R, std::void_t<decltype(std::declval<R>().operator->())>> : std::true_type {};
+
+// Temporaries of results whose value owns what views point into have no operator->; others do.
+static_assert(has_arrow<st::result<st::mapped_file>&>::value);
+static_assert(!has_arrow<st::result<st::mapped_file>&&>::value);
+static_assert(!has_arrow<st::result<st::file_view>&&>::value);
+static_assert(!has_arrow<st::result<st::header>&&>::value);
+static_assert(!has_arrow<st::result<st::source_reader>&&>::value);
+static_assert(!has_arrow<st::result<st::checkpoint>&&>::value);
+static_assert(has_arrow<st::result<st::tensor_view>&&>::value);
+static_assert(has_arrow<st::result<st::tensor_info>&&>::value);
+static_assert(has_arrow<const st::result<st::file_view>&>::value);
+
+// A mapped_file owns its file_view; it is not one.
+static_assert(!std::is_convertible_v<st::mapped_file, st::file_view>);
+static_assert(!std::is_base_of_v<st::file_view, st::mapped_file>);
+
+// The exception mode names the ABI namespace.
+#if SAFETENSORS_NO_EXCEPTIONS
+static_assert(std::is_same_v<st::error, st::v1_noexcept::error>);
+#else
+static_assert(std::is_same_v<st::error, st::v1::error>);
+#endif
+
+template <class T>
+std::string printed(const T& v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+}  // namespace
+
+TEST_SUITE("basics") {
+  TEST_CASE("as_bytes takes any contiguous range of trivially copyable objects") {
+    const std::vector<float> v{1.0F, 2.0F, 3.0F};
+    const auto b = st::as_bytes(v);
+    CHECK(b.size() == 12);
+    CHECK(static_cast<const void*>(b.data()) == static_cast<const void*>(v.data()));
+    const std::array<std::uint16_t, 4> a{1, 2, 3, 4};
+    CHECK(st::as_bytes(a).size() == 8);
+    const std::int32_t c_array[3] = {1, 2, 3};
+    CHECK(st::as_bytes(c_array).size() == 12);
+    CHECK(st::as_bytes(st::span<const float>(v)).size() == 12);
+    CHECK(st::as_bytes(std::vector<double>()).empty());
+    std::vector<std::uint8_t> w(5);
+    const auto wb = st::as_writable_bytes(w);
+    wb[2] = std::byte{7};
+    CHECK(w[2] == 7);
+  }
+
+  TEST_CASE("span: subspan with and without a count") {
+    std::vector<int> v{1, 2, 3, 4, 5};
+    const st::span<int> s(v);
+    CHECK(s.subspan(1, 3).size() == 3);
+    CHECK(s.subspan(1, 3).data() == v.data() + 1);
+    CHECK(s.subspan(2).size() == 3);
+    CHECK(s.subspan(5).empty());
+  }
+
+  TEST_CASE("dtype, errc and error print their names") {
+    CHECK(printed(st::dtype::BF16) == "BF16");
+    CHECK(printed(st::dtype::F8_E4M3FNUZ) == "F8_E4M3FNUZ");
+    CHECK(printed(static_cast<st::dtype>(200)) == "dtype(200)");
+    CHECK(printed(st::errc::invalid_offset) == "InvalidOffset");
+    const st::error e(st::errc::tensor_not_found, "no tensor named 'x'");
+    CHECK(printed(e) == "TensorNotFound: no tensor named 'x'");
+    CHECK(printed(e) == e.to_string());
+  }
+
+  TEST_CASE("result: value_or, copies and moves keep the value or the error") {
+    const st::result<int> ok(3);
+    const st::result<int> bad(st::error(st::errc::io_error, "gone"));
+    CHECK(ok.value_or(7) == 3);
+    CHECK(bad.value_or(7) == 7);
+    CHECK(st::result<std::string>(std::string("kept")).value_or("fallback") == "kept");
+    CHECK(st::result<std::string>(st::error(st::errc::io_error, "x")).value_or("fallback") ==
+          "fallback");
+
+    st::result<std::vector<int>> a(std::vector<int>{1, 2, 3});
+    st::result<std::vector<int>> b = a;  // copy
+    CHECK(b->size() == 3);
+    st::result<std::vector<int>> c = std::move(a);  // move
+    CHECK(c->size() == 3);
+    c = st::result<std::vector<int>>(st::error(st::errc::invalid_argument, "now an error"));
+    REQUIRE_FALSE(c.has_value());
+    CHECK(c.error().code() == st::errc::invalid_argument);
+    c = b;  // from an error back to a value
+    REQUIRE(c.has_value());
+    CHECK((*c)[2] == 3);
+    st::result<std::vector<int>> d(st::error(st::errc::io_error, "e"));
+    d = std::move(b);
+    CHECK(d->size() == 3);
+  }
+
+  TEST_CASE("int_cast converts between the size types without a warning on any host") {
+    CHECK(st::detail::int_cast<std::size_t>(std::uint64_t{42}) == 42);
+    CHECK(st::detail::int_cast<std::uint64_t>(std::size_t{42}) == 42);
+    CHECK(st::detail::int_cast<std::uint32_t>(std::uint64_t{0x1'0000'0005}) == 5);
+  }
+
+  TEST_CASE("quote and escape_controls keep messages on one line") {
+    CHECK(st::detail::escape_controls("a\nb\x7f") == "a\\x0ab\\x7f");
+    CHECK(st::detail::quote("w") == "'w'");
+    CHECK(st::detail::quote(std::string(300, 'x')) ==
+          "'" + std::string(200, 'x') + "...(300 bytes)'");
+  }
+}
