@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: build safetensors-bench (its own build dir, no tests or examples) and run its
 # quick mode (small sizes, few repetitions, targets not enforced) so that it keeps compiling
-# and running. The targets are checked by the full run (README "Performance"). Budget: 3 min.
+# and running. The targets are checked by the full run (docs/performance.md). Budget: 3 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh

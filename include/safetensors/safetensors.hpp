@@ -11,6 +11,8 @@
 #ifndef SAFETENSORS_SAFETENSORS_HPP
 #define SAFETENSORS_SAFETENSORS_HPP
 
+// The parts in order (cmake/amalgamate.cmake checks it); not sorted by clang-format:
+// clang-format off
 #include "parts/basics.hpp"    // 1. version, configuration, span, dtypes, errors, result<T>
 #include "parts/parse.hpp"     // 2. length prefix, JSON header, validation
 #include "parts/table.hpp"     // 3. tensor table, element views, slicing
@@ -20,5 +22,6 @@
 #include "parts/index.hpp"     // 7. the sharded checkpoint index
 #include "parts/sharded.hpp"   // 8. checkpoint, save_sharded, sharded_stream_writer
 #include "parts/convert.hpp"   // 9. dtype conversions
+// clang-format on
 
 #endif  // SAFETENSORS_SAFETENSORS_HPP

@@ -477,8 +477,8 @@ void hint_table(const context& ctx) {
       const stats t = summarize(times[k]);
       row r;
       r.target = "hint";
-      r.what = std::string("mapped_file::open+sum, ") + hints[k].name + (cold ? " (cold)" : " (warm)") +
-               " vs normal";
+      r.what = std::string("mapped_file::open+sum, ") + hints[k].name +
+               (cold ? " (cold)" : " (warm)") + " vs normal";
       r.ours = fmt_rate(bytes, t.median);
       r.base = fmt_rate(bytes, normal);
       r.ratio = {normal / t.median, normal / t.max, normal / t.min};

@@ -180,7 +180,8 @@ inline st_ref::options to_ref(const st::parse_options& o) {
 inline void require_agreement(const std::uint8_t* data, std::size_t size,
                               const st::parse_options& opts) {
   const st_ref::verdict want = st_ref::check(data, size, to_ref(opts));
-  const auto got = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size), opts);
+  const auto got =
+      st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size), opts);
   if (got.has_value() != want.ok) {
     die("verdict differs", got ? "library accepts, checker says " + want.error
                                : "library says " + got.error().to_string() + ", checker accepts");
@@ -219,7 +220,8 @@ inline void check_files(const std::uint8_t* data, std::size_t size,
     ST_FUZZ_REQUIRE(!out.fail(), "cannot write the temporary file " + path.string());
   }
   const std::vector<std::uint8_t> copy(data, data + size);
-  const auto buffer = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(copy.empty() ? nullptr : copy.data()), copy.size()));
+  const auto buffer = st::parse(st::span<const std::byte>(
+      reinterpret_cast<const std::byte*>(copy.empty() ? nullptr : copy.data()), copy.size()));
   const auto mapped = st::mapped_file::open(path);
   const auto reader = st::source_reader::open(path);
   for (const st::error* e :
@@ -279,7 +281,8 @@ inline void check_files(const std::uint8_t* data, std::size_t size,
 /// rewrite is byte-identical to the first.
 inline void check_roundtrip(const std::uint8_t* data, std::size_t size) {
   const std::vector<std::uint8_t> copy(data, data + size);
-  const auto f = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(copy.empty() ? nullptr : copy.data()), copy.size()));
+  const auto f = st::parse(st::span<const std::byte>(
+      reinterpret_cast<const std::byte*>(copy.empty() ? nullptr : copy.data()), copy.size()));
   if (!f) return;
   std::vector<st::tensor_spec> specs;
   for (const st::tensor_info t : f->tensors()) specs.push_back(st::to_spec(f->tensor(t)));

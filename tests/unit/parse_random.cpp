@@ -767,7 +767,8 @@ TEST_SUITE("random") {
       // Exact-size heap copy, so any over-read is caught by the sanitizers.
       std::unique_ptr<unsigned char[]> input(new unsigned char[f.bytes.size()]);
       std::memcpy(input.get(), f.bytes.data(), f.bytes.size());
-      auto fv = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), f.bytes.size()));
+      auto fv = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()),
+                                                    f.bytes.size()));
       if (!fv.has_value()) {
         FAIL_CHECK(
             "a valid random file was rejected: "
@@ -827,8 +828,11 @@ TEST_SUITE("random") {
       std::unique_ptr<unsigned char[]> input(new unsigned char[size == 0 ? 1 : size]);
       if (size != 0) std::memcpy(input.get(), b.data(), size);
 
-      auto strict = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), size));
-      auto loose = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), size), lenient);
+      auto strict = st::parse(
+          st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), size));
+      auto loose = st::parse(
+          st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), size),
+          lenient);
       auto reader = st::source_reader::open(std::make_unique<st::memory_source>(
           st::span<const std::byte>(reinterpret_cast<const std::byte*>(input.get()), size)));
 

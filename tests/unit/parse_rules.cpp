@@ -139,8 +139,10 @@ TEST_SUITE("rules") {
       RL_EXPECT_ERROR(bytes_t(n, 0), st::errc::header_too_small, "HeaderTooSmall");
       RL_EXPECT_ERROR(bytes_t(n, 0xFF), st::errc::header_too_small, "HeaderTooSmall");
     }
-    RL_CHECK_ERROR(st::parse(st::span<const std::byte>()), st::errc::header_too_small, "HeaderTooSmall");
-    RL_CHECK_ERROR(st::parse(st::span<const std::byte>(nullptr, 16)), st::errc::invalid_argument, "InvalidArgument");
+    RL_CHECK_ERROR(st::parse(st::span<const std::byte>()), st::errc::header_too_small,
+                   "HeaderTooSmall");
+    RL_CHECK_ERROR(st::parse(st::span<const std::byte>(nullptr, 16)), st::errc::invalid_argument,
+                   "InvalidArgument");
   }
 
   TEST_CASE("rule 1 boundary: exactly 8 bytes passes on to the later rules") {
@@ -167,7 +169,8 @@ TEST_SUITE("rules") {
 
     set_n(limit);
     {
-      const auto f = st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(buf.data()), static_cast<std::size_t>(8 + limit)));
+      const auto f = st::parse(st::span<const std::byte>(
+          reinterpret_cast<const std::byte*>(buf.data()), static_cast<std::size_t>(8 + limit)));
       RL_REQUIRE_OK(f);
       CHECK(f->size() == 0);
       CHECK(f->header().header_size() == limit);
@@ -179,8 +182,11 @@ TEST_SUITE("rules") {
       // A limit one below N rejects the same file.
       st::parse_options lowered;
       lowered.max_header_size = limit - 1;
-      RL_CHECK_ERROR(st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(buf.data()), static_cast<std::size_t>(8 + limit)), lowered),
-                     st::errc::header_too_large, "HeaderTooLarge");
+      RL_CHECK_ERROR(
+          st::parse(st::span<const std::byte>(reinterpret_cast<const std::byte*>(buf.data()),
+                                              static_cast<std::size_t>(8 + limit)),
+                    lowered),
+          st::errc::header_too_large, "HeaderTooLarge");
     }
 
     set_n(limit + 1);

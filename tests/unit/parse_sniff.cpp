@@ -98,7 +98,8 @@ TEST_CASE("sniff: a safetensors header length is never mistaken for text") {
   CHECK(sn_describe({0x13, 0x37, 0xc0, 0xde, 0xff, 0xff, 0xff, 0xff, 0x00}).empty());
 }
 
-TEST_CASE("sniff: parse(), mapped_file::open() and source_reader::open() messages say what the file is") {
+TEST_CASE(
+    "sniff: parse(), mapped_file::open() and source_reader::open() messages say what the file is") {
   struct sn_case {
     sn_bytes bytes;
     st::errc code;

@@ -575,8 +575,10 @@ TEST_SUITE("reference") {
     st_test::temp_dir dir;
     const auto path = dir.file("truncated.safetensors");
     st_test::write_file(path, ref_u8(bytes));
-    REF_CHECK_ERROR(st::source_reader::open(path), st::errc::invalid_header_length, "InvalidHeaderLength");
-    REF_CHECK_ERROR(st::mapped_file::open(path), st::errc::invalid_header_length, "InvalidHeaderLength");
+    REF_CHECK_ERROR(st::source_reader::open(path), st::errc::invalid_header_length,
+                    "InvalidHeaderLength");
+    REF_CHECK_ERROR(st::mapped_file::open(path), st::errc::invalid_header_length,
+                    "InvalidHeaderLength");
   }
 
   TEST_CASE("test_pread_backend.py test_data_offset_overflow_is_rejected: the liar") {

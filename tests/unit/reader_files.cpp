@@ -629,7 +629,8 @@ TEST_SUITE("files") {
   }
 #endif
 
-  TEST_CASE("mapped_file::open: a valid file, and invalid files keep their code and name the file") {
+  TEST_CASE(
+      "mapped_file::open: a valid file, and invalid files keep their code and name the file") {
     st_test::temp_dir dir;
     const auto specs = sample_specs();
     const st_test::metadata_t md =
@@ -912,7 +913,8 @@ TEST_SUITE("files") {
     REQUIRE(tail.has_value());
     CHECK(to_u8(*tail) == specs[4].data);
 
-    CHECK(outcome(st::source_reader::open(std::unique_ptr<st::random_access_source>())) == "InvalidArgument");
+    CHECK(outcome(st::source_reader::open(std::unique_ptr<st::random_access_source>())) ==
+          "InvalidArgument");
   }
 
   TEST_CASE("a source whose size is smaller or larger than the header claims") {

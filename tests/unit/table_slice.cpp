@@ -286,8 +286,8 @@ TEST_CASE("read_slice_into: only the slice's bytes, through a source_reader") {
     REQUIRE(reader->read_slice_into(info, st::span<const st::dim_range>(ranges), out));
     CHECK(to_u8(out) == want);
     std::vector<std::byte> small(want.size() - 1);
-    CHECK(outcome(reader->read_slice_into(info, st::span<const st::dim_range>(ranges),
-                                      small)) == "InvalidArgument");
+    CHECK(outcome(reader->read_slice_into(info, st::span<const st::dim_range>(ranges), small)) ==
+          "InvalidArgument");
   }
   CHECK(outcome(reader->read_slice_into(info, {{0, 7}}, {})) == "InvalidArgument");
   // An entry of another file (offsets past this file's data).

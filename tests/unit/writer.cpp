@@ -6,8 +6,6 @@
 // Expected bytes are either written out literally here (the reference vectors, from the
 // reference's own tests) or built by the independent test writer (tests/support/test_writer.hpp)
 // from a layout this file computes itself; never taken from the library's output.
-#include "test_writer.hpp"
-
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -24,6 +22,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "test_writer.hpp"
 
 namespace st = safetensors;
 namespace fs = std::filesystem;
