@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <safetensors/safetensors.hpp>
 #include <string>
@@ -677,7 +678,7 @@ TEST_SUITE("sharded") {
     REQUIRE(outcome(l) == "value");
     CHECK(groups_of(*l, in) == std::vector<std::vector<std::string>>{{"a", "b"}, {"c", "d", "e"}});
     CHECK(l->shards() == std::vector<std::string>{"model-00001-of-00002.safetensors",
-                                                      "model-00002-of-00002.safetensors"});
+                                                  "model-00002-of-00002.safetensors"});
     CHECK(l->total_size() == 200);
     CHECK(l->sharded());
     // One byte more and the boundary moves.
@@ -839,7 +840,9 @@ TEST_SUITE("sharded") {
     o.max_shard_size = 100;
     CHECK(outcome(st::save_sharded(dir.path(), specs, o)) == "TensorInvalidInfo");
     CHECK(fs::is_empty(dir.path()));
-    CHECK(outcome(st::save_sharded(dir.path() / "missing", lib_specs(ts), o)) == "IoError");
+    // Validation comes first: a missing directory is not created for a save that cannot succeed.
+    CHECK(outcome(st::save_sharded(dir.path() / "missing", specs, o)) == "TensorInvalidInfo");
+    CHECK(fs::is_empty(dir.path()));
   }
 
   TEST_CASE("save_sharded: a failure in a later shard leaves no index and no partial file") {
@@ -952,4 +955,458 @@ TEST_SUITE("sharded") {
     CHECK(fs::is_empty(c));
   }
 
+  // --- the output directory, and the previous checkpoint's files (docs/index.md#write-order) ---
+
+  /// A file name as UTF-8 (fs::path::string() is the ANSI code page on Windows).
+  std::string utf8_name(const fs::path& p) {
+#if defined(__cpp_char8_t)
+    const auto u8 = p.filename().u8string();
+    return std::string(u8.begin(), u8.end());
+#else
+    return p.filename().u8string();
+#endif
+  }
+
+  /// The names in `dir`, sorted; a directory's name ends with '/'.
+  std::vector<std::string> listing(const fs::path& dir) {
+    std::vector<std::string> out;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      out.push_back(utf8_name(entry.path()) + (entry.is_directory() ? "/" : ""));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  /// Every regular file under `dir` (recursively, links not followed): relative name -> bytes.
+  std::map<std::string, std::vector<std::uint8_t>> snapshot(const fs::path& dir) {
+    std::map<std::string, std::vector<std::uint8_t>> out;
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+      if (!entry.is_symlink() && entry.is_regular_file()) {
+        const auto u8 = entry.path().lexically_relative(dir).generic_u8string();
+        out[std::string(u8.begin(), u8.end())] = st_test::read_file(entry.path());
+      }
+    }
+    return out;
+  }
+
+  /// The 6 tensors of original_tensors() (bytes 320, 40, 200, 14, 0, 3) split at 14 bytes:
+  /// 5 shards {a.big} {b} {c} {d, e} {f}; at 400 bytes: 2 shards {a.big, b} {c, d, e, f}; at the
+  /// default limit: one file.
+  constexpr std::uint64_t five_shards = 14;
+  constexpr std::uint64_t two_shards_limit = 400;
+
+  /// `<prefix>-00001-of-0000N.safetensors` ... for N below 10, written out.
+  std::vector<std::string> names_of(const std::string& prefix, int count) {
+    std::vector<std::string> out;
+    for (int k = 1; k <= count; ++k) {
+      out.push_back(prefix + "-0000" + std::to_string(k) + "-of-0000" + std::to_string(count) +
+                    ".safetensors");
+    }
+    return out;
+  }
+
+  std::vector<std::string> sorted(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+
+  /// The tensors of `ts` declared for sharded_stream_writer (no bytes).
+  std::vector<st::tensor_spec> declared_of(const std::vector<st_test::tensor_spec>& ts) {
+    std::vector<st::tensor_spec> out;
+    for (const auto& t : ts)
+      out.push_back(st::tensor_spec{t.name, *st::dtype_from_string(t.dtype), t.shape, {}, {}});
+    return out;
+  }
+
+  TEST_CASE("save_sharded and sharded_stream_writer create the directory, nested too") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    st::sharded_write_options o;
+    o.max_shard_size = 250;
+    o.write.sync = false;
+
+    const fs::path nested = dir.path() / "a" / "b" / "c";
+    auto l = st::save_sharded(nested, specs, o);
+    REQUIRE(outcome(l) == "value");
+    CHECK(listing(nested) ==
+          sorted({"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                  "model-00003-of-00003.safetensors", "model.safetensors.index.json"}));
+    auto c = st::checkpoint::open(nested);
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->verify().ok());
+
+    // A UTF-8 string path with two new non-ASCII levels.
+    const std::string utf8_dir = "mod\xC3\xA8les/\xC3\xA9t\xC3\xA9";  // "modèles/été"
+    const std::string utf8_out = st::detail::display_path(dir.path()) + "/" + utf8_dir;
+    REQUIRE(outcome(st::save_sharded(utf8_out, specs, o)) == "value");
+    CHECK(fs::is_regular_file(dir.path() / utf8_path(utf8_dir) / "model.safetensors.index.json"));
+
+    // An existing directory is used as it is (its other files stay).
+    write_text(dir.file("keep.txt"), "keep");
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    CHECK(read_text(dir.file("keep.txt")) == "keep");
+
+    // The streaming writer creates it in create(), before any byte is written.
+    const auto declared = declared_of(ts);
+    const fs::path streamed = dir.path() / "s" / "t";
+    auto w = st::sharded_stream_writer::create(streamed, declared, o);
+    REQUIRE(outcome(w) == "value");
+    CHECK(fs::is_directory(streamed));
+    for (const auto& t : ts) {
+      REQUIRE(outcome(w->write(t.name, st::as_bytes(t.data))) == "value");
+    }
+    REQUIRE(outcome(w->commit()) == "value");
+    for (const auto& name : l->shards()) {
+      CAPTURE(name);
+      CHECK(st_test::read_file(streamed / name) == st_test::read_file(nested / name));
+    }
+  }
+
+  TEST_CASE("a file in place of the directory, or under a file, is IoError and changes nothing") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    const auto declared = declared_of(ts);
+    st::sharded_write_options o;
+    o.max_shard_size = 250;
+    o.write.sync = false;
+    const fs::path file = dir.file("out");
+    write_text(file, "not a directory");
+    const auto before = snapshot(dir.path());
+
+    auto r = st::save_sharded(file, specs, o);
+    REQUIRE(outcome(r) == "IoError");
+    CHECK(has(r.error().message(), "it exists and is not a directory"));
+    CHECK(has(r.error().message(), st::detail::display_path(file)));
+    auto w = st::sharded_stream_writer::create(file, declared, o);
+    REQUIRE(outcome(w) == "IoError");
+    CHECK(has(w.error().message(), "it exists and is not a directory"));
+
+    // A directory below a file cannot be created: the message names it and the system's reason.
+    const fs::path below = file / "sub";
+    r = st::save_sharded(below, specs, o);
+    REQUIRE(outcome(r) == "IoError");
+    CHECK(has(r.error().message(), "cannot create the directory"));
+    CHECK(has(r.error().message(), st::detail::display_path(below)));
+    CHECK_FALSE(has(r.error().message(), "temporary file"));
+    w = st::sharded_stream_writer::create(below, declared, o);
+    REQUIRE(outcome(w) == "IoError");
+    CHECK(has(w.error().message(), "cannot create the directory"));
+
+    CHECK(snapshot(dir.path()) == before);
+    CHECK(listing(dir.path()) == std::vector<std::string>{"out"});
+  }
+
+  TEST_CASE("re-splitting into fewer or more shards removes the previous shards of the prefix") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    st::sharded_write_options o;
+    o.write.sync = false;
+    o.max_shard_size = five_shards;
+    auto five = st::save_sharded(dir.path(), specs, o);
+    REQUIRE(outcome(five) == "value");
+    REQUIRE(five->shards() == names_of("model", 5));
+    auto expected = names_of("model", 5);
+    expected.push_back("model.safetensors.index.json");
+    CHECK(listing(dir.path()) == sorted(expected));
+
+    // 5 -> 2: every old name ends in "-of-00005", so none of them is a file of the new set; all
+    // five go, the two new shards and the new index stay.
+    o.max_shard_size = two_shards_limit;
+    auto two = st::save_sharded(dir.path(), specs, o);
+    REQUIRE(outcome(two) == "value");
+    REQUIRE(two->shards() == names_of("model", 2));
+    expected = names_of("model", 2);
+    expected.push_back("model.safetensors.index.json");
+    CHECK(listing(dir.path()) == sorted(expected));
+    auto c = st::checkpoint::open(dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->shard_count() == 2);
+    CHECK(c->verify().ok());
+
+    // 2 -> 5 again: the two shards of the 2-shard split go.
+    o.max_shard_size = five_shards;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    expected = names_of("model", 5);
+    expected.push_back("model.safetensors.index.json");
+    CHECK(listing(dir.path()) == sorted(expected));
+
+    // The same split again: the files are replaced, none is removed.
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    CHECK(listing(dir.path()) == sorted(expected));
+    c = st::checkpoint::open(dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->verify().ok());
+  }
+
+  TEST_CASE("the cleanup removes only this prefix's shard names, never other files") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    st::sharded_write_options o;
+    o.write.sync = false;
+    // Another model in the same directory, prefix "other", 2 shards and its index.
+    st::sharded_write_options other = o;
+    other.prefix = "other";
+    other.max_shard_size = two_shards_limit;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, other)) == "value");
+    // This prefix's previous checkpoint: 5 shards.
+    o.max_shard_size = five_shards;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    // Files that only look like shards of "model", and a directory with a shard's name.
+    const std::vector<std::string> lookalikes = {
+        "README.md",
+        "model-00001-of-00005.safetensors.bak",
+        "model-00001-of-00005.bin",
+        "pytorch_model-00001-of-00005.bin",
+        "xmodel-00001-of-00005.safetensors",
+        "model_v2-00001-of-00005.safetensors",
+        "model-v2-00001-of-00005.safetensors",
+        "MODEL-00004-of-00009.safetensors",  // another case: not this prefix
+        "model-1-of-5.safetensors",
+        "model-000001-of-000005.safetensors",  // not 5 digits
+        "model-00000-of-00005.safetensors",    // shard 0: no layout names it
+        "model-00006-of-00005.safetensors",    // shard past the count
+        "model-0000a-of-00005.safetensors",
+        "model-00001_of-00005.safetensors",
+        "model-00002-of-00009.Safetensors",  // (no case twin here: case-insensitive systems)
+        "model-00001-of-00005.safetensors.index.json",
+        "model.safetensors.json",
+    };
+    for (const auto& name : lookalikes) write_text(dir.file(name), "not a shard: " + name);
+    fs::remove(dir.file("model-00003-of-00005.safetensors"));
+    fs::create_directory(dir.file("model-00003-of-00005.safetensors"));
+    write_text(dir.file("model-00003-of-00005.safetensors") / "inside.txt", "inside");
+    fs::create_directory(dir.file("model-00002-of-00002.safetensors.d"));
+    const auto before = snapshot(dir.path());
+
+    o.max_shard_size = two_shards_limit;
+    auto two = st::save_sharded(dir.path(), specs, o);
+    REQUIRE(outcome(two) == "value");
+
+    // Every file of the other model and every look-alike, byte for byte: all but the old
+    // shards of "model" (removed) and the index (rewritten).
+    std::vector<std::string> replaced = names_of("model", 5);
+    replaced.push_back("model.safetensors.index.json");
+    auto after = snapshot(dir.path());
+    std::size_t kept = 0;
+    for (const auto& [name, bytes] : before) {
+      CAPTURE(name);
+      if (std::find(replaced.begin(), replaced.end(), name) != replaced.end()) continue;
+      REQUIRE(after.count(name) == 1);
+      CHECK(after[name] == bytes);
+      ++kept;
+    }
+    CHECK(kept == lookalikes.size() + 3 + 1);  // + the other model's 3 files + inside.txt
+    std::vector<std::string> expected = lookalikes;
+    for (const auto& n : names_of("other", 2)) expected.push_back(n);
+    expected.push_back("other.safetensors.index.json");
+    for (const auto& n : names_of("model", 2)) expected.push_back(n);
+    expected.push_back("model.safetensors.index.json");
+    expected.push_back("model-00003-of-00005.safetensors/");  // a directory: left alone
+    expected.push_back("model-00002-of-00002.safetensors.d/");
+    CHECK(listing(dir.path()) == sorted(expected));
+    CHECK(read_text(dir.file("model-00003-of-00005.safetensors") / "inside.txt") == "inside");
+
+    // Both models still open and verify.
+    auto c = st::checkpoint::open(dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->verify().ok());
+    st::checkpoint_options co;
+    co.prefix = "other";
+    auto d = st::checkpoint::open(dir.path(), co);
+    REQUIRE(outcome(d) == "value");
+    CHECK(d->verify().ok());
+  }
+
+  TEST_CASE("the cleanup removes a link named like a stale shard, not what it points to") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    const fs::path out = dir.path() / "out";
+    st::sharded_write_options o;
+    o.write.sync = false;
+    o.max_shard_size = five_shards;
+    REQUIRE(outcome(st::save_sharded(out, specs, o)) == "value");
+    // As the Hub's cache stores shards: links to blobs elsewhere.
+    const fs::path blob = dir.file("blob");
+    fs::rename(out / "model-00005-of-00005.safetensors", blob);
+    const auto blob_bytes = st_test::read_file(blob);
+    std::error_code ec;
+    fs::create_symlink(blob, out / "model-00005-of-00005.safetensors", ec);
+    if (ec) {
+      MESSAGE("symbolic links are not available here: " << ec.message());
+      return;
+    }
+    o.max_shard_size = two_shards_limit;
+    REQUIRE(outcome(st::save_sharded(out, specs, o)) == "value");
+    std::vector<std::string> expected = names_of("model", 2);
+    expected.push_back("model.safetensors.index.json");
+    CHECK(listing(out) == sorted(expected));
+    CHECK(st_test::read_file(blob) == blob_bytes);
+  }
+
+  TEST_CASE("sharded -> one file removes the old shards; one file -> sharded removes the file") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    st::sharded_write_options o;
+    o.write.sync = false;
+    o.max_shard_size = five_shards;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    st::sharded_write_options other = o;
+    other.prefix = "other";
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, other)) == "value");
+    write_text(dir.file("README.md"), "readme");
+    const auto other_files = names_of("other", 5);
+
+    o.max_shard_size = st::default_max_shard_size;
+    auto one = st::save_sharded(dir.path(), specs, o);
+    REQUIRE(outcome(one) == "value");
+    REQUIRE(one->shards() == std::vector<std::string>{"model.safetensors"});
+    std::vector<std::string> expected = other_files;
+    expected.push_back("other.safetensors.index.json");
+    expected.push_back("README.md");
+    expected.push_back("model.safetensors");
+    CHECK(listing(dir.path()) == sorted(expected));
+    auto c = st::checkpoint::open(dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK_FALSE(c->sharded());
+    CHECK(c->size() == ts.size());
+
+    // And back: the single file is stale once the new index is in place.
+    o.max_shard_size = two_shards_limit;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    expected = other_files;
+    expected.push_back("other.safetensors.index.json");
+    expected.push_back("README.md");
+    for (const auto& n : names_of("model", 2)) expected.push_back(n);
+    expected.push_back("model.safetensors.index.json");
+    CHECK(listing(dir.path()) == sorted(expected));
+    c = st::checkpoint::open(dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->sharded());
+    CHECK(c->verify().ok());
+    st::checkpoint_options co;
+    co.prefix = "other";
+    auto d = st::checkpoint::open(dir.path(), co);
+    REQUIRE(outcome(d) == "value");
+    CHECK(d->verify().ok());
+  }
+
+  TEST_CASE("sharded_stream_writer: old shards are removed by commit(), not before") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    const auto declared = declared_of(ts);
+    st::sharded_write_options o;
+    o.write.sync = false;
+    o.max_shard_size = five_shards;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    write_text(dir.file("model-00001-of-00005.safetensors.bak"), "backup");
+    const auto before = snapshot(dir.path());
+
+    o.max_shard_size = two_shards_limit;
+    {  // discarded: nothing changes
+      auto w = st::sharded_stream_writer::create(dir.path(), declared, o);
+      REQUIRE(outcome(w) == "value");
+    }
+    CHECK(snapshot(dir.path()) == before);
+
+    auto w = st::sharded_stream_writer::create(dir.path(), declared, o);
+    REQUIRE(outcome(w) == "value");
+    for (const auto& t : ts) {
+      if (t.name == "f") continue;
+      REQUIRE(outcome(w->write(t.name, st::as_bytes(t.data))) == "value");
+    }
+    CHECK(outcome(w->commit()) == "TensorInvalidInfo");  // "f" missing: nothing committed
+    auto during = snapshot(dir.path());  // the old files, and the writer's 2 temporary files
+    std::size_t temporaries = 0;
+    for (auto it = during.begin(); it != during.end();) {
+      if (it->first.front() == '.' && has(it->first, ".tmp")) {
+        ++temporaries;
+        it = during.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    CHECK(temporaries == 2);
+    CHECK(during == before);
+    REQUIRE(outcome(w->write("f", st::as_bytes(ts.back().data))) == "value");
+    REQUIRE(outcome(w->commit()) == "value");
+    std::vector<std::string> expected = names_of("model", 2);
+    expected.push_back("model.safetensors.index.json");
+    expected.push_back("model-00001-of-00005.safetensors.bak");
+    CHECK(listing(dir.path()) == sorted(expected));
+    CHECK(read_text(dir.file("model-00001-of-00005.safetensors.bak")) == "backup");
+
+    // To one file: the two shards go.
+    o.max_shard_size = st::default_max_shard_size;
+    auto one = st::sharded_stream_writer::create(dir.path(), declared, o);
+    REQUIRE(outcome(one) == "value");
+    for (const auto& t : ts) {
+      REQUIRE(outcome(one->write(t.name, st::as_bytes(t.data))) == "value");
+    }
+    REQUIRE(outcome(one->commit()) == "value");
+    CHECK(listing(dir.path()) ==
+          sorted({"model.safetensors", "model-00001-of-00005.safetensors.bak"}));
+    auto c = st::checkpoint::open(dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->size() == ts.size());
+  }
+
+  TEST_CASE("nothing is removed when the save fails before the index is written") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    auto specs = lib_specs(ts);
+    st::sharded_write_options o;
+    o.write.sync = false;
+    o.max_shard_size = five_shards;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    const auto before = snapshot(dir.path());
+
+    // A validation error: nothing at all changes (the old index stays too).
+    auto bad = specs;
+    bad.back().shape = {4};  // 3 bytes given for BOOL[4]
+    o.max_shard_size = two_shards_limit;
+    CHECK(outcome(st::save_sharded(dir.path(), bad, o)) == "TensorInvalidInfo");
+    CHECK(snapshot(dir.path()) == before);
+
+    // A producer error in the second of two new shards: the first new shard is in place, the
+    // old index is gone (it was removed before the first shard), and every old shard stays.
+    specs[3].bytes = {};  // "d", in shard 2 of the 2-shard split
+    specs[3].producer = [](std::uint64_t, st::span<std::byte>) -> st::result<void> {
+      return st::error(st::errc::io_error, "device lost");
+    };
+    auto r = st::save_sharded(dir.path(), specs, o);
+    REQUIRE(outcome(r) == "IoError");
+    CHECK(has(r.error().message(), "device lost"));
+    auto after = snapshot(dir.path());
+    for (const auto& name : names_of("model", 5)) {
+      CAPTURE(name);
+      REQUIRE(after.count(name) == 1);
+      CHECK(after[name] == before.at(name));
+    }
+    std::vector<std::string> expected = names_of("model", 5);
+    expected.push_back("model-00001-of-00002.safetensors");
+    CHECK(listing(dir.path()) == sorted(expected));
+  }
+
+  TEST_CASE("non-ASCII prefixes: the cleanup matches the prefix in the platform's encoding") {
+    st_test::temp_dir dir;
+    const auto ts = original_tensors();
+    const auto specs = lib_specs(ts);
+    st::sharded_write_options o;
+    o.write.sync = false;
+    o.prefix = "mod\xC3\xA8le";  // "modèle"
+    o.max_shard_size = five_shards;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    o.max_shard_size = two_shards_limit;
+    REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
+    std::vector<std::string> expected = names_of("mod\xC3\xA8le", 2);
+    expected.push_back("mod\xC3\xA8le.safetensors.index.json");
+    CHECK(listing(dir.path()) == sorted(expected));
+  }
 }

@@ -705,6 +705,95 @@ result<void> remove_stale_index(const std::filesystem::path& index) {
   return {};
 }
 
+/// Makes `dir` a directory the writers can write into: an existing directory (or a link to
+/// one) is used as it is; a missing one is created with its missing parents, as
+/// std::filesystem::create_directories does. IoError when `dir` exists and is not a directory,
+/// or cannot be created (with the operating system's reason). An empty path is the current
+/// directory.
+template <class = void>
+result<void> ensure_directory(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  if (dir.empty()) return {};
+  std::error_code ec;
+  const fs::file_status status = fs::status(dir, ec);
+  if (fs::is_directory(status)) return {};
+  if (fs::exists(status)) {
+    return error(errc::io_error, "cannot write a checkpoint into " + quote(display_path(dir)) +
+                                     ": it exists and is not a directory");
+  }
+  fs::create_directories(dir, ec);  // a status error (permissions, ...) is reported here
+  if (ec) {
+    return error(errc::io_error,
+                 "cannot create the directory " + quote(display_path(dir)) + ": " + ec.message());
+  }
+  return {};
+}
+
+/// True when the file name `name` is `<prefix>-NNNNN-of-MMMMM.safetensors` as shard_layout
+/// names shards: `prefix` exactly (compared unit by unit, in the platform's encoding), then
+/// five ASCII digits each, with 1 <= NNNNN <= MMMMM.
+template <class = void>
+bool is_layout_shard_name(const std::filesystem::path::string_type& name,
+                          const std::filesystem::path::string_type& prefix) {
+  using char_type = std::filesystem::path::value_type;
+  constexpr std::string_view tail = "-#####-of-#####.safetensors";
+  if (name.size() != prefix.size() + tail.size()) return false;
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  std::uint32_t number[2] = {0, 0};  // NNNNN at tail[1..5], MMMMM at tail[10..14]
+  for (std::size_t i = 0; i < tail.size(); ++i) {
+    const char_type c = name[prefix.size() + i];
+    if (tail[i] != '#') {
+      if (c != static_cast<char_type>(tail[i])) return false;
+      continue;
+    }
+    if (c < '0' || c > '9') return false;
+    std::uint32_t& n = number[i < 6 ? 0 : 1];
+    n = n * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return number[0] >= 1 && number[0] <= number[1];
+}
+
+/// Removes, from `dir`, the files of an earlier checkpoint of `prefix` that the new one (whose
+/// files are `keep`) no longer uses: regular files (or links to one: the link is removed) named
+/// `<prefix>-NNNNN-of-MMMMM.safetensors` (is_layout_shard_name), and `<prefix>.safetensors`
+/// when `single_too`; never a name in `keep`. Called only after the new checkpoint is complete
+/// on disk (its index committed), so an index never names a missing shard. Best effort: a
+/// directory that cannot be listed, or a file that cannot be removed, stays as it is.
+template <class = void>
+void remove_stale_shards(const std::filesystem::path& dir, const std::string& prefix,
+                         const std::vector<std::string>& keep, bool single_too) {
+  namespace fs = std::filesystem;
+  using string_type = fs::path::string_type;
+  auto native_prefix = to_fs_path(prefix);
+  auto single = to_fs_path(prefix + ".safetensors");
+  if (!native_prefix || !single) return;
+  std::vector<string_type> kept;
+  for (const std::string& name : keep) {
+    auto p = to_fs_path(name);
+    if (!p) return;  // cannot happen: these names were written; remove nothing rather than guess
+    kept.push_back(p->native());
+  }
+  const fs::path where = dir.empty() ? fs::path(".") : dir;
+  std::vector<fs::path> stale;
+  std::error_code ec;
+  fs::directory_iterator it(where, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const string_type name = it->path().filename().native();
+    if (std::find(kept.begin(), kept.end(), name) != kept.end()) continue;
+    if (!is_layout_shard_name(name, native_prefix->native()) &&
+        !(single_too && name == single->native())) {
+      continue;
+    }
+    std::error_code fec;
+    if (fs::is_regular_file(it->path(), fec)) stale.push_back(it->path());
+  }
+  if (ec) return;  // not listed completely: remove nothing
+  for (const fs::path& p : stale) {
+    std::error_code rec;
+    fs::remove(p, rec);  // best effort; a file left behind is not named by the new index
+  }
+}
+
 template <class = void>
 result<void> write_text_atomic(const std::filesystem::path& path, std::string_view text,
                                bool sync) {
@@ -723,12 +812,16 @@ result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
 }
 }  // namespace detail
 
-/// Writes `tensors` into the directory `dir` (which must exist) as a checkpoint: shards per
-/// shard_layout, each written atomically, then the index (atomically, last), so an index never
-/// points at missing or partial shards. Every shard is validated before anything is written.
-/// An existing `<prefix>.safetensors.index.json` is removed before the first shard is written
-/// (also when the result is a single `<prefix>.safetensors`); other old files are left alone.
-/// Returns the layout (file names, assignment). The writer's errors, plus shard_layout's.
+/// Writes `tensors` into the directory `dir` as a checkpoint (docs/index.md#write-order): every
+/// shard is validated first; then `dir` is created if missing (with its parents); an existing
+/// `<prefix>.safetensors.index.json` is removed (also when the result is a single
+/// `<prefix>.safetensors`); the shards per shard_layout are written, each atomically; the index
+/// last, atomically, so an index never points at missing or partial shards. Only then are the
+/// previous checkpoint's files of the same prefix that the new one does not use removed
+/// (`<prefix>-NNNNN-of-MMMMM.safetensors`, and `<prefix>.safetensors` when the result is
+/// sharded), best effort; other files are left alone. Returns the layout (file names,
+/// assignment). The writer's errors, shard_layout's, and IoError for a `dir` that is not a
+/// directory or cannot be created.
 template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
 result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
                                   const sharded_write_options& options = {}) {
@@ -749,6 +842,7 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
   }
   auto index_path = detail::index_path_in(*root, options.prefix);
   if (!index_path) return index_path.error();
+  if (auto r = detail::ensure_directory(*root); !r) return r.error();
   if (auto r = detail::remove_stale_index(*index_path); !r) return r.error();
   std::uint64_t base = 0;
   for (std::size_t k = 0; k < plans.size(); ++k) {
@@ -771,15 +865,17 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
       return r.error();
     }
   }
+  detail::remove_stale_shards(*root, options.prefix, layout->shards(), layout->sharded());
   return std::move(*layout);
 }
 
 /// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
 /// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
 /// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
-/// commits the shards and writes the index last. Nothing appears before commit(); destruction
-/// without commit removes every temporary file. One temporary file per shard is open until
-/// commit. Move-only; not thread-safe.
+/// commits the shards, writes the index last and then removes the previous checkpoint's unused
+/// files, as save_sharded does. Before commit() only the directory (created by create() when
+/// missing) and temporary files appear; destruction without commit removes every temporary file.
+/// One temporary file per shard is open until commit. Move-only; not thread-safe.
 template <class = void>
 class basic_sharded_stream_writer {
  public:
@@ -788,8 +884,9 @@ class basic_sharded_stream_writer {
   basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
   ~basic_sharded_stream_writer() = default;
 
-  /// Plans the shards of `tensors` (bytes and producers ignored) in the existing directory
-  /// `dir` and creates a temporary file per shard.
+  /// Plans the shards of `tensors` (bytes and producers ignored), creates the directory `dir`
+  /// when missing (with its parents; IoError when it is not a directory or cannot be created)
+  /// and creates a temporary file per shard in it.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
   static result<basic_sharded_stream_writer> create(const P& dir,
                                                     const std::vector<tensor_spec>& tensors,
@@ -800,8 +897,11 @@ class basic_sharded_stream_writer {
     if (!layout) return layout.error();
     auto index_path = detail::index_path_in(*root, options.prefix);
     if (!index_path) return index_path.error();
+    if (auto r = detail::ensure_directory(*root); !r) return r.error();
     auto s = std::make_unique<state>();
     s->index_path = std::move(*index_path);
+    s->directory = *root;
+    s->prefix = options.prefix;
     s->sync = options.write.sync;
     for (std::size_t k = 0; k < layout->shard_count(); ++k) {
       auto name = detail::to_fs_path(layout->shards()[k]);
@@ -842,9 +942,10 @@ class basic_sharded_stream_writer {
     return state_ ? state_->layout : empty;
   }
   /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
-  /// writer stays usable), removes a stale index, commits the shards in order and writes the
-  /// index. After any other error the writer is discarded (shards already committed remain,
-  /// without an index).
+  /// writer stays usable), removes a stale index, commits the shards in order, writes the index,
+  /// then removes the previous checkpoint's unused files of the prefix (as save_sharded does).
+  /// After any other error the writer is discarded (shards already committed remain, without an
+  /// index, and the previous checkpoint's other files are not removed).
   result<void> commit() {
     if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
     for (const stream_writer& w : state_->writers) {
@@ -863,8 +964,11 @@ class basic_sharded_stream_writer {
       if (auto r = w.commit(); !r) return r;
     }
     if (s->layout.sharded()) {
-      return detail::write_text_atomic(s->index_path, s->layout.index_json(), s->sync);
+      if (auto r = detail::write_text_atomic(s->index_path, s->layout.index_json(), s->sync); !r) {
+        return r;
+      }
     }
+    detail::remove_stale_shards(s->directory, s->prefix, s->layout.shards(), s->layout.sharded());
     return {};
   }
   /// Removes every temporary file; nothing is written.
@@ -876,6 +980,8 @@ class basic_sharded_stream_writer {
     std::vector<stream_writer> writers;
     std::unordered_map<std::string, std::size_t> shard_of;
     std::filesystem::path index_path;
+    std::filesystem::path directory;
+    std::string prefix;
     bool sync = true;
   };
   std::unique_ptr<state> state_;
