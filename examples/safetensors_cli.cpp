@@ -1,22 +1,22 @@
-// safetensors-cli: inspect and validate safetensors files (contract: docs/cli.md#safetensors-cli).
+// safetensors-cli: inspect, validate and convert safetensors files and sharded checkpoints
+// (contract: docs/cli.md#safetensors-cli).
 //
-//   safetensors-cli inspect FILE [--json] [--values K]  the tensor table and metadata (and the
-//                                           first K values of each tensor)
-//   safetensors-cli validate FILE...        checks each file
+//   safetensors-cli inspect FILE [--json] [--values K]   the tensor table and metadata
+//   safetensors-cli validate FILE...                     checks each file or checkpoint
+//   safetensors-cli rewrite IN OUT [--align A]           re-serializes IN canonically (atomic)
 //   safetensors-cli split IN OUTDIR [--max-shard-size SIZE] [--prefix NAME]
-//   safetensors-cli merge INDEX|DIR OUT     sharded checkpoints (FILE may also be an index
-//                                           file or a model directory for inspect and validate)
-//   safetensors-cli rewrite IN OUT [--align A]  re-serializes IN canonically into OUT (atomic)
-//   safetensors-cli demo [DIR]              writes a small demo model and inspects it
+//   safetensors-cli merge INDEX|DIR OUT                  sharded checkpoints
+//   safetensors-cli demo [DIR]                           writes a small demo model, inspects it
+//   safetensors-cli [COMMAND] --help, --version          on stdout, exit 0
 //
-// Exit codes: 0 valid; 1 an invalid file (first stderr line "error: <Name>: <detail>");
-// 2 usage errors and files that cannot be opened.
+// The commands' arguments, options and help text are the table in commands() (parsed by
+// cli_args.hpp). Exit codes: 0 success; 1 an invalid input (first stderr line
+// "error: <Name>: <detail>"); 2 usage errors (one stderr line "error: usage: ...") and files
+// that cannot be opened. Messages name the flags, not the library's options (cli_messages.hpp).
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -26,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cli_args.hpp"
+#include "cli_messages.hpp"
 #include "cli_size.hpp"
 #include "cli_values.hpp"
 
@@ -40,37 +42,229 @@
 namespace {
 
 namespace st = safetensors;
+using safetensors_cli::command_spec;
+using safetensors_cli::in_flags;
+using safetensors_cli::option_spec;
+using safetensors_cli::parsed_args;
+using safetensors_cli::quote_arg;
 
 constexpr int exit_ok = 0;
 constexpr int exit_invalid = 1;
 constexpr int exit_usage = 2;
 
-const char* const usage_text =
-    "usage:\n"
-    "  safetensors-cli inspect FILE [--json] [--values K]\n"
-    "                                          print the tensor table and metadata, and the\n"
-    "                                          first K values of each tensor as numbers\n"
-    "  safetensors-cli validate FILE...        check each file (exit 1 if any is invalid)\n"
-    "  safetensors-cli split IN OUTDIR [--max-shard-size SIZE] [--prefix NAME]\n"
-    "                                          write IN as shards + index (SIZE: 5GB default,\n"
-    "                                          500MB, 10GiB, bytes)\n"
-    "  safetensors-cli merge INDEX|DIR OUT     write a sharded checkpoint as one file\n"
-    "  (FILE may also be a model directory or a .safetensors.index.json for inspect/validate)\n"
-    "  safetensors-cli rewrite IN OUT [--align A]\n"
-    "                                          write IN canonically (sorted, padded, aligned to A\n"
-    "                                          bytes, default 8) into OUT, atomically\n"
-    "  safetensors-cli demo [DIR]              write a small demo model and inspect it\n"
-    "exit codes: 0 valid, 1 invalid file, 2 usage error or file that cannot be opened\n";
+// ---- The command line -----------------------------------------------------------------------
 
-int usage_error(const std::string& message) {
-  std::cerr << "error: usage: " << message << "\n" << usage_text;
+const option_spec max_header_size_option{"--max-header-size", "SIZE",
+                                         "accept a header, or an index file, of up to SIZE bytes\n"
+                                         "(default 100MB; SIZE as in 200MB, 1GiB, 150000000)"};
+const option_spec allow_trailing_bytes_option{
+    "--allow-trailing-bytes", "", "accept bytes after the end of the last tensor's data"};
+const option_spec prefix_option{"--prefix", "NAME",
+                                "in a directory, open the model NAME.safetensors.index.json or\n"
+                                "NAME.safetensors (default model)"};
+
+const std::vector<command_spec>& commands() {
+  static const std::vector<command_spec> table{
+      {"inspect",
+       "FILE",
+       "print the tensor table and metadata of a file or checkpoint",
+       "Prints the tensor table and metadata of a safetensors file, or of a checkpoint (a model\n"
+       "directory or a .safetensors.index.json). Only headers are read, and with --values the\n"
+       "bytes of the values shown.",
+       {{"--json", "", "print one line of JSON instead of the table"},
+        {"--values", "K", "add the first K values of each tensor (a single file only)"},
+        max_header_size_option,
+        allow_trailing_bytes_option,
+        prefix_option}},
+      {"validate",
+       "FILE...",
+       "check each file or checkpoint (exit 1 if any is invalid)",
+       "Checks each file or checkpoint, continues after a failure and exits with the highest\n"
+       "code met. A checkpoint is verified shard by shard, and every problem is listed.",
+       {max_header_size_option, allow_trailing_bytes_option, prefix_option}},
+      {"rewrite",
+       "IN OUT",
+       "write IN again in canonical form into OUT, atomically",
+       "Writes the tensors and metadata of the file IN into OUT in canonical form (sorted,\n"
+       "compact header, data aligned to A bytes), through a temporary file and a rename: OUT\n"
+       "may be IN. Progress is shown on stderr when it is a terminal.",
+       {{"--align", "A",
+         "start the data at a multiple of A bytes: a power of two from 8 to\n"
+         "65536 (default 8)"},
+        {"--max-header-size", "SIZE",
+         "read and write a header of up to SIZE bytes (default 100MB)"},
+        {"--allow-trailing-bytes", "",
+         "accept bytes after the last tensor's data in IN (they are not\n"
+         "written)"}}},
+      {"split",
+       "IN OUTDIR",
+       "write a file or checkpoint as shards and an index",
+       "Writes IN (a file or a checkpoint) into OUTDIR, created if needed, as shards and an\n"
+       "index, or as one NAME.safetensors when everything fits in one shard. Progress is shown\n"
+       "on stderr when it is a terminal.",
+       {{"--max-shard-size", "SIZE",
+         "put at most SIZE tensor bytes in a shard (default 5GB; 500MB,\n"
+         "10GiB, 1048576)"},
+        {"--prefix", "NAME",
+         "name the files NAME-00001-of-0000N.safetensors and\n"
+         "NAME.safetensors.index.json (default model); when IN is a\n"
+         "directory, also the model read from it"},
+        {"--max-header-size", "SIZE",
+         "read and write a header, or read an index file, of up to SIZE\n"
+         "bytes (default 100MB)"},
+        allow_trailing_bytes_option}},
+      {"merge",
+       "INDEX|DIR OUT",
+       "write a sharded checkpoint as one file",
+       "Writes every tensor of a checkpoint (its index file or its directory) into the one file\n"
+       "OUT, atomically. Progress is shown on stderr when it is a terminal.",
+       {{"--max-header-size", "SIZE",
+         "read and write a header, or read an index file, of up to SIZE\n"
+         "bytes (default 100MB)"},
+        allow_trailing_bytes_option,
+        prefix_option}},
+      {"demo",
+       "[DIR]",
+       "write a small demo model and inspect it",
+       "Writes DIR/demo.safetensors, a small model with several dtypes and two metadata keys, and\n"
+       "prints what inspect shows of it. DIR defaults to safetensors-cli-demo in the temporary\n"
+       "directory, and is created if needed.",
+       {}},
+  };
+  return table;
+}
+
+const command_spec* find_command(std::string_view name) {
+  for (const command_spec& c : commands()) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+std::string usage_text() {
+  std::string out =
+      "usage: safetensors-cli COMMAND [options] ARGUMENTS...\n"
+      "\n"
+      "Inspects, validates and converts safetensors files and sharded checkpoints.\n"
+      "\n"
+      "commands:\n";
+  std::size_t width = 0;
+  for (const command_spec& c : commands()) {
+    width = std::max(width, c.name.size() + 1 + c.arguments.size());
+  }
+  for (const command_spec& c : commands()) {
+    const std::string left = std::string(c.name) + " " + std::string(c.arguments);
+    out += "  " + left + std::string(width - left.size() + 2, ' ') + std::string(c.summary) + "\n";
+  }
+  out +=
+      "\n"
+      "FILE, and split's IN, may also be a checkpoint: a model directory or a\n"
+      ".safetensors.index.json.\n"
+      "New here? 'safetensors-cli demo' writes a small model and shows what inspect prints.\n"
+      "\n"
+      "  safetensors-cli COMMAND --help   a command's usage and options\n"
+      "  safetensors-cli --help           this help\n"
+      "  safetensors-cli --version        the version\n"
+      "\n"
+      "exit codes: 0 success, 1 an invalid input, 2 a usage error or a file that cannot be\n"
+      "opened, read or written\n";
+  return out;
+}
+
+std::string version_text() {
+  return "safetensors-cli " + std::to_string(SAFETENSORS_VERSION_MAJOR) + "." +
+         std::to_string(SAFETENSORS_VERSION_MINOR) + "." +
+         std::to_string(SAFETENSORS_VERSION_PATCH) + "\n";
+}
+
+// ---- Errors and progress --------------------------------------------------------------------
+
+/// True while a progress line is on stderr without its newline.
+bool progress_line_open = false;
+
+void end_progress_line() {
+  if (progress_line_open) std::fputc('\n', stderr);
+  progress_line_open = false;
+}
+
+/// One line on stderr, such as
+/// "error: usage: inspect: missing FILE (see 'safetensors-cli inspect --help')".
+int usage_error(std::string_view command, const std::string& message) {
+  end_progress_line();
+  const std::string name(command);
+  std::cerr << "error: usage: " << (name.empty() ? "" : name + ": ") << in_flags(message)
+            << " (see 'safetensors-cli " << (name.empty() ? "" : name + " ") << "--help')\n";
   return exit_usage;
+}
+
+/// Prints "error: <Name>: <detail>" and returns `code`.
+int print_error(const st::error& e, int code) {
+  end_progress_line();
+  std::cerr << "error: " << e.name() << ": " << in_flags(e.message()) << "\n";
+  return code;
 }
 
 /// Prints "error: <Name>: <detail>" and returns the exit code for that error.
 int report(const st::error& e) {
-  std::cerr << "error: " << e.name() << ": " << e.message() << "\n";
-  return e.code() == st::errc::io_error ? exit_usage : exit_invalid;
+  return print_error(e, e.code() == st::errc::io_error ? exit_usage : exit_invalid);
+}
+
+/// Progress on stderr, only when it is a terminal: "\rrewrite: 42% (1.2 of 2.9 GB)".
+st::progress_callback terminal_progress(const char* what) {
+  if (!SAFETENSORS_CLI_ISATTY(2)) return {};
+  return [what, last = -1](std::uint64_t done, std::uint64_t total) mutable {
+    const int percent = total == 0 ? 100 : static_cast<int>(done * 100 / total);
+    if (percent == last) return;
+    last = percent;
+    std::fprintf(stderr, "\r%s: %3d%% (%.2f of %.2f GB)", what, percent,
+                 static_cast<double>(done) / 1e9, static_cast<double>(total) / 1e9);
+    progress_line_open = true;
+    if (done >= total) end_progress_line();
+    std::fflush(stderr);
+  };
+}
+
+// ---- Flags shared by the commands -----------------------------------------------------------
+
+/// --max-header-size, --allow-trailing-bytes and --prefix: how files and checkpoints are read.
+struct read_settings {
+  st::parse_options parse;
+  std::uint64_t max_index_size = st::checkpoint_options{}.max_index_size;
+  std::optional<std::string> prefix;
+
+  /// Checkpoints are read through pread: headers only, bounded memory, nothing mapped.
+  st::checkpoint_options checkpoint() const {
+    st::checkpoint_options options;
+    options.access = st::shard_access::reader;
+    options.parse = parse;
+    options.max_index_size = max_index_size;
+    if (prefix) options.prefix = *prefix;
+    return options;
+  }
+};
+
+/// The flags' values, or InvalidArgument with the usage problem.
+st::result<read_settings> read_settings_of(const parsed_args& args) {
+  read_settings out;
+  if (const std::string* v = args.get("--max-header-size")) {
+    auto size = safetensors_cli::parse_size(*v);
+    if (!size) {
+      return st::error(st::errc::invalid_argument, "--max-header-size: " + size.error().message());
+    }
+    out.parse.max_header_size = *size;
+    out.max_index_size = *size;
+  }
+  out.parse.allow_trailing_bytes = args.has("--allow-trailing-bytes");
+  if (const std::string* v = args.get("--prefix")) {
+    // The sharded writer checks a prefix as strictly as the checkpoint reader, and more.
+    st::sharded_write_options check;
+    check.prefix = *v;
+    if (auto layout = st::shard_layout::create(std::vector<st::tensor_spec>{}, check); !layout) {
+      return layout.error();
+    }
+    out.prefix = *v;
+  }
+  return out;
 }
 
 /// A name made printable for the table: control bytes escaped as \xNN (the library's messages
@@ -164,16 +358,10 @@ void print_table(const std::string& path, const st::header& h,
   print_rows(rows);
 }
 
-// Sharded checkpoints (docs/cli.md, docs/index.md#sharded-checkpoints), with the library's
-// section 8:
+// ---- Sharded checkpoints (docs/index.md#sharded-checkpoints) --------------------------------
 //
-//   inspect PATH [--json]      PATH may be a directory or an index file (is_checkpoint_path)
-//   validate PATH...           a checkpoint PATH runs checkpoint::verify and lists every problem
-//   split IN OUTDIR [--max-shard-size SIZE] [--prefix NAME]
-//   merge INDEX|DIR OUT
-//
-// Exit codes as everywhere: 0 valid, 1 invalid (first stderr line "error: <Name>: <detail>"),
-// 2 usage errors and files that cannot be opened.
+// A FILE of inspect or validate, and split's IN, is a checkpoint when it is a directory or an
+// index file (is_checkpoint_path); merge always reads a checkpoint.
 
 /// True when `path` names a checkpoint rather than one safetensors file: a directory or a
 /// `.json` index.
@@ -185,7 +373,7 @@ bool is_checkpoint_path(const std::string& path) {
 
 /// "error: <Name>: '<path>': <detail>" for one verify problem.
 void report_problem(const std::string& path, const st::error& e) {
-  std::cerr << "error: " << e.name() << ": '" << path << "': " << e.message() << "\n";
+  std::cerr << "error: " << e.name() << ": '" << path << "': " << in_flags(e.message()) << "\n";
 }
 
 /// The index metadata as one line of compact JSON (strings are valid UTF-8: parsed).
@@ -193,9 +381,7 @@ std::string json_line(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-int inspect_checkpoint(const std::string& path, bool json) {
-  st::checkpoint_options options;
-  options.access = st::shard_access::reader;  // headers only: nothing is mapped
+int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_options& options) {
   auto ckpt = st::checkpoint::open(path, options);
   if (!ckpt) return report(ckpt.error());
   if (!ckpt->sharded()) {  // a directory with one model.safetensors: the file's own output
@@ -276,7 +462,6 @@ int inspect_checkpoint(const std::string& path, bool json) {
                     printable(shards[e.shard].file_name())});
   }
   std::cout << "index:    " << ckpt->index_path().string() << "\n"
-            << "shards:   " << shards.size() << "\n"
             << "tensors:  " << ckpt->size() << " (" << bytes << " bytes";
   if (const auto total = index.total_size()) std::cout << "; total_size " << *total;
   std::cout << ")\n";
@@ -289,6 +474,8 @@ int inspect_checkpoint(const std::string& path, bool json) {
       std::cout << "  " << printable(key) << ": " << printable(json_line(value)) << "\n";
     }
   }
+  // The shards in a section of their own, after the metadata: not read as metadata keys.
+  std::cout << "shards:   " << shards.size() << "\n";
   for (const auto& s : shards) {
     const st::header& h = s.header();
     std::cout << "  " << printable(s.file_name()) << ": " << h.size()
@@ -298,9 +485,7 @@ int inspect_checkpoint(const std::string& path, bool json) {
   return exit_ok;
 }
 
-int validate_checkpoint(const std::string& path) {
-  st::checkpoint_options options;
-  options.access = st::shard_access::reader;
+int validate_checkpoint(const std::string& path, const st::checkpoint_options& options) {
   auto ckpt = st::checkpoint::open(path, options);
   if (!ckpt) return report(ckpt.error());
   const st::verify_report r = ckpt->verify();
@@ -314,30 +499,21 @@ int validate_checkpoint(const std::string& path) {
   return exit_ok;
 }
 
-int split_command(const std::vector<std::string>& args) {
-  std::vector<std::string> positional;
+int split_command(const command_spec& command, const parsed_args& args) {
+  auto settings = read_settings_of(args);
+  if (!settings) return usage_error(command.name, settings.error().message());
   st::sharded_write_options options;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--max-shard-size" || a == "--prefix") {
-      if (i + 1 == args.size()) return usage_error("split: " + a + " needs a value");
-      const std::string& value = args[++i];
-      if (a == "--prefix") {
-        options.prefix = value;
-        continue;
-      }
-      auto size = safetensors_cli::parse_size(value);
-      if (!size) return usage_error("split: " + size.error().message());
-      options.max_shard_size = *size;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage_error("split: unknown option " + a);
-    } else {
-      positional.push_back(a);
-    }
+  if (const std::string* v = args.get("--max-shard-size")) {
+    auto size = safetensors_cli::parse_size(*v);
+    if (!size) return usage_error(command.name, "--max-shard-size: " + size.error().message());
+    options.max_shard_size = *size;
   }
-  if (positional.size() != 2) return usage_error("split takes IN and OUTDIR");
-  const std::string& in = positional[0];
-  const std::filesystem::path out(positional[1]);
+  // --prefix names the output files, and the model read when IN is a directory.
+  if (settings->prefix) options.prefix = *settings->prefix;
+  options.write.max_header_size = settings->parse.max_header_size;
+  options.write.progress = terminal_progress("split");
+  const std::string& in = args.positional[0];
+  const std::filesystem::path out(args.positional[1]);
 
   // The tensors in the input's order (offset order for a file), read through pread as the
   // shards are written: memory stays bounded. The input's __metadata__ goes into every shard
@@ -346,9 +522,7 @@ int split_command(const std::vector<std::string>& args) {
   std::optional<st::source_reader> reader;
   std::optional<st::checkpoint> ckpt;
   if (is_checkpoint_path(in)) {
-    st::checkpoint_options co;
-    co.access = st::shard_access::reader;
-    auto c = st::checkpoint::open(in, co);
+    auto c = st::checkpoint::open(in, settings->checkpoint());
     if (!c) return report(c.error());
     ckpt.emplace(std::move(*c));
     auto s = ckpt->specs();
@@ -358,7 +532,7 @@ int split_command(const std::vector<std::string>& args) {
     if (!md) return report(md.error());
     options.shard_metadata = std::move(*md);
   } else {
-    auto r = st::source_reader::open(in);
+    auto r = st::source_reader::open(in, settings->parse);
     if (!r) return report(r.error());
     reader.emplace(std::move(*r));
     const st::source_reader* src = &*reader;
@@ -393,53 +567,45 @@ int split_command(const std::vector<std::string>& args) {
   return exit_ok;
 }
 
-int merge_command(const std::vector<std::string>& args) {
-  for (const auto& a : args) {
-    if (!a.empty() && a[0] == '-') return usage_error("merge: unknown option " + a);
-  }
-  if (args.size() != 2) return usage_error("merge takes INDEX|DIR and OUT");
-  st::checkpoint_options co;
-  co.access = st::shard_access::reader;  // pread: bounded memory, nothing mapped
-  auto ckpt = st::checkpoint::open(args[0], co);
+int merge_command(const command_spec& command, const parsed_args& args) {
+  auto settings = read_settings_of(args);
+  if (!settings) return usage_error(command.name, settings.error().message());
+  const std::string& in = args.positional[0];
+  const std::string& out = args.positional[1];
+  auto ckpt = st::checkpoint::open(in, settings->checkpoint());
   if (!ckpt) return report(ckpt.error());
-  if (auto r = st::merge_checkpoint(*ckpt, args[1]); !r) return report(r.error());
-  std::cout << "wrote " << args[1] << " (" << ckpt->size()
+  st::write_options options;
+  options.max_header_size = settings->parse.max_header_size;
+  options.progress = terminal_progress("merge");
+  if (auto r = st::merge_checkpoint(*ckpt, out, options); !r) return report(r.error());
+  std::cout << "wrote " << out << " (" << ckpt->size()
             << (ckpt->size() == 1 ? " tensor from " : " tensors from ") << ckpt->shard_count()
             << (ckpt->shard_count() == 1 ? " file)\n" : " shards)\n");
   return exit_ok;
 }
 
-int inspect(const std::vector<std::string>& args) {
-  std::string path;
-  bool json = false;
+int inspect(const command_spec& command, const parsed_args& args) {
+  auto settings = read_settings_of(args);
+  if (!settings) return usage_error(command.name, settings.error().message());
+  const std::string& path = args.positional[0];
+  const bool json = args.has("--json");
   std::optional<std::uint64_t> values;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--json") {
-      json = true;
-    } else if (a == "--values") {
-      if (i + 1 == args.size()) return usage_error("inspect: --values needs a count");
-      const std::string& v = args[++i];
-      std::uint64_t k = 0;
-      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), k);
-      if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
-        return usage_error("inspect: --values needs a count, got '" + v + "'");
-      }
-      values = k;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage_error("inspect: unknown option " + a);
-    } else if (path.empty()) {
-      path = a;
-    } else {
-      return usage_error("inspect takes one FILE");
+  if (const std::string* v = args.get("--values")) {
+    std::uint64_t k = 0;
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), k);
+    if (v->empty() || ec != std::errc() || end != v->data() + v->size()) {
+      return usage_error(command.name, "--values needs a count, got " + quote_arg(*v));
     }
+    values = k;
   }
-  if (path.empty()) return usage_error("inspect needs a FILE");
   if (is_checkpoint_path(path)) {
-    if (values) return usage_error("inspect: --values takes a single safetensors FILE");
-    return inspect_checkpoint(path, json);
+    if (values) {
+      return usage_error(command.name,
+                         "--values takes a single safetensors FILE, not a checkpoint");
+    }
+    return inspect_checkpoint(path, json, settings->checkpoint());
   }
-  auto reader = st::source_reader::open(path);
+  auto reader = st::source_reader::open(path, settings->parse);
   if (!reader) return report(reader.error());
   // The first K values of each tensor: only those bytes are read.
   std::vector<nlohmann::ordered_json> value_json;
@@ -471,15 +637,16 @@ int inspect(const std::vector<std::string>& args) {
   return exit_ok;
 }
 
-int validate(const std::vector<std::string>& args) {
-  if (args.empty()) return usage_error("validate needs at least one FILE");
+int validate(const command_spec& command, const parsed_args& args) {
+  auto settings = read_settings_of(args);
+  if (!settings) return usage_error(command.name, settings.error().message());
   int status = exit_ok;
-  for (const auto& path : args) {
+  for (const auto& path : args.positional) {
     if (is_checkpoint_path(path)) {
-      status = std::max(status, validate_checkpoint(path));
+      status = std::max(status, validate_checkpoint(path, settings->checkpoint()));
       continue;
     }
-    auto reader = st::source_reader::open(path);
+    auto reader = st::source_reader::open(path, settings->parse);
     if (!reader) {
       status = std::max(status, report(reader.error()));
       continue;
@@ -517,69 +684,51 @@ st::result<void> write_demo_model(const std::filesystem::path& file) {
   return st::save_file(file, tensors, metadata);
 }
 
-/// Progress on stderr, only when it is a terminal: "\rrewrite: 42% (1.2 of 2.9 GB)".
-st::progress_callback terminal_progress(const char* what) {
-  if (!SAFETENSORS_CLI_ISATTY(2)) return {};
-  return [what, last = -1](std::uint64_t done, std::uint64_t total) mutable {
-    const int percent = total == 0 ? 100 : static_cast<int>(done * 100 / total);
-    if (percent == last) return;
-    last = percent;
-    std::fprintf(stderr, "\r%s: %3d%% (%.2f of %.2f GB)", what, percent,
-                 static_cast<double>(done) / 1e9, static_cast<double>(total) / 1e9);
-    if (done >= total) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
-  };
-}
-
-int rewrite(const std::vector<std::string>& args) {
-  std::vector<std::string> paths;
+int rewrite(const command_spec& command, const parsed_args& args) {
+  auto settings = read_settings_of(args);
+  if (!settings) return usage_error(command.name, settings.error().message());
   st::write_options options;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--align") {
-      if (i + 1 == args.size()) return usage_error("rewrite: --align needs a value");
-      const std::string& v = args[++i];
-      char* end = nullptr;
-      const unsigned long long align = std::strtoull(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || v[0] == '-') {
-        return usage_error("rewrite: --align needs a number, got '" + v + "'");
-      }
-      options.alignment = align;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage_error("rewrite: unknown option " + a);
-    } else {
-      paths.push_back(a);
+  if (const std::string* v = args.get("--align")) {
+    std::uint64_t align = 0;
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), align);
+    if (v->empty() || ec != std::errc() || end != v->data() + v->size()) {
+      return usage_error(command.name, "--align needs a number, got " + quote_arg(*v));
     }
+    // The writer decides which alignments it takes: ask it before reading anything.
+    st::write_options check;
+    check.alignment = align;
+    if (auto plan = st::write_plan::create({}, std::nullopt, check); !plan) {
+      return usage_error(command.name, plan.error().message());
+    }
+    options.alignment = align;
   }
-  if (paths.size() != 2) return usage_error("rewrite takes IN and OUT");
-  auto in = st::mapped_file::open(paths[0]);
+  options.max_header_size = settings->parse.max_header_size;
+  const std::string& in_path = args.positional[0];
+  const std::string& out_path = args.positional[1];
+  auto in = st::mapped_file::open(in_path, settings->parse);
   if (!in) return report(in.error());
   std::vector<st::tensor_spec> tensors;
   tensors.reserve(in->size());
   for (const st::tensor_info& info : in->tensors())
     tensors.push_back(st::to_spec(in->tensor(info)));
   options.progress = terminal_progress("rewrite");
-  // The output is written to a temporary file and renamed: OUT may be IN itself.
-  if (auto r = st::save_file(paths[1], tensors, in->metadata(), options); !r) {
-    const st::error& e = r.error();
-    // A bad --align is a usage error; the input was valid.
-    if (e.code() == st::errc::invalid_argument) return usage_error("rewrite: " + e.message());
-    std::cerr << "error: " << e.name() << ": " << e.message() << "\n";
-    return exit_usage;  // the input was valid: failing to write it is an I/O problem
+  // The output is written to a temporary file and renamed: OUT may be IN. The input was valid:
+  // failing to write it is an I/O problem (exit 2), whatever the error.
+  if (auto r = st::save_file(out_path, tensors, in->metadata(), options); !r) {
+    return print_error(r.error(), exit_usage);
   }
-  std::cout << "wrote " << paths[1] << " (" << tensors.size()
+  std::cout << "wrote " << out_path << " (" << tensors.size()
             << (tensors.size() == 1 ? " tensor)\n" : " tensors)\n");
   return exit_ok;
 }
 
-int demo(const std::vector<std::string>& args) {
-  if (args.size() > 1) return usage_error("demo takes at most one DIR");
+int demo(const command_spec&, const parsed_args& args) {
   std::filesystem::path dir;
   std::error_code ec;
-  if (args.empty()) {
+  if (args.positional.empty()) {
     dir = std::filesystem::temp_directory_path(ec) / "safetensors-cli-demo";
   } else {
-    dir = args[0];
+    dir = args.positional[0];
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) {
@@ -596,22 +745,65 @@ int demo(const std::vector<std::string>& args) {
   return exit_ok;
 }
 
+/// Runs one command on its (already parsed) arguments.
+int run(const command_spec& command, const parsed_args& args) {
+  const std::string_view name = command.name;
+  if (name == "inspect") return inspect(command, args);
+  if (name == "validate") return validate(command, args);
+  if (name == "rewrite") return rewrite(command, args);
+  if (name == "split") return split_command(command, args);
+  if (name == "merge") return merge_command(command, args);
+  return demo(command, args);
+}
+
+/// `help [COMMAND]`, `--help [COMMAND]`, `-h [COMMAND]`: on stdout, exit 0.
+int help(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::cout << usage_text();
+    return exit_ok;
+  }
+  if (args.size() > 1) {
+    return usage_error("", "help takes at most one COMMAND, got " + quote_arg(args[1]) + " too");
+  }
+  const command_spec* command = find_command(args[0]);
+  if (command == nullptr) {
+    return usage_error("", "unknown command " + quote_arg(args[0]));
+  }
+  std::cout << safetensors_cli::command_help(*command);
+  return exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) return demo({});
-  const std::string command = args.front();
+  // No command: the usage, as a usage error (a script that lost its arguments fails).
+  if (args.empty()) {
+    std::cerr << usage_text();
+    return exit_usage;
+  }
+  const std::string first = args.front();
   args.erase(args.begin());
-  if (command == "inspect") return inspect(args);
-  if (command == "validate") return validate(args);
-  if (command == "rewrite") return rewrite(args);
-  if (command == "demo") return demo(args);
-  if (command == "split") return split_command(args);
-  if (command == "merge") return merge_command(args);
-  if (command == "-h" || command == "--help" || command == "help") {
-    std::cout << usage_text;
+  if (first == "help" || first == "-h" || first == "--help") return help(args);
+  if (first == "--version") {
+    if (!args.empty()) {
+      return usage_error("", "--version takes no arguments, got " + quote_arg(args[0]));
+    }
+    std::cout << version_text();
     return exit_ok;
   }
-  return usage_error("unknown command '" + command + "'");
+  if (first.size() > 1 && first[0] == '-') {
+    return usage_error("", "unknown option " + quote_arg(first));
+  }
+  const command_spec* command = find_command(first);
+  if (command == nullptr) {
+    return usage_error("", "unknown command " + quote_arg(first));
+  }
+  auto parsed = safetensors_cli::parse_args(*command, args);
+  if (!parsed) return usage_error(command->name, parsed.error().message());
+  if (parsed->help) {
+    std::cout << safetensors_cli::command_help(*command);
+    return exit_ok;
+  }
+  return run(*command, *parsed);
 }

@@ -80,6 +80,39 @@ TEST_SUITE("cli sharded") {
     CHECK(st_test::read_file(merged) == original);
   }
 
+  TEST_CASE("inspect DIR lists the shards in a section of their own, after the metadata") {
+    st_test::temp_dir dir;
+    const auto in = dir.file("in.safetensors");
+    st_test::write_file(in, canonical_file());
+    const auto out = dir.path() / "shards";
+    REQUIRE(run(dir, {"split", in.string(), out.string(), "--max-shard-size", "36B"}).code == 0);
+    const auto r = run(dir, {"inspect", out.string()});
+    REQUIRE(r.code == 0);
+    CHECK(r.err.empty());
+    std::vector<std::string> lines;
+    std::istringstream text(r.out);
+    for (std::string line; std::getline(text, line);) lines.push_back(line);
+    REQUIRE(lines.size() == 14);
+    CHECK(lines[0] == "index:    " + (out / "model.safetensors.index.json").string());
+    CHECK(lines[1] == "tensors:  4 (102 bytes; total_size 102)");
+    CHECK(lines[2] == "metadata: 1 key");
+    CHECK(lines[3] == "  total_size: 102");
+    CHECK(lines[4] == "shards:   3");
+    const std::vector<std::pair<std::string, int>> shards{{"model-00001-of-00003.safetensors", 1},
+                                                          {"model-00002-of-00003.safetensors", 2},
+                                                          {"model-00003-of-00003.safetensors", 1}};
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+      const auto& [name, tensors] = shards[i];
+      CHECK(lines[5 + i] == "  " + name + ": " + std::to_string(tensors) +
+                                (tensors == 1 ? " tensor, " : " tensors, ") +
+                                std::to_string(std::filesystem::file_size(out / name)) + " bytes");
+    }
+    CHECK(lines[8].empty());
+    CHECK(lines[9].rfind("name ", 0) == 0);
+    CHECK(lines[9].find(" shard") != std::string::npos);
+    CHECK(lines[10].rfind("big ", 0) == 0);
+  }
+
   TEST_CASE("split with a large limit writes one model.safetensors; --prefix") {
     st_test::temp_dir dir;
     const auto in = dir.file("in.safetensors");

@@ -3,6 +3,7 @@
 // under Wine or qemu (see .ci/steps).
 #pragma once
 
+#include <cstddef>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -43,9 +44,13 @@ inline std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-/// Runs the CLI with `args`; its output goes through files in `dir`.
-inline cli_output run_cli(const temp_dir& dir, const std::vector<std::string>& args) {
-  std::string command = shell_quote(SAFETENSORS_CLI_PATH);
+/// Runs the CLI with `args` in the working directory `cwd` (empty: the test's own); its output
+/// goes through files in `dir`.
+inline cli_output run_cli_in(const temp_dir& dir, const std::filesystem::path& cwd,
+                             const std::vector<std::string>& args) {
+  std::string command;
+  if (!cwd.empty()) command = "cd " + shell_quote(cwd.string()) + " && ";
+  command += shell_quote(SAFETENSORS_CLI_PATH);
   for (const auto& a : args) command += " " + shell_quote(a);
   const auto out = dir.file("stdout.txt");
   const auto err = dir.file("stderr.txt");
@@ -62,7 +67,19 @@ inline cli_output run_cli(const temp_dir& dir, const std::vector<std::string>& a
   return r;
 }
 
+/// Runs the CLI with `args`; its output goes through files in `dir`.
+inline cli_output run_cli(const temp_dir& dir, const std::vector<std::string>& args) {
+  return run_cli_in(dir, {}, args);
+}
+
 /// The first line of `s`.
 inline std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+/// The number of lines of `s` (a last line without '\n' counts).
+inline std::size_t line_count(const std::string& s) {
+  std::size_t n = 0;
+  for (const char c : s) n += c == '\n' ? 1 : 0;
+  return n + (!s.empty() && s.back() != '\n' ? 1 : 0);
+}
 
 }  // namespace st_test
