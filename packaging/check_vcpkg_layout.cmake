@@ -1,84 +1,324 @@
-# CTest check of packaging/vcpkg (vcpkg itself cannot be fetched here): installs the source tree
-# with the options the portfile passes and checks the layout the portfile's fixups expect.
-#   cmake -DSOURCE_DIR=... -DWORK_DIR=... -DVERSION=<CMake's version> -DGENERATOR=...
-#         -DCXX=... -P check_vcpkg_layout.cmake
+# CTest check of packaging/vcpkg (vcpkg itself cannot be installed here): runs the overlay port's
+# portfile.cmake with emulations of the vcpkg helpers it calls (below; the same list as
+# check_vcpkg_manifest.py's), which really configure and install this source tree, then checks
+# the package vcpkg would make of it, as vcpkg's post-build checks and a user would see it:
+#   - include/safetensors/: every header of the source tree (safetensors.hpp and parts/*.hpp);
+#   - share/<port>/: the CMake package (moved there by vcpkg_cmake_config_fixup), copyright (the
+#     LICENSE), usage; share/pkgconfig/<name>.pc; no share/cmake, share/doc, lib, bin or debug
+#     (header-only, release only); no absolute path of the build machine in any installed file;
+#   - usage: the package and targets it names are the installed ones, and its CMake lines, pasted
+#     into a project, configure and generate against the package (CMAKE_PREFIX_PATH, as vcpkg's
+#     toolchain sets it).
+#   cmake -DSOURCE_DIR=... -DWORK_DIR=... -DVERSION=<CMake's version> -DGENERATOR=... -DCXX=...
+#         -DJSON_DIR=<nlohmann_json's CMake package dir, standing in for vcpkg's nlohmann-json>
+#         -P check_vcpkg_layout.cmake
 cmake_minimum_required(VERSION 3.14)
-set(port "${SOURCE_DIR}/packaging/vcpkg/ports/safetensors")
-file(READ "${port}/portfile.cmake" portfile)
-file(READ "${port}/vcpkg.json" manifest)
+foreach(v SOURCE_DIR WORK_DIR VERSION GENERATOR CXX JSON_DIR)
+  if(NOT DEFINED ${v})
+    message(FATAL_ERROR "check_vcpkg_layout.cmake: -D${v}=... is required")
+  endif()
+endforeach()
 
 function(fail msg)
   message(FATAL_ERROR "vcpkg port: ${msg}")
 endfunction()
 
-# The manifest's name and version agree with CMake's.
-if(NOT manifest MATCHES "\"name\": \"safetensors\"")
-  fail("vcpkg.json name is not safetensors")
-endif()
-if(NOT manifest MATCHES "\"version\": \"([0-9.]+)\"" OR NOT CMAKE_MATCH_1 STREQUAL VERSION)
-  fail("vcpkg.json version '${CMAKE_MATCH_1}' != CMake's '${VERSION}'")
-endif()
-if(NOT manifest MATCHES "\"nlohmann-json\"")
-  fail("vcpkg.json does not depend on nlohmann-json")
-endif()
-
-# The options and the config path, as the portfile passes them.
-if(NOT portfile MATCHES "set\\(SAFETENSORS_PORT_OPTIONS([^)]*)\\)")
-  fail("no SAFETENSORS_PORT_OPTIONS in portfile.cmake")
-endif()
-string(REGEX REPLACE "[ \t\r\n]+" ";" options "${CMAKE_MATCH_1}")
-list(REMOVE_ITEM options "")
-if(NOT portfile MATCHES "vcpkg_cmake_config_fixup\\(CONFIG_PATH ([^ )]+)\\)")
-  fail("no vcpkg_cmake_config_fixup(CONFIG_PATH ...)")
-endif()
-set(config_path "${CMAKE_MATCH_1}")
-foreach(needed "set(VCPKG_BUILD_TYPE release)" "vcpkg_fixup_pkgconfig()" "vcpkg_install_copyright(")
-  string(FIND "${portfile}" "${needed}" at)
-  if(at EQUAL -1)
-    fail("portfile.cmake lacks ${needed}")
+function(run what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message("${out}")
+    fail("${what} failed (${rc})")
   endif()
-endforeach()
+endfunction()
 
-# vcpkg_cmake_configure + vcpkg_cmake_install, release only.
-set(pkgs "${WORK_DIR}/packages")
+# What vcpkg sets for a portfile.
+set(port_dir "${SOURCE_DIR}/packaging/vcpkg/ports/safetensors")
+get_filename_component(PORT "${port_dir}" NAME)
+set(TARGET_TRIPLET x64-linux)
+set(CURRENT_PACKAGES_DIR "${WORK_DIR}/packages/${PORT}_${TARGET_TRIPLET}")
+set(CURRENT_BUILDTREES_DIR "${WORK_DIR}/buildtrees/${PORT}")
+set(CURRENT_INSTALLED_DIR "${WORK_DIR}/installed/${TARGET_TRIPLET}")
 file(REMOVE_RECURSE "${WORK_DIR}")
-execute_process(COMMAND "${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
-                  "-DCMAKE_CXX_COMPILER=${CXX}" -DCMAKE_BUILD_TYPE=Release
-                  "-DCMAKE_INSTALL_PREFIX=${pkgs}" ${options}
-                RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  fail("configure with the port's options failed")
-endif()
-execute_process(COMMAND "${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --target install
-                RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  fail("install failed")
-endif()
+file(MAKE_DIRECTORY "${CURRENT_PACKAGES_DIR}" "${CURRENT_BUILDTREES_DIR}")
 
-# The layout: header, CMake package where CONFIG_PATH says, pkg-config file where
-# vcpkg_fixup_pkgconfig looks, nothing architecture-specific (header-only), license.
-foreach(f include/safetensors/safetensors.hpp include/safetensors/parts/basics.hpp
-          ${config_path}/safetensorsConfig.cmake ${config_path}/safetensorsConfigVersion.cmake
-          ${config_path}/safetensorsTargets.cmake share/pkgconfig/safetensors.pc
-          share/doc/safetensors/LICENSE)
-  if(NOT EXISTS "${pkgs}/${f}")
-    fail("${f} not installed")
+# --- The vcpkg helpers the portfile may call, emulated ------------------------------------------
+function(z_check_args helper)
+  if(DEFINED arg_UNPARSED_ARGUMENTS)
+    fail("${helper}() was passed extra arguments: ${arg_UNPARSED_ARGUMENTS}")
+  endif()
+endfunction()
+
+# The configurations vcpkg builds: release and debug, or the one VCPKG_BUILD_TYPE names.
+function(z_configs out)
+  set(configs)
+  if(NOT VCPKG_BUILD_TYPE STREQUAL "debug")
+    list(APPEND configs rel)
+  endif()
+  if(NOT VCPKG_BUILD_TYPE STREQUAL "release")
+    list(APPEND configs dbg)
+  endif()
+  set(${out} ${configs} PARENT_SCOPE)
+endfunction()
+
+# Configures SOURCE_PATH per configuration, with the options vcpkg itself adds that matter here.
+function(vcpkg_cmake_configure)
+  cmake_parse_arguments(PARSE_ARGV 0 arg
+    "PREFER_NINJA;DISABLE_PARALLEL_CONFIGURE;WINDOWS_USE_MSBUILD;NO_CHARSET_FLAG"
+    "SOURCE_PATH;GENERATOR;LOGFILE_BASE"
+    "OPTIONS;OPTIONS_DEBUG;OPTIONS_RELEASE;MAYBE_UNUSED_VARIABLES")
+  z_check_args(vcpkg_cmake_configure)
+  if(NOT EXISTS "${arg_SOURCE_PATH}/CMakeLists.txt")
+    fail("vcpkg_cmake_configure: SOURCE_PATH '${arg_SOURCE_PATH}' has no CMakeLists.txt")
+  endif()
+  z_configs(configs)
+  foreach(config IN LISTS configs)
+    if(config STREQUAL "rel")
+      set(type Release)
+      set(prefix "${CURRENT_PACKAGES_DIR}")
+      set(extra ${arg_OPTIONS_RELEASE})
+    else()
+      set(type Debug)
+      set(prefix "${CURRENT_PACKAGES_DIR}/debug")
+      set(extra ${arg_OPTIONS_DEBUG})
+    endif()
+    run("vcpkg_cmake_configure (${type})" "${CMAKE_COMMAND}" -S "${arg_SOURCE_PATH}"
+      -B "${CURRENT_BUILDTREES_DIR}/${TARGET_TRIPLET}-${config}" -G "${GENERATOR}"
+      "-DCMAKE_CXX_COMPILER=${CXX}" "-DCMAKE_BUILD_TYPE=${type}" "-DCMAKE_INSTALL_PREFIX=${prefix}"
+      -DCMAKE_INSTALL_LIBDIR:STRING=lib -DCMAKE_INSTALL_BINDIR:STRING=bin
+      -DCMAKE_EXPORT_NO_PACKAGE_REGISTRY=ON -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON
+      -DCMAKE_ERROR_ON_ABSOLUTE_INSTALL_DESTINATION=ON -DFETCHCONTENT_FULLY_DISCONNECTED=ON
+      "-Dnlohmann_json_DIR=${JSON_DIR}" ${arg_OPTIONS} ${extra})
+  endforeach()
+  set_property(GLOBAL PROPERTY z_vcpkg_configured "${configs}")
+endfunction()
+
+function(vcpkg_cmake_install)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "DISABLE_PARALLEL;ADD_BIN_TO_PATH" "" "")
+  z_check_args(vcpkg_cmake_install)
+  get_property(configs GLOBAL PROPERTY z_vcpkg_configured)
+  if(NOT configs)
+    fail("vcpkg_cmake_install() before vcpkg_cmake_configure()")
+  endif()
+  foreach(config IN LISTS configs)
+    run("vcpkg_cmake_install (${config})" "${CMAKE_COMMAND}" --build
+        "${CURRENT_BUILDTREES_DIR}/${TARGET_TRIPLET}-${config}" --target install)
+  endforeach()
+endfunction()
+
+# Moves the CMake package from CONFIG_PATH to share/<PACKAGE_NAME> and corrects its prefix
+# computations for the new depth, as vcpkg-cmake-config's vcpkg_cmake_config_fixup does.
+function(vcpkg_cmake_config_fixup)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "DO_NOT_DELETE_PARENT_CONFIG_PATH;NO_PREFIX_CORRECTION"
+                        "PACKAGE_NAME;CONFIG_PATH" "")
+  z_check_args(vcpkg_cmake_config_fixup)
+  if(NOT arg_PACKAGE_NAME)
+    set(arg_PACKAGE_NAME "${PORT}")
+  endif()
+  if(NOT arg_CONFIG_PATH)
+    set(arg_CONFIG_PATH "share/${arg_PACKAGE_NAME}")
+  endif()
+  set(release_share "${CURRENT_PACKAGES_DIR}/share/${arg_PACKAGE_NAME}")
+  z_configs(configs)
+  foreach(config IN LISTS configs)
+    set(base "${CURRENT_PACKAGES_DIR}")
+    if(config STREQUAL "dbg")
+      set(base "${CURRENT_PACKAGES_DIR}/debug")
+    endif()
+    set(from "${base}/${arg_CONFIG_PATH}")
+    if(NOT IS_DIRECTORY "${from}")
+      fail("vcpkg_cmake_config_fixup: '${from}' does not exist")
+    endif()
+    if(NOT arg_CONFIG_PATH STREQUAL "share/${arg_PACKAGE_NAME}")
+      file(GLOB files "${from}/*")
+      file(COPY ${files} DESTINATION "${base}/share/${arg_PACKAGE_NAME}")
+      file(REMOVE_RECURSE "${from}")
+      get_filename_component(parent "${from}" DIRECTORY)
+      get_filename_component(parent_name "${parent}" NAME)
+      string(TOLOWER "${parent_name}" parent_name)
+      if(parent_name STREQUAL "cmake" AND NOT arg_DO_NOT_DELETE_PARENT_CONFIG_PATH)
+        file(REMOVE_RECURSE "${parent}")
+      endif()
+    endif()
+  endforeach()
+  if(EXISTS "${CURRENT_PACKAGES_DIR}/debug/share/${arg_PACKAGE_NAME}")
+    file(GLOB_RECURSE unused "${CURRENT_PACKAGES_DIR}/debug/share/${arg_PACKAGE_NAME}/*.cmake")
+    file(REMOVE ${unused})
+  endif()
+  file(GLOB_RECURSE cmakes "${release_share}/*.cmake")
+  foreach(f IN LISTS cmakes)
+    file(READ "${f}" contents)
+    if(NOT arg_NO_PREFIX_CORRECTION)
+      string(REGEX REPLACE
+[[get_filename_component\(_IMPORT_PREFIX "\${CMAKE_CURRENT_LIST_FILE}" PATH\)(
+get_filename_component\(_IMPORT_PREFIX "\${_IMPORT_PREFIX}" PATH\))*]]
+[[get_filename_component(_IMPORT_PREFIX "${CMAKE_CURRENT_LIST_FILE}" PATH)
+get_filename_component(_IMPORT_PREFIX "${_IMPORT_PREFIX}" PATH)
+get_filename_component(_IMPORT_PREFIX "${_IMPORT_PREFIX}" PATH)]]
+        contents "${contents}")
+      string(REGEX REPLACE
+[[get_filename_component\(PACKAGE_PREFIX_DIR "\${CMAKE_CURRENT_LIST_DIR}/\.\./(\.\./)*" ABSOLUTE\)]]
+[[get_filename_component(PACKAGE_PREFIX_DIR "${CMAKE_CURRENT_LIST_DIR}/../../" ABSOLUTE)]]
+        contents "${contents}")
+    endif()
+    string(REPLACE "${CURRENT_INSTALLED_DIR}" [[${_IMPORT_PREFIX}]] contents "${contents}")
+    string(REPLACE "${CURRENT_PACKAGES_DIR}" [[${_IMPORT_PREFIX}]] contents "${contents}")
+    file(WRITE "${f}" "${contents}")
+  endforeach()
+  file(GLOB_RECURSE left "${CURRENT_PACKAGES_DIR}/debug/share/*")
+  if(NOT left)
+    file(REMOVE_RECURSE "${CURRENT_PACKAGES_DIR}/debug/share")
+  endif()
+endfunction()
+
+# Makes the .pc files in lib/pkgconfig and share/pkgconfig relocatable, as vcpkg's does.
+function(vcpkg_fixup_pkgconfig)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "SKIP_CHECK" "" "RELEASE_FILES;DEBUG_FILES;SYSTEM_LIBRARIES")
+  z_check_args(vcpkg_fixup_pkgconfig)
+  if(NOT arg_RELEASE_FILES)
+    file(GLOB_RECURSE arg_RELEASE_FILES "${CURRENT_PACKAGES_DIR}/lib/pkgconfig/*.pc"
+                                        "${CURRENT_PACKAGES_DIR}/share/pkgconfig/*.pc")
+  endif()
+  foreach(f IN LISTS arg_RELEASE_FILES)
+    file(READ "${f}" contents)
+    foreach(field Name Description Version)
+      if(NOT contents MATCHES "(^|\n)${field}:")
+        fail("${f}: no ${field} field")
+      endif()
+    endforeach()
+    string(REPLACE "${CURRENT_PACKAGES_DIR}" [[${prefix}]] contents "${contents}")
+    file(WRITE "${f}" "${contents}")
+  endforeach()
+endfunction()
+
+# share/<port>/copyright: the license files, as vcpkg's does.
+function(vcpkg_install_copyright)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "" "COMMENT" "FILE_LIST")
+  z_check_args(vcpkg_install_copyright)
+  if(NOT arg_FILE_LIST)
+    fail("vcpkg_install_copyright: FILE_LIST must be specified")
+  endif()
+  set(text "")
+  foreach(f IN LISTS arg_FILE_LIST)
+    if(NOT EXISTS "${f}")
+      fail("vcpkg_install_copyright: '${f}' does not exist")
+    endif()
+    file(READ "${f}" part)
+    string(APPEND text "${part}")
+  endforeach()
+  file(WRITE "${CURRENT_PACKAGES_DIR}/share/${PORT}/copyright" "${text}")
+endfunction()
+
+# --- The portfile ----------------------------------------------------------------------------------
+include("${port_dir}/portfile.cmake")
+set(pkgs "${CURRENT_PACKAGES_DIR}")
+
+# --- The package -----------------------------------------------------------------------------------
+file(GLOB_RECURSE headers RELATIVE "${SOURCE_DIR}/include" "${SOURCE_DIR}/include/safetensors/*.hpp")
+file(GLOB_RECURSE packaged_headers RELATIVE "${pkgs}/include" "${pkgs}/include/*")
+list(SORT headers)
+list(SORT packaged_headers)
+if(NOT "safetensors/safetensors.hpp" IN_LIST headers OR NOT headers MATCHES "safetensors/parts/")
+  fail("the source tree has no include/safetensors/{safetensors.hpp,parts/*.hpp}")
+endif()
+if(NOT packaged_headers STREQUAL headers)
+  fail("include/ holds '${packaged_headers}', the source tree '${headers}'")
+endif()
+set(share "${pkgs}/share/${PORT}")
+file(GLOB configs RELATIVE "${share}" "${share}/*Config.cmake" "${share}/*-config.cmake")
+if(NOT configs)
+  fail("no CMake package config in share/${PORT}/")
+endif()
+foreach(f copyright usage)
+  if(NOT EXISTS "${share}/${f}")
+    fail("share/${PORT}/${f} not installed")
   endif()
 endforeach()
-foreach(d lib bin debug)
+file(READ "${share}/copyright" copyright)
+file(READ "${SOURCE_DIR}/LICENSE" license)
+if(NOT copyright STREQUAL license)
+  fail("share/${PORT}/copyright is not LICENSE")
+endif()
+foreach(d lib bin debug share/cmake share/doc)
   if(EXISTS "${pkgs}/${d}")
-    fail("a header-only port installs nothing under ${d}/")
+    fail("${d}/ in the package (header-only, release only; the license is the copyright file)")
   endif()
 endforeach()
-# Relocatable: no absolute path of the install prefix or the source/build trees in the files.
-file(GLOB_RECURSE installed "${pkgs}/share/*.cmake" "${pkgs}/share/*.pc")
+file(GLOB_RECURSE stray_cmake RELATIVE "${pkgs}" "${pkgs}/*.cmake")
+foreach(f IN LISTS stray_cmake)
+  if(NOT f MATCHES "^share/${PORT}/")
+    fail("${f}: CMake files belong in share/${PORT}/")
+  endif()
+endforeach()
+file(GLOB_RECURSE installed "${pkgs}/share/*")
 foreach(f IN LISTS installed)
   file(READ "${f}" text)
-  foreach(p "${pkgs}" "${SOURCE_DIR}" "${WORK_DIR}")
+  foreach(p "${WORK_DIR}" "${SOURCE_DIR}")
     string(FIND "${text}" "${p}" at)
     if(NOT at EQUAL -1)
       fail("${f} contains the absolute path ${p}")
     endif()
   endforeach()
 endforeach()
-message(STATUS "vcpkg port layout ok (options: ${options}; CONFIG_PATH ${config_path})")
+
+# --- usage -----------------------------------------------------------------------------------------
+file(READ "${share}/usage" usage)
+if(NOT usage MATCHES "find_package\\(([A-Za-z0-9_.+-]+) CONFIG REQUIRED\\)")
+  fail("usage has no find_package(<name> CONFIG REQUIRED)")
+endif()
+set(package "${CMAKE_MATCH_1}")
+string(TOLOWER "${package}" package_lower)
+if(NOT "${package}Config.cmake" IN_LIST configs AND NOT "${package_lower}-config.cmake" IN_LIST configs)
+  fail("usage names the package '${package}', share/${PORT}/ holds '${configs}'")
+endif()
+file(GLOB target_files "${share}/*Targets.cmake" "${share}/*-targets.cmake")
+set(exported)
+foreach(f IN LISTS target_files)
+  file(STRINGS "${f}" lines REGEX "^add_library\\(")
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^add_library\\(([^ )]+) ")
+      list(APPEND exported "${CMAKE_MATCH_1}")
+    endif()
+  endforeach()
+endforeach()
+string(REGEX MATCHALL "target_link_libraries\\([^)]*\\)" links "${usage}")
+string(REGEX MATCHALL "[A-Za-z0-9_]+::[A-Za-z0-9_]+" targets "${links}")
+if(NOT targets)
+  fail("usage links no namespaced target")
+endif()
+foreach(t IN LISTS targets)
+  if(NOT t IN_LIST exported)
+    fail("usage links ${t}; the package exports '${exported}'")
+  endif()
+endforeach()
+if(usage MATCHES "pkg-config modules:\n+(.*)")
+  string(REGEX MATCHALL "\n  [A-Za-z0-9_.+-]+" modules "\n${CMAKE_MATCH_1}")
+  if(NOT modules)
+    fail("usage announces pkg-config modules but names none")
+  endif()
+  foreach(m IN LISTS modules)
+    string(STRIP "${m}" m)
+    if(NOT EXISTS "${pkgs}/share/pkgconfig/${m}.pc" AND NOT EXISTS "${pkgs}/lib/pkgconfig/${m}.pc")
+      fail("usage names the pkg-config module ${m}; no ${m}.pc in the package")
+    endif()
+  endforeach()
+endif()
+# The CMake lines of usage, as a user pastes them.
+string(REGEX MATCHALL "\n[ \t]*(find_package|target_link_libraries)\\([^)]*\\)" lines "\n${usage}")
+set(consumer "${WORK_DIR}/usage")
+string(REPLACE ";" "\n" lines "${lines}")
+file(WRITE "${consumer}/CMakeLists.txt" "cmake_minimum_required(VERSION 3.14)
+project(usage LANGUAGES CXX)
+add_executable(main main.cpp)
+${lines}
+")
+file(WRITE "${consumer}/main.cpp" "int main() { return 0; }\n")
+run("configuring the usage lines against the package" "${CMAKE_COMMAND}" -S "${consumer}"
+    -B "${consumer}/build" -G "${GENERATOR}" "-DCMAKE_CXX_COMPILER=${CXX}"
+    "-DCMAKE_PREFIX_PATH=${pkgs}" "-Dnlohmann_json_DIR=${JSON_DIR}"
+    -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON)
+file(STRINGS "${consumer}/build/CMakeCache.txt" found REGEX "^${package}_DIR:")
+string(REGEX REPLACE "^[^=]*=" "" found "${found}")
+if(NOT found STREQUAL share)
+  fail("usage's find_package found '${found}', not the package's ${share}")
+endif()
+message(STATUS "vcpkg port layout ok: ${PORT} in ${pkgs}; usage: ${package}, ${targets}")

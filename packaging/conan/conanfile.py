@@ -15,6 +15,11 @@ class SafetensorsConan(ConanFile):
     name = "safetensors"
     description = "Header-only C++17 reader and writer for the safetensors format"
     license = "MIT"
+    # This library has no published repository URL yet: homepage and url both name the home of the
+    # safetensors format it implements, not where this library or recipe lives. Point url at this
+    # project's repository once it has one.
+    homepage = "https://github.com/huggingface/safetensors"
+    url = "https://github.com/huggingface/safetensors"
     topics = ("safetensors", "tensors", "machine-learning", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"

@@ -1,8 +1,10 @@
-# The README's Integration snippets are exactly what the consumer tests build: every block between
-# "# [snippet]" and "# [/snippet]" in tests/consumers/*/ must appear verbatim in README.md.
+# The Integration snippets of the README and docs/integration.md are exactly what the consumer
+# tests build: every block between "# [snippet]" and "# [/snippet]" in tests/consumers/*/ must
+# appear verbatim, ending a code block, in README.md or in docs/integration.md.
 #   cmake -DSOURCE_DIR=<safetensors sources> -P check_readme.cmake
 cmake_minimum_required(VERSION 3.14)
 file(READ "${SOURCE_DIR}/README.md" readme)
+file(READ "${SOURCE_DIR}/docs/integration.md" integration)
 file(GLOB sources "${CMAKE_CURRENT_LIST_DIR}/*/CMakeLists.txt" "${CMAKE_CURRENT_LIST_DIR}/*/build.sh")
 set(count 0)
 foreach(f IN LISTS sources)
@@ -17,11 +19,15 @@ foreach(f IN LISTS sources)
   string(SUBSTRING "${text}" ${begin} ${len} snippet)
   string(FIND "${readme}" "\n${snippet}```" at)
   if(at EQUAL -1)
-    message(FATAL_ERROR "README.md does not show the snippet of ${f} verbatim:\n${snippet}")
+    string(FIND "${integration}" "\n${snippet}```" at)
+  endif()
+  if(at EQUAL -1)
+    message(FATAL_ERROR
+      "neither README.md nor docs/integration.md shows the snippet of ${f} verbatim:\n${snippet}")
   endif()
   math(EXPR count "${count} + 1")
 endforeach()
 if(count LESS 5)
   message(FATAL_ERROR "only ${count} snippets found")
 endif()
-message(STATUS "${count} README snippets match their consumer tests")
+message(STATUS "${count} snippets of README.md and docs/integration.md match their consumer tests")

@@ -1,11 +1,14 @@
 # Builds one consumer project the way a user would, then runs it on a model file.
 #   cmake -DKIND=<kind> -DSOURCE_DIR=<safetensors sources> -DBINARY_DIR=<safetensors build tree>
 #         -DWORK_DIR=<scratch dir> -DCXX=<compiler> -DGENERATOR=<cmake generator> -DMODEL=<file>
-#         -DEXPECT=<regex the program's output must match>
+#         -DEXPECT=<regex the program's output must match> [-DJSON_INCLUDE=<dirs>]
 #         -P run_consumer.cmake
 # KIND: find_package (a real install into WORK_DIR/prefix), build_tree (safetensors_DIR=<build
 # tree>, no install), add_subdirectory, fetchcontent (offline: FETCHCONTENT_SOURCE_DIR_SAFETENSORS),
-# pkg-config (install + pkg-config --cflags), copy (only the header, with -I and -Werror).
+# pkg-config (install + pkg-config --cflags), copy (only the header, with -I and -Werror),
+# fetchcontent_without_json (fetchcontent on a machine without an nlohmann_json package, which
+# safetensors then fetches too: offline, FETCHCONTENT_SOURCE_DIR_NLOHMANN_JSON points at a local
+# source tree made from the headers in JSON_INCLUDE by local_dependencies.cmake).
 cmake_minimum_required(VERSION 3.14)
 foreach(v KIND SOURCE_DIR BINARY_DIR WORK_DIR CXX GENERATOR MODEL EXPECT)
   if(NOT DEFINED ${v})
@@ -29,6 +32,8 @@ set(prefix "${WORK_DIR}/prefix")
 set(project_dir "${KIND}")
 if(KIND STREQUAL "build_tree")
   set(project_dir "find_package")
+elseif(KIND STREQUAL "fetchcontent_without_json")
+  set(project_dir "fetchcontent")
 endif()
 if(NOT IS_DIRECTORY "${here}/${project_dir}")
   message(FATAL_ERROR "unknown KIND '${KIND}'")
@@ -60,12 +65,29 @@ if(EXISTS "${src}/CMakeLists.txt")
   elseif(KIND STREQUAL "build_tree")
     list(APPEND args "-Dsafetensors_DIR=${BINARY_DIR}")
     set(expected_dir "${BINARY_DIR}")
-  elseif(KIND STREQUAL "fetchcontent")
+  elseif(KIND MATCHES "^fetchcontent")
     # Offline: the standard override points FetchContent at a local source tree.
     list(APPEND args "-DFETCHCONTENT_SOURCE_DIR_SAFETENSORS=${SOURCE_DIR}"
                      -DFETCHCONTENT_FULLY_DISCONNECTED=ON)
   endif()
-  run("${CMAKE_COMMAND}" ${args})
+  if(KIND STREQUAL "fetchcontent_without_json")
+    include("${here}/local_dependencies.cmake")
+    local_dependency_tree(nlohmann_json "${WORK_DIR}/nlohmann_json" "${JSON_INCLUDE}")
+    list(APPEND args --no-warn-unused-cli -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON
+                     "-DFETCHCONTENT_SOURCE_DIR_NLOHMANN_JSON=${WORK_DIR}/nlohmann_json")
+    execute_process(COMMAND "${CMAKE_COMMAND}" ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+    message("${out}")
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "configure failed (${rc})")
+    endif()
+    # The copy safetensors fell back to, not a package found elsewhere on the machine.
+    string(FIND "${out}" "using the copy in ${WORK_DIR}/nlohmann_json" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "safetensors did not fall back to ${WORK_DIR}/nlohmann_json")
+    endif()
+  else()
+    run("${CMAKE_COMMAND}" ${args})
+  endif()
   run("${CMAKE_COMMAND}" --build "${build}")
   if(DEFINED expected_dir)
     # The package must come from where this test put it, not from anywhere else on the machine.
