@@ -141,8 +141,8 @@ TEST_SUITE("rules") {
     }
     RL_CHECK_ERROR(st::parse(st::span<const std::byte>()), st::errc::header_too_small,
                    "HeaderTooSmall");
-    RL_CHECK_ERROR(st::parse(st::span<const std::byte>(nullptr, 16)), st::errc::invalid_argument,
-                   "InvalidArgument");
+    RL_CHECK_ERROR(st::parse(st::span<const std::byte>(static_cast<const std::byte*>(nullptr), 16)),
+                   st::errc::invalid_argument, "InvalidArgument");
   }
 
   TEST_CASE("rule 1 boundary: exactly 8 bytes passes on to the later rules") {

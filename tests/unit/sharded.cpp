@@ -1192,7 +1192,9 @@ TEST_SUITE("sharded") {
     replaced.push_back("model.safetensors.index.json");
     auto after = snapshot(dir.path());
     std::size_t kept = 0;
-    for (const auto& [name, bytes] : before) {
+    for (const auto& entry : before) {
+      const std::string& name = entry.first;
+      const auto& bytes = entry.second;
       CAPTURE(name);
       if (std::find(replaced.begin(), replaced.end(), name) != replaced.end()) continue;
       REQUIRE(after.count(name) == 1);

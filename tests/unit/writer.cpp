@@ -799,7 +799,7 @@ TEST_CASE("writer: every rejection, with nothing left on disk") {
     s.name = "t";
     s.dtype = st::dtype::U8;
     s.shape = {4};
-    s.bytes = st::span<const std::byte>(nullptr, 4);
+    s.bytes = st::span<const std::byte>(static_cast<const std::byte*>(nullptr), 4);
     cases.back().tensors.push_back(s);
   }
   cases.push_back({"dtype out of range",
