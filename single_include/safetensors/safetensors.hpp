@@ -6055,5 +6055,4 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-
 #endif  // SAFETENSORS_SAFETENSORS_HPP
