@@ -1871,7 +1871,8 @@ class tensor_view {
   const std::byte* data() const noexcept { return bytes_.data(); }
   /// Number of bytes.
   std::size_t byte_size() const noexcept { return bytes_.size(); }
-  /// Typed access: DtypeMismatch unless dtype_of<T> is this tensor's dtype.
+  /// Typed access: DtypeMismatch unless dtype_of<T> is this tensor's dtype; InvalidArgument when
+  /// the view holds fewer bytes than its elements need.
   template <class T>
   result<element_view<T>> as() const {
     static_assert(std::is_trivially_copyable_v<T>, "element types must be trivially copyable");
@@ -1881,6 +1882,15 @@ class tensor_view {
                                 "tensor '" + std::string(info_.name().substr(0, 200)) + "' is " +
                                     std::string(to_string(info_.dtype())) + ", not " +
                                     std::string(to_string(dtype_of<T>::value)));
+    }
+    // A view over fewer bytes than its elements need (a tensor_info of another file, a hand-made
+    // view) must not be read past its end.
+    std::uint64_t need = 0;
+    if (!detail::checked_mul(info_.element_count(), sizeof(T), need) || need > bytes_.size()) {
+      return safetensors::error(errc::invalid_argument,
+                                detail::tensor_name(info_.name()) + ": the view holds " +
+                                    detail::num(bytes_.size()) + " bytes, fewer than its " +
+                                    detail::num(info_.element_count()) + " elements need");
     }
     return element_view<T>(bytes_.data(), detail::int_cast<std::size_t>(info_.element_count()));
   }

@@ -112,6 +112,30 @@ TEST_SUITE("basics") {
     CHECK(d->size() == 3);
   }
 
+  TEST_CASE("as<T>() refuses a view over fewer bytes than its elements need") {
+    const std::vector<float> data{1.0F, 2.0F};
+    std::vector<st::tensor_spec> specs{{"w", st::dtype::F32, {2}, st::as_bytes(data), {}}};
+    const auto file = st::serialize(specs).value();
+    const auto f = st::parse(file);
+    REQUIRE(f.has_value());
+    REQUIRE(f->tensor("w")->as<float>().has_value());
+    CHECK((*f->tensor("w")->as<float>())[1] == 2.0F);
+    // An entry of another, larger file: its range is outside this file's data.
+    const std::vector<std::uint64_t> shape = {16};
+    const st::tensor_info foreign("w", st::dtype::F32, st::span<const std::uint64_t>(shape),
+                                  {0, 64}, 16);
+    const st::tensor_view v = f->tensor(foreign);
+    CHECK(v.byte_size() == 0);
+    const auto typed = v.as<float>();
+    REQUIRE_FALSE(typed.has_value());
+    CHECK(typed.error().code() == st::errc::invalid_argument);
+    // A hand-made view whose element count overflows with the element size.
+    const st::tensor_info huge("h", st::dtype::F32, st::span<const std::uint64_t>(shape), {0, 8},
+                               std::uint64_t{1} << 62);
+    CHECK(st::tensor_view(huge, st::as_bytes(data)).as<float>().error().code() ==
+          st::errc::invalid_argument);
+  }
+
   TEST_CASE("int_cast converts between the size types without a warning on any host") {
     CHECK(st::detail::int_cast<std::size_t>(std::uint64_t{42}) == 42);
     CHECK(st::detail::int_cast<std::uint64_t>(std::size_t{42}) == 42);
