@@ -113,8 +113,12 @@ TEST_SUITE("basics") {
   }
 
   TEST_CASE("as<T>() refuses a view over fewer bytes than its elements need") {
-    const std::vector<float> data{1.0F, 2.0F};
-    std::vector<st::tensor_spec> specs{{"w", st::dtype::F32, {2}, st::as_bytes(data), {}}};
+    // 1.0F and 2.0F as the format stores them: little-endian IEEE-754 bytes (any host).
+    const std::vector<std::byte> data{std::byte{0x00}, std::byte{0x00}, std::byte{0x80},
+                                      std::byte{0x3f}, std::byte{0x00}, std::byte{0x00},
+                                      std::byte{0x00}, std::byte{0x40}};
+    std::vector<st::tensor_spec> specs{
+        {"w", st::dtype::F32, {2}, st::span<const std::byte>(data), {}}};
     const auto file = st::serialize(specs).value();
     const auto f = st::parse(file);
     REQUIRE(f.has_value());
@@ -132,7 +136,7 @@ TEST_SUITE("basics") {
     // A hand-made view whose element count overflows with the element size.
     const st::tensor_info huge("h", st::dtype::F32, st::span<const std::uint64_t>(shape), {0, 8},
                                std::uint64_t{1} << 62);
-    CHECK(st::tensor_view(huge, st::as_bytes(data)).as<float>().error().code() ==
+    CHECK(st::tensor_view(huge, st::span<const std::byte>(data)).as<float>().error().code() ==
           st::errc::invalid_argument);
   }
 
