@@ -22,6 +22,7 @@
 #include "parts/index.hpp"     // 7. the sharded checkpoint index
 #include "parts/sharded.hpp"   // 8. checkpoint, save_sharded, sharded_stream_writer
 #include "parts/convert.hpp"   // 9. dtype conversions
+#include "parts/load.hpp"      // 10. the parallel loader
 // clang-format on
 
 #endif  // SAFETENSORS_SAFETENSORS_HPP

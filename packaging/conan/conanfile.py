@@ -66,3 +66,6 @@ class SafetensorsConan(ConanFile):
         self.cpp_info.set_property("cmake_target_name", "safetensors::safetensors")
         self.cpp_info.set_property("pkg_config_name", "safetensors")
         self.cpp_info.requires = ["nlohmann_json::nlohmann_json"]
+        # load() starts std::thread workers (docs/loading.md).
+        if self.settings.os in ("Linux", "FreeBSD"):
+            self.cpp_info.system_libs = ["pthread"]

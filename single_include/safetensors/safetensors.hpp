@@ -13,7 +13,7 @@
 #ifndef SAFETENSORS_SAFETENSORS_HPP
 #define SAFETENSORS_SAFETENSORS_HPP
 
-// safetensors for C++, part 1 of 9: basics. Version, configuration, span, dtypes, errors and
+// safetensors for C++, part 1 of 10: basics. Version, configuration, span, dtypes, errors and
 // result<T>, and the checked arithmetic and message helpers every later part uses.
 // Include <safetensors/safetensors.hpp>, not a part (docs/design.md#the-header-in-parts).
 //
@@ -330,6 +330,7 @@ enum class errc : int {
   dtype_mismatch,                  ///< DtypeMismatch: typed access with the wrong element type
   io_error,                        ///< IoError: the operating system refused an operation
   invalid_argument,                ///< InvalidArgument: a caller-supplied argument is unusable
+  cancelled,                       ///< Cancelled: the caller's progress callback stopped the work
 };
 
 /// The error's name as used in messages and by the CLI ("HeaderTooSmall", "DuplicateKey", ...).
@@ -367,6 +368,8 @@ constexpr std::string_view error_name(errc code) noexcept {
       return "IoError";
     case errc::invalid_argument:
       return "InvalidArgument";
+    case errc::cancelled:
+      return "Cancelled";
   }
   return "Unknown";
 }
@@ -761,7 +764,7 @@ template <>
 struct is_error_code_enum<safetensors::errc> : true_type {};
 }  // namespace std
 
-// safetensors for C++, part 2 of 9: from bytes to a validated tensor table. The 8-byte length
+// safetensors for C++, part 2 of 10: from bytes to a validated tensor table. The 8-byte length
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#reader-rules. No tensor byte is touched.
@@ -1542,7 +1545,7 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 3 of 9: the tensor table and views. tensor_info, header (the
+// safetensors for C++, part 3 of 10: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
@@ -2128,7 +2131,7 @@ result<std::vector<std::byte>> slice(const tensor_view& view,
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 4 of 9: platform I/O, POSIX and Windows. UTF-8 paths to native
+// safetensors for C++, part 4 of 10: platform I/O, POSIX and Windows. UTF-8 paths to native
 // ones, files read with pread / ReadFile, read-only mappings, and the write side: a temporary
 // file next to the target, positioned writes, flush, and the atomic rename over the target
 // (docs/writer.md#atomic-files). Everything here is detail but file_mapping and map_options.
@@ -2893,7 +2896,7 @@ class file_mapping {
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 5 of 9: the readers. One opener per kind of source:
+// safetensors for C++, part 5 of 10: the readers. One opener per kind of source:
 //   parse(bytes)              bytes the caller holds      -> file_view (zero copy, non-owning)
 //   mapped_file::open(path)   a file, memory-mapped       -> mapped_file (zero copy, owning)
 //   source_reader::open(...)  a file read with pread, or any random_access_source
@@ -3242,7 +3245,7 @@ struct detail::owns_views<source_reader> : std::true_type {};
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 6 of 9: the writer. Validate, sort and lay out the tensors
+// safetensors for C++, part 6 of 10: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
@@ -3849,7 +3852,7 @@ using stream_writer = basic_stream_writer<>;
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 7 of 9: the sharded checkpoint index. The Hugging Face
+// safetensors for C++, part 7 of 10: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
 // byte for byte as the Python tools do. `template <class = void>` marks what is compiled only when
@@ -4400,7 +4403,7 @@ result<std::string> format_index(const shard_index& index) {
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 8 of 9: sharded checkpoints. checkpoint reads a model in one file
+// safetensors for C++, part 8 of 10: sharded checkpoints. checkpoint reads a model in one file
 // or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
 // save_sharded and sharded_stream_writer write one, shards first and the index last
 // (docs/index.md#write-order). `template <class = void>` marks what is compiled only when
@@ -5389,7 +5392,7 @@ using sharded_stream_writer = basic_sharded_stream_writer<>;
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 9 of 9: dtype conversions. Element types for F16, BF16 and the 8-bit
+// safetensors for C++, part 9 of 10: dtype conversions. Element types for F16, BF16 and the 8-bit
 // floats that read tensors in place, exact decoding of every dtype to float, encoding from float
 // with round to nearest even, and sub-byte unpacking. `template <class = void>` marks what is
 // compiled only when used (docs/design.md#compile-cost).
@@ -6060,6 +6063,548 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
     }
   }
   return {};
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+// safetensors for C++, part 10 of 10: the parallel loader. load() copies a set of tensors (whole
+// or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
+// hands them chunk by chunk to a sink, with worker threads, an optional dtype conversion fused
+// into the same pass, progress and cancellation (docs/loading.md). `template <class = void>`
+// marks what is compiled only when used (docs/design.md#compile-cost).
+//
+// SPDX-License-Identifier: MIT
+
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+/// One tensor to load: its name, the part of it to take, the dtype to deliver and where to.
+struct load_request {
+  /// The tensor's name in the file or checkpoint.
+  std::string name;
+  /// Where the bytes go: at least load_size() bytes (ignored when the load has a sink).
+  span<std::byte> dst;
+  /// The ranges of a slice (see plan_slice); empty for the whole tensor.
+  std::vector<dim_range> slice;
+  /// The dtype to deliver, converted while loading (docs/loading.md#conversions); nullopt for
+  /// the file's bytes as they are.
+  std::optional<dtype> to;
+};
+
+/// Bytes read so far and in all (the source bytes of every request).
+struct load_progress {
+  std::uint64_t bytes_done = 0;   ///< source bytes read and delivered
+  std::uint64_t bytes_total = 0;  ///< source bytes the load reads in all
+};
+
+/// Options of load().
+struct load_options {
+  /// Worker threads; 0 for std::thread::hardware_concurrency(), at most max_load_threads.
+  unsigned threads = 0;
+  /// Largest piece of a tensor one worker reads at a time (rounded to whole elements).
+  std::size_t chunk_bytes = std::size_t{4} << 20;
+  /// Called after each chunk with the bytes done, never from two threads at once; returning
+  /// false cancels the load (which then fails with errc::cancelled).
+  std::function<bool(const load_progress&)> progress;
+};
+
+/// Most worker threads load() starts.
+inline constexpr unsigned max_load_threads = 64;
+
+/// What a finished load did.
+struct load_report {
+  std::size_t tensors = 0;          ///< requests loaded
+  std::uint64_t bytes_read = 0;     ///< source bytes read
+  std::uint64_t bytes_written = 0;  ///< destination bytes delivered
+  std::size_t chunks = 0;           ///< pieces the work was split into
+  unsigned threads = 0;             ///< worker threads used
+};
+
+/// Receives a load's bytes piece by piece instead of destination buffers: to upload to a device
+/// or another store while reading, with no device API in this library.
+class load_sink {
+ public:
+  virtual ~load_sink() = default;
+  /// Bytes [offset, offset + bytes.size()) of what request `index` delivers (after conversion).
+  /// Called from the worker threads at once, for disjoint ranges, in no particular order; the
+  /// bytes are valid only during the call. An error stops the load and is what it returns.
+  virtual result<void> write(std::size_t index, std::uint64_t offset,
+                             span<const std::byte> bytes) = 0;
+};
+
+/// Whether load() can deliver dtype `to` from dtype `from`: the same dtype; F32 from any dtype
+/// decode_to_float reads (every one but C64); F16, BF16 and the F8 formats but E8M0 from F32.
+constexpr bool can_convert(dtype from, dtype to) noexcept {
+  if (from == to) return true;
+  if (to == dtype::F32) return from != dtype::C64;
+  if (from != dtype::F32) return false;
+  switch (to) {
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F8_E4M3:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// The destination bytes request `request` needs for tensor `info`: the slice's element count
+/// in dtype `request.to` (or the file's). InvalidArgument or MisalignedSlice for a slice
+/// plan_slice refuses, InvalidArgument for a conversion can_convert() refuses.
+template <class = void>
+result<std::uint64_t> load_size(const tensor_info& info, const load_request& request);
+
+/// Loads every request from the file `reader` reads (pread; no mapping), in parallel.
+/// Every request is checked before any byte is read (TensorNotFound, a refused slice or
+/// conversion, a destination too small or overlapping another: InvalidArgument). On failure
+/// the first error, prefixed with its tensor's name, is returned and the destinations hold
+/// unspecified bytes; a cancelled load fails with errc::cancelled.
+template <class = void>
+result<load_report> load(const source_reader& reader, span<const load_request> requests,
+                         const load_options& options = {});
+/// load() from a mapped file: copies (or converts) from the mapping.
+template <class = void>
+result<load_report> load(const mapped_file& file, span<const load_request> requests,
+                         const load_options& options = {});
+/// load() from a checkpoint, whatever its shard access; shards are opened before reading.
+template <class = void>
+result<load_report> load(const checkpoint& ckpt, span<const load_request> requests,
+                         const load_options& options = {});
+/// load() into `sink` instead of the requests' dst (ignored).
+template <class = void>
+result<load_report> load(const source_reader& reader, span<const load_request> requests,
+                         load_sink& sink, const load_options& options = {});
+/// load() from a mapped file into `sink`: pieces of the mapping are passed as they are when
+/// nothing is converted.
+template <class = void>
+result<load_report> load(const mapped_file& file, span<const load_request> requests,
+                         load_sink& sink, const load_options& options = {});
+/// load() from a checkpoint into `sink`.
+template <class = void>
+result<load_report> load(const checkpoint& ckpt, span<const load_request> requests, load_sink& sink,
+                         const load_options& options = {});
+
+namespace detail {
+
+/// Where one request's tensor is: its shard's bytes (a mapping or a source) and table entry.
+struct load_origin {
+  const random_access_source* source = nullptr;  // pread, when not mapped
+  const std::byte* mapped = nullptr;             // the tensor's first byte in a mapping
+  std::uint64_t base = 0;                        // the tensor's first byte in the source
+};
+
+/// A request, checked: where it reads, what it delivers.
+struct load_job {
+  load_origin origin;
+  tensor_info info;
+  dtype from = dtype::U8;
+  dtype to = dtype::U8;
+  std::optional<slice_plan> plan;  // nullopt: the whole tensor, one run
+  std::uint64_t elements = 0;      // elements delivered
+  std::uint64_t src_bytes = 0;     // source bytes read
+  std::uint64_t dst_bytes = 0;     // destination bytes delivered
+  std::byte* dst = nullptr;        // nullptr with a sink
+};
+
+/// One piece of work: elements [first, last) of job `job` (whole groups of elements, so that
+/// both the source and the destination start on byte boundaries).
+struct load_chunk {
+  std::size_t job = 0;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+};
+
+// Elements per group: the smallest count whose bits are a whole number of bytes in every dtype.
+inline constexpr std::uint64_t load_group = 8;
+// Largest chunk of a converting job: read, then converted while still in cache.
+inline constexpr std::uint64_t convert_chunk_bytes = std::uint64_t{256} << 10;
+
+inline std::uint64_t bytes_of_elements(dtype t, std::uint64_t elements) noexcept {
+  return elements * bit_size(t) / 8;  // elements <= a validated tensor's count: no overflow
+}
+
+template <class = void>
+result<load_job> check_request(const tensor_info& info, const load_request& r,
+                               const load_origin& origin, bool has_sink) {
+  const auto fail = [&r](errc code, const std::string& why) {
+    return error(code, "load: " + detail::tensor_name(r.name) + ": " + why);
+  };
+  load_job job;
+  job.origin = origin;
+  job.info = info;
+  job.from = info.dtype();
+  job.to = r.to.value_or(job.from);
+  if (!can_convert(job.from, job.to)) {
+    return fail(errc::invalid_argument, "cannot deliver " + std::string(to_string(job.to)) +
+                                            " from " + std::string(to_string(job.from)));
+  }
+  if (r.slice.empty()) {
+    job.elements = info.element_count();
+    job.src_bytes = info.byte_size();
+  } else {
+    auto plan = plan_slice(info, span<const dim_range>(r.slice.data(), r.slice.size()));
+    if (!plan) return fail(plan.error().code(), plan.error().message());
+    if (plan->tensor_byte_size() > info.byte_size()) {
+      return fail(errc::invalid_argument, "holds fewer bytes than its shape needs");
+    }
+    job.elements = plan->element_count();
+    job.src_bytes = plan->byte_size();
+    job.plan = std::move(*plan);
+  }
+  if (!detail::checked_mul(job.elements, bit_size(job.to), job.dst_bytes)) {
+    return fail(errc::validation_overflow, "the destination size overflows");
+  }
+  job.dst_bytes = job.dst_bytes / 8 + (job.dst_bytes % 8 != 0 ? 1 : 0);
+  if (!has_sink) {
+    if (r.dst.size() < job.dst_bytes) {
+      return fail(errc::invalid_argument, "needs " + detail::num(job.dst_bytes) +
+                                              " destination bytes, the buffer holds " +
+                                              detail::num(r.dst.size()));
+    }
+    job.dst = r.dst.data();
+  }
+  return job;
+}
+
+/// The source byte offset (within the tensor) of element `e` of the job's delivered order, and
+/// how many source bytes from there are contiguous.
+inline void locate_element(const load_job& job, std::uint64_t e, std::uint64_t& offset,
+                           std::uint64_t& contiguous) noexcept {
+  const std::uint64_t src_bits = bit_size(job.from);
+  if (!job.plan) {
+    offset = e * src_bits / 8;
+    contiguous = job.src_bytes - offset;
+    return;
+  }
+  const slice_plan& p = *job.plan;
+  const std::uint64_t run_elements = p.run_size() * 8 / src_bits;
+  std::uint64_t run = e / run_elements;
+  const std::uint64_t within = (e % run_elements) * src_bits / 8;
+  // The run's position by mixed radix over counts(), innermost last.
+  std::uint64_t at = p.first_offset();
+  const auto counts = p.counts();
+  const auto strides = p.strides();
+  for (std::size_t d = counts.size(); d-- > 0;) {
+    at += (run % counts[d]) * strides[d];
+    run /= counts[d];
+  }
+  offset = at + within;
+  contiguous = p.run_size() - within;
+}
+
+/// Delivers `n` elements of dtype `from` at `in` as dtype `to` into `out` (little-endian bytes;
+/// F32 out is the host's floats).
+template <class = void>
+void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t n,
+                      std::byte* out) noexcept {
+  const auto count = detail::int_cast<std::size_t>(n);
+  if (from == to) {
+    const std::size_t bytes = detail::int_cast<std::size_t>(bytes_of_elements(from, n));
+    if (bytes != 0) std::memcpy(out, in, bytes);
+    return;
+  }
+  const std::size_t in_bytes = detail::int_cast<std::size_t>(bytes_of_elements(from, n));
+  if (to == dtype::F32) {
+    // Checked by check_request: the dtypes convert and the sizes fit.
+    (void)decode_to_float(from, span<const std::byte>(in, in_bytes),
+                          span<float>(reinterpret_cast<float*>(out), count));
+    return;
+  }
+  (void)encode_from_float(
+      span<const float>(reinterpret_cast<const float*>(in), count), to,
+      span<std::byte>(out, detail::int_cast<std::size_t>(bytes_of_elements(to, n))));
+}
+
+/// Runs a checked set of jobs on worker threads. `sink` is nullptr when the jobs have
+/// destinations.
+template <class = void>
+result<load_report> run_load(std::vector<load_job>& jobs, load_sink* sink,
+                             const std::vector<std::string>& names, const load_options& options) {
+  load_report report;
+  report.tensors = jobs.size();
+  // Destinations must not overlap: two workers would write the same bytes.
+  if (sink == nullptr) {
+    std::vector<std::size_t> order(jobs.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&jobs](std::size_t a, std::size_t b) {
+      return std::less<const std::byte*>()(jobs[a].dst, jobs[b].dst);
+    });
+    for (std::size_t k = 1; k < order.size(); ++k) {
+      const load_job& a = jobs[order[k - 1]];
+      const load_job& b = jobs[order[k]];
+      if (a.dst_bytes == 0 || b.dst_bytes == 0) continue;
+      if (std::less<const std::byte*>()(b.dst, a.dst + a.dst_bytes)) {
+        return error(errc::invalid_argument, "load: the destinations of tensors " +
+                                                 detail::quote(names[order[k - 1]]) + " and " +
+                                                 detail::quote(names[order[k]]) + " overlap");
+      }
+    }
+  }
+  // Split every job into chunks of whole groups, at most chunk_bytes of source each (at most
+  // convert_chunk_bytes when converting, so that the bytes read are still in cache when
+  // converted).
+  const std::uint64_t chunk_bytes = std::max<std::uint64_t>(options.chunk_bytes, 1);
+  std::vector<load_chunk> chunks;
+  std::uint64_t total = 0;
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    const load_job& job = jobs[j];
+    total += job.src_bytes;
+    report.bytes_written += job.dst_bytes;
+    const std::uint64_t limit =
+        job.from == job.to ? chunk_bytes : std::min(chunk_bytes, convert_chunk_bytes);
+    const std::uint64_t group_bytes = bytes_of_elements(job.from, load_group);
+    const std::uint64_t step = std::max<std::uint64_t>(limit / group_bytes, 1) * load_group;
+    for (std::uint64_t e = 0; e < job.elements;) {
+      const std::uint64_t n = std::min(step, job.elements - e);
+      chunks.push_back({j, e, e + n});
+      e += n;
+    }
+  }
+  report.chunks = chunks.size();
+  report.bytes_read = total;
+  unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
+  threads = std::min(std::max(threads, 1u), max_load_threads);
+  if (chunks.size() < threads)
+    threads = static_cast<unsigned>(std::max<std::size_t>(chunks.size(), 1));
+  report.threads = threads;
+
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex lock;  // guards failure, done and progress calls
+  std::optional<error> failure;
+  std::uint64_t done = 0;
+  const auto fail = [&](error e) {
+    std::lock_guard<std::mutex> g(lock);
+    if (!failure) failure = std::move(e);
+    stop.store(true, std::memory_order_relaxed);
+  };
+
+  const auto work = [&]() {
+    std::vector<std::byte> scratch;  // source bytes to convert, or converted bytes for a sink
+    std::vector<std::byte> converted;
+    for (;;) {
+      if (stop.load(std::memory_order_relaxed)) return;
+      const std::size_t c = next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= chunks.size()) return;
+      const load_chunk& ch = chunks[c];
+      const load_job& job = jobs[ch.job];
+      const bool convert = job.from != job.to;
+      const auto src_at = [&job](std::uint64_t e) {
+        return e == job.elements ? job.src_bytes : bytes_of_elements(job.from, e);
+      };
+      const auto dst_at = [&job](std::uint64_t e) {
+        return e == job.elements ? job.dst_bytes : bytes_of_elements(job.to, e);
+      };
+      const std::uint64_t src_size = src_at(ch.last) - src_at(ch.first);
+      const std::uint64_t dst_begin = dst_at(ch.first);
+      const std::uint64_t dst_size = dst_at(ch.last) - dst_begin;
+      const auto failed = [&](const error& e) {
+        fail(error(e.code(), "load: " + detail::tensor_name(names[ch.job]) + ": " + e.message()));
+      };
+      // The chunk's source bytes: in place in a mapping when contiguous there, else gathered
+      // run by run, straight into the destination when they are delivered as they are.
+      const std::byte* src = nullptr;
+      std::uint64_t offset = 0;
+      std::uint64_t contiguous = 0;
+      locate_element(job, ch.first, offset, contiguous);
+      if (job.origin.mapped != nullptr && contiguous >= src_size) {
+        src = job.origin.mapped + offset;
+        if (!convert && sink == nullptr && src_size != 0) {
+          std::memcpy(job.dst + dst_begin, src, detail::int_cast<std::size_t>(src_size));
+        }
+      } else {
+        std::byte* gather = nullptr;
+        if (!convert && sink == nullptr) {
+          gather = job.dst + dst_begin;
+        } else {
+          scratch.resize(detail::int_cast<std::size_t>(src_size));
+          gather = scratch.data();
+        }
+        std::uint64_t e = ch.first;
+        std::uint64_t filled = 0;
+        while (filled < src_size) {
+          if (filled != 0) locate_element(job, e, offset, contiguous);
+          const std::uint64_t piece = std::min(contiguous, src_size - filled);
+          const auto n = detail::int_cast<std::size_t>(piece);
+          if (job.origin.mapped != nullptr) {
+            std::memcpy(gather + filled, job.origin.mapped + offset, n);
+          } else if (auto r =
+                         job.origin.source->read_at(job.origin.base + offset, gather + filled, n);
+                     !r) {
+            return failed(r.error());
+          }
+          filled += piece;
+          e += piece * 8 / bit_size(job.from);
+        }
+        src = gather;
+      }
+      const std::byte* out = src;  // what the sink receives
+      if (convert) {
+        std::byte* to = job.dst != nullptr ? job.dst + dst_begin : nullptr;
+        if (to == nullptr) {
+          converted.resize(detail::int_cast<std::size_t>(dst_size));
+          to = converted.data();
+        }
+        convert_elements(job.from, job.to, src, ch.last - ch.first, to);
+        out = to;
+      }
+      if (sink != nullptr) {
+        if (auto r =
+                sink->write(ch.job, dst_begin,
+                            span<const std::byte>(out, detail::int_cast<std::size_t>(dst_size)));
+            !r) {
+          return failed(r.error());
+        }
+      }
+      std::lock_guard<std::mutex> g(lock);
+      done += src_size;
+      if (options.progress && !stop.load(std::memory_order_relaxed) &&
+          !options.progress(load_progress{done, total})) {
+        if (!failure) {
+          failure = error(errc::cancelled, "load: cancelled after " + detail::num(done) + " of " +
+                                               detail::num(total) + " bytes");
+        }
+        stop.store(true, std::memory_order_relaxed);
+      }
+    }
+  };
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+  // A sink or progress callback that throws: the first exception is rethrown after every worker
+  // has stopped.
+  std::exception_ptr thrown;
+  const auto guarded = [&]() {
+    try {
+      work();
+    } catch (...) {
+      std::lock_guard<std::mutex> g(lock);
+      if (!thrown) thrown = std::current_exception();
+      stop.store(true, std::memory_order_relaxed);
+    }
+  };
+#else
+  const auto& guarded = work;
+#endif
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(guarded);
+  guarded();  // the calling thread is a worker too
+  for (std::thread& t : pool) t.join();
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+  if (thrown) std::rethrow_exception(thrown);
+#endif
+  if (failure) return std::move(*failure);
+  return report;
+}
+
+/// Checks `requests` against a lookup (name -> table entry and origin) and runs them.
+template <class Lookup>
+result<load_report> load_with(span<const load_request> requests, load_sink* sink,
+                              const load_options& options, Lookup&& lookup) {
+  std::vector<load_job> jobs;
+  std::vector<std::string> names;
+  jobs.reserve(requests.size());
+  names.reserve(requests.size());
+  for (const load_request& r : requests) {
+    load_origin origin;
+    auto info = lookup(r.name, origin);
+    if (!info) return info.error();
+    auto job = check_request(*info, r, origin, sink != nullptr);
+    if (!job) return job.error();
+    jobs.push_back(std::move(*job));
+    names.push_back(r.name);
+  }
+  return run_load(jobs, sink, names, options);
+}
+
+inline auto reader_lookup(const source_reader& reader) {
+  return [&reader](const std::string& name, load_origin& origin) -> result<tensor_info> {
+    auto info = reader.at(name);
+    if (!info) return info.error();
+    origin.source = &reader.source();
+    origin.base = reader.header().data_offset() + info->offsets().begin;
+    return info;
+  };
+}
+
+inline auto mapped_lookup(const mapped_file& file) {
+  return [&file](const std::string& name, load_origin& origin) -> result<tensor_info> {
+    auto info = file.at(name);
+    if (!info) return info.error();
+    origin.mapped = file.tensor(*info).bytes().data();
+    return info;
+  };
+}
+
+inline auto checkpoint_lookup(const checkpoint& ckpt) {
+  return [&ckpt](const std::string& name, load_origin& origin) -> result<tensor_info> {
+    auto info = ckpt.at(name);  // opens the shard
+    if (!info) return info.error();
+    auto shard = ckpt.shard(*ckpt.shard_of(name));
+    if (!shard) return shard.error();
+    if (const mapped_file* m = shard->mapped()) {
+      origin.mapped = m->tensor(*info).bytes().data();
+    } else {
+      const source_reader& r = *shard->reader();
+      origin.source = &r.source();
+      origin.base = r.header().data_offset() + info->offsets().begin;
+    }
+    return info;
+  };
+}
+
+}  // namespace detail
+
+template <class>
+result<std::uint64_t> load_size(const tensor_info& info, const load_request& request) {
+  auto job = detail::check_request(info, request, detail::load_origin{}, true);
+  if (!job) return job.error();
+  return job->dst_bytes;
+}
+
+template <class>
+result<load_report> load(const source_reader& reader, span<const load_request> requests,
+                         const load_options& options) {
+  return detail::load_with(requests, nullptr, options, detail::reader_lookup(reader));
+}
+
+template <class>
+result<load_report> load(const mapped_file& file, span<const load_request> requests,
+                         const load_options& options) {
+  return detail::load_with(requests, nullptr, options, detail::mapped_lookup(file));
+}
+
+template <class>
+result<load_report> load(const checkpoint& ckpt, span<const load_request> requests,
+                         const load_options& options) {
+  return detail::load_with(requests, nullptr, options, detail::checkpoint_lookup(ckpt));
+}
+
+template <class>
+result<load_report> load(const source_reader& reader, span<const load_request> requests,
+                         load_sink& sink, const load_options& options) {
+  return detail::load_with(requests, &sink, options, detail::reader_lookup(reader));
+}
+
+template <class>
+result<load_report> load(const mapped_file& file, span<const load_request> requests,
+                         load_sink& sink, const load_options& options) {
+  return detail::load_with(requests, &sink, options, detail::mapped_lookup(file));
+}
+
+template <class>
+result<load_report> load(const checkpoint& ckpt, span<const load_request> requests, load_sink& sink,
+                         const load_options& options) {
+  return detail::load_with(requests, &sink, options, detail::checkpoint_lookup(ckpt));
 }
 
 }  // namespace SAFETENSORS_ABI

@@ -42,6 +42,26 @@ template st::result<std::vector<float>> st::to_float<void>(const st::tensor_view
 template st::result<std::vector<st::c64>> st::to_complex<void>(const st::tensor_view&);
 template st::result<void> st::encode_from_float<void>(st::span<const float>, st::dtype,
                                                       st::span<std::byte>, st::overflow_mode);
+template st::result<std::uint64_t> st::load_size<void>(const st::tensor_info&,
+                                                       const st::load_request&);
+template st::result<st::load_report> st::load<void>(const st::source_reader&,
+                                                    st::span<const st::load_request>,
+                                                    const st::load_options&);
+template st::result<st::load_report> st::load<void>(const st::mapped_file&,
+                                                    st::span<const st::load_request>,
+                                                    const st::load_options&);
+template st::result<st::load_report> st::load<void>(const st::checkpoint&,
+                                                    st::span<const st::load_request>,
+                                                    const st::load_options&);
+template st::result<st::load_report> st::load<void>(const st::source_reader&,
+                                                    st::span<const st::load_request>,
+                                                    st::load_sink&, const st::load_options&);
+template st::result<st::load_report> st::load<void>(const st::mapped_file&,
+                                                    st::span<const st::load_request>,
+                                                    st::load_sink&, const st::load_options&);
+template st::result<st::load_report> st::load<void>(const st::checkpoint&,
+                                                    st::span<const st::load_request>,
+                                                    st::load_sink&, const st::load_options&);
 
 // Entry points that take paths: both kinds.
 template st::result<st::mapped_file> st::mapped_file::open<std::string>(const std::string&,

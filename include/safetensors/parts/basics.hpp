@@ -1,4 +1,4 @@
-// safetensors for C++, part 1 of 9: basics. Version, configuration, span, dtypes, errors and
+// safetensors for C++, part 1 of 10: basics. Version, configuration, span, dtypes, errors and
 // result<T>, and the checked arithmetic and message helpers every later part uses.
 // Include <safetensors/safetensors.hpp>, not a part (docs/design.md#the-header-in-parts).
 //
@@ -317,6 +317,7 @@ enum class errc : int {
   dtype_mismatch,                  ///< DtypeMismatch: typed access with the wrong element type
   io_error,                        ///< IoError: the operating system refused an operation
   invalid_argument,                ///< InvalidArgument: a caller-supplied argument is unusable
+  cancelled,                       ///< Cancelled: the caller's progress callback stopped the work
 };
 
 /// The error's name as used in messages and by the CLI ("HeaderTooSmall", "DuplicateKey", ...).
@@ -354,6 +355,8 @@ constexpr std::string_view error_name(errc code) noexcept {
       return "IoError";
     case errc::invalid_argument:
       return "InvalidArgument";
+    case errc::cancelled:
+      return "Cancelled";
   }
   return "Unknown";
 }

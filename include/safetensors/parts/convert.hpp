@@ -1,4 +1,4 @@
-// safetensors for C++, part 9 of 9: dtype conversions. Element types for F16, BF16 and the 8-bit
+// safetensors for C++, part 9 of 10: dtype conversions. Element types for F16, BF16 and the 8-bit
 // floats that read tensors in place, exact decoding of every dtype to float, encoding from float
 // with round to nearest even, and sub-byte unpacking. `template <class = void>` marks what is
 // compiled only when used (docs/design.md#compile-cost).
