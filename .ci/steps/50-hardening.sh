@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Hardening (issue 5): libFuzzer targets for a fixed number of runs, the concurrency test under
-# ThreadSanitizer, the unit tests under valgrind memcheck, and the hostile-limits test once.
+# ThreadSanitizer (concurrent readers, the parallel loader), the unit tests under valgrind memcheck, and the hostile-limits test once.
 # Budget: at most 9 minutes on a fresh 2-core machine, apt installs included.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -57,9 +57,11 @@ for target in parse files roundtrip index; do
 done
 
 # --- 2. the concurrency test under ThreadSanitizer ------------------------------------------
-ci_step "hardening: concurrency test under ThreadSanitizer"
+# The concurrent readers and the parallel loader (docs/loading.md).
+ci_step "hardening: concurrency tests under ThreadSanitizer"
 clang++ -std=c++17 -O1 -g -fsanitize=thread "${warn[@]}" -I include -I tests/support \
-  tests/unit/reader_concurrency.cpp tests/unit/main.cpp -o "$out/concurrency_tsan"
+  tests/unit/reader_concurrency.cpp tests/unit/load.cpp tests/unit/main.cpp \
+  -o "$out/concurrency_tsan"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$out/concurrency_tsan"
 
 # --- 3. the unit tests under valgrind memcheck (RelWithDebInfo, no sanitizers) --------------
