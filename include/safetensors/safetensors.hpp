@@ -11,6 +11,17 @@
 #ifndef SAFETENSORS_SAFETENSORS_HPP
 #define SAFETENSORS_SAFETENSORS_HPP
 
+// <windows.h> without NOMINMAX defines min and max as function-like macros, which would break
+// every std::min(a, b) and numeric_limits<T>::max() below: set aside while the parts are read,
+// restored after (docs/integration.md#compilers-and-platforms).
+#if defined(min) || defined(max)
+#define SAFETENSORS_MINMAX_PUSHED
+#pragma push_macro("min")
+#pragma push_macro("max")
+#undef min
+#undef max
+#endif
+
 // The parts in order (cmake/amalgamate.cmake checks it); not sorted by clang-format:
 // clang-format off
 #include "parts/basics.hpp"    // 1. version, configuration, span, dtypes, errors, result<T>
@@ -24,5 +35,11 @@
 #include "parts/convert.hpp"   // 9. dtype conversions
 #include "parts/load.hpp"      // 10. the parallel loader
 // clang-format on
+
+#ifdef SAFETENSORS_MINMAX_PUSHED
+#pragma pop_macro("max")
+#pragma pop_macro("min")
+#undef SAFETENSORS_MINMAX_PUSHED
+#endif
 
 #endif  // SAFETENSORS_SAFETENSORS_HPP

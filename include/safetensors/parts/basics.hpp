@@ -24,7 +24,8 @@
 #endif
 
 // SAFETENSORS_BIG_ENDIAN: 1 on big-endian hosts (detected). The format is little-endian; typed
-//   element access byte-swaps on such hosts.
+//   element access byte-swaps on such hosts. MSVC defines no __BYTE_ORDER__: 0, as every target
+//   it has (x86, x64, ARM, ARM64) is little-endian.
 #ifndef SAFETENSORS_BIG_ENDIAN
 #if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && \
     __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
