@@ -13,6 +13,17 @@
 #ifndef SAFETENSORS_SAFETENSORS_HPP
 #define SAFETENSORS_SAFETENSORS_HPP
 
+// <windows.h> without NOMINMAX defines min and max as function-like macros, which would break
+// every std::min(a, b) and numeric_limits<T>::max() below: set aside while the parts are read,
+// restored after (docs/integration.md#compilers-and-platforms).
+#if defined(min) || defined(max)
+#define SAFETENSORS_MINMAX_PUSHED
+#pragma push_macro("min")
+#pragma push_macro("max")
+#undef min
+#undef max
+#endif
+
 // safetensors for C++, part 1 of 10: basics. Version, configuration, span, dtypes, errors and
 // result<T>, and the checked arithmetic and message helpers every later part uses.
 // Include <safetensors/safetensors.hpp>, not a part (docs/design.md#the-header-in-parts).
@@ -37,7 +48,8 @@
 #endif
 
 // SAFETENSORS_BIG_ENDIAN: 1 on big-endian hosts (detected). The format is little-endian; typed
-//   element access byte-swaps on such hosts.
+//   element access byte-swaps on such hosts. MSVC defines no __BYTE_ORDER__: 0, as every target
+//   it has (x86, x64, ARM, ARM64) is little-endian.
 #ifndef SAFETENSORS_BIG_ENDIAN
 #if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && \
     __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -6609,5 +6621,11 @@ result<load_report> load(const checkpoint& ckpt, span<const load_request> reques
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+
+#ifdef SAFETENSORS_MINMAX_PUSHED
+#pragma pop_macro("max")
+#pragma pop_macro("min")
+#undef SAFETENSORS_MINMAX_PUSHED
+#endif
 
 #endif  // SAFETENSORS_SAFETENSORS_HPP
