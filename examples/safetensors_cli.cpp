@@ -6,6 +6,8 @@
 //   safetensors-cli rewrite IN OUT [--align A]           re-serializes IN canonically (atomic)
 //   safetensors-cli split IN OUTDIR [--max-shard-size SIZE] [--prefix NAME]
 //   safetensors-cli merge INDEX|DIR OUT                  sharded checkpoints
+//   safetensors-cli diff A B [--json] [--quiet]          compares two files or checkpoints
+//   safetensors-cli stats FILE [--json] [--filter REGEX] per-tensor min, max, mean, std, counts
 //   safetensors-cli demo [DIR]                           writes a small demo model, inspects it
 //   safetensors-cli [COMMAND] --help, --version          on stdout, exit 0
 //
@@ -21,14 +23,17 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <safetensors/safetensors.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cli_args.hpp"
+#include "cli_diff.hpp"
 #include "cli_messages.hpp"
 #include "cli_size.hpp"
+#include "cli_stats.hpp"
 #include "cli_values.hpp"
 
 #if defined(_WIN32)
@@ -123,6 +128,31 @@ const std::vector<command_spec>& commands() {
          "bytes (default 100MB)"},
         allow_trailing_bytes_option,
         prefix_option}},
+      {"diff",
+       "A B",
+       "compare two files or checkpoints (exit 1 if they differ)",
+       "Compares the tensors (names, dtypes, shapes, bytes) and the __metadata__ of A and B,\n"
+       "each a safetensors file or a checkpoint, whatever their layout and tensor order.\n"
+       "Lists every difference; exits with 0 when there is none, 1 when there are, 2 on an\n"
+       "error. Progress is shown on stderr when it is a terminal.",
+       {{"--json", "", "print one line of JSON instead of the text"},
+        {"--quiet", "", "print nothing, stop at the first difference: the exit code says"},
+        {"-q", "", "the same as --quiet"},
+        max_header_size_option,
+        allow_trailing_bytes_option,
+        prefix_option}},
+      {"stats",
+       "FILE",
+       "print per-tensor min, max, mean, std and NaN/inf/zero counts",
+       "Reads every value of each tensor of a file or checkpoint and prints its minimum,\n"
+       "maximum, mean and standard deviation (of the finite values, in double precision) and\n"
+       "its counts of NaN, +inf, -inf and zeros. Progress is shown on stderr when it is a\n"
+       "terminal.",
+       {{"--json", "", "print one line of JSON instead of the table"},
+        {"--filter", "REGEX", "only the tensors whose name REGEX matches (anywhere in it)"},
+        max_header_size_option,
+        allow_trailing_bytes_option,
+        prefix_option}},
       {"demo",
        "[DIR]",
        "write a small demo model and inspect it",
@@ -145,7 +175,7 @@ std::string usage_text() {
   std::string out =
       "usage: safetensors-cli COMMAND [options] ARGUMENTS...\n"
       "\n"
-      "Inspects, validates and converts safetensors files and sharded checkpoints.\n"
+      "Inspects, validates, compares and converts safetensors files and sharded checkpoints.\n"
       "\n"
       "commands:\n";
   std::size_t width = 0;
@@ -158,8 +188,8 @@ std::string usage_text() {
   }
   out +=
       "\n"
-      "FILE, and split's IN, may also be a checkpoint: a model directory or a\n"
-      ".safetensors.index.json.\n"
+      "FILE, split's IN and diff's A and B may also be a checkpoint: a model directory or\n"
+      "a .safetensors.index.json.\n"
       "New here? 'safetensors-cli demo' writes a small model and shows what inspect prints.\n"
       "\n"
       "  safetensors-cli COMMAND --help   a command's usage and options\n"
@@ -745,6 +775,93 @@ int demo(const command_spec&, const parsed_args& args) {
   return exit_ok;
 }
 
+/// Progress on stderr for diff and stats: terminal_progress, left out with `quiet`.
+std::function<void(std::uint64_t, std::uint64_t)> load_progress_of(const char* what, bool quiet) {
+  if (quiet) return {};
+  return terminal_progress(what);
+}
+
+/// diff A B (docs/cli.md#diff): exit 0 identical, 1 different, 2 on any error (as cmp does, so
+/// that 1 only ever means "different").
+int diff_command(const command_spec& command, const parsed_args& args) {
+  auto settings = read_settings_of(args);
+  if (!settings) return usage_error(command.name, settings.error().message());
+  const bool json = args.has("--json");
+  const bool quiet = args.has("--quiet") || args.has("-q");
+  // Mapped: the comparison reads both sides in place (examples/cli_diff.hpp).
+  st::checkpoint_options options = settings->checkpoint();
+  options.access = st::shard_access::mapped;
+  const std::string& a_path = args.positional[0];
+  const std::string& b_path = args.positional[1];
+  auto a = st::checkpoint::open(a_path, options);
+  if (!a) return print_error(a.error(), exit_usage);
+  auto b = st::checkpoint::open(b_path, options);
+  if (!b) return print_error(b.error(), exit_usage);
+  safetensors_cli::diff_settings ds;
+  ds.stop_at_first = quiet;
+  ds.progress = load_progress_of("diff", quiet);
+  auto r = safetensors_cli::diff(*a, *b, ds);
+  end_progress_line();
+  if (!r) return print_error(r.error(), exit_usage);
+  if (!quiet) {
+    if (json) {
+      std::cout << safetensors_cli::diff_json(*r, a_path, b_path)
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
+    } else {
+      std::cout << safetensors_cli::diff_text(*r);
+    }
+  }
+  return r->identical() ? exit_ok : exit_invalid;
+}
+
+/// stats FILE (docs/cli.md#stats).
+int stats_command(const command_spec& command, const parsed_args& args) {
+  auto settings = read_settings_of(args);
+  if (!settings) return usage_error(command.name, settings.error().message());
+  std::optional<std::regex> filter;
+  if (const std::string* v = args.get("--filter")) {
+    try {
+      filter.emplace(*v, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      const std::string why = e.what();
+      return usage_error(command.name, "--filter: " + quote_arg(*v) +
+                                           " is not a regular expression (" + why + ")");
+    }
+  }
+  // Mapped: F64, integer and F32 chunks are summarized in place (examples/cli_stats.hpp).
+  st::checkpoint_options options = settings->checkpoint();
+  options.access = st::shard_access::mapped;
+  const std::string& path = args.positional[0];
+  auto ckpt = st::checkpoint::open(path, options);
+  if (!ckpt) return report(ckpt.error());
+  std::vector<std::string> names;
+  for (const auto& e : ckpt->entries()) {
+    if (!filter || std::regex_search(e.name, *filter)) names.push_back(e.name);
+  }
+  safetensors_cli::stats_settings ss;
+  ss.progress = terminal_progress("stats");
+  auto rows = safetensors_cli::stats(*ckpt, names, ss);
+  end_progress_line();
+  if (!rows) return report(rows.error());
+  if (args.has("--json")) {
+    std::cout << safetensors_cli::stats_json(path, *rows)
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
+    return exit_ok;
+  }
+  std::cout << path << ": " << rows->size() << (rows->size() == 1 ? " tensor" : " tensors")
+            << (filter ? " matching the filter\n" : "\n");
+  if (!rows->empty()) print_rows(safetensors_cli::stats_rows(*rows));
+  for (const auto& t : *rows) {
+    if (t.skipped) {
+      std::cout << "\nC64 tensors are not summarized (complex values have no order).\n";
+      break;
+    }
+  }
+  return exit_ok;
+}
+
 /// Runs one command on its (already parsed) arguments.
 int run(const command_spec& command, const parsed_args& args) {
   const std::string_view name = command.name;
@@ -753,6 +870,8 @@ int run(const command_spec& command, const parsed_args& args) {
   if (name == "rewrite") return rewrite(command, args);
   if (name == "split") return split_command(command, args);
   if (name == "merge") return merge_command(command, args);
+  if (name == "diff") return diff_command(command, args);
+  if (name == "stats") return stats_command(command, args);
   return demo(command, args);
 }
 

@@ -23,14 +23,20 @@ cli_output run_in(const st_test::temp_dir& dir, const std::vector<std::string>& 
   return st_test::run_cli_in(dir, dir.path(), args);
 }
 
-const std::vector<std::string> all_commands{"inspect", "validate", "rewrite",
-                                            "split",   "merge",    "demo"};
+const std::vector<std::string> all_commands{"inspect", "validate", "diff",  "stats",
+                                            "rewrite", "split",    "merge", "demo"};
 
 /// Every option of each command (docs/cli.md#commands).
 const std::map<std::string, std::vector<std::string>> command_options{
     {"inspect",
      {"--json", "--values K", "--max-header-size SIZE", "--allow-trailing-bytes", "--prefix NAME"}},
     {"validate", {"--max-header-size SIZE", "--allow-trailing-bytes", "--prefix NAME"}},
+    {"diff",
+     {"--json", "--quiet", "-q", "--max-header-size SIZE", "--allow-trailing-bytes",
+      "--prefix NAME"}},
+    {"stats",
+     {"--json", "--filter REGEX", "--max-header-size SIZE", "--allow-trailing-bytes",
+      "--prefix NAME"}},
     {"rewrite", {"--align A", "--max-header-size SIZE", "--allow-trailing-bytes"}},
     {"split",
      {"--max-shard-size SIZE", "--prefix NAME", "--max-header-size SIZE",
