@@ -746,8 +746,9 @@ TEST_SUITE("typed") {
         "DtypeMismatch",
         "IoError",
         "InvalidArgument",
+        "Cancelled",
     };
-    for (int i = 0; i < 16; ++i) {
+    for (int i = 0; i < 17; ++i) {
       const auto code = static_cast<st::errc>(i + 1);
       CAPTURE(i);
       CHECK(st::error_name(code) == expected[i]);
@@ -755,9 +756,10 @@ TEST_SUITE("typed") {
       CHECK(st::error(code, "m").name() == expected[i]);
     }
     CHECK(st::error_name(static_cast<st::errc>(0)) == "Unknown");
-    CHECK(st::error_name(static_cast<st::errc>(17)) == "Unknown");
+    CHECK(st::error_name(static_cast<st::errc>(18)) == "Unknown");
     CHECK(static_cast<int>(st::errc::header_too_small) == 1);
     CHECK(static_cast<int>(st::errc::invalid_argument) == 16);
+    CHECK(static_cast<int>(st::errc::cancelled) == 17);
   }
 
   TEST_CASE("dtype names and bit sizes round trip for all 22 dtypes") {

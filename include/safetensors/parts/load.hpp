@@ -488,10 +488,9 @@ inline auto checkpoint_lookup(const checkpoint& ckpt) {
     if (!shard) return shard.error();
     if (const mapped_file* m = shard->mapped()) {
       origin.mapped = m->tensor(*info).bytes().data();
-    } else {
-      const source_reader& r = *shard->reader();
-      origin.source = &r.source();
-      origin.base = r.header().data_offset() + info->offsets().begin;
+    } else if (const source_reader* r = shard->reader()) {
+      origin.source = &r->source();
+      origin.base = r->header().data_offset() + info->offsets().begin;
     }
     return info;
   };
