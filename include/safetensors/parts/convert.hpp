@@ -265,25 +265,25 @@ inline std::uint16_t float_to_bf16_bits(float x) noexcept {
   return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 /// float to F8_E4M3 bits (round to nearest even). Beyond 448 after rounding: NaN (0x7F with the
-/// sign) by default, as PyTorch; ±448 when saturating. Infinity: NaN, or ±448 when saturating.
+/// sign) by default, as PyTorch; +-448 when saturating. Infinity: NaN, or +-448 when saturating.
 inline std::uint8_t float_to_f8_e4m3_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
   return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3>(x, mode));
 }
 /// float to F8_E5M2 bits (round to nearest even). Beyond 57344 after rounding: infinity by
-/// default, as PyTorch; ±57344 when saturating (infinities too). NaN: 0x7F with the sign.
+/// default, as PyTorch; +-57344 when saturating (infinities too). NaN: 0x7F with the sign.
 inline std::uint8_t float_to_f8_e5m2_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
   return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2>(x, mode));
 }
 /// float to F8_E4M3FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
-/// default, ±240 when saturating; -0 becomes +0).
+/// default, +-240 when saturating; -0 becomes +0).
 inline std::uint8_t float_to_f8_e4m3fnuz_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
   return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3fnuz>(x, mode));
 }
 /// float to F8_E5M2FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
-/// default, ±57344 when saturating; -0 becomes +0).
+/// default, +-57344 when saturating; -0 becomes +0).
 inline std::uint8_t float_to_f8_e5m2fnuz_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
   return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2fnuz>(x, mode));
