@@ -3,12 +3,15 @@
 #ifndef SAFETENSORS_BENCH_COMMON_HPP
 #define SAFETENSORS_BENCH_COMMON_HPP
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <functional>
 #include <string>
@@ -22,13 +25,21 @@ struct config {
   bool enforce = false;          // exit 1 when a target is missed (full mode only)
   bool keep = false;             // keep the generated data file
   bool drop_caches = false;      // cold cache through /proc/sys/vm/drop_caches instead of fadvise
+  bool json = false;             // one JSON object per figure on stdout; the rest on stderr
   std::string dir;               // where the data files go
   std::uint64_t data_bytes = 0;  // size of the data file
+  std::uint64_t load_bytes = 0;  // size of the file of the load group
   int reps = 0;                  // repetitions of the large (file) measurements
+  bool reps_given = false;       // --reps=N: every group uses N
   int micro_reps = 0;            // repetitions of the small (header) measurements
   double micro_sample_s = 0;     // target duration of one micro sample
   std::string only;              // run only the groups whose name contains this
 };
+
+/// Where the human-readable output goes: stdout, or stderr with --json (stdout is then only the
+/// JSON lines).
+std::FILE* human();
+void set_json_output(bool json);
 
 [[noreturn]] inline void die(const std::string& what) {
   std::fprintf(stderr, "safetensors-bench: %s\n", what.c_str());
@@ -101,6 +112,32 @@ inline paired run_paired(int reps, const std::function<double()>& base,
   return p;
 }
 
+/// Samples of several variants, each function returning the seconds of one sample: every
+/// repetition runs all of them, the order rotated by one each time (so that none always follows
+/// the same one), after one discarded warm-up round.
+inline std::vector<std::vector<double>> run_rotated(int reps,
+                                                    const std::vector<std::function<double()>>& fs,
+                                                    bool warmup = true) {
+  std::vector<std::vector<double>> t(fs.size());
+  if (warmup) {
+    for (const auto& f : fs) (void)f();
+  }
+  for (int r = 0; r < reps; ++r) {
+    for (std::size_t i = 0; i < fs.size(); ++i) {
+      const std::size_t k = (i + static_cast<std::size_t>(r)) % fs.size();
+      t[k].push_back(fs[k]());
+    }
+  }
+  return t;
+}
+
+/// Per-repetition ratios a[i] / b[i].
+inline std::vector<double> ratios(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> r;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) r.push_back(a[i] / b[i]);
+  return r;
+}
+
 /// A sample of a short, single-threaded operation: the mean thread CPU time of k calls, k chosen
 /// so a sample lasts about `sample_s` (calibrated once, at the first call).
 class micro {
@@ -126,6 +163,8 @@ class micro {
 /// Memory figures of this process.
 std::uint64_t current_rss_bytes();  // resident now (/proc/self/statm)
 std::uint64_t peak_rss_bytes();     // high-water mark (getrusage)
+/// A "<key>: <n> kB" field of /proc/self/status (VmHWM, VmRSS, RssAnon, RssFile) in bytes.
+std::uint64_t proc_status_bytes(const char* key);
 
 // ---- the summary ---------------------------------------------------------------------------
 
@@ -135,14 +174,26 @@ enum class goal_kind { none, at_most, at_least };
 struct row {
   std::string target;  // "1", "2", "6", "hint", ...
   std::string what;
-  std::string ours;  // median figure of ours, formatted
-  std::string base;  // median figure of the baseline, formatted
-  stats ratio;       // per-repetition ratios
+  std::string ours;                       // median figure of ours, formatted
+  std::string base;                       // median figure of the baseline, formatted
+  double ours_value = 0, base_value = 0;  // the same two in `unit` (for --json)
+  std::string unit;                       // "s", "GB/s" or "bytes"
+  stats ratio;                            // per-repetition ratios
   bool has_ratio = true;
   goal_kind kind = goal_kind::none;
   double goal = 0;
   std::string note;
 };
+/// Sets ours/base (formatted and as values): throughput of `bytes` in the seconds given.
+void set_rate(row& r, double bytes, double ours_s, double base_s);
+/// ... durations in seconds.
+void set_time(row& r, double ours_s, double base_s);
+/// ... sizes in bytes.
+void set_bytes(row& r, double ours_b, double base_b);
+/// Prints the row as it comes (a line of text, or a JSON object with --json) and keeps it for
+/// the summary. JSON: {"name", "ours", "baseline", "ratio", "unit", "goal"}; "ratio" is the
+/// median of the per-repetition ratios ours / baseline in `unit`, "goal" the bound it must meet
+/// (at most for "s" and "bytes", at least for "GB/s") or null.
 void add_row(row r);
 void print_summary(const config& cfg);
 /// Number of enforced targets missed.
@@ -196,6 +247,26 @@ class virtual_file {
   std::size_t size_ = 0;
 };
 
+/// Caller buffers: one pre-faulted anonymous mapping (both sides of a comparison write into
+/// resident memory).
+struct arena {
+  std::byte* p = nullptr;
+  std::size_t size = 0;
+  explicit arena(std::uint64_t n) : size(static_cast<std::size_t>(n)) {
+    void* m = ::mmap(nullptr, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+    if (m == MAP_FAILED) die("cannot allocate the buffers");
+    p = static_cast<std::byte*>(m);
+    std::memset(p, 1, size);  // fault every page in now
+  }
+  ~arena() { ::munmap(p, size ? size : 1); }
+  arena(const arena&) = delete;
+  arena& operator=(const arena&) = delete;
+};
+
+/// pread of exactly n bytes (dies on an error or a short file).
+void pread_all(int fd, std::byte* dst, std::uint64_t off, std::size_t n);
+
 /// Sum of every byte (the same loop for ours and the baselines).
 std::uint64_t sum_bytes(const std::byte* p, std::size_t n);
 
@@ -219,6 +290,13 @@ void run_write_targets(context& ctx);  // bench_write.cpp
 /// The child process of the peak-RSS measurement: streams a file of cfg.data_bytes with
 /// stream_writer ("ours") or a raw write() loop ("raw") and prints its peak RSS in bytes.
 int child_stream(const config& cfg, const std::string& mode);
+
+/// The "load" group (bench_load.cpp): load() against raw parallel pread, warm and cold, chunk
+/// sizes, pread vs mapping, fused BF16 -> F32, peak memory.
+void run_load_targets(const config& cfg);
+/// The child process of its peak-memory measurement: loads `path` with 2 threads (`mode`:
+/// reader, reader-f32 or mapped) into fresh buffers and prints its memory figures.
+int child_load(const config& cfg, const std::string& mode, const std::string& path);
 
 }  // namespace bench
 

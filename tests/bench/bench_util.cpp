@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <numeric>
@@ -14,6 +15,13 @@
 #include "bench_common.hpp"
 
 namespace bench {
+
+namespace {
+bool g_json = false;
+}  // namespace
+
+std::FILE* human() { return g_json ? stderr : stdout; }
+void set_json_output(bool json) { g_json = json; }
 
 std::uint64_t current_rss_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -26,6 +34,29 @@ std::uint64_t peak_rss_bytes() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
   return static_cast<std::uint64_t>(u.ru_maxrss) * 1024;
+}
+
+std::uint64_t proc_status_bytes(const char* key) {
+  std::ifstream in("/proc/self/status");
+  const std::string prefix = std::string(key) + ":";
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, prefix.size(), prefix) == 0) {
+      return std::strtoull(line.c_str() + prefix.size(), nullptr, 10) * 1024;  // "<n> kB"
+    }
+  }
+  return 0;
+}
+
+void pread_all(int fd, std::byte* dst, std::uint64_t off, std::size_t n) {
+  while (n) {
+    const ssize_t got =
+        ::pread(fd, dst, std::min<std::size_t>(n, std::size_t{1} << 30), static_cast<off_t>(off));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) die("pread failed");
+    dst += got;
+    off += static_cast<std::uint64_t>(got);
+    n -= static_cast<std::size_t>(got);
+  }
 }
 
 // ---- formatting ----------------------------------------------------------------------------
@@ -70,23 +101,85 @@ std::vector<row>& rows() {
 int g_missed = 0;
 }  // namespace
 
+void set_rate(row& r, double bytes, double ours_s, double base_s) {
+  r.ours = fmt_rate(bytes, ours_s);
+  r.base = fmt_rate(bytes, base_s);
+  r.ours_value = bytes / ours_s / 1e9;
+  r.base_value = bytes / base_s / 1e9;
+  r.unit = "GB/s";
+}
+
+void set_time(row& r, double ours_s, double base_s) {
+  r.ours = fmt_time(ours_s);
+  r.base = fmt_time(base_s);
+  r.ours_value = ours_s;
+  r.base_value = base_s;
+  r.unit = "s";
+}
+
+void set_bytes(row& r, double ours_b, double base_b) {
+  r.ours = fmt_bytes(ours_b);
+  r.base = fmt_bytes(base_b);
+  r.ours_value = ours_b;
+  r.base_value = base_b;
+  r.unit = "bytes";
+}
+
+namespace {
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
+      out += b;
+    } else {
+      out += c;  // UTF-8 passes through
+    }
+  }
+  return out + '"';
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+}  // namespace
+
 void add_row(row r) {
   const auto& x = r.ratio;
-  std::printf("  [%s] %s: ours %s, baseline %s", r.target.c_str(), r.what.c_str(), r.ours.c_str(),
-              r.base.c_str());
-  if (r.has_ratio) std::printf(", ratio %.3f [%.3f..%.3f]", x.median, x.min, x.max);
-  std::printf("\n");
-  std::fflush(stdout);
+  if (g_json) {
+    std::printf(
+        "{\"name\": %s, \"ours\": %s, \"baseline\": %s, \"ratio\": %s, \"unit\": %s, "
+        "\"goal\": %s}\n",
+        json_string(r.target + " " + r.what).c_str(), json_number(r.ours_value).c_str(),
+        json_number(r.base_value).c_str(), r.has_ratio ? json_number(x.median).c_str() : "null",
+        json_string(r.unit).c_str(),
+        r.kind == goal_kind::none ? "null" : json_number(r.goal).c_str());
+    std::fflush(stdout);
+  }
+  std::FILE* out = human();
+  std::fprintf(out, "  [%s] %s: ours %s, baseline %s", r.target.c_str(), r.what.c_str(),
+               r.ours.c_str(), r.base.c_str());
+  if (r.has_ratio) std::fprintf(out, ", ratio %.3f [%.3f..%.3f]", x.median, x.min, x.max);
+  std::fprintf(out, "\n");
+  std::fflush(out);
   rows().push_back(std::move(r));
 }
 
 int missed_targets() { return g_missed; }
 
 void print_summary(const config& cfg) {
-  std::printf("\n== summary (%s; ratio = median of per-repetition ratios [min..max]) ==\n",
-              cfg.quick ? "quick mode: targets NOT enforced" : "full mode");
-  std::printf("%-5s %-64s %13s %13s %-25s %-8s %s\n", "tgt", "figure", "ours", "baseline",
-              "ratio med [min..max]", "goal", "verdict");
+  std::FILE* out = human();
+  std::fprintf(out, "\n== summary (%s; ratio = median of per-repetition ratios [min..max]) ==\n",
+               cfg.quick ? "quick mode: targets NOT enforced" : "full mode");
+  std::fprintf(out, "%-5s %-64s %13s %13s %-25s %-8s %s\n", "tgt", "figure", "ours", "baseline",
+               "ratio med [min..max]", "goal", "verdict");
   for (const row& r : rows()) {
     char ratio[64] = "-";
     if (r.has_ratio) {
@@ -107,12 +200,12 @@ void print_summary(const config& cfg) {
         if (!met) ++g_missed;
       }
     }
-    std::printf("%-5s %-64s %13s %13s %-25s %-8s %s%s%s\n", r.target.c_str(), r.what.c_str(),
-                r.ours.c_str(), r.base.c_str(), ratio, goal, verdict, r.note.empty() ? "" : "  ",
-                r.note.c_str());
+    std::fprintf(out, "%-5s %-64s %13s %13s %-25s %-8s %s%s%s\n", r.target.c_str(), r.what.c_str(),
+                 r.ours.c_str(), r.base.c_str(), ratio, goal, verdict, r.note.empty() ? "" : "  ",
+                 r.note.c_str());
   }
-  std::printf("peak RSS of the whole run: %s\n",
-              fmt_bytes(static_cast<double>(peak_rss_bytes())).c_str());
+  std::fprintf(out, "peak RSS of the whole run: %s\n",
+               fmt_bytes(static_cast<double>(peak_rss_bytes())).c_str());
 }
 
 // ---- generated inputs ----------------------------------------------------------------------
@@ -244,8 +337,8 @@ void write_data_file(const std::string& path, const std::string& prefix, std::ui
       std::string head(prefix.size(), '\0');
       in.read(head.data(), static_cast<std::streamsize>(head.size()));
       if (in && head == prefix) {
-        std::printf("reusing %s (%s)\n", path.c_str(),
-                    fmt_bytes(static_cast<double>(total)).c_str());
+        std::fprintf(human(), "reusing %s (%s)\n", path.c_str(),
+                     fmt_bytes(static_cast<double>(total)).c_str());
         return;
       }
     }
@@ -279,8 +372,8 @@ void write_data_file(const std::string& path, const std::string& prefix, std::ui
   }
   ::fdatasync(fd);  // clean pages: evictable for the cold-cache runs
   ::close(fd);
-  std::printf("generated %s (%s) in %.1f s\n", path.c_str(),
-              fmt_bytes(static_cast<double>(total)).c_str(), now_s() - t0);
+  std::fprintf(human(), "generated %s (%s) in %.1f s\n", path.c_str(),
+               fmt_bytes(static_cast<double>(total)).c_str(), now_s() - t0);
 }
 
 virtual_file::virtual_file(const std::string& prefix, std::uint64_t data_size) {

@@ -1,6 +1,13 @@
 // safetensors-bench: target 5, writing a file from memory (save_file) and streaming
-// (stream_writer), against a raw write() loop of the same bytes. Both sides write a temporary
-// file next to the target, fsync it and rename it over the target, as save_file does.
+// (stream_writer), against a raw write() loop of the same bytes: one that does the same
+// durability work as save_file (a temporary file next to the target, fsync, rename, fsync of the
+// directory) and one that only writes the target and fsyncs it.
+//
+// Every sample starts alike (settle()): the target removed and every dirty page written back.
+// Without that, a sample that renames over the previous sample's file pays for freeing that
+// file's blocks (11-30 ms for 64 MiB on ext4) and one that follows an unsynced write pays for its
+// writeback; with two repetitions and a fixed order that fell on save_file more often than on the
+// baseline (docs/performance.md#writing).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -72,6 +79,36 @@ class raw_writer {
   bool sync_ = true;
   int fd_ = -1;
 };
+
+/// Raw POSIX without the atomic replacement: write() the target itself, fsync, close.
+double raw_plain(const std::string& target, const std::string& prefix,
+                 const std::vector<const gen_tensor*>& order, const std::byte* data, bool sync) {
+  const double t0 = now_s();
+  const int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) die("cannot create " + target);
+  auto put = [fd](const void* p, std::size_t n) {
+    const auto* c = static_cast<const unsigned char*>(p);
+    while (n) {
+      const ssize_t w = ::write(fd, c, std::min<std::size_t>(n, std::size_t{1} << 30));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) die("write failed: " + std::string(std::strerror(errno)));
+      c += w;
+      n -= static_cast<std::size_t>(w);
+    }
+  };
+  put(prefix.data(), prefix.size());
+  for (const gen_tensor* t : order) put(data + t->begin, static_cast<std::size_t>(t->bytes()));
+  if (sync && ::fsync(fd) != 0) die("fsync failed");
+  ::close(fd);
+  return now_s() - t0;
+}
+
+/// Before a sample: no file at `target` (so no rename replaces one) and no dirty page left
+/// anywhere (so no sample pays for an earlier one's writeback). Untimed.
+void settle(const std::string& target) {
+  ::unlink(target.c_str());
+  ::sync();
+}
 
 /// Fills a chunk as a producer would (cheap, the same on both sides).
 void fill_chunk(std::vector<std::byte>& chunk, std::uint64_t seed) {
@@ -176,7 +213,8 @@ void run_write_targets(context& ctx) {
   const config& cfg = ctx.cfg;
   const std::string target =
       cfg.dir + "/safetensors-bench-out-" + std::to_string(::getpid()) + ".safetensors";
-  const int reps = std::max(1, std::min(cfg.reps, 5));
+  // Unless --reps: quick 3 (2 are too few to see through the disk's variations), full 5.
+  const int reps = cfg.reps_given ? std::max(1, cfg.reps) : cfg.quick ? 3 : 5;
   const double bytes = static_cast<double>(ctx.data_size);
 
   // The data in memory (pre-faulted), as a trainer holds it.
@@ -207,59 +245,98 @@ void run_write_targets(context& ctx) {
             [](const gen_tensor* a, const gen_tensor* b) { return a->begin < b->begin; });
 
   // 5a: from memory; with fsync (durable, disk-bound) and without (page cache, CPU-bound).
+  // Variants in rotation, each sample after settle(): the raw loop with save_file's durability
+  // work, the raw loop writing the target directly, save_file, and (fsync, full mode) save_file
+  // over an existing file of the same size.
   for (const bool sync : {true, false}) {
     st::write_options wo;
     wo.sync = sync;
-    const paired p = run_paired(
-        reps,
-        [&] {
-          const double t0 = now_s();
-          raw_writer w(target, sync);
-          w.put(prefix.data(), prefix.size());
-          for (const gen_tensor* t : order)
-            w.put(data + t->begin, static_cast<std::size_t>(t->bytes()));
-          w.commit();
-          return now_s() - t0;
-        },
-        [&] {
-          const double t0 = now_s();
-          if (auto r = st::save_file(target, specs, md, wo); !r) die(r.error().to_string());
-          return now_s() - t0;
-        },
-        false);
-    auto check = st::mapped_file::open(target);
-    if (!check || check->size() != ctx.tensors.size())
-      die("save_file: the file does not read back");
+    const auto raw_same = [&] {
+      settle(target);
+      const double t0 = now_s();
+      raw_writer w(target, sync);
+      w.put(prefix.data(), prefix.size());
+      for (const gen_tensor* t : order)
+        w.put(data + t->begin, static_cast<std::size_t>(t->bytes()));
+      w.commit();
+      return now_s() - t0;
+    };
+    const auto raw_direct = [&] {
+      settle(target);
+      return raw_plain(target, prefix, order, data, sync);
+    };
+    const auto ours = [&] {
+      settle(target);
+      const double t0 = now_s();
+      if (auto r = st::save_file(target, specs, md, wo); !r) die(r.error().to_string());
+      const double took = now_s() - t0;
+      auto check = st::mapped_file::open(target);  // the header only: cheap
+      if (!check || check->size() != ctx.tensors.size())
+        die("save_file: the file does not read back");
+      return took;
+    };
+    const auto ours_replacing = [&] {
+      settle(target);
+      if (auto r = st::save_file(target, specs, md, wo); !r) die(r.error().to_string());
+      ::sync();
+      const double t0 = now_s();
+      if (auto r = st::save_file(target, specs, md, wo); !r) die(r.error().to_string());
+      return now_s() - t0;
+    };
+    std::vector<std::function<double()>> fns{raw_same, raw_direct, ours};
+    const bool replacing = sync && !cfg.quick;
+    if (replacing) fns.push_back(ours_replacing);
+    const auto t = run_rotated(reps, fns);
+    const char* how = sync ? "fsync both" : "no fsync either";
     row r;
     r.target = sync ? "5" : "5i";
-    r.what = std::string("save_file from memory vs raw write() loop, ") +
-             (sync ? "fsync both" : "no fsync either");
-    r.ours = fmt_rate(bytes, summarize(p.ours).median);
-    r.base = fmt_rate(bytes, summarize(p.base).median);
-    r.ratio = summarize(p.speed_ratios());
+    r.what = std::string("save_file from memory vs raw write() loop, ") + how;
+    set_rate(r, bytes, summarize(t[2]).median, summarize(t[0]).median);
+    r.ratio = summarize(ratios(t[0], t[2]));
     if (sync) {
       r.kind = goal_kind::at_least;
       r.goal = 0.9;
     }
-    r.note = sync ? "throughput ratio; temp file + fsync + rename + dir fsync on both sides"
-                  : "throughput ratio; page cache only: the library's own overhead";
+    r.note = std::string("throughput ratio; temp file + rename") +
+             (sync ? " + fsync + dir fsync" : "") + " on both sides; new target each sample";
     add_row(r);
+    row d;
+    d.target = "5i";
+    d.what = std::string("save_file from memory vs raw write() of the target itself, ") + how;
+    set_rate(d, bytes, summarize(t[2]).median, summarize(t[1]).median);
+    d.ratio = summarize(ratios(t[1], t[2]));
+    d.note = sync ? "throughput ratio; the baseline skips the temp file, rename and dir fsync"
+                  : "throughput ratio; the baseline skips the temp file and rename";
+    add_row(d);
+    if (replacing) {
+      row x;
+      x.target = "5i";
+      x.what = "save_file over an existing file vs to a new path, fsync";
+      set_rate(x, bytes, summarize(t[3]).median, summarize(t[2]).median);
+      x.ratio = summarize(ratios(t[2], t[3]));
+      x.note = "rename() frees the replaced file's blocks and drops its cached pages";
+      add_row(x);
+    }
   }
   ::munmap(mem, static_cast<std::size_t>(ctx.data_size));
 
-  // 5b: streaming, 8 MiB chunks produced on the fly.
+  // 5b: streaming, 8 MiB chunks produced on the fly; each sample after settle().
   for (const bool sync : {true, false}) {
     std::vector<std::byte> chunk(chunk_size);
-    const paired p = run_paired(
-        reps, [&] { return stream_raw(target, ctx.tensors, prefix, chunk, sync); },
-        [&] { return stream_ours(target, ctx.tensors, chunk, sync); }, false);
+    const auto t = run_rotated(reps, {[&] {
+                                        settle(target);
+                                        return stream_raw(target, ctx.tensors, prefix, chunk, sync);
+                                      },
+                                      [&] {
+                                        settle(target);
+                                        return stream_ours(target, ctx.tensors, chunk, sync);
+                                      }});
     row r;
     r.target = sync ? "5" : "5i";
     r.what = std::string("stream_writer (8 MiB chunks) vs raw write() loop, ") +
              (sync ? "fsync both" : "no fsync either");
-    r.ours = fmt_rate(bytes, summarize(p.ours).median);
-    r.base = fmt_rate(bytes, summarize(p.base).median);
-    r.ratio = summarize(p.speed_ratios());
+    set_rate(r, bytes, summarize(t[1]).median, summarize(t[0]).median);
+    r.ratio = summarize(ratios(t[0], t[1]));
     if (sync) {
       r.kind = goal_kind::at_least;
       r.goal = 0.9;
@@ -273,7 +350,7 @@ void run_write_targets(context& ctx) {
   {
     const std::uint64_t small = cfg.quick ? (std::uint64_t{16} << 20) : (std::uint64_t{256} << 20);
     std::vector<double> ours_small, ours_big, raw_big;
-    for (int i = 0; i < std::min(reps, 3); ++i) {
+    for (int i = 0; i < std::max(1, std::min(cfg.reps, 3)); ++i) {
       ours_small.push_back(static_cast<double>(peak_of_child(cfg, "ours", small)));
       ours_big.push_back(static_cast<double>(peak_of_child(cfg, "ours", cfg.data_bytes)));
       raw_big.push_back(static_cast<double>(peak_of_child(cfg, "raw", cfg.data_bytes)));
@@ -283,8 +360,7 @@ void run_write_targets(context& ctx) {
     r.target = "5";
     r.what = "stream_writer peak RSS: " + fmt_bytes(static_cast<double>(cfg.data_bytes)) +
              " file vs " + fmt_bytes(static_cast<double>(small)) + " file";
-    r.ours = fmt_bytes(b.median);
-    r.base = fmt_bytes(s.median);
+    set_bytes(r, b.median, s.median);
     r.ratio = {b.median / s.median, b.min / s.max, b.max / s.min};
     r.kind = goal_kind::at_most;
     r.goal = 1.1;
@@ -294,8 +370,7 @@ void run_write_targets(context& ctx) {
     q.target = "5i";
     q.what = "stream_writer peak RSS vs raw streaming loop, " +
              fmt_bytes(static_cast<double>(cfg.data_bytes)) + " file";
-    q.ours = fmt_bytes(b.median);
-    q.base = fmt_bytes(w.median);
+    set_bytes(q, b.median, w.median);
     q.ratio = {b.median / w.median, b.min / w.max, b.max / w.min};
     q.note = "the library's own memory: plan + one 4 MiB buffer";
     add_row(q);
