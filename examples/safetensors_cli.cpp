@@ -36,6 +36,12 @@
 #include "cli_stats.hpp"
 #include "cli_values.hpp"
 
+// Built with libcurl (CMake found CURL): FILE, INDEX and DIR arguments of inspect, validate, diff
+// and stats may be http:// or https:// URLs (docs/remote.md#the-command-line).
+#ifdef SAFETENSORS_CLI_HTTP
+#include <safetensors/http_source.hpp>
+#endif
+
 #if defined(_WIN32)
 #include <io.h>
 #define SAFETENSORS_CLI_ISATTY(fd) _isatty(fd)
@@ -396,9 +402,38 @@ void print_table(const std::string& path, const st::header& h,
 /// True when `path` names a checkpoint rather than one safetensors file: a directory or a
 /// `.json` index.
 bool is_checkpoint_path(const std::string& path) {
+#ifdef SAFETENSORS_CLI_HTTP
+  if (st::detail::http_url(path)) {  // an index URL; a directory has no URL
+    const std::string p = path.substr(0, path.find_first_of("?#"));
+    return p.size() > 5 && p.compare(p.size() - 5, 5, ".json") == 0;
+  }
+#endif
   std::error_code ec;
   const std::filesystem::path p(path);
   return std::filesystem::is_directory(p, ec) || p.extension() == ".json";
+}
+
+/// The one place paths are opened as a checkpoint (a directory, an index, one file) or, with
+/// SAFETENSORS_CLI_HTTP, as a URL (an index URL or a file's; shards read with pread or ranges).
+st::result<st::checkpoint> open_checkpoint(const std::string& path,
+                                           const st::checkpoint_options& options) {
+#ifdef SAFETENSORS_CLI_HTTP
+  if (st::detail::http_url(path)) return st::open_http_checkpoint(path, {}, options);
+#endif
+  return st::checkpoint::open(path, options);
+}
+
+/// The one place a single file is opened for reading: pread, or with SAFETENSORS_CLI_HTTP, a URL
+/// read with range requests (only the header and the bytes printed are fetched).
+st::result<st::source_reader> open_file(const std::string& path, const st::parse_options& parse) {
+#ifdef SAFETENSORS_CLI_HTTP
+  if (st::detail::http_url(path)) {
+    auto source = st::http_source::open(path);
+    if (!source) return source.error();
+    return st::source_reader::open(std::move(*source), parse);
+  }
+#endif
+  return st::source_reader::open(path, parse);
 }
 
 /// "error: <Name>: '<path>': <detail>" for one verify problem.
@@ -412,7 +447,7 @@ std::string json_line(const nlohmann::json& j) {
 }
 
 int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_options& options) {
-  auto ckpt = st::checkpoint::open(path, options);
+  auto ckpt = open_checkpoint(path, options);
   if (!ckpt) return report(ckpt.error());
   if (!ckpt->sharded()) {  // a directory with one model.safetensors: the file's own output
     auto shard = ckpt->shard(0);
@@ -433,7 +468,7 @@ int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_
   const auto& index = ckpt->index();
   if (json) {
     nlohmann::ordered_json out;
-    out["index"] = ckpt->index_path().string();
+    out["index"] = (ckpt->index_path().empty() ? path : ckpt->index_path().string());
     out["metadata"] = index.metadata;
     if (const auto total = index.total_size()) {
       out["total_size"] = *total;
@@ -491,7 +526,8 @@ int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_
                     shape_text(t->shape()), std::to_string(t->byte_size()),
                     printable(shards[e.shard].file_name())});
   }
-  std::cout << "index:    " << ckpt->index_path().string() << "\n"
+  std::cout << "index:    " << (ckpt->index_path().empty() ? path : ckpt->index_path().string())
+            << "\n"
             << "tensors:  " << ckpt->size() << " (" << bytes << " bytes";
   if (const auto total = index.total_size()) std::cout << "; total_size " << *total;
   std::cout << ")\n";
@@ -516,7 +552,7 @@ int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_
 }
 
 int validate_checkpoint(const std::string& path, const st::checkpoint_options& options) {
-  auto ckpt = st::checkpoint::open(path, options);
+  auto ckpt = open_checkpoint(path, options);
   if (!ckpt) return report(ckpt.error());
   const st::verify_report r = ckpt->verify();
   if (!r.ok()) {
@@ -635,7 +671,7 @@ int inspect(const command_spec& command, const parsed_args& args) {
     }
     return inspect_checkpoint(path, json, settings->checkpoint());
   }
-  auto reader = st::source_reader::open(path, settings->parse);
+  auto reader = open_file(path, settings->parse);
   if (!reader) return report(reader.error());
   // The first K values of each tensor: only those bytes are read.
   std::vector<nlohmann::ordered_json> value_json;
@@ -676,7 +712,7 @@ int validate(const command_spec& command, const parsed_args& args) {
       status = std::max(status, validate_checkpoint(path, settings->checkpoint()));
       continue;
     }
-    auto reader = st::source_reader::open(path, settings->parse);
+    auto reader = open_file(path, settings->parse);
     if (!reader) {
       status = std::max(status, report(reader.error()));
       continue;
@@ -793,9 +829,9 @@ int diff_command(const command_spec& command, const parsed_args& args) {
   options.access = st::shard_access::mapped;
   const std::string& a_path = args.positional[0];
   const std::string& b_path = args.positional[1];
-  auto a = st::checkpoint::open(a_path, options);
+  auto a = open_checkpoint(a_path, options);
   if (!a) return print_error(a.error(), exit_usage);
-  auto b = st::checkpoint::open(b_path, options);
+  auto b = open_checkpoint(b_path, options);
   if (!b) return print_error(b.error(), exit_usage);
   safetensors_cli::diff_settings ds;
   ds.stop_at_first = quiet;
@@ -833,7 +869,7 @@ int stats_command(const command_spec& command, const parsed_args& args) {
   st::checkpoint_options options = settings->checkpoint();
   options.access = st::shard_access::mapped;
   const std::string& path = args.positional[0];
-  auto ckpt = st::checkpoint::open(path, options);
+  auto ckpt = open_checkpoint(path, options);
   if (!ckpt) return report(ckpt.error());
   std::vector<std::string> names;
   for (const auto& e : ckpt->entries()) {

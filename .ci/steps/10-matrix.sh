@@ -22,6 +22,7 @@ syntax_check() {
   local cxx=$1 std=$2
   local flags=(-std="c++$std" -fsyntax-only -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion
     -Wshadow -Werror -Iinclude -Itests/support -Iexamples -DSAFETENSORS_TEST_TMPDIR='"/tmp"'
+    $(pkg-config --cflags-only-I ompi-c | sed 's/-I/-isystem /g')  # mpi.h, as CMake's MPI::MPI_CXX
     -DSAFETENSORS_CLI_PATH='"safetensors-cli"')
   local t0=$SECONDS
   printf '%s\n' tests/unit/*.cpp tests/cli/*.cpp examples/*.cpp tests/consumers/main.cpp tests/consumers/odr_*.cpp \

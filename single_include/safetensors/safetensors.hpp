@@ -2173,7 +2173,9 @@ result<std::vector<std::byte>> slice(const tensor_view& view,
 #undef SAFETENSORS_UNDEF_NOMINMAX
 #endif
 #else
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -2498,7 +2500,7 @@ result<os_path> to_os_path(const P& path) {
     if (!native) return native.error();
     return os_path{std::move(*native), display_path(path)};
   } else {
-    if constexpr (std::is_pointer_v<std::decay_t<P>>) {
+    if constexpr (std::is_pointer_v<P>) {  // not an array: never null
       if (path == nullptr) return error(errc::invalid_argument, "the path is a null pointer");
     }
     const std::string_view utf8(path);
@@ -2516,7 +2518,7 @@ result<std::filesystem::path> to_fs_path(const P& path) {
   if constexpr (is_path_v<P>) {
     return path;
   } else {
-    if constexpr (std::is_pointer_v<std::decay_t<P>>) {
+    if constexpr (std::is_pointer_v<P>) {  // not an array: never null
       if (path == nullptr) return error(errc::invalid_argument, "the path is a null pointer");
     }
 #if SAFETENSORS_WINDOWS
@@ -2531,18 +2533,11 @@ result<std::filesystem::path> to_fs_path(const P& path) {
 
 // --- platform I/O: the write side (temporary file, positioned writes, sync, atomic replace) ---
 
-/// A name for a temporary file next to `target`: "<dir>/.<name>.<16 hex digits>.tmp", with the
-/// name cut to 200 units so that a target name of NAME_MAX (255) still gives a legal name.
-inline native_string temp_name_for(const native_string& target, unsigned attempt) {
+/// The part of every temporary file name for `target` before its 16 hex digits:
+/// "<dir>/.<name>.", with the name cut to 200 units so that a target name of NAME_MAX (255)
+/// still gives a legal name.
+inline native_string temp_prefix_for(const native_string& target) {
   using char_type = typename native_string::value_type;
-  static std::atomic<std::uint64_t> counter{0};
-  std::uint64_t x =
-      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  x ^= (counter.fetch_add(1) + attempt) * 0x9E3779B97F4A7C15ULL;
-  x ^= detail::int_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
-  x ^= x >> 31;
-  x *= 0xBF58476D1CE4E5B9ULL;
-  x ^= x >> 29;
 #if SAFETENSORS_WINDOWS
   const std::size_t slash = target.find_last_of(L"/\\");
 #else
@@ -2561,10 +2556,57 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
   }
   out += target.substr(base, keep);
   out += detail::int_cast<char_type>('.');
+  return out;
+}
+
+/// A name for a temporary file next to `target`: "<dir>/.<name>.<16 hex digits>.tmp"
+/// (temp_prefix_for, then digits that mix a clock, a counter and an address).
+inline native_string temp_name_for(const native_string& target, unsigned attempt) {
+  using char_type = typename native_string::value_type;
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t x =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  x ^= (counter.fetch_add(1) + attempt) * 0x9E3779B97F4A7C15ULL;
+  x ^= detail::int_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ULL;
+  x ^= x >> 29;
+  native_string out = temp_prefix_for(target);
   for (unsigned i = 0; i < 16; ++i)
     out += detail::int_cast<char_type>(hex_digit(static_cast<unsigned>(x >> (60 - 4 * i))));
   for (const char c : std::string_view(".tmp")) out += static_cast<char_type>(c);
   return out;
+}
+
+/// True when the file name `name` (no directory) is one temp_name_for gives: `stem` (the file
+/// name part of temp_prefix_for, ".<name>."), 16 lowercase hex digits, ".tmp".
+inline bool is_temp_name(const native_string& name, const native_string& stem) noexcept {
+  constexpr std::size_t digits = 16;
+  constexpr std::string_view tail = ".tmp";
+  if (name.size() != stem.size() + digits + tail.size()) return false;
+  if (name.compare(0, stem.size(), stem) != 0) return false;
+  for (std::size_t i = 0; i < digits; ++i) {
+    const auto c = name[stem.size() + i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  for (std::size_t i = 0; i < tail.size(); ++i) {
+    if (name[stem.size() + digits + i] != static_cast<typename native_string::value_type>(tail[i]))
+      return false;
+  }
+  return true;
+}
+
+/// The target file name in a file name that has the shape temp_name_for gives, ".<name>.<16 hex
+/// digits>.tmp" (`<name>` possibly cut, as temp_prefix_for cuts it); empty for any other name.
+inline native_string temp_target_of(const native_string& name) {
+  constexpr std::size_t extra = 1 + 1 + 16 + 4;  // ".", ".", the digits, ".tmp"
+  if (name.size() <= extra || name[0] != '.') return {};
+  const native_string target = name.substr(1, name.size() - extra);
+  native_string stem;
+  stem += name[0];
+  stem += target;
+  stem += name[0];
+  return is_temp_name(name, stem) ? target : native_string();
 }
 
 #if SAFETENSORS_WINDOWS
@@ -2646,7 +2688,54 @@ inline void remove_file(const native_string& path) noexcept { DeleteFileW(path.c
 
 inline void sync_parent_dir(const native_string&) noexcept {}  // MOVEFILE_WRITE_THROUGH
 
+inline void start_writeback(const os_file&) noexcept {}  // a Linux hint only
+
+inline bool is_open(const os_file& f) noexcept { return f.handle != INVALID_HANDLE_VALUE; }
+
 inline void keep_mode_of(const native_string&, const os_file&) noexcept {}
+
+/// Windows needs no lock: a temporary file being written is open without FILE_SHARE_DELETE,
+/// which already keeps remove_stale_temps from deleting it.
+inline result<bool> lock_temp(const native_string&, const os_file&, const std::string&,
+                              bool& lost) {
+  lost = false;
+  return false;
+}
+inline result<os_file> keep_lock(const os_file&, const std::string&) { return os_file(); }
+
+/// Removes the temporary files that writers killed before their commit left next to `target`
+/// (docs/writing.md#what-a-kill-leaves): regular files named as temp_name_for names them for
+/// `target` that DeleteFileW can delete, i.e. no process has them open (a writer holds its
+/// temporary file open without FILE_SHARE_DELETE). Best effort and silent.
+inline void remove_stale_temps(const native_string& target) noexcept {
+  const native_string prefix = temp_prefix_for(target);
+  const std::size_t slash = prefix.find_last_of(L"/\\");
+  const native_string dir =
+      slash == native_string::npos ? native_string() : prefix.substr(0, slash + 1);
+  const native_string stem = prefix.substr(dir.size());
+  const native_string pattern = prefix + L"*.tmp";
+  WIN32_FIND_DATAW found{};
+  const HANDLE h = FindFirstFileW(pattern.c_str(), &found);
+  if (h == INVALID_HANDLE_VALUE) return;
+  do {
+    if ((found.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)) != 0)
+      continue;
+    const native_string name(found.cFileName);
+    if (is_temp_name(name, stem)) DeleteFileW((dir + name).c_str());
+  } while (FindNextFileW(h, &found));
+  FindClose(h);
+}
+
+/// Removes the temporary file `path` when no process has it open (remove_stale_temps' test for
+/// one file); not a directory or a link.
+inline void remove_if_stale(const native_string& path) noexcept {
+  const DWORD attributes = GetFileAttributesW(path.c_str());
+  if (attributes == INVALID_FILE_ATTRIBUTES ||
+      (attributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)) != 0) {
+    return;
+  }
+  DeleteFileW(path.c_str());
+}
 #else
 inline result<os_file> create_new(const native_string& path, const std::string& shown,
                                   bool& exists) {
@@ -2736,6 +2825,106 @@ inline void keep_mode_of(const native_string& target, const os_file& f) noexcept
   }
 }
 
+/// Marks the new temporary file `f` at `path` as being written: an exclusive flock, held until
+/// the rename (keep_lock), which remove_stale_temps cannot take. `lost` when the cleanup of
+/// another writer took the file first (it is being removed; the caller tries another name).
+/// The value: whether the file is locked; false on a file system without flock, where no
+/// cleanup can take a lock either, so none removes the file.
+inline result<bool> lock_temp(const native_string& path, const os_file& f, const std::string& shown,
+                              bool& lost) {
+  lost = false;
+  int rc = 0;
+  do {
+    rc = ::flock(f.fd, LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    if (errno != EWOULDBLOCK) return false;
+    lost = true;
+    return error(errc::io_error, "cannot lock " + quote(shown) + ": another process holds it");
+  }
+  struct stat opened {};
+  struct stat named {};
+  if (::fstat(f.fd, &opened) != 0 || ::lstat(path.c_str(), &named) != 0 ||
+      opened.st_dev != named.st_dev || opened.st_ino != named.st_ino) {
+    lost = true;
+    return error(errc::io_error, "cannot create " + quote(shown) + ": removed by another process");
+  }
+  return true;
+}
+
+/// A second descriptor of `f`, which holds f's flock after `f` is closed (a flock belongs to the
+/// open file, not to one descriptor).
+inline result<os_file> keep_lock(const os_file& f, const std::string& shown) {
+  os_file out;
+#ifdef F_DUPFD_CLOEXEC
+  out.fd = ::fcntl(f.fd, F_DUPFD_CLOEXEC, 0);
+#else
+  out.fd = ::dup(f.fd);
+#endif
+  if (out.fd < 0) {
+    return error(errc::io_error, "cannot duplicate the descriptor of " + quote(shown) + ": " +
+                                     errno_message(errno));
+  }
+  return out;
+}
+
+/// Removes the temporary file `path` when it is a regular file whose flock can be taken, i.e.
+/// that no process is writing (lock_temp). Best effort and silent: a file that cannot be opened,
+/// locked or removed stays as it is.
+inline void remove_if_stale(const native_string& path) noexcept {
+  int flags = O_RDONLY | O_NONBLOCK;
+#ifdef O_NOFOLLOW
+  flags |= O_NOFOLLOW;
+#endif
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return;
+  struct stat opened {};
+  struct stat named {};
+  if (::fstat(fd, &opened) == 0 && S_ISREG(opened.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+      ::lstat(path.c_str(), &named) == 0 && named.st_dev == opened.st_dev &&
+      named.st_ino == opened.st_ino) {
+    (void)::unlink(path.c_str());  // locked by us: its writer is gone
+  }
+  ::close(fd);
+}
+
+/// Removes the temporary files that writers killed before their commit left next to `target`
+/// (docs/writing.md#what-a-kill-leaves): files named as temp_name_for names them for `target`
+/// that no process is writing (remove_if_stale). Best effort and silent, as is a directory that
+/// cannot be read.
+inline void remove_stale_temps(const native_string& target) noexcept {
+  const native_string prefix = temp_prefix_for(target);
+  const std::size_t slash = prefix.find_last_of('/');
+  const native_string dir =
+      slash == native_string::npos ? native_string() : prefix.substr(0, slash + 1);
+  const native_string stem = prefix.substr(dir.size());
+  DIR* d = ::opendir(dir.empty() ? "." : dir.c_str());
+  if (d == nullptr) return;
+  std::vector<native_string> candidates;
+  while (const dirent* e = ::readdir(d)) {
+    const native_string name(e->d_name);
+    if (is_temp_name(name, stem)) candidates.push_back(dir + name);
+  }
+  ::closedir(d);
+  for (const native_string& path : candidates) remove_if_stale(path);
+}
+
+/// Starts writing the file's data back to the disk, without waiting (Linux: sync_file_range),
+/// so that a rename over an existing file later does not do it (ext4 does, for a file whose
+/// blocks are not allocated yet). A hint: elsewhere, and on error, nothing.
+inline void start_writeback(const os_file& f) noexcept {
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+  if (f.fd >= 0) (void)::sync_file_range(f.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+  (void)f;
+#endif
+}
+
+inline bool is_open(const os_file& f) noexcept { return f.fd >= 0; }
+
 /// Makes a completed rename durable: fsync of the directory that holds `path` (best effort).
 inline void sync_parent_dir(const native_string& path) noexcept {
   const std::size_t slash = path.find_last_of('/');
@@ -2758,7 +2947,9 @@ inline void sync_parent_dir(const native_string& path) noexcept {
 #endif
 
 /// A file written under a temporary name next to its target and renamed over the target only by
-/// commit(); destroying it before removes the temporary file. Move-only.
+/// commit() (or finish() then replace()); destroying it before removes the temporary file. On
+/// POSIX the temporary file is flock-ed from its creation until the rename, so that the cleanup
+/// of other writers (remove_stale_temps) leaves it alone. Move-only.
 class atomic_file {
  public:
   atomic_file() = default;
@@ -2766,34 +2957,44 @@ class atomic_file {
   atomic_file& operator=(const atomic_file&) = delete;
   atomic_file(atomic_file&& o) noexcept
       : file_(std::move(o.file_)),
+        lock_(std::move(o.lock_)),
         target_(std::move(o.target_)),
         temp_(std::move(o.temp_)),
         shown_(std::move(o.shown_)),
-        live_(std::exchange(o.live_, false)) {}
+        live_(std::exchange(o.live_, false)),
+        locked_(o.locked_),
+        finished_(o.finished_) {}
   atomic_file& operator=(atomic_file&& o) noexcept {
     if (this != &o) {
       discard();
       file_ = std::move(o.file_);
+      lock_ = std::move(o.lock_);
       target_ = std::move(o.target_);
       temp_ = std::move(o.temp_);
       shown_ = std::move(o.shown_);
       live_ = std::exchange(o.live_, false);
+      locked_ = o.locked_;
+      finished_ = o.finished_;
     }
     return *this;
   }
   ~atomic_file() { discard(); }
 
-  /// Creates the temporary file for `target`.
+  /// Removes the stale temporary files of `target` (remove_stale_temps), then creates and locks
+  /// a new one.
   static result<atomic_file> create(native_string target, std::string shown) {
+    remove_stale_temps(target);
+    const std::string shown_temp = shown + " (temporary file)";
     for (unsigned attempt = 0;; ++attempt) {
       native_string temp = temp_name_for(target, attempt);
-      bool exists = false;
-      auto file = create_new(temp, shown + " (temporary file)", exists);
-      if (!file) {
-        if (exists && attempt < 64) continue;
+      bool retry = false;
+      auto file = create_new(temp, shown_temp, retry);
+      auto locked = file ? lock_temp(temp, *file, shown_temp, retry) : result<bool>(file.error());
+      if (!locked) {
+        if (retry && attempt < 64) continue;
         return error(errc::io_error, "cannot write " + quote(shown) +
                                          ": cannot create a temporary file in its directory (" +
-                                         file.error().message() + ")");
+                                         locked.error().message() + ")");
       }
       keep_mode_of(target, *file);
       atomic_file out;
@@ -2802,6 +3003,7 @@ class atomic_file {
       out.temp_ = std::move(temp);
       out.shown_ = std::move(shown);
       out.live_ = true;
+      out.locked_ = *locked;
       return out;
     }
   }
@@ -2812,15 +3014,56 @@ class atomic_file {
   }
   /// Sets the temporary file's size.
   result<void> set_size(std::uint64_t size) { return detail::set_size(file_, size, shown_); }
-  /// Flushes (when `sync`), closes and renames the temporary file over the target.
-  result<void> commit(bool sync) {
+  /// Everything of commit() but the rename: flushes (when `sync`) and closes the temporary file
+  /// (its lock stays held). On error the temporary file is removed.
+  result<void> finish(bool sync) {
     if (!live_) return error(errc::invalid_argument, "the file was already committed or discarded");
+    if (finished_) return {};
     if (sync) {
       if (auto r = sync_file(file_, shown_); !r) return fail_with(r.error());
     }
+    if (locked_) {
+      auto lock = keep_lock(file_, shown_);
+      if (!lock) return fail_with(lock.error());
+      lock_ = std::move(*lock);
+    }
     if (auto r = close_file(file_, shown_); !r) return fail_with(r.error());
+    finished_ = true;
+    return {};
+  }
+  /// After finish() without sync: starts writing the data back (start_writeback), so that the
+  /// rename is quick.
+  void start_writeback() noexcept { detail::start_writeback(finished_ ? lock_ : file_); }
+  /// POSIX: the file the rename will replace, opened, so that its blocks are freed when the
+  /// caller closes it rather than during the rename; an empty os_file when there is none (or on
+  /// Windows, where an open target could not be replaced).
+  os_file open_target() const noexcept {
+    os_file out;
+#if !SAFETENSORS_WINDOWS
+    int flags = O_RDONLY | O_NONBLOCK;
+#ifdef O_CLOEXEC
+    flags |= O_CLOEXEC;
+#endif
+    out.fd = ::open(target_.c_str(), flags);
+#endif
+    return out;
+  }
+  /// Renames the temporary file over the target (after finish(); no directory flush). On error
+  /// the temporary file is removed.
+  result<void> replace() {
+    if (!live_ || !finished_) {
+      return error(errc::invalid_argument, "the file is not finished, or was already committed");
+    }
     if (auto r = replace_file(temp_, target_, shown_); !r) return fail_with(r.error());
     live_ = false;
+    { os_file released = std::move(lock_); }  // the temporary name is gone: so can the lock
+    return {};
+  }
+  /// Flushes (when `sync`), closes and renames the temporary file over the target, then (when
+  /// `sync`) flushes the target's directory.
+  result<void> commit(bool sync) {
+    if (auto r = finish(sync); !r) return r;
+    if (auto r = replace(); !r) return r;
     if (sync) sync_parent_dir(target_);
     return {};
   }
@@ -2831,6 +3074,7 @@ class atomic_file {
     os_file closing = std::move(file_);
     { os_file gone = std::move(closing); }  // close before removing (Windows needs it)
     remove_file(temp_);
+    { os_file released = std::move(lock_); }  // unlock last: no cleanup races the removal
   }
   /// The target's path for messages.
   const std::string& shown() const noexcept { return shown_; }
@@ -2841,10 +3085,13 @@ class atomic_file {
     return e;
   }
   os_file file_;
+  os_file lock_;  // POSIX, after finish(): holds the flock until the rename
   native_string target_;
   native_string temp_;
   std::string shown_;
   bool live_ = false;
+  bool locked_ = false;    // lock_temp took the flock
+  bool finished_ = false;  // finish() closed file_
 };
 
 }  // namespace detail
@@ -3421,6 +3668,8 @@ enum class plan_mode { with_bytes, declare_only };
 
 template <class>
 class basic_stream_writer;
+template <class>
+class basic_sharded_stream_writer;
 
 /// A validated layout, ready to write: tensors sorted as the reference writer sorts them (dtype
 /// rank descending, then name bytes), their offsets, and the header bytes with the padding
@@ -3567,6 +3816,11 @@ result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
 
 namespace detail {
 constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
+// save_file writes pieces from this size on straight from the caller's memory: gathering them
+// into the buffer first cost it 5-15 % against a raw write() loop (docs/performance.md#writing).
+// The stream writer keeps half the buffer: into its pre-sized file, smaller direct writes were
+// slower in the same benchmark.
+constexpr std::size_t save_direct_size = std::size_t{64} << 10;
 
 /// The one write buffer of the file writers: gathers pieces that continue the buffered bytes
 /// into one positioned write, writes large pieces straight from the caller's memory, and reports
@@ -3574,12 +3828,14 @@ constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
 template <class = void>
 class write_buffer {
  public:
-  write_buffer(atomic_file& file, std::uint64_t total, progress_callback progress)
-      : file_(file), total_(total), progress_(std::move(progress)) {}
+  /// Pieces of `direct` bytes or more are written straight from the caller's memory.
+  write_buffer(atomic_file& file, std::uint64_t total, progress_callback progress,
+               std::size_t direct = write_buffer_size / 2)
+      : file_(file), total_(total), progress_(std::move(progress)), direct_(direct) {}
 
   /// Writes `n` bytes at file offset `at`.
   result<void> put(std::uint64_t at, const std::byte* data, std::size_t n) {
-    if (used_ != 0 && at == buffer_at_ + used_ && n <= buffer_.size() - used_) {
+    if (n < direct_ && used_ != 0 && at == buffer_at_ + used_ && n <= buffer_.size() - used_) {
       if (n != 0) std::memcpy(buffer_.data() + used_, data, n);
       used_ += n;
       accepted_ += n;
@@ -3587,7 +3843,7 @@ class write_buffer {
     }
     if (auto r = flush(); !r) return r;
     accepted_ += n;
-    if (n >= write_buffer_size / 2) return write(at, data, n);
+    if (n >= direct_) return write(at, data, n);
     if (buffer_.empty()) buffer_.resize(write_buffer_size);
     if (n != 0) std::memcpy(buffer_.data(), data, n);
     buffer_at_ = at;
@@ -3639,6 +3895,7 @@ class write_buffer {
   atomic_file& file_;
   std::uint64_t total_;
   progress_callback progress_;
+  std::size_t direct_;
   std::vector<std::byte> buffer_;
   std::uint64_t buffer_at_ = 0;
   std::size_t used_ = 0;
@@ -3652,11 +3909,12 @@ result<atomic_file> create_atomic(const P& path) {
   return atomic_file::create(std::move(os->native), std::move(os->shown));
 }
 
-/// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
+/// Writes the bytes of `plan` (made from `tensors`) into `file`, without committing it.
 template <class = void>
-result<void> write_planned(atomic_file& file, const write_plan& plan,
-                           const std::vector<tensor_spec>& tensors, const write_options& options) {
-  write_buffer<> out(file, plan.file_size(), options.progress);
+result<void> write_planned_data(atomic_file& file, const write_plan& plan,
+                                const std::vector<tensor_spec>& tensors,
+                                const write_options& options) {
+  write_buffer<> out(file, plan.file_size(), options.progress, save_direct_size);
   const auto prefix = plan.prefix();
   if (auto r = out.put(0, prefix.data(), prefix.size()); !r) return r;
   for (const planned_tensor& p : plan.tensors()) {
@@ -3668,7 +3926,14 @@ result<void> write_planned(atomic_file& file, const write_plan& plan,
       if (auto r = out.put(at, t.bytes.data(), t.bytes.size()); !r) return r;
     }
   }
-  if (auto r = out.flush(); !r) return r;
+  return out.flush();
+}
+
+/// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
+template <class = void>
+result<void> write_planned(atomic_file& file, const write_plan& plan,
+                           const std::vector<tensor_spec>& tensors, const write_options& options) {
+  if (auto r = write_planned_data(file, plan, tensors, options); !r) return r;
   return file.commit(options.sync);
 }
 }  // namespace detail
@@ -3787,6 +4052,18 @@ class basic_stream_writer {
   void discard() noexcept { state_.reset(); }
 
  private:
+  template <class>
+  friend class basic_sharded_stream_writer;
+  // The sharded writer's two-phase commit (docs/index.md#write-order): every shard finished
+  // (flushed, synced, closed; the caller checked that it is complete) before any is renamed
+  // (state_->file.replace()).
+  result<void> finish() {
+    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+    auto r = state_->finish();
+    if (!r) state_.reset();
+    return r;
+  }
+
   struct state {
     state(write_plan p, detail::atomic_file f, const write_options& o)
         : plan(std::move(p)),
@@ -3845,6 +4122,11 @@ class basic_stream_writer {
       if (failure) return *failure;
       if (auto r = out.flush(); !r) return r;
       return file.commit(sync);
+    }
+    result<void> finish() {
+      if (failure) return *failure;
+      if (auto r = out.flush(); !r) return r;
+      return file.finish(sync);
     }
 
     write_plan plan;
@@ -4446,6 +4728,13 @@ struct checkpoint_options {
   std::string prefix = "model";
   /// Largest index file accepted, in bytes (HeaderTooLarge above).
   std::uint64_t max_index_size = 100'000'000;
+  /// Opens shards as sources instead of files (an object store, HTTP: docs/remote.md): called
+  /// with a shard's file name as the index gives it (a single file: its file name) when the
+  /// shard is first used; a source_reader then reads it. Needs shard_access::reader
+  /// (InvalidArgument with mapped). Called from several threads at once when several shards
+  /// open at once. Empty: shards are the files of the checkpoint's directory.
+  std::function<result<std::unique_ptr<random_access_source>>(const std::string& file_name)>
+      open_shard;
 };
 
 /// What verify() found. ok() when there is no problem.
@@ -4477,7 +4766,24 @@ struct shard_slot {
   std::optional<error> failure;
 
   void open(const checkpoint_options& o) {
-    if (o.access == shard_access::mapped) {
+    if (o.open_shard) {
+      if (o.access == shard_access::mapped) {
+        failure.emplace(errc::invalid_argument,
+                        "checkpoint_options::open_shard needs shard_access::reader");
+        return;
+      }
+      auto s = o.open_shard(name);
+      if (!s) {
+        failure.emplace(s.error());
+        return;
+      }
+      auto r = source_reader::open(std::move(*s), o.parse);
+      if (r) {
+        reader.emplace(std::move(*r));
+      } else {
+        failure.emplace(r.error());
+      }
+    } else if (o.access == shard_access::mapped) {
       auto v = mapped_file::open(path, o.parse, o.map);
       if (v) {
         mapped.emplace(std::move(*v));
@@ -4570,6 +4876,10 @@ class basic_checkpoint {
   /// are checked as parse_index does; the weight_map is sorted; a name twice is DuplicateKey).
   static result<basic_checkpoint> open(shard_index index, const std::filesystem::path& directory,
                                        const checkpoint_options& options = {}) {
+    if (options.open_shard && options.access == shard_access::mapped) {
+      return error(errc::invalid_argument,
+                   "checkpoint_options::open_shard needs shard_access::reader");
+    }
     basic_checkpoint c;
     c.options_ = options;
     c.directory_ = directory;
@@ -5168,8 +5478,11 @@ bool is_layout_shard_name(const std::filesystem::path::string_type& name,
 /// files are `keep`) no longer uses: regular files (or links to one: the link is removed) named
 /// `<prefix>-NNNNN-of-MMMMM.safetensors` (is_layout_shard_name), and `<prefix>.safetensors`
 /// when `single_too`; never a name in `keep`. Called only after the new checkpoint is complete
-/// on disk (its index committed), so an index never names a missing shard. Best effort: a
-/// directory that cannot be listed, or a file that cannot be removed, stays as it is.
+/// on disk (its index committed), so an index never names a missing shard. Also removes the
+/// temporary files that killed writers left for any of the prefix's names (shards of any
+/// layout, `<prefix>.safetensors`, the index) when no process is writing them
+/// (docs/writing.md#what-a-kill-leaves). Best effort: a directory that cannot be listed, or a
+/// file that cannot be removed, stays as it is.
 template <class = void>
 void remove_stale_shards(const std::filesystem::path& dir, const std::string& prefix,
                          const std::vector<std::string>& keep, bool single_too) {
@@ -5177,7 +5490,8 @@ void remove_stale_shards(const std::filesystem::path& dir, const std::string& pr
   using string_type = fs::path::string_type;
   auto native_prefix = to_fs_path(prefix);
   auto single = to_fs_path(prefix + ".safetensors");
-  if (!native_prefix || !single) return;
+  auto index = to_fs_path(prefix + ".safetensors.index.json");
+  if (!native_prefix || !single || !index) return;
   std::vector<string_type> kept;
   for (const std::string& name : keep) {
     auto p = to_fs_path(name);
@@ -5186,10 +5500,17 @@ void remove_stale_shards(const std::filesystem::path& dir, const std::string& pr
   }
   const fs::path where = dir.empty() ? fs::path(".") : dir;
   std::vector<fs::path> stale;
+  std::vector<string_type> temps;
   std::error_code ec;
   fs::directory_iterator it(where, ec);
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const string_type name = it->path().filename().native();
+    const string_type target = temp_target_of(name);
+    if (!target.empty() && (is_layout_shard_name(target, native_prefix->native()) ||
+                            target == single->native() || target == index->native())) {
+      temps.push_back(it->path().native());
+      continue;
+    }
     if (std::find(kept.begin(), kept.end(), name) != kept.end()) continue;
     if (!is_layout_shard_name(name, native_prefix->native()) &&
         !(single_too && name == single->native())) {
@@ -5198,20 +5519,12 @@ void remove_stale_shards(const std::filesystem::path& dir, const std::string& pr
     std::error_code fec;
     if (fs::is_regular_file(it->path(), fec)) stale.push_back(it->path());
   }
-  if (ec) return;  // not listed completely: remove nothing
+  for (const string_type& t : temps) remove_if_stale(t);  // writers alive keep theirs
+  if (ec) return;                                         // not listed completely: remove no shard
   for (const fs::path& p : stale) {
     std::error_code rec;
     fs::remove(p, rec);  // best effort; a file left behind is not named by the new index
   }
-}
-
-template <class = void>
-result<void> write_text_atomic(const std::filesystem::path& path, std::string_view text,
-                               bool sync) {
-  auto file = create_atomic(path);
-  if (!file) return file.error();
-  if (auto r = file->write_at(0, text.data(), text.size()); !r) return r;
-  return file->commit(sync);
 }
 
 template <class = void>
@@ -5221,18 +5534,69 @@ result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
   if (!name) return name.error();
   return dir / *name;
 }
+
+/// The end of both sharded writers (docs/index.md#write-order), once every shard is written and
+/// finished under its temporary name (`shard(k)`, an atomic_file): the index is written and
+/// finished under one too; only then is the old index removed, every shard renamed over its
+/// name and the index renamed last, with directory flushes in between when `sync`, so that they
+/// reach the disk in that order; then the previous checkpoint's unused shards are removed. An
+/// error before the old index is removed leaves the previous checkpoint as it was. Without
+/// `sync`, every shard's writeback is started first, so that the renames, during which the
+/// directory has no index, are quick.
+template <class Shard>
+result<void> publish_checkpoint(const std::filesystem::path& dir,
+                                const std::filesystem::path& index_path, const shard_layout& layout,
+                                const std::string& prefix, bool sync, Shard&& shard) {
+  auto native_index = to_native(index_path);
+  if (!native_index) return native_index.error();
+  atomic_file index;
+  if (layout.sharded()) {
+    auto file = create_atomic(index_path);
+    if (!file) return file.error();
+    const std::string& text = layout.index_json();
+    if (auto r = file->write_at(0, text.data(), text.size()); !r) return r;
+    if (auto r = file->finish(sync); !r) return r;
+    index = std::move(*file);
+  }
+  if (!sync) {
+    for (std::size_t k = 0; k < layout.shard_count(); ++k) shard(k).start_writeback();
+  }
+  // The shards being replaced stay open until the index is in place: their blocks are freed
+  // after the renames, not during them (at most 64, to spare file descriptors).
+  std::vector<os_file> replaced;
+  for (std::size_t k = 0; k < layout.shard_count() && replaced.size() < 64; ++k) {
+    if (os_file f = shard(k).open_target(); is_open(f)) replaced.push_back(std::move(f));
+  }
+  if (auto r = remove_stale_index(index_path); !r) return r;
+  if (sync) sync_parent_dir(*native_index);  // no old index before any shard changes
+  for (std::size_t k = 0; k < layout.shard_count(); ++k) {
+    if (auto r = shard(k).replace(); !r) return r;
+  }
+  if (sync) sync_parent_dir(*native_index);  // every shard in place before the index
+  if (layout.sharded()) {
+    if (auto r = index.replace(); !r) return r;
+    if (sync) sync_parent_dir(*native_index);
+  }
+  replaced.clear();
+  remove_stale_shards(dir, prefix, layout.shards(), layout.sharded());
+  return {};
+}
 }  // namespace detail
 
 /// Writes `tensors` into the directory `dir` as a checkpoint (docs/index.md#write-order): every
-/// shard is validated first; then `dir` is created if missing (with its parents); an existing
+/// shard is validated first; then `dir` is created if missing (with its parents); the shards per
+/// shard_layout and the index are written and flushed under temporary names; then an existing
 /// `<prefix>.safetensors.index.json` is removed (also when the result is a single
-/// `<prefix>.safetensors`); the shards per shard_layout are written, each atomically; the index
-/// last, atomically, so an index never points at missing or partial shards. Only then are the
-/// previous checkpoint's files of the same prefix that the new one does not use removed
+/// `<prefix>.safetensors`), the shards are renamed over their names and the index last, so an
+/// index never points at missing, partial or replaced shards. Only then are the previous
+/// checkpoint's files of the same prefix that the new one does not use removed
 /// (`<prefix>-NNNNN-of-MMMMM.safetensors`, and `<prefix>.safetensors` when the result is
 /// sharded), best effort; other files are left alone. Returns the layout (file names,
 /// assignment). The writer's errors, shard_layout's, and IoError for a `dir` that is not a
-/// directory or cannot be created.
+/// directory or cannot be created. An error before the renames leaves the previous checkpoint
+/// as it was; until the renames the new checkpoint takes its full size on disk next to it, and
+/// one file descriptor per shard stays open (it holds the shard's lock, see
+/// docs/writing.md#what-a-kill-leaves).
 template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
 result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
                                   const sharded_write_options& options = {}) {
@@ -5254,7 +5618,8 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
   auto index_path = detail::index_path_in(*root, options.prefix);
   if (!index_path) return index_path.error();
   if (auto r = detail::ensure_directory(*root); !r) return r.error();
-  if (auto r = detail::remove_stale_index(*index_path); !r) return r.error();
+  std::vector<detail::atomic_file> files;  // every shard written and finished before any rename
+  files.reserve(plans.size());
   std::uint64_t base = 0;
   for (std::size_t k = 0; k < plans.size(); ++k) {
     auto name = detail::to_fs_path(layout->shards()[k]);
@@ -5267,26 +5632,27 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
     }
     auto file = detail::create_atomic(*root / *name);
     if (!file) return file.error();
-    if (auto r = detail::write_planned(*file, plans[k], groups[k], wo); !r) return r.error();
+    if (auto r = detail::write_planned_data(*file, plans[k], groups[k], wo); !r) return r.error();
+    if (auto r = file->finish(options.write.sync); !r) return r.error();
+    files.push_back(std::move(*file));
     base += plans[k].file_size();
   }
-  if (layout->sharded()) {
-    if (auto r = detail::write_text_atomic(*index_path, layout->index_json(), options.write.sync);
-        !r) {
-      return r.error();
-    }
+  if (auto r = detail::publish_checkpoint(
+          *root, *index_path, *layout, options.prefix, options.write.sync,
+          [&files](std::size_t k) -> detail::atomic_file& { return files[k]; });
+      !r) {
+    return r.error();
   }
-  detail::remove_stale_shards(*root, options.prefix, layout->shards(), layout->sharded());
   return std::move(*layout);
 }
 
 /// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
 /// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
 /// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
-/// commits the shards, writes the index last and then removes the previous checkpoint's unused
-/// files, as save_sharded does. Before commit() only the directory (created by create() when
-/// missing) and temporary files appear; destruction without commit removes every temporary file.
-/// One temporary file per shard is open until commit. Move-only; not thread-safe.
+/// flushes every shard, then renames the shards and the index last and removes the previous
+/// checkpoint's unused files, as save_sharded does. Before commit() only the directory (created by
+/// create() when missing) and temporary files appear; destruction without commit removes every
+/// temporary file. One temporary file per shard is open until commit. Move-only; not thread-safe.
 template <class = void>
 class basic_sharded_stream_writer {
  public:
@@ -5353,10 +5719,11 @@ class basic_sharded_stream_writer {
     return state_ ? state_->layout : empty;
   }
   /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
-  /// writer stays usable), removes a stale index, commits the shards in order, writes the index,
-  /// then removes the previous checkpoint's unused files of the prefix (as save_sharded does).
-  /// After any other error the writer is discarded (shards already committed remain, without an
-  /// index, and the previous checkpoint's other files are not removed).
+  /// writer stays usable), flushes and closes every shard and the index under temporary names,
+  /// removes a stale index, renames the shards in order and the index last, then removes the
+  /// previous checkpoint's unused files of the prefix (as save_sharded does). After any other
+  /// error the writer is discarded: before the renames, the previous checkpoint is as it was;
+  /// during them, shards already renamed remain, without an index.
   result<void> commit() {
     if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
     for (const stream_writer& w : state_->writers) {
@@ -5370,17 +5737,12 @@ class basic_sharded_stream_writer {
       }
     }
     auto s = std::move(state_);
-    if (auto r = detail::remove_stale_index(s->index_path); !r) return r;
     for (stream_writer& w : s->writers) {
-      if (auto r = w.commit(); !r) return r;
+      if (auto r = w.finish(); !r) return r;
     }
-    if (s->layout.sharded()) {
-      if (auto r = detail::write_text_atomic(s->index_path, s->layout.index_json(), s->sync); !r) {
-        return r;
-      }
-    }
-    detail::remove_stale_shards(s->directory, s->prefix, s->layout.shards(), s->layout.sharded());
-    return {};
+    return detail::publish_checkpoint(
+        s->directory, s->index_path, s->layout, s->prefix, s->sync,
+        [&s](std::size_t k) -> detail::atomic_file& { return s->writers[k].state_->file; });
   }
   /// Removes every temporary file; nothing is written.
   void discard() noexcept { state_.reset(); }
@@ -5410,6 +5772,47 @@ using sharded_stream_writer = basic_sharded_stream_writer<>;
 // compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
+
+#include <atomic>
+
+// SAFETENSORS_NO_SIMD: define to 1 to compile only the scalar conversion loops (no <immintrin.h>,
+//   no <arm_neon.h>). Otherwise the tensor-level decoders to float pick SIMD kernels at run time
+//   (docs/dtypes.md#simd-paths).
+#ifndef SAFETENSORS_NO_SIMD
+#define SAFETENSORS_NO_SIMD 0
+#endif
+// SAFETENSORS_SIMD_X86: 1 when the x86-64 kernels (AVX2 + F16C, AVX-512) are compiled in: g++,
+//   clang++ and MSVC on little-endian x86-64; clang-cl declares only the intrinsics its /arch
+//   enables, so it keeps the scalar loops. SAFETENSORS_SIMD_NEON: 1 on little-endian AArch64.
+#if !SAFETENSORS_NO_SIMD && !SAFETENSORS_BIG_ENDIAN && (defined(__x86_64__) || defined(_M_X64)) && \
+    ((defined(__GNUC__) && !defined(_MSC_VER)) || (defined(_MSC_VER) && !defined(__clang__)))
+#define SAFETENSORS_SIMD_X86 1
+#else
+#define SAFETENSORS_SIMD_X86 0
+#endif
+#if !SAFETENSORS_NO_SIMD && !SAFETENSORS_BIG_ENDIAN && (defined(__aarch64__) || defined(_M_ARM64))
+#define SAFETENSORS_SIMD_NEON 1
+#else
+#define SAFETENSORS_SIMD_NEON 0
+#endif
+#if SAFETENSORS_SIMD_X86
+#include <immintrin.h>
+#if defined(_MSC_VER)
+#include <intrin.h>  // __cpuid, __cpuidex, _xgetbv; MSVC needs no target attribute for intrinsics
+#define SAFETENSORS_TARGET_AVX2
+#define SAFETENSORS_TARGET_AVX512
+#else
+#include <cpuid.h>  // __get_cpuid (F16C, which clang's __builtin_cpu_supports does not know)
+// Per-function targets: the program itself needs no -m flags; each kernel runs only where the CPU
+// has its features.
+#define SAFETENSORS_TARGET_AVX2 __attribute__((target("avx2,f16c")))
+#define SAFETENSORS_TARGET_AVX512 \
+  __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vbmi")))
+#endif
+#endif
+#if SAFETENSORS_SIMD_NEON
+#include <arm_neon.h>
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -5626,25 +6029,25 @@ inline std::uint16_t float_to_bf16_bits(float x) noexcept {
   return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 /// float to F8_E4M3 bits (round to nearest even). Beyond 448 after rounding: NaN (0x7F with the
-/// sign) by default, as PyTorch; ±448 when saturating. Infinity: NaN, or ±448 when saturating.
+/// sign) by default, as PyTorch; +-448 when saturating. Infinity: NaN, or +-448 when saturating.
 inline std::uint8_t float_to_f8_e4m3_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
   return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3>(x, mode));
 }
 /// float to F8_E5M2 bits (round to nearest even). Beyond 57344 after rounding: infinity by
-/// default, as PyTorch; ±57344 when saturating (infinities too). NaN: 0x7F with the sign.
+/// default, as PyTorch; +-57344 when saturating (infinities too). NaN: 0x7F with the sign.
 inline std::uint8_t float_to_f8_e5m2_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
   return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2>(x, mode));
 }
 /// float to F8_E4M3FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
-/// default, ±240 when saturating; -0 becomes +0).
+/// default, +-240 when saturating; -0 becomes +0).
 inline std::uint8_t float_to_f8_e4m3fnuz_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
   return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3fnuz>(x, mode));
 }
 /// float to F8_E5M2FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
-/// default, ±57344 when saturating; -0 becomes +0).
+/// default, +-57344 when saturating; -0 becomes +0).
 inline std::uint8_t float_to_f8_e5m2fnuz_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
   return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2fnuz>(x, mode));
@@ -5807,13 +6210,13 @@ inline void convert_blocks(const unsigned char* in, float* out, std::size_t n,
   if (rest != 0) std::memcpy(out + done, tmp, rest * sizeof(float));
 }
 
-inline void bf16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+inline void bf16_to_float_scalar(const unsigned char* in, float* out, std::size_t n) noexcept {
   convert_blocks<2>(in, out, n, [](const unsigned char* p, std::size_t i) noexcept {
     return le16(p + 2 * i) << 16;
   });
 }
 
-inline void f16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+inline void f16_to_float_scalar(const unsigned char* in, float* out, std::size_t n) noexcept {
   convert_blocks<2>(in, out, n, [](const unsigned char* p, std::size_t i) noexcept {
     const std::uint32_t h = le16(p + 2 * i);
     const std::uint32_t sign = (h & 0x8000u) << 16;
@@ -5836,6 +6239,529 @@ inline void table_to_float_n(const std::array<std::uint32_t, 256>& table, const 
   const std::uint32_t* t = table.data();
   convert_blocks<1>(in, out, n,
                     [t](const unsigned char* p, std::size_t i) noexcept { return t[p[i]]; });
+}
+
+// --- SIMD decoding to float (docs/dtypes.md#simd-paths) ---------------------------------------
+//
+// Every kernel gives the scalar loops' bits exactly, NaNs included: F16C, AVX-512 and NEON convert
+// a signalling F16 NaN to a quiet one, so vectors holding an F16 infinity or NaN take their
+// special lanes from integer arithmetic instead. Full vectors are converted with unaligned loads
+// and stores; the last (n mod vector width) elements go through the scalar loop.
+
+/// A set of conversion kernels: the scalar loops, or the SIMD kernels of one instruction set.
+enum class convert_path : std::uint8_t { scalar, avx2, avx512, neon };
+
+/// The name of a path ("scalar", "avx2", "avx512", "neon").
+inline const char* convert_path_name(convert_path p) noexcept {
+  switch (p) {
+    case convert_path::avx2:
+      return "avx2";
+    case convert_path::avx512:
+      return "avx512";
+    case convert_path::neon:
+      return "neon";
+    case convert_path::scalar:
+      break;
+  }
+  return "scalar";
+}
+
+/// The best path this build and this CPU support (asks the CPU; see best_convert_path()).
+inline convert_path detect_convert_path() noexcept {
+#if SAFETENSORS_SIMD_X86 && defined(_MSC_VER)
+  int r[4];
+  __cpuid(r, 0);
+  const int max_leaf = r[0];
+  __cpuid(r, 1);
+  const auto ecx1 = static_cast<unsigned>(r[2]);
+  // OSXSAVE (27), AVX (28) and F16C (29), and the OS saves the SSE and AVX registers (XCR0 1, 2).
+  if ((ecx1 & 0x38000000u) != 0x38000000u || max_leaf < 7) return convert_path::scalar;
+  const unsigned long long xcr0 = _xgetbv(0);
+  if ((xcr0 & 0x6u) != 0x6u) return convert_path::scalar;
+  __cpuidex(r, 7, 0);
+  const auto ebx7 = static_cast<unsigned>(r[1]);
+  const auto ecx7 = static_cast<unsigned>(r[2]);
+  if ((ebx7 & (1u << 5)) == 0) return convert_path::scalar;  // AVX2
+  // AVX512F (16), BW (30), VL (31), VBMI (ECX 1); the OS saves opmask and ZMM state (XCR0 5-7).
+  const bool avx512 =
+      (ebx7 & 0xC0010000u) == 0xC0010000u && (ecx7 & 0x2u) != 0 && (xcr0 & 0xE6u) == 0xE6u;
+  return avx512 ? convert_path::avx512 : convert_path::avx2;
+#elif SAFETENSORS_SIMD_X86
+  __builtin_cpu_init();  // __builtin_cpu_supports checks that the OS saves the registers too
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__builtin_cpu_supports("avx2") || __get_cpuid(1, &a, &b, &c, &d) == 0 ||
+      (c & bit_F16C) == 0) {
+    return convert_path::scalar;
+  }
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi")) {
+    return convert_path::avx512;
+  }
+  return convert_path::avx2;
+#elif SAFETENSORS_SIMD_NEON
+  return convert_path::neon;  // every AArch64 CPU has NEON
+#else
+  return convert_path::scalar;
+#endif
+}
+
+/// The best path, detected once (on first use).
+inline convert_path best_convert_path() noexcept {
+  static const convert_path best = detect_convert_path();
+  return best;
+}
+
+/// Whether this build and CPU can run path `p` (scalar always; avx2 also where avx512 is best).
+inline bool convert_path_supported(convert_path p) noexcept {
+  const convert_path best = best_convert_path();
+  switch (p) {
+    case convert_path::scalar:
+      return true;
+    case convert_path::avx2:
+      return best == convert_path::avx2 || best == convert_path::avx512;
+    case convert_path::avx512:
+    case convert_path::neon:
+      return best == p;
+  }
+  return false;
+}
+
+inline std::atomic<convert_path>& convert_path_slot() noexcept {
+  static std::atomic<convert_path> slot{best_convert_path()};
+  return slot;
+}
+
+/// The path the tensor-level decoders use: the best one unless force_convert_path() chose another.
+inline convert_path active_convert_path() noexcept {
+  return convert_path_slot().load(std::memory_order_relaxed);
+}
+
+/// For tests and benchmarks: makes every later decode_to_float() / to_float() of the process use
+/// path `p`. False (and no change) when this build or CPU cannot run it. Not for concurrent use
+/// with conversions that must see one path or the other.
+inline bool force_convert_path(convert_path p) noexcept {
+  if (!convert_path_supported(p)) return false;
+  convert_path_slot().store(p, std::memory_order_relaxed);
+  return true;
+}
+
+#if SAFETENSORS_SIMD_X86
+
+inline int i32_bits(std::uint32_t v) noexcept {  // a bit pattern as _mm*_set1_epi32 takes it
+  return static_cast<int>(v);
+}
+inline short i16_bits(std::uint32_t v) noexcept {  // a bit pattern as _mm*_set1_epi16 takes it
+  return static_cast<short>(v);
+}
+
+// -- AVX2 + F16C: 8 floats per register --
+
+SAFETENSORS_TARGET_AVX2 inline void bf16_to_float_avx2(const unsigned char* in, float* out,
+                                                       std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; n - i >= 16; i += 16) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i + 16));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                        _mm256_slli_epi32(_mm256_cvtepu16_epi32(a), 16));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i + 8),
+                        _mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
+  }
+  bf16_to_float_scalar(in + 2 * i, out + i, n - i);
+}
+
+/// `f` (8 floats converted from the F16 bits `h`) with the lanes whose F16 exponent is all ones
+/// replaced by sign | 0x7F800000 | mantissa << 13, as the scalar decoder gives them.
+SAFETENSORS_TARGET_AVX2 inline __m256 f16_specials_avx2(__m256 f, __m128i h) noexcept {
+  const __m256i x = _mm256_cvtepu16_epi32(h);
+  const __m256i exp = _mm256_set1_epi32(0x7C00);
+  const __m256i special = _mm256_cmpeq_epi32(_mm256_and_si256(x, exp), exp);
+  const __m256i sign =
+      _mm256_and_si256(_mm256_slli_epi32(x, 16), _mm256_set1_epi32(i32_bits(0x80000000u)));
+  const __m256i man = _mm256_and_si256(_mm256_slli_epi32(x, 13), _mm256_set1_epi32(0x007FE000));
+  const __m256i bits = _mm256_or_si256(_mm256_or_si256(sign, man), _mm256_set1_epi32(0x7F800000));
+  return _mm256_blendv_ps(f, _mm256_castsi256_ps(bits), _mm256_castsi256_ps(special));
+}
+
+/// Converts the 16 F16 values of `lo` (elements 0-7) and `hi` (8-15) to 16 floats at `out`;
+/// `special`: whether one of them has an all-ones exponent (infinity or NaN).
+SAFETENSORS_TARGET_AVX2 inline void f16x16_avx2(__m128i lo, __m128i hi, bool special,
+                                                float* out) noexcept {
+  __m256 a = _mm256_cvtph_ps(lo);
+  __m256 b = _mm256_cvtph_ps(hi);
+  if (special) {
+    a = f16_specials_avx2(a, lo);
+    b = f16_specials_avx2(b, hi);
+  }
+  _mm256_storeu_ps(out, a);
+  _mm256_storeu_ps(out + 8, b);
+}
+
+SAFETENSORS_TARGET_AVX2 inline void f16_to_float_avx2(const unsigned char* in, float* out,
+                                                      std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; n - i >= 16; i += 16) {
+    const __m256i exp = _mm256_set1_epi16(0x7C00);
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 2 * i));
+    const __m256i special = _mm256_cmpeq_epi16(_mm256_and_si256(h, exp), exp);
+    f16x16_avx2(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i)),
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i + 16)),
+                _mm256_testz_si256(special, special) == 0, out + i);
+  }
+  f16_to_float_scalar(in + 2 * i, out + i, n - i);
+}
+
+/// F8_E4M3, F8_E4M3FNUZ and F8_E5M2FNUZ through F16C (x: 16 elements zero-extended to 16-bit
+/// lanes). Every value of these formats is an F16 value: for the E4 formats the 7 magnitude bits
+/// shifted into F16 position are an F16 whose value times 2^(15 - bias) is the element's
+/// (subnormals included: F16 has 10 mantissa bits), and F16C's results are normal floats, so the
+/// product is exact whatever FTZ/DAZ say; F8_E5M2FNUZ (bias 16) is rebiased in the bits. The
+/// format's NaN becomes the F16 quiet NaN 0x7E00 (sign kept for E4M3), which the product keeps.
+template <dtype D>
+SAFETENSORS_TARGET_AVX2 inline __m256i f8_to_f16_avx2(__m256i x) noexcept {
+  const __m256i sign =
+      _mm256_and_si256(_mm256_slli_epi16(x, 8), _mm256_set1_epi16(i16_bits(0x8000u)));
+  if constexpr (D == dtype::F8_E4M3) {  // S.1111.111: S | 0x3F80 -> S | 0x7E00
+    const __m256i mag = _mm256_and_si256(_mm256_slli_epi16(x, 7), _mm256_set1_epi16(0x3F80));
+    const __m256i low7 = _mm256_set1_epi16(0x7F);
+    const __m256i nan = _mm256_cmpeq_epi16(_mm256_and_si256(x, low7), low7);
+    return _mm256_xor_si256(_mm256_or_si256(mag, sign),
+                            _mm256_and_si256(nan, _mm256_set1_epi16(0x4180)));
+  } else {
+    __m256i f;
+    if constexpr (D == dtype::F8_E4M3FNUZ) {
+      f = _mm256_and_si256(_mm256_slli_epi16(x, 7), _mm256_set1_epi16(0x3F80));
+    } else {  // F8_E5M2FNUZ: exponent e - 1 for e >= 2; e = 0, 1: F16 subnormals (mag << 7)
+      const __m256i mag = _mm256_and_si256(x, _mm256_set1_epi16(0x7F));
+      const __m256i normal =
+          _mm256_sub_epi16(_mm256_slli_epi16(mag, 8), _mm256_set1_epi16(1 << 10));
+      const __m256i low = _mm256_cmpgt_epi16(_mm256_set1_epi16(8), mag);
+      f = _mm256_blendv_epi8(normal, _mm256_slli_epi16(mag, 7), low);
+    }
+    // The FNUZ NaN 0x80 (0x8000 here) -> 0x7E00.
+    const __m256i nan = _mm256_cmpeq_epi16(x, _mm256_set1_epi16(0x80));
+    return _mm256_xor_si256(_mm256_or_si256(f, sign),
+                            _mm256_and_si256(nan, _mm256_set1_epi16(i16_bits(0xFE00u))));
+  }
+}
+
+/// F8_E8M0 by arithmetic, 8 per register (x: the bytes zero-extended to 32-bit lanes): bits << 23;
+/// 0x00 is 2^-127 (0x00400000), 0xFF is NaN.
+SAFETENSORS_TARGET_AVX2 inline __m256i f8_e8m0_avx2(__m256i x) noexcept {
+  __m256i r = _mm256_slli_epi32(x, 23);
+  r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x00400000),
+                         _mm256_cmpeq_epi32(x, _mm256_setzero_si256()));
+  return _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7FC00000),
+                            _mm256_cmpeq_epi32(x, _mm256_set1_epi32(0xFF)));
+}
+
+template <dtype D, float (*Decode)(std::uint8_t)>
+SAFETENSORS_TARGET_AVX2 inline void f8_to_float_avx2(const unsigned char* in, float* out,
+                                                     std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; n - i >= 16; i += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    if constexpr (D == dtype::F8_E5M2) {  // the upper byte of an F16: F16's rules exactly
+      const __m128i zero = _mm_setzero_si128();
+      const __m128i exp = _mm_set1_epi8(0x7C);
+      const __m128i special = _mm_cmpeq_epi8(_mm_and_si128(x, exp), exp);
+      f16x16_avx2(_mm_unpacklo_epi8(zero, x), _mm_unpackhi_epi8(zero, x),
+                  _mm_testz_si128(special, special) == 0, out + i);
+    } else if constexpr (D == dtype::F8_E8M0) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                          f8_e8m0_avx2(_mm256_cvtepu8_epi32(x)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i + 8),
+                          f8_e8m0_avx2(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(x, x))));
+    } else {
+      const __m256i f = f8_to_f16_avx2<D>(_mm256_cvtepu8_epi16(x));
+      __m256 a = _mm256_cvtph_ps(_mm256_castsi256_si128(f));
+      __m256 b = _mm256_cvtph_ps(_mm256_extracti128_si256(f, 1));
+      if constexpr (D != dtype::F8_E5M2FNUZ) {
+        const __m256 scale = _mm256_set1_ps(D == dtype::F8_E4M3 ? 0x1p8f : 0x1p7f);
+        a = _mm256_mul_ps(a, scale);
+        b = _mm256_mul_ps(b, scale);
+      }
+      _mm256_storeu_ps(out + i, a);
+      _mm256_storeu_ps(out + i + 8, b);
+    }
+  }
+  table_to_float_n(byte_table<Decode>(), in + i, out + i, n - i);
+}
+
+// -- AVX-512 (F, BW, VL, VBMI): 16 floats per register --
+//
+// The zero-masked forms with every lane selected are the plain instructions; g++ 12's plain forms
+// start from _mm512_undefined_*(), which -Wmaybe-uninitialized reports once inlined.
+inline constexpr __mmask16 all16 = 0xFFFF;
+inline constexpr __mmask64 all64 = ~__mmask64{0};
+
+SAFETENSORS_TARGET_AVX512 inline void bf16_to_float_avx512(const unsigned char* in, float* out,
+                                                           std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; n - i >= 32; i += 32) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 2 * i));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 2 * i + 32));
+    _mm512_storeu_si512(out + i,
+                        _mm512_maskz_slli_epi32(all16, _mm512_maskz_cvtepu16_epi32(all16, a), 16));
+    _mm512_storeu_si512(out + i + 16,
+                        _mm512_maskz_slli_epi32(all16, _mm512_maskz_cvtepu16_epi32(all16, b), 16));
+  }
+  bf16_to_float_scalar(in + 2 * i, out + i, n - i);
+}
+
+/// As f16_specials_avx2, for 16 lanes; `special` marks the lanes to replace.
+SAFETENSORS_TARGET_AVX512 inline __m512 f16_specials_avx512(__m512 f, __m256i h,
+                                                            __mmask16 special) noexcept {
+  const __m512i x = _mm512_maskz_cvtepu16_epi32(all16, h);
+  const __m512i sign = _mm512_and_si512(_mm512_maskz_slli_epi32(all16, x, 16),
+                                        _mm512_set1_epi32(i32_bits(0x80000000u)));
+  const __m512i man =
+      _mm512_and_si512(_mm512_maskz_slli_epi32(all16, x, 13), _mm512_set1_epi32(0x007FE000));
+  const __m512i bits = _mm512_or_si512(_mm512_or_si512(sign, man), _mm512_set1_epi32(0x7F800000));
+  return _mm512_mask_mov_ps(f, special, _mm512_castsi512_ps(bits));
+}
+
+SAFETENSORS_TARGET_AVX512 inline void f16_to_float_avx512(const unsigned char* in, float* out,
+                                                          std::size_t n) noexcept {
+  const __m256i exp = _mm256_set1_epi16(0x7C00);
+  std::size_t i = 0;
+  for (; n - i >= 32; i += 32) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 2 * i));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 2 * i + 32));
+    __m512 fa = _mm512_maskz_cvtph_ps(all16, a);
+    __m512 fb = _mm512_maskz_cvtph_ps(all16, b);
+    const __mmask16 sa = _mm256_cmpeq_epi16_mask(_mm256_and_si256(a, exp), exp);
+    const __mmask16 sb = _mm256_cmpeq_epi16_mask(_mm256_and_si256(b, exp), exp);
+    if ((sa | sb) != 0) {
+      fa = f16_specials_avx512(fa, a, sa);
+      fb = f16_specials_avx512(fb, b, sb);
+    }
+    _mm512_storeu_ps(out + i, fa);
+    _mm512_storeu_ps(out + i + 16, fb);
+  }
+  f16_to_float_scalar(in + 2 * i, out + i, n - i);
+}
+
+/// The float bits of the 256 values of an 8-bit float as two byte planes: every such value is a
+/// float whose low 16 bits are zero, so bits 16-23 (`lo`) and 24-31 (`hi`) are all of it.
+struct byte_planes {
+  alignas(64) std::uint8_t lo[256];
+  alignas(64) std::uint8_t hi[256];
+};
+
+template <float (*Decode)(std::uint8_t)>
+inline const byte_planes& byte_planes_of() noexcept {
+  static const byte_planes planes = [] {
+    byte_planes p{};
+    const std::array<std::uint32_t, 256>& t = byte_table<Decode>();
+    for (std::size_t i = 0; i < 256; ++i) {
+      p.lo[i] = static_cast<std::uint8_t>(t[i] >> 16);
+      p.hi[i] = static_cast<std::uint8_t>(t[i] >> 24);
+    }
+    return p;
+  }();
+  return planes;
+}
+
+// Byte 16L + 8p + 4q + j of the permuted input ends up in float 4L + j of output register 2p + q
+// (L: 128-bit lane, p: unpack lo/hi of bytes, q: unpack lo/hi of words): element 16(2p + q) + 4L +
+// j.
+inline constexpr std::array<std::uint8_t, 64> f8_avx512_order = [] {
+  std::array<std::uint8_t, 64> order{};
+  for (std::uint32_t k = 0; k < 64; ++k) {
+    const std::uint32_t lane = k / 16, p = (k / 8) % 2, q = (k / 4) % 2, j = k % 4;
+    order[k] = static_cast<std::uint8_t>(16 * (2 * p + q) + 4 * lane + j);
+  }
+  return order;
+}();
+
+/// Any 8-bit float, 64 per iteration, by table lookup in registers: VPERMI2B looks up 128 bytes,
+/// two of them and a blend on the top bit look up 256, once per byte plane; the two planes
+/// interleaved with zeros below them are the floats. The input is first permuted so that the
+/// in-lane interleaves put the floats in order.
+template <float (*Decode)(std::uint8_t)>
+SAFETENSORS_TARGET_AVX512 inline void f8_to_float_avx512(const unsigned char* in, float* out,
+                                                         std::size_t n) noexcept {
+  const byte_planes& t = byte_planes_of<Decode>();
+  const __m512i lo0 = _mm512_loadu_si512(t.lo);
+  const __m512i lo1 = _mm512_loadu_si512(t.lo + 64);
+  const __m512i lo2 = _mm512_loadu_si512(t.lo + 128);
+  const __m512i lo3 = _mm512_loadu_si512(t.lo + 192);
+  const __m512i hi0 = _mm512_loadu_si512(t.hi);
+  const __m512i hi1 = _mm512_loadu_si512(t.hi + 64);
+  const __m512i hi2 = _mm512_loadu_si512(t.hi + 128);
+  const __m512i hi3 = _mm512_loadu_si512(t.hi + 192);
+  const __m512i perm = _mm512_loadu_si512(f8_avx512_order.data());
+  const __m512i zero = _mm512_setzero_si512();
+  std::size_t i = 0;
+  for (; n - i >= 64; i += 64) {
+    const __m512i b = _mm512_maskz_permutexvar_epi8(all64, perm, _mm512_loadu_si512(in + i));
+    const __mmask64 top = _mm512_movepi8_mask(b);
+    const __m512i lo = _mm512_mask_blend_epi8(top, _mm512_permutex2var_epi8(lo0, b, lo1),
+                                              _mm512_permutex2var_epi8(lo2, b, lo3));
+    const __m512i hi = _mm512_mask_blend_epi8(top, _mm512_permutex2var_epi8(hi0, b, hi1),
+                                              _mm512_permutex2var_epi8(hi2, b, hi3));
+    const __m512i w0 = _mm512_unpacklo_epi8(lo, hi);
+    const __m512i w1 = _mm512_unpackhi_epi8(lo, hi);
+    _mm512_storeu_si512(out + i, _mm512_unpacklo_epi16(zero, w0));
+    _mm512_storeu_si512(out + i + 16, _mm512_unpackhi_epi16(zero, w0));
+    _mm512_storeu_si512(out + i + 32, _mm512_unpacklo_epi16(zero, w1));
+    _mm512_storeu_si512(out + i + 48, _mm512_unpackhi_epi16(zero, w1));
+  }
+  table_to_float_n(byte_table<Decode>(), in + i, out + i, n - i);
+}
+
+#endif  // SAFETENSORS_SIMD_X86
+
+#if SAFETENSORS_SIMD_NEON
+
+inline void bf16_to_float_neon(const unsigned char* in, float* out, std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; n - i >= 8; i += 8) {
+    const uint16x8_t h = vreinterpretq_u16_u8(vld1q_u8(in + 2 * i));
+    vst1q_f32(out + i, vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16)));
+    vst1q_f32(out + i + 4, vreinterpretq_f32_u32(vshll_n_u16(vget_high_u16(h), 16)));
+  }
+  bf16_to_float_scalar(in + 2 * i, out + i, n - i);
+}
+
+/// As f16_specials_avx2, for 4 lanes.
+inline float32x4_t f16_specials_neon(float32x4_t f, uint16x4_t h) noexcept {
+  const uint32x4_t x = vmovl_u16(h);
+  const uint32x4_t exp = vdupq_n_u32(0x7C00u);
+  const uint32x4_t special = vceqq_u32(vandq_u32(x, exp), exp);
+  const uint32x4_t sign = vandq_u32(vshlq_n_u32(x, 16), vdupq_n_u32(0x80000000u));
+  const uint32x4_t man = vandq_u32(vshlq_n_u32(x, 13), vdupq_n_u32(0x007FE000u));
+  const uint32x4_t bits = vorrq_u32(vorrq_u32(sign, man), vdupq_n_u32(0x7F800000u));
+  return vbslq_f32(special, vreinterpretq_f32_u32(bits), f);
+}
+
+/// Converts 8 F16 values (bits in `h`) to 8 floats at `out`.
+inline void f16x8_neon(uint16x8_t h, float* out) noexcept {
+  float32x4_t a = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h)));
+  float32x4_t b = vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(h)));
+  const uint16x8_t exp = vdupq_n_u16(0x7C00u);
+  if (vmaxvq_u16(vceqq_u16(vandq_u16(h, exp), exp)) != 0) {
+    a = f16_specials_neon(a, vget_low_u16(h));
+    b = f16_specials_neon(b, vget_high_u16(h));
+  }
+  vst1q_f32(out, a);
+  vst1q_f32(out + 4, b);
+}
+
+inline void f16_to_float_neon(const unsigned char* in, float* out, std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; n - i >= 8; i += 8) f16x8_neon(vreinterpretq_u16_u8(vld1q_u8(in + 2 * i)), out + i);
+  f16_to_float_scalar(in + 2 * i, out + i, n - i);
+}
+
+/// The 4 floats of the F16 bits `f`, times `scale` unless D is F8_E5M2FNUZ, with the lanes marked
+/// in `nan` set to the float whose upper half is `nan_bits`.
+template <dtype D>
+inline float32x4_t f8_via_f16_neon(uint16x4_t f, uint16x4_t nan, uint16x4_t nan_bits,
+                                   float32x4_t scale) noexcept {
+  float32x4_t r = vcvt_f32_f16(vreinterpret_f16_u16(f));
+  if constexpr (D != dtype::F8_E5M2FNUZ) r = vmulq_f32(r, scale);
+  return vbslq_f32(vreinterpretq_u32_s32(vmovl_s16(vreinterpret_s16_u16(nan))),
+                   vreinterpretq_f32_u32(vshll_n_u16(nan_bits, 16)), r);
+}
+
+/// F8_E5M2 (the upper byte of an F16) and F8_E4M3, F8_E4M3FNUZ, F8_E5M2FNUZ (F16 bits as in
+/// f8_to_f16_avx2) through FCVTL; F8_E8M0 by table.
+template <dtype D, float (*Decode)(std::uint8_t)>
+inline void f8_to_float_neon(const unsigned char* in, float* out, std::size_t n) noexcept {
+  std::size_t i = 0;
+  if constexpr (D == dtype::F8_E5M2) {
+    for (; n - i >= 8; i += 8) f16x8_neon(vshll_n_u8(vld1_u8(in + i), 8), out + i);
+  } else if constexpr (D != dtype::F8_E8M0) {
+    const float32x4_t scale = vdupq_n_f32(D == dtype::F8_E4M3 ? 0x1p8f : 0x1p7f);
+    for (; n - i >= 8; i += 8) {
+      const uint16x8_t x = vmovl_u8(vld1_u8(in + i));
+      const uint16x8_t sign = vandq_u16(vshlq_n_u16(x, 8), vdupq_n_u16(0x8000u));
+      uint16x8_t f;
+      if constexpr (D == dtype::F8_E5M2FNUZ) {
+        const uint16x8_t mag = vandq_u16(x, vdupq_n_u16(0x7Fu));
+        f = vbslq_u16(vcltq_u16(mag, vdupq_n_u16(8u)), vshlq_n_u16(mag, 7),
+                      vsubq_u16(vshlq_n_u16(mag, 8), vdupq_n_u16(1u << 10)));
+      } else {
+        f = vandq_u16(vshlq_n_u16(x, 7), vdupq_n_u16(0x3F80u));
+      }
+      f = vorrq_u16(f, sign);
+      // The NaN lanes are set after the arithmetic, by bits: FPCR.DN would turn a NaN operand
+      // into the default NaN (positive), FPCR.AHP would read an F16 NaN as a number.
+      uint16x8_t nan;
+      uint16x8_t nan_bits;
+      if constexpr (D == dtype::F8_E4M3) {  // S.1111.111: sign | 0x7FC0 (upper half of a float)
+        nan = vceqq_u16(vandq_u16(x, vdupq_n_u16(0x7Fu)), vdupq_n_u16(0x7Fu));
+        nan_bits = vorrq_u16(sign, vdupq_n_u16(0x7FC0u));
+      } else {  // the FNUZ formats: 0x80
+        nan = vceqq_u16(x, vdupq_n_u16(0x80u));
+        nan_bits = vdupq_n_u16(0x7FC0u);
+      }
+      vst1q_f32(out + i, f8_via_f16_neon<D>(vget_low_u16(f), vget_low_u16(nan),
+                                            vget_low_u16(nan_bits), scale));
+      vst1q_f32(out + i + 4, f8_via_f16_neon<D>(vget_high_u16(f), vget_high_u16(nan),
+                                                vget_high_u16(nan_bits), scale));
+    }
+  }
+  table_to_float_n(byte_table<Decode>(), in + i, out + i, n - i);
+}
+
+#endif  // SAFETENSORS_SIMD_NEON
+
+// -- the dispatch: once per call, on the active path --
+
+inline void bf16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+  switch (active_convert_path()) {
+#if SAFETENSORS_SIMD_X86
+    case convert_path::avx512:
+      return bf16_to_float_avx512(in, out, n);
+    case convert_path::avx2:
+      return bf16_to_float_avx2(in, out, n);
+#endif
+#if SAFETENSORS_SIMD_NEON
+    case convert_path::neon:
+      return bf16_to_float_neon(in, out, n);
+#endif
+    default:
+      return bf16_to_float_scalar(in, out, n);
+  }
+}
+
+inline void f16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+  switch (active_convert_path()) {
+#if SAFETENSORS_SIMD_X86
+    case convert_path::avx512:
+      return f16_to_float_avx512(in, out, n);
+    case convert_path::avx2:
+      return f16_to_float_avx2(in, out, n);
+#endif
+#if SAFETENSORS_SIMD_NEON
+    case convert_path::neon:
+      return f16_to_float_neon(in, out, n);
+#endif
+    default:
+      return f16_to_float_scalar(in, out, n);
+  }
+}
+
+/// An 8-bit float dtype D (F8_*, whose scalar decoder is Decode) to float.
+template <dtype D, float (*Decode)(std::uint8_t)>
+inline void f8_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
+  switch (active_convert_path()) {
+#if SAFETENSORS_SIMD_X86
+    case convert_path::avx512:
+      return f8_to_float_avx512<Decode>(in, out, n);
+    case convert_path::avx2:
+      return f8_to_float_avx2<D, Decode>(in, out, n);
+#endif
+#if SAFETENSORS_SIMD_NEON
+    case convert_path::neon:
+      return f8_to_float_neon<D, Decode>(in, out, n);
+#endif
+    default:
+      return table_to_float_n(byte_table<Decode>(), in, out, n);
+  }
 }
 
 inline void f4_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
@@ -5884,7 +6810,8 @@ inline void cast_to_float_n(const unsigned char* in, float* out, std::size_t n) 
 /// range of dtype `type` into floats: exact for every float dtype except F64, which rounds to
 /// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
 /// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
-/// as<c64>() or to_complex()).
+/// as<c64>() or to_complex()). BF16, F16 and F8_* go through the SIMD kernels the CPU has, with
+/// the same bits as the scalar loops (docs/dtypes.md#simd-paths).
 template <class = void>
 result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
   if (type == dtype::C64) {
@@ -5924,19 +6851,19 @@ result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float
       }
       break;
     case dtype::F8_E5M2:
-      detail::table_to_float_n(detail::byte_table<f8_e5m2_bits_to_float>(), in, o, n);
+      detail::f8_to_float_n<dtype::F8_E5M2, f8_e5m2_bits_to_float>(in, o, n);
       break;
     case dtype::F8_E4M3:
-      detail::table_to_float_n(detail::byte_table<f8_e4m3_bits_to_float>(), in, o, n);
+      detail::f8_to_float_n<dtype::F8_E4M3, f8_e4m3_bits_to_float>(in, o, n);
       break;
     case dtype::F8_E8M0:
-      detail::table_to_float_n(detail::byte_table<f8_e8m0_bits_to_float>(), in, o, n);
+      detail::f8_to_float_n<dtype::F8_E8M0, f8_e8m0_bits_to_float>(in, o, n);
       break;
     case dtype::F8_E4M3FNUZ:
-      detail::table_to_float_n(detail::byte_table<f8_e4m3fnuz_bits_to_float>(), in, o, n);
+      detail::f8_to_float_n<dtype::F8_E4M3FNUZ, f8_e4m3fnuz_bits_to_float>(in, o, n);
       break;
     case dtype::F8_E5M2FNUZ:
-      detail::table_to_float_n(detail::byte_table<f8_e5m2fnuz_bits_to_float>(), in, o, n);
+      detail::f8_to_float_n<dtype::F8_E5M2FNUZ, f8_e5m2fnuz_bits_to_float>(in, o, n);
       break;
     case dtype::I16:
       detail::cast_to_float_n<std::int16_t>(in, o, n);
@@ -6565,10 +7492,9 @@ inline auto checkpoint_lookup(const checkpoint& ckpt) {
     if (!shard) return shard.error();
     if (const mapped_file* m = shard->mapped()) {
       origin.mapped = m->tensor(*info).bytes().data();
-    } else {
-      const source_reader& r = *shard->reader();
-      origin.source = &r.source();
-      origin.base = r.header().data_offset() + info->offsets().begin;
+    } else if (const source_reader* r = shard->reader()) {
+      origin.source = &r->source();
+      origin.base = r->header().data_offset() + info->offsets().begin;
     }
     return info;
   };

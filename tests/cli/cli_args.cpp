@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ci_skip.hpp"
 #include "cli_messages.hpp"
 
 namespace {
@@ -99,11 +100,13 @@ TEST_CASE("in_flags covers every option name in the library's messages that the 
   const auto parts = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
                      "include" / "safetensors" / "parts";
   if (!std::filesystem::is_directory(parts)) {
-    MESSAGE("no " << parts.string() << ": not checked");
+    st_test::skip_or_fail_in_ci("no " + parts.string() + " (the source tree) here");
     return;
   }
   // Options the CLI never sets to a value the library refuses.
-  const std::set<std::string> unreachable{"sharded_write_options::index_metadata"};
+  // (open_shard: the CLI sets it only through open_http_checkpoint, always with reader access.)
+  const std::set<std::string> unreachable{"sharded_write_options::index_metadata",
+                                          "checkpoint_options::open_shard"};
   const std::regex name("[a-z_]+_options::[a-z_]+");
   std::size_t found = 0;
   for (const auto& entry : std::filesystem::directory_iterator(parts)) {

@@ -1,5 +1,5 @@
 // The bodies of the fuzz targets, shared by the libFuzzer executables (tests/fuzz/fuzz_*.cpp) and
-// by the unit test that replays tests/fuzz/regressions/ (tests/test_differential.cpp). Every
+// by the unit test that replays tests/fuzz/regressions/ (tests/unit/parse_differential.cpp). Every
 // check aborts with a message on failure, so libFuzzer records the input as a crash.
 #ifndef SAFETENSORS_TESTS_FUZZ_FUZZ_CHECKS_HPP
 #define SAFETENSORS_TESTS_FUZZ_FUZZ_CHECKS_HPP
@@ -13,6 +13,8 @@
 #include <fstream>
 #include <safetensors/safetensors.hpp>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "reference_checker.hpp"
@@ -317,6 +319,89 @@ inline void check_roundtrip(const std::uint8_t* data, std::size_t size) {
   for (const st::tensor_info t : g->tensors()) specs2.push_back(st::to_spec(g->tensor(t)));
   const auto second = st::serialize(specs2, g->metadata());
   ST_FUZZ_REQUIRE(second.has_value() && *second == *first, "the second rewrite differs");
+}
+
+/// Target 4: the sharded-checkpoint index parser (parse_index) and formatter (format_index).
+/// Errors are the index's codes with a message; an accepted index agrees with nlohmann's DOM
+/// (same weight_map size and shard names) and keeps its invariants (weight_map sorted and unique,
+/// shard positions in range, shards sorted, distinct, used and plain file names; find() finds
+/// every entry); format_index reparses to the same index and is a fixed point; checkpoint::open
+/// accepts it (nothing is opened: shards are lazy).
+inline void check_index(const std::uint8_t* data, std::size_t size) {
+  // A copy in its own heap block of exactly `size` bytes (ASan bounds), as in check_parse.
+  const std::vector<char> copy(reinterpret_cast<const char*>(data),
+                               reinterpret_cast<const char*>(data) + size);
+  const std::string_view text(copy.data(), copy.size());
+  auto idx = st::parse_index(text);
+  if (!idx) {
+    const st::errc c = idx.error().code();
+    ST_FUZZ_REQUIRE(c == st::errc::invalid_header_deserialization || c == st::errc::duplicate_key,
+                    idx.error().to_string());
+    ST_FUZZ_REQUIRE(!idx.error().message().empty(), "empty message");
+    return;
+  }
+  // nlohmann's DOM accepts what we accept (we are stricter: duplicates, depth, BOM, NUL).
+  const auto dom = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  ST_FUZZ_REQUIRE(!dom.is_discarded() && dom.is_object(), "accepted, but not a JSON object");
+  const auto wm = dom.find("weight_map");
+  ST_FUZZ_REQUIRE(wm != dom.end() && wm->is_object(), "accepted without a weight_map object");
+  ST_FUZZ_REQUIRE(wm->size() == idx->weight_map.size(), "weight_map size differs from the DOM");
+
+  const auto& map = idx->weight_map;
+  for (std::size_t i = 0; i < map.size(); ++i) {
+    ST_FUZZ_REQUIRE(map[i].shard < idx->shards.size(), "shard position out of range");
+    if (i > 0) {
+      ST_FUZZ_REQUIRE(map[i - 1].name < map[i].name, "weight_map not sorted and unique");
+    }
+    const auto found = idx->find(map[i].name);
+    ST_FUZZ_REQUIRE(found && *found == map[i].shard, "find() misses an entry");
+    const auto it = wm->find(map[i].name);
+    ST_FUZZ_REQUIRE(it != wm->end() && it->is_string() &&
+                        *it->get_ptr<const std::string*>() == idx->shards[map[i].shard],
+                    "the shard name differs from the DOM");
+  }
+  std::vector<bool> used(idx->shards.size(), false);
+  for (const auto& e : map) used[e.shard] = true;
+  for (std::size_t i = 0; i < idx->shards.size(); ++i) {
+    const std::string& s = idx->shards[i];
+    ST_FUZZ_REQUIRE(used[i], "an unused shard");
+    if (i > 0) ST_FUZZ_REQUIRE(idx->shards[i - 1] < s, "shards not sorted and distinct");
+    ST_FUZZ_REQUIRE(!s.empty() && s != "." && s != "..", "a directory shard name: " + s);
+    ST_FUZZ_REQUIRE(s.find_first_of(std::string_view("/\\:\0", 4)) == std::string::npos,
+                    "a shard name with a separator: " + s);
+  }
+  ST_FUZZ_REQUIRE(idx->metadata.is_null() || idx->metadata.is_object(), "metadata type");
+  (void)idx->total_size();
+
+  // format -> parse is the identity, and format is a fixed point.
+  const auto same = [](const st::shard_index& a, const st::shard_index& b) {
+    if (a.metadata != b.metadata || a.shards != b.shards) return false;
+    if (a.weight_map.size() != b.weight_map.size()) return false;
+    for (std::size_t i = 0; i < a.weight_map.size(); ++i) {
+      if (a.weight_map[i].name != b.weight_map[i].name ||
+          a.weight_map[i].shard != b.weight_map[i].shard) {
+        return false;
+      }
+    }
+    return true;
+  };
+  auto text2 = st::format_index(*idx);
+  ST_FUZZ_REQUIRE(text2.has_value(), text2.error().to_string());
+  auto idx2 = st::parse_index(*text2);
+  ST_FUZZ_REQUIRE(idx2.has_value(), idx2.error().to_string() + "\n" + *text2);
+  ST_FUZZ_REQUIRE(same(*idx, *idx2), "format -> parse changed the index:\n" + *text2);
+  auto text3 = st::format_index(*idx2);
+  ST_FUZZ_REQUIRE(text3.has_value() && *text3 == *text2, "format is not a fixed point");
+
+  // A checkpoint over it: names are checked again, nothing is opened.
+  const std::size_t tensors = idx->weight_map.size();
+  const std::size_t shards = idx->shards.size();
+  auto ckpt = st::checkpoint::open(std::move(*idx), "/nonexistent-fuzz-dir");
+  ST_FUZZ_REQUIRE(ckpt.has_value(), ckpt.error().to_string());
+  ST_FUZZ_REQUIRE(ckpt->size() == tensors && ckpt->shard_count() == shards, "checkpoint sizes");
+  if (tensors > 0) {
+    ST_FUZZ_REQUIRE(ckpt->contains(ckpt->entries().front().name), "contains()");
+  }
 }
 
 }  // namespace st_fuzz

@@ -470,26 +470,47 @@ TEST_CASE("differential: deterministic random mutations of valid files") {
 }
 
 TEST_CASE("differential: fuzz regressions and seeds through the fuzz target bodies") {
-  // Every input in tests/fuzz/regressions/, then the reference vectors and edge headers: each
-  // runs through the three fuzz targets' checks (which abort on any failure).
-  const std::filesystem::path dir =
+  // tests/fuzz/regressions/<target>/ holds each fuzz target's seeds and every input that once
+  // made it fail. fuzz_parse, fuzz_files and fuzz_roundtrip take the same input (a safetensors
+  // file), so each of their files runs through all three targets' checks, then the reference
+  // vectors and edge headers do; fuzz_index/ runs through the index target's checks. The checks
+  // abort on any failure.
+  const std::filesystem::path root =
       std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "regressions";
-  std::vector<df_bytes> inputs;
-  REQUIRE(std::filesystem::is_directory(dir));
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().filename() == "README.md") continue;
-    inputs.push_back(st_test::read_file(entry.path()));
+  REQUIRE(std::filesystem::is_directory(root));
+  std::vector<df_bytes> files;
+  std::vector<df_bytes> indexes;
+  for (const char* target : {"fuzz_parse", "fuzz_files", "fuzz_roundtrip", "fuzz_index"}) {
+    CAPTURE(target);
+    std::size_t count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(root / target)) {
+      CAPTURE(entry.path());
+      REQUIRE(entry.is_regular_file());
+      (std::string_view(target) == "fuzz_index" ? indexes : files)
+          .push_back(st_test::read_file(entry.path()));
+      ++count;
+    }
+    CHECK(count > 0);  // every target has its seeds here
   }
-  for (const df_bytes& b : df_reference_vectors()) inputs.push_back(b);
-  for (const std::string& h : df_edge_headers()) inputs.push_back(df_raw(h, 1));
+  // Nothing else: an input left elsewhere would never be replayed.
+  for (const auto& entry : std::filesystem::directory_iterator(root)) {
+    const std::string name = entry.path().filename().string();
+    CAPTURE(name);
+    CHECK((name == "README.md" || name == "fuzz_parse" || name == "fuzz_files" ||
+           name == "fuzz_roundtrip" || name == "fuzz_index"));
+  }
+  for (const df_bytes& b : df_reference_vectors()) files.push_back(b);
+  for (const std::string& h : df_edge_headers()) files.push_back(df_raw(h, 1));
   st_test::temp_dir tmp;
   const auto file = tmp.file("fuzz.safetensors");
-  for (const df_bytes& b : inputs) {
+  for (const df_bytes& b : files) {
     st_fuzz::check_parse(b.data(), b.size());
     st_fuzz::check_files(b.data(), b.size(), file);
     st_fuzz::check_roundtrip(b.data(), b.size());
   }
-  CHECK(inputs.size() > 50);
+  for (const df_bytes& b : indexes) st_fuzz::check_index(b.data(), b.size());
+  CHECK(files.size() > 100);
+  CHECK(indexes.size() >= 7);
 }
 
 }  // namespace

@@ -24,7 +24,16 @@
 #include <utility>
 #include <vector>
 
+#include "ci_skip.hpp"
 #include "test_writer.hpp"
+
+#if !defined(_WIN32)
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 namespace st = safetensors;
 namespace fs = std::filesystem;
@@ -287,6 +296,107 @@ std::vector<st_test::tensor_spec> sample_specs() {
       {"tail", "U64", {1}, {8, 7, 6, 5, 4, 3, 2, 1}},
   };
 }
+
+#if !defined(_WIN32)
+// What opening `path` gives each of the four ways (file_mapping, mapped_file, file_source,
+// source_reader): "value", or the error's name and message.
+struct open_outcome {
+  std::string name;
+  std::string message;
+};
+
+std::vector<open_outcome> open_four_ways(const std::string& path) {
+  std::vector<open_outcome> out;
+  const auto add = [&out](const auto& r) {
+    if (r) {
+      out.push_back({"value", ""});
+    } else {
+      out.push_back({std::string(st::error_name(r.error().code())), r.error().message()});
+    }
+  };
+  add(st::file_mapping::open(path));
+  add(st::mapped_file::open(path));
+  add(st::file_source::open(path));
+  add(st::source_reader::open(path));
+  return out;
+}
+
+// The user that the permission test runs as when the tests run as root: "nobody" on Debian.
+constexpr uid_t unprivileged_id = 65534;
+
+// open_four_ways(control) then open_four_ways(locked), both relative to `dir`, computed by a
+// child process that enters `dir` and then drops to unprivileged_id (uid, gid, no supplementary
+// groups), so that the permission bits apply to it. Entering the directory first means its
+// ancestors need not be searchable by that user. Empty with `why` set when the child could not
+// switch users.
+std::vector<open_outcome> open_as_unprivileged_user(const fs::path& dir, const std::string& control,
+                                                    const std::string& locked, std::string& why) {
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    why = "pipe() failed";
+    return {};
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    why = "fork() failed";
+    return {};
+  }
+  if (pid == 0) {  // the child: no doctest here; results go through the pipe, NUL-separated
+    ::close(fds[0]);
+    std::string msg;
+    int status = 0;
+    if (::chdir(dir.c_str()) != 0 || ::setgroups(0, nullptr) != 0 ||
+        ::setgid(unprivileged_id) != 0 || ::setuid(unprivileged_id) != 0 ||
+        ::geteuid() != unprivileged_id) {
+      msg = std::string("cannot switch to uid/gid 65534: ") + std::strerror(errno);
+      status = 3;
+    } else {
+      for (const std::string& name : {control, locked}) {
+        for (const open_outcome& o : open_four_ways(name)) {
+          msg += o.name;
+          msg.push_back('\0');
+          msg += o.message;
+          msg.push_back('\0');
+        }
+      }
+    }
+    for (std::size_t at = 0; at < msg.size();) {
+      const ssize_t n = ::write(fds[1], msg.data() + at, msg.size() - at);
+      if (n <= 0) ::_exit(4);
+      at += static_cast<std::size_t>(n);
+    }
+    ::_exit(status);
+  }
+  ::close(fds[1]);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    why = got.empty() ? "the child process failed (status " + std::to_string(status) + ")" : got;
+    return {};
+  }
+  std::vector<std::string> fields;
+  for (std::size_t at = 0; at < got.size();) {
+    const std::size_t end = got.find('\0', at);
+    if (end == std::string::npos) break;
+    fields.push_back(got.substr(at, end - at));
+    at = end + 1;
+  }
+  std::vector<open_outcome> out;
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) out.push_back({fields[i], fields[i + 1]});
+  return out;
+}
+#endif
 
 }  // namespace
 
@@ -591,41 +701,53 @@ TEST_SUITE("files") {
 
 #if !defined(_WIN32)
   TEST_CASE("an unreadable file is IoError with the path and the OS reason") {
+    // As root, permission bits do not apply: the opens then run in a child process as the
+    // unprivileged user 65534. A readable file next to the locked one shows that they apply to
+    // that user and nothing else stops it.
     st_test::temp_dir dir;
-    const fs::path p = dir.file("locked.safetensors");
-    st_test::write_file(p, st_test::make_file(sample_specs()));
+    const fs::path locked = dir.file("locked.safetensors");
+    const fs::path control = dir.file("readable.safetensors");
+    st_test::write_file(locked, st_test::make_file(sample_specs()));
+    st_test::write_file(control, st_test::make_file(sample_specs()));
     std::error_code ec;
-    fs::permissions(p, fs::perms::none, ec);
+    fs::permissions(locked, fs::perms::none, ec);
     REQUIRE_FALSE(ec);
-    if (std::ifstream(p, std::ios::binary).is_open()) {  // e.g. running as root
-      MESSAGE("skipped: permissions are not enforced for this user");
-      fs::permissions(p, fs::perms::owner_all, ec);
-      return;
-    }
-    const std::string reason = std::generic_category().message(EACCES);
-    for (int path_kind = 0; path_kind < 4; ++path_kind) {
-      CAPTURE(path_kind);
-      st::error e(st::errc::invalid_argument, "");
-      switch (path_kind) {
-        case 0:
-          e = st::file_mapping::open(p.string()).error();
-          break;
-        case 1:
-          e = st::mapped_file::open(p).error();
-          break;
-        case 2:
-          e = st::file_source::open(p.string()).error();
-          break;
-        default:
-          e = st::source_reader::open(p).error();
-          break;
+    fs::permissions(control, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
+                    ec);
+    REQUIRE_FALSE(ec);
+    std::vector<open_outcome> outcomes;  // control's four, then locked's four
+    std::string path;                    // the path the opens were given
+    if (::geteuid() == 0) {
+      REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);  // searchable by the other user
+      std::string why;
+      outcomes =
+          open_as_unprivileged_user(dir.path(), "readable.safetensors", "locked.safetensors", why);
+      if (outcomes.empty()) {
+        st_test::skip_or_fail_in_ci("cannot run as an unprivileged user: " + why);
+        return;
       }
-      INFO("message: " << e.message());
-      CHECK(e.code() == st::errc::io_error);
-      CHECK(contains(e.message(), p.string()));
-      CHECK(contains(e.message(), reason));
+      path = "locked.safetensors";
+    } else {
+      outcomes = open_four_ways(control.string());
+      for (open_outcome& o : open_four_ways(locked.string())) outcomes.push_back(std::move(o));
+      path = locked.string();
+      if (outcomes[4].name == "value") {  // e.g. a user with CAP_DAC_OVERRIDE
+        st_test::skip_or_fail_in_ci("permissions are not enforced for this user");
+        return;
+      }
     }
-    fs::permissions(p, fs::perms::owner_all, ec);
+    REQUIRE(outcomes.size() == 8);
+    const std::string reason = std::generic_category().message(EACCES);
+    for (std::size_t kind = 0; kind < 4; ++kind) {
+      CAPTURE(kind);  // file_mapping, mapped_file, file_source, source_reader
+      CHECK(outcomes[kind].name == "value");
+      const open_outcome& e = outcomes[4 + kind];
+      INFO("message: " << e.message);
+      CHECK(e.name == "IoError");
+      CHECK(contains(e.message, path));
+      CHECK(contains(e.message, reason));
+    }
+    fs::permissions(locked, fs::perms::owner_all, ec);
   }
 #endif
 
@@ -1202,8 +1324,8 @@ TEST_SUITE("files") {
     std::error_code ec;
     fs::resize_file(p, total, ec);
     if (ec || fs::file_size(p, ec) != total) {
-      MESSAGE("skipped: the filesystem refused a sparse file of " << total << " bytes ("
-                                                                  << ec.message() << ")");
+      st_test::skip_or_fail_in_ci("the filesystem refused a sparse file of " +
+                                  std::to_string(total) + " bytes (" + ec.message() + ")");
       return;
     }
     const std::uint8_t first[4] = {0xB1, 0xB2, 0xB3, 0xB4};
@@ -1222,7 +1344,7 @@ TEST_SUITE("files") {
       f.write(reinterpret_cast<const char*>(tail_bytes), 16);
       f.close();
       if (f.fail()) {
-        MESSAGE("skipped: cannot write into the sparse file");
+        st_test::skip_or_fail_in_ci("cannot write into the sparse file");
         return;
       }
     }

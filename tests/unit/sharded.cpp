@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "ci_skip.hpp"
 #include "test_writer.hpp"
 
 namespace st = safetensors;
@@ -845,7 +846,7 @@ TEST_SUITE("sharded") {
     CHECK(fs::is_empty(dir.path()));
   }
 
-  TEST_CASE("save_sharded: a failure in a later shard leaves no index and no partial file") {
+  TEST_CASE("save_sharded: a failure in a later shard leaves the previous checkpoint as it was") {
     st_test::temp_dir dir;
     const auto ts = original_tensors();
     auto specs = lib_specs(ts);
@@ -854,8 +855,16 @@ TEST_SUITE("sharded") {
     o.write.sync = false;
     REQUIRE(outcome(st::save_sharded(dir.path(), specs, o)) == "value");
     REQUIRE(fs::exists(dir.file("model.safetensors.index.json")));
-    // Tensor "c" (shard 2) now fails half way: shard 1 is replaced, shard 2 is not written, and
-    // the old index is gone, so it cannot describe a mix of old and new shards.
+    auto files = [&dir] {  // name -> bytes
+      std::map<std::string, std::vector<std::uint8_t>> out;
+      for (const auto& e : fs::directory_iterator(dir.path()))
+        out[e.path().filename().string()] = st_test::read_file(e.path());
+      return out;
+    };
+    const auto before = files();
+    REQUIRE(before.size() == 4);
+    // Tensor "c" (shard 2) now fails half way: nothing is renamed before every shard is written
+    // (docs/index.md#write-order), so the old index and all of its shards stay, byte for byte.
     specs[2].bytes = {};
     specs[2].producer = [](std::uint64_t offset, st::span<std::byte> out) -> st::result<void> {
       if (offset + out.size() > 100) return st::error(st::errc::io_error, "device lost");
@@ -865,12 +874,7 @@ TEST_SUITE("sharded") {
     auto r = st::save_sharded(dir.path(), specs, o);
     REQUIRE(outcome(r) == "IoError");
     CHECK(has(r.error().message(), "device lost"));
-    CHECK_FALSE(fs::exists(dir.file("model.safetensors.index.json")));
-    for (const auto& entry : fs::directory_iterator(dir.path())) {
-      CHECK_FALSE(has(entry.path().filename().string(), ".tmp"));
-    }
-    CHECK(outcome(st::mapped_file::open(dir.file("model-00002-of-00003.safetensors"))) ==
-          "value");  // the old one
+    CHECK(files() == before);  // no temporary file either
   }
 
   TEST_CASE("non-ASCII prefixes: file names in UTF-8, \\u escapes in the index") {
@@ -1241,7 +1245,11 @@ TEST_SUITE("sharded") {
     std::error_code ec;
     fs::create_symlink(blob, out / "model-00005-of-00005.safetensors", ec);
     if (ec) {
-      MESSAGE("symbolic links are not available here: " << ec.message());
+#if defined(_WIN32)  // a privilege there, and Wine has none
+      MESSAGE("skipped: symbolic links are not available here: " << ec.message());
+#else
+      st_test::skip_or_fail_in_ci("symbolic links are not available here: " + ec.message());
+#endif
       return;
     }
     o.max_shard_size = two_shards_limit;
@@ -1379,8 +1387,8 @@ TEST_SUITE("sharded") {
     CHECK(outcome(st::save_sharded(dir.path(), bad, o)) == "TensorInvalidInfo");
     CHECK(snapshot(dir.path()) == before);
 
-    // A producer error in the second of two new shards: the first new shard is in place, the
-    // old index is gone (it was removed before the first shard), and every old shard stays.
+    // A producer error in the second of two new shards: nothing is renamed before every shard
+    // is written, so the old index and every old shard stay, and no temporary file.
     specs[3].bytes = {};  // "d", in shard 2 of the 2-shard split
     specs[3].producer = [](std::uint64_t, st::span<std::byte>) -> st::result<void> {
       return st::error(st::errc::io_error, "device lost");
@@ -1388,15 +1396,7 @@ TEST_SUITE("sharded") {
     auto r = st::save_sharded(dir.path(), specs, o);
     REQUIRE(outcome(r) == "IoError");
     CHECK(has(r.error().message(), "device lost"));
-    auto after = snapshot(dir.path());
-    for (const auto& name : names_of("model", 5)) {
-      CAPTURE(name);
-      REQUIRE(after.count(name) == 1);
-      CHECK(after[name] == before.at(name));
-    }
-    std::vector<std::string> expected = names_of("model", 5);
-    expected.push_back("model-00001-of-00002.safetensors");
-    CHECK(listing(dir.path()) == sorted(expected));
+    CHECK(snapshot(dir.path()) == before);
   }
 
   TEST_CASE("non-ASCII prefixes: the cleanup matches the prefix in the platform's encoding") {

@@ -32,7 +32,9 @@
 #undef SAFETENSORS_UNDEF_NOMINMAX
 #endif
 #else
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -357,7 +359,7 @@ result<os_path> to_os_path(const P& path) {
     if (!native) return native.error();
     return os_path{std::move(*native), display_path(path)};
   } else {
-    if constexpr (std::is_pointer_v<std::decay_t<P>>) {
+    if constexpr (std::is_pointer_v<P>) {  // not an array: never null
       if (path == nullptr) return error(errc::invalid_argument, "the path is a null pointer");
     }
     const std::string_view utf8(path);
@@ -375,7 +377,7 @@ result<std::filesystem::path> to_fs_path(const P& path) {
   if constexpr (is_path_v<P>) {
     return path;
   } else {
-    if constexpr (std::is_pointer_v<std::decay_t<P>>) {
+    if constexpr (std::is_pointer_v<P>) {  // not an array: never null
       if (path == nullptr) return error(errc::invalid_argument, "the path is a null pointer");
     }
 #if SAFETENSORS_WINDOWS
@@ -390,18 +392,11 @@ result<std::filesystem::path> to_fs_path(const P& path) {
 
 // --- platform I/O: the write side (temporary file, positioned writes, sync, atomic replace) ---
 
-/// A name for a temporary file next to `target`: "<dir>/.<name>.<16 hex digits>.tmp", with the
-/// name cut to 200 units so that a target name of NAME_MAX (255) still gives a legal name.
-inline native_string temp_name_for(const native_string& target, unsigned attempt) {
+/// The part of every temporary file name for `target` before its 16 hex digits:
+/// "<dir>/.<name>.", with the name cut to 200 units so that a target name of NAME_MAX (255)
+/// still gives a legal name.
+inline native_string temp_prefix_for(const native_string& target) {
   using char_type = typename native_string::value_type;
-  static std::atomic<std::uint64_t> counter{0};
-  std::uint64_t x =
-      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  x ^= (counter.fetch_add(1) + attempt) * 0x9E3779B97F4A7C15ULL;
-  x ^= detail::int_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
-  x ^= x >> 31;
-  x *= 0xBF58476D1CE4E5B9ULL;
-  x ^= x >> 29;
 #if SAFETENSORS_WINDOWS
   const std::size_t slash = target.find_last_of(L"/\\");
 #else
@@ -420,10 +415,57 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
   }
   out += target.substr(base, keep);
   out += detail::int_cast<char_type>('.');
+  return out;
+}
+
+/// A name for a temporary file next to `target`: "<dir>/.<name>.<16 hex digits>.tmp"
+/// (temp_prefix_for, then digits that mix a clock, a counter and an address).
+inline native_string temp_name_for(const native_string& target, unsigned attempt) {
+  using char_type = typename native_string::value_type;
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t x =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  x ^= (counter.fetch_add(1) + attempt) * 0x9E3779B97F4A7C15ULL;
+  x ^= detail::int_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 7;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ULL;
+  x ^= x >> 29;
+  native_string out = temp_prefix_for(target);
   for (unsigned i = 0; i < 16; ++i)
     out += detail::int_cast<char_type>(hex_digit(static_cast<unsigned>(x >> (60 - 4 * i))));
   for (const char c : std::string_view(".tmp")) out += static_cast<char_type>(c);
   return out;
+}
+
+/// True when the file name `name` (no directory) is one temp_name_for gives: `stem` (the file
+/// name part of temp_prefix_for, ".<name>."), 16 lowercase hex digits, ".tmp".
+inline bool is_temp_name(const native_string& name, const native_string& stem) noexcept {
+  constexpr std::size_t digits = 16;
+  constexpr std::string_view tail = ".tmp";
+  if (name.size() != stem.size() + digits + tail.size()) return false;
+  if (name.compare(0, stem.size(), stem) != 0) return false;
+  for (std::size_t i = 0; i < digits; ++i) {
+    const auto c = name[stem.size() + i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  for (std::size_t i = 0; i < tail.size(); ++i) {
+    if (name[stem.size() + digits + i] != static_cast<typename native_string::value_type>(tail[i]))
+      return false;
+  }
+  return true;
+}
+
+/// The target file name in a file name that has the shape temp_name_for gives, ".<name>.<16 hex
+/// digits>.tmp" (`<name>` possibly cut, as temp_prefix_for cuts it); empty for any other name.
+inline native_string temp_target_of(const native_string& name) {
+  constexpr std::size_t extra = 1 + 1 + 16 + 4;  // ".", ".", the digits, ".tmp"
+  if (name.size() <= extra || name[0] != '.') return {};
+  const native_string target = name.substr(1, name.size() - extra);
+  native_string stem;
+  stem += name[0];
+  stem += target;
+  stem += name[0];
+  return is_temp_name(name, stem) ? target : native_string();
 }
 
 #if SAFETENSORS_WINDOWS
@@ -505,7 +547,54 @@ inline void remove_file(const native_string& path) noexcept { DeleteFileW(path.c
 
 inline void sync_parent_dir(const native_string&) noexcept {}  // MOVEFILE_WRITE_THROUGH
 
+inline void start_writeback(const os_file&) noexcept {}  // a Linux hint only
+
+inline bool is_open(const os_file& f) noexcept { return f.handle != INVALID_HANDLE_VALUE; }
+
 inline void keep_mode_of(const native_string&, const os_file&) noexcept {}
+
+/// Windows needs no lock: a temporary file being written is open without FILE_SHARE_DELETE,
+/// which already keeps remove_stale_temps from deleting it.
+inline result<bool> lock_temp(const native_string&, const os_file&, const std::string&,
+                              bool& lost) {
+  lost = false;
+  return false;
+}
+inline result<os_file> keep_lock(const os_file&, const std::string&) { return os_file(); }
+
+/// Removes the temporary files that writers killed before their commit left next to `target`
+/// (docs/writing.md#what-a-kill-leaves): regular files named as temp_name_for names them for
+/// `target` that DeleteFileW can delete, i.e. no process has them open (a writer holds its
+/// temporary file open without FILE_SHARE_DELETE). Best effort and silent.
+inline void remove_stale_temps(const native_string& target) noexcept {
+  const native_string prefix = temp_prefix_for(target);
+  const std::size_t slash = prefix.find_last_of(L"/\\");
+  const native_string dir =
+      slash == native_string::npos ? native_string() : prefix.substr(0, slash + 1);
+  const native_string stem = prefix.substr(dir.size());
+  const native_string pattern = prefix + L"*.tmp";
+  WIN32_FIND_DATAW found{};
+  const HANDLE h = FindFirstFileW(pattern.c_str(), &found);
+  if (h == INVALID_HANDLE_VALUE) return;
+  do {
+    if ((found.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)) != 0)
+      continue;
+    const native_string name(found.cFileName);
+    if (is_temp_name(name, stem)) DeleteFileW((dir + name).c_str());
+  } while (FindNextFileW(h, &found));
+  FindClose(h);
+}
+
+/// Removes the temporary file `path` when no process has it open (remove_stale_temps' test for
+/// one file); not a directory or a link.
+inline void remove_if_stale(const native_string& path) noexcept {
+  const DWORD attributes = GetFileAttributesW(path.c_str());
+  if (attributes == INVALID_FILE_ATTRIBUTES ||
+      (attributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)) != 0) {
+    return;
+  }
+  DeleteFileW(path.c_str());
+}
 #else
 inline result<os_file> create_new(const native_string& path, const std::string& shown,
                                   bool& exists) {
@@ -595,6 +684,106 @@ inline void keep_mode_of(const native_string& target, const os_file& f) noexcept
   }
 }
 
+/// Marks the new temporary file `f` at `path` as being written: an exclusive flock, held until
+/// the rename (keep_lock), which remove_stale_temps cannot take. `lost` when the cleanup of
+/// another writer took the file first (it is being removed; the caller tries another name).
+/// The value: whether the file is locked; false on a file system without flock, where no
+/// cleanup can take a lock either, so none removes the file.
+inline result<bool> lock_temp(const native_string& path, const os_file& f, const std::string& shown,
+                              bool& lost) {
+  lost = false;
+  int rc = 0;
+  do {
+    rc = ::flock(f.fd, LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    if (errno != EWOULDBLOCK) return false;
+    lost = true;
+    return error(errc::io_error, "cannot lock " + quote(shown) + ": another process holds it");
+  }
+  struct stat opened {};
+  struct stat named {};
+  if (::fstat(f.fd, &opened) != 0 || ::lstat(path.c_str(), &named) != 0 ||
+      opened.st_dev != named.st_dev || opened.st_ino != named.st_ino) {
+    lost = true;
+    return error(errc::io_error, "cannot create " + quote(shown) + ": removed by another process");
+  }
+  return true;
+}
+
+/// A second descriptor of `f`, which holds f's flock after `f` is closed (a flock belongs to the
+/// open file, not to one descriptor).
+inline result<os_file> keep_lock(const os_file& f, const std::string& shown) {
+  os_file out;
+#ifdef F_DUPFD_CLOEXEC
+  out.fd = ::fcntl(f.fd, F_DUPFD_CLOEXEC, 0);
+#else
+  out.fd = ::dup(f.fd);
+#endif
+  if (out.fd < 0) {
+    return error(errc::io_error, "cannot duplicate the descriptor of " + quote(shown) + ": " +
+                                     errno_message(errno));
+  }
+  return out;
+}
+
+/// Removes the temporary file `path` when it is a regular file whose flock can be taken, i.e.
+/// that no process is writing (lock_temp). Best effort and silent: a file that cannot be opened,
+/// locked or removed stays as it is.
+inline void remove_if_stale(const native_string& path) noexcept {
+  int flags = O_RDONLY | O_NONBLOCK;
+#ifdef O_NOFOLLOW
+  flags |= O_NOFOLLOW;
+#endif
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return;
+  struct stat opened {};
+  struct stat named {};
+  if (::fstat(fd, &opened) == 0 && S_ISREG(opened.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+      ::lstat(path.c_str(), &named) == 0 && named.st_dev == opened.st_dev &&
+      named.st_ino == opened.st_ino) {
+    (void)::unlink(path.c_str());  // locked by us: its writer is gone
+  }
+  ::close(fd);
+}
+
+/// Removes the temporary files that writers killed before their commit left next to `target`
+/// (docs/writing.md#what-a-kill-leaves): files named as temp_name_for names them for `target`
+/// that no process is writing (remove_if_stale). Best effort and silent, as is a directory that
+/// cannot be read.
+inline void remove_stale_temps(const native_string& target) noexcept {
+  const native_string prefix = temp_prefix_for(target);
+  const std::size_t slash = prefix.find_last_of('/');
+  const native_string dir =
+      slash == native_string::npos ? native_string() : prefix.substr(0, slash + 1);
+  const native_string stem = prefix.substr(dir.size());
+  DIR* d = ::opendir(dir.empty() ? "." : dir.c_str());
+  if (d == nullptr) return;
+  std::vector<native_string> candidates;
+  while (const dirent* e = ::readdir(d)) {
+    const native_string name(e->d_name);
+    if (is_temp_name(name, stem)) candidates.push_back(dir + name);
+  }
+  ::closedir(d);
+  for (const native_string& path : candidates) remove_if_stale(path);
+}
+
+/// Starts writing the file's data back to the disk, without waiting (Linux: sync_file_range),
+/// so that a rename over an existing file later does not do it (ext4 does, for a file whose
+/// blocks are not allocated yet). A hint: elsewhere, and on error, nothing.
+inline void start_writeback(const os_file& f) noexcept {
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+  if (f.fd >= 0) (void)::sync_file_range(f.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+  (void)f;
+#endif
+}
+
+inline bool is_open(const os_file& f) noexcept { return f.fd >= 0; }
+
 /// Makes a completed rename durable: fsync of the directory that holds `path` (best effort).
 inline void sync_parent_dir(const native_string& path) noexcept {
   const std::size_t slash = path.find_last_of('/');
@@ -617,7 +806,9 @@ inline void sync_parent_dir(const native_string& path) noexcept {
 #endif
 
 /// A file written under a temporary name next to its target and renamed over the target only by
-/// commit(); destroying it before removes the temporary file. Move-only.
+/// commit() (or finish() then replace()); destroying it before removes the temporary file. On
+/// POSIX the temporary file is flock-ed from its creation until the rename, so that the cleanup
+/// of other writers (remove_stale_temps) leaves it alone. Move-only.
 class atomic_file {
  public:
   atomic_file() = default;
@@ -625,34 +816,44 @@ class atomic_file {
   atomic_file& operator=(const atomic_file&) = delete;
   atomic_file(atomic_file&& o) noexcept
       : file_(std::move(o.file_)),
+        lock_(std::move(o.lock_)),
         target_(std::move(o.target_)),
         temp_(std::move(o.temp_)),
         shown_(std::move(o.shown_)),
-        live_(std::exchange(o.live_, false)) {}
+        live_(std::exchange(o.live_, false)),
+        locked_(o.locked_),
+        finished_(o.finished_) {}
   atomic_file& operator=(atomic_file&& o) noexcept {
     if (this != &o) {
       discard();
       file_ = std::move(o.file_);
+      lock_ = std::move(o.lock_);
       target_ = std::move(o.target_);
       temp_ = std::move(o.temp_);
       shown_ = std::move(o.shown_);
       live_ = std::exchange(o.live_, false);
+      locked_ = o.locked_;
+      finished_ = o.finished_;
     }
     return *this;
   }
   ~atomic_file() { discard(); }
 
-  /// Creates the temporary file for `target`.
+  /// Removes the stale temporary files of `target` (remove_stale_temps), then creates and locks
+  /// a new one.
   static result<atomic_file> create(native_string target, std::string shown) {
+    remove_stale_temps(target);
+    const std::string shown_temp = shown + " (temporary file)";
     for (unsigned attempt = 0;; ++attempt) {
       native_string temp = temp_name_for(target, attempt);
-      bool exists = false;
-      auto file = create_new(temp, shown + " (temporary file)", exists);
-      if (!file) {
-        if (exists && attempt < 64) continue;
+      bool retry = false;
+      auto file = create_new(temp, shown_temp, retry);
+      auto locked = file ? lock_temp(temp, *file, shown_temp, retry) : result<bool>(file.error());
+      if (!locked) {
+        if (retry && attempt < 64) continue;
         return error(errc::io_error, "cannot write " + quote(shown) +
                                          ": cannot create a temporary file in its directory (" +
-                                         file.error().message() + ")");
+                                         locked.error().message() + ")");
       }
       keep_mode_of(target, *file);
       atomic_file out;
@@ -661,6 +862,7 @@ class atomic_file {
       out.temp_ = std::move(temp);
       out.shown_ = std::move(shown);
       out.live_ = true;
+      out.locked_ = *locked;
       return out;
     }
   }
@@ -671,15 +873,56 @@ class atomic_file {
   }
   /// Sets the temporary file's size.
   result<void> set_size(std::uint64_t size) { return detail::set_size(file_, size, shown_); }
-  /// Flushes (when `sync`), closes and renames the temporary file over the target.
-  result<void> commit(bool sync) {
+  /// Everything of commit() but the rename: flushes (when `sync`) and closes the temporary file
+  /// (its lock stays held). On error the temporary file is removed.
+  result<void> finish(bool sync) {
     if (!live_) return error(errc::invalid_argument, "the file was already committed or discarded");
+    if (finished_) return {};
     if (sync) {
       if (auto r = sync_file(file_, shown_); !r) return fail_with(r.error());
     }
+    if (locked_) {
+      auto lock = keep_lock(file_, shown_);
+      if (!lock) return fail_with(lock.error());
+      lock_ = std::move(*lock);
+    }
     if (auto r = close_file(file_, shown_); !r) return fail_with(r.error());
+    finished_ = true;
+    return {};
+  }
+  /// After finish() without sync: starts writing the data back (start_writeback), so that the
+  /// rename is quick.
+  void start_writeback() noexcept { detail::start_writeback(finished_ ? lock_ : file_); }
+  /// POSIX: the file the rename will replace, opened, so that its blocks are freed when the
+  /// caller closes it rather than during the rename; an empty os_file when there is none (or on
+  /// Windows, where an open target could not be replaced).
+  os_file open_target() const noexcept {
+    os_file out;
+#if !SAFETENSORS_WINDOWS
+    int flags = O_RDONLY | O_NONBLOCK;
+#ifdef O_CLOEXEC
+    flags |= O_CLOEXEC;
+#endif
+    out.fd = ::open(target_.c_str(), flags);
+#endif
+    return out;
+  }
+  /// Renames the temporary file over the target (after finish(); no directory flush). On error
+  /// the temporary file is removed.
+  result<void> replace() {
+    if (!live_ || !finished_) {
+      return error(errc::invalid_argument, "the file is not finished, or was already committed");
+    }
     if (auto r = replace_file(temp_, target_, shown_); !r) return fail_with(r.error());
     live_ = false;
+    { os_file released = std::move(lock_); }  // the temporary name is gone: so can the lock
+    return {};
+  }
+  /// Flushes (when `sync`), closes and renames the temporary file over the target, then (when
+  /// `sync`) flushes the target's directory.
+  result<void> commit(bool sync) {
+    if (auto r = finish(sync); !r) return r;
+    if (auto r = replace(); !r) return r;
     if (sync) sync_parent_dir(target_);
     return {};
   }
@@ -690,6 +933,7 @@ class atomic_file {
     os_file closing = std::move(file_);
     { os_file gone = std::move(closing); }  // close before removing (Windows needs it)
     remove_file(temp_);
+    { os_file released = std::move(lock_); }  // unlock last: no cleanup races the removal
   }
   /// The target's path for messages.
   const std::string& shown() const noexcept { return shown_; }
@@ -700,10 +944,13 @@ class atomic_file {
     return e;
   }
   os_file file_;
+  os_file lock_;  // POSIX, after finish(): holds the flock until the rename
   native_string target_;
   native_string temp_;
   std::string shown_;
   bool live_ = false;
+  bool locked_ = false;    // lock_temp took the flock
+  bool finished_ = false;  // finish() closed file_
 };
 
 }  // namespace detail

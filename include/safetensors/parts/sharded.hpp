@@ -35,6 +35,13 @@ struct checkpoint_options {
   std::string prefix = "model";
   /// Largest index file accepted, in bytes (HeaderTooLarge above).
   std::uint64_t max_index_size = 100'000'000;
+  /// Opens shards as sources instead of files (an object store, HTTP: docs/remote.md): called
+  /// with a shard's file name as the index gives it (a single file: its file name) when the
+  /// shard is first used; a source_reader then reads it. Needs shard_access::reader
+  /// (InvalidArgument with mapped). Called from several threads at once when several shards
+  /// open at once. Empty: shards are the files of the checkpoint's directory.
+  std::function<result<std::unique_ptr<random_access_source>>(const std::string& file_name)>
+      open_shard;
 };
 
 /// What verify() found. ok() when there is no problem.
@@ -66,7 +73,24 @@ struct shard_slot {
   std::optional<error> failure;
 
   void open(const checkpoint_options& o) {
-    if (o.access == shard_access::mapped) {
+    if (o.open_shard) {
+      if (o.access == shard_access::mapped) {
+        failure.emplace(errc::invalid_argument,
+                        "checkpoint_options::open_shard needs shard_access::reader");
+        return;
+      }
+      auto s = o.open_shard(name);
+      if (!s) {
+        failure.emplace(s.error());
+        return;
+      }
+      auto r = source_reader::open(std::move(*s), o.parse);
+      if (r) {
+        reader.emplace(std::move(*r));
+      } else {
+        failure.emplace(r.error());
+      }
+    } else if (o.access == shard_access::mapped) {
       auto v = mapped_file::open(path, o.parse, o.map);
       if (v) {
         mapped.emplace(std::move(*v));
@@ -159,6 +183,10 @@ class basic_checkpoint {
   /// are checked as parse_index does; the weight_map is sorted; a name twice is DuplicateKey).
   static result<basic_checkpoint> open(shard_index index, const std::filesystem::path& directory,
                                        const checkpoint_options& options = {}) {
+    if (options.open_shard && options.access == shard_access::mapped) {
+      return error(errc::invalid_argument,
+                   "checkpoint_options::open_shard needs shard_access::reader");
+    }
     basic_checkpoint c;
     c.options_ = options;
     c.directory_ = directory;
@@ -757,8 +785,11 @@ bool is_layout_shard_name(const std::filesystem::path::string_type& name,
 /// files are `keep`) no longer uses: regular files (or links to one: the link is removed) named
 /// `<prefix>-NNNNN-of-MMMMM.safetensors` (is_layout_shard_name), and `<prefix>.safetensors`
 /// when `single_too`; never a name in `keep`. Called only after the new checkpoint is complete
-/// on disk (its index committed), so an index never names a missing shard. Best effort: a
-/// directory that cannot be listed, or a file that cannot be removed, stays as it is.
+/// on disk (its index committed), so an index never names a missing shard. Also removes the
+/// temporary files that killed writers left for any of the prefix's names (shards of any
+/// layout, `<prefix>.safetensors`, the index) when no process is writing them
+/// (docs/writing.md#what-a-kill-leaves). Best effort: a directory that cannot be listed, or a
+/// file that cannot be removed, stays as it is.
 template <class = void>
 void remove_stale_shards(const std::filesystem::path& dir, const std::string& prefix,
                          const std::vector<std::string>& keep, bool single_too) {
@@ -766,7 +797,8 @@ void remove_stale_shards(const std::filesystem::path& dir, const std::string& pr
   using string_type = fs::path::string_type;
   auto native_prefix = to_fs_path(prefix);
   auto single = to_fs_path(prefix + ".safetensors");
-  if (!native_prefix || !single) return;
+  auto index = to_fs_path(prefix + ".safetensors.index.json");
+  if (!native_prefix || !single || !index) return;
   std::vector<string_type> kept;
   for (const std::string& name : keep) {
     auto p = to_fs_path(name);
@@ -775,10 +807,17 @@ void remove_stale_shards(const std::filesystem::path& dir, const std::string& pr
   }
   const fs::path where = dir.empty() ? fs::path(".") : dir;
   std::vector<fs::path> stale;
+  std::vector<string_type> temps;
   std::error_code ec;
   fs::directory_iterator it(where, ec);
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const string_type name = it->path().filename().native();
+    const string_type target = temp_target_of(name);
+    if (!target.empty() && (is_layout_shard_name(target, native_prefix->native()) ||
+                            target == single->native() || target == index->native())) {
+      temps.push_back(it->path().native());
+      continue;
+    }
     if (std::find(kept.begin(), kept.end(), name) != kept.end()) continue;
     if (!is_layout_shard_name(name, native_prefix->native()) &&
         !(single_too && name == single->native())) {
@@ -787,20 +826,12 @@ void remove_stale_shards(const std::filesystem::path& dir, const std::string& pr
     std::error_code fec;
     if (fs::is_regular_file(it->path(), fec)) stale.push_back(it->path());
   }
-  if (ec) return;  // not listed completely: remove nothing
+  for (const string_type& t : temps) remove_if_stale(t);  // writers alive keep theirs
+  if (ec) return;                                         // not listed completely: remove no shard
   for (const fs::path& p : stale) {
     std::error_code rec;
     fs::remove(p, rec);  // best effort; a file left behind is not named by the new index
   }
-}
-
-template <class = void>
-result<void> write_text_atomic(const std::filesystem::path& path, std::string_view text,
-                               bool sync) {
-  auto file = create_atomic(path);
-  if (!file) return file.error();
-  if (auto r = file->write_at(0, text.data(), text.size()); !r) return r;
-  return file->commit(sync);
 }
 
 template <class = void>
@@ -810,18 +841,69 @@ result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
   if (!name) return name.error();
   return dir / *name;
 }
+
+/// The end of both sharded writers (docs/index.md#write-order), once every shard is written and
+/// finished under its temporary name (`shard(k)`, an atomic_file): the index is written and
+/// finished under one too; only then is the old index removed, every shard renamed over its
+/// name and the index renamed last, with directory flushes in between when `sync`, so that they
+/// reach the disk in that order; then the previous checkpoint's unused shards are removed. An
+/// error before the old index is removed leaves the previous checkpoint as it was. Without
+/// `sync`, every shard's writeback is started first, so that the renames, during which the
+/// directory has no index, are quick.
+template <class Shard>
+result<void> publish_checkpoint(const std::filesystem::path& dir,
+                                const std::filesystem::path& index_path, const shard_layout& layout,
+                                const std::string& prefix, bool sync, Shard&& shard) {
+  auto native_index = to_native(index_path);
+  if (!native_index) return native_index.error();
+  atomic_file index;
+  if (layout.sharded()) {
+    auto file = create_atomic(index_path);
+    if (!file) return file.error();
+    const std::string& text = layout.index_json();
+    if (auto r = file->write_at(0, text.data(), text.size()); !r) return r;
+    if (auto r = file->finish(sync); !r) return r;
+    index = std::move(*file);
+  }
+  if (!sync) {
+    for (std::size_t k = 0; k < layout.shard_count(); ++k) shard(k).start_writeback();
+  }
+  // The shards being replaced stay open until the index is in place: their blocks are freed
+  // after the renames, not during them (at most 64, to spare file descriptors).
+  std::vector<os_file> replaced;
+  for (std::size_t k = 0; k < layout.shard_count() && replaced.size() < 64; ++k) {
+    if (os_file f = shard(k).open_target(); is_open(f)) replaced.push_back(std::move(f));
+  }
+  if (auto r = remove_stale_index(index_path); !r) return r;
+  if (sync) sync_parent_dir(*native_index);  // no old index before any shard changes
+  for (std::size_t k = 0; k < layout.shard_count(); ++k) {
+    if (auto r = shard(k).replace(); !r) return r;
+  }
+  if (sync) sync_parent_dir(*native_index);  // every shard in place before the index
+  if (layout.sharded()) {
+    if (auto r = index.replace(); !r) return r;
+    if (sync) sync_parent_dir(*native_index);
+  }
+  replaced.clear();
+  remove_stale_shards(dir, prefix, layout.shards(), layout.sharded());
+  return {};
+}
 }  // namespace detail
 
 /// Writes `tensors` into the directory `dir` as a checkpoint (docs/index.md#write-order): every
-/// shard is validated first; then `dir` is created if missing (with its parents); an existing
+/// shard is validated first; then `dir` is created if missing (with its parents); the shards per
+/// shard_layout and the index are written and flushed under temporary names; then an existing
 /// `<prefix>.safetensors.index.json` is removed (also when the result is a single
-/// `<prefix>.safetensors`); the shards per shard_layout are written, each atomically; the index
-/// last, atomically, so an index never points at missing or partial shards. Only then are the
-/// previous checkpoint's files of the same prefix that the new one does not use removed
+/// `<prefix>.safetensors`), the shards are renamed over their names and the index last, so an
+/// index never points at missing, partial or replaced shards. Only then are the previous
+/// checkpoint's files of the same prefix that the new one does not use removed
 /// (`<prefix>-NNNNN-of-MMMMM.safetensors`, and `<prefix>.safetensors` when the result is
 /// sharded), best effort; other files are left alone. Returns the layout (file names,
 /// assignment). The writer's errors, shard_layout's, and IoError for a `dir` that is not a
-/// directory or cannot be created.
+/// directory or cannot be created. An error before the renames leaves the previous checkpoint
+/// as it was; until the renames the new checkpoint takes its full size on disk next to it, and
+/// one file descriptor per shard stays open (it holds the shard's lock, see
+/// docs/writing.md#what-a-kill-leaves).
 template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
 result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
                                   const sharded_write_options& options = {}) {
@@ -843,7 +925,8 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
   auto index_path = detail::index_path_in(*root, options.prefix);
   if (!index_path) return index_path.error();
   if (auto r = detail::ensure_directory(*root); !r) return r.error();
-  if (auto r = detail::remove_stale_index(*index_path); !r) return r.error();
+  std::vector<detail::atomic_file> files;  // every shard written and finished before any rename
+  files.reserve(plans.size());
   std::uint64_t base = 0;
   for (std::size_t k = 0; k < plans.size(); ++k) {
     auto name = detail::to_fs_path(layout->shards()[k]);
@@ -856,26 +939,27 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
     }
     auto file = detail::create_atomic(*root / *name);
     if (!file) return file.error();
-    if (auto r = detail::write_planned(*file, plans[k], groups[k], wo); !r) return r.error();
+    if (auto r = detail::write_planned_data(*file, plans[k], groups[k], wo); !r) return r.error();
+    if (auto r = file->finish(options.write.sync); !r) return r.error();
+    files.push_back(std::move(*file));
     base += plans[k].file_size();
   }
-  if (layout->sharded()) {
-    if (auto r = detail::write_text_atomic(*index_path, layout->index_json(), options.write.sync);
-        !r) {
-      return r.error();
-    }
+  if (auto r = detail::publish_checkpoint(
+          *root, *index_path, *layout, options.prefix, options.write.sync,
+          [&files](std::size_t k) -> detail::atomic_file& { return files[k]; });
+      !r) {
+    return r.error();
   }
-  detail::remove_stale_shards(*root, options.prefix, layout->shards(), layout->sharded());
   return std::move(*layout);
 }
 
 /// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
 /// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
 /// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
-/// commits the shards, writes the index last and then removes the previous checkpoint's unused
-/// files, as save_sharded does. Before commit() only the directory (created by create() when
-/// missing) and temporary files appear; destruction without commit removes every temporary file.
-/// One temporary file per shard is open until commit. Move-only; not thread-safe.
+/// flushes every shard, then renames the shards and the index last and removes the previous
+/// checkpoint's unused files, as save_sharded does. Before commit() only the directory (created by
+/// create() when missing) and temporary files appear; destruction without commit removes every
+/// temporary file. One temporary file per shard is open until commit. Move-only; not thread-safe.
 template <class = void>
 class basic_sharded_stream_writer {
  public:
@@ -942,10 +1026,11 @@ class basic_sharded_stream_writer {
     return state_ ? state_->layout : empty;
   }
   /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
-  /// writer stays usable), removes a stale index, commits the shards in order, writes the index,
-  /// then removes the previous checkpoint's unused files of the prefix (as save_sharded does).
-  /// After any other error the writer is discarded (shards already committed remain, without an
-  /// index, and the previous checkpoint's other files are not removed).
+  /// writer stays usable), flushes and closes every shard and the index under temporary names,
+  /// removes a stale index, renames the shards in order and the index last, then removes the
+  /// previous checkpoint's unused files of the prefix (as save_sharded does). After any other
+  /// error the writer is discarded: before the renames, the previous checkpoint is as it was;
+  /// during them, shards already renamed remain, without an index.
   result<void> commit() {
     if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
     for (const stream_writer& w : state_->writers) {
@@ -959,17 +1044,12 @@ class basic_sharded_stream_writer {
       }
     }
     auto s = std::move(state_);
-    if (auto r = detail::remove_stale_index(s->index_path); !r) return r;
     for (stream_writer& w : s->writers) {
-      if (auto r = w.commit(); !r) return r;
+      if (auto r = w.finish(); !r) return r;
     }
-    if (s->layout.sharded()) {
-      if (auto r = detail::write_text_atomic(s->index_path, s->layout.index_json(), s->sync); !r) {
-        return r;
-      }
-    }
-    detail::remove_stale_shards(s->directory, s->prefix, s->layout.shards(), s->layout.sharded());
-    return {};
+    return detail::publish_checkpoint(
+        s->directory, s->index_path, s->layout, s->prefix, s->sync,
+        [&s](std::size_t k) -> detail::atomic_file& { return s->writers[k].state_->file; });
   }
   /// Removes every temporary file; nothing is written.
   void discard() noexcept { state_.reset(); }

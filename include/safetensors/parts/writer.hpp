@@ -167,6 +167,8 @@ enum class plan_mode { with_bytes, declare_only };
 
 template <class>
 class basic_stream_writer;
+template <class>
+class basic_sharded_stream_writer;
 
 /// A validated layout, ready to write: tensors sorted as the reference writer sorts them (dtype
 /// rank descending, then name bytes), their offsets, and the header bytes with the padding
@@ -313,6 +315,11 @@ result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
 
 namespace detail {
 constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
+// save_file writes pieces from this size on straight from the caller's memory: gathering them
+// into the buffer first cost it 5-15 % against a raw write() loop (docs/performance.md#writing).
+// The stream writer keeps half the buffer: into its pre-sized file, smaller direct writes were
+// slower in the same benchmark.
+constexpr std::size_t save_direct_size = std::size_t{64} << 10;
 
 /// The one write buffer of the file writers: gathers pieces that continue the buffered bytes
 /// into one positioned write, writes large pieces straight from the caller's memory, and reports
@@ -320,12 +327,14 @@ constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
 template <class = void>
 class write_buffer {
  public:
-  write_buffer(atomic_file& file, std::uint64_t total, progress_callback progress)
-      : file_(file), total_(total), progress_(std::move(progress)) {}
+  /// Pieces of `direct` bytes or more are written straight from the caller's memory.
+  write_buffer(atomic_file& file, std::uint64_t total, progress_callback progress,
+               std::size_t direct = write_buffer_size / 2)
+      : file_(file), total_(total), progress_(std::move(progress)), direct_(direct) {}
 
   /// Writes `n` bytes at file offset `at`.
   result<void> put(std::uint64_t at, const std::byte* data, std::size_t n) {
-    if (used_ != 0 && at == buffer_at_ + used_ && n <= buffer_.size() - used_) {
+    if (n < direct_ && used_ != 0 && at == buffer_at_ + used_ && n <= buffer_.size() - used_) {
       if (n != 0) std::memcpy(buffer_.data() + used_, data, n);
       used_ += n;
       accepted_ += n;
@@ -333,7 +342,7 @@ class write_buffer {
     }
     if (auto r = flush(); !r) return r;
     accepted_ += n;
-    if (n >= write_buffer_size / 2) return write(at, data, n);
+    if (n >= direct_) return write(at, data, n);
     if (buffer_.empty()) buffer_.resize(write_buffer_size);
     if (n != 0) std::memcpy(buffer_.data(), data, n);
     buffer_at_ = at;
@@ -385,6 +394,7 @@ class write_buffer {
   atomic_file& file_;
   std::uint64_t total_;
   progress_callback progress_;
+  std::size_t direct_;
   std::vector<std::byte> buffer_;
   std::uint64_t buffer_at_ = 0;
   std::size_t used_ = 0;
@@ -398,11 +408,12 @@ result<atomic_file> create_atomic(const P& path) {
   return atomic_file::create(std::move(os->native), std::move(os->shown));
 }
 
-/// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
+/// Writes the bytes of `plan` (made from `tensors`) into `file`, without committing it.
 template <class = void>
-result<void> write_planned(atomic_file& file, const write_plan& plan,
-                           const std::vector<tensor_spec>& tensors, const write_options& options) {
-  write_buffer<> out(file, plan.file_size(), options.progress);
+result<void> write_planned_data(atomic_file& file, const write_plan& plan,
+                                const std::vector<tensor_spec>& tensors,
+                                const write_options& options) {
+  write_buffer<> out(file, plan.file_size(), options.progress, save_direct_size);
   const auto prefix = plan.prefix();
   if (auto r = out.put(0, prefix.data(), prefix.size()); !r) return r;
   for (const planned_tensor& p : plan.tensors()) {
@@ -414,7 +425,14 @@ result<void> write_planned(atomic_file& file, const write_plan& plan,
       if (auto r = out.put(at, t.bytes.data(), t.bytes.size()); !r) return r;
     }
   }
-  if (auto r = out.flush(); !r) return r;
+  return out.flush();
+}
+
+/// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
+template <class = void>
+result<void> write_planned(atomic_file& file, const write_plan& plan,
+                           const std::vector<tensor_spec>& tensors, const write_options& options) {
+  if (auto r = write_planned_data(file, plan, tensors, options); !r) return r;
   return file.commit(options.sync);
 }
 }  // namespace detail
@@ -533,6 +551,18 @@ class basic_stream_writer {
   void discard() noexcept { state_.reset(); }
 
  private:
+  template <class>
+  friend class basic_sharded_stream_writer;
+  // The sharded writer's two-phase commit (docs/index.md#write-order): every shard finished
+  // (flushed, synced, closed; the caller checked that it is complete) before any is renamed
+  // (state_->file.replace()).
+  result<void> finish() {
+    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+    auto r = state_->finish();
+    if (!r) state_.reset();
+    return r;
+  }
+
   struct state {
     state(write_plan p, detail::atomic_file f, const write_options& o)
         : plan(std::move(p)),
@@ -591,6 +621,11 @@ class basic_stream_writer {
       if (failure) return *failure;
       if (auto r = out.flush(); !r) return r;
       return file.commit(sync);
+    }
+    result<void> finish() {
+      if (failure) return *failure;
+      if (auto r = out.flush(); !r) return r;
+      return file.finish(sync);
     }
 
     write_plan plan;

@@ -1,0 +1,836 @@
+// safetensors for C++: files over HTTP(S), on libcurl (docs/remote.md). http_source is a
+// random_access_source that fetches each read as one Range request; open_http_checkpoint opens a
+// sharded checkpoint whose index and shards are URLs. Not a part of the header-only core, and
+// not included by safetensors.hpp: include this header where you need it and link libcurl
+// (CMake: the target safetensors::http, defined when CURL is found).
+//
+// SPDX-License-Identifier: MIT
+#ifndef SAFETENSORS_HTTP_SOURCE_HPP
+#define SAFETENSORS_HTTP_SOURCE_HPP
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "safetensors.hpp"
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+/// What went wrong with a remote read (docs/remote.md#errors). The error is an IoError whose
+/// message carries the failure's name in brackets ("[RangeIgnored]"); http_failure_of()
+/// recovers it, whatever prefixes the reader, checkpoint or loader added to the message.
+enum class http_failure : std::uint8_t {
+  range_ignored,  ///< RangeIgnored: the server answered 200 (the whole file) to a Range request
+  changed,        ///< Changed: the ETag, Last-Modified or size differs from the first response's
+  not_found,      ///< NotFound: 404 or 410
+  forbidden,      ///< Forbidden: 401 or 403
+  short_body,     ///< ShortBody: fewer bytes than the range (a truncated body or a shorter range)
+  bad_response,   ///< BadResponse: another status (5xx after the retries), or a malformed reply
+  timeout,        ///< Timeout: no connection, no progress or no answer in time (after retries)
+  connection,     ///< Connection: cannot resolve, connect, send or receive (after the retries)
+};
+
+/// The failure's name as it appears in messages: "RangeIgnored", "Changed", ...
+constexpr std::string_view http_failure_name(http_failure f) noexcept {
+  switch (f) {
+    case http_failure::range_ignored:
+      return "RangeIgnored";
+    case http_failure::changed:
+      return "Changed";
+    case http_failure::not_found:
+      return "NotFound";
+    case http_failure::forbidden:
+      return "Forbidden";
+    case http_failure::short_body:
+      return "ShortBody";
+    case http_failure::bad_response:
+      return "BadResponse";
+    case http_failure::timeout:
+      return "Timeout";
+    case http_failure::connection:
+      return "Connection";
+  }
+  return "BadResponse";
+}
+
+/// The http_failure an error carries (the last "[Name]" of one in its message), or nullopt for
+/// an error that did not come from an HTTP request. It cannot tell a tensor or file name that
+/// itself contains such a bracket from the failure: names come before it in messages.
+inline std::optional<http_failure> http_failure_of(const error& e) {
+  if (e.code() != errc::io_error) return std::nullopt;
+  const std::string& m = e.message();
+  std::optional<http_failure> found;
+  std::size_t at = 0;
+  for (std::size_t k = 0; k <= static_cast<std::size_t>(http_failure::connection); ++k) {
+    const auto f = static_cast<http_failure>(k);
+    const std::string token = "[" + std::string(http_failure_name(f)) + "]";
+    const std::size_t pos = m.rfind(token);
+    if (pos != std::string::npos && (!found || pos > at)) {
+      found = f;
+      at = pos;
+    }
+  }
+  return found;
+}
+
+/// Options of http_source::open and open_http_checkpoint. The defaults suit a model hub or an
+/// object store over the internet; tests against a local server use much shorter timeouts.
+struct http_options {
+  /// Longest wait for a connection (TCP and TLS), per attempt.
+  std::chrono::milliseconds connect_timeout{10'000};
+  /// A request that receives nothing for this long (no header, no body byte) fails with Timeout
+  /// (retried); checked about once a second; 0: no limit.
+  std::chrono::milliseconds stall_timeout{30'000};
+  /// Longest one request may take in all, per attempt; 0: no limit (stall_timeout still applies).
+  std::chrono::milliseconds request_timeout{0};
+  /// Attempts after the first on 5xx, 408, 429, timeouts and connection failures (each read's
+  /// own count). RangeIgnored, Changed, NotFound, Forbidden and ShortBody are never retried.
+  unsigned retries = 4;
+  /// Wait before the first retry; doubled before each later one, up to max_backoff.
+  std::chrono::milliseconds backoff{250};
+  /// Longest wait between two attempts.
+  std::chrono::milliseconds max_backoff{8'000};
+  /// Bytes the opening request fetches from the start of the file and keeps, so that later
+  /// reads inside them cost no request. 8 (the length prefix, the default) makes opening a
+  /// reader cost two requests and exactly 8 + N bytes; a value above 8 + N makes it one.
+  std::uint64_t first_bytes = 8;
+  /// Extra request headers, such as "Authorization: Bearer <token>" (libcurl does not send a
+  /// custom Authorization header to another host on a redirect).
+  std::vector<std::string> headers;
+  /// Check the server's TLS certificate and name (turn off only for a test server).
+  bool verify_tls = true;
+  /// Idle connections kept for reuse (one per concurrent reader is enough).
+  std::size_t max_idle_connections = 16;
+  /// The User-Agent header.
+  std::string user_agent = "safetensors-cpp";
+  /// The proxy: nullopt for libcurl's default (the http_proxy, https_proxy and no_proxy
+  /// environment variables), "" for none, or a proxy URL.
+  std::optional<std::string> proxy;
+};
+
+/// What a source (or a fetch) has sent and received so far.
+struct http_stats {
+  std::uint64_t requests = 0;     ///< requests sent, retries included
+  std::uint64_t bytes = 0;        ///< body bytes received into buffers (the file's bytes)
+  std::uint64_t retries = 0;      ///< attempts after a retryable failure
+  std::uint64_t connections = 0;  ///< new connections opened (the others reused one)
+};
+
+namespace detail {
+
+inline bool http_ieq(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (std::tolower(x) != std::tolower(y)) return false;
+  }
+  return true;
+}
+
+inline std::string_view http_trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+/// The URL without user information, query or fragment (which may hold credentials or
+/// signatures): for messages. A removed query shows as "?...".
+inline std::string http_shown_url(std::string_view url) {
+  const std::size_t scheme = url.find("://");
+  const std::size_t host = scheme == std::string_view::npos ? 0 : scheme + 3;
+  std::size_t end = url.find_first_of("?#", host);
+  const bool query = end != std::string_view::npos;
+  if (!query) end = url.size();
+  std::size_t authority_end = url.find('/', host);
+  if (authority_end == std::string_view::npos || authority_end > end) authority_end = end;
+  std::size_t at = url.rfind('@', authority_end);
+  std::string out(url.substr(0, host));
+  if (at != std::string_view::npos && at >= host) {
+    out.append(url.substr(at + 1, end - at - 1));
+  } else {
+    out.append(url.substr(host, end - host));
+  }
+  if (query) out += "?...";
+  return out;
+}
+
+/// Parses a decimal number of at most 19 digits.
+inline std::optional<std::uint64_t> http_number(std::string_view s) noexcept {
+  if (s.empty() || s.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+/// "bytes FIRST-LAST/TOTAL", "bytes FIRST-LAST/*" or "bytes */TOTAL".
+struct content_range {
+  std::optional<std::uint64_t> first, last, total;
+};
+
+inline std::optional<content_range> parse_content_range(std::string_view v) {
+  v = http_trim(v);
+  if (v.size() < 6 || !http_ieq(v.substr(0, 6), "bytes ")) return std::nullopt;
+  v.remove_prefix(6);
+  const std::size_t slash = v.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  content_range out;
+  const std::string_view range = v.substr(0, slash), total = v.substr(slash + 1);
+  if (total != "*") {
+    out.total = http_number(total);
+    if (!out.total) return std::nullopt;
+  }
+  if (range != "*") {
+    const std::size_t dash = range.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    out.first = http_number(range.substr(0, dash));
+    out.last = http_number(range.substr(dash + 1));
+    if (!out.first || !out.last || *out.last < *out.first) return std::nullopt;
+  } else if (!out.total) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+/// libcurl's global state, initialised once per process (thread-safe from the first call on).
+inline bool http_global_init() {
+  static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  return ok;
+}
+
+/// One request's state, filled by libcurl's callbacks.
+struct http_transfer {
+  // Where the body goes: a fixed buffer (a Range request) or a growing string (a whole GET).
+  char* dst = nullptr;
+  std::size_t capacity = 0;
+  std::string* text = nullptr;
+  std::uint64_t max_text = 0;
+  bool ranged = true;
+  // The final response (headers of a redirect are replaced by those of the next response).
+  long status = 0;
+  std::string reason;
+  std::optional<std::string> content_range;
+  std::optional<std::string> etag;
+  std::optional<std::string> last_modified;
+  std::uint64_t received = 0;  // body bytes stored
+  std::string error_body;      // the start of a non-2xx body, for the message
+  enum class stop { none, range_ignored, overflow, too_large, stalled } stopped = stop::none;
+  // Stall detection: the time of the last byte received (header or body).
+  std::chrono::milliseconds stall{0};
+  std::chrono::steady_clock::time_point last_data;
+
+  static int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto* t = static_cast<http_transfer*>(user);
+    if (t->stall.count() > 0 && std::chrono::steady_clock::now() - t->last_data > t->stall) {
+      t->stopped = stop::stalled;
+      return 1;  // abort the transfer
+    }
+    return 0;
+  }
+
+  static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
+    auto* t = static_cast<http_transfer*>(user);
+    const std::size_t n = size * count;
+    t->last_data = std::chrono::steady_clock::now();
+    std::string_view line(data, n);
+    if (line.size() >= 5 && line.compare(0, 5, "HTTP/") == 0) {  // a new response begins
+      t->status = 0;
+      t->reason.clear();
+      t->content_range.reset();
+      t->etag.reset();
+      t->last_modified.reset();
+      const std::size_t sp = line.find(' ');
+      if (sp != std::string_view::npos) {
+        std::string_view rest = http_trim(line.substr(sp + 1));
+        const std::size_t sp2 = rest.find(' ');
+        if (auto code = http_number(rest.substr(0, sp2))) t->status = static_cast<long>(*code);
+        if (sp2 != std::string_view::npos) t->reason = std::string(http_trim(rest.substr(sp2)));
+      }
+      return n;
+    }
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return n;
+    const std::string_view name = http_trim(line.substr(0, colon));
+    const std::string value(http_trim(line.substr(colon + 1)));
+    if (http_ieq(name, "Content-Range")) {
+      t->content_range = value;
+    } else if (http_ieq(name, "ETag")) {
+      t->etag = value;
+    } else if (http_ieq(name, "Last-Modified")) {
+      t->last_modified = value;
+    }
+    return n;
+  }
+
+  static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
+    auto* t = static_cast<http_transfer*>(user);
+    const std::size_t n = size * count;
+    t->last_data = std::chrono::steady_clock::now();
+    if (t->status < 200 || t->status > 299) {  // an error page: keep its start for the message
+      if (t->error_body.size() < 200) {
+        t->error_body.append(data, std::min<std::size_t>(n, 200 - t->error_body.size()));
+      }
+      return n;
+    }
+    if (t->ranged && t->status != 206) {  // the whole file is coming: stop at its first byte
+      t->stopped = stop::range_ignored;
+      return 0;
+    }
+    if (t->text != nullptr) {
+      if (t->received + n > t->max_text) {
+        t->stopped = stop::too_large;
+        return 0;
+      }
+      t->text->append(data, n);
+    } else {
+      if (n > t->capacity - int_cast<std::size_t>(t->received)) {
+        t->stopped = stop::overflow;
+        return 0;
+      }
+      if (n != 0) std::memcpy(t->dst + t->received, data, n);
+    }
+    t->received += n;
+    return n;
+  }
+};
+
+/// The first response's identity: a later response with another one means the file changed.
+struct http_identity {
+  std::uint64_t size = 0;
+  std::optional<std::string> etag;
+  std::optional<std::string> last_modified;
+};
+
+/// The HTTP client of one URL: a pool of libcurl easy handles (each keeps its connection open
+/// for the next request), the retry loop, and the statistics. Thread-safe.
+class http_client {
+ public:
+  http_client(std::string url, http_options options)
+      : url_(std::move(url)), shown_(http_shown_url(url_)), options_(std::move(options)) {}
+  http_client(const http_client&) = delete;
+  http_client& operator=(const http_client&) = delete;
+  ~http_client() {
+    for (CURL* h : idle_) curl_easy_cleanup(h);
+    if (headers_ != nullptr) curl_slist_free_all(headers_);
+  }
+
+  const std::string& url() const noexcept { return url_; }
+  const std::string& shown() const noexcept { return shown_; }
+  const http_options& options() const noexcept { return options_; }
+
+  http_stats stats() const noexcept {
+    http_stats s;
+    s.requests = requests_.load(std::memory_order_relaxed);
+    s.bytes = bytes_.load(std::memory_order_relaxed);
+    s.retries = retries_.load(std::memory_order_relaxed);
+    s.connections = connections_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  result<void> init() {
+    if (!http_global_init()) {
+      return error(errc::io_error, shown_ + ": libcurl could not be initialised");
+    }
+    for (const std::string& h : options_.headers) {
+      curl_slist* next = curl_slist_append(headers_, h.c_str());
+      if (next == nullptr) return error(errc::io_error, shown_ + ": out of memory");
+      headers_ = next;
+    }
+    return {};
+  }
+
+  /// GETs bytes [first, first + n) into dst; the reply must be exactly that range, of the file
+  /// `expect` describes. Or, with `learn` (the opening request), of any file: it may be shorter
+  /// than n bytes (`got` receives how many came) and `learn` receives its identity.
+  result<void> get_range(std::uint64_t first, void* dst, std::size_t n, const http_identity* expect,
+                         http_identity* learn = nullptr, std::uint64_t* got = nullptr) const {
+    const bool probe = learn != nullptr;
+    http_transfer t;
+    t.dst = static_cast<char*>(dst);
+    t.capacity = n;
+    const std::string what =
+        "GET " + shown_ + " bytes " + num(first) + "-" + num(first + n - 1) + ": ";
+    return attempts(t, first, n, what, [&]() -> std::optional<error> {
+      if (t.status == 416 && probe) {  // an empty file has no byte 0
+        auto cr = t.content_range ? parse_content_range(*t.content_range) : std::nullopt;
+        if (cr && cr->total && *cr->total == 0 && !cr->first) {
+          learn->size = 0;
+          learn->etag = t.etag;
+          learn->last_modified = t.last_modified;
+          if (got != nullptr) *got = 0;
+          return std::nullopt;
+        }
+      }
+      if (auto e = status_error(t, what)) return e;
+      auto cr = t.content_range ? parse_content_range(*t.content_range) : std::nullopt;
+      if (!cr || !cr->first) {
+        return fail(http_failure::bad_response, what +
+                                                    "a 206 reply without a valid Content-Range (" +
+                                                    quote(t.content_range.value_or("")) + ")");
+      }
+      if (probe) {
+        if (!cr->total) {
+          return fail(http_failure::bad_response,
+                      what + "the server does not tell the file's size (Content-Range " +
+                          quote(*t.content_range) + ")");
+        }
+        learn->size = *cr->total;
+        learn->etag = t.etag;
+        learn->last_modified = t.last_modified;
+      } else if (auto e = changed(t, *expect, cr->total, what)) {
+        return e;
+      }
+      const std::uint64_t want_last =
+          probe ? std::min<std::uint64_t>(first + n, learn->size) - 1 : first + n - 1;
+      if (*cr->first != first || *cr->last > want_last) {
+        return fail(http_failure::bad_response,
+                    what + "the server sent another range (" + quote(*t.content_range) + ")");
+      }
+      if (*cr->last < want_last || t.received != *cr->last - *cr->first + 1) {
+        return fail(http_failure::short_body, what + "the reply holds " + num(t.received) +
+                                                  " of the " + num(want_last - first + 1) +
+                                                  " bytes asked for (Content-Range " +
+                                                  quote(*t.content_range) + ")");
+      }
+      if (got != nullptr) *got = t.received;
+      return std::nullopt;
+    });
+  }
+
+  /// GETs the whole resource (no Range), at most max_bytes bytes.
+  result<std::string> get_all(std::uint64_t max_bytes) const {
+    std::string text;
+    http_transfer t;
+    t.ranged = false;
+    t.text = &text;
+    t.max_text = max_bytes;
+    const std::string what = "GET " + shown_ + ": ";
+    auto r = attempts(t, 0, 0, what, [&]() -> std::optional<error> {
+      if (auto e = status_error(t, what)) return e;
+      return std::nullopt;
+    });
+    if (!r) return r.error();
+    return text;
+  }
+
+  static error fail(http_failure f, const std::string& message) {
+    return error(errc::io_error, "[" + std::string(http_failure_name(f)) + "] " + message);
+  }
+
+ private:
+  // The attempts of one request: `check` judges a completed exchange (nullopt: success).
+  template <class Check>
+  result<void> attempts(http_transfer& t, std::uint64_t first, std::size_t n,
+                        const std::string& what, Check check) const {
+    std::chrono::milliseconds wait = options_.backoff;
+    for (unsigned attempt = 0;; ++attempt) {
+      if (attempt > 0) {
+        retries_.fetch_add(1, std::memory_order_relaxed);
+        std::this_thread::sleep_for(wait);
+        wait = std::min(wait * 2, options_.max_backoff);
+      }
+      if (t.text != nullptr) t.text->clear();
+      t.status = 0;
+      t.reason.clear();
+      t.content_range.reset();
+      t.etag.reset();
+      t.last_modified.reset();
+      t.received = 0;
+      t.error_body.clear();
+      t.stopped = http_transfer::stop::none;
+      bool retryable = false;
+      std::optional<error> e = perform(t, first, n, what, retryable);
+      if (!e) e = check();
+      if (!e) return {};
+      if (!retryable || attempt >= options_.retries) {
+        if (attempt > 0) {
+          return error(e->code(), e->message() + " (after " + num(attempt + 1) + " attempts)");
+        }
+        return std::move(*e);
+      }
+    }
+  }
+
+  // One exchange. An error here is a transport failure or a stop of the body callback;
+  // `retryable` says whether another attempt may succeed.
+  std::optional<error> perform(http_transfer& t, std::uint64_t first, std::size_t n,
+                               const std::string& what, bool& retryable) const {
+    CURL* h = acquire();
+    if (h == nullptr)
+      return fail(http_failure::connection, what + "libcurl cannot create a handle");
+    char curl_message[CURL_ERROR_SIZE] = {};
+    std::string range;
+    if (t.ranged) range = num(first) + "-" + num(first + n - 1);
+    set_options(h, t, range, curl_message);
+    const CURLcode rc = curl_easy_perform(h);
+    long new_connections = 0;
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &new_connections);
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    bytes_.fetch_add(t.received, std::memory_order_relaxed);
+    connections_.fetch_add(static_cast<std::uint64_t>(std::max(0L, new_connections)),
+                           std::memory_order_relaxed);
+    release(h);
+    if (rc == CURLE_OK) {
+      retryable = t.status >= 500 || t.status == 408 || t.status == 429;
+      return std::nullopt;
+    }
+    const std::string reason = curl_message[0] != '\0' ? curl_message : curl_easy_strerror(rc);
+    switch (t.stopped) {
+      case http_transfer::stop::range_ignored:
+        return fail(http_failure::range_ignored,
+                    what + "the server answered " + num(static_cast<std::uint64_t>(t.status)) +
+                        ", not 206 Partial Content: it ignores Range requests");
+      case http_transfer::stop::overflow:
+        return fail(http_failure::bad_response,
+                    what + "the server sent more than the " + num(n) + " bytes asked for");
+      case http_transfer::stop::too_large:
+        return error(errc::header_too_large,
+                     what + "the reply is larger than " + num(t.max_text) + " bytes");
+      case http_transfer::stop::stalled:
+        retryable = true;
+        return fail(http_failure::timeout,
+                    what + "nothing received for " +
+                        num(static_cast<std::uint64_t>(options_.stall_timeout.count())) +
+                        " ms (http_options::stall_timeout), after " + num(t.received) + " bytes");
+      case http_transfer::stop::none:
+        break;
+    }
+    switch (rc) {
+      case CURLE_OPERATION_TIMEDOUT:
+        retryable = true;
+        return fail(http_failure::timeout, what + reason);
+      case CURLE_PARTIAL_FILE:  // the connection closed before the promised length
+        retryable = true;
+        return fail(http_failure::short_body,
+                    what + "the connection closed after " + num(t.received) + " bytes: " + reason);
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+      case CURLE_COULDNT_CONNECT:
+      case CURLE_SEND_ERROR:
+      case CURLE_RECV_ERROR:
+      case CURLE_GOT_NOTHING:
+      case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_HTTP2:
+      case CURLE_HTTP2_STREAM:
+        retryable = true;
+        return fail(http_failure::connection, what + reason);
+      case CURLE_TOO_MANY_REDIRECTS:
+        return fail(http_failure::bad_response, what + reason);
+      default:
+        return fail(http_failure::connection, what + reason);
+    }
+  }
+
+  // A status other than 206 (ranged) or 200 (whole): its failure.
+  static std::optional<error> status_error(const http_transfer& t, const std::string& what) {
+    const long want = t.ranged ? 206 : 200;
+    if (t.status == want) return std::nullopt;
+    std::string status = "HTTP " + num(static_cast<std::uint64_t>(std::max(0L, t.status)));
+    if (!t.reason.empty()) status += " " + t.reason;
+    std::string body;
+    for (const char c : t.error_body) {  // printable ASCII only, on one line
+      body += (c >= 0x20 && c < 0x7f) ? c : ' ';
+    }
+    if (!body.empty()) status += " (" + std::string(http_trim(body)) + ")";
+    if (t.status == 404 || t.status == 410) return fail(http_failure::not_found, what + status);
+    if (t.status == 401 || t.status == 403) return fail(http_failure::forbidden, what + status);
+    if (t.ranged && t.status == 200) {
+      return fail(http_failure::range_ignored,
+                  what +
+                      "the server answered 200, not 206 Partial Content: it ignores Range "
+                      "requests");
+    }
+    if (t.status == 416) {
+      auto cr = t.content_range ? parse_content_range(*t.content_range) : std::nullopt;
+      if (cr && cr->total) {
+        return fail(http_failure::changed,
+                    what + status + ": the file now has " + num(*cr->total) + " bytes");
+      }
+    }
+    return fail(http_failure::bad_response, what + status);
+  }
+
+  // The file's identity against the first response's.
+  static std::optional<error> changed(const http_transfer& t, const http_identity& id,
+                                      std::optional<std::uint64_t> total, const std::string& what) {
+    if (total && *total != id.size) {
+      return fail(http_failure::changed, what + "the file had " + num(id.size) +
+                                             " bytes when opened and now has " + num(*total));
+    }
+    if (id.etag && t.etag && *id.etag != *t.etag) {
+      return fail(http_failure::changed, what + "the ETag was " + *id.etag +
+                                             " when the file was opened and is now " + *t.etag);
+    }
+    if (!id.etag && id.last_modified && t.last_modified && *id.last_modified != *t.last_modified) {
+      return fail(http_failure::changed, what + "Last-Modified was " + quote(*id.last_modified) +
+                                             " when the file was opened and is now " +
+                                             quote(*t.last_modified));
+    }
+    return std::nullopt;
+  }
+
+  void set_options(CURL* h, http_transfer& t, const std::string& range, char* message) const {
+    const auto ms = [](std::chrono::milliseconds d) {  // 0 for a negative duration
+      return int_cast<long>(
+          std::clamp<std::int64_t>(d.count(), 0, std::numeric_limits<long>::max()));
+    };
+    curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM: required with threads
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+#if LIBCURL_VERSION_NUM >= 0x075500  // 7.85.0
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS,
+                     static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(options_.connect_timeout));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(options_.request_timeout));
+    t.stall = options_.stall_timeout;
+    t.last_data = std::chrono::steady_clock::now();
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &http_transfer::on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    if (headers_ != nullptr) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers_);
+    if (options_.proxy) curl_easy_setopt(h, CURLOPT_PROXY, options_.proxy->c_str());
+    if (!range.empty()) curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &http_transfer::on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &http_transfer::on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, message);
+  }
+
+  CURL* acquire() const {
+    {
+      std::lock_guard<std::mutex> lock(pool_);
+      if (!idle_.empty()) {
+        CURL* h = idle_.back();
+        idle_.pop_back();
+        curl_easy_reset(h);  // keeps the open connection, the DNS and TLS session caches
+        return h;
+      }
+    }
+    return curl_easy_init();
+  }
+
+  void release(CURL* h) const {
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, static_cast<char*>(nullptr));
+    {
+      std::lock_guard<std::mutex> lock(pool_);
+      if (idle_.size() < options_.max_idle_connections) {
+        idle_.push_back(h);
+        return;
+      }
+    }
+    curl_easy_cleanup(h);
+  }
+
+  std::string url_;
+  std::string shown_;
+  http_options options_;
+  curl_slist* headers_ = nullptr;
+  mutable std::mutex pool_;
+  mutable std::vector<CURL*> idle_;
+  mutable std::atomic<std::uint64_t> requests_{0};
+  mutable std::atomic<std::uint64_t> bytes_{0};
+  mutable std::atomic<std::uint64_t> retries_{0};
+  mutable std::atomic<std::uint64_t> connections_{0};
+};
+
+/// True when `url` begins with http:// or https:// (any case).
+inline bool http_url(std::string_view url) noexcept {
+  return (url.size() > 7 && http_ieq(url.substr(0, 7), "http://")) ||
+         (url.size() > 8 && http_ieq(url.substr(0, 8), "https://"));
+}
+
+}  // namespace detail
+
+/// A file over HTTP(S) as a random_access_source: each read is one GET with a Range header
+/// (connections are kept open and reused), checked to be exactly the bytes asked for and of the
+/// same file as when it was opened. Works with source_reader, checkpoint (open_http_checkpoint)
+/// and load(). Thread-safe: concurrent reads use concurrent requests. It cannot make a server
+/// that ignores Range efficient (RangeIgnored, no fallback to downloading the whole file), nor
+/// detect a change of a file that keeps its size and has neither ETag nor Last-Modified.
+class http_source final : public random_access_source {
+ public:
+  /// Opens `url` (http:// or https://) with one request for its first options.first_bytes
+  /// bytes, which gives the size (Content-Range) and the ETag every later reply must match.
+  /// InvalidArgument for another scheme; IoError with an http_failure otherwise.
+  static result<std::unique_ptr<http_source>> open(const std::string& url,
+                                                   const http_options& options = {}) {
+    if (!detail::http_url(url)) {
+      return error(errc::invalid_argument,
+                   "http_source: " + detail::quote(detail::http_shown_url(url)) +
+                       " is not an http:// or https:// URL");
+    }
+    std::unique_ptr<http_source> s(new http_source(url, options));
+    if (auto r = s->client_.init(); !r) return r.error();
+    const std::uint64_t want = std::max<std::uint64_t>(options.first_bytes, 1);
+    auto size = detail::to_size_t(want, "http_options::first_bytes");
+    if (!size) return size.error();
+    s->first_.resize(*size);
+    std::uint64_t got = 0;
+    if (auto r = s->client_.get_range(0, s->first_.data(), s->first_.size(), nullptr, &s->identity_,
+                                      &got);
+        !r) {
+      return r.error();
+    }
+    s->first_.resize(detail::int_cast<std::size_t>(got));
+    return s;
+  }
+
+  /// The file's size, from the opening reply.
+  std::uint64_t byte_size() const noexcept override { return identity_.size; }
+  /// Bytes inside the kept first bytes are copied without a request; others are one request.
+  /// IoError past the end (no request) or with an http_failure.
+  result<void> read_at(std::uint64_t offset, void* dst, std::size_t n) const override {
+    if (offset > identity_.size || n > identity_.size - offset) {
+      return error(errc::io_error, client_.shown() + ": read of " + detail::num(n) +
+                                       " bytes at offset " + detail::num(offset) +
+                                       " is past the end of " + detail::num(identity_.size) +
+                                       " bytes");
+    }
+    if (n == 0) return {};
+    if (offset < first_.size() && n <= first_.size() - offset) {
+      std::memcpy(dst, first_.data() + offset, n);
+      return {};
+    }
+    return client_.get_range(offset, dst, n, &identity_);
+  }
+  /// The URL without user information, query or fragment.
+  std::string describe() const override { return client_.shown(); }
+  /// The URL as given.
+  const std::string& url() const noexcept { return client_.url(); }
+  /// The ETag of the opening reply (empty when the server sent none).
+  std::string etag() const { return identity_.etag.value_or(std::string()); }
+  /// Requests and bytes so far, the opening request included.
+  http_stats stats() const noexcept { return client_.stats(); }
+
+ private:
+  http_source(std::string url, const http_options& options) : client_(std::move(url), options) {}
+  detail::http_client client_;
+  detail::http_identity identity_;
+  std::vector<unsigned char> first_;
+};
+
+/// GETs the whole resource at `url` (no Range; an index file, a config), at most `max_bytes`
+/// bytes (HeaderTooLarge above), with the timeouts and retries of `options`; `stats`, when
+/// given, receives what it cost. IoError with an http_failure. A retry fetches the whole body
+/// again: there is no resuming.
+inline result<std::string> http_get(const std::string& url, const http_options& options = {},
+                                    std::uint64_t max_bytes = 100'000'000,
+                                    http_stats* stats = nullptr) {
+  if (!detail::http_url(url)) {
+    return error(errc::invalid_argument, "http_get: " + detail::quote(detail::http_shown_url(url)) +
+                                             " is not an http:// or https:// URL");
+  }
+  detail::http_client client(url, options);
+  if (auto r = client.init(); !r) return r.error();
+  auto text = client.get_all(max_bytes);
+  if (stats != nullptr) *stats = client.stats();
+  return text;
+}
+
+/// The URL of `name` next to the file at `url`: the directory of url's path (its query and
+/// fragment dropped) joined with `name`, percent-encoded. It cannot make URLs that need a
+/// signature of their own (signed object-store URLs): use checkpoint_options::open_shard.
+inline std::string http_sibling_url(std::string_view url, std::string_view name) {
+  const std::size_t scheme = url.find("://");
+  const std::size_t host = scheme == std::string_view::npos ? 0 : scheme + 3;
+  std::size_t end = url.find_first_of("?#", host);
+  if (end == std::string_view::npos) end = url.size();
+  const std::size_t path = url.find('/', host);
+  std::string out;
+  if (path == std::string_view::npos || path >= end) {
+    out = std::string(url.substr(0, end)) + "/";
+  } else {
+    out = std::string(url.substr(0, url.rfind('/', end - 1) + 1));
+  }
+  static const char hex[] = "0123456789ABCDEF";
+  for (const char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '.' || c == '_' || c == '~';
+    if (plain) {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+/// Opens the checkpoint at `url` over HTTP(S), as checkpoint::open opens a path. A URL whose path
+/// ends in `.json` is an index: fetched in one GET (at most options.max_index_size bytes) and
+/// parsed; each shard is an http_source next to it (http_sibling_url), opened on first use. Any
+/// other URL is a single file, opened here (sharded() is false). Shards are read with
+/// shard_access::reader (options.access and options.open_shard are set here). Costs: one request
+/// for the index, then two per shard on its first use (docs/remote.md#costs). The index's errors
+/// are prefixed with the URL; IoError with an http_failure; InvalidArgument for a URL that is
+/// not http:// or https://.
+inline result<checkpoint> open_http_checkpoint(const std::string& url,
+                                               const http_options& http = {},
+                                               checkpoint_options options = {}) {
+  const std::string shown = detail::http_shown_url(url);
+  if (!detail::http_url(url)) {
+    return error(errc::invalid_argument, "open_http_checkpoint: " + detail::quote(shown) +
+                                             " is not an http:// or https:// URL");
+  }
+  options.access = shard_access::reader;
+  const std::string_view path = std::string_view(url).substr(0, url.find_first_of("?#"));
+  if (path.size() < 5 || path.compare(path.size() - 5, 5, ".json") != 0) {
+    // One file: the checkpoint's single shard is the URL itself, query included.
+    options.open_shard =
+        [url, http](const std::string&) -> result<std::unique_ptr<random_access_source>> {
+      auto s = http_source::open(url, http);
+      if (!s) return s.error();
+      return std::unique_ptr<random_access_source>(std::move(*s));
+    };
+    return checkpoint::open(std::filesystem::path(std::string(path)), options);
+  }
+  auto text = http_get(url, http, options.max_index_size);
+  if (!text) return text.error();
+  auto index = parse_index(*text);
+  if (!index) {
+    return error(index.error().code(), detail::quote(shown) + ": " + index.error().message());
+  }
+  options.open_shard =
+      [url, http](const std::string& name) -> result<std::unique_ptr<random_access_source>> {
+    auto s = http_source::open(http_sibling_url(url, name), http);
+    if (!s) return s.error();
+    return std::unique_ptr<random_access_source>(std::move(*s));
+  };
+  return checkpoint::open(std::move(*index), std::filesystem::path(http_sibling_url(url, "")),
+                          options);
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#endif  // SAFETENSORS_HTTP_SOURCE_HPP
