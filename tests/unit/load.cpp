@@ -274,7 +274,9 @@ TEST_SUITE("load") {
       std::uint64_t total = 0;
       for (std::size_t i = 0; i < fx.specs.size(); ++i) {
         CAPTURE(fx.specs[i].name);
-        CHECK(std::memcmp(buffers[i].data(), fx.specs[i].data.data(), buffers[i].size()) == 0);
+        REQUIRE(buffers[i].size() == fx.specs[i].data.size());
+        CHECK(std::equal(buffers[i].begin(), buffers[i].end(), fx.specs[i].data.begin(),
+                         [](std::byte x, std::uint8_t y) { return x == std::byte{y}; }));
         total += buffers[i].size();
       }
       CHECK(rep->bytes_read == total);
@@ -439,6 +441,45 @@ TEST_SUITE("load") {
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code() == st::errc::io_error);
     CHECK(r.error().message().find("device full") != std::string::npos);
+  }
+
+  TEST_CASE("conversions with the F32 side at an odd address, from a mapping and into bytes") {
+    // A one-byte tensor first puts the next tensor's bytes at an odd offset in the mapping.
+    std::mt19937_64 rng(5);
+    std::vector<float> values(3000);
+    for (auto& v : values)
+      v = static_cast<float>(static_cast<double>(rng() % 20001) / 100.0 - 100.0);
+    std::vector<std::uint8_t> f32(values.size() * 4);
+    std::memcpy(f32.data(), values.data(), f32.size());
+    std::vector<std::uint8_t> bf16(values.size() * 2);
+    for (auto& x : bf16) x = static_cast<std::uint8_t>(rng());
+    const auto file = st_test::make_file(
+        {{"a", "U8", {1}, {7}}, {"f", "F32", {3000}, f32}, {"b", "BF16", {3000}, bf16}},
+        std::nullopt, 1);
+    st_test::temp_dir dir;
+    const auto path = dir.file("odd.safetensors");
+    st_test::write_file(path, file);
+    const auto mapped = st::mapped_file::open(path).value();
+    REQUIRE(reinterpret_cast<std::uintptr_t>(mapped.tensor("f")->data()) % 4 != 0);
+
+    std::vector<std::byte> want_bf16(bf16.size());
+    REQUIRE(st::encode_from_float(st::span<const float>(values), st::dtype::BF16,
+                                  st::span<std::byte>(want_bf16)));
+    std::vector<float> want_f32(values.size());
+    REQUIRE(st::decode_to_float(st::dtype::BF16, st::as_bytes(bf16), st::span<float>(want_f32)));
+
+    // F32 out lands at byte 1 of the buffer: unaligned for float.
+    std::vector<std::byte> to_bf16(want_bf16.size());
+    std::vector<std::byte> to_f32(want_f32.size() * 4 + 1);
+    const std::vector<st::load_request> rs{
+        {"f", st::span<std::byte>(to_bf16), {}, st::dtype::BF16},
+        {"b", st::span<std::byte>(to_f32.data() + 1, want_f32.size() * 4), {}, st::dtype::F32}};
+    st::load_options opt;
+    opt.threads = 2;
+    opt.chunk_bytes = 1001;
+    REQUIRE(st::load(mapped, rs, opt));
+    CHECK(to_bf16 == want_bf16);
+    CHECK(std::memcmp(to_f32.data() + 1, want_f32.data(), want_f32.size() * 4) == 0);
   }
 
   TEST_CASE("BF16 into float buffers: the fused conversion is to_float's") {
