@@ -2726,6 +2726,9 @@ inline void remove_stale_temps(const native_string& target) noexcept {
   FindClose(h);
 }
 
+/// Windows: nothing (docs/writing.md#concurrent-saves); see the POSIX lock_publication.
+inline os_file lock_publication(const native_string&) noexcept { return os_file(); }
+
 /// Removes the temporary file `path` when no process has it open (remove_stale_temps' test for
 /// one file); not a directory or a link.
 inline void remove_if_stale(const native_string& path) noexcept {
@@ -2910,6 +2913,33 @@ inline void remove_stale_temps(const native_string& target) noexcept {
   }
   ::closedir(d);
   for (const native_string& path : candidates) remove_if_stale(path);
+}
+
+/// Serializes the publication of checkpoints in the directory that holds `path` across threads
+/// and processes (docs/writing.md#concurrent-saves): an exclusive flock on the directory itself,
+/// waited for and released when the returned descriptor closes. Best effort: where the directory
+/// cannot be opened or locked (a file system without flock), no lock and no error.
+inline os_file lock_publication(const native_string& path) noexcept {
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir = slash == native_string::npos ? std::string(".")
+                          : slash == 0                 ? std::string("/")
+                                                       : path.substr(0, slash);
+  int flags = O_RDONLY;
+#ifdef O_DIRECTORY
+  flags |= O_DIRECTORY;
+#endif
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  os_file f;
+  f.fd = ::open(dir.c_str(), flags);
+  if (f.fd < 0) return f;
+  int rc = 0;
+  do {
+    rc = ::flock(f.fd, LOCK_EX);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return os_file();  // closes it
+  return f;
 }
 
 /// Starts writing the file's data back to the disk, without waiting (Linux: sync_file_range),
@@ -5537,9 +5567,10 @@ result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
 
 /// The end of both sharded writers (docs/index.md#write-order), once every shard is written and
 /// finished under its temporary name (`shard(k)`, an atomic_file): the index is written and
-/// finished under one too; only then is the old index removed, every shard renamed over its
-/// name and the index renamed last, with directory flushes in between when `sync`, so that they
-/// reach the disk in that order; then the previous checkpoint's unused shards are removed. An
+/// finished under one too; only then, under a flock of the directory (one publication at a
+/// time), is the old index removed, every shard renamed over its name and the index renamed
+/// last, with directory flushes in between when `sync`, so that they reach the disk in that
+/// order; then the previous checkpoint's unused shards are removed. An
 /// error before the old index is removed leaves the previous checkpoint as it was. Without
 /// `sync`, every shard's writeback is started first, so that the renames, during which the
 /// directory has no index, are quick.
@@ -5561,6 +5592,9 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
   if (!sync) {
     for (std::size_t k = 0; k < layout.shard_count(); ++k) shard(k).start_writeback();
   }
+  // One publication at a time in a directory (docs/writing.md#concurrent-saves): two saves into
+  // it at once leave the whole checkpoint of the one that publishes last, never a mix.
+  const os_file published_alone = lock_publication(*native_index);
   // The shards being replaced stay open until the index is in place: their blocks are freed
   // after the renames, not during them (at most 64, to spare file descriptors).
   std::vector<os_file> replaced;

@@ -10,6 +10,9 @@
 //                                                  200, 50 under AddressSanitizer)
 //   crash_writer cleanup DIR                      a live writer's temporary file is kept by
 //                                                  another process's save, a dead one's removed
+//   crash_writer race WRITER DIR [ROUNDS]         4 threads, then 4 processes, save to one
+//                                                  target at once (ROUNDS: 20); readers opened
+//                                                  on the first version keep reading it
 //
 // SAFETENSORS_CRASH_KILLS and SAFETENSORS_CRASH_SEED override KILLS and SEED. Expected file
 // bytes come from the independent test writer (tests/support/test_writer.hpp). POSIX only.
@@ -27,6 +30,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <safetensors/safetensors.hpp>
 #include <set>
@@ -634,6 +638,182 @@ int run_cleanup(const fs::path& dir) {
   return 0;
 }
 
+// ---- concurrent saves to one target, and readers of the version being replaced ----
+
+// Contender `c`'s data: the layout of version c % 2, bytes of its own.
+saver contender(const std::string& writer, const fs::path& dir, int c) {
+  saver s = make_saver(writer, dir, false);
+  auto& data = s.versions[c % 2];
+  for (tensor_data& t : data) {
+    std::uint64_t seed = std::uint64_t{0x9e3779b97f4a7c15} * static_cast<std::uint64_t>(c + 17);
+    for (const char ch : t.name) seed = seed * 131u + static_cast<unsigned char>(ch);
+    t.bytes = random_bytes(seed, t.bytes.size());
+  }
+  return s;
+}
+
+// The contender whose whole output the target holds; fails on a mix, a torn file, stale shards
+// or leftover temporary files.
+int race_winner(const std::vector<saver>& contenders, const std::string& at) {
+  const saver& any = contenders.front();
+  for (const std::string& name : listing(any.dir)) {
+    require(!is_temp_name(name), at + ": a temporary file is left: " + name);
+  }
+  if (is_file_writer(any.writer)) {
+    const auto bytes = st_test::read_file(any.target());
+    for (std::size_t c = 0; c < contenders.size(); ++c) {
+      const int v = static_cast<int>(c % 2);
+      auto want = st::serialize(specs_of(contenders[c].versions[v], true), metadata_of(v));
+      require(want.has_value(), "serialize");
+      if (want->size() == bytes.size() &&
+          std::memcmp(want->data(), bytes.data(), bytes.size()) == 0) {
+        return static_cast<int>(c);
+      }
+    }
+    fail(at + ": the file is no single writer's output (" + std::to_string(bytes.size()) +
+         " bytes)");
+  }
+  auto ckpt = st::checkpoint::open(any.dir);
+  require(ckpt.has_value(), at + ": the checkpoint does not open: " +
+                                (ckpt ? std::string() : ckpt.error().to_string()));
+  const auto report = ckpt->verify();
+  require(report.ok(),
+          at + ": verify: " + (report.ok() ? std::string() : report.problems.front().to_string()));
+  int winner = -1;
+  for (std::size_t c = 0; c < contenders.size() && winner < 0; ++c) {
+    const auto& want = contenders[c].versions[c % 2];
+    bool all = ckpt->entries().size() == want.size();
+    for (std::size_t i = 0; all && i < want.size(); ++i) {
+      auto got = ckpt->read(want[i].name);
+      all = got && got->size() == want[i].bytes.size() &&
+            std::memcmp(got->data(), want[i].bytes.data(), got->size()) == 0;
+    }
+    if (all) winner = static_cast<int>(c);
+  }
+  require(winner >= 0, at + ": the checkpoint is no single writer's output (mixed shards)");
+  std::set<std::string> files{ckpt->index().shards.begin(), ckpt->index().shards.end()};
+  if (ckpt->shard_count() > 1) files.insert("model.safetensors.index.json");
+  for (const std::string& name : listing(any.dir)) {
+    require(files.count(name) == 1, at + ": a stale file is left: " + name);
+  }
+  return winner;
+}
+
+// Every tensor of `want` read through a mapping, a pread reader or a checkpoint opened earlier.
+void require_reads(const st::mapped_file& src, const std::vector<tensor_data>& want,
+                   const std::string& at) {
+  for (const tensor_data& t : want) {
+    auto got = src.tensor(t.name);
+    require(got && got->byte_size() == t.bytes.size() &&
+                std::memcmp(got->data(), t.bytes.data(), t.bytes.size()) == 0,
+            at + ": tensor " + t.name + " changed under a reader opened before the replacement");
+  }
+}
+template <class Source>
+void require_reads(const Source& src, const std::vector<tensor_data>& want, const std::string& at) {
+  for (const tensor_data& t : want) {
+    auto got = src.read(t.name);
+    require(got && got->size() == t.bytes.size() &&
+                std::memcmp(got->data(), t.bytes.data(), t.bytes.size()) == 0,
+            at + ": tensor " + t.name + " changed under a reader opened before the replacement");
+  }
+}
+
+// Four writers save to one target at once, as threads and as processes, for `rounds` rounds
+// each (docs/writing.md#concurrent-saves): every save succeeds and the target is exactly one
+// writer's output. Readers opened on the first version (a mapping, a pread reader, a
+// checkpoint with every shard opened) read it intact during and after all the replacements.
+int run_race(const std::string& writer, const fs::path& dir, int rounds) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir);
+  constexpr int writers = 4;
+  std::vector<saver> contenders;
+  for (int c = 0; c < writers; ++c) contenders.push_back(contender(writer, dir, c));
+  // The first version, held open by readers through all the rounds.
+  require(contenders[0].save(0).has_value(), "the first save");
+  const auto& first = contenders[0].versions[0];
+  std::optional<st::mapped_file> mapped;
+  std::optional<st::source_reader> reader;
+  std::optional<st::checkpoint> ckpt[2];
+  if (is_file_writer(writer)) {
+    mapped.emplace(st::mapped_file::open(contenders[0].target()).value());
+    reader.emplace(st::source_reader::open(contenders[0].target()).value());
+  } else {
+    const st::shard_access modes[2] = {st::shard_access::mapped, st::shard_access::reader};
+    for (int m = 0; m < 2; ++m) {
+      st::checkpoint_options co;
+      co.access = modes[m];
+      ckpt[m].emplace(st::checkpoint::open(dir, co).value());
+      require(ckpt[m]->verify().ok(), "verify opens every shard");  // pins this version's shards
+    }
+  }
+  const auto check_readers = [&](const std::string& at) {
+    if (mapped) require_reads(*mapped, first, at + " (mapping)");
+    if (reader) require_reads(*reader, first, at + " (pread reader)");
+    for (const auto& c : ckpt) {
+      if (c) require_reads(*c, first, at + " (checkpoint)");
+    }
+  };
+  std::size_t wins[writers] = {0, 0, 0, 0};
+  const auto started = std::chrono::steady_clock::now();
+  for (int round = 0; round < rounds; ++round) {
+    const std::string at = writer + " round " + std::to_string(round);
+    // Threads: each save's result, then the target.
+    std::vector<std::string> failures(writers);
+    std::vector<std::thread> threads;
+    for (int c = 0; c < writers; ++c) {
+      threads.emplace_back([&, c] {
+        if (auto r = contenders[static_cast<std::size_t>(c)].save(c % 2); !r) {
+          failures[static_cast<std::size_t>(c)] = r.error().to_string();
+        }
+      });
+    }
+    check_readers(at + ", during the thread saves");
+    for (auto& t : threads) t.join();
+    for (int c = 0; c < writers; ++c) {
+      require(failures[static_cast<std::size_t>(c)].empty(),
+              at + ": thread " + std::to_string(c) + ": " + failures[static_cast<std::size_t>(c)]);
+    }
+    ++wins[race_winner(contenders, at + " (threads)")];
+    // Processes: each exits with 0 only after a successful save.
+    std::vector<pid_t> pids;
+    std::vector<int> fds;
+    for (int c = 0; c < writers; ++c) {
+      int fd = -1;
+      const saver& s = contenders[static_cast<std::size_t>(c)];
+      pids.push_back(spawn(
+          [&s, c](int) {
+            auto r = s.save(c % 2);
+            if (!r) std::fprintf(stderr, "crash_writer: %s\n", r.error().to_string().c_str());
+            return r ? 0 : 2;
+          },
+          fd));
+      fds.push_back(fd);
+    }
+    check_readers(at + ", during the process saves");
+    for (std::size_t c = 0; c < pids.size(); ++c) {
+      int status = 0;
+      require(::waitpid(pids[c], &status, 0) == pids[c], "waitpid");
+      ::close(fds[c]);
+      require(WIFEXITED(status) && WEXITSTATUS(status) == 0, at + ": process " + std::to_string(c) +
+                                                                 " failed (status " +
+                                                                 std::to_string(status) + ")");
+    }
+    ++wins[race_winner(contenders, at + " (processes)")];
+    check_readers(at + ", after the saves");
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf(
+      "crash_writer: race %s: %d rounds of %d threads and %d processes in %.1f s, every save "
+      "succeeded, the target was one writer's whole output every time (writer 0..3 won %zu, %zu, "
+      "%zu, %zu times); readers opened before kept reading the first version: ok\n",
+      writer.c_str(), rounds, writers, writers, seconds, wins[0], wins[1], wins[2], wins[3]);
+  fs::remove_all(dir, ec);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -641,7 +821,8 @@ int main(int argc, char** argv) {
   auto usage = [] {
     std::fprintf(stderr,
                  "usage: crash_writer kill file|stream|sharded|sharded_stream DIR [KILLS [SEED]]\n"
-                 "       crash_writer cleanup DIR\n");
+                 "       crash_writer cleanup DIR\n"
+                 "       crash_writer race file|stream|sharded|sharded_stream DIR [ROUNDS]\n");
     return 64;
   };
   if (args.size() >= 4 && args.size() <= 6 && args[1] == "kill") {
@@ -661,5 +842,14 @@ int main(int argc, char** argv) {
     return run_kills(writer, args[3], kills, seed);
   }
   if (args.size() == 3 && args[1] == "cleanup") return run_cleanup(args[2]);
+  if ((args.size() == 4 || args.size() == 5) && args[1] == "race") {
+    const std::string& writer = args[2];
+    if (writer != "file" && writer != "stream" && writer != "sharded" &&
+        writer != "sharded_stream") {
+      return usage();
+    }
+    const int rounds = args.size() == 5 ? std::atoi(args[4].c_str()) : 20;
+    return run_race(writer, args[3], rounds);
+  }
   return usage();
 }

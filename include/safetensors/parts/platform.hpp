@@ -585,6 +585,9 @@ inline void remove_stale_temps(const native_string& target) noexcept {
   FindClose(h);
 }
 
+/// Windows: nothing (docs/writing.md#concurrent-saves); see the POSIX lock_publication.
+inline os_file lock_publication(const native_string&) noexcept { return os_file(); }
+
 /// Removes the temporary file `path` when no process has it open (remove_stale_temps' test for
 /// one file); not a directory or a link.
 inline void remove_if_stale(const native_string& path) noexcept {
@@ -769,6 +772,33 @@ inline void remove_stale_temps(const native_string& target) noexcept {
   }
   ::closedir(d);
   for (const native_string& path : candidates) remove_if_stale(path);
+}
+
+/// Serializes the publication of checkpoints in the directory that holds `path` across threads
+/// and processes (docs/writing.md#concurrent-saves): an exclusive flock on the directory itself,
+/// waited for and released when the returned descriptor closes. Best effort: where the directory
+/// cannot be opened or locked (a file system without flock), no lock and no error.
+inline os_file lock_publication(const native_string& path) noexcept {
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir = slash == native_string::npos ? std::string(".")
+                          : slash == 0                 ? std::string("/")
+                                                       : path.substr(0, slash);
+  int flags = O_RDONLY;
+#ifdef O_DIRECTORY
+  flags |= O_DIRECTORY;
+#endif
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  os_file f;
+  f.fd = ::open(dir.c_str(), flags);
+  if (f.fd < 0) return f;
+  int rc = 0;
+  do {
+    rc = ::flock(f.fd, LOCK_EX);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return os_file();  // closes it
+  return f;
 }
 
 /// Starts writing the file's data back to the disk, without waiting (Linux: sync_file_range),

@@ -844,9 +844,10 @@ result<std::filesystem::path> index_path_in(const std::filesystem::path& dir,
 
 /// The end of both sharded writers (docs/index.md#write-order), once every shard is written and
 /// finished under its temporary name (`shard(k)`, an atomic_file): the index is written and
-/// finished under one too; only then is the old index removed, every shard renamed over its
-/// name and the index renamed last, with directory flushes in between when `sync`, so that they
-/// reach the disk in that order; then the previous checkpoint's unused shards are removed. An
+/// finished under one too; only then, under a flock of the directory (one publication at a
+/// time), is the old index removed, every shard renamed over its name and the index renamed
+/// last, with directory flushes in between when `sync`, so that they reach the disk in that
+/// order; then the previous checkpoint's unused shards are removed. An
 /// error before the old index is removed leaves the previous checkpoint as it was. Without
 /// `sync`, every shard's writeback is started first, so that the renames, during which the
 /// directory has no index, are quick.
@@ -868,6 +869,9 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
   if (!sync) {
     for (std::size_t k = 0; k < layout.shard_count(); ++k) shard(k).start_writeback();
   }
+  // One publication at a time in a directory (docs/writing.md#concurrent-saves): two saves into
+  // it at once leave the whole checkpoint of the one that publishes last, never a mix.
+  const os_file published_alone = lock_publication(*native_index);
   // The shards being replaced stay open until the index is in place: their blocks are freed
   // after the renames, not during them (at most 64, to spare file descriptors).
   std::vector<os_file> replaced;
