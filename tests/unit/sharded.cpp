@@ -488,6 +488,20 @@ TEST_SUITE("sharded") {
     CHECK(outcome(st::checkpoint::open(d2.path(), o)) == "value");
     o.prefix = "../x";
     CHECK(outcome(st::checkpoint::open(d2.path(), o)) == "InvalidArgument");
+    // One shard of several alone (its index and the other shards missing) is refused; the
+    // only shard of one opens.
+    st_test::temp_dir lone;
+    st_test::write_file(lone.file("model-00002-of-00003.safetensors"), st_test::make_file(ts));
+    auto l = st::checkpoint::open(lone.path());
+    REQUIRE(outcome(l) == "IoError");
+    CHECK(has(l.error().message(), "'model-00002-of-00003.safetensors', one shard of several"));
+    CHECK(outcome(st::checkpoint::open(lone.file("model-00002-of-00003.safetensors"))) == "value");
+    fs::rename(lone.file("model-00002-of-00003.safetensors"),
+               lone.file("model-00001-of-00010.safetensors"));
+    CHECK(outcome(st::checkpoint::open(lone.path())) == "IoError");
+    fs::rename(lone.file("model-00001-of-00010.safetensors"),
+               lone.file("model-00001-of-00001.safetensors"));
+    CHECK(outcome(st::checkpoint::open(lone.path())) == "value");
     // Nothing there.
     st_test::temp_dir empty;
     CHECK(outcome(st::checkpoint::open(empty.path())) == "IoError");

@@ -110,6 +110,30 @@ struct shard_slot {
     return mapped ? mapped->header() : reader->header();
   }
 };
+
+/// True when the file name `name` is `<prefix>-NNNNN-of-MMMMM.safetensors` as shard_layout
+/// names shards: `prefix` exactly (compared unit by unit, in the platform's encoding), then
+/// five ASCII digits each, with 1 <= NNNNN <= MMMMM.
+template <class = void>
+bool is_layout_shard_name(const std::filesystem::path::string_type& name,
+                          const std::filesystem::path::string_type& prefix) {
+  using char_type = std::filesystem::path::value_type;
+  constexpr std::string_view tail = "-#####-of-#####.safetensors";
+  if (name.size() != prefix.size() + tail.size()) return false;
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  std::uint32_t number[2] = {0, 0};  // NNNNN at tail[1..5], MMMMM at tail[10..14]
+  for (std::size_t i = 0; i < tail.size(); ++i) {
+    const char_type c = name[prefix.size() + i];
+    if (tail[i] != '#') {
+      if (c != static_cast<char_type>(tail[i])) return false;
+      continue;
+    }
+    if (c < '0' || c > '9') return false;
+    std::uint32_t& n = number[i < 6 ? 0 : 1];
+    n = n * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return number[0] >= 1 && number[0] <= number[1];
+}
 }  // namespace detail
 
 template <class>
@@ -169,7 +193,8 @@ class basic_checkpoint {
 
   /// Opens `path` (UTF-8 string or std::filesystem::path): a directory (its
   /// `<prefix>.safetensors.index.json`, else `<prefix>.safetensors`, else its only
-  /// `*.safetensors.index.json`, else its only `*.safetensors`), an index file (`*.json`) or a
+  /// `*.safetensors.index.json`, else its only `*.safetensors` unless named as one shard of
+  /// several: IoError, docs/index.md#resolving-a-path), an index file (`*.json`) or a
   /// single safetensors file. An index is parsed at once (parse_index's errors, prefixed with
   /// its path); shards open lazily, except a single file, which opens here.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
@@ -485,7 +510,25 @@ class basic_checkpoint {
       return error(errc::io_error, "cannot list " + detail::quote(shown) + ": " + ec.message());
     }
     if (indexes.size() == 1) return open_index_file(indexes.front(), options);
-    if (indexes.empty() && files.size() == 1) return open_single(files.front(), options);
+    if (indexes.empty() && files.size() == 1) {
+      // One shard of several, its index and the other shards missing, is not a checkpoint.
+      const auto name = files.front().filename().native();
+      constexpr std::size_t tail = std::string_view("-#####-of-#####.safetensors").size();
+      if (name.size() > tail &&
+          detail::is_layout_shard_name(name, name.substr(0, name.size() - tail))) {
+        bool several = false;  // MMMMM, the 5 digits before ".safetensors", is not 00001
+        for (std::size_t i = name.size() - 17; i < name.size() - 12; ++i)
+          several = several || name[i] != (i + 13 == name.size() ? '1' : '0');
+        if (several) {
+          return error(errc::io_error,
+                       "the directory " + detail::quote(shown) + " holds only " +
+                           detail::quote(detail::display_path(files.front().filename())) +
+                           ", one shard of several, and no index: the index and the other "
+                           "shards are missing");
+        }
+      }
+      return open_single(files.front(), options);
+    }
     if (indexes.size() > 1 || files.size() > 1) {
       return error(errc::invalid_argument,
                    "the directory " + detail::quote(shown) + " holds several " +
@@ -755,30 +798,6 @@ result<void> ensure_directory(const std::filesystem::path& dir) {
                  "cannot create the directory " + quote(display_path(dir)) + ": " + ec.message());
   }
   return {};
-}
-
-/// True when the file name `name` is `<prefix>-NNNNN-of-MMMMM.safetensors` as shard_layout
-/// names shards: `prefix` exactly (compared unit by unit, in the platform's encoding), then
-/// five ASCII digits each, with 1 <= NNNNN <= MMMMM.
-template <class = void>
-bool is_layout_shard_name(const std::filesystem::path::string_type& name,
-                          const std::filesystem::path::string_type& prefix) {
-  using char_type = std::filesystem::path::value_type;
-  constexpr std::string_view tail = "-#####-of-#####.safetensors";
-  if (name.size() != prefix.size() + tail.size()) return false;
-  if (name.compare(0, prefix.size(), prefix) != 0) return false;
-  std::uint32_t number[2] = {0, 0};  // NNNNN at tail[1..5], MMMMM at tail[10..14]
-  for (std::size_t i = 0; i < tail.size(); ++i) {
-    const char_type c = name[prefix.size() + i];
-    if (tail[i] != '#') {
-      if (c != static_cast<char_type>(tail[i])) return false;
-      continue;
-    }
-    if (c < '0' || c > '9') return false;
-    std::uint32_t& n = number[i < 6 ? 0 : 1];
-    n = n * 10 + static_cast<std::uint32_t>(c - '0');
-  }
-  return number[0] >= 1 && number[0] <= number[1];
 }
 
 /// Removes, from `dir`, the files of an earlier checkpoint of `prefix` that the new one (whose
