@@ -2915,11 +2915,8 @@ inline void remove_stale_temps(const native_string& target) noexcept {
   for (const native_string& path : candidates) remove_if_stale(path);
 }
 
-/// Serializes the publication of checkpoints in the directory that holds `path` across threads
-/// and processes (docs/writing.md#concurrent-saves): an exclusive flock on the directory itself,
-/// waited for and released when the returned descriptor closes. Best effort: where the directory
-/// cannot be opened or locked (a file system without flock), no lock and no error.
-inline os_file lock_publication(const native_string& path) noexcept {
+/// A read-only descriptor of the directory that holds `path` (-1 when it cannot be opened).
+inline int open_parent_dir(const native_string& path) noexcept {
   const std::size_t slash = path.find_last_of('/');
   const std::string dir = slash == native_string::npos ? std::string(".")
                           : slash == 0                 ? std::string("/")
@@ -2931,8 +2928,16 @@ inline os_file lock_publication(const native_string& path) noexcept {
 #ifdef O_CLOEXEC
   flags |= O_CLOEXEC;
 #endif
+  return ::open(dir.c_str(), flags);
+}
+
+/// Serializes the publication of checkpoints in the directory that holds `path` across threads
+/// and processes (docs/writing.md#concurrent-saves): an exclusive flock on the directory itself,
+/// waited for and released when the returned descriptor closes. Best effort: where the directory
+/// cannot be opened or locked (a file system without flock), no lock and no error.
+inline os_file lock_publication(const native_string& path) noexcept {
   os_file f;
-  f.fd = ::open(dir.c_str(), flags);
+  f.fd = open_parent_dir(path);
   if (f.fd < 0) return f;
   int rc = 0;
   do {
@@ -2957,18 +2962,7 @@ inline bool is_open(const os_file& f) noexcept { return f.fd >= 0; }
 
 /// Makes a completed rename durable: fsync of the directory that holds `path` (best effort).
 inline void sync_parent_dir(const native_string& path) noexcept {
-  const std::size_t slash = path.find_last_of('/');
-  const std::string dir = slash == native_string::npos ? std::string(".")
-                          : slash == 0                 ? std::string("/")
-                                                       : path.substr(0, slash);
-  int flags = O_RDONLY;
-#ifdef O_DIRECTORY
-  flags |= O_DIRECTORY;
-#endif
-#ifdef O_CLOEXEC
-  flags |= O_CLOEXEC;
-#endif
-  const int fd = ::open(dir.c_str(), flags);
+  const int fd = open_parent_dir(path);
   if (fd >= 0) {
     (void)::fsync(fd);
     ::close(fd);
