@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# What including the library costs a translation unit to compile (docs/design.md#compile-cost):
+# the user + system CPU time of `$CXX -std=c++17 -O2 -c FILE -o /dev/null`, median of RUNS runs,
+# each translation unit next to the one that includes only <nlohmann/json.hpp>, and the ratio.
+# A benchmark, not a test: it prints figures and fails only when a compile fails.
+#
+#   tests/bench/compile_cost.sh [RUNS]          (from the repository's root; CXX=clang++ to change)
+#
+# The rows: the nlohmann-only baseline; the header alone (the parts, then the generated single
+# file); examples/quickstart.cpp (opens a file and reads a tensor); and
+# tests/consumers/instantiate_all.cpp (every entry point instantiated: the whole API). When the
+# header has a separate-compilation mode (SAFETENSORS_HEADER_ONLY=0), the header alone and the
+# whole API are measured in that mode too.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+runs=${1:-5}
+cxx=${CXX:-g++}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+printf '#include <nlohmann/json.hpp>\n' >"$work/nlohmann_only.cpp"
+printf '#include <safetensors/safetensors.hpp>\n' >"$work/header_only.cpp"
+mkdir -p "$work/single/safetensors"
+cp single_include/safetensors/safetensors.hpp "$work/single/safetensors/"
+printf '#include <safetensors/safetensors.hpp>\n' >"$work/single_header.cpp"
+
+# cpu_seconds FILE FLAGS...: the median CPU time of RUNS compiles of FILE.
+cpu_seconds() {
+  local file=$1
+  shift
+  local samples=() i t
+  for ((i = 0; i < runs; i++)); do
+    t=$( { TIMEFORMAT='%U %S'; time "$cxx" -std=c++17 -O2 -c "$file" -o /dev/null "$@" >/dev/null; } 2>&1 |
+      tail -n 1 | awk '{ printf "%.2f", $1 + $2 }')
+    samples+=("$t")
+  done
+  printf '%s\n' "${samples[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
+base=$(cpu_seconds "$work/nlohmann_only.cpp")
+row() {  # LABEL FILE FLAGS...
+  local label=$1 file=$2
+  shift 2
+  local s
+  s=$(cpu_seconds "$file" "$@")
+  printf '| %s | %s | %s |\n' "$label" "$s" "$(awk -v a="$s" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+}
+
+echo "$cxx, -std=c++17 -O2 -c, median of $runs, user + system CPU seconds"
+echo
+echo '| translation unit | CPU s | ratio to nlohmann only |'
+echo '|---|---|---|'
+printf '| `#include <nlohmann/json.hpp>` | %s | 1.00 |\n' "$base"
+row '`#include <safetensors/safetensors.hpp>` (parts)' "$work/header_only.cpp" -Iinclude
+row '`#include <safetensors/safetensors.hpp>` (single file)' "$work/single_header.cpp" -I"$work/single"
+row '`examples/quickstart.cpp`' examples/quickstart.cpp -Iinclude
+row '`tests/consumers/instantiate_all.cpp` (whole API)' tests/consumers/instantiate_all.cpp -Iinclude
+if grep -q 'SAFETENSORS_HEADER_ONLY' include/safetensors/parts/basics.hpp; then
+  row 'header alone, `SAFETENSORS_HEADER_ONLY=0`' "$work/header_only.cpp" -Iinclude \
+    -DSAFETENSORS_HEADER_ONLY=0
+  row '`examples/quickstart.cpp`, `SAFETENSORS_HEADER_ONLY=0`' examples/quickstart.cpp -Iinclude \
+    -DSAFETENSORS_HEADER_ONLY=0
+fi
