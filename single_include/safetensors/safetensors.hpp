@@ -24,7 +24,7 @@
 #undef max
 #endif
 
-// safetensors for C++, part 1 of 10: basics. Version, configuration, span, dtypes, errors and
+// safetensors for C++, part 1 of 11: basics. Version, configuration, span, dtypes, errors and
 // result<T>, and the checked arithmetic and message helpers every later part uses.
 // Include <safetensors/safetensors.hpp>, not a part (docs/design.md#the-header-in-parts).
 //
@@ -776,7 +776,7 @@ template <>
 struct is_error_code_enum<safetensors::errc> : true_type {};
 }  // namespace std
 
-// safetensors for C++, part 2 of 10: from bytes to a validated tensor table. The 8-byte length
+// safetensors for C++, part 2 of 11: from bytes to a validated tensor table. The 8-byte length
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#reader-rules. No tensor byte is touched.
@@ -1557,7 +1557,7 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 3 of 10: the tensor table and views. tensor_info, header (the
+// safetensors for C++, part 3 of 11: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
@@ -2143,7 +2143,7 @@ result<std::vector<std::byte>> slice(const tensor_view& view,
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 4 of 10: platform I/O, POSIX and Windows. UTF-8 paths to native
+// safetensors for C++, part 4 of 11: platform I/O, POSIX and Windows. UTF-8 paths to native
 // ones, files read with pread / ReadFile, read-only mappings, and the write side: a temporary
 // file next to the target, positioned writes, flush, and the atomic rename over the target
 // (docs/writer.md#atomic-files). Everything here is detail but file_mapping and map_options.
@@ -3179,7 +3179,7 @@ class file_mapping {
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 5 of 10: the readers. One opener per kind of source:
+// safetensors for C++, part 5 of 11: the readers. One opener per kind of source:
 //   parse(bytes)              bytes the caller holds      -> file_view (zero copy, non-owning)
 //   mapped_file::open(path)   a file, memory-mapped       -> mapped_file (zero copy, owning)
 //   source_reader::open(...)  a file read with pread, or any random_access_source
@@ -3528,7 +3528,7 @@ struct detail::owns_views<source_reader> : std::true_type {};
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 6 of 10: the writer. Validate, sort and lay out the tensors
+// safetensors for C++, part 6 of 11: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
@@ -4170,7 +4170,7 @@ using stream_writer = basic_stream_writer<>;
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 7 of 10: the sharded checkpoint index. The Hugging Face
+// safetensors for C++, part 7 of 11: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
 // byte for byte as the Python tools do. `template <class = void>` marks what is compiled only when
@@ -4721,7 +4721,7 @@ result<std::string> format_index(const shard_index& index) {
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 8 of 10: sharded checkpoints. checkpoint reads a model in one file
+// safetensors for C++, part 8 of 11: sharded checkpoints. checkpoint reads a model in one file
 // or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
 // save_sharded and sharded_stream_writer write one, shards first and the index last
 // (docs/index.md#write-order). `template <class = void>` marks what is compiled only when
@@ -5813,10 +5813,10 @@ using sharded_stream_writer = basic_sharded_stream_writer<>;
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 9 of 10: dtype conversions. Element types for F16, BF16 and the 8-bit
-// floats that read tensors in place, exact decoding of every dtype to float, encoding from float
-// with round to nearest even, and sub-byte unpacking. `template <class = void>` marks what is
-// compiled only when used (docs/design.md#compile-cost).
+// safetensors for C++, part 9 of 11: the decoding kernels. BF16, F16 and the 8-bit floats to
+// float over whole byte ranges: the scalar block loops, the SIMD kernels (x86-64 AVX2 + F16C and
+// AVX-512, AArch64 NEON) that give exactly their bits, and the choice among them at run time
+// (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level conversions on them.
 //
 // SPDX-License-Identifier: MIT
 
@@ -5864,23 +5864,6 @@ using sharded_stream_writer = basic_sharded_stream_writer<>;
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
-// Sub-byte packing (docs/format.md#sub-byte-packing; the format leaves it unspecified; this is the
-// ecosystem's convention, that of PyTorch's float4_e2m1fn_x2, and other producers may differ): a
-// tensor's bytes are one little-endian bit stream, bit j of the stream being bit (j % 8) of byte j
-// / 8, and element i occupies stream bits [b*i, b*i + b) with its sign as the highest of those b
-// bits. For F4 (b = 4) element 0 is the low nibble of byte 0 and element 1 the high nibble. For
-// F6_* (b = 6) four elements fill three bytes: with w = byte0 | byte1 << 8 | byte2 << 16, element k
-// of the group is (w >> 6k) & 63.
-
-/// What an encoder to an 8-bit float does with a finite value beyond the largest finite one (and
-/// with an infinity). The default, non_saturating, is what PyTorch's casts do.
-enum class overflow_mode : std::uint8_t {
-  /// Overflow becomes infinity where the format has one (F8_E5M2), else NaN (F8_E4M3, FNUZ).
-  non_saturating,
-  /// Overflow and infinities clamp to the largest finite value of the same sign (OCP "SAT").
-  saturating,
-};
-
 namespace detail {
 
 inline float f32_from_bits(std::uint32_t bits) noexcept {
@@ -5895,330 +5878,7 @@ inline std::uint32_t f32_to_bits(float f) noexcept {
   return bits;
 }
 
-/// How a small float format spends its all-ones exponent and its sign.
-enum class special_rule : std::uint8_t {
-  ieee,  ///< exponent all ones: infinity (mantissa 0) or NaN (F16, F8_E5M2)
-  fn,    ///< no infinities; exponent and mantissa all ones is NaN (F8_E4M3)
-  fnuz,  ///< no infinities, no negative zero; sign bit alone (0x80) is the one NaN
-  none,  ///< every pattern is finite (F4, F6_*)
-};
-
-/// A sign-exponent-mantissa format of 1 + E + M bits with exponent bias `bias`.
-struct minifloat_format {
-  std::uint32_t exp_bits;
-  std::uint32_t man_bits;
-  std::uint32_t bias;
-  special_rule rule;
-};
-
-inline constexpr minifloat_format fmt_f16{5, 10, 15, special_rule::ieee};
-inline constexpr minifloat_format fmt_e4m3{4, 3, 7, special_rule::fn};
-inline constexpr minifloat_format fmt_e5m2{5, 2, 15, special_rule::ieee};
-inline constexpr minifloat_format fmt_e4m3fnuz{4, 3, 8, special_rule::fnuz};
-inline constexpr minifloat_format fmt_e5m2fnuz{5, 2, 16, special_rule::fnuz};
-inline constexpr minifloat_format fmt_f4{2, 1, 1, special_rule::none};
-inline constexpr minifloat_format fmt_f6_e2m3{2, 3, 1, special_rule::none};
-inline constexpr minifloat_format fmt_f6_e3m2{3, 2, 3, special_rule::none};
-
-/// Exact value of the pattern `code` (low 1 + E + M bits) of format F. Every value of these
-/// formats is a normal float, so the result is built from bits, with no rounding anywhere.
-template <const minifloat_format& F>
-inline float minifloat_to_float(std::uint32_t code) noexcept {
-  constexpr std::uint32_t width = 1 + F.exp_bits + F.man_bits;
-  constexpr std::uint32_t sign_bit = 1u << (width - 1);
-  constexpr std::uint32_t exp_max = (1u << F.exp_bits) - 1;
-  constexpr std::uint32_t man_mask = (1u << F.man_bits) - 1;
-  const std::uint32_t sign = (code & sign_bit) != 0 ? 0x80000000u : 0u;
-  const std::uint32_t e = (code >> F.man_bits) & exp_max;
-  const std::uint32_t m = code & man_mask;
-  if constexpr (F.rule == special_rule::fnuz) {
-    if ((code & ((1u << width) - 1)) == sign_bit) return f32_from_bits(0x7FC00000u);
-  }
-  if constexpr (F.rule == special_rule::fn) {
-    if (e == exp_max && m == man_mask) return f32_from_bits(sign | 0x7FC00000u);
-  }
-  if constexpr (F.rule == special_rule::ieee) {
-    if (e == exp_max) return f32_from_bits(sign | 0x7F800000u | (m << (23 - F.man_bits)));
-  }
-  if (e == 0) {
-    // Subnormal: m * 2^(1 - bias - M). m is small, so the int-to-float conversion is exact, and
-    // the scaling by a power of two lands on a normal float: exact, independent of FTZ/DAZ.
-    constexpr std::uint32_t scale_exp = 127 + 1 - F.bias - F.man_bits;  // biased float exponent
-    const float v = static_cast<float>(m) * f32_from_bits(scale_exp << 23);
-    return f32_from_bits(sign | f32_to_bits(v));
-  }
-  return f32_from_bits(sign | ((e + 127 - F.bias) << 23) | (m << (23 - F.man_bits)));
-}
-
-/// The pattern of format F nearest to `x`, ties to even. Formats without infinities take the
-/// overflow rule of `mode`; NaN becomes the format's NaN (quiet, sign kept where the format has
-/// signed NaNs). Only for formats whose smallest subnormal is above float's subnormal range.
-template <const minifloat_format& F>
-inline std::uint32_t float_to_minifloat(float x, overflow_mode mode) noexcept {
-  constexpr std::uint32_t width = 1 + F.exp_bits + F.man_bits;
-  constexpr std::uint32_t sign_bit = 1u << (width - 1);
-  constexpr std::uint32_t exp_max = (1u << F.exp_bits) - 1;
-  constexpr std::uint32_t man_mask = (1u << F.man_bits) - 1;
-  constexpr std::uint32_t shift = 23 - F.man_bits;
-  // Largest finite magnitude pattern, and what an overflow becomes in each mode.
-  constexpr std::uint32_t max_finite = F.rule == special_rule::ieee ? (exp_max << F.man_bits) - 1
-                                       : F.rule == special_rule::fn ? (sign_bit - 1) - 1
-                                                                    : sign_bit - 1;
-  constexpr std::uint32_t nan_code = F.rule == special_rule::ieee ? (sign_bit - 1)
-                                     : F.rule == special_rule::fn ? (sign_bit - 1)
-                                                                  : sign_bit;
-  constexpr bool signed_nan = F.rule != special_rule::fnuz;
-
-  const std::uint32_t u = f32_to_bits(x);
-  const std::uint32_t sign = (u & 0x80000000u) != 0 ? sign_bit : 0u;
-  const std::uint32_t a = u & 0x7FFFFFFFu;
-  if (a > 0x7F800000u) {  // NaN
-    if constexpr (F.rule == special_rule::ieee && F.man_bits >= 8) {
-      // Wide enough to keep payload: quiet bit plus the payload's top bits (F16).
-      return sign | (exp_max << F.man_bits) | (1u << (F.man_bits - 1)) | ((a >> shift) & man_mask);
-    } else {
-      return (signed_nan ? sign : 0u) | nan_code;
-    }
-  }
-  const auto overflowed = [&]() noexcept -> std::uint32_t {
-    if (mode == overflow_mode::saturating) return sign | max_finite;
-    if constexpr (F.rule == special_rule::ieee) {
-      return sign | (exp_max << F.man_bits);  // infinity
-    } else {
-      return (signed_nan ? sign : 0u) | nan_code;
-    }
-  };
-  if (a == 0x7F800000u) return overflowed();
-  if (a < 0x00800000u) {  // zero or a float subnormal: far below half the smallest subnormal
-    return F.rule == special_rule::fnuz ? 0u : sign;
-  }
-  const std::uint32_t fe = a >> 23;  // biased float exponent, 1..254
-  std::uint32_t mag;
-  if (fe + F.bias >= 128) {  // normal in the target: unbiased exponent >= 1 - bias
-    const std::uint32_t r = a + ((1u << (shift - 1)) - 1) + ((a >> shift) & 1u);
-    mag = (r >> shift) - ((127 - F.bias) << F.man_bits);  // a carry moves into the exponent
-  } else {                                                // subnormal (or zero) in the target
-    const std::uint32_t mant = (a & 0x7FFFFFu) | 0x800000u;
-    const std::uint32_t s = shift + (128 - F.bias - fe);  // >= shift + 1
-    if (s > 24) {
-      mag = 0;  // below half the smallest subnormal
-    } else {
-      mag = (mant + ((1u << (s - 1)) - 1) + ((mant >> s) & 1u)) >> s;
-    }
-  }
-  if (mag > max_finite) return overflowed();
-  if (F.rule == special_rule::fnuz && mag == 0) return 0u;  // no negative zero
-  return sign | mag;
-}
-
-}  // namespace detail
-
-// --- scalar decoders (exact for every bit pattern) -------------------------------------------
-
-/// IEEE binary16 bits to float (exact; NaN payloads and signs kept).
-inline float f16_bits_to_float(std::uint16_t bits) noexcept {
-  return detail::minifloat_to_float<detail::fmt_f16>(bits);
-}
-/// bfloat16 bits to float: the upper half of the float's bits (exact, NaNs bit for bit).
-inline float bf16_bits_to_float(std::uint16_t bits) noexcept {
-  return detail::f32_from_bits(static_cast<std::uint32_t>(bits) << 16);
-}
-/// F8_E4M3 (OCP E4M3FN, bias 7, no infinities, S.1111.111 is NaN) to float, exact.
-inline float f8_e4m3_bits_to_float(std::uint8_t bits) noexcept {
-  return detail::minifloat_to_float<detail::fmt_e4m3>(bits);
-}
-/// F8_E5M2 (OCP E5M2, bias 15, IEEE-like infinities and NaNs) to float, exact.
-inline float f8_e5m2_bits_to_float(std::uint8_t bits) noexcept {
-  return detail::minifloat_to_float<detail::fmt_e5m2>(bits);
-}
-/// F8_E4M3FNUZ (bias 8, no infinities, no -0, 0x80 is NaN) to float, exact.
-inline float f8_e4m3fnuz_bits_to_float(std::uint8_t bits) noexcept {
-  return detail::minifloat_to_float<detail::fmt_e4m3fnuz>(bits);
-}
-/// F8_E5M2FNUZ (bias 16, no infinities, no -0, 0x80 is NaN) to float, exact.
-inline float f8_e5m2fnuz_bits_to_float(std::uint8_t bits) noexcept {
-  return detail::minifloat_to_float<detail::fmt_e5m2fnuz>(bits);
-}
-/// F8_E8M0 (unsigned scale 2^(bits - 127); 0xFF is NaN) to float, exact (0x00 is the float
-/// subnormal 2^-127).
-inline float f8_e8m0_bits_to_float(std::uint8_t bits) noexcept {
-  if (bits == 0xFF) return detail::f32_from_bits(0x7FC00000u);
-  if (bits == 0) return detail::f32_from_bits(0x00400000u);
-  return detail::f32_from_bits(static_cast<std::uint32_t>(bits) << 23);
-}
-/// F4 (OCP E2M1, bias 1, all finite: 0, 0.5, 1, 1.5, 2, 3, 4, 6 and negatives) from the low 4
-/// bits of `bits`, exact.
-inline float f4_bits_to_float(std::uint8_t bits) noexcept {
-  return detail::minifloat_to_float<detail::fmt_f4>(bits & 0x0Fu);
-}
-/// F6_E2M3 (OCP, bias 1, all finite, max 7.5) from the low 6 bits of `bits`, exact.
-inline float f6_e2m3_bits_to_float(std::uint8_t bits) noexcept {
-  return detail::minifloat_to_float<detail::fmt_f6_e2m3>(bits & 0x3Fu);
-}
-/// F6_E3M2 (OCP, bias 3, all finite, max 28) from the low 6 bits of `bits`, exact.
-inline float f6_e3m2_bits_to_float(std::uint8_t bits) noexcept {
-  return detail::minifloat_to_float<detail::fmt_f6_e3m2>(bits & 0x3Fu);
-}
-
-// --- scalar encoders (round to nearest, ties to even) ----------------------------------------
-
-/// float to IEEE binary16 bits: round to nearest even, overflow to infinity, NaN to a quiet NaN
-/// (sign and top payload bits kept), values below half the smallest subnormal to signed zero.
-inline std::uint16_t float_to_f16_bits(float x) noexcept {
-  return static_cast<std::uint16_t>(
-      detail::float_to_minifloat<detail::fmt_f16>(x, overflow_mode::non_saturating));
-}
-/// float to bfloat16 bits: round to nearest even, overflow to infinity, NaN to a quiet NaN (sign
-/// and top payload bits kept).
-inline std::uint16_t float_to_bf16_bits(float x) noexcept {
-  const std::uint32_t u = detail::f32_to_bits(x);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<std::uint16_t>((u >> 16) | 0x0040u);
-  return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
-/// float to F8_E4M3 bits (round to nearest even). Beyond 448 after rounding: NaN (0x7F with the
-/// sign) by default, as PyTorch; +-448 when saturating. Infinity: NaN, or +-448 when saturating.
-inline std::uint8_t float_to_f8_e4m3_bits(
-    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
-  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3>(x, mode));
-}
-/// float to F8_E5M2 bits (round to nearest even). Beyond 57344 after rounding: infinity by
-/// default, as PyTorch; +-57344 when saturating (infinities too). NaN: 0x7F with the sign.
-inline std::uint8_t float_to_f8_e5m2_bits(
-    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
-  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2>(x, mode));
-}
-/// float to F8_E4M3FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
-/// default, +-240 when saturating; -0 becomes +0).
-inline std::uint8_t float_to_f8_e4m3fnuz_bits(
-    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
-  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3fnuz>(x, mode));
-}
-/// float to F8_E5M2FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
-/// default, +-57344 when saturating; -0 becomes +0).
-inline std::uint8_t float_to_f8_e5m2fnuz_bits(
-    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
-  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2fnuz>(x, mode));
-}
-
-// --- element types ---------------------------------------------------------------------------
-
-namespace detail {
-template <dtype D>
-struct small_float_traits;
-template <>
-struct small_float_traits<dtype::F16> {
-  using storage = std::uint16_t;
-  static float decode(storage b) noexcept { return f16_bits_to_float(b); }
-  static storage encode(float x, overflow_mode) noexcept { return float_to_f16_bits(x); }
-};
-template <>
-struct small_float_traits<dtype::BF16> {
-  using storage = std::uint16_t;
-  static float decode(storage b) noexcept { return bf16_bits_to_float(b); }
-  static storage encode(float x, overflow_mode) noexcept { return float_to_bf16_bits(x); }
-};
-template <>
-struct small_float_traits<dtype::F8_E4M3> {
-  using storage = std::uint8_t;
-  static float decode(storage b) noexcept { return f8_e4m3_bits_to_float(b); }
-  static storage encode(float x, overflow_mode m) noexcept { return float_to_f8_e4m3_bits(x, m); }
-};
-template <>
-struct small_float_traits<dtype::F8_E5M2> {
-  using storage = std::uint8_t;
-  static float decode(storage b) noexcept { return f8_e5m2_bits_to_float(b); }
-  static storage encode(float x, overflow_mode m) noexcept { return float_to_f8_e5m2_bits(x, m); }
-};
-template <>
-struct small_float_traits<dtype::F8_E4M3FNUZ> {
-  using storage = std::uint8_t;
-  static float decode(storage b) noexcept { return f8_e4m3fnuz_bits_to_float(b); }
-  static storage encode(float x, overflow_mode m) noexcept {
-    return float_to_f8_e4m3fnuz_bits(x, m);
-  }
-};
-template <>
-struct small_float_traits<dtype::F8_E5M2FNUZ> {
-  using storage = std::uint8_t;
-  static float decode(storage b) noexcept { return f8_e5m2fnuz_bits_to_float(b); }
-  static storage encode(float x, overflow_mode m) noexcept {
-    return float_to_f8_e5m2fnuz_bits(x, m);
-  }
-};
-template <>
-struct small_float_traits<dtype::F8_E8M0> {
-  using storage = std::uint8_t;
-  static float decode(storage b) noexcept { return f8_e8m0_bits_to_float(b); }
-};
-}  // namespace detail
-
-/// A 1- or 2-byte floating-point element of dtype D (F16, BF16, F8_*), trivially copyable and
-/// holding the format's raw bits, so `view.as<bf16>()` reads a tensor in place. Converts to float
-/// exactly and implicitly; constructing from float rounds to nearest even (not for F8_E8M0).
-template <dtype D>
-class small_float {
- public:
-  /// The raw bits' type (std::uint16_t or std::uint8_t).
-  using storage_type = typename detail::small_float_traits<D>::storage;
-  /// The dtype of the element.
-  static constexpr safetensors::dtype dtype_value = D;
-
-  /// Uninitialized, like float.
-  small_float() = default;
-  /// The value nearest to `x` (round to nearest even; `mode` matters only for 8-bit floats).
-  template <safetensors::dtype E = D, class = std::enable_if_t<E != safetensors::dtype::F8_E8M0>>
-  explicit small_float(float x, overflow_mode mode = overflow_mode::non_saturating) noexcept
-      : bits_(detail::small_float_traits<D>::encode(x, mode)) {}
-  /// The element with these raw bits.
-  static constexpr small_float from_bits(storage_type raw) noexcept {
-    small_float r{};
-    r.bits_ = raw;
-    return r;
-  }
-  /// The raw bits.
-  constexpr storage_type bits() const noexcept { return bits_; }
-  /// The exact value as float.
-  operator float() const noexcept {  // NOLINT(google-explicit-constructor)
-    return detail::small_float_traits<D>::decode(bits_);
-  }
-
- private:
-  storage_type bits_;
-};
-
-/// IEEE binary16 element (dtype F16).
-using f16 = small_float<dtype::F16>;
-/// bfloat16 element (dtype BF16).
-using bf16 = small_float<dtype::BF16>;
-/// OCP E4M3FN element (dtype F8_E4M3).
-using f8_e4m3 = small_float<dtype::F8_E4M3>;
-/// OCP E5M2 element (dtype F8_E5M2).
-using f8_e5m2 = small_float<dtype::F8_E5M2>;
-/// AMD E4M3FNUZ element (dtype F8_E4M3FNUZ).
-using f8_e4m3fnuz = small_float<dtype::F8_E4M3FNUZ>;
-/// AMD E5M2FNUZ element (dtype F8_E5M2FNUZ).
-using f8_e5m2fnuz = small_float<dtype::F8_E5M2FNUZ>;
-/// OCP E8M0 scale element (dtype F8_E8M0): decodes to 2^(bits - 127), 0xFF is NaN.
-using f8_e8m0 = small_float<dtype::F8_E8M0>;
-/// The complex element of C64 (two little-endian floats, real then imaginary).
-using c64 = std::complex<float>;
-
-/// Typed access for the small float element types: `view.as<bf16>()` checks for BF16.
-template <dtype D>
-struct dtype_of<small_float<D>> : std::integral_constant<dtype, D> {};
-
-// --- tensor-level conversion -----------------------------------------------------------------
-
-namespace detail {
-
-/// Bytes holding the first `count` elements of dtype `t` (rounded up for sub-byte dtypes), or
-/// false on overflow.
-inline bool bytes_for_elements(dtype t, std::uint64_t count, std::uint64_t& out) noexcept {
-  std::uint64_t bits = 0;
-  if (!checked_mul(count, bit_size(t), bits)) return false;
-  out = bits / 8 + (bits % 8 != 0 ? 1 : 0);
-  return true;
-}
+// --- the scalar loops: the scalar path, and the SIMD kernels' tails ---------------------------
 
 /// The float bits of the 256 values of an 8-bit float dtype, built on first use.
 template <float (*Decode)(std::uint8_t)>
@@ -6811,6 +6471,365 @@ inline void f8_to_float_n(const unsigned char* in, float* out, std::size_t n) no
   }
 }
 
+}  // namespace detail
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+// safetensors for C++, part 10 of 11: dtype conversions. Element types for F16, BF16 and the
+// 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
+// kernels), encoding from float with round to nearest even, and sub-byte unpacking.
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
+//
+// SPDX-License-Identifier: MIT
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+// Sub-byte packing (docs/format.md#sub-byte-packing; the format leaves it unspecified; this is the
+// ecosystem's convention, that of PyTorch's float4_e2m1fn_x2, and other producers may differ): a
+// tensor's bytes are one little-endian bit stream, bit j of the stream being bit (j % 8) of byte j
+// / 8, and element i occupies stream bits [b*i, b*i + b) with its sign as the highest of those b
+// bits. For F4 (b = 4) element 0 is the low nibble of byte 0 and element 1 the high nibble. For
+// F6_* (b = 6) four elements fill three bytes: with w = byte0 | byte1 << 8 | byte2 << 16, element k
+// of the group is (w >> 6k) & 63.
+
+/// What an encoder to an 8-bit float does with a finite value beyond the largest finite one (and
+/// with an infinity). The default, non_saturating, is what PyTorch's casts do.
+enum class overflow_mode : std::uint8_t {
+  /// Overflow becomes infinity where the format has one (F8_E5M2), else NaN (F8_E4M3, FNUZ).
+  non_saturating,
+  /// Overflow and infinities clamp to the largest finite value of the same sign (OCP "SAT").
+  saturating,
+};
+
+namespace detail {
+
+/// How a small float format spends its all-ones exponent and its sign.
+enum class special_rule : std::uint8_t {
+  ieee,  ///< exponent all ones: infinity (mantissa 0) or NaN (F16, F8_E5M2)
+  fn,    ///< no infinities; exponent and mantissa all ones is NaN (F8_E4M3)
+  fnuz,  ///< no infinities, no negative zero; sign bit alone (0x80) is the one NaN
+  none,  ///< every pattern is finite (F4, F6_*)
+};
+
+/// A sign-exponent-mantissa format of 1 + E + M bits with exponent bias `bias`.
+struct minifloat_format {
+  std::uint32_t exp_bits;
+  std::uint32_t man_bits;
+  std::uint32_t bias;
+  special_rule rule;
+};
+
+inline constexpr minifloat_format fmt_f16{5, 10, 15, special_rule::ieee};
+inline constexpr minifloat_format fmt_e4m3{4, 3, 7, special_rule::fn};
+inline constexpr minifloat_format fmt_e5m2{5, 2, 15, special_rule::ieee};
+inline constexpr minifloat_format fmt_e4m3fnuz{4, 3, 8, special_rule::fnuz};
+inline constexpr minifloat_format fmt_e5m2fnuz{5, 2, 16, special_rule::fnuz};
+inline constexpr minifloat_format fmt_f4{2, 1, 1, special_rule::none};
+inline constexpr minifloat_format fmt_f6_e2m3{2, 3, 1, special_rule::none};
+inline constexpr minifloat_format fmt_f6_e3m2{3, 2, 3, special_rule::none};
+
+/// Exact value of the pattern `code` (low 1 + E + M bits) of format F. Every value of these
+/// formats is a normal float, so the result is built from bits, with no rounding anywhere.
+template <const minifloat_format& F>
+inline float minifloat_to_float(std::uint32_t code) noexcept {
+  constexpr std::uint32_t width = 1 + F.exp_bits + F.man_bits;
+  constexpr std::uint32_t sign_bit = 1u << (width - 1);
+  constexpr std::uint32_t exp_max = (1u << F.exp_bits) - 1;
+  constexpr std::uint32_t man_mask = (1u << F.man_bits) - 1;
+  const std::uint32_t sign = (code & sign_bit) != 0 ? 0x80000000u : 0u;
+  const std::uint32_t e = (code >> F.man_bits) & exp_max;
+  const std::uint32_t m = code & man_mask;
+  if constexpr (F.rule == special_rule::fnuz) {
+    if ((code & ((1u << width) - 1)) == sign_bit) return f32_from_bits(0x7FC00000u);
+  }
+  if constexpr (F.rule == special_rule::fn) {
+    if (e == exp_max && m == man_mask) return f32_from_bits(sign | 0x7FC00000u);
+  }
+  if constexpr (F.rule == special_rule::ieee) {
+    if (e == exp_max) return f32_from_bits(sign | 0x7F800000u | (m << (23 - F.man_bits)));
+  }
+  if (e == 0) {
+    // Subnormal: m * 2^(1 - bias - M). m is small, so the int-to-float conversion is exact, and
+    // the scaling by a power of two lands on a normal float: exact, independent of FTZ/DAZ.
+    constexpr std::uint32_t scale_exp = 127 + 1 - F.bias - F.man_bits;  // biased float exponent
+    const float v = static_cast<float>(m) * f32_from_bits(scale_exp << 23);
+    return f32_from_bits(sign | f32_to_bits(v));
+  }
+  return f32_from_bits(sign | ((e + 127 - F.bias) << 23) | (m << (23 - F.man_bits)));
+}
+
+/// The pattern of format F nearest to `x`, ties to even. Formats without infinities take the
+/// overflow rule of `mode`; NaN becomes the format's NaN (quiet, sign kept where the format has
+/// signed NaNs). Only for formats whose smallest subnormal is above float's subnormal range.
+template <const minifloat_format& F>
+inline std::uint32_t float_to_minifloat(float x, overflow_mode mode) noexcept {
+  constexpr std::uint32_t width = 1 + F.exp_bits + F.man_bits;
+  constexpr std::uint32_t sign_bit = 1u << (width - 1);
+  constexpr std::uint32_t exp_max = (1u << F.exp_bits) - 1;
+  constexpr std::uint32_t man_mask = (1u << F.man_bits) - 1;
+  constexpr std::uint32_t shift = 23 - F.man_bits;
+  // Largest finite magnitude pattern, and what an overflow becomes in each mode.
+  constexpr std::uint32_t max_finite = F.rule == special_rule::ieee ? (exp_max << F.man_bits) - 1
+                                       : F.rule == special_rule::fn ? (sign_bit - 1) - 1
+                                                                    : sign_bit - 1;
+  constexpr std::uint32_t nan_code = F.rule == special_rule::ieee ? (sign_bit - 1)
+                                     : F.rule == special_rule::fn ? (sign_bit - 1)
+                                                                  : sign_bit;
+  constexpr bool signed_nan = F.rule != special_rule::fnuz;
+
+  const std::uint32_t u = f32_to_bits(x);
+  const std::uint32_t sign = (u & 0x80000000u) != 0 ? sign_bit : 0u;
+  const std::uint32_t a = u & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) {  // NaN
+    if constexpr (F.rule == special_rule::ieee && F.man_bits >= 8) {
+      // Wide enough to keep payload: quiet bit plus the payload's top bits (F16).
+      return sign | (exp_max << F.man_bits) | (1u << (F.man_bits - 1)) | ((a >> shift) & man_mask);
+    } else {
+      return (signed_nan ? sign : 0u) | nan_code;
+    }
+  }
+  const auto overflowed = [&]() noexcept -> std::uint32_t {
+    if (mode == overflow_mode::saturating) return sign | max_finite;
+    if constexpr (F.rule == special_rule::ieee) {
+      return sign | (exp_max << F.man_bits);  // infinity
+    } else {
+      return (signed_nan ? sign : 0u) | nan_code;
+    }
+  };
+  if (a == 0x7F800000u) return overflowed();
+  if (a < 0x00800000u) {  // zero or a float subnormal: far below half the smallest subnormal
+    return F.rule == special_rule::fnuz ? 0u : sign;
+  }
+  const std::uint32_t fe = a >> 23;  // biased float exponent, 1..254
+  std::uint32_t mag;
+  if (fe + F.bias >= 128) {  // normal in the target: unbiased exponent >= 1 - bias
+    const std::uint32_t r = a + ((1u << (shift - 1)) - 1) + ((a >> shift) & 1u);
+    mag = (r >> shift) - ((127 - F.bias) << F.man_bits);  // a carry moves into the exponent
+  } else {                                                // subnormal (or zero) in the target
+    const std::uint32_t mant = (a & 0x7FFFFFu) | 0x800000u;
+    const std::uint32_t s = shift + (128 - F.bias - fe);  // >= shift + 1
+    if (s > 24) {
+      mag = 0;  // below half the smallest subnormal
+    } else {
+      mag = (mant + ((1u << (s - 1)) - 1) + ((mant >> s) & 1u)) >> s;
+    }
+  }
+  if (mag > max_finite) return overflowed();
+  if (F.rule == special_rule::fnuz && mag == 0) return 0u;  // no negative zero
+  return sign | mag;
+}
+
+}  // namespace detail
+
+// --- scalar decoders (exact for every bit pattern) -------------------------------------------
+
+/// IEEE binary16 bits to float (exact; NaN payloads and signs kept).
+inline float f16_bits_to_float(std::uint16_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_f16>(bits);
+}
+/// bfloat16 bits to float: the upper half of the float's bits (exact, NaNs bit for bit).
+inline float bf16_bits_to_float(std::uint16_t bits) noexcept {
+  return detail::f32_from_bits(static_cast<std::uint32_t>(bits) << 16);
+}
+/// F8_E4M3 (OCP E4M3FN, bias 7, no infinities, S.1111.111 is NaN) to float, exact.
+inline float f8_e4m3_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_e4m3>(bits);
+}
+/// F8_E5M2 (OCP E5M2, bias 15, IEEE-like infinities and NaNs) to float, exact.
+inline float f8_e5m2_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_e5m2>(bits);
+}
+/// F8_E4M3FNUZ (bias 8, no infinities, no -0, 0x80 is NaN) to float, exact.
+inline float f8_e4m3fnuz_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_e4m3fnuz>(bits);
+}
+/// F8_E5M2FNUZ (bias 16, no infinities, no -0, 0x80 is NaN) to float, exact.
+inline float f8_e5m2fnuz_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_e5m2fnuz>(bits);
+}
+/// F8_E8M0 (unsigned scale 2^(bits - 127); 0xFF is NaN) to float, exact (0x00 is the float
+/// subnormal 2^-127).
+inline float f8_e8m0_bits_to_float(std::uint8_t bits) noexcept {
+  if (bits == 0xFF) return detail::f32_from_bits(0x7FC00000u);
+  if (bits == 0) return detail::f32_from_bits(0x00400000u);
+  return detail::f32_from_bits(static_cast<std::uint32_t>(bits) << 23);
+}
+/// F4 (OCP E2M1, bias 1, all finite: 0, 0.5, 1, 1.5, 2, 3, 4, 6 and negatives) from the low 4
+/// bits of `bits`, exact.
+inline float f4_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_f4>(bits & 0x0Fu);
+}
+/// F6_E2M3 (OCP, bias 1, all finite, max 7.5) from the low 6 bits of `bits`, exact.
+inline float f6_e2m3_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_f6_e2m3>(bits & 0x3Fu);
+}
+/// F6_E3M2 (OCP, bias 3, all finite, max 28) from the low 6 bits of `bits`, exact.
+inline float f6_e3m2_bits_to_float(std::uint8_t bits) noexcept {
+  return detail::minifloat_to_float<detail::fmt_f6_e3m2>(bits & 0x3Fu);
+}
+
+// --- scalar encoders (round to nearest, ties to even) ----------------------------------------
+
+/// float to IEEE binary16 bits: round to nearest even, overflow to infinity, NaN to a quiet NaN
+/// (sign and top payload bits kept), values below half the smallest subnormal to signed zero.
+inline std::uint16_t float_to_f16_bits(float x) noexcept {
+  return static_cast<std::uint16_t>(
+      detail::float_to_minifloat<detail::fmt_f16>(x, overflow_mode::non_saturating));
+}
+/// float to bfloat16 bits: round to nearest even, overflow to infinity, NaN to a quiet NaN (sign
+/// and top payload bits kept).
+inline std::uint16_t float_to_bf16_bits(float x) noexcept {
+  const std::uint32_t u = detail::f32_to_bits(x);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<std::uint16_t>((u >> 16) | 0x0040u);
+  return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+/// float to F8_E4M3 bits (round to nearest even). Beyond 448 after rounding: NaN (0x7F with the
+/// sign) by default, as PyTorch; +-448 when saturating. Infinity: NaN, or +-448 when saturating.
+inline std::uint8_t float_to_f8_e4m3_bits(
+    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
+  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3>(x, mode));
+}
+/// float to F8_E5M2 bits (round to nearest even). Beyond 57344 after rounding: infinity by
+/// default, as PyTorch; +-57344 when saturating (infinities too). NaN: 0x7F with the sign.
+inline std::uint8_t float_to_f8_e5m2_bits(
+    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
+  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2>(x, mode));
+}
+/// float to F8_E4M3FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
+/// default, +-240 when saturating; -0 becomes +0).
+inline std::uint8_t float_to_f8_e4m3fnuz_bits(
+    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
+  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3fnuz>(x, mode));
+}
+/// float to F8_E5M2FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
+/// default, +-57344 when saturating; -0 becomes +0).
+inline std::uint8_t float_to_f8_e5m2fnuz_bits(
+    float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
+  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2fnuz>(x, mode));
+}
+
+// --- element types ---------------------------------------------------------------------------
+
+namespace detail {
+template <dtype D>
+struct small_float_traits;
+template <>
+struct small_float_traits<dtype::F16> {
+  using storage = std::uint16_t;
+  static float decode(storage b) noexcept { return f16_bits_to_float(b); }
+  static storage encode(float x, overflow_mode) noexcept { return float_to_f16_bits(x); }
+};
+template <>
+struct small_float_traits<dtype::BF16> {
+  using storage = std::uint16_t;
+  static float decode(storage b) noexcept { return bf16_bits_to_float(b); }
+  static storage encode(float x, overflow_mode) noexcept { return float_to_bf16_bits(x); }
+};
+template <>
+struct small_float_traits<dtype::F8_E4M3> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e4m3_bits_to_float(b); }
+  static storage encode(float x, overflow_mode m) noexcept { return float_to_f8_e4m3_bits(x, m); }
+};
+template <>
+struct small_float_traits<dtype::F8_E5M2> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e5m2_bits_to_float(b); }
+  static storage encode(float x, overflow_mode m) noexcept { return float_to_f8_e5m2_bits(x, m); }
+};
+template <>
+struct small_float_traits<dtype::F8_E4M3FNUZ> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e4m3fnuz_bits_to_float(b); }
+  static storage encode(float x, overflow_mode m) noexcept {
+    return float_to_f8_e4m3fnuz_bits(x, m);
+  }
+};
+template <>
+struct small_float_traits<dtype::F8_E5M2FNUZ> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e5m2fnuz_bits_to_float(b); }
+  static storage encode(float x, overflow_mode m) noexcept {
+    return float_to_f8_e5m2fnuz_bits(x, m);
+  }
+};
+template <>
+struct small_float_traits<dtype::F8_E8M0> {
+  using storage = std::uint8_t;
+  static float decode(storage b) noexcept { return f8_e8m0_bits_to_float(b); }
+};
+}  // namespace detail
+
+/// A 1- or 2-byte floating-point element of dtype D (F16, BF16, F8_*), trivially copyable and
+/// holding the format's raw bits, so `view.as<bf16>()` reads a tensor in place. Converts to float
+/// exactly and implicitly; constructing from float rounds to nearest even (not for F8_E8M0).
+template <dtype D>
+class small_float {
+ public:
+  /// The raw bits' type (std::uint16_t or std::uint8_t).
+  using storage_type = typename detail::small_float_traits<D>::storage;
+  /// The dtype of the element.
+  static constexpr safetensors::dtype dtype_value = D;
+
+  /// Uninitialized, like float.
+  small_float() = default;
+  /// The value nearest to `x` (round to nearest even; `mode` matters only for 8-bit floats).
+  template <safetensors::dtype E = D, class = std::enable_if_t<E != safetensors::dtype::F8_E8M0>>
+  explicit small_float(float x, overflow_mode mode = overflow_mode::non_saturating) noexcept
+      : bits_(detail::small_float_traits<D>::encode(x, mode)) {}
+  /// The element with these raw bits.
+  static constexpr small_float from_bits(storage_type raw) noexcept {
+    small_float r{};
+    r.bits_ = raw;
+    return r;
+  }
+  /// The raw bits.
+  constexpr storage_type bits() const noexcept { return bits_; }
+  /// The exact value as float.
+  operator float() const noexcept {  // NOLINT(google-explicit-constructor)
+    return detail::small_float_traits<D>::decode(bits_);
+  }
+
+ private:
+  storage_type bits_;
+};
+
+/// IEEE binary16 element (dtype F16).
+using f16 = small_float<dtype::F16>;
+/// bfloat16 element (dtype BF16).
+using bf16 = small_float<dtype::BF16>;
+/// OCP E4M3FN element (dtype F8_E4M3).
+using f8_e4m3 = small_float<dtype::F8_E4M3>;
+/// OCP E5M2 element (dtype F8_E5M2).
+using f8_e5m2 = small_float<dtype::F8_E5M2>;
+/// AMD E4M3FNUZ element (dtype F8_E4M3FNUZ).
+using f8_e4m3fnuz = small_float<dtype::F8_E4M3FNUZ>;
+/// AMD E5M2FNUZ element (dtype F8_E5M2FNUZ).
+using f8_e5m2fnuz = small_float<dtype::F8_E5M2FNUZ>;
+/// OCP E8M0 scale element (dtype F8_E8M0): decodes to 2^(bits - 127), 0xFF is NaN.
+using f8_e8m0 = small_float<dtype::F8_E8M0>;
+/// The complex element of C64 (two little-endian floats, real then imaginary).
+using c64 = std::complex<float>;
+
+/// Typed access for the small float element types: `view.as<bf16>()` checks for BF16.
+template <dtype D>
+struct dtype_of<small_float<D>> : std::integral_constant<dtype, D> {};
+
+// --- tensor-level conversion -----------------------------------------------------------------
+
+namespace detail {
+
+/// Bytes holding the first `count` elements of dtype `t` (rounded up for sub-byte dtypes), or
+/// false on overflow.
+inline bool bytes_for_elements(dtype t, std::uint64_t count, std::uint64_t& out) noexcept {
+  std::uint64_t bits = 0;
+  if (!checked_mul(count, bit_size(t), bits)) return false;
+  out = bits / 8 + (bits % 8 != 0 ? 1 : 0);
+  return true;
+}
+
 inline void f4_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
   float lut[16];
   for (std::uint32_t i = 0; i < 16; ++i) lut[i] = f4_bits_to_float(static_cast<std::uint8_t>(i));
@@ -7054,7 +7073,7 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 10 of 10: the parallel loader. load() copies a set of tensors (whole
+// safetensors for C++, part 11 of 11: the parallel loader. load() copies a set of tensors (whole
 // or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
 // hands them chunk by chunk to a sink, with worker threads, an optional dtype conversion fused
 // into the same pass, progress and cancellation (docs/loading.md). `template <class = void>`
