@@ -5842,8 +5842,37 @@ using sharded_stream_writer = basic_sharded_stream_writer<>;
 #else
 #define SAFETENSORS_SIMD_NEON 0
 #endif
-#if SAFETENSORS_SIMD_X86
+// SAFETENSORS_SIMD_AVX512: 1 to compile the AVX-512 kernels, which need <immintrin.h>: with g++
+//   that header alone costs a translation unit about half the compile time of
+//   <nlohmann/json.hpp> (docs/design.md#compile-cost). Default: 1 with MSVC, whose AVX2 kernels
+//   need <immintrin.h> too, and in the separate-compilation implementation file
+//   (SAFETENSORS_IMPLEMENTATION); 0 otherwise, so that a header-only program built with g++ or
+//   clang++ takes the AVX2 kernels on an AVX-512 CPU: as fast from memory, slower only on 8-bit
+//   floats already in cache (docs/dtypes.md#simd-paths). Define it the same way in every
+//   translation unit of a program, as every configuration macro.
+#ifndef SAFETENSORS_SIMD_AVX512
+#if SAFETENSORS_SIMD_X86 && (defined(_MSC_VER) || defined(SAFETENSORS_IMPLEMENTATION))
+#define SAFETENSORS_SIMD_AVX512 1
+#else
+#define SAFETENSORS_SIMD_AVX512 0
+#endif
+#endif
+#if !SAFETENSORS_SIMD_X86
+#undef SAFETENSORS_SIMD_AVX512
+#define SAFETENSORS_SIMD_AVX512 0
+#endif
+// SAFETENSORS_X86_INTRINSICS (internal): 1 when the AVX2 kernels' register operations are the
+//   <immintrin.h> intrinsics (MSVC, or where SAFETENSORS_SIMD_AVX512 includes that header anyway);
+//   0 when they are GNU vector extensions, which g++ and clang++ compile with no header.
+#if SAFETENSORS_SIMD_X86 && (defined(_MSC_VER) || SAFETENSORS_SIMD_AVX512)
+#define SAFETENSORS_X86_INTRINSICS 1
+#else
+#define SAFETENSORS_X86_INTRINSICS 0
+#endif
+#if SAFETENSORS_X86_INTRINSICS
 #include <immintrin.h>
+#endif
+#if SAFETENSORS_SIMD_X86
 #if defined(_MSC_VER)
 #include <intrin.h>  // __cpuid, __cpuidex, _xgetbv; MSVC needs no target attribute for intrinsics
 #define SAFETENSORS_TARGET_AVX2
@@ -5990,8 +6019,8 @@ inline convert_path detect_convert_path() noexcept {
   const auto ecx7 = static_cast<unsigned>(r[2]);
   if ((ebx7 & (1u << 5)) == 0) return convert_path::scalar;  // AVX2
   // AVX512F (16), BW (30), VL (31), VBMI (ECX 1); the OS saves opmask and ZMM state (XCR0 5-7).
-  const bool avx512 =
-      (ebx7 & 0xC0010000u) == 0xC0010000u && (ecx7 & 0x2u) != 0 && (xcr0 & 0xE6u) == 0xE6u;
+  const bool avx512 = SAFETENSORS_SIMD_AVX512 && (ebx7 & 0xC0010000u) == 0xC0010000u &&
+                      (ecx7 & 0x2u) != 0 && (xcr0 & 0xE6u) == 0xE6u;
   return avx512 ? convert_path::avx512 : convert_path::avx2;
 #elif SAFETENSORS_SIMD_X86
   __builtin_cpu_init();  // __builtin_cpu_supports checks that the OS saves the registers too
@@ -6000,10 +6029,12 @@ inline convert_path detect_convert_path() noexcept {
       (c & bit_F16C) == 0) {
     return convert_path::scalar;
   }
+#if SAFETENSORS_SIMD_AVX512
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi")) {
     return convert_path::avx512;
   }
+#endif
   return convert_path::avx2;
 #elif SAFETENSORS_SIMD_NEON
   return convert_path::neon;  // every AArch64 CPU has NEON
@@ -6054,67 +6085,232 @@ inline bool force_convert_path(convert_path p) noexcept {
 
 #if SAFETENSORS_SIMD_X86
 
-inline int i32_bits(std::uint32_t v) noexcept {  // a bit pattern as _mm*_set1_epi32 takes it
-  return static_cast<int>(v);
-}
-inline short i16_bits(std::uint32_t v) noexcept {  // a bit pattern as _mm*_set1_epi16 takes it
-  return static_cast<short>(v);
-}
-
 // -- AVX2 + F16C: 8 floats per register --
+//
+// The kernels are written once, on the register operations of namespace avx2: the <immintrin.h>
+// intrinsics where that header is included (SAFETENSORS_X86_INTRINSICS), else GNU vector
+// extensions, which g++ and clang++ compile to the same instructions under the kernels'
+// target("avx2,f16c") with no header to parse. Both are checked bit for bit by the same tests.
+namespace avx2 {
+#if SAFETENSORS_X86_INTRINSICS
+using r128 = __m128i;  // 16 bytes
+using r256 = __m256i;  // 32 bytes, lanes as each operation says
+using f256 = __m256;   // 8 floats
+SAFETENSORS_TARGET_AVX2 inline r128 load128(const unsigned char* p) noexcept {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 load256(const unsigned char* p) noexcept {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+SAFETENSORS_TARGET_AVX2 inline void store(float* p, r256 v) noexcept {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+}
+SAFETENSORS_TARGET_AVX2 inline void store(float* p, f256 v) noexcept { _mm256_storeu_ps(p, v); }
+SAFETENSORS_TARGET_AVX2 inline r256 widen_u16_u32(r128 v) noexcept {
+  return _mm256_cvtepu16_epi32(v);
+}
+SAFETENSORS_TARGET_AVX2 inline r256 widen_u8_u16(r128 v) noexcept {
+  return _mm256_cvtepu8_epi16(v);
+}
+/// The low 8 bytes of v, zero-extended to 32-bit lanes.
+SAFETENSORS_TARGET_AVX2 inline r256 widen_u8_u32(r128 v) noexcept {
+  return _mm256_cvtepu8_epi32(v);
+}
+/// The upper 8 bytes of v, in the low half.
+SAFETENSORS_TARGET_AVX2 inline r128 upper64(r128 v) noexcept { return _mm_unpackhi_epi64(v, v); }
+SAFETENSORS_TARGET_AVX2 inline r128 low_half(r256 v) noexcept { return _mm256_castsi256_si128(v); }
+SAFETENSORS_TARGET_AVX2 inline r128 high_half(r256 v) noexcept {
+  return _mm256_extracti128_si256(v, 1);
+}
+template <int N>
+SAFETENSORS_TARGET_AVX2 inline r256 shl32(r256 v) noexcept {
+  return _mm256_slli_epi32(v, N);
+}
+template <int N>
+SAFETENSORS_TARGET_AVX2 inline r256 shl16(r256 v) noexcept {
+  return _mm256_slli_epi16(v, N);
+}
+SAFETENSORS_TARGET_AVX2 inline r256 and_(r256 a, r256 b) noexcept { return _mm256_and_si256(a, b); }
+SAFETENSORS_TARGET_AVX2 inline r256 or_(r256 a, r256 b) noexcept { return _mm256_or_si256(a, b); }
+SAFETENSORS_TARGET_AVX2 inline r256 xor_(r256 a, r256 b) noexcept { return _mm256_xor_si256(a, b); }
+SAFETENSORS_TARGET_AVX2 inline r256 set32(std::uint32_t v) noexcept {
+  return _mm256_set1_epi32(static_cast<int>(v));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 set16(std::uint16_t v) noexcept {
+  return _mm256_set1_epi16(static_cast<short>(v));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 eq32(r256 a, r256 b) noexcept {
+  return _mm256_cmpeq_epi32(a, b);
+}
+SAFETENSORS_TARGET_AVX2 inline r256 eq16(r256 a, r256 b) noexcept {
+  return _mm256_cmpeq_epi16(a, b);
+}
+/// Signed 16-bit a > b.
+SAFETENSORS_TARGET_AVX2 inline r256 gt16(r256 a, r256 b) noexcept {
+  return _mm256_cmpgt_epi16(a, b);
+}
+SAFETENSORS_TARGET_AVX2 inline r256 sub16(r256 a, r256 b) noexcept {
+  return _mm256_sub_epi16(a, b);
+}
+/// `yes` where the lanes of `mask` are all ones, `no` where they are zero.
+SAFETENSORS_TARGET_AVX2 inline r256 select(r256 mask, r256 yes, r256 no) noexcept {
+  return _mm256_blendv_epi8(no, yes, mask);
+}
+SAFETENSORS_TARGET_AVX2 inline f256 select(r256 mask, r256 yes, f256 no) noexcept {
+  return _mm256_blendv_ps(no, _mm256_castsi256_ps(yes), _mm256_castsi256_ps(mask));
+}
+SAFETENSORS_TARGET_AVX2 inline bool any(r256 v) noexcept { return _mm256_testz_si256(v, v) == 0; }
+/// The 8 F16 values of h as floats (VCVTPH2PS).
+SAFETENSORS_TARGET_AVX2 inline f256 f16_to_f32(r128 h) noexcept { return _mm256_cvtph_ps(h); }
+SAFETENSORS_TARGET_AVX2 inline f256 mul(f256 a, float s) noexcept {
+  return _mm256_mul_ps(a, _mm256_set1_ps(s));
+}
+#else
+using r128 = long long __attribute__((vector_size(16)));
+using r256 = long long __attribute__((vector_size(32)));
+using f256 = float __attribute__((vector_size(32)));
+using u8x8 = std::uint8_t __attribute__((vector_size(8)));
+using u8x16 = std::uint8_t __attribute__((vector_size(16)));
+using i8x16 = char __attribute__((vector_size(16)));   // g++'s VPMOVZX builtins' operand
+using i16x8 = short __attribute__((vector_size(16)));  // VCVTPH2PS's operand
+using u16x8 = std::uint16_t __attribute__((vector_size(16)));
+using u16x16 = std::uint16_t __attribute__((vector_size(32)));
+using i16x16 = std::int16_t __attribute__((vector_size(32)));
+using u32x8 = std::uint32_t __attribute__((vector_size(32)));
+template <class To, class From>
+SAFETENSORS_TARGET_AVX2 inline To as(From v) noexcept {
+  return __builtin_bit_cast(To, v);
+}
+SAFETENSORS_TARGET_AVX2 inline r128 load128(const unsigned char* p) noexcept {
+  r128 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+SAFETENSORS_TARGET_AVX2 inline r256 load256(const unsigned char* p) noexcept {
+  r256 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+SAFETENSORS_TARGET_AVX2 inline void store(float* p, r256 v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
+SAFETENSORS_TARGET_AVX2 inline void store(float* p, f256 v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
+// The widenings: clang++ compiles __builtin_convertvector to one VPMOVZX; g++ 12 splits it into
+// 128-bit halves (or scalars, from 8 bytes to 32-bit lanes), so g++ gets its VPMOVZX builtins.
+#if defined(__clang__)
+SAFETENSORS_TARGET_AVX2 inline r256 widen_u16_u32(r128 v) noexcept {
+  return as<r256>(__builtin_convertvector(as<u16x8>(v), u32x8));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 widen_u8_u16(r128 v) noexcept {
+  return as<r256>(__builtin_convertvector(as<u8x16>(v), u16x16));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 widen_u8_u32(r128 v) noexcept {
+  return as<r256>(__builtin_convertvector(as<u8x8>(v[0]), u32x8));
+}
+#else
+SAFETENSORS_TARGET_AVX2 inline r256 widen_u16_u32(r128 v) noexcept {
+  return as<r256>(__builtin_ia32_pmovzxwd256(as<i16x8>(v)));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 widen_u8_u16(r128 v) noexcept {
+  return as<r256>(__builtin_ia32_pmovzxbw256(as<i8x16>(v)));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 widen_u8_u32(r128 v) noexcept {
+  return as<r256>(__builtin_ia32_pmovzxbd256(as<i8x16>(v)));
+}
+#endif
+SAFETENSORS_TARGET_AVX2 inline r128 upper64(r128 v) noexcept { return r128{v[1], v[1]}; }
+SAFETENSORS_TARGET_AVX2 inline r128 low_half(r256 v) noexcept { return r128{v[0], v[1]}; }
+SAFETENSORS_TARGET_AVX2 inline r128 high_half(r256 v) noexcept { return r128{v[2], v[3]}; }
+template <int N>
+SAFETENSORS_TARGET_AVX2 inline r256 shl32(r256 v) noexcept {
+  return as<r256>(as<u32x8>(v) << N);
+}
+template <int N>
+SAFETENSORS_TARGET_AVX2 inline r256 shl16(r256 v) noexcept {
+  return as<r256>(as<u16x16>(v) << N);
+}
+SAFETENSORS_TARGET_AVX2 inline r256 and_(r256 a, r256 b) noexcept { return a & b; }
+SAFETENSORS_TARGET_AVX2 inline r256 or_(r256 a, r256 b) noexcept { return a | b; }
+SAFETENSORS_TARGET_AVX2 inline r256 xor_(r256 a, r256 b) noexcept { return a ^ b; }
+SAFETENSORS_TARGET_AVX2 inline r256 set32(std::uint32_t v) noexcept {
+  return as<r256>(u32x8{v, v, v, v, v, v, v, v});
+}
+SAFETENSORS_TARGET_AVX2 inline r256 set16(std::uint16_t v) noexcept {
+  return as<r256>(u16x16{v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v});
+}
+SAFETENSORS_TARGET_AVX2 inline r256 eq32(r256 a, r256 b) noexcept {
+  return as<r256>(as<u32x8>(a) == as<u32x8>(b));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 eq16(r256 a, r256 b) noexcept {
+  return as<r256>(as<u16x16>(a) == as<u16x16>(b));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 gt16(r256 a, r256 b) noexcept {
+  return as<r256>(as<i16x16>(a) > as<i16x16>(b));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 sub16(r256 a, r256 b) noexcept {
+  return as<r256>(as<u16x16>(a) - as<u16x16>(b));
+}
+SAFETENSORS_TARGET_AVX2 inline r256 select(r256 mask, r256 yes, r256 no) noexcept {
+  return (mask & yes) | (~mask & no);
+}
+SAFETENSORS_TARGET_AVX2 inline f256 select(r256 mask, r256 yes, f256 no) noexcept {
+  return as<f256>(select(mask, yes, as<r256>(no)));
+}
+SAFETENSORS_TARGET_AVX2 inline bool any(r256 v) noexcept {
+  return __builtin_ia32_ptestz256(v, v) == 0;
+}
+SAFETENSORS_TARGET_AVX2 inline f256 f16_to_f32(r128 h) noexcept {
+  return __builtin_ia32_vcvtph2ps256(as<i16x8>(h));
+}
+SAFETENSORS_TARGET_AVX2 inline f256 mul(f256 a, float s) noexcept { return a * s; }
+#endif
+}  // namespace avx2
 
 SAFETENSORS_TARGET_AVX2 inline void bf16_to_float_avx2(const unsigned char* in, float* out,
                                                        std::size_t n) noexcept {
+  using namespace avx2;
   std::size_t i = 0;
   for (; n - i >= 16; i += 16) {
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i + 16));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
-                        _mm256_slli_epi32(_mm256_cvtepu16_epi32(a), 16));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i + 8),
-                        _mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
+    store(out + i, shl32<16>(widen_u16_u32(load128(in + 2 * i))));
+    store(out + i + 8, shl32<16>(widen_u16_u32(load128(in + 2 * i + 16))));
   }
   bf16_to_float_scalar(in + 2 * i, out + i, n - i);
 }
 
 /// `f` (8 floats converted from the F16 bits `h`) with the lanes whose F16 exponent is all ones
 /// replaced by sign | 0x7F800000 | mantissa << 13, as the scalar decoder gives them.
-SAFETENSORS_TARGET_AVX2 inline __m256 f16_specials_avx2(__m256 f, __m128i h) noexcept {
-  const __m256i x = _mm256_cvtepu16_epi32(h);
-  const __m256i exp = _mm256_set1_epi32(0x7C00);
-  const __m256i special = _mm256_cmpeq_epi32(_mm256_and_si256(x, exp), exp);
-  const __m256i sign =
-      _mm256_and_si256(_mm256_slli_epi32(x, 16), _mm256_set1_epi32(i32_bits(0x80000000u)));
-  const __m256i man = _mm256_and_si256(_mm256_slli_epi32(x, 13), _mm256_set1_epi32(0x007FE000));
-  const __m256i bits = _mm256_or_si256(_mm256_or_si256(sign, man), _mm256_set1_epi32(0x7F800000));
-  return _mm256_blendv_ps(f, _mm256_castsi256_ps(bits), _mm256_castsi256_ps(special));
+SAFETENSORS_TARGET_AVX2 inline avx2::f256 f16_specials_avx2(avx2::f256 f, avx2::r128 h) noexcept {
+  using namespace avx2;
+  const r256 x = widen_u16_u32(h);
+  const r256 exp = set32(0x7C00u);
+  const r256 special = eq32(and_(x, exp), exp);
+  const r256 sign = and_(shl32<16>(x), set32(0x80000000u));
+  const r256 man = and_(shl32<13>(x), set32(0x007FE000u));
+  return select(special, or_(or_(sign, man), set32(0x7F800000u)), f);
 }
 
-/// Converts the 16 F16 values of `lo` (elements 0-7) and `hi` (8-15) to 16 floats at `out`;
-/// `special`: whether one of them has an all-ones exponent (infinity or NaN).
-SAFETENSORS_TARGET_AVX2 inline void f16x16_avx2(__m128i lo, __m128i hi, bool special,
-                                                float* out) noexcept {
-  __m256 a = _mm256_cvtph_ps(lo);
-  __m256 b = _mm256_cvtph_ps(hi);
-  if (special) {
+/// Converts the 16 F16 values of `h` to 16 floats at `out`.
+SAFETENSORS_TARGET_AVX2 inline void f16x16_avx2(avx2::r256 h, float* out) noexcept {
+  using namespace avx2;
+  const r256 exp = set16(0x7C00u);
+  const r128 lo = low_half(h);
+  const r128 hi = high_half(h);
+  f256 a = f16_to_f32(lo);
+  f256 b = f16_to_f32(hi);
+  if (any(eq16(and_(h, exp), exp))) {  // an infinity or NaN
     a = f16_specials_avx2(a, lo);
     b = f16_specials_avx2(b, hi);
   }
-  _mm256_storeu_ps(out, a);
-  _mm256_storeu_ps(out + 8, b);
+  store(out, a);
+  store(out + 8, b);
 }
 
 SAFETENSORS_TARGET_AVX2 inline void f16_to_float_avx2(const unsigned char* in, float* out,
                                                       std::size_t n) noexcept {
   std::size_t i = 0;
-  for (; n - i >= 16; i += 16) {
-    const __m256i exp = _mm256_set1_epi16(0x7C00);
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 2 * i));
-    const __m256i special = _mm256_cmpeq_epi16(_mm256_and_si256(h, exp), exp);
-    f16x16_avx2(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i)),
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i + 16)),
-                _mm256_testz_si256(special, special) == 0, out + i);
-  }
+  for (; n - i >= 16; i += 16) f16x16_avx2(avx2::load256(in + 2 * i), out + i);
   f16_to_float_scalar(in + 2 * i, out + i, n - i);
 }
 
@@ -6125,74 +6321,70 @@ SAFETENSORS_TARGET_AVX2 inline void f16_to_float_avx2(const unsigned char* in, f
 /// product is exact whatever FTZ/DAZ say; F8_E5M2FNUZ (bias 16) is rebiased in the bits. The
 /// format's NaN becomes the F16 quiet NaN 0x7E00 (sign kept for E4M3), which the product keeps.
 template <dtype D>
-SAFETENSORS_TARGET_AVX2 inline __m256i f8_to_f16_avx2(__m256i x) noexcept {
-  const __m256i sign =
-      _mm256_and_si256(_mm256_slli_epi16(x, 8), _mm256_set1_epi16(i16_bits(0x8000u)));
+SAFETENSORS_TARGET_AVX2 inline avx2::r256 f8_to_f16_avx2(avx2::r256 x) noexcept {
+  using namespace avx2;
+  const r256 sign = and_(shl16<8>(x), set16(0x8000u));
   if constexpr (D == dtype::F8_E4M3) {  // S.1111.111: S | 0x3F80 -> S | 0x7E00
-    const __m256i mag = _mm256_and_si256(_mm256_slli_epi16(x, 7), _mm256_set1_epi16(0x3F80));
-    const __m256i low7 = _mm256_set1_epi16(0x7F);
-    const __m256i nan = _mm256_cmpeq_epi16(_mm256_and_si256(x, low7), low7);
-    return _mm256_xor_si256(_mm256_or_si256(mag, sign),
-                            _mm256_and_si256(nan, _mm256_set1_epi16(0x4180)));
+    const r256 mag = and_(shl16<7>(x), set16(0x3F80u));
+    const r256 low7 = set16(0x7Fu);
+    const r256 nan = eq16(and_(x, low7), low7);
+    return xor_(or_(mag, sign), and_(nan, set16(0x4180u)));
   } else {
-    __m256i f;
+    r256 f;
     if constexpr (D == dtype::F8_E4M3FNUZ) {
-      f = _mm256_and_si256(_mm256_slli_epi16(x, 7), _mm256_set1_epi16(0x3F80));
+      f = and_(shl16<7>(x), set16(0x3F80u));
     } else {  // F8_E5M2FNUZ: exponent e - 1 for e >= 2; e = 0, 1: F16 subnormals (mag << 7)
-      const __m256i mag = _mm256_and_si256(x, _mm256_set1_epi16(0x7F));
-      const __m256i normal =
-          _mm256_sub_epi16(_mm256_slli_epi16(mag, 8), _mm256_set1_epi16(1 << 10));
-      const __m256i low = _mm256_cmpgt_epi16(_mm256_set1_epi16(8), mag);
-      f = _mm256_blendv_epi8(normal, _mm256_slli_epi16(mag, 7), low);
+      const r256 mag = and_(x, set16(0x7Fu));
+      const r256 normal = sub16(shl16<8>(mag), set16(1u << 10));
+      f = select(gt16(set16(8u), mag), shl16<7>(mag), normal);
     }
     // The FNUZ NaN 0x80 (0x8000 here) -> 0x7E00.
-    const __m256i nan = _mm256_cmpeq_epi16(x, _mm256_set1_epi16(0x80));
-    return _mm256_xor_si256(_mm256_or_si256(f, sign),
-                            _mm256_and_si256(nan, _mm256_set1_epi16(i16_bits(0xFE00u))));
+    const r256 nan = eq16(x, set16(0x80u));
+    return xor_(or_(f, sign), and_(nan, set16(0xFE00u)));
   }
 }
 
 /// F8_E8M0 by arithmetic, 8 per register (x: the bytes zero-extended to 32-bit lanes): bits << 23;
 /// 0x00 is 2^-127 (0x00400000), 0xFF is NaN.
-SAFETENSORS_TARGET_AVX2 inline __m256i f8_e8m0_avx2(__m256i x) noexcept {
-  __m256i r = _mm256_slli_epi32(x, 23);
-  r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x00400000),
-                         _mm256_cmpeq_epi32(x, _mm256_setzero_si256()));
-  return _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7FC00000),
-                            _mm256_cmpeq_epi32(x, _mm256_set1_epi32(0xFF)));
+SAFETENSORS_TARGET_AVX2 inline avx2::r256 f8_e8m0_avx2(avx2::r256 x) noexcept {
+  using namespace avx2;
+  const r256 r = select(eq32(x, set32(0u)), set32(0x00400000u), shl32<23>(x));
+  return select(eq32(x, set32(0xFFu)), set32(0x7FC00000u), r);
 }
 
 template <dtype D, float (*Decode)(std::uint8_t)>
 SAFETENSORS_TARGET_AVX2 inline void f8_to_float_avx2(const unsigned char* in, float* out,
                                                      std::size_t n) noexcept {
+  using namespace avx2;
   std::size_t i = 0;
   for (; n - i >= 16; i += 16) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    const r128 x = load128(in + i);
     if constexpr (D == dtype::F8_E5M2) {  // the upper byte of an F16: F16's rules exactly
-      const __m128i zero = _mm_setzero_si128();
-      const __m128i exp = _mm_set1_epi8(0x7C);
-      const __m128i special = _mm_cmpeq_epi8(_mm_and_si128(x, exp), exp);
-      f16x16_avx2(_mm_unpacklo_epi8(zero, x), _mm_unpackhi_epi8(zero, x),
-                  _mm_testz_si128(special, special) == 0, out + i);
+      f16x16_avx2(shl16<8>(widen_u8_u16(x)), out + i);
     } else if constexpr (D == dtype::F8_E8M0) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
-                          f8_e8m0_avx2(_mm256_cvtepu8_epi32(x)));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i + 8),
-                          f8_e8m0_avx2(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(x, x))));
+      store(out + i, f8_e8m0_avx2(widen_u8_u32(x)));
+      store(out + i + 8, f8_e8m0_avx2(widen_u8_u32(upper64(x))));
     } else {
-      const __m256i f = f8_to_f16_avx2<D>(_mm256_cvtepu8_epi16(x));
-      __m256 a = _mm256_cvtph_ps(_mm256_castsi256_si128(f));
-      __m256 b = _mm256_cvtph_ps(_mm256_extracti128_si256(f, 1));
+      const r256 f = f8_to_f16_avx2<D>(widen_u8_u16(x));
+      f256 a = f16_to_f32(low_half(f));
+      f256 b = f16_to_f32(high_half(f));
       if constexpr (D != dtype::F8_E5M2FNUZ) {
-        const __m256 scale = _mm256_set1_ps(D == dtype::F8_E4M3 ? 0x1p8f : 0x1p7f);
-        a = _mm256_mul_ps(a, scale);
-        b = _mm256_mul_ps(b, scale);
+        a = mul(a, D == dtype::F8_E4M3 ? 0x1p8f : 0x1p7f);
+        b = mul(b, D == dtype::F8_E4M3 ? 0x1p8f : 0x1p7f);
       }
-      _mm256_storeu_ps(out + i, a);
-      _mm256_storeu_ps(out + i + 8, b);
+      store(out + i, a);
+      store(out + i + 8, b);
     }
   }
   table_to_float_n(byte_table<Decode>(), in + i, out + i, n - i);
+}
+
+#endif  // SAFETENSORS_SIMD_X86
+
+#if SAFETENSORS_SIMD_AVX512
+
+inline int i32_bits(std::uint32_t v) noexcept {  // a bit pattern as _mm*_set1_epi32 takes it
+  return static_cast<int>(v);
 }
 
 // -- AVX-512 (F, BW, VL, VBMI): 16 floats per register --
@@ -6318,7 +6510,7 @@ SAFETENSORS_TARGET_AVX512 inline void f8_to_float_avx512(const unsigned char* in
   table_to_float_n(byte_table<Decode>(), in + i, out + i, n - i);
 }
 
-#endif  // SAFETENSORS_SIMD_X86
+#endif  // SAFETENSORS_SIMD_AVX512
 
 #if SAFETENSORS_SIMD_NEON
 
@@ -6420,9 +6612,11 @@ inline void f8_to_float_neon(const unsigned char* in, float* out, std::size_t n)
 
 inline void bf16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
   switch (active_convert_path()) {
-#if SAFETENSORS_SIMD_X86
+#if SAFETENSORS_SIMD_AVX512
     case convert_path::avx512:
       return bf16_to_float_avx512(in, out, n);
+#endif
+#if SAFETENSORS_SIMD_X86
     case convert_path::avx2:
       return bf16_to_float_avx2(in, out, n);
 #endif
@@ -6437,9 +6631,11 @@ inline void bf16_to_float_n(const unsigned char* in, float* out, std::size_t n) 
 
 inline void f16_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
   switch (active_convert_path()) {
-#if SAFETENSORS_SIMD_X86
+#if SAFETENSORS_SIMD_AVX512
     case convert_path::avx512:
       return f16_to_float_avx512(in, out, n);
+#endif
+#if SAFETENSORS_SIMD_X86
     case convert_path::avx2:
       return f16_to_float_avx2(in, out, n);
 #endif
@@ -6456,9 +6652,11 @@ inline void f16_to_float_n(const unsigned char* in, float* out, std::size_t n) n
 template <dtype D, float (*Decode)(std::uint8_t)>
 inline void f8_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
   switch (active_convert_path()) {
-#if SAFETENSORS_SIMD_X86
+#if SAFETENSORS_SIMD_AVX512
     case convert_path::avx512:
       return f8_to_float_avx512<Decode>(in, out, n);
+#endif
+#if SAFETENSORS_SIMD_X86
     case convert_path::avx2:
       return f8_to_float_avx2<D, Decode>(in, out, n);
 #endif
