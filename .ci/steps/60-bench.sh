@@ -12,7 +12,8 @@ build=build/ci-bench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DSAFETENSORS_BUILD_BENCHMARKS=ON -DSAFETENSORS_BUILD_TESTS=OFF \
   -DSAFETENSORS_BUILD_EXAMPLES=OFF -DSAFETENSORS_INSTALL=OFF
-cmake --build "$build" --target safetensors-bench safetensors-bench-convert -j 2
+cmake --build "$build" --target safetensors-bench safetensors-bench-convert \
+  safetensors-bench-convert-avx512 -j 2
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -32,8 +32,9 @@
 #include "parts/writer.hpp"    // 6. write_plan, serialize, save_file, stream_writer
 #include "parts/index.hpp"     // 7. the sharded checkpoint index
 #include "parts/sharded.hpp"   // 8. checkpoint, save_sharded, sharded_stream_writer
-#include "parts/convert.hpp"   // 9. dtype conversions
-#include "parts/load.hpp"      // 10. the parallel loader
+#include "parts/simd.hpp"      // 9. decoding kernels: scalar loops, SIMD, run-time dispatch
+#include "parts/convert.hpp"   // 10. dtype conversions
+#include "parts/load.hpp"      // 11. the parallel loader
 // clang-format on
 
 #ifdef SAFETENSORS_MINMAX_PUSHED
