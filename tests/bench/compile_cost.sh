@@ -5,7 +5,11 @@
 # A benchmark, not a test: it prints figures and fails only when a compile fails.
 #
 #   tests/bench/compile_cost.sh [RUNS]          (from the repository's root; CXX=clang++ to change)
+#   COUNT=instructions tests/bench/compile_cost.sh
 #
+# CPU time swings with whatever else the machine runs; COUNT=instructions counts the compiler's
+# instructions under valgrind (cachegrind) instead: one run each, the same count on a busy machine,
+# about 50 times slower.
 # The rows: the nlohmann-only baseline; the header alone (the parts, then the generated single
 # file); examples/quickstart.cpp (opens a file and reads a tensor); and
 # tests/consumers/instantiate_all.cpp (every entry point instantiated: the whole API). When the
@@ -24,9 +28,18 @@ mkdir -p "$work/single/safetensors"
 cp single_include/safetensors/safetensors.hpp "$work/single/safetensors/"
 printf '#include <safetensors/safetensors.hpp>\n' >"$work/single_header.cpp"
 
-# cpu_seconds FILE FLAGS...: the median CPU time of RUNS compiles of FILE.
+# cpu_seconds FILE FLAGS...: the median CPU time of RUNS compiles of FILE (or, with
+# COUNT=instructions, the instructions of one compile, in units of 10^9).
 cpu_seconds() {
   local file=$1
+  if [[ ${COUNT:-} == instructions ]]; then
+    shift
+    valgrind --tool=cachegrind --cache-sim=no --trace-children=yes --cachegrind-out-file=/dev/null \
+      "$cxx" -std=c++17 -O2 -c "$file" -o /dev/null "$@" 2>&1 >/dev/null |
+      awk '/I[ ]+refs:/ { gsub(",", "", $NF); if ($NF + 0 > max) max = $NF + 0 }
+           END { printf "%.2f", max / 1e9 }'
+    return
+  fi
   shift
   local samples=() i t
   for ((i = 0; i < runs; i++)); do
@@ -46,9 +59,15 @@ row() {  # LABEL FILE FLAGS...
   printf '| %s | %s | %s |\n' "$label" "$s" "$(awk -v a="$s" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
 }
 
-echo "$cxx, -std=c++17 -O2 -c, median of $runs, user + system CPU seconds"
+if [[ ${COUNT:-} == instructions ]]; then
+  echo "$cxx, -std=c++17 -O2 -c, instructions executed by the compiler (10^9, valgrind)"
+  unit='instructions (10^9)'
+else
+  echo "$cxx, -std=c++17 -O2 -c, median of $runs, user + system CPU seconds"
+  unit='CPU s'
+fi
 echo
-echo '| translation unit | CPU s | ratio to nlohmann only |'
+echo "| translation unit | $unit | ratio to nlohmann only |"
 echo '|---|---|---|'
 printf '| `#include <nlohmann/json.hpp>` | %s | 1.00 |\n' "$base"
 row '`#include <safetensors/safetensors.hpp>` (parts)' "$work/header_only.cpp" -Iinclude
