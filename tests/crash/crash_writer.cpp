@@ -10,18 +10,26 @@
 //                                                  200, 50 under AddressSanitizer)
 //   crash_writer cleanup DIR                      a live writer's temporary file is kept by
 //                                                  another process's save, a dead one's removed
-//   crash_writer race WRITER DIR [ROUNDS]         4 threads, then 4 processes, save to one
-//                                                  target at once (ROUNDS: 20); readers opened
+//   crash_writer race WRITER DIR [ROUNDS [SEED]]  4 threads, then 4 processes, save to one
+//                                                  target at once (ROUNDS: 20), in an order and
+//                                                  in an order drawn from SEED; readers opened
 //                                                  on the first version keep reading it
 //
-// SAFETENSORS_CRASH_KILLS and SAFETENSORS_CRASH_SEED override KILLS and SEED. Expected file
+// SEED is the time when not given; every run prints it, and a failure prints the command that
+// repeats the run (the interleaving of the processes also depends on the scheduler).
+// SAFETENSORS_CRASH_KILLS and SAFETENSORS_CRASH_SEED override KILLS and SEED. A failure kills the
+// children still running and exits with 1 at once. Expected file
 // bytes come from the independent test writer (tests/support/test_writer.hpp). POSIX only.
 #include <poll.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -45,14 +53,39 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The children this process started and has not reaped yet (spawn, reap): a failure kills them,
+// so that it ends the test at once rather than when CTest's timeout kills a paused child.
+std::vector<pid_t> live_children;
+
+// How to run the failed test again with the same seed (set by the modes that take one).
+std::string replay_hint;
+
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "crash_writer: FAILED: %s\n", what.c_str());
+  if (!replay_hint.empty()) std::fprintf(stderr, "crash_writer: replay: %s\n", replay_hint.c_str());
   std::fflush(stderr);
+  const std::vector<pid_t> children = live_children;
+  for (const pid_t pid : children) ::kill(pid, SIGKILL);
+  for (const pid_t pid : children) {
+    int status = 0;
+    (void)::waitpid(pid, &status, 0);
+  }
   std::exit(1);
 }
 
 void require(bool ok, const std::string& what) {
   if (!ok) fail(what);
+}
+
+// Waits for the child `pid` to end.
+void reap(pid_t pid, int& status) {
+  pid_t got = -1;
+  do {
+    got = ::waitpid(pid, &status, 0);
+  } while (got < 0 && errno == EINTR);
+  live_children.erase(std::remove(live_children.begin(), live_children.end(), pid),
+                      live_children.end());
+  if (got != pid) fail("waitpid " + std::to_string(pid));
 }
 
 // ---- the two versions of each writer's output ----
@@ -244,12 +277,21 @@ pid_t spawn(Body&& body, int& read_fd) {
   require(::pipe(fds) == 0, "pipe");
   std::fflush(stdout);
   std::fflush(stderr);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   require(pid >= 0, "fork");
   if (pid == 0) {
+    live_children.clear();  // the parent's, not this process's
+#if defined(__linux__)
+    // Ends with the parent, however the parent ends (a crash, a sanitizer's abort).
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) std::_Exit(4);
+#else
+    (void)parent;
+#endif
     ::close(fds[0]);
     std::_Exit(body(fds[1]));
   }
+  live_children.push_back(pid);
   ::close(fds[1]);
   read_fd = fds[0];
   return pid;
@@ -277,7 +319,7 @@ std::size_t drain(int fd) {
 void kill_and_reap(pid_t pid, bool expect_alive) {
   ::kill(pid, SIGKILL);
   int status = 0;
-  require(::waitpid(pid, &status, 0) == pid, "waitpid");
+  reap(pid, status);
   if (expect_alive && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
     fail("the child ended on its own before it was killed (status " + std::to_string(status) +
          "); see its message above");
@@ -723,7 +765,11 @@ void require_reads(const Source& src, const std::vector<tensor_data>& want, cons
 // each (docs/writing.md#concurrent-saves): every save succeeds and the target is exactly one
 // writer's output. Readers opened on the first version (a mapping, a pread reader, a
 // checkpoint with every shard opened) read it intact during and after all the replacements.
-int run_race(const std::string& writer, const fs::path& dir, int rounds) {
+int run_race(const std::string& writer, const fs::path& dir, int rounds, std::uint64_t seed) {
+  std::printf("crash_writer: race %s, %d rounds, seed %llu\n", writer.c_str(), rounds,
+              static_cast<unsigned long long>(seed));
+  std::fflush(stdout);
+  std::mt19937_64 rng(seed);
   std::error_code ec;
   fs::remove_all(dir, ec);
   fs::create_directories(dir);
@@ -760,9 +806,12 @@ int run_race(const std::string& writer, const fs::path& dir, int rounds) {
   for (int round = 0; round < rounds; ++round) {
     const std::string at = writer + " round " + std::to_string(round);
     // Threads: each save's result, then the target.
+    // Each round starts the writers in a random order (without delays: they contend the most).
+    int order[writers] = {0, 1, 2, 3};
+    std::shuffle(std::begin(order), std::end(order), rng);
     std::vector<std::string> failures(writers);
     std::vector<std::thread> threads;
-    for (int c = 0; c < writers; ++c) {
+    for (const int c : order) {
       threads.emplace_back([&, c] {
         if (auto r = contenders[static_cast<std::size_t>(c)].save(c % 2); !r) {
           failures[static_cast<std::size_t>(c)] = r.error().to_string();
@@ -777,11 +826,14 @@ int run_race(const std::string& writer, const fs::path& dir, int rounds) {
     }
     ++wins[race_winner(contenders, at + " (threads)")];
     // Processes: each exits with 0 only after a successful save.
+    std::shuffle(std::begin(order), std::end(order), rng);
     std::vector<pid_t> pids;
     std::vector<int> fds;
-    for (int c = 0; c < writers; ++c) {
+    std::vector<int> started_as;
+    for (const int c : order) {
       int fd = -1;
       const saver& s = contenders[static_cast<std::size_t>(c)];
+      started_as.push_back(c);
       pids.push_back(spawn(
           [&s, c](int) {
             auto r = s.save(c % 2);
@@ -794,11 +846,11 @@ int run_race(const std::string& writer, const fs::path& dir, int rounds) {
     check_readers(at + ", during the process saves");
     for (std::size_t c = 0; c < pids.size(); ++c) {
       int status = 0;
-      require(::waitpid(pids[c], &status, 0) == pids[c], "waitpid");
+      reap(pids[c], status);
       ::close(fds[c]);
-      require(WIFEXITED(status) && WEXITSTATUS(status) == 0, at + ": process " + std::to_string(c) +
-                                                                 " failed (status " +
-                                                                 std::to_string(status) + ")");
+      require(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              at + ": process " + std::to_string(started_as[c]) + " failed (status " +
+                  std::to_string(status) + ")");
     }
     ++wins[race_winner(contenders, at + " (processes)")];
     check_readers(at + ", after the saves");
@@ -819,37 +871,36 @@ int run_race(const std::string& writer, const fs::path& dir, int rounds) {
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv, argv + argc);
   auto usage = [] {
-    std::fprintf(stderr,
-                 "usage: crash_writer kill file|stream|sharded|sharded_stream DIR [KILLS [SEED]]\n"
-                 "       crash_writer cleanup DIR\n"
-                 "       crash_writer race file|stream|sharded|sharded_stream DIR [ROUNDS]\n");
+    std::fprintf(
+        stderr,
+        "usage: crash_writer kill file|stream|sharded|sharded_stream DIR [KILLS [SEED]]\n"
+        "       crash_writer cleanup DIR\n"
+        "       crash_writer race file|stream|sharded|sharded_stream DIR [ROUNDS [SEED]]\n");
     return 64;
   };
-  if (args.size() >= 4 && args.size() <= 6 && args[1] == "kill") {
+  const bool kill_mode = args.size() >= 4 && args.size() <= 6 && args[1] == "kill";
+  const bool race_mode = args.size() >= 4 && args.size() <= 6 && args[1] == "race";
+  if (kill_mode || race_mode) {
     const std::string& writer = args[2];
     if (writer != "file" && writer != "stream" && writer != "sharded" &&
         writer != "sharded_stream") {
       return usage();
     }
-    std::uint64_t kills =
-        args.size() > 4 ? std::strtoull(args[4].c_str(), nullptr, 10) : default_kills;
+    std::uint64_t count = args.size() > 4 ? std::strtoull(args[4].c_str(), nullptr, 10)
+                          : kill_mode     ? default_kills
+                                          : 20;
     std::uint64_t seed = args.size() > 5
                              ? std::strtoull(args[5].c_str(), nullptr, 10)
                              : static_cast<std::uint64_t>(
                                    std::chrono::system_clock::now().time_since_epoch().count());
-    kills = env_or("SAFETENSORS_CRASH_KILLS", kills);
+    if (kill_mode) count = env_or("SAFETENSORS_CRASH_KILLS", count);
     seed = env_or("SAFETENSORS_CRASH_SEED", seed);
-    return run_kills(writer, args[3], kills, seed);
+    // The same run again: the same count and seed as arguments (the environment overrides them).
+    replay_hint = args[0] + " " + args[1] + " " + writer + " " + args[3] + " " +
+                  std::to_string(count) + " " + std::to_string(seed);
+    if (kill_mode) return run_kills(writer, args[3], count, seed);
+    return run_race(writer, args[3], static_cast<int>(count), seed);
   }
   if (args.size() == 3 && args[1] == "cleanup") return run_cleanup(args[2]);
-  if ((args.size() == 4 || args.size() == 5) && args[1] == "race") {
-    const std::string& writer = args[2];
-    if (writer != "file" && writer != "stream" && writer != "sharded" &&
-        writer != "sharded_stream") {
-      return usage();
-    }
-    const int rounds = args.size() == 5 ? std::atoi(args[4].c_str()) : 20;
-    return run_race(writer, args[3], rounds);
-  }
   return usage();
 }

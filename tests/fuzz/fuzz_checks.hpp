@@ -1,6 +1,8 @@
 // The bodies of the fuzz targets, shared by the libFuzzer executables (tests/fuzz/fuzz_*.cpp) and
-// by the unit test that replays tests/fuzz/regressions/ (tests/unit/parse_differential.cpp). Every
-// check aborts with a message on failure, so libFuzzer records the input as a crash.
+// by the unit test that replays tests/fuzz/regressions/ (tests/unit/parse_differential.cpp). A
+// failed check prints a message and aborts, so libFuzzer records the input as a crash; the unit
+// test sets st_fuzz::on_failure to a handler that throws instead, so that a failing input is one
+// failed test case and the test cases after it still run.
 #ifndef SAFETENSORS_TESTS_FUZZ_FUZZ_CHECKS_HPP
 #define SAFETENSORS_TESTS_FUZZ_FUZZ_CHECKS_HPP
 
@@ -22,7 +24,12 @@
 namespace st_fuzz {
 namespace st = safetensors;
 
+// What a failed check does before it aborts: nothing when null (the fuzz targets); a handler that
+// does not return (throws) replaces the abort.
+inline void (*on_failure)(const std::string& message) = nullptr;
+
 [[noreturn]] inline void die(const char* what, const std::string& detail) {
+  if (on_failure != nullptr) on_failure(std::string(what) + ": " + detail);
   std::fprintf(stderr, "st_fuzz: %s: %s\n", what, detail.c_str());
   std::fflush(stderr);
   std::abort();

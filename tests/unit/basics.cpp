@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <safetensors/safetensors.hpp>
 #include <sstream>
 #include <string>
@@ -144,6 +145,31 @@ TEST_SUITE("basics") {
     CHECK(st::detail::int_cast<std::size_t>(std::uint64_t{42}) == 42);
     CHECK(st::detail::int_cast<std::uint64_t>(std::size_t{42}) == 42);
     CHECK(st::detail::int_cast<std::uint32_t>(std::uint64_t{0x1'0000'0005}) == 5);
+  }
+
+  TEST_CASE("checked_add and checked_mul: exact at 2^64 - 1, false one past it") {
+    constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    std::uint64_t out = 7;
+    CHECK(st::detail::checked_add(max - 5, 5, out));
+    CHECK(out == max);
+    CHECK(st::detail::checked_add(0, max, out));
+    CHECK(out == max);
+    out = 7;
+    CHECK_FALSE(st::detail::checked_add(max - 5, 6, out));
+    CHECK_FALSE(st::detail::checked_add(max, 1, out));
+    CHECK(out == 7);  // untouched on overflow
+    // 2^64 - 1 = 3 * 5 * 17 * 257 * 641 * 65537 * 6700417.
+    const std::uint64_t third = max / 3;
+    CHECK(st::detail::checked_mul(third, 3, out));
+    CHECK(out == max);
+    CHECK(st::detail::checked_mul(0, max, out));
+    CHECK(out == 0);
+    CHECK(st::detail::checked_mul(max, 1, out));
+    CHECK(out == max);
+    out = 7;
+    CHECK_FALSE(st::detail::checked_mul(third + 1, 3, out));
+    CHECK_FALSE(st::detail::checked_mul(std::uint64_t{1} << 32, std::uint64_t{1} << 32, out));
+    CHECK(out == 7);
   }
 
   TEST_CASE("quote and escape_controls keep messages on one line") {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <safetensors/safetensors.hpp>
@@ -323,6 +324,42 @@ TEST_SUITE("load") {
     CHECK(bad.error().message().find("missing") != std::string::npos);
   }
 
+  TEST_CASE("destinations: overlapping by one byte is refused, adjacent is accepted") {
+    // Two 16-byte tensors into one 32-byte buffer: the second at byte 16 (adjacent) loads, at
+    // byte 15 (the last byte of the first shared) is refused before any byte is written.
+    std::vector<std::uint8_t> x(16);
+    std::vector<std::uint8_t> y(16);
+    for (std::size_t i = 0; i < 16; ++i) {
+      x[i] = static_cast<std::uint8_t>(i + 1);
+      y[i] = static_cast<std::uint8_t>(100 + i);
+    }
+    const auto file = st_test::make_file({{"x", "U8", {16}, x}, {"y", "U8", {16}, y}});
+    const auto reader =
+        st::source_reader::open(std::make_unique<st::memory_source>(st::as_bytes(file))).value();
+    std::vector<std::byte> buf(32);
+    for (const bool reversed : {false, true}) {  // the order of the requests does not matter
+      CAPTURE(reversed);
+      const auto requests = [reversed, &buf](std::size_t y_at) {
+        std::vector<st::load_request> rs{
+            {"x", st::span<std::byte>(buf.data(), 16), {}, std::nullopt},
+            {"y", st::span<std::byte>(buf.data() + y_at, 16), {}, std::nullopt}};
+        if (reversed) std::swap(rs[0], rs[1]);
+        return rs;
+      };
+      std::fill(buf.begin(), buf.end(), std::byte{0xEE});
+      const auto one_byte = requests(15);
+      const auto overlapping = st::load(reader, one_byte);
+      REQUIRE_FALSE(overlapping.has_value());
+      CHECK(overlapping.error().code() == st::errc::invalid_argument);
+      CHECK(overlapping.error().message().find("overlap") != std::string::npos);
+      CHECK(std::all_of(buf.begin(), buf.end(), [](std::byte b) { return b == std::byte{0xEE}; }));
+      const auto adjacent = requests(16);
+      REQUIRE(st::load(reader, adjacent));
+      CHECK(std::memcmp(buf.data(), x.data(), 16) == 0);
+      CHECK(std::memcmp(buf.data() + 16, y.data(), 16) == 0);
+    }
+  }
+
   TEST_CASE("conversions the loader refuses, and the ones it makes") {
     CHECK(st::can_convert(st::dtype::BF16, st::dtype::F32));
     CHECK(st::can_convert(st::dtype::F4, st::dtype::F32));
@@ -474,12 +511,19 @@ TEST_SUITE("load") {
     const std::vector<st::load_request> rs{
         {"f", st::span<std::byte>(to_bf16), {}, st::dtype::BF16},
         {"b", st::span<std::byte>(to_f32.data() + 1, want_f32.size() * 4), {}, st::dtype::F32}};
-    st::load_options opt;
-    opt.threads = 2;
-    opt.chunk_bytes = 1001;
-    REQUIRE(st::load(mapped, rs, opt));
-    CHECK(to_bf16 == want_bf16);
-    CHECK(std::memcmp(to_f32.data() + 1, want_f32.data(), want_f32.size() * 4) == 0);
+    // Chunks of 250 elements, and chunks of all 3,000, which go through the aligned block of
+    // 1,024 floats three times (each block at its own offset on both sides).
+    for (const std::size_t chunk : {std::size_t{1001}, std::size_t{1} << 20}) {
+      CAPTURE(chunk);
+      std::fill(to_bf16.begin(), to_bf16.end(), std::byte{0});
+      std::fill(to_f32.begin(), to_f32.end(), std::byte{0});
+      st::load_options opt;
+      opt.threads = 2;
+      opt.chunk_bytes = chunk;
+      REQUIRE(st::load(mapped, rs, opt));
+      CHECK(to_bf16 == want_bf16);
+      CHECK(std::memcmp(to_f32.data() + 1, want_f32.data(), want_f32.size() * 4) == 0);
+    }
   }
 
   TEST_CASE("BF16 into float buffers: the fused conversion is to_float's") {

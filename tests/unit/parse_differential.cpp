@@ -12,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <safetensors/safetensors.hpp>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -469,12 +470,35 @@ TEST_CASE("differential: deterministic random mutations of valid files") {
   CHECK(rejected > 1000);
 }
 
+// A failed check of the fuzz target bodies, thrown instead of the abort that libFuzzer needs.
+struct df_fuzz_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// While it lives, a failed fuzz check throws df_fuzz_failure (st_fuzz::on_failure).
+struct df_failures_reported {
+  df_failures_reported() {
+    st_fuzz::on_failure = [](const std::string& message) { throw df_fuzz_failure(message); };
+  }
+  ~df_failures_reported() { st_fuzz::on_failure = nullptr; }
+  df_failures_reported(const df_failures_reported&) = delete;
+  df_failures_reported& operator=(const df_failures_reported&) = delete;
+};
+
+TEST_CASE("differential: a failed fuzz check is a failed test case, not an abort") {
+  const df_failures_reported reported;
+  const std::string detail = "the detail";
+  CHECK_THROWS_WITH_AS(ST_FUZZ_REQUIRE(detail.empty(), detail), "detail.empty(): the detail",
+                       df_fuzz_failure);
+  CHECK_NOTHROW(ST_FUZZ_REQUIRE(!detail.empty(), detail));
+}
+
 TEST_CASE("differential: fuzz regressions and seeds through the fuzz target bodies") {
   // tests/fuzz/regressions/<target>/ holds each fuzz target's seeds and every input that once
   // made it fail. fuzz_parse, fuzz_files and fuzz_roundtrip take the same input (a safetensors
   // file), so each of their files runs through all three targets' checks, then the reference
-  // vectors and edge headers do; fuzz_index/ runs through the index target's checks. The checks
-  // abort on any failure.
+  // vectors and edge headers do; fuzz_index/ runs through the index target's checks. A failed
+  // check is a failed test case, with the input (df_failures_reported).
   const std::filesystem::path root =
       std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "regressions";
   REQUIRE(std::filesystem::is_directory(root));
@@ -503,12 +527,21 @@ TEST_CASE("differential: fuzz regressions and seeds through the fuzz target bodi
   for (const std::string& h : df_edge_headers()) files.push_back(df_raw(h, 1));
   st_test::temp_dir tmp;
   const auto file = tmp.file("fuzz.safetensors");
+  const df_failures_reported reported;
+  const auto replay = [](const char* target, const df_bytes& b, auto&& check) {
+    try {
+      check(b.data(), b.size());
+    } catch (const df_fuzz_failure& e) {
+      FAIL_CHECK(std::string(target) << " fails on input " << df_show(b) << ": " << e.what());
+    }
+  };
   for (const df_bytes& b : files) {
-    st_fuzz::check_parse(b.data(), b.size());
-    st_fuzz::check_files(b.data(), b.size(), file);
-    st_fuzz::check_roundtrip(b.data(), b.size());
+    replay("fuzz_parse", b, st_fuzz::check_parse);
+    replay("fuzz_files", b,
+           [&file](const std::uint8_t* d, std::size_t n) { st_fuzz::check_files(d, n, file); });
+    replay("fuzz_roundtrip", b, st_fuzz::check_roundtrip);
   }
-  for (const df_bytes& b : indexes) st_fuzz::check_index(b.data(), b.size());
+  for (const df_bytes& b : indexes) replay("fuzz_index", b, st_fuzz::check_index);
   CHECK(files.size() > 100);
   CHECK(indexes.size() >= 7);
 }

@@ -646,6 +646,17 @@ TEST_SUITE("sharded") {
     REQUIRE(problem_names(r) == std::vector<std::string>{"InvalidHeaderDeserialization"});
     CHECK(has(r.problems[0].message(), "19"));
     CHECK(has(r.problems[0].message(), "18"));
+    s.good_index("17");  // one byte short of the tensors' 18
+    c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    r = c->verify();
+    REQUIRE(problem_names(r) == std::vector<std::string>{"InvalidHeaderDeserialization"});
+    CHECK(has(r.problems[0].message(), "17"));
+    CHECK(has(r.problems[0].message(), "18"));
+    s.good_index("18");
+    c = st::checkpoint::open(s.dir.path());
+    REQUIRE(outcome(c) == "value");
+    CHECK(c->verify().ok());
     for (const char* bad : {R"("18")", "-18", "18.0"}) {
       CAPTURE(bad);
       s.good_index(bad);

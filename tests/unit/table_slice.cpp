@@ -221,6 +221,20 @@ TEST_CASE("slice: errors (too many ranges, out of range without clamping, revers
   std::vector<std::byte> out(64);
   CHECK(outcome(st::slice_into(liar, {{3, 4}}, out)) == "InvalidArgument");
   CHECK(outcome(st::slice(liar, {{3, 4}})) == "InvalidArgument");
+  // Sub-byte: F4 [3] is 12 bits, so it needs 2 bytes (rounded up); 1 byte is too few even for
+  // the first two elements, which 1 byte holds.
+  const std::vector<std::uint64_t> three = {3};
+  const std::vector<std::byte> two_bytes{std::byte{0x21}, std::byte{0x03}};
+  for (const std::size_t held : {std::size_t{1}, std::size_t{2}}) {
+    CAPTURE(held);
+    const st::tensor_view nibbles(
+        st::tensor_info("nibbles", st::dtype::F4, st::span<const std::uint64_t>(three), {0, held},
+                        3),
+        st::span<const std::byte>(two_bytes.data(), held));
+    std::vector<std::byte> first_two(1);
+    CHECK(outcome(st::slice_into(nibbles, {{0, 2}}, first_two)) ==
+          (held == 2 ? "value" : "InvalidArgument"));
+  }
   // A hand-made entry whose shape overflows 64 bits.
   const std::vector<std::uint64_t> huge = {1ull << 40, 1ull << 40};
   const st::tensor_info big("big", st::dtype::U8, st::span<const std::uint64_t>(huge), {0, 0}, 0);

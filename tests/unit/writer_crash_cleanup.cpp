@@ -99,6 +99,7 @@ TEST_CASE("writer: a save removes its target's stale temporary files, keeps a li
   const std::vector<std::string> others{
       ".other.safetensors.0123456789abcdef.tmp",      // another target's
       ".model.safetensors.ABCDEF0123456789.tmp",      // upper-case digits
+      ".model.safetensors.6666666666abcdeg.tmp",      // a letter past f
       ".model.safetensors.1111111111abcde.tmp",       // 15 digits
       ".model.safetensors.22222222222abcdef.tmp",     // 17 digits
       "model.safetensors.3333333333abcdef.tmp",       // no leading dot
@@ -118,6 +119,7 @@ TEST_CASE("writer: a save removes its target's stale temporary files, keeps a li
   CHECK(temps_of(dir.path(), "model.safetensors") == live_temp);  // the stale one is gone
   for (const auto& o : others) {
     CAPTURE(o);
+    REQUIRE(fs::exists(dir.file(o)));
     CHECK(st_test::read_file(dir.file(o)) == bytes_t{4, 5, 6});
   }
   CHECK(fs::is_directory(subdir));
