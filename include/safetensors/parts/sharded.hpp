@@ -308,6 +308,29 @@ class basic_checkpoint {
     if (!s) return std::nullopt;
     return s->second;
   }
+  /// Every tensor the index lists, in the order of the bytes: shard by shard in the order of
+  /// index().shards, each shard's in offset order (for a single file, its tensors() order).
+  /// Opens every shard: a shard's error when one cannot be opened, TensorNotFound for a listed
+  /// tensor its shard does not hold; a tensor a shard holds but the index does not list is left
+  /// out. The entries live as long as the checkpoint. Without opening a shard, a checkpoint
+  /// knows each tensor's name and shard only: entries() (name order), contains(), shard_of().
+  result<std::vector<tensor_info>> tensors() const {
+    std::vector<tensor_info> out;
+    out.reserve(index_.weight_map.size());
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      auto s = shard(i);
+      if (!s) return s.error();
+      for (const tensor_info t : s->header().tensors()) {
+        if (index_.find(t.name()) == std::optional<std::size_t>(i)) out.push_back(t);
+      }
+    }
+    if (out.size() != index_.weight_map.size()) {  // a listed tensor is missing: locate names it
+      for (const index_entry& e : index_.weight_map) {
+        if (auto s = locate(e.name); !s) return s.error();
+      }
+    }
+    return out;
+  }
   /// A zero-copy view of tensor `name` (shard_access::mapped; InvalidArgument with reader).
   result<tensor_view> tensor(std::string_view name) const {
     auto s = locate(name);
