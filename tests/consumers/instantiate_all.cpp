@@ -91,6 +91,12 @@ template st::result<st::shard_layout> st::save_sharded<std::string>(
     const std::string&, const std::vector<st::tensor_spec>&, const st::sharded_write_options&);
 template st::result<st::sharded_stream_writer> st::sharded_stream_writer::create<std::string>(
     const std::string&, const std::vector<st::tensor_spec>&, const st::sharded_write_options&);
+template st::result<st::shard_layout> st::save_sharded<std::string>(
+    const std::string&, const std::vector<st::tensor_spec>&, const std::optional<st::metadata_map>&,
+    const st::sharded_write_options&);
+template st::result<st::sharded_stream_writer> st::sharded_stream_writer::create<std::string>(
+    const std::string&, const std::vector<st::tensor_spec>&, const std::optional<st::metadata_map>&,
+    const st::sharded_write_options&);
 template st::result<void> st::merge_checkpoint<std::string>(const st::checkpoint&,
                                                             const std::string&,
                                                             const st::write_options&);
