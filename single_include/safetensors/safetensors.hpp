@@ -87,6 +87,7 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <new>
 #include <optional>
 #include <ostream>
@@ -121,33 +122,123 @@ inline namespace SAFETENSORS_ABI {
 template <class T>
 using span = std::span<T>;
 #else
-/// A non-owning view of `size()` contiguous objects of type T (std::span's C++17 stand-in; in
-/// C++20 `safetensors::span` is `std::span`).
+template <class T>
+class span;
+
+namespace detail {
+template <class T>
+struct is_span : std::false_type {};
+template <class T>
+struct is_span<span<T>> : std::true_type {};
+
+template <class V>
+inline constexpr bool is_char_v = std::is_same_v<V, char> || std::is_same_v<V, wchar_t> ||
+                                  std::is_same_v<V, char16_t> || std::is_same_v<V, char32_t>;
+
+/// Whether the class type It is an iterator C++17 can tell is contiguous: those of std::vector
+/// (not of vector<bool>), std::basic_string and std::basic_string_view, V their value type.
+template <class It, class V>
+constexpr bool is_contiguous_class_iterator() noexcept {
+  if constexpr (!std::is_object_v<V> || std::is_abstract_v<V>) {
+    return false;
+  } else if constexpr (std::is_same_v<It, typename std::vector<V>::iterator> ||
+                       std::is_same_v<It, typename std::vector<V>::const_iterator>) {
+    return !std::is_same_v<V, bool>;
+  } else if constexpr (is_char_v<V>) {
+    return std::is_same_v<It, typename std::basic_string<V>::iterator> ||
+           std::is_same_v<It, typename std::basic_string<V>::const_iterator> ||
+           std::is_same_v<It, typename std::basic_string_view<V>::const_iterator>;
+  } else {
+    return false;
+  }
+}
+
+/// `type` is the element type of It when It is a pointer or a contiguous class iterator (see
+/// above); absent otherwise. std::span takes any contiguous_iterator, which C++17 cannot detect.
+template <class It, class = void>
+struct contiguous_element {};
+template <class U>
+struct contiguous_element<U*> {
+  using type = U;
+};
+template <class It>
+struct contiguous_element<
+    It, std::enable_if_t<
+            std::is_class_v<It> &&
+            is_contiguous_class_iterator<It, typename std::iterator_traits<It>::value_type>()>> {
+  using type = std::remove_reference_t<typename std::iterator_traits<It>::reference>;
+};
+
+/// True when an array of E may be viewed as an array of T (T is E, or E with more cv).
+template <class E, class T>
+inline constexpr bool span_compatible_v = std::is_convertible_v<E (*)[], T (*)[]>;
+
+template <class It, class T, class = void>
+struct is_span_iterator : std::false_type {};
+template <class It, class T>
+struct is_span_iterator<It, T, std::void_t<typename contiguous_element<It>::type>>
+    : std::bool_constant<span_compatible_v<typename contiguous_element<It>::type, T>> {};
+
+template <class C, class T, class = void>
+struct is_span_range : std::false_type {};
+template <class C, class T>
+struct is_span_range<
+    C, T,
+    std::void_t<decltype(std::data(std::declval<C&>())), decltype(std::size(std::declval<C&>())),
+                decltype(std::begin(std::declval<C&>()))>>
+    : std::bool_constant<
+          std::is_pointer_v<decltype(std::data(std::declval<C&>()))> &&
+          span_compatible_v<std::remove_pointer_t<decltype(std::data(std::declval<C&>()))>, T>> {};
+
+/// std::span's range constructor: a contiguous sized range (not a span or a C array, which
+/// have their own constructors) of elements viewable as T; an rvalue only when T is const.
+template <class C, class T, class R = std::remove_cv_t<std::remove_reference_t<C>>>
+inline constexpr bool span_range_arg_v = !is_span<R>::value && !std::is_array_v<R> &&
+                                         is_span_range<std::remove_reference_t<C>, T>::value &&
+                                         (std::is_lvalue_reference_v<C> || std::is_const_v<T>);
+}  // namespace detail
+
+/// A non-owning view of `size()` contiguous objects of type T: std::span's C++17 stand-in (in
+/// C++20 `safetensors::span` is `std::span`). It takes what std::span<T> takes, with the same
+/// preconditions: a pointer or contiguous iterator and a count, two of them, a C array (so a
+/// braced list in a second pair of braces for a const T: `{{1, 2, 3}}`), any contiguous sized
+/// range (a temporary only for a const T), another span. Contiguous iterators are pointers and
+/// those of std::vector, std::basic_string and std::basic_string_view, which C++17 can tell.
 template <class T>
 class span {
  public:
   using element_type = T;
   using value_type = std::remove_cv_t<T>;
   using size_type = std::size_t;
+  using difference_type = std::ptrdiff_t;
   using pointer = T*;
+  using const_pointer = const T*;
   using reference = T&;
+  using const_reference = const T&;
   using iterator = T*;
+  using reverse_iterator = std::reverse_iterator<T*>;
 
   constexpr span() noexcept = default;
-  constexpr span(T* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  template <class It, class = std::enable_if_t<detail::is_span_iterator<It, T>::value>>
+  constexpr span(It from, std::size_t count) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(address(from, count)), size_(count) {}
+  template <class It, class End,
+            class = std::enable_if_t<detail::is_span_iterator<It, T>::value &&
+                                     detail::is_span_iterator<End, T>::value>,
+            class = decltype(std::declval<End>() - std::declval<It>())>
+  constexpr span(It from, End to) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(address(from, static_cast<std::size_t>(to - from))),
+        size_(static_cast<std::size_t>(to - from)) {}
   template <std::size_t N>
   constexpr span(T (&array)[N]) noexcept : data_(array), size_(N) {}  // NOLINT
-  /// A span over any contiguous container with data() and size() (std::vector, std::string...).
-  template <class C,
-            class = std::enable_if_t<
-                !std::is_same_v<std::remove_cv_t<C>, span> &&
-                std::is_convertible_v<decltype(std::data(std::declval<C&>())), T*> &&
-                std::is_convertible_v<decltype(std::size(std::declval<C&>())), std::size_t>>>
-  constexpr span(C& container) noexcept  // NOLINT(google-explicit-constructor)
+  /// A span over a contiguous container (std::vector, std::array, std::string, an
+  /// initializer_list...); a temporary one only for a const T, whose span must not outlive it.
+  template <class C, class = std::enable_if_t<detail::span_range_arg_v<C, T>>>
+  constexpr span(C&& container) noexcept  // NOLINT(google-explicit-constructor)
       : data_(std::data(container)), size_(std::size(container)) {}
   /// Conversion from span<U> when U* converts to T* (e.g. span<float> to span<const float>).
-  template <class U, class = std::enable_if_t<!std::is_same_v<U, T> &&
-                                              std::is_convertible_v<U (*)[], T (*)[]>>>
+  template <class U,
+            class = std::enable_if_t<!std::is_same_v<U, T> && detail::span_compatible_v<U, T>>>
   constexpr span(const span<U>& other) noexcept  // NOLINT(google-explicit-constructor)
       : data_(other.data()), size_(other.size()) {}
 
@@ -157,8 +248,20 @@ class span {
   constexpr bool empty() const noexcept { return size_ == 0; }
   constexpr T* begin() const noexcept { return data_; }
   constexpr T* end() const noexcept { return data_ + size_; }
+  constexpr reverse_iterator rbegin() const noexcept { return reverse_iterator(end()); }
+  constexpr reverse_iterator rend() const noexcept { return reverse_iterator(begin()); }
   /// Element i (unchecked).
   constexpr T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  /// The first element (precondition: !empty()).
+  constexpr T& front() const noexcept { return data_[0]; }
+  /// The last element (precondition: !empty()).
+  constexpr T& back() const noexcept { return data_[size_ - 1]; }
+  /// The first `count` elements (precondition: count <= size()).
+  constexpr span first(std::size_t count) const noexcept { return span(data_, count); }
+  /// The last `count` elements (precondition: count <= size()).
+  constexpr span last(std::size_t count) const noexcept {
+    return span(data_ + (size_ - count), count);
+  }
   /// The elements [offset, offset + count), or [offset, size()) without a count. Precondition,
   /// as std::span's: offset <= size() and count <= size() - offset.
   constexpr span subspan(std::size_t offset,
@@ -167,6 +270,17 @@ class span {
   }
 
  private:
+  // A class iterator is dereferenced only when the range is not empty (an empty span from one
+  // has a null data()).
+  template <class It>
+  static constexpr T* address(It from, std::size_t count) noexcept {
+    if constexpr (std::is_pointer_v<It>) {
+      (void)count;
+      return from;
+    } else {
+      return count == 0 ? nullptr : std::addressof(*from);
+    }
+  }
   T* data_ = nullptr;
   std::size_t size_ = 0;
 };
@@ -3185,8 +3299,8 @@ class file_mapping {
 //   source_reader::open(...)  a file read with pread, or any random_access_source
 //                                                         -> source_reader (read_into your buffers)
 // Every table has the same lookup: find(name) -> optional<tensor_info>, at(name) ->
-// result<tensor_info>, contains(name) -> bool; size() counts tensors. `template <class = void>`
-// marks what is compiled only when used (docs/design.md#compile-cost).
+// result<tensor_info>, contains(name) -> bool; size() counts tensors; tensors() lists them.
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
@@ -3432,6 +3546,8 @@ class source_reader {
   const random_access_source& source() const noexcept { return *source_; }
   /// Number of tensors.
   std::size_t size() const noexcept { return header_.size(); }
+  /// The tensors in offset order.
+  tensor_range tensors() const noexcept { return header_.tensors(); }
   std::optional<tensor_info> find(std::string_view name) const noexcept {
     return header_.find(name);
   }
@@ -5025,6 +5141,29 @@ class basic_checkpoint {
     if (!s) return std::nullopt;
     return s->second;
   }
+  /// Every tensor the index lists, in the order of the bytes: shard by shard in the order of
+  /// index().shards, each shard's in offset order (for a single file, its tensors() order).
+  /// Opens every shard: a shard's error when one cannot be opened, TensorNotFound for a listed
+  /// tensor its shard does not hold; a tensor a shard holds but the index does not list is left
+  /// out. The entries live as long as the checkpoint. Without opening a shard, a checkpoint
+  /// knows each tensor's name and shard only: entries() (name order), contains(), shard_of().
+  result<std::vector<tensor_info>> tensors() const {
+    std::vector<tensor_info> out;
+    out.reserve(index_.weight_map.size());
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      auto s = shard(i);
+      if (!s) return s.error();
+      for (const tensor_info t : s->header().tensors()) {
+        if (index_.find(t.name()) == std::optional<std::size_t>(i)) out.push_back(t);
+      }
+    }
+    if (out.size() != index_.weight_map.size()) {  // a listed tensor is missing: locate names it
+      for (const index_entry& e : index_.weight_map) {
+        if (auto s = locate(e.name); !s) return s.error();
+      }
+    }
+    return out;
+  }
   /// A zero-copy view of tensor `name` (shard_access::mapped; InvalidArgument with reader).
   result<tensor_view> tensor(std::string_view name) const {
     auto s = locate(name);
@@ -5361,7 +5500,9 @@ struct sharded_write_options {
   /// File names: `<prefix>-00001-of-00003.safetensors`, `<prefix>.safetensors.index.json`, or
   /// `<prefix>.safetensors` for a single shard ("model", "diffusion_pytorch_model", ...).
   std::string prefix = "model";
-  /// Every shard's `__metadata__` (transformers' loader wants "format" in pt/tf/flax/mlx).
+  /// Every shard's `__metadata__` when save_sharded or sharded_stream_writer::create gets no
+  /// metadata argument; a metadata argument replaces it. (transformers' loader wants "format"
+  /// in pt/tf/flax/mlx.)
   std::optional<metadata_map> shard_metadata = metadata_map{{"format", "pt"}};
   /// Extra keys for the index's `metadata` object (any JSON values; must be an object or null).
   /// `total_size` is always the computed sum and replaces a `total_size` given here.
@@ -5630,7 +5771,9 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
 }
 }  // namespace detail
 
-/// Writes `tensors` into the directory `dir` as a checkpoint (docs/index.md#write-order): every
+/// Writes `tensors` into the directory `dir` as a checkpoint whose every shard has `metadata` as
+/// its `__metadata__`, as save_file writes it (nullopt: none; options.shard_metadata is not
+/// used; transformers' loader wants a "format" key). In order (docs/index.md#write-order): every
 /// shard is validated first; then `dir` is created if missing (with its parents); the shards per
 /// shard_layout and the index are written and flushed under temporary names; then an existing
 /// `<prefix>.safetensors.index.json` is removed (also when the result is a single
@@ -5646,6 +5789,7 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
 /// docs/writing.md#what-a-kill-leaves).
 template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
 result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const std::optional<metadata_map>& metadata,
                                   const sharded_write_options& options = {}) {
   auto root = detail::to_fs_path(dir);
   if (!root) return root.error();
@@ -5657,7 +5801,7 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
   std::uint64_t grand_total = 0;
   for (const auto& which : layout->members()) {
     groups.push_back(detail::shard_specs(tensors, which));
-    auto plan = write_plan::create(groups.back(), options.shard_metadata, options.write);
+    auto plan = write_plan::create(groups.back(), metadata, options.write);
     if (!plan) return plan.error();
     grand_total += plan->file_size();
     plans.push_back(std::move(*plan));
@@ -5693,6 +5837,14 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
   return std::move(*layout);
 }
 
+/// save_sharded with options.shard_metadata (by default {"format":"pt"}) as every shard's
+/// `__metadata__`.
+template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const sharded_write_options& options = {}) {
+  return save_sharded(dir, tensors, options.shard_metadata, options);
+}
+
 /// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
 /// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
 /// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
@@ -5708,12 +5860,14 @@ class basic_sharded_stream_writer {
   basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
   ~basic_sharded_stream_writer() = default;
 
-  /// Plans the shards of `tensors` (bytes and producers ignored), creates the directory `dir`
-  /// when missing (with its parents; IoError when it is not a directory or cannot be created)
-  /// and creates a temporary file per shard in it.
+  /// Plans the shards of `tensors` (bytes and producers ignored), each with `metadata` as its
+  /// `__metadata__` as save_sharded writes it (options.shard_metadata is not used), creates the
+  /// directory `dir` when missing (with its parents; IoError when it is not a directory or
+  /// cannot be created) and creates a temporary file per shard in it.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
   static result<basic_sharded_stream_writer> create(const P& dir,
                                                     const std::vector<tensor_spec>& tensors,
+                                                    const std::optional<metadata_map>& metadata,
                                                     const sharded_write_options& options = {}) {
     auto root = detail::to_fs_path(dir);
     if (!root) return root.error();
@@ -5732,7 +5886,7 @@ class basic_sharded_stream_writer {
       if (!name) return name.error();
       auto w =
           stream_writer::create(*root / *name, detail::shard_specs(tensors, layout->members()[k]),
-                                options.shard_metadata, options.write);
+                                metadata, options.write);
       if (!w) return w.error();
       s->writers.push_back(std::move(*w));
       for (const std::size_t i : layout->members()[k]) s->shard_of.emplace(tensors[i].name, k);
@@ -5741,6 +5895,14 @@ class basic_sharded_stream_writer {
     basic_sharded_stream_writer out;
     out.state_ = std::move(s);
     return out;
+  }
+  /// create() with options.shard_metadata (by default {"format":"pt"}) as every shard's
+  /// `__metadata__`.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const sharded_write_options& options = {}) {
+    return create(dir, tensors, options.shard_metadata, options);
   }
 
   /// Writes the next `chunk` of tensor `name` (TensorNotFound for an undeclared name,
@@ -7396,6 +7558,27 @@ result<load_report> load(const mapped_file& file, span<const load_request> reque
 template <class = void>
 result<load_report> load(const checkpoint& ckpt, span<const load_request> requests, load_sink& sink,
                          const load_options& options = {});
+
+namespace detail {
+template <class S>
+inline constexpr bool is_load_source_v =
+    std::is_same_v<S, source_reader> || std::is_same_v<S, mapped_file> ||
+    std::is_same_v<S, checkpoint>;
+}  // namespace detail
+/// load() with the requests in a braced list, `load(file, {{"a", dst_a}, {"b", dst_b}})`, in
+/// C++17 and C++20 alike (a span, std::span included, takes a braced list only inside a second
+/// pair of braces).
+template <class Source, std::enable_if_t<detail::is_load_source_v<Source>, int> = 0>
+result<load_report> load(const Source& source, std::initializer_list<load_request> requests,
+                         const load_options& options = {}) {
+  return load(source, span<const load_request>(requests.begin(), requests.size()), options);
+}
+/// load() into `sink` with the requests in a braced list.
+template <class Source, std::enable_if_t<detail::is_load_source_v<Source>, int> = 0>
+result<load_report> load(const Source& source, std::initializer_list<load_request> requests,
+                         load_sink& sink, const load_options& options = {}) {
+  return load(source, span<const load_request>(requests.begin(), requests.size()), sink, options);
+}
 
 namespace detail {
 

@@ -62,6 +62,11 @@ template st::result<st::load_report> st::load<void>(const st::mapped_file&,
 template st::result<st::load_report> st::load<void>(const st::checkpoint&,
                                                     st::span<const st::load_request>,
                                                     st::load_sink&, const st::load_options&);
+template st::result<st::load_report> st::load<st::mapped_file>(
+    const st::mapped_file&, std::initializer_list<st::load_request>, const st::load_options&);
+template st::result<st::load_report> st::load<st::checkpoint>(
+    const st::checkpoint&, std::initializer_list<st::load_request>, st::load_sink&,
+    const st::load_options&);
 
 // Entry points that take paths: both kinds.
 template st::result<st::mapped_file> st::mapped_file::open<std::string>(const std::string&,
@@ -86,6 +91,12 @@ template st::result<st::shard_layout> st::save_sharded<std::string>(
     const std::string&, const std::vector<st::tensor_spec>&, const st::sharded_write_options&);
 template st::result<st::sharded_stream_writer> st::sharded_stream_writer::create<std::string>(
     const std::string&, const std::vector<st::tensor_spec>&, const st::sharded_write_options&);
+template st::result<st::shard_layout> st::save_sharded<std::string>(
+    const std::string&, const std::vector<st::tensor_spec>&, const std::optional<st::metadata_map>&,
+    const st::sharded_write_options&);
+template st::result<st::sharded_stream_writer> st::sharded_stream_writer::create<std::string>(
+    const std::string&, const std::vector<st::tensor_spec>&, const std::optional<st::metadata_map>&,
+    const st::sharded_write_options&);
 template st::result<void> st::merge_checkpoint<std::string>(const st::checkpoint&,
                                                             const std::string&,
                                                             const st::write_options&);

@@ -63,6 +63,7 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <new>
 #include <optional>
 #include <ostream>
@@ -97,33 +98,123 @@ inline namespace SAFETENSORS_ABI {
 template <class T>
 using span = std::span<T>;
 #else
-/// A non-owning view of `size()` contiguous objects of type T (std::span's C++17 stand-in; in
-/// C++20 `safetensors::span` is `std::span`).
+template <class T>
+class span;
+
+namespace detail {
+template <class T>
+struct is_span : std::false_type {};
+template <class T>
+struct is_span<span<T>> : std::true_type {};
+
+template <class V>
+inline constexpr bool is_char_v = std::is_same_v<V, char> || std::is_same_v<V, wchar_t> ||
+                                  std::is_same_v<V, char16_t> || std::is_same_v<V, char32_t>;
+
+/// Whether the class type It is an iterator C++17 can tell is contiguous: those of std::vector
+/// (not of vector<bool>), std::basic_string and std::basic_string_view, V their value type.
+template <class It, class V>
+constexpr bool is_contiguous_class_iterator() noexcept {
+  if constexpr (!std::is_object_v<V> || std::is_abstract_v<V>) {
+    return false;
+  } else if constexpr (std::is_same_v<It, typename std::vector<V>::iterator> ||
+                       std::is_same_v<It, typename std::vector<V>::const_iterator>) {
+    return !std::is_same_v<V, bool>;
+  } else if constexpr (is_char_v<V>) {
+    return std::is_same_v<It, typename std::basic_string<V>::iterator> ||
+           std::is_same_v<It, typename std::basic_string<V>::const_iterator> ||
+           std::is_same_v<It, typename std::basic_string_view<V>::const_iterator>;
+  } else {
+    return false;
+  }
+}
+
+/// `type` is the element type of It when It is a pointer or a contiguous class iterator (see
+/// above); absent otherwise. std::span takes any contiguous_iterator, which C++17 cannot detect.
+template <class It, class = void>
+struct contiguous_element {};
+template <class U>
+struct contiguous_element<U*> {
+  using type = U;
+};
+template <class It>
+struct contiguous_element<
+    It, std::enable_if_t<
+            std::is_class_v<It> &&
+            is_contiguous_class_iterator<It, typename std::iterator_traits<It>::value_type>()>> {
+  using type = std::remove_reference_t<typename std::iterator_traits<It>::reference>;
+};
+
+/// True when an array of E may be viewed as an array of T (T is E, or E with more cv).
+template <class E, class T>
+inline constexpr bool span_compatible_v = std::is_convertible_v<E (*)[], T (*)[]>;
+
+template <class It, class T, class = void>
+struct is_span_iterator : std::false_type {};
+template <class It, class T>
+struct is_span_iterator<It, T, std::void_t<typename contiguous_element<It>::type>>
+    : std::bool_constant<span_compatible_v<typename contiguous_element<It>::type, T>> {};
+
+template <class C, class T, class = void>
+struct is_span_range : std::false_type {};
+template <class C, class T>
+struct is_span_range<
+    C, T,
+    std::void_t<decltype(std::data(std::declval<C&>())), decltype(std::size(std::declval<C&>())),
+                decltype(std::begin(std::declval<C&>()))>>
+    : std::bool_constant<
+          std::is_pointer_v<decltype(std::data(std::declval<C&>()))> &&
+          span_compatible_v<std::remove_pointer_t<decltype(std::data(std::declval<C&>()))>, T>> {};
+
+/// std::span's range constructor: a contiguous sized range (not a span or a C array, which
+/// have their own constructors) of elements viewable as T; an rvalue only when T is const.
+template <class C, class T, class R = std::remove_cv_t<std::remove_reference_t<C>>>
+inline constexpr bool span_range_arg_v = !is_span<R>::value && !std::is_array_v<R> &&
+                                         is_span_range<std::remove_reference_t<C>, T>::value &&
+                                         (std::is_lvalue_reference_v<C> || std::is_const_v<T>);
+}  // namespace detail
+
+/// A non-owning view of `size()` contiguous objects of type T: std::span's C++17 stand-in (in
+/// C++20 `safetensors::span` is `std::span`). It takes what std::span<T> takes, with the same
+/// preconditions: a pointer or contiguous iterator and a count, two of them, a C array (so a
+/// braced list in a second pair of braces for a const T: `{{1, 2, 3}}`), any contiguous sized
+/// range (a temporary only for a const T), another span. Contiguous iterators are pointers and
+/// those of std::vector, std::basic_string and std::basic_string_view, which C++17 can tell.
 template <class T>
 class span {
  public:
   using element_type = T;
   using value_type = std::remove_cv_t<T>;
   using size_type = std::size_t;
+  using difference_type = std::ptrdiff_t;
   using pointer = T*;
+  using const_pointer = const T*;
   using reference = T&;
+  using const_reference = const T&;
   using iterator = T*;
+  using reverse_iterator = std::reverse_iterator<T*>;
 
   constexpr span() noexcept = default;
-  constexpr span(T* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  template <class It, class = std::enable_if_t<detail::is_span_iterator<It, T>::value>>
+  constexpr span(It from, std::size_t count) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(address(from, count)), size_(count) {}
+  template <class It, class End,
+            class = std::enable_if_t<detail::is_span_iterator<It, T>::value &&
+                                     detail::is_span_iterator<End, T>::value>,
+            class = decltype(std::declval<End>() - std::declval<It>())>
+  constexpr span(It from, End to) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(address(from, static_cast<std::size_t>(to - from))),
+        size_(static_cast<std::size_t>(to - from)) {}
   template <std::size_t N>
   constexpr span(T (&array)[N]) noexcept : data_(array), size_(N) {}  // NOLINT
-  /// A span over any contiguous container with data() and size() (std::vector, std::string...).
-  template <class C,
-            class = std::enable_if_t<
-                !std::is_same_v<std::remove_cv_t<C>, span> &&
-                std::is_convertible_v<decltype(std::data(std::declval<C&>())), T*> &&
-                std::is_convertible_v<decltype(std::size(std::declval<C&>())), std::size_t>>>
-  constexpr span(C& container) noexcept  // NOLINT(google-explicit-constructor)
+  /// A span over a contiguous container (std::vector, std::array, std::string, an
+  /// initializer_list...); a temporary one only for a const T, whose span must not outlive it.
+  template <class C, class = std::enable_if_t<detail::span_range_arg_v<C, T>>>
+  constexpr span(C&& container) noexcept  // NOLINT(google-explicit-constructor)
       : data_(std::data(container)), size_(std::size(container)) {}
   /// Conversion from span<U> when U* converts to T* (e.g. span<float> to span<const float>).
-  template <class U, class = std::enable_if_t<!std::is_same_v<U, T> &&
-                                              std::is_convertible_v<U (*)[], T (*)[]>>>
+  template <class U,
+            class = std::enable_if_t<!std::is_same_v<U, T> && detail::span_compatible_v<U, T>>>
   constexpr span(const span<U>& other) noexcept  // NOLINT(google-explicit-constructor)
       : data_(other.data()), size_(other.size()) {}
 
@@ -133,8 +224,20 @@ class span {
   constexpr bool empty() const noexcept { return size_ == 0; }
   constexpr T* begin() const noexcept { return data_; }
   constexpr T* end() const noexcept { return data_ + size_; }
+  constexpr reverse_iterator rbegin() const noexcept { return reverse_iterator(end()); }
+  constexpr reverse_iterator rend() const noexcept { return reverse_iterator(begin()); }
   /// Element i (unchecked).
   constexpr T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  /// The first element (precondition: !empty()).
+  constexpr T& front() const noexcept { return data_[0]; }
+  /// The last element (precondition: !empty()).
+  constexpr T& back() const noexcept { return data_[size_ - 1]; }
+  /// The first `count` elements (precondition: count <= size()).
+  constexpr span first(std::size_t count) const noexcept { return span(data_, count); }
+  /// The last `count` elements (precondition: count <= size()).
+  constexpr span last(std::size_t count) const noexcept {
+    return span(data_ + (size_ - count), count);
+  }
   /// The elements [offset, offset + count), or [offset, size()) without a count. Precondition,
   /// as std::span's: offset <= size() and count <= size() - offset.
   constexpr span subspan(std::size_t offset,
@@ -143,6 +246,17 @@ class span {
   }
 
  private:
+  // A class iterator is dereferenced only when the range is not empty (an empty span from one
+  // has a null data()).
+  template <class It>
+  static constexpr T* address(It from, std::size_t count) noexcept {
+    if constexpr (std::is_pointer_v<It>) {
+      (void)count;
+      return from;
+    } else {
+      return count == 0 ? nullptr : std::addressof(*from);
+    }
+  }
   T* data_ = nullptr;
   std::size_t size_ = 0;
 };

@@ -130,6 +130,27 @@ result<load_report> load(const checkpoint& ckpt, span<const load_request> reques
                          const load_options& options = {});
 
 namespace detail {
+template <class S>
+inline constexpr bool is_load_source_v =
+    std::is_same_v<S, source_reader> || std::is_same_v<S, mapped_file> ||
+    std::is_same_v<S, checkpoint>;
+}  // namespace detail
+/// load() with the requests in a braced list, `load(file, {{"a", dst_a}, {"b", dst_b}})`, in
+/// C++17 and C++20 alike (a span, std::span included, takes a braced list only inside a second
+/// pair of braces).
+template <class Source, std::enable_if_t<detail::is_load_source_v<Source>, int> = 0>
+result<load_report> load(const Source& source, std::initializer_list<load_request> requests,
+                         const load_options& options = {}) {
+  return load(source, span<const load_request>(requests.begin(), requests.size()), options);
+}
+/// load() into `sink` with the requests in a braced list.
+template <class Source, std::enable_if_t<detail::is_load_source_v<Source>, int> = 0>
+result<load_report> load(const Source& source, std::initializer_list<load_request> requests,
+                         load_sink& sink, const load_options& options = {}) {
+  return load(source, span<const load_request>(requests.begin(), requests.size()), sink, options);
+}
+
+namespace detail {
 
 /// Where one request's tensor is: its shard's bytes (a mapping or a source) and table entry.
 struct load_origin {

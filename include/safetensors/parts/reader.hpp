@@ -4,8 +4,8 @@
 //   source_reader::open(...)  a file read with pread, or any random_access_source
 //                                                         -> source_reader (read_into your buffers)
 // Every table has the same lookup: find(name) -> optional<tensor_info>, at(name) ->
-// result<tensor_info>, contains(name) -> bool; size() counts tensors. `template <class = void>`
-// marks what is compiled only when used (docs/design.md#compile-cost).
+// result<tensor_info>, contains(name) -> bool; size() counts tensors; tensors() lists them.
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_READER_HPP
@@ -256,6 +256,8 @@ class source_reader {
   const random_access_source& source() const noexcept { return *source_; }
   /// Number of tensors.
   std::size_t size() const noexcept { return header_.size(); }
+  /// The tensors in offset order.
+  tensor_range tensors() const noexcept { return header_.tensors(); }
   std::optional<tensor_info> find(std::string_view name) const noexcept {
     return header_.find(name);
   }

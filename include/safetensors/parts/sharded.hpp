@@ -308,6 +308,29 @@ class basic_checkpoint {
     if (!s) return std::nullopt;
     return s->second;
   }
+  /// Every tensor the index lists, in the order of the bytes: shard by shard in the order of
+  /// index().shards, each shard's in offset order (for a single file, its tensors() order).
+  /// Opens every shard: a shard's error when one cannot be opened, TensorNotFound for a listed
+  /// tensor its shard does not hold; a tensor a shard holds but the index does not list is left
+  /// out. The entries live as long as the checkpoint. Without opening a shard, a checkpoint
+  /// knows each tensor's name and shard only: entries() (name order), contains(), shard_of().
+  result<std::vector<tensor_info>> tensors() const {
+    std::vector<tensor_info> out;
+    out.reserve(index_.weight_map.size());
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      auto s = shard(i);
+      if (!s) return s.error();
+      for (const tensor_info t : s->header().tensors()) {
+        if (index_.find(t.name()) == std::optional<std::size_t>(i)) out.push_back(t);
+      }
+    }
+    if (out.size() != index_.weight_map.size()) {  // a listed tensor is missing: locate names it
+      for (const index_entry& e : index_.weight_map) {
+        if (auto s = locate(e.name); !s) return s.error();
+      }
+    }
+    return out;
+  }
   /// A zero-copy view of tensor `name` (shard_access::mapped; InvalidArgument with reader).
   result<tensor_view> tensor(std::string_view name) const {
     auto s = locate(name);
@@ -644,7 +667,9 @@ struct sharded_write_options {
   /// File names: `<prefix>-00001-of-00003.safetensors`, `<prefix>.safetensors.index.json`, or
   /// `<prefix>.safetensors` for a single shard ("model", "diffusion_pytorch_model", ...).
   std::string prefix = "model";
-  /// Every shard's `__metadata__` (transformers' loader wants "format" in pt/tf/flax/mlx).
+  /// Every shard's `__metadata__` when save_sharded or sharded_stream_writer::create gets no
+  /// metadata argument; a metadata argument replaces it. (transformers' loader wants "format"
+  /// in pt/tf/flax/mlx.)
   std::optional<metadata_map> shard_metadata = metadata_map{{"format", "pt"}};
   /// Extra keys for the index's `metadata` object (any JSON values; must be an object or null).
   /// `total_size` is always the computed sum and replaces a `total_size` given here.
@@ -913,7 +938,9 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
 }
 }  // namespace detail
 
-/// Writes `tensors` into the directory `dir` as a checkpoint (docs/index.md#write-order): every
+/// Writes `tensors` into the directory `dir` as a checkpoint whose every shard has `metadata` as
+/// its `__metadata__`, as save_file writes it (nullopt: none; options.shard_metadata is not
+/// used; transformers' loader wants a "format" key). In order (docs/index.md#write-order): every
 /// shard is validated first; then `dir` is created if missing (with its parents); the shards per
 /// shard_layout and the index are written and flushed under temporary names; then an existing
 /// `<prefix>.safetensors.index.json` is removed (also when the result is a single
@@ -929,6 +956,7 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
 /// docs/writing.md#what-a-kill-leaves).
 template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
 result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const std::optional<metadata_map>& metadata,
                                   const sharded_write_options& options = {}) {
   auto root = detail::to_fs_path(dir);
   if (!root) return root.error();
@@ -940,7 +968,7 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
   std::uint64_t grand_total = 0;
   for (const auto& which : layout->members()) {
     groups.push_back(detail::shard_specs(tensors, which));
-    auto plan = write_plan::create(groups.back(), options.shard_metadata, options.write);
+    auto plan = write_plan::create(groups.back(), metadata, options.write);
     if (!plan) return plan.error();
     grand_total += plan->file_size();
     plans.push_back(std::move(*plan));
@@ -976,6 +1004,14 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
   return std::move(*layout);
 }
 
+/// save_sharded with options.shard_metadata (by default {"format":"pt"}) as every shard's
+/// `__metadata__`.
+template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const sharded_write_options& options = {}) {
+  return save_sharded(dir, tensors, options.shard_metadata, options);
+}
+
 /// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
 /// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
 /// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
@@ -991,12 +1027,14 @@ class basic_sharded_stream_writer {
   basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
   ~basic_sharded_stream_writer() = default;
 
-  /// Plans the shards of `tensors` (bytes and producers ignored), creates the directory `dir`
-  /// when missing (with its parents; IoError when it is not a directory or cannot be created)
-  /// and creates a temporary file per shard in it.
+  /// Plans the shards of `tensors` (bytes and producers ignored), each with `metadata` as its
+  /// `__metadata__` as save_sharded writes it (options.shard_metadata is not used), creates the
+  /// directory `dir` when missing (with its parents; IoError when it is not a directory or
+  /// cannot be created) and creates a temporary file per shard in it.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
   static result<basic_sharded_stream_writer> create(const P& dir,
                                                     const std::vector<tensor_spec>& tensors,
+                                                    const std::optional<metadata_map>& metadata,
                                                     const sharded_write_options& options = {}) {
     auto root = detail::to_fs_path(dir);
     if (!root) return root.error();
@@ -1015,7 +1053,7 @@ class basic_sharded_stream_writer {
       if (!name) return name.error();
       auto w =
           stream_writer::create(*root / *name, detail::shard_specs(tensors, layout->members()[k]),
-                                options.shard_metadata, options.write);
+                                metadata, options.write);
       if (!w) return w.error();
       s->writers.push_back(std::move(*w));
       for (const std::size_t i : layout->members()[k]) s->shard_of.emplace(tensors[i].name, k);
@@ -1024,6 +1062,14 @@ class basic_sharded_stream_writer {
     basic_sharded_stream_writer out;
     out.state_ = std::move(s);
     return out;
+  }
+  /// create() with options.shard_metadata (by default {"format":"pt"}) as every shard's
+  /// `__metadata__`.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const sharded_write_options& options = {}) {
+    return create(dir, tensors, options.shard_metadata, options);
   }
 
   /// Writes the next `chunk` of tensor `name` (TensorNotFound for an undeclared name,
