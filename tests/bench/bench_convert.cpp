@@ -1,16 +1,18 @@
 // Throughput of the tensor-level conversions to float (decode_to_float) of BF16, F16 and every
 // 8-bit float, on every conversion path this machine can run (scalar, avx2, avx512 or neon; the
 // best one is what users get), against a plain memcpy of the output size (n floats), at 64 Ki
-// elements (output 256 KiB: in cache) and 4 Mi elements (16 MiB: from memory).
+// elements (output 256 KiB: in cache) and 4 Mi elements (16 MiB: from memory). Then the
+// conversions load() fuses into its reads (detail::convert_elements, on the best path) for pairs
+// of float dtypes, A->B, against the same memcpy of n floats.
 //
 // Inputs are like a model's weights (no NaN or infinity); the F16-with-inf rows show what vectors
 // holding an infinity cost (an attention mask's -inf), without a goal.
 //
 // Prints Google Benchmark's table, then each conversion's time divided by memcpy's time at the
-// same n (1.0 = as fast as copying the output). With --json, prints instead one JSON object per
+// same n (1.0 = as fast as copying n floats). With --json, prints instead one JSON object per
 // line and figure: {"name", "ours", "baseline", "ratio", "unit", "goal"}, times in ns of CPU time
 // per call; "goal" (the largest ratio accepted: 1.5 in cache, 1.1 from memory) is set on the best
-// path's figures and null on the others. Other flags go to Google Benchmark
+// path's decoding figures and null on the others. Other flags go to Google Benchmark
 // (e.g. --benchmark_repetitions=5: the figures then use the medians). docs/performance.md.
 #include <benchmark/benchmark.h>
 
@@ -57,10 +59,24 @@ const std::vector<std::byte>& input(st::dtype t, std::size_t n, bool with_inf) {
     for (auto& b : bytes) b = static_cast<std::byte>(118 + rng() % 19);
     return bytes;
   }
-  std::normal_distribution<float> normal(0.0f, 1.0f);
+  if (st::bit_size(t) < 8) {  // F4, F6_*: every pattern is a number
+    for (auto& b : bytes) b = static_cast<std::byte>(rng());
+    return bytes;
+  }
+  std::normal_distribution<double> normal(0.0, 1.0);
+  if (t == st::dtype::F64) {  // little-endian doubles
+    for (std::size_t i = 0; i < n; ++i) {
+      const double d = normal(rng);
+      std::uint64_t u = 0;
+      std::memcpy(&u, &d, sizeof d);
+      for (std::size_t k = 0; k < 8; ++k) bytes[8 * i + k] = static_cast<std::byte>(u >> (8 * k));
+    }
+    return bytes;
+  }
   std::vector<float> values(n);
   for (std::size_t i = 0; i < n; ++i) {
-    values[i] = with_inf && i % 16 == 5 ? -std::numeric_limits<float>::infinity() : normal(rng);
+    values[i] = with_inf && i % 16 == 5 ? -std::numeric_limits<float>::infinity()
+                                        : static_cast<float>(normal(rng));
   }
   if (!st::encode_from_float(values, t, bytes)) std::abort();
   return bytes;
@@ -97,6 +113,38 @@ void bm_convert(benchmark::State& state, st::dtype t, convert_path p, bool with_
                           static_cast<std::int64_t>(n * sizeof(float)));
 }
 
+// The conversion load() fuses into its reads, from dtype `from` to dtype `to`.
+void bm_pair(benchmark::State& state, st::dtype from, st::dtype to) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const std::vector<std::byte>& in = input(from, n, false);
+  std::vector<std::uint64_t> out(n);  // n * 8 bytes: room for every dtype, aligned for all
+  auto* o = reinterpret_cast<std::byte*>(out.data());
+  for (auto _ : state) {
+    st::detail::convert_elements(from, to, in.data(), n, o);
+    benchmark::DoNotOptimize(o);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(n * sizeof(float)));
+}
+
+// Pairs of float dtypes: to and from F32 (what load() converted from the start), then between
+// the narrow dtypes and to and from F64. Pairs this version cannot convert are left out.
+constexpr std::pair<st::dtype, st::dtype> pairs[] = {
+    {st::dtype::BF16, st::dtype::F32},        {st::dtype::F16, st::dtype::F32},
+    {st::dtype::F8_E4M3, st::dtype::F32},     {st::dtype::F64, st::dtype::F32},
+    {st::dtype::F32, st::dtype::BF16},        {st::dtype::F32, st::dtype::F16},
+    {st::dtype::F32, st::dtype::F8_E4M3},     {st::dtype::F32, st::dtype::F8_E5M2},
+    {st::dtype::F32, st::dtype::F8_E4M3FNUZ}, {st::dtype::F32, st::dtype::F8_E5M2FNUZ},
+    {st::dtype::BF16, st::dtype::F16},        {st::dtype::F16, st::dtype::BF16},
+    {st::dtype::F8_E4M3, st::dtype::BF16},    {st::dtype::F8_E4M3, st::dtype::F16},
+    {st::dtype::F8_E5M2, st::dtype::F16},     {st::dtype::F8_E8M0, st::dtype::BF16},
+    {st::dtype::F4, st::dtype::BF16},         {st::dtype::F16, st::dtype::F8_E4M3},
+    {st::dtype::BF16, st::dtype::F8_E4M3},    {st::dtype::F64, st::dtype::F16},
+    {st::dtype::F64, st::dtype::BF16},        {st::dtype::F32, st::dtype::F64},
+    {st::dtype::BF16, st::dtype::F64},
+};
+
 void register_benchmarks() {
   benchmark::RegisterBenchmark("memcpy", bm_memcpy)->Arg(in_cache)->Arg(from_memory);
   for (st::dtype t : dtypes) {
@@ -116,6 +164,13 @@ void register_benchmarks() {
     benchmark::RegisterBenchmark(name.c_str(), bm_convert, st::dtype::F16, p, true)
         ->Arg(in_cache)
         ->Arg(from_memory);
+  }
+  const std::string best = st::detail::convert_path_name(st::detail::best_convert_path());
+  for (const auto& [from, to] : pairs) {
+    if (!st::can_convert(from, to)) continue;
+    const std::string name =
+        std::string(st::to_string(from)) + "->" + std::string(st::to_string(to)) + "/" + best;
+    benchmark::RegisterBenchmark(name.c_str(), bm_pair, from, to)->Arg(in_cache)->Arg(from_memory);
   }
 }
 
@@ -160,18 +215,23 @@ class ratio_reporter : public benchmark::ConsoleReporter {
           name.compare(slash + 1, std::string::npos, std::to_string(from_memory)) == 0;
       const std::string path = name.substr(name.find('/') + 1, slash - name.find('/') - 1);
       if (json_) {
+        const std::string what = name.substr(0, name.find('/'));
+        const auto arrow = what.find("->");
+        const bool pair = arrow != std::string::npos;
         char goal[16] = "null";
-        if (path == best && name.compare(0, 13, "F16-with-inf/") != 0)
+        if (path == best && !pair && name.compare(0, 13, "F16-with-inf/") != 0)
           std::snprintf(goal, sizeof goal, "%.1f", memory ? 1.1 : 1.5);
-        const std::string dtype = name.substr(0, name.find('/'));
+        const std::string title =
+            pair ? what.substr(0, arrow) + " to " + what.substr(arrow + 2) + " in load()"
+                 : what + " to float";
         std::printf(
-            "{\"name\": \"%s to float, %s path, %s\", \"ours\": %.1f, \"baseline\": %.1f, "
+            "{\"name\": \"%s, %s path, %s\", \"ours\": %.1f, \"baseline\": %.1f, "
             "\"ratio\": %.3f, \"unit\": \"ns\", \"goal\": %s}\n",
-            dtype.c_str(), path.c_str(),
+            title.c_str(), path.c_str(),
             memory ? "4 Mi elements (from memory)" : "64 Ki elements (in cache)", t.second,
             base->second.second, t.second / base->second.second, goal);
       } else {
-        std::printf("  %-27s %6.2f %6.2f%s\n", name.c_str(), t.first / base->second.first,
+        std::printf("  %-34s %6.2f %6.2f%s\n", name.c_str(), t.first / base->second.first,
                     t.second / base->second.second, path == best ? "  (best path)" : "");
       }
     }

@@ -1,6 +1,7 @@
 // safetensors for C++, part 10 of 11: dtype conversions. Element types for F16, BF16 and the
 // 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
-// kernels), encoding from float with round to nearest even, and sub-byte unpacking.
+// kernels), encoding from float and from double with round to nearest even, sub-byte unpacking,
+// and the conversion between any two float dtypes that load() fuses into its reads.
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
@@ -87,16 +88,45 @@ inline float minifloat_to_float(std::uint32_t code) noexcept {
   return f32_from_bits(sign | ((e + 127 - F.bias) << 23) | (m << (23 - F.man_bits)));
 }
 
-/// The pattern of format F nearest to `x`, ties to even. Formats without infinities take the
-/// overflow rule of `mode`; NaN becomes the format's NaN (quiet, sign kept where the format has
-/// signed NaNs). Only for formats whose smallest subnormal is above float's subnormal range.
-template <const minifloat_format& F>
-inline std::uint32_t float_to_minifloat(float x, overflow_mode mode) noexcept {
+// BF16 as a minifloat: only for encoding from double (float's subnormals are BF16's own, which
+// to_minifloat does not handle; float_to_bf16_bits rounds a float).
+inline constexpr minifloat_format fmt_bf16{8, 7, 127, special_rule::ieee};
+
+/// The bit layout of the binary floating-point types the encoders read.
+template <class T>
+struct ieee_binary;
+template <>
+struct ieee_binary<float> {
+  using bits = std::uint32_t;
+  static constexpr std::uint32_t exp_bits = 8;
+  static constexpr std::uint32_t man_bits = 23;
+};
+template <>
+struct ieee_binary<double> {
+  using bits = std::uint64_t;
+  static constexpr std::uint32_t exp_bits = 11;
+  static constexpr std::uint32_t man_bits = 52;
+};
+
+/// The pattern of format F nearest to `x` (a float or a double), ties to even: rounded once, from
+/// the bits. Formats without infinities take the overflow rule of `mode`; NaN becomes the
+/// format's NaN (quiet, sign kept where the format has signed NaNs; F16 and BF16 keep the top
+/// payload bits). Only for formats whose smallest subnormal lies above the source type's
+/// subnormal range (checked).
+template <const minifloat_format& F, class T>
+inline std::uint32_t to_minifloat(T x, overflow_mode mode) noexcept {
+  using U = typename ieee_binary<T>::bits;
+  constexpr std::uint32_t src_man = ieee_binary<T>::man_bits;
+  constexpr std::uint32_t src_bias = (1u << (ieee_binary<T>::exp_bits - 1)) - 1;
+  static_assert(src_bias - 1 >= F.bias + F.man_bits,
+                "the source's subnormals must lie below half the format's smallest subnormal");
+  constexpr U src_sign = U{1} << (8 * sizeof(U) - 1);
+  constexpr U src_inf = ((U{1} << ieee_binary<T>::exp_bits) - 1) << src_man;
   constexpr std::uint32_t width = 1 + F.exp_bits + F.man_bits;
   constexpr std::uint32_t sign_bit = 1u << (width - 1);
   constexpr std::uint32_t exp_max = (1u << F.exp_bits) - 1;
   constexpr std::uint32_t man_mask = (1u << F.man_bits) - 1;
-  constexpr std::uint32_t shift = 23 - F.man_bits;
+  constexpr std::uint32_t shift = src_man - F.man_bits;
   // Largest finite magnitude pattern, and what an overflow becomes in each mode.
   constexpr std::uint32_t max_finite = F.rule == special_rule::ieee ? (exp_max << F.man_bits) - 1
                                        : F.rule == special_rule::fn ? (sign_bit - 1) - 1
@@ -106,13 +136,15 @@ inline std::uint32_t float_to_minifloat(float x, overflow_mode mode) noexcept {
                                                                   : sign_bit;
   constexpr bool signed_nan = F.rule != special_rule::fnuz;
 
-  const std::uint32_t u = f32_to_bits(x);
-  const std::uint32_t sign = (u & 0x80000000u) != 0 ? sign_bit : 0u;
-  const std::uint32_t a = u & 0x7FFFFFFFu;
-  if (a > 0x7F800000u) {  // NaN
-    if constexpr (F.rule == special_rule::ieee && F.man_bits >= 8) {
-      // Wide enough to keep payload: quiet bit plus the payload's top bits (F16).
-      return sign | (exp_max << F.man_bits) | (1u << (F.man_bits - 1)) | ((a >> shift) & man_mask);
+  U u;
+  std::memcpy(&u, &x, sizeof u);
+  const std::uint32_t sign = (u & src_sign) != 0 ? sign_bit : 0u;
+  const U a = u & ~src_sign;
+  if (a > src_inf) {  // NaN
+    if constexpr (F.rule == special_rule::ieee && F.man_bits >= 7) {
+      // Wide enough to keep payload: quiet bit plus the payload's top bits (F16, BF16).
+      return sign | (exp_max << F.man_bits) | (1u << (F.man_bits - 1)) |
+             static_cast<std::uint32_t>((a >> shift) & man_mask);
     } else {
       return (signed_nan ? sign : 0u) | nan_code;
     }
@@ -125,27 +157,48 @@ inline std::uint32_t float_to_minifloat(float x, overflow_mode mode) noexcept {
       return (signed_nan ? sign : 0u) | nan_code;
     }
   };
-  if (a == 0x7F800000u) return overflowed();
-  if (a < 0x00800000u) {  // zero or a float subnormal: far below half the smallest subnormal
+  if (a == src_inf) return overflowed();
+  if (a < (U{1} << src_man)) {  // zero or a subnormal: far below half the smallest subnormal
     return F.rule == special_rule::fnuz ? 0u : sign;
   }
-  const std::uint32_t fe = a >> 23;  // biased float exponent, 1..254
-  std::uint32_t mag;
-  if (fe + F.bias >= 128) {  // normal in the target: unbiased exponent >= 1 - bias
-    const std::uint32_t r = a + ((1u << (shift - 1)) - 1) + ((a >> shift) & 1u);
-    mag = (r >> shift) - ((127 - F.bias) << F.man_bits);  // a carry moves into the exponent
-  } else {                                                // subnormal (or zero) in the target
-    const std::uint32_t mant = (a & 0x7FFFFFu) | 0x800000u;
-    const std::uint32_t s = shift + (128 - F.bias - fe);  // >= shift + 1
-    if (s > 24) {
+  const U fe = a >> src_man;  // biased exponent of the source, 1 .. 2 * src_bias
+  U mag;
+  if (fe + F.bias >= src_bias + 1) {  // normal in the target: unbiased exponent >= 1 - bias
+    const U r = a + ((U{1} << (shift - 1)) - 1) + ((a >> shift) & 1u);
+    mag = (r >> shift) - (U{src_bias - F.bias} << F.man_bits);  // a carry moves into the exponent
+  } else {                                                      // subnormal (or zero) in the target
+    const U mant = (a & ((U{1} << src_man) - 1)) | (U{1} << src_man);
+    const U s = shift + (src_bias + 1 - F.bias - fe);  // >= shift + 1
+    if (s > src_man + 1) {
       mag = 0;  // below half the smallest subnormal
     } else {
-      mag = (mant + ((1u << (s - 1)) - 1) + ((mant >> s) & 1u)) >> s;
+      mag = (mant + ((U{1} << (s - 1)) - 1) + ((mant >> s) & 1u)) >> s;
     }
   }
   if (mag > max_finite) return overflowed();
   if (F.rule == special_rule::fnuz && mag == 0) return 0u;  // no negative zero
-  return sign | mag;
+  return sign | static_cast<std::uint32_t>(mag);
+}
+
+/// `x` as a double, exactly, from its bits: a NaN keeps its sign and payload (a signalling one
+/// stays signalling), a subnormal its value whatever denormals-are-zero says.
+inline double float_to_double(float x) noexcept {
+  const std::uint32_t u = f32_to_bits(x);
+  const std::uint64_t sign = static_cast<std::uint64_t>(u >> 31) << 63;
+  const std::uint32_t a = u & 0x7FFFFFFFu;
+  std::uint64_t bits;
+  if (a >= 0x7F800000u) {  // infinity or NaN
+    bits = sign | 0x7FF0000000000000u | static_cast<std::uint64_t>(a & 0x7FFFFFu) << 29;
+  } else if (a >= 0x00800000u) {  // normal: rebias 127 -> 1023
+    bits = sign | (static_cast<std::uint64_t>(a) + (std::uint64_t{1023 - 127} << 23)) << 29;
+  } else {  // zero or subnormal: a * 2^-149, a normal double (or zero) from normal operands
+    const double v = static_cast<double>(a) * 0x1p-149;
+    std::memcpy(&bits, &v, sizeof bits);
+    bits |= sign;
+  }
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
 }
 
 }  // namespace detail
@@ -203,7 +256,7 @@ inline float f6_e3m2_bits_to_float(std::uint8_t bits) noexcept {
 /// (sign and top payload bits kept), values below half the smallest subnormal to signed zero.
 inline std::uint16_t float_to_f16_bits(float x) noexcept {
   return static_cast<std::uint16_t>(
-      detail::float_to_minifloat<detail::fmt_f16>(x, overflow_mode::non_saturating));
+      detail::to_minifloat<detail::fmt_f16>(x, overflow_mode::non_saturating));
 }
 /// float to bfloat16 bits: round to nearest even, overflow to infinity, NaN to a quiet NaN (sign
 /// and top payload bits kept).
@@ -216,25 +269,25 @@ inline std::uint16_t float_to_bf16_bits(float x) noexcept {
 /// sign) by default, as PyTorch; +-448 when saturating. Infinity: NaN, or +-448 when saturating.
 inline std::uint8_t float_to_f8_e4m3_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
-  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3>(x, mode));
+  return static_cast<std::uint8_t>(detail::to_minifloat<detail::fmt_e4m3>(x, mode));
 }
 /// float to F8_E5M2 bits (round to nearest even). Beyond 57344 after rounding: infinity by
 /// default, as PyTorch; +-57344 when saturating (infinities too). NaN: 0x7F with the sign.
 inline std::uint8_t float_to_f8_e5m2_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
-  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2>(x, mode));
+  return static_cast<std::uint8_t>(detail::to_minifloat<detail::fmt_e5m2>(x, mode));
 }
 /// float to F8_E4M3FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
 /// default, +-240 when saturating; -0 becomes +0).
 inline std::uint8_t float_to_f8_e4m3fnuz_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
-  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e4m3fnuz>(x, mode));
+  return static_cast<std::uint8_t>(detail::to_minifloat<detail::fmt_e4m3fnuz>(x, mode));
 }
 /// float to F8_E5M2FNUZ bits (round to nearest even; overflow, infinities and NaN to 0x80 by
 /// default, +-57344 when saturating; -0 becomes +0).
 inline std::uint8_t float_to_f8_e5m2fnuz_bits(
     float x, overflow_mode mode = overflow_mode::non_saturating) noexcept {
-  return static_cast<std::uint8_t>(detail::float_to_minifloat<detail::fmt_e5m2fnuz>(x, mode));
+  return static_cast<std::uint8_t>(detail::to_minifloat<detail::fmt_e5m2fnuz>(x, mode));
 }
 
 // --- element types ---------------------------------------------------------------------------
@@ -397,6 +450,80 @@ inline void cast_to_float_n(const unsigned char* in, float* out, std::size_t n) 
   }
 }
 
+/// Decodes n elements of dtype `type` (any but C64) at `in` into floats (decode_to_float()).
+template <class = void>
+void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) noexcept {
+  switch (type) {
+    case dtype::BOOL:
+      for (std::size_t i = 0; i < n; ++i) out[i] = in[i] != 0 ? 1.0f : 0.0f;
+      break;
+    case dtype::F4:
+      f4_to_float_n(in, out, n);
+      break;
+    case dtype::F6_E2M3:
+      f6_to_float_n<f6_e2m3_bits_to_float>(in, out, n);
+      break;
+    case dtype::F6_E3M2:
+      f6_to_float_n<f6_e3m2_bits_to_float>(in, out, n);
+      break;
+    case dtype::U8:
+      for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]);
+      break;
+    case dtype::I8:
+      for (std::size_t i = 0; i < n; ++i) {
+        out[i] = static_cast<float>(static_cast<int>(in[i]) - (in[i] >= 0x80 ? 256 : 0));
+      }
+      break;
+    case dtype::F8_E5M2:
+      f8_to_float_n<dtype::F8_E5M2, f8_e5m2_bits_to_float>(in, out, n);
+      break;
+    case dtype::F8_E4M3:
+      f8_to_float_n<dtype::F8_E4M3, f8_e4m3_bits_to_float>(in, out, n);
+      break;
+    case dtype::F8_E8M0:
+      f8_to_float_n<dtype::F8_E8M0, f8_e8m0_bits_to_float>(in, out, n);
+      break;
+    case dtype::F8_E4M3FNUZ:
+      f8_to_float_n<dtype::F8_E4M3FNUZ, f8_e4m3fnuz_bits_to_float>(in, out, n);
+      break;
+    case dtype::F8_E5M2FNUZ:
+      f8_to_float_n<dtype::F8_E5M2FNUZ, f8_e5m2fnuz_bits_to_float>(in, out, n);
+      break;
+    case dtype::I16:
+      cast_to_float_n<std::int16_t>(in, out, n);
+      break;
+    case dtype::U16:
+      cast_to_float_n<std::uint16_t>(in, out, n);
+      break;
+    case dtype::F16:
+      f16_to_float_n(in, out, n);
+      break;
+    case dtype::BF16:
+      bf16_to_float_n(in, out, n);
+      break;
+    case dtype::I32:
+      cast_to_float_n<std::int32_t>(in, out, n);
+      break;
+    case dtype::U32:
+      cast_to_float_n<std::uint32_t>(in, out, n);
+      break;
+    case dtype::F32:
+      cast_to_float_n<float>(in, out, n);
+      break;
+    case dtype::F64:
+      cast_to_float_n<double>(in, out, n);
+      break;
+    case dtype::I64:
+      cast_to_float_n<std::int64_t>(in, out, n);
+      break;
+    case dtype::U64:
+      cast_to_float_n<std::uint64_t>(in, out, n);
+      break;
+    case dtype::C64:
+      break;  // not a float: decode_to_float refuses it
+  }
+}
+
 }  // namespace detail
 
 /// Decodes the first `out.size()` elements of a little-endian (packed, for sub-byte dtypes) byte
@@ -418,79 +545,9 @@ result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float
                                              " elements need more than the " +
                                              detail::num(bytes.size()) + " bytes given");
   }
-  const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
-  float* o = out.data();
-  const std::size_t n = out.size();
-  if (n == 0) return {};
-  switch (type) {
-    case dtype::BOOL:
-      for (std::size_t i = 0; i < n; ++i) o[i] = in[i] != 0 ? 1.0f : 0.0f;
-      break;
-    case dtype::F4:
-      detail::f4_to_float_n(in, o, n);
-      break;
-    case dtype::F6_E2M3:
-      detail::f6_to_float_n<f6_e2m3_bits_to_float>(in, o, n);
-      break;
-    case dtype::F6_E3M2:
-      detail::f6_to_float_n<f6_e3m2_bits_to_float>(in, o, n);
-      break;
-    case dtype::U8:
-      for (std::size_t i = 0; i < n; ++i) o[i] = static_cast<float>(in[i]);
-      break;
-    case dtype::I8:
-      for (std::size_t i = 0; i < n; ++i) {
-        o[i] = static_cast<float>(static_cast<int>(in[i]) - (in[i] >= 0x80 ? 256 : 0));
-      }
-      break;
-    case dtype::F8_E5M2:
-      detail::f8_to_float_n<dtype::F8_E5M2, f8_e5m2_bits_to_float>(in, o, n);
-      break;
-    case dtype::F8_E4M3:
-      detail::f8_to_float_n<dtype::F8_E4M3, f8_e4m3_bits_to_float>(in, o, n);
-      break;
-    case dtype::F8_E8M0:
-      detail::f8_to_float_n<dtype::F8_E8M0, f8_e8m0_bits_to_float>(in, o, n);
-      break;
-    case dtype::F8_E4M3FNUZ:
-      detail::f8_to_float_n<dtype::F8_E4M3FNUZ, f8_e4m3fnuz_bits_to_float>(in, o, n);
-      break;
-    case dtype::F8_E5M2FNUZ:
-      detail::f8_to_float_n<dtype::F8_E5M2FNUZ, f8_e5m2fnuz_bits_to_float>(in, o, n);
-      break;
-    case dtype::I16:
-      detail::cast_to_float_n<std::int16_t>(in, o, n);
-      break;
-    case dtype::U16:
-      detail::cast_to_float_n<std::uint16_t>(in, o, n);
-      break;
-    case dtype::F16:
-      detail::f16_to_float_n(in, o, n);
-      break;
-    case dtype::BF16:
-      detail::bf16_to_float_n(in, o, n);
-      break;
-    case dtype::I32:
-      detail::cast_to_float_n<std::int32_t>(in, o, n);
-      break;
-    case dtype::U32:
-      detail::cast_to_float_n<std::uint32_t>(in, o, n);
-      break;
-    case dtype::F32:
-      detail::cast_to_float_n<float>(in, o, n);
-      break;
-    case dtype::F64:
-      detail::cast_to_float_n<double>(in, o, n);
-      break;
-    case dtype::I64:
-      detail::cast_to_float_n<std::int64_t>(in, o, n);
-      break;
-    case dtype::U64:
-      detail::cast_to_float_n<std::uint64_t>(in, o, n);
-      break;
-    case dtype::C64:
-      break;  // rejected above
-  }
+  if (out.empty()) return {};
+  detail::to_float_n(type, reinterpret_cast<const unsigned char*>(bytes.data()), out.data(),
+                     out.size());
   return {};
 }
 
@@ -528,6 +585,66 @@ result<std::vector<c64>> to_complex(const tensor_view& view) {
   return v->to_vector();
 }
 
+namespace detail {
+
+/// Encodes n values, value i being load(i) (all floats or all doubles), as dtype `to` into
+/// little-endian bytes at `out`: F16, BF16, F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ (rounded
+/// once to nearest even, 8-bit overflow per `mode`), and F32 from floats (bits as they are).
+/// Other dtypes write nothing. One loop per dtype.
+template <class Load>
+void encode_n(dtype to, Load load, unsigned char* out, std::size_t n, overflow_mode mode) noexcept {
+  using T = decltype(load(std::size_t{0}));
+  const auto put16 = [out](std::size_t i, std::uint32_t v) noexcept {
+    out[2 * i] = static_cast<unsigned char>(v & 0xFFu);
+    out[2 * i + 1] = static_cast<unsigned char>(v >> 8);
+  };
+  const auto put8 = [out](std::size_t i, std::uint32_t v) noexcept {
+    out[i] = static_cast<unsigned char>(v);
+  };
+  switch (to) {
+    case dtype::F32:
+      if constexpr (std::is_same_v<T, float>) {
+        for (std::size_t i = 0; i < n; ++i) {
+          const std::uint32_t b = f32_to_bits(load(i));
+          for (std::size_t k = 0; k < 4; ++k) {
+            out[4 * i + k] = static_cast<unsigned char>(b >> (8 * k));
+          }
+        }
+      }
+      break;
+    case dtype::F16:
+      for (std::size_t i = 0; i < n; ++i) {
+        put16(i, to_minifloat<fmt_f16>(load(i), overflow_mode::non_saturating));
+      }
+      break;
+    case dtype::BF16:
+      for (std::size_t i = 0; i < n; ++i) {
+        if constexpr (std::is_same_v<T, float>) {
+          put16(i, float_to_bf16_bits(load(i)));
+        } else {
+          put16(i, to_minifloat<fmt_bf16>(load(i), overflow_mode::non_saturating));
+        }
+      }
+      break;
+    case dtype::F8_E4M3:
+      for (std::size_t i = 0; i < n; ++i) put8(i, to_minifloat<fmt_e4m3>(load(i), mode));
+      break;
+    case dtype::F8_E5M2:
+      for (std::size_t i = 0; i < n; ++i) put8(i, to_minifloat<fmt_e5m2>(load(i), mode));
+      break;
+    case dtype::F8_E4M3FNUZ:
+      for (std::size_t i = 0; i < n; ++i) put8(i, to_minifloat<fmt_e4m3fnuz>(load(i), mode));
+      break;
+    case dtype::F8_E5M2FNUZ:
+      for (std::size_t i = 0; i < n; ++i) put8(i, to_minifloat<fmt_e5m2fnuz>(load(i), mode));
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace detail
+
 /// Encodes floats as dtype `type` into little-endian bytes: F32 (bytes as is), F16 and BF16
 /// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
 /// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
@@ -561,41 +678,116 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
                      detail::num(detail::int_cast<std::uint64_t>(in.size()) * width) +
                      " bytes, the buffer holds " + detail::num(out.size()));
   }
-  auto* o = reinterpret_cast<unsigned char*>(out.data());
-  const auto put16 = [o](std::size_t i, std::uint32_t v) noexcept {
-    o[2 * i] = static_cast<unsigned char>(v & 0xFFu);
-    o[2 * i + 1] = static_cast<unsigned char>(v >> 8);
-  };
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const float x = in[i];
-    switch (type) {
-      case dtype::F32: {
-        const std::uint32_t b = detail::f32_to_bits(x);
-        for (std::size_t k = 0; k < 4; ++k) o[4 * i + k] = static_cast<unsigned char>(b >> (8 * k));
-        break;
-      }
-      case dtype::F16:
-        put16(i, float_to_f16_bits(x));
-        break;
-      case dtype::BF16:
-        put16(i, float_to_bf16_bits(x));
-        break;
-      case dtype::F8_E4M3:
-        o[i] = float_to_f8_e4m3_bits(x, mode);
-        break;
-      case dtype::F8_E5M2:
-        o[i] = float_to_f8_e5m2_bits(x, mode);
-        break;
-      case dtype::F8_E4M3FNUZ:
-        o[i] = float_to_f8_e4m3fnuz_bits(x, mode);
-        break;
-      default:  // F8_E5M2FNUZ
-        o[i] = float_to_f8_e5m2fnuz_bits(x, mode);
-        break;
-    }
-  }
+  detail::encode_n(
+      type, [p = in.data()](std::size_t i) noexcept { return p[i]; },
+      reinterpret_cast<unsigned char*>(out.data()), in.size(), mode);
   return {};
 }
+
+// --- between dtypes (docs/dtypes.md#between-float-dtypes) --------------------------------------
+
+namespace detail {
+
+/// Whether `t` is a float dtype: one whose every pattern decodes to float exactly (F4 to F32), or
+/// F64.
+constexpr bool is_float(dtype t) noexcept {
+  switch (t) {
+    case dtype::F4:
+    case dtype::F6_E2M3:
+    case dtype::F6_E3M2:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3:
+    case dtype::F8_E8M0:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F32:
+    case dtype::F64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Whether every float dtype converts to `t`: the float dtypes with a per-value encoder (all but
+/// F8_E8M0, F4 and F6_*).
+constexpr bool is_float_target(dtype t) noexcept {
+  switch (t) {
+    case dtype::F64:
+    case dtype::F32:
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F8_E4M3:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Converts `n` elements of dtype `from` at `in` (little-endian, packed for sub-byte dtypes) to
+/// dtype `to` at `out`: F32 and F64 as the host's float and double, other dtypes little-endian.
+/// For the pairs can_convert() accepts; both pointers may have any alignment. Each value is
+/// rounded once: the decoders to float are exact, so narrow dtypes go through a block of floats
+/// (SIMD decoding), and F64 is encoded from the double itself.
+template <class = void>
+void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t count,
+                      std::byte* out) noexcept {
+  const auto* src = reinterpret_cast<const unsigned char*>(in);
+  auto* dst = reinterpret_cast<unsigned char*>(out);
+  const auto n = int_cast<std::size_t>(count);  // at most one chunk of a tensor in memory
+  const auto from_bytes = [from](std::size_t k) { return k * bit_size(from) / 8; };
+  if (from == to) {
+    std::uint64_t bytes = 0;
+    (void)bytes_for_elements(from, count, bytes);
+    if (bytes != 0) std::memcpy(dst, src, int_cast<std::size_t>(bytes));
+    return;
+  }
+  const auto aligned = [](const void* p) {
+    return reinterpret_cast<std::uintptr_t>(p) % alignof(float) == 0;
+  };
+  constexpr std::size_t block = 1024;  // whole bytes of every dtype
+  alignas(float) float floats[block];
+  if (to == dtype::F32) {
+    if (aligned(dst)) return to_float_n(from, src, reinterpret_cast<float*>(dst), n);
+    for (std::size_t done = 0; done < n; done += block) {
+      const std::size_t k = std::min(block, n - done);
+      to_float_n(from, src + from_bytes(done), floats, k);
+      std::memcpy(dst + done * sizeof(float), floats, k * sizeof(float));
+    }
+    return;
+  }
+  if (from == dtype::F64) {  // rounded once from the double: through float would round twice
+    return encode_n(
+        to, [in](std::size_t i) noexcept { return load_le<double>(in + 8 * i); }, dst, n,
+        overflow_mode::non_saturating);
+  }
+  if (from == dtype::F32 && to != dtype::F64) {
+    return encode_n(
+        to, [in](std::size_t i) noexcept { return load_le<float>(in + 4 * i); }, dst, n,
+        overflow_mode::non_saturating);
+  }
+  // The other float dtypes decode to float exactly: a block of floats, then encoded or widened.
+  for (std::size_t done = 0; done < n; done += block) {
+    const std::size_t k = std::min(block, n - done);
+    to_float_n(from, src + from_bytes(done), floats, k);
+    if (to == dtype::F64) {
+      for (std::size_t i = 0; i < k; ++i) {
+        const double d = float_to_double(floats[i]);
+        std::memcpy(dst + (done + i) * sizeof(double), &d, sizeof d);
+      }
+    } else {
+      encode_n(
+          to, [&floats](std::size_t i) noexcept { return floats[i]; },
+          dst + done * bit_size(to) / 8, k, overflow_mode::non_saturating);
+    }
+  }
+}
+
+}  // namespace detail
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors

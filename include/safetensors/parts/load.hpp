@@ -75,22 +75,12 @@ class load_sink {
 };
 
 /// Whether load() can deliver dtype `to` from dtype `from`: the same dtype; F32 from any dtype
-/// decode_to_float reads (every one but C64); F16, BF16 and the F8 formats but E8M0 from F32.
+/// but C64; F64, F16, BF16, F8_E4M3, F8_E5M2, F8_E4M3FNUZ and F8_E5M2FNUZ from any float dtype
+/// (F4 to F64), each value rounded once (docs/dtypes.md#between-float-dtypes).
 constexpr bool can_convert(dtype from, dtype to) noexcept {
   if (from == to) return true;
   if (to == dtype::F32) return from != dtype::C64;
-  if (from != dtype::F32) return false;
-  switch (to) {
-    case dtype::F16:
-    case dtype::BF16:
-    case dtype::F8_E4M3:
-    case dtype::F8_E5M2:
-    case dtype::F8_E4M3FNUZ:
-    case dtype::F8_E5M2FNUZ:
-      return true;
-    default:
-      return false;
-  }
+  return detail::is_float(from) && detail::is_float_target(to);
 }
 
 /// The destination bytes request `request` needs for tensor `info`: the slice's element count
@@ -256,59 +246,6 @@ inline void locate_element(const load_job& job, std::uint64_t e, std::uint64_t& 
   }
   offset = at + within;
   contiguous = p.run_size() - within;
-}
-
-/// Delivers `n` elements of dtype `from` at `in` as dtype `to` into `out` (little-endian bytes;
-/// F32 out is the host's floats). Either pointer may be unaligned for float (a mapping's tensor
-/// at any offset, a caller's byte buffer): those go through an aligned block on the stack.
-template <class = void>
-void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t n,
-                      std::byte* out) noexcept {
-  if (from == to) {
-    const std::size_t bytes = detail::int_cast<std::size_t>(bytes_of_elements(from, n));
-    if (bytes != 0) std::memcpy(out, in, bytes);
-    return;
-  }
-  const auto aligned = [](const std::byte* p) {
-    return reinterpret_cast<std::uintptr_t>(p) % alignof(float) == 0;
-  };
-  // Checked by check_request: the dtypes convert and the sizes fit. One side is F32.
-  const dtype other = to == dtype::F32 ? from : to;
-  const auto other_bytes = [other](std::uint64_t k) {
-    return detail::int_cast<std::size_t>(bytes_of_elements(other, k));
-  };
-  const auto aligned_f32_side = aligned(to == dtype::F32 ? out : in);
-  if (to == dtype::F32) {
-    const auto decode = [&](const std::byte* src, std::uint64_t k, float* floats) {
-      (void)decode_to_float(from, span<const std::byte>(src, other_bytes(k)),
-                            span<float>(floats, detail::int_cast<std::size_t>(k)));
-    };
-    if (aligned_f32_side) return decode(in, n, reinterpret_cast<float*>(out));
-    constexpr std::uint64_t block = 1024;  // whole bytes on the other side for every dtype
-    alignas(float) float floats[block];
-    for (std::uint64_t done = 0; done < n;) {
-      const std::uint64_t k = std::min(block, n - done);
-      decode(in + other_bytes(done), k, floats);
-      std::memcpy(out + detail::int_cast<std::size_t>(done * sizeof(float)), floats,
-                  detail::int_cast<std::size_t>(k * sizeof(float)));
-      done += k;
-    }
-    return;
-  }
-  const auto encode = [&](const float* floats, std::uint64_t k, std::byte* dst) {
-    (void)encode_from_float(span<const float>(floats, detail::int_cast<std::size_t>(k)), to,
-                            span<std::byte>(dst, other_bytes(k)));
-  };
-  if (aligned_f32_side) return encode(reinterpret_cast<const float*>(in), n, out);
-  constexpr std::uint64_t block = 1024;
-  alignas(float) float floats[block];
-  for (std::uint64_t done = 0; done < n;) {
-    const std::uint64_t k = std::min(block, n - done);
-    std::memcpy(floats, in + detail::int_cast<std::size_t>(done * sizeof(float)),
-                detail::int_cast<std::size_t>(k * sizeof(float)));
-    encode(floats, k, out + other_bytes(done));
-    done += k;
-  }
 }
 
 /// Runs a checked set of jobs on worker threads. `sink` is nullptr when the jobs have
