@@ -499,7 +499,7 @@ TEST_SUITE("load_tensors") {
     CHECK(r.error().code() == st::errc::cancelled);
   }
 
-  TEST_CASE("memory the system refuses is an error value, before any tensor byte is read") {
+  TEST_CASE("memory the system refuses is an error value; no tensor byte is read") {
     // 2^60 bytes: more than any address space; 2^40 on 32-bit hosts.
     const std::uint64_t n = sizeof(void*) >= 8 ? std::uint64_t{1} << 60 : std::uint64_t{1} << 40;
     auto source = std::make_unique<huge_source>(n);

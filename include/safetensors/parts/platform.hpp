@@ -448,7 +448,7 @@ inline void free_aligned(std::byte* p) noexcept { _aligned_free(p); }
 inline file_identity identity_of(const os_file& f) noexcept {
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) return {};
-  return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino), true};
+  return {int_cast<std::uint64_t>(st.st_dev), int_cast<std::uint64_t>(st.st_ino), true};
 }
 
 /// Opens `path` for reading when it names the file `id` (the file was not replaced since);
