@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <safetensors/safetensors.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -513,4 +515,55 @@ TEST_SUITE("load_tensors") {
     CHECK(r.error().message().find("cannot allocate") != std::string::npos);
     CHECK(raw->reads_after_header_ == header_reads);
   }
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))  // native, not emulated
+  TEST_CASE("huge_pages: buffers of a huge page or more aligned to one, advised only when asked") {
+    std::size_t huge = 0;
+    {
+      std::ifstream in("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
+      in >> huge;
+    }
+    if (huge == 0) return;  // no transparent huge pages on this kernel
+    st_test::temp_dir dir;
+    const std::uint64_t rows = huge / 1024 + 3;  // a little over one huge page of U8
+    const std::vector<st_test::tensor_spec> specs{
+        {"big", "U8", {rows, 1024}, std::vector<std::uint8_t>(rows * 1024, 7)},
+        {"small", "U8", {100}, std::vector<std::uint8_t>(100, 9)}};
+    const auto path = dir.file("f.safetensors");
+    st_test::write_file(path, st_test::make_file(specs));
+    const auto reader = st::source_reader::open(path).value();
+    // The VmFlags of the mapping that holds `p` in /proc/self/smaps ("hg": MADV_HUGEPAGE).
+    const auto flags_of = [](const void* p) {
+      std::ifstream smaps("/proc/self/smaps");
+      const auto at = reinterpret_cast<std::uintptr_t>(p);
+      bool inside = false;
+      for (std::string line; std::getline(smaps, line);) {
+        unsigned long long lo = 0, hi = 0;
+        char dash = 0;
+        std::istringstream range(line);
+        if (range >> std::hex >> lo >> dash >> hi && dash == '-' &&
+            line.find(':') > line.find(' ')) {
+          inside = lo <= at && at < hi;
+        } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+          return line;
+        }
+      }
+      return std::string();
+    };
+    for (const bool advise : {false, true}) {
+      CAPTURE(advise);
+      st::load_options opt;
+      opt.huge_pages = advise;
+      const auto all = st::load_tensors(reader, opt);
+      REQUIRE(all.has_value());
+      const st::loaded_tensor* big = all->find("big");
+      REQUIRE(big != nullptr);
+      CHECK(same(big->bytes(), specs[0].data));
+      CHECK(aligned_to(big->data(), huge));
+      const std::string flags = flags_of(big->data());
+      REQUIRE_FALSE(flags.empty());
+      CHECK((flags.find(" hg") != std::string::npos) == advise);
+      CHECK(same(all->find("small")->bytes(), specs[1].data));
+    }
+  }
+#endif
 }

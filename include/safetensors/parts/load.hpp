@@ -50,6 +50,10 @@ struct load_options {
   /// Called after each chunk with the bytes done, never from two threads at once; returning
   /// false cancels the load (which then fails with errc::cancelled).
   std::function<bool(const load_progress&)> progress;
+  /// load_tensors() only: advise transparent huge pages (Linux MADV_HUGEPAGE; nothing
+  /// elsewhere) for its buffers of 2 MiB or more. Faster to fill where fresh memory is backed,
+  /// much slower where the hypervisor reclaims free guest memory: docs/loading.md#huge-pages.
+  bool huge_pages = false;
 };
 
 /// Most worker threads load() starts.
@@ -708,10 +712,10 @@ struct detail::owns_views<loaded_tensors> : std::true_type {};
 
 /// Loads every request into memory this library allocates: one buffer per request, never
 /// initialised (each page is first touched by the worker thread that reads into it), aligned to
-/// loaded_tensor::alignment; from 64 KiB on, pages of their own, which on Linux are transparent
-/// huge pages from 2 MiB on (docs/loading.md#the-one-call-load). Reads with the reader's source.
-/// The requests' dst are ignored; checks, errors, progress and cancellation as load(). When
-/// memory runs out: IoError, and nothing stays allocated.
+/// loaded_tensor::alignment; from 64 KiB on, pages of their own (on Linux from 2 MiB on aligned
+/// for huge pages, advised with load_options::huge_pages); docs/loading.md#the-one-call-load.
+/// Reads with the reader's source. The requests' dst are ignored; checks, errors, progress and
+/// cancellation as load(). When memory runs out: IoError, and nothing stays allocated.
 template <class = void>
 result<loaded_tensors> load_tensors(const source_reader& reader, span<const load_request> requests,
                                     const load_options& options = {});
@@ -838,7 +842,8 @@ struct loaded_access {
         load_job& job = jobs[i];
         loaded_tensor& t = out.tensors_[i];
         if (job.dst_bytes > std::numeric_limits<std::size_t>::max() ||
-            !uninit_buffer::allocate(int_cast<std::size_t>(job.dst_bytes), t.buffer_)) {
+            !uninit_buffer::allocate(int_cast<std::size_t>(job.dst_bytes), t.buffer_,
+                                     options.huge_pages)) {
           return error(errc::io_error, "load: " + tensor_name(out.names_[i]) +
                                            ": cannot allocate " + num(job.dst_bytes) + " bytes");
         }

@@ -432,7 +432,7 @@ inline result<os_file> open_same(const native_string& path, const file_identity&
   return f;
 }
 
-inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved) noexcept {
+inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool) noexcept {
   void* p = VirtualAlloc(nullptr, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
   reserved = p != nullptr ? n : 0;
   return static_cast<std::byte*>(p);
@@ -505,10 +505,11 @@ inline std::size_t huge_page_size() noexcept {
 #endif
 }
 
-/// n > 0 bytes of fresh pages, untouched: from the size of a huge page on, aligned to one and
-/// advised MADV_HUGEPAGE (Linux), so that the first touch of each 2 MiB costs one fault, not
-/// 512. `reserved` receives the bytes to unmap. nullptr when the system refuses.
-inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved) noexcept {
+/// n > 0 bytes of fresh pages, untouched; from the size of a transparent huge page on, aligned
+/// to one (Linux), so that the kernel can back them with huge pages: where THP is "always", or
+/// when `huge_pages` advises MADV_HUGEPAGE (then one fault per 2 MiB instead of 512).
+/// `reserved` receives the bytes to unmap. nullptr when the system refuses.
+inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool huge_pages) noexcept {
   reserved = 0;
   const std::size_t page = os_page_size();
   const std::size_t huge = huge_page_size();
@@ -526,7 +527,7 @@ inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved) noexcept 
   if (tail != 0) (void)::munmap(reinterpret_cast<void*>(aligned + length), tail);
   auto* p = reinterpret_cast<std::byte*>(aligned);
 #ifdef MADV_HUGEPAGE
-  if (align == huge) (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint only
+  if (huge_pages && align == huge) (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint only
 #endif
   reserved = length;
   return p;
@@ -566,12 +567,13 @@ class uninit_buffer {
   ~uninit_buffer() { release(); }
 
   /// `n` bytes, or false when the system refuses them (`out` is then empty). No allocation for
-  /// n == 0 (data() is nullptr).
-  static bool allocate(std::size_t n, uninit_buffer& out) noexcept {
+  /// n == 0 (data() is nullptr). `huge_pages`: see allocate_pages.
+  static bool allocate(std::size_t n, uninit_buffer& out, bool huge_pages) noexcept {
     out.release();
     if (n == 0) return true;
     std::size_t reserved = 0;
-    std::byte* p = n >= page_buffer_threshold ? allocate_pages(n, reserved) : allocate_aligned(n);
+    std::byte* p =
+        n >= page_buffer_threshold ? allocate_pages(n, reserved, huge_pages) : allocate_aligned(n);
     if (p == nullptr) return false;
     out.data_ = p;
     out.size_ = n;
