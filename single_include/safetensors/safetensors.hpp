@@ -2573,7 +2573,7 @@ inline result<os_file> open_same(const native_string& path, const file_identity&
   return f;
 }
 
-inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved) noexcept {
+inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool) noexcept {
   void* p = VirtualAlloc(nullptr, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
   reserved = p != nullptr ? n : 0;
   return static_cast<std::byte*>(p);
@@ -2646,10 +2646,11 @@ inline std::size_t huge_page_size() noexcept {
 #endif
 }
 
-/// n > 0 bytes of fresh pages, untouched: from the size of a huge page on, aligned to one and
-/// advised MADV_HUGEPAGE (Linux), so that the first touch of each 2 MiB costs one fault, not
-/// 512. `reserved` receives the bytes to unmap. nullptr when the system refuses.
-inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved) noexcept {
+/// n > 0 bytes of fresh pages, untouched; from the size of a transparent huge page on, aligned
+/// to one (Linux), so that the kernel can back them with huge pages: where THP is "always", or
+/// when `huge_pages` advises MADV_HUGEPAGE (then one fault per 2 MiB instead of 512).
+/// `reserved` receives the bytes to unmap. nullptr when the system refuses.
+inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool huge_pages) noexcept {
   reserved = 0;
   const std::size_t page = os_page_size();
   const std::size_t huge = huge_page_size();
@@ -2667,7 +2668,7 @@ inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved) noexcept 
   if (tail != 0) (void)::munmap(reinterpret_cast<void*>(aligned + length), tail);
   auto* p = reinterpret_cast<std::byte*>(aligned);
 #ifdef MADV_HUGEPAGE
-  if (align == huge) (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint only
+  if (huge_pages && align == huge) (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint only
 #endif
   reserved = length;
   return p;
@@ -2707,12 +2708,13 @@ class uninit_buffer {
   ~uninit_buffer() { release(); }
 
   /// `n` bytes, or false when the system refuses them (`out` is then empty). No allocation for
-  /// n == 0 (data() is nullptr).
-  static bool allocate(std::size_t n, uninit_buffer& out) noexcept {
+  /// n == 0 (data() is nullptr). `huge_pages`: see allocate_pages.
+  static bool allocate(std::size_t n, uninit_buffer& out, bool huge_pages) noexcept {
     out.release();
     if (n == 0) return true;
     std::size_t reserved = 0;
-    std::byte* p = n >= page_buffer_threshold ? allocate_pages(n, reserved) : allocate_aligned(n);
+    std::byte* p =
+        n >= page_buffer_threshold ? allocate_pages(n, reserved, huge_pages) : allocate_aligned(n);
     if (p == nullptr) return false;
     out.data_ = p;
     out.size_ = n;
@@ -7332,6 +7334,10 @@ struct load_options {
   /// Called after each chunk with the bytes done, never from two threads at once; returning
   /// false cancels the load (which then fails with errc::cancelled).
   std::function<bool(const load_progress&)> progress;
+  /// load_tensors() only: advise transparent huge pages (Linux MADV_HUGEPAGE; nothing
+  /// elsewhere) for its buffers of 2 MiB or more. Faster to fill where fresh memory is backed,
+  /// much slower where the hypervisor reclaims free guest memory: docs/loading.md#huge-pages.
+  bool huge_pages = false;
 };
 
 /// Most worker threads load() starts.
@@ -7990,10 +7996,10 @@ struct detail::owns_views<loaded_tensors> : std::true_type {};
 
 /// Loads every request into memory this library allocates: one buffer per request, never
 /// initialised (each page is first touched by the worker thread that reads into it), aligned to
-/// loaded_tensor::alignment; from 64 KiB on, pages of their own, which on Linux are transparent
-/// huge pages from 2 MiB on (docs/loading.md#the-one-call-load). Reads with the reader's source.
-/// The requests' dst are ignored; checks, errors, progress and cancellation as load(). When
-/// memory runs out: IoError, and nothing stays allocated.
+/// loaded_tensor::alignment; from 64 KiB on, pages of their own (on Linux from 2 MiB on aligned
+/// for huge pages, advised with load_options::huge_pages); docs/loading.md#the-one-call-load.
+/// Reads with the reader's source. The requests' dst are ignored; checks, errors, progress and
+/// cancellation as load(). When memory runs out: IoError, and nothing stays allocated.
 template <class = void>
 result<loaded_tensors> load_tensors(const source_reader& reader, span<const load_request> requests,
                                     const load_options& options = {});
@@ -8120,7 +8126,8 @@ struct loaded_access {
         load_job& job = jobs[i];
         loaded_tensor& t = out.tensors_[i];
         if (job.dst_bytes > std::numeric_limits<std::size_t>::max() ||
-            !uninit_buffer::allocate(int_cast<std::size_t>(job.dst_bytes), t.buffer_)) {
+            !uninit_buffer::allocate(int_cast<std::size_t>(job.dst_bytes), t.buffer_,
+                                     options.huge_pages)) {
           return error(errc::io_error, "load: " + tensor_name(out.names_[i]) +
                                            ": cannot allocate " + num(job.dst_bytes) + " bytes");
         }
