@@ -144,10 +144,12 @@ int run(const std::string& dir, int rank_, int world_) {
     total += w.how == split::none ? n : n / world;
     requests.push_back(std::move(r));
   }
-  std::vector<std::byte> mine(static_cast<std::size_t>(total));
+  // Default-initialised, not a zero-filled std::vector: load() writes every byte, and each page
+  // is first touched by the worker that reads into it (docs/loading.md#the-one-call-load).
+  std::unique_ptr<std::byte[]> mine(new std::byte[static_cast<std::size_t>(total)]);
   for (std::size_t k = 0; k < requests.size(); ++k) {
     const std::uint64_t end = k + 1 < offsets.size() ? offsets[k + 1] : total;
-    requests[k].dst = st::span<std::byte>(mine.data() + offsets[k], end - offsets[k]);
+    requests[k].dst = st::span<std::byte>(mine.get() + offsets[k], end - offsets[k]);
   }
   const std::uint64_t before_load = bytes_read.load();
   st::load_options lopts;
@@ -161,7 +163,7 @@ int run(const std::string& dir, int rank_, int world_) {
   std::vector<std::uint64_t> counts(3 * world);
   MPI_Gather(mine_counts, 3, MPI_UINT64_T, counts.data(), 3, MPI_UINT64_T, 0, MPI_COMM_WORLD);
   std::vector<std::byte> all(rank == 0 ? static_cast<std::size_t>(total * world) : 0);
-  MPI_Gather(mine.data(), static_cast<int>(total), MPI_BYTE, all.data(), static_cast<int>(total),
+  MPI_Gather(mine.get(), static_cast<int>(total), MPI_BYTE, all.data(), static_cast<int>(total),
              MPI_BYTE, 0, MPI_COMM_WORLD);
   if (rank != 0) return 0;
 

@@ -40,7 +40,12 @@ _safetensors_example_test(bf16_to_float
 _safetensors_example_test(tensor_parallel_slice
   "rank 1/4 rows \\[2, 4\\): 64 bytes, reads: 1, values: 20 21 22 23 24 25 26 27 30 31 .* 37[^.0-9].*rank 1/4 columns \\[2, 4\\): 64 bytes, reads: 8, values: 2 3 12 13 22 23 .* 72 73[^.0-9]"
   safetensors-tensor-parallel-slice "${_safetensors_examples_out}/tensor_parallel_slice" 1 4)
-# 8. Tensor-parallel loading across processes (examples/mpi_tensor_parallel.cpp, built when MPI
+# 8. Load the CLI's demo model in one call (load_tensors), every tensor as floats.
+_safetensors_example_test(load_model
+  "encoder.layer.0.bias: F32 \\[4\\] 1 2 -0.5 0.25.*encoder.layer.0.weight: F32 \\[2, 3\\] -1 -0.5 0 0.5 1 1.5.*step: F32 \\[\\] 42.*loaded 6 tensors"
+  safetensors-load-model "${CMAKE_CURRENT_BINARY_DIR}/quickstart/demo.safetensors")
+set_tests_properties(example_load_model PROPERTIES FIXTURES_REQUIRED demo_model)
+# 9. Tensor-parallel loading across processes (examples/mpi_tensor_parallel.cpp, built when MPI
 # is found), under mpiexec on 2 ranks: each loads half of every sliced weight (3 MiB of 6) and the
 # replicated norms; rank 0 checks the gathered slices. Label distributed. As root in a container,
 # Open MPI needs --allow-run-as-root, --oversubscribe (fewer cores than ranks), no shared-memory

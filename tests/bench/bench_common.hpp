@@ -295,8 +295,12 @@ int child_stream(const config& cfg, const std::string& mode);
 /// sizes, pread vs mapping, fused BF16 -> F32, peak memory.
 void run_load_targets(const config& cfg);
 /// The child process of its peak-memory measurement: loads `path` with 2 threads (`mode`:
-/// reader, reader-f32 or mapped) into fresh buffers and prints its memory figures.
+/// reader, reader-f32 or mapped into fresh buffers; owned or owned-mapped with load_tensors())
+/// and prints its memory figures.
 int child_load(const config& cfg, const std::string& mode, const std::string& path);
+/// The "load-alloc" group (bench_load.cpp): every tensor into fresh memory, load_tensors()
+/// against a raw pread loop into one malloc'ed buffer and the caller-buffer patterns; peak RSS.
+void run_alloc_targets(const config& cfg);
 
 }  // namespace bench
 

@@ -6,9 +6,9 @@
 //                     [--gbench [google benchmark flags]]
 //
 // Groups: parse (target 1), open (2), sum (3), read (4), write (5), threads (6), hints, load (the
-// parallel loader, bench_load.cpp). --json prints one JSON object per figure on stdout (the text
-// goes to stderr). --gbench runs the header-parse microbenchmarks through Google Benchmark's own
-// runner instead.
+// parallel loader, bench_load.cpp), load-alloc (load_tensors() into fresh memory, bench_load.cpp).
+// --json prints one JSON object per figure on stdout (the text goes to stderr). --gbench runs the
+// header-parse microbenchmarks through Google Benchmark's own runner instead.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -556,7 +556,7 @@ int usage() {
                "                         [--reps=N] [--keep] [--enforce] [--drop-caches]\n"
                "                         [--only=GROUP] [--json]\n"
                "       safetensors-bench --gbench [--json] [Google Benchmark flags]\n"
-               "groups: parse open sum read threads hints write load\n");
+               "groups: parse open sum read threads hints write load load-alloc\n");
   return 2;
 }
 
@@ -675,6 +675,7 @@ int main(int argc, char** argv) {
     if (!cfg.keep) ::unlink(ctx.data_path.c_str());
   }
   if (selected(cfg, "load")) run_load_targets(cfg);
+  if (selected(cfg, "load-alloc")) run_alloc_targets(cfg);
   std::string load;
   std::getline(std::ifstream("/proc/loadavg"), load);
   std::fprintf(human(), "load average at end: %s\n", load.c_str());

@@ -67,6 +67,23 @@ template st::result<st::load_report> st::load<st::mapped_file>(
 template st::result<st::load_report> st::load<st::checkpoint>(
     const st::checkpoint&, std::initializer_list<st::load_request>, st::load_sink&,
     const st::load_options&);
+template st::result<st::loaded_tensors> st::load_tensors<void>(const st::source_reader&,
+                                                               st::span<const st::load_request>,
+                                                               const st::load_options&);
+template st::result<st::loaded_tensors> st::load_tensors<void>(const st::mapped_file&,
+                                                               st::span<const st::load_request>,
+                                                               const st::load_options&);
+template st::result<st::loaded_tensors> st::load_tensors<void>(const st::checkpoint&,
+                                                               st::span<const st::load_request>,
+                                                               const st::load_options&);
+template st::result<st::loaded_tensors> st::load_tensors<void>(const st::source_reader&,
+                                                               const st::load_options&);
+template st::result<st::loaded_tensors> st::load_tensors<void>(const st::mapped_file&,
+                                                               const st::load_options&);
+template st::result<st::loaded_tensors> st::load_tensors<void>(const st::checkpoint&,
+                                                               const st::load_options&);
+template st::result<st::span<float>> st::loaded_tensor::as<float>();
+template st::result<st::span<const st::bf16>> st::loaded_tensor::as<st::bf16>() const;
 
 // Entry points that take paths: both kinds.
 template st::result<st::mapped_file> st::mapped_file::open<std::string>(const std::string&,

@@ -11,7 +11,9 @@
 #include <atomic>
 #include <exception>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include "convert.hpp"
@@ -48,6 +50,10 @@ struct load_options {
   /// Called after each chunk with the bytes done, never from two threads at once; returning
   /// false cancels the load (which then fails with errc::cancelled).
   std::function<bool(const load_progress&)> progress;
+  /// load_tensors() only: advise transparent huge pages (Linux MADV_HUGEPAGE; nothing
+  /// elsewhere) for its buffers of 2 MiB or more. Faster to fill where fresh memory is backed,
+  /// much slower where the hypervisor reclaims free guest memory: docs/loading.md#huge-pages.
+  bool huge_pages = false;
 };
 
 /// Most worker threads load() starts.
@@ -60,6 +66,7 @@ struct load_report {
   std::uint64_t bytes_written = 0;  ///< destination bytes delivered
   std::size_t chunks = 0;           ///< pieces the work was split into
   unsigned threads = 0;             ///< worker threads used
+  std::uint64_t mapped_bytes = 0;   ///< source bytes copied out of a mapping (the rest: read_at)
 };
 
 /// Receives a load's bytes piece by piece instead of destination buffers: to upload to a device
@@ -283,6 +290,7 @@ result<load_report> run_load(std::vector<load_job>& jobs, load_sink* sink,
     const load_job& job = jobs[j];
     total += job.src_bytes;
     report.bytes_written += job.dst_bytes;
+    if (job.origin.mapped != nullptr) report.mapped_bytes += job.src_bytes;
     const std::uint64_t limit =
         job.from == job.to ? chunk_bytes : std::min(chunk_bytes, convert_chunk_bytes);
     const std::uint64_t group_bytes = bytes_of_elements(job.from, load_group);
@@ -527,6 +535,377 @@ template <class>
 result<load_report> load(const checkpoint& ckpt, span<const load_request> requests, load_sink& sink,
                          const load_options& options) {
   return detail::load_with(requests, &sink, options, detail::checkpoint_lookup(ckpt));
+}
+
+// --- the one-call load: into memory the library allocates (docs/loading.md#the-one-call-load) ---
+
+namespace detail {
+struct loaded_access;
+}  // namespace detail
+
+/// A tensor load_tensors() delivered, in a buffer it allocated and this object owns: the entry as
+/// delivered and its bytes. Move-only; moving keeps the buffer where it is (data() stays valid in
+/// the new owner), but not the views info() and view() gave before.
+class loaded_tensor {
+ public:
+  /// Every buffer starts on a multiple of this; from 64 KiB on, buffers are whole pages of their
+  /// own (docs/loading.md#memory).
+  static constexpr std::size_t alignment = detail::buffer_alignment;
+
+  loaded_tensor() = default;
+  /// The entry as delivered: the request's name, dtype (`to`, or the file's), shape (the
+  /// slice's) and offsets [0, byte_size()). Points into this object: valid until it is moved
+  /// from or destroyed.
+  tensor_info info() const noexcept {
+    return tensor_info(name_, type_, shape(), data_offsets{0, buffer_.size()}, elements_);
+  }
+  std::string_view name() const noexcept { return name_; }
+  safetensors::dtype dtype() const noexcept { return type_; }
+  span<const std::uint64_t> shape() const noexcept { return {shape_.data(), shape_.size()}; }
+  std::uint64_t element_count() const noexcept { return elements_; }
+  /// The bytes: little-endian as in the file, except a conversion to F32, which delivers the
+  /// host's floats (as load() does). Writable: the memory is yours.
+  span<std::byte> bytes() noexcept { return {buffer_.data(), buffer_.size()}; }
+  span<const std::byte> bytes() const noexcept { return {buffer_.data(), buffer_.size()}; }
+  /// The first byte (nullptr for an empty tensor), aligned to `alignment`.
+  std::byte* data() noexcept { return buffer_.data(); }
+  const std::byte* data() const noexcept { return buffer_.data(); }
+  std::size_t byte_size() const noexcept { return buffer_.size(); }
+  /// The entry and bytes as a tensor_view (for slice_into, to_float...). Its as<T>() decodes
+  /// little-endian elements, which a conversion to F32 on a big-endian host does not deliver:
+  /// read those with as<float>(). Valid until this object is moved from or destroyed.
+  tensor_view view() const noexcept { return tensor_view(info(), bytes()); }
+  /// The elements in place, typed and aligned: DtypeMismatch unless dtype_of<T> is dtype();
+  /// InvalidArgument on a big-endian host for little-endian elements wider than a byte (decode
+  /// those with view().as<T>()). Not for BOOL: view().as<bool>() reads any non-zero byte as true.
+  template <class T>
+  result<span<T>> as() {
+    return typed<T>(buffer_.data());
+  }
+  template <class T>
+  result<span<const T>> as() const {
+    return typed<const T>(buffer_.data());
+  }
+
+ private:
+  friend struct detail::loaded_access;
+  template <class T>
+  result<span<T>> typed(std::byte* p) const {
+    using E = std::remove_const_t<T>;
+    static_assert(std::is_trivially_copyable_v<E>, "element types must be trivially copyable");
+    static_assert(detail::has_dtype<E>::value, "no dtype_of<T> for this element type");
+    static_assert(!std::is_same_v<E, bool>, "BOOL bytes are not bools: use view().as<bool>()");
+    if (dtype_of<E>::value != type_) {
+      return error(errc::dtype_mismatch, detail::tensor_name(name_) + " is " +
+                                             std::string(to_string(type_)) + ", not " +
+                                             std::string(to_string(dtype_of<E>::value)));
+    }
+    if (SAFETENSORS_BIG_ENDIAN && sizeof(E) > 1 && !host_floats_) {
+      return error(errc::invalid_argument,
+                   detail::tensor_name(name_) +
+                       " holds little-endian elements: decode them with view().as<T>()");
+    }
+    return span<T>(reinterpret_cast<T*>(p), detail::int_cast<std::size_t>(elements_));
+  }
+  std::string name_;
+  std::vector<std::uint64_t> shape_;
+  std::uint64_t elements_ = 0;
+  safetensors::dtype type_ = safetensors::dtype::U8;
+  bool host_floats_ = false;  // converted to F32: the host's floats, not little-endian bytes
+  detail::uninit_buffer buffer_;
+};
+
+/// What load_tensors() returns: the loaded tensors in request order, a lookup by name, and the
+/// load's report. Move-only. Moving a tensor out (std::move(t[i])) leaves an empty one in place.
+class loaded_tensors {
+ public:
+  using iterator = std::vector<loaded_tensor>::iterator;
+  using const_iterator = std::vector<loaded_tensor>::const_iterator;
+
+  loaded_tensors() = default;
+  loaded_tensors(const loaded_tensors&) = delete;
+  loaded_tensors& operator=(const loaded_tensors&) = delete;
+  loaded_tensors(loaded_tensors&&) = default;
+  loaded_tensors& operator=(loaded_tensors&&) = default;
+  /// Number of tensors (one per request).
+  std::size_t size() const noexcept { return tensors_.size(); }
+  bool empty() const noexcept { return tensors_.empty(); }
+  /// The tensor of request i (unchecked).
+  loaded_tensor& operator[](std::size_t i) noexcept { return tensors_[i]; }
+  const loaded_tensor& operator[](std::size_t i) const noexcept { return tensors_[i]; }
+  iterator begin() noexcept { return tensors_.begin(); }
+  iterator end() noexcept { return tensors_.end(); }
+  const_iterator begin() const noexcept { return tensors_.begin(); }
+  const_iterator end() const noexcept { return tensors_.end(); }
+  /// The tensor of the first request named `name`, or nullptr; O(log n). Found by the request's
+  /// name even after the tensor was moved out (it is then empty).
+  loaded_tensor* find(std::string_view name) noexcept {
+    const std::size_t i = index_of(name);
+    return i < tensors_.size() ? &tensors_[i] : nullptr;
+  }
+  const loaded_tensor* find(std::string_view name) const noexcept {
+    const std::size_t i = index_of(name);
+    return i < tensors_.size() ? &tensors_[i] : nullptr;
+  }
+  bool contains(std::string_view name) const noexcept { return index_of(name) < tensors_.size(); }
+  /// What the load did; mapped_bytes tells how much was copied out of a mapping.
+  const load_report& report() const noexcept { return report_; }
+
+ private:
+  friend struct detail::loaded_access;
+  std::size_t index_of(std::string_view name) const noexcept {
+    const auto it = std::lower_bound(
+        by_name_.begin(), by_name_.end(), name,
+        [this](std::size_t i, std::string_view n) { return std::string_view(names_[i]) < n; });
+    return it != by_name_.end() && names_[*it] == name ? *it : tensors_.size();
+  }
+  std::vector<loaded_tensor> tensors_;
+  std::vector<std::string> names_;    // the requests' names, which moving a tensor out keeps
+  std::vector<std::size_t> by_name_;  // indices in name order (the first request first)
+  load_report report_;
+};
+
+template <>
+struct detail::owns_views<loaded_tensors> : std::true_type {};
+
+/// Loads every request into memory this library allocates: one buffer per request, never
+/// initialised (each page is first touched by the worker thread that reads into it), aligned to
+/// loaded_tensor::alignment; from 64 KiB on, pages of their own (on Linux from 2 MiB on aligned
+/// for huge pages, advised with load_options::huge_pages); docs/loading.md#the-one-call-load.
+/// Reads with the reader's source. The requests' dst are ignored; checks, errors, progress and
+/// cancellation as load(). When memory runs out: IoError, and nothing stays allocated.
+template <class = void>
+result<loaded_tensors> load_tensors(const source_reader& reader, span<const load_request> requests,
+                                    const load_options& options = {});
+/// load_tensors() from a mapped file: the copies are read with pread from the file the mapping
+/// shows (opened again by its path), not through the mapping, whose page faults make copying
+/// slower; through the mapping only when that path now names another file or none
+/// (report().mapped_bytes).
+template <class = void>
+result<loaded_tensors> load_tensors(const mapped_file& file, span<const load_request> requests,
+                                    const load_options& options = {});
+/// load_tensors() from a checkpoint: reader shards through their sources, mapped shards as from a
+/// mapped file.
+template <class = void>
+result<loaded_tensors> load_tensors(const checkpoint& ckpt, span<const load_request> requests,
+                                    const load_options& options = {});
+/// Every tensor of the file, whole and as stored, in offset order.
+template <class = void>
+result<loaded_tensors> load_tensors(const source_reader& reader, const load_options& options = {});
+/// Every tensor of the mapped file, whole and as stored, in offset order.
+template <class = void>
+result<loaded_tensors> load_tensors(const mapped_file& file, const load_options& options = {});
+/// Every tensor of the checkpoint, whole and as stored, in name order.
+template <class = void>
+result<loaded_tensors> load_tensors(const checkpoint& ckpt, const load_options& options = {});
+
+namespace detail {
+
+/// A file opened again for pread (reopen_mapped): where a mapped file's copies are read from.
+class reopened_file final : public random_access_source {
+ public:
+  reopened_file(os_file file, std::uint64_t size, std::string path) noexcept
+      : file_(std::move(file)), size_(size), path_(std::move(path)) {}
+  std::uint64_t byte_size() const noexcept override { return size_; }
+  result<void> read_at(std::uint64_t offset, void* dst, std::size_t n) const override {
+    return detail::read_at(file_, offset, dst, n, path_);
+  }
+  std::string describe() const override { return path_; }
+
+ private:
+  os_file file_;
+  std::uint64_t size_;
+  std::string path_;
+};
+
+/// The mapped files of one load, each opened again for pread once (nullptr: it cannot be, and
+/// the mapping serves).
+class reopened_files {
+ public:
+  const random_access_source* of(const mapped_file& m) {
+    auto it = files_.find(&m);
+    if (it == files_.end()) {
+      std::unique_ptr<reopened_file> file;
+      if (auto f = reopen_mapped(m.mapping())) {
+        file.reset(new reopened_file(std::move(*f), m.mapping().byte_size(), m.path()));
+      }
+      it = files_.emplace(&m, std::move(file)).first;
+    }
+    return it->second.get();
+  }
+  /// Where tensor `info` of `m` is read from: the reopened file, else the mapping.
+  void locate(const mapped_file& m, const tensor_info& info, load_origin& origin) {
+    if (const random_access_source* source = of(m)) {
+      origin.source = source;
+      origin.base = m.header().data_offset() + info.offsets().begin;
+    } else {
+      origin.mapped = m.tensor(info).bytes().data();
+    }
+  }
+
+ private:
+  std::map<const mapped_file*, std::unique_ptr<reopened_file>> files_;
+};
+
+inline auto mapped_pread_lookup(const mapped_file& file, reopened_files& files) {
+  return [&file, &files](const std::string& name, load_origin& origin) -> result<tensor_info> {
+    auto info = file.at(name);
+    if (!info) return info.error();
+    files.locate(file, *info, origin);
+    return info;
+  };
+}
+
+inline auto checkpoint_pread_lookup(const checkpoint& ckpt, reopened_files& files) {
+  return [&ckpt, &files](const std::string& name, load_origin& origin) -> result<tensor_info> {
+    auto info = ckpt.at(name);  // opens the shard
+    if (!info) return info.error();
+    auto shard = ckpt.shard(*ckpt.shard_of(name));
+    if (!shard) return shard.error();
+    if (const mapped_file* m = shard->mapped()) {
+      files.locate(*m, *info, origin);
+    } else if (const source_reader* r = shard->reader()) {
+      origin.source = &r->source();
+      origin.base = r->header().data_offset() + info->offsets().begin;
+    }
+    return info;
+  };
+}
+
+/// Fills loaded_tensor and loaded_tensors, whose members are private.
+struct loaded_access {
+  /// Checks every request, allocates its buffer, reads them all (in source order, so that a
+  /// cold file is read front to back), and returns the tensors in request order.
+  template <class Lookup>
+  static result<loaded_tensors> load(span<const load_request> requests, const load_options& options,
+                                     Lookup&& lookup) {
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+    try {
+#endif
+      loaded_tensors out;
+      std::vector<load_job> jobs;
+      jobs.reserve(requests.size());
+      out.names_.reserve(requests.size());
+      for (const load_request& r : requests) {
+        load_origin origin;
+        auto info = lookup(r.name, origin);
+        if (!info) return info.error();
+        auto job = check_request(*info, r, origin, true);
+        if (!job) return job.error();
+        jobs.push_back(std::move(*job));
+        out.names_.push_back(r.name);
+      }
+      out.tensors_.resize(jobs.size());
+      for (std::size_t i = 0; i < jobs.size(); ++i) {
+        load_job& job = jobs[i];
+        loaded_tensor& t = out.tensors_[i];
+        if (job.dst_bytes > std::numeric_limits<std::size_t>::max() ||
+            !uninit_buffer::allocate(int_cast<std::size_t>(job.dst_bytes), t.buffer_,
+                                     options.huge_pages)) {
+          return error(errc::io_error, "load: " + tensor_name(out.names_[i]) +
+                                           ": cannot allocate " + num(job.dst_bytes) + " bytes");
+        }
+        job.dst = t.buffer_.data();
+        t.name_ = out.names_[i];
+        t.type_ = job.to;
+        t.elements_ = job.elements;
+        const span<const std::uint64_t> shape = job.plan ? job.plan->shape() : job.info.shape();
+        t.shape_.assign(shape.begin(), shape.end());
+        t.host_floats_ = job.to == dtype::F32 && job.from != dtype::F32;
+      }
+      // Source order: by file, then by offset in it.
+      const auto key = [&jobs](std::size_t i) {
+        const load_origin& o = jobs[i].origin;
+        return o.source != nullptr
+                   ? std::make_pair(reinterpret_cast<std::uintptr_t>(o.source), o.base)
+                   : std::make_pair(
+                         std::uintptr_t{0},
+                         int_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(o.mapped)));
+      };
+      std::vector<std::size_t> order(jobs.size());
+      for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(),
+                       [&key](std::size_t a, std::size_t b) { return key(a) < key(b); });
+      std::vector<load_job> sorted;
+      std::vector<std::string> names;
+      sorted.reserve(jobs.size());
+      names.reserve(jobs.size());
+      for (const std::size_t i : order) {
+        sorted.push_back(std::move(jobs[i]));
+        names.push_back(out.names_[i]);
+      }
+      auto report = run_load(sorted, nullptr, names, options);
+      if (!report) return report.error();
+      out.report_ = *report;
+      out.by_name_.resize(out.names_.size());
+      for (std::size_t i = 0; i < out.by_name_.size(); ++i) out.by_name_[i] = i;
+      std::stable_sort(
+          out.by_name_.begin(), out.by_name_.end(),
+          [&out](std::size_t a, std::size_t b) { return out.names_[a] < out.names_[b]; });
+      return out;
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+    } catch (const std::bad_alloc&) {
+      return error(errc::io_error, "load: out of memory");
+    }
+#endif
+  }
+};
+
+/// One whole-tensor request per name.
+template <class Range, class Name>
+std::vector<load_request> whole_tensors(const Range& tensors, Name name_of) {
+  std::vector<load_request> out;
+  out.reserve(tensors.size());
+  for (const auto& t : tensors) {
+    load_request r;
+    r.name = std::string(name_of(t));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace detail
+
+template <class>
+result<loaded_tensors> load_tensors(const source_reader& reader, span<const load_request> requests,
+                                    const load_options& options) {
+  return detail::loaded_access::load(requests, options, detail::reader_lookup(reader));
+}
+
+template <class>
+result<loaded_tensors> load_tensors(const mapped_file& file, span<const load_request> requests,
+                                    const load_options& options) {
+  detail::reopened_files files;
+  return detail::loaded_access::load(requests, options, detail::mapped_pread_lookup(file, files));
+}
+
+template <class>
+result<loaded_tensors> load_tensors(const checkpoint& ckpt, span<const load_request> requests,
+                                    const load_options& options) {
+  detail::reopened_files files;
+  return detail::loaded_access::load(requests, options,
+                                     detail::checkpoint_pread_lookup(ckpt, files));
+}
+
+template <class>
+result<loaded_tensors> load_tensors(const source_reader& reader, const load_options& options) {
+  const auto requests = detail::whole_tensors(reader.header().tensors(),
+                                              [](const tensor_info& t) { return t.name(); });
+  return load_tensors(reader, span<const load_request>(requests.data(), requests.size()), options);
+}
+
+template <class>
+result<loaded_tensors> load_tensors(const mapped_file& file, const load_options& options) {
+  const auto requests =
+      detail::whole_tensors(file.tensors(), [](const tensor_info& t) { return t.name(); });
+  return load_tensors(file, span<const load_request>(requests.data(), requests.size()), options);
+}
+
+template <class>
+result<loaded_tensors> load_tensors(const checkpoint& ckpt, const load_options& options) {
+  const auto requests = detail::whole_tensors(
+      ckpt.entries(), [](const index_entry& e) -> const std::string& { return e.name; });
+  return load_tensors(ckpt, span<const load_request>(requests.data(), requests.size()), options);
 }
 
 }  // namespace SAFETENSORS_ABI

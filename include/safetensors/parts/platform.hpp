@@ -22,6 +22,7 @@
 #define NOMINMAX
 #define SAFETENSORS_UNDEF_NOMINMAX
 #endif
+#include <malloc.h>
 #include <windows.h>
 #ifdef SAFETENSORS_UNDEF_WIN32_LEAN_AND_MEAN
 #undef WIN32_LEAN_AND_MEAN
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #endif
 
 namespace safetensors {
@@ -389,6 +391,213 @@ result<std::filesystem::path> to_fs_path(const P& path) {
 #endif
   }
 }
+
+// --- the file a mapping shows, reopened; memory for loaded tensors ----------------------------
+
+/// What tells one file from another while it is open: (device, inode) on POSIX, (volume serial
+/// number, file index) on Windows. `known` is false when the system would not say.
+struct file_identity {
+  std::uint64_t volume = 0;
+  std::uint64_t file = 0;
+  bool known = false;
+  bool operator==(const file_identity& o) const noexcept {
+    return known && o.known && volume == o.volume && file == o.file;
+  }
+};
+
+/// Alignment of every buffer allocate_uninit() gives (a cache line, and enough for any SIMD
+/// load of the element types).
+inline constexpr std::size_t buffer_alignment = 64;
+/// From this size on, a buffer is whole pages of its own from the operating system (mmap /
+/// VirtualAlloc) instead of the heap: page-aligned, and returned to the system when freed.
+inline constexpr std::size_t page_buffer_threshold = std::size_t{64} << 10;
+
+#if SAFETENSORS_WINDOWS
+inline file_identity identity_of(const os_file& f) noexcept {
+  BY_HANDLE_FILE_INFORMATION info{};
+  if (!GetFileInformationByHandle(f.handle, &info)) return {};
+  return {info.dwVolumeSerialNumber,
+          (static_cast<std::uint64_t>(info.nFileIndexHigh) << 32) | info.nFileIndexLow, true};
+}
+
+/// Opens `path` for reading when it names the file `id` (the file was not replaced since);
+/// IoError otherwise.
+inline result<os_file> open_same(const native_string& path, const file_identity& id,
+                                 const std::string& shown) {
+  auto f = open_read(path, shown);
+  if (!f) return f.error();
+  if (!(identity_of(*f) == id)) {
+    return error(errc::io_error, quote(shown) + " now names another file");
+  }
+  return f;
+}
+
+inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool) noexcept {
+  void* p = VirtualAlloc(nullptr, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+  reserved = p != nullptr ? n : 0;
+  return static_cast<std::byte*>(p);
+}
+inline void free_pages(std::byte* p, std::size_t) noexcept {
+  if (p != nullptr) VirtualFree(p, 0, MEM_RELEASE);
+}
+inline std::byte* allocate_aligned(std::size_t n) noexcept {
+  return static_cast<std::byte*>(_aligned_malloc(n, buffer_alignment));
+}
+inline void free_aligned(std::byte* p) noexcept { _aligned_free(p); }
+#else
+inline file_identity identity_of(const os_file& f) noexcept {
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) return {};
+  return {int_cast<std::uint64_t>(st.st_dev), int_cast<std::uint64_t>(st.st_ino), true};
+}
+
+/// Opens `path` for reading when it names the file `id` (the file was not replaced since);
+/// IoError otherwise. Non-blocking open, so that a FIFO put at the path cannot hang it.
+inline result<os_file> open_same(const native_string& path, const file_identity& id,
+                                 const std::string& shown) {
+  os_file f;
+  int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  do {
+    f.fd = ::open(path.c_str(), flags);
+  } while (f.fd < 0 && errno == EINTR);
+  if (f.fd < 0)
+    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+  if (!(identity_of(f) == id)) {
+    return error(errc::io_error, quote(shown) + " now names another file");
+  }
+  return f;  // a regular file, as when it was mapped: O_NONBLOCK changes nothing for pread
+}
+
+inline std::size_t os_page_size() noexcept {
+  static const std::size_t size = [] {
+    const long n = ::sysconf(_SC_PAGESIZE);
+    return n > 0 ? static_cast<std::size_t>(n) : std::size_t{4096};
+  }();
+  return size;
+}
+
+/// The size of a transparent huge page (Linux: hpage_pmd_size), or 0 where there are none.
+inline std::size_t huge_page_size() noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  static const std::size_t size = [] {
+    int flags = O_RDONLY;
+#ifdef O_CLOEXEC
+    flags |= O_CLOEXEC;
+#endif
+    const int fd = ::open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", flags);
+    if (fd < 0) return std::size_t{0};
+    char text[32] = {};
+    const ssize_t got = ::read(fd, text, sizeof text - 1);
+    ::close(fd);
+    std::size_t n = 0;
+    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
+      if (n > (std::numeric_limits<std::size_t>::max() - 9) / 10) return std::size_t{0};
+      n = n * 10 + static_cast<std::size_t>(text[i] - '0');
+    }
+    return n;
+  }();
+  return size;
+#else
+  return 0;
+#endif
+}
+
+/// n > 0 bytes of fresh pages, untouched; from the size of a transparent huge page on, aligned
+/// to one (Linux), so that the kernel can back them with huge pages: where THP is "always", or
+/// when `huge_pages` advises MADV_HUGEPAGE (then one fault per 2 MiB instead of 512).
+/// `reserved` receives the bytes to unmap. nullptr when the system refuses.
+inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool huge_pages) noexcept {
+  reserved = 0;
+  const std::size_t page = os_page_size();
+  const std::size_t huge = huge_page_size();
+  if (n > std::numeric_limits<std::size_t>::max() - page) return nullptr;
+  const std::size_t length = (n + page - 1) / page * page;
+  const std::size_t align = huge > page && n >= huge ? huge : page;
+  if (length > std::numeric_limits<std::size_t>::max() - align) return nullptr;
+  const std::size_t span_size = length + (align > page ? align : 0);  // room to align the start
+  void* m = ::mmap(nullptr, span_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(m);
+  const std::uintptr_t aligned = (start + (align - 1)) / align * align;
+  if (aligned > start) (void)::munmap(m, aligned - start);
+  const std::uintptr_t tail = start + span_size - (aligned + length);
+  if (tail != 0) (void)::munmap(reinterpret_cast<void*>(aligned + length), tail);
+  auto* p = reinterpret_cast<std::byte*>(aligned);
+#ifdef MADV_HUGEPAGE
+  if (huge_pages && align == huge) (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint only
+#endif
+  reserved = length;
+  return p;
+}
+inline void free_pages(std::byte* p, std::size_t reserved) noexcept {
+  if (p != nullptr) (void)::munmap(p, reserved);
+}
+inline std::byte* allocate_aligned(std::size_t n) noexcept {
+  void* p = nullptr;
+  if (::posix_memalign(&p, buffer_alignment, n) != 0) return nullptr;
+  return static_cast<std::byte*>(p);
+}
+inline void free_aligned(std::byte* p) noexcept { std::free(p); }
+#endif
+
+/// Memory that is never initialised, aligned to buffer_alignment: the first write to each page
+/// is its first touch, by whichever thread makes it. From page_buffer_threshold bytes on, pages
+/// of its own (allocate_pages); below, the heap. Move-only.
+class uninit_buffer {
+ public:
+  uninit_buffer() = default;
+  uninit_buffer(const uninit_buffer&) = delete;
+  uninit_buffer& operator=(const uninit_buffer&) = delete;
+  uninit_buffer(uninit_buffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        reserved_(std::exchange(o.reserved_, 0)) {}
+  uninit_buffer& operator=(uninit_buffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+      reserved_ = std::exchange(o.reserved_, 0);
+    }
+    return *this;
+  }
+  ~uninit_buffer() { release(); }
+
+  /// `n` bytes, or false when the system refuses them (`out` is then empty). No allocation for
+  /// n == 0 (data() is nullptr). `huge_pages`: see allocate_pages.
+  static bool allocate(std::size_t n, uninit_buffer& out, bool huge_pages) noexcept {
+    out.release();
+    if (n == 0) return true;
+    std::size_t reserved = 0;
+    std::byte* p =
+        n >= page_buffer_threshold ? allocate_pages(n, reserved, huge_pages) : allocate_aligned(n);
+    if (p == nullptr) return false;
+    out.data_ = p;
+    out.size_ = n;
+    out.reserved_ = reserved;
+    return true;
+  }
+  std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  void release() noexcept {
+    if (reserved_ != 0) {
+      free_pages(data_, reserved_);
+    } else if (data_ != nullptr) {
+      free_aligned(data_);
+    }
+    data_ = nullptr;
+    size_ = 0;
+    reserved_ = 0;
+  }
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t reserved_ = 0;  // pages to return (0: from the heap)
+};
 
 // --- platform I/O: the write side (temporary file, positioned writes, sync, atomic replace) ---
 
@@ -979,6 +1188,11 @@ class atomic_file {
 
 }  // namespace detail
 
+class file_mapping;
+namespace detail {
+inline result<os_file> reopen_mapped(const file_mapping& m);
+}  // namespace detail
+
 /// A read-only memory mapping of a whole file, RAII and move-only: the bytes only, unparsed
 /// (mapped_file maps and parses). POSIX: if another process truncates the file while it is
 /// mapped, touching the lost pages raises SIGBUS; use source_reader for files that may change
@@ -989,12 +1203,17 @@ class file_mapping {
   file_mapping(const file_mapping&) = delete;
   file_mapping& operator=(const file_mapping&) = delete;
   file_mapping(file_mapping&& other) noexcept
-      : mapping_(std::exchange(other.mapping_, {})), path_(std::move(other.path_)) {}
+      : mapping_(std::exchange(other.mapping_, {})),
+        path_(std::move(other.path_)),
+        native_(std::move(other.native_)),
+        identity_(other.identity_) {}
   file_mapping& operator=(file_mapping&& other) noexcept {
     if (this != &other) {
       detail::os_mapping::unmap(mapping_.address, mapping_.size);
       mapping_ = std::exchange(other.mapping_, {});
       path_ = std::move(other.path_);
+      native_ = std::move(other.native_);
+      identity_ = other.identity_;
     }
     return *this;
   }
@@ -1029,11 +1248,25 @@ class file_mapping {
     file_mapping out;
     out.mapping_ = *mapping;
     out.path_ = std::move(shown);
+    out.native_ = native;
+    out.identity_ = detail::identity_of(*file);
     return out;
   }
+  friend result<detail::os_file> detail::reopen_mapped(const file_mapping& m);
   detail::os_mapping mapping_;
   std::string path_;
+  detail::native_string native_;    // the path as opened, to reopen it (reopen_mapped)
+  detail::file_identity identity_;  // the file mapped
 };
+
+namespace detail {
+/// The file `m` shows, opened again for pread (IoError when its path now names another file,
+/// or no file): the loader reads copies through it instead of faulting the mapping's pages in
+/// (docs/loading.md#which-read-when).
+inline result<os_file> reopen_mapped(const file_mapping& m) {
+  return open_same(m.native_, m.identity_, m.path_);
+}
+}  // namespace detail
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
