@@ -170,3 +170,23 @@ TEST_CASE("sharded_stream_writer::create takes the metadata argument too") {
     }
   }
 }
+
+TEST_CASE("a braced {} third argument still means default options, as before metadata existed") {
+  // save_sharded(dir, tensors, {}) compiled before the metadata overloads existed: it must keep
+  // compiling (the metadata argument is deduced, so a braced list cannot pick that overload) and
+  // keep writing the default shard_metadata.
+  model m;
+  st_test::temp_dir dir;
+  REQUIRE(st::save_sharded(dir.path(), m.specs(), {}));
+  for (const auto& md : shard_metadata(dir.path())) {
+    REQUIRE(md);
+    CHECK(*md == st::sharded_write_options{}.shard_metadata);
+  }
+  st_test::temp_dir dir2;
+  auto w = st::sharded_stream_writer::create(dir2.path(), m.specs(), {});
+  REQUIRE(w);
+  CHECK(st::save_sharded(dir2.path() / "x", m.specs(), std::nullopt));
+  const auto none = shard_metadata(dir2.path() / "x");
+  REQUIRE(none.size() == 1);
+  CHECK_FALSE(none[0].has_value());
+}

@@ -938,6 +938,16 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
 }
 }  // namespace detail
 
+namespace detail {
+/// The metadata argument of save_sharded and sharded_stream_writer::create: a metadata_map, an
+/// optional of one or std::nullopt, deduced, so that a braced `{}` third argument still means
+/// default options (the overload without metadata) as it did before that argument existed.
+template <class M>
+inline constexpr bool is_metadata_arg_v =
+    std::is_convertible_v<const M&, std::optional<metadata_map>> &&
+    !std::is_convertible_v<const M&, sharded_write_options>;
+}  // namespace detail
+
 /// Writes `tensors` into the directory `dir` as a checkpoint whose every shard has `metadata` as
 /// its `__metadata__`, as save_file writes it (nullopt: none; options.shard_metadata is not
 /// used; transformers' loader wants a "format" key). In order (docs/index.md#write-order): every
@@ -954,10 +964,12 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
 /// as it was; until the renames the new checkpoint takes its full size on disk next to it, and
 /// one file descriptor per shard stays open (it holds the shard's lock, see
 /// docs/writing.md#what-a-kill-leaves).
-template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+template <class P, class M,
+          std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
 result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
-                                  const std::optional<metadata_map>& metadata,
+                                  const M& metadata_arg,
                                   const sharded_write_options& options = {}) {
+  const std::optional<metadata_map>& metadata = metadata_arg;
   auto root = detail::to_fs_path(dir);
   if (!root) return root.error();
   auto layout = shard_layout::create(tensors, options);
@@ -1031,11 +1043,13 @@ class basic_sharded_stream_writer {
   /// `__metadata__` as save_sharded writes it (options.shard_metadata is not used), creates the
   /// directory `dir` when missing (with its parents; IoError when it is not a directory or
   /// cannot be created) and creates a temporary file per shard in it.
-  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  template <class P, class M,
+            std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
   static result<basic_sharded_stream_writer> create(const P& dir,
                                                     const std::vector<tensor_spec>& tensors,
-                                                    const std::optional<metadata_map>& metadata,
+                                                    const M& metadata_arg,
                                                     const sharded_write_options& options = {}) {
+    const std::optional<metadata_map>& metadata = metadata_arg;
     auto root = detail::to_fs_path(dir);
     if (!root) return root.error();
     auto layout = shard_layout::create(tensors, options);
