@@ -318,6 +318,9 @@ TEST_SUITE("load") {
           st::errc::tensor_not_found);
     CHECK(outcome({good, {name, st::span<std::byte>(b.data(), 0), {}, std::nullopt}}) ==
           (info.byte_size() == 0 ? st::errc{} : st::errc::invalid_argument));
+    const auto one_short = static_cast<std::size_t>(info.byte_size()) - 1;  // byte_size() > 1
+    CHECK(outcome({good, {name, st::span<std::byte>(b.data(), one_short), {}, std::nullopt}}) ==
+          st::errc::invalid_argument);
     CHECK(outcome({good, {name, st::span<std::byte>(a).subspan(1), {}, std::nullopt}}) ==
           (info.byte_size() == 0 ? st::errc{} : st::errc::invalid_argument));  // overlap
     CHECK(outcome({good, {name, st::span<std::byte>(b), {{0, 99999}}, std::nullopt}}) ==

@@ -179,14 +179,16 @@ TEST_SUITE("sharded") {
          {"../outside.safetensors", "/etc/passwd", "sub/dir.safetensors", "..", ".", "",
           "..\\\\outside.safetensors", "C:outside.safetensors", "C:\\\\x.safetensors",
           "\\\\\\\\server\\\\share.safetensors", "a\\u0000b.safetensors", "tab\\t.safetensors",
-          "NUL", "con.safetensors", "COM1.safetensors", "lpt9"}) {
+          "unit\\u001fseparator", "del\x7f", "NUL", "con.safetensors", "COM1.safetensors",
+          "lpt9"}) {
       CAPTURE(bad);
       auto idx = st::parse_index(R"({"weight_map":{"w":")" + bad + R"("}})");
       CHECK(outcome(idx) == "InvalidHeaderDeserialization");
       if (!idx) CHECK(has(idx.error().message(), "shard name"));
     }
-    for (const std::string good : {"model-00001-of-00002.safetensors", "..model.safetensors",
-                                   "a..b", "console.safetensors", "COM10", "name with spaces"}) {
+    for (const std::string good :
+         {"model-00001-of-00002.safetensors", "..model.safetensors", "a..b", "console.safetensors",
+          "COM10", "name with spaces", "space\\u0020and\\u00e9"}) {
       CAPTURE(good);
       CHECK(outcome(st::parse_index(R"({"weight_map":{"w":")" + good + R"("}})")) == "value");
     }
@@ -731,6 +733,11 @@ TEST_SUITE("sharded") {
     CHECK(groups_of(*l2, in) ==
           std::vector<std::vector<std::string>>{{"huge"}, {"a", "b"}, {"huge2"}, {"c"}});
     CHECK(l2->shards().back() == "model-00004-of-00004.safetensors");
+    // Exactly at the limit is not over it: the tensor starts the next shard in caller order.
+    const std::vector<st::tensor_spec> in3{sized("a", 10), sized("full", 100), sized("b", 10)};
+    auto l3 = st::shard_layout::create(in3, o);
+    REQUIRE(outcome(l3) == "value");
+    CHECK(groups_of(*l3, in3) == std::vector<std::vector<std::string>>{{"a"}, {"full"}, {"b"}});
   }
 
   TEST_CASE("shard_layout: names, prefix, validation") {
