@@ -1,8 +1,8 @@
 // Loading a whole model in one call: load_tensors() reads every tensor of a file or a sharded
 // checkpoint into memory it allocates, on worker threads, converting to float as it reads.
-// Memory it allocates is never zero-filled, and each page is first touched by the thread that
-// reads into it: faster than filling buffers you allocated yourself (docs/loading.md#the-one-
-// call-load). Copies are read with pread even from a mapped file or checkpoint.
+// That memory is never zero-filled, and each page is first touched by the thread that reads
+// into it: faster than filling buffers you allocated yourself. Copies are read with pread even
+// from a mapped file or checkpoint. See docs/loading.md#the-one-call-load.
 //
 //   safetensors-load-model PATH     a .safetensors file, an index (*.json) or a model directory
 //

@@ -1,9 +1,9 @@
-// The one-call load into memory the library allocates (load_tensors, docs/loading.md#the-one-call-
-// load): the same bytes as load() into caller buffers for whole tensors, slices and conversions,
-// from a reader, a mapping and a checkpoint; entries as delivered; empty and 0-d tensors; every
-// buffer aligned; copies out of a mapped file read by pread (load_report::mapped_bytes), and from
-// the mapping when its path names another file since; typed errors; allocation failure as an
-// error value.
+// The one-call load into memory the library allocates (load_tensors;
+// docs/loading.md#the-one-call-load): the same bytes as load() into caller buffers for whole
+// tensors, slices and conversions, from a reader, a mapping and a checkpoint; entries as
+// delivered; empty and 0-d tensors; every buffer aligned; copies out of a mapped file read by
+// pread (load_report::mapped_bytes), and from the mapping when its path names another file
+// since; huge pages only when asked; typed errors; allocation failure as an error value.
 #include <doctest/doctest.h>
 
 #include <algorithm>
