@@ -36,8 +36,10 @@
 #include "cli_stats.hpp"
 #include "cli_values.hpp"
 
-// Built with libcurl (CMake found CURL): FILE, INDEX and DIR arguments of inspect, validate, diff
-// and stats may be http:// or https:// URLs (docs/remote.md#the-command-line).
+// Built with libcurl's headers (CMake found CURL): FILE, INDEX and DIR arguments of inspect,
+// validate, diff and stats may be http:// or https:// URLs (docs/remote.md#the-command-line). On
+// POSIX systems libcurl is loaded at the first URL (SAFETENSORS_HTTP_DLOPEN), not linked: local
+// files never pay for its start-up (docs/cli.md#start-up).
 #ifdef SAFETENSORS_CLI_HTTP
 #include <safetensors/http_source.hpp>
 #endif

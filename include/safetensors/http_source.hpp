@@ -2,13 +2,39 @@
 // random_access_source that fetches each read as one Range request; open_http_checkpoint opens a
 // sharded checkpoint whose index and shards are URLs. Not a part of the header-only core, and
 // not included by safetensors.hpp: include this header where you need it and link libcurl
-// (CMake: the target safetensors::http, defined when CURL is found).
+// (CMake: the target safetensors::http, defined when CURL is found), or define
+// SAFETENSORS_HTTP_DLOPEN to load libcurl at the first request instead of linking it
+// (docs/remote.md#loading-libcurl-at-run-time).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_HTTP_SOURCE_HPP
 #define SAFETENSORS_HTTP_SOURCE_HPP
 
 #include <curl/curl.h>
+
+// The oldest libcurl supported (docs/remote.md#building-with-http-support): 7.85.0, for
+// CURLOPT_PROTOCOLS_STR and after the fix of CVE-2022-27776 (before 7.83.0, credentials went to
+// another port or scheme of the same host).
+#define SAFETENSORS_HTTP_MIN_LIBCURL 0x075500
+#define SAFETENSORS_HTTP_MIN_LIBCURL_TEXT "7.85.0"
+#if LIBCURL_VERSION_NUM < SAFETENSORS_HTTP_MIN_LIBCURL
+#error "safetensors/http_source.hpp needs libcurl 7.85.0 or later (docs/remote.md)"
+#endif
+
+#ifdef SAFETENSORS_HTTP_DLOPEN
+#ifdef _WIN32
+#error "SAFETENSORS_HTTP_DLOPEN needs dlopen (POSIX); on Windows, link libcurl"
+#endif
+#include <dlfcn.h>
+// The library loaded: its soname (libcurl-gnutls.so.4 for Debian's GnuTLS flavour, say).
+#ifndef SAFETENSORS_HTTP_LIBCURL
+#ifdef __APPLE__
+#define SAFETENSORS_HTTP_LIBCURL "libcurl.4.dylib"
+#else
+#define SAFETENSORS_HTTP_LIBCURL "libcurl.so.4"
+#endif
+#endif
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -210,11 +236,107 @@ inline std::optional<content_range> parse_content_range(std::string_view v) {
   return out;
 }
 
-/// libcurl's global state, initialised once per process (thread-safe from the first call on).
-inline bool http_global_init() {
-  static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-  return ok;
+/// The libcurl functions the client calls, through one table: the library's own functions when
+/// it is linked, or those of the library loaded at the first request (SAFETENSORS_HTTP_DLOPEN).
+struct curl_api {
+  CURLcode (*global_init)(long) = nullptr;
+  curl_version_info_data* (*version_info)(CURLversion) = nullptr;
+  CURL* (*easy_init)() = nullptr;
+  void (*easy_cleanup)(CURL*) = nullptr;
+  void (*easy_reset)(CURL*) = nullptr;
+  CURLcode (*easy_setopt)(CURL*, CURLoption, ...) = nullptr;
+  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...) = nullptr;
+  CURLcode (*easy_perform)(CURL*) = nullptr;
+  const char* (*easy_strerror)(CURLcode) = nullptr;
+  curl_slist* (*slist_append)(curl_slist*, const char*) = nullptr;
+  void (*slist_free_all)(curl_slist*) = nullptr;
+};
+
+/// libcurl, ready to use (`failure` empty) or why not: what is missing and what to install.
+struct curl_library {
+  curl_api api;
+  std::string failure;
+};
+
+#ifdef SAFETENSORS_HTTP_DLOPEN
+/// Fills `fn` with the address of `name` in `lib`; false when there is none.
+template <class Fn>
+bool curl_symbol(void* lib, const char* name, Fn& fn) noexcept {
+  void* p = dlsym(lib, name);
+  static_assert(sizeof(p) == sizeof(fn), "a function pointer is not the size of void*");
+  std::memcpy(&fn, &p, sizeof fn);  // POSIX: dlsym's result is the function's address
+  return p != nullptr;
 }
+#endif
+
+/// Loads libcurl (SAFETENSORS_HTTP_DLOPEN: dlopen, never closed) or takes the linked one, checks
+/// its version and initialises its global state.
+inline curl_library load_curl() {
+  curl_library out;
+  curl_api& a = out.api;
+  const std::string install =
+      "; install libcurl " SAFETENSORS_HTTP_MIN_LIBCURL_TEXT
+      " or later (Debian, Ubuntu: apt-get install libcurl4; Fedora: dnf install libcurl; Alpine: "
+      "apk add libcurl)";
+#ifdef SAFETENSORS_HTTP_DLOPEN
+  void* lib = dlopen(SAFETENSORS_HTTP_LIBCURL, RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* why = dlerror();
+    out.failure = "reading URLs needs libcurl, which cannot be loaded (" +
+                  std::string(why != nullptr ? why : SAFETENSORS_HTTP_LIBCURL) + ")" + install;
+    return out;
+  }
+  const bool found = curl_symbol(lib, "curl_global_init", a.global_init) &&
+                     curl_symbol(lib, "curl_version_info", a.version_info) &&
+                     curl_symbol(lib, "curl_easy_init", a.easy_init) &&
+                     curl_symbol(lib, "curl_easy_cleanup", a.easy_cleanup) &&
+                     curl_symbol(lib, "curl_easy_reset", a.easy_reset) &&
+                     curl_symbol(lib, "curl_easy_setopt", a.easy_setopt) &&
+                     curl_symbol(lib, "curl_easy_getinfo", a.easy_getinfo) &&
+                     curl_symbol(lib, "curl_easy_perform", a.easy_perform) &&
+                     curl_symbol(lib, "curl_easy_strerror", a.easy_strerror) &&
+                     curl_symbol(lib, "curl_slist_append", a.slist_append) &&
+                     curl_symbol(lib, "curl_slist_free_all", a.slist_free_all);
+  if (!found) {
+    out.failure = "the library " SAFETENSORS_HTTP_LIBCURL
+                  " lacks functions of libcurl's API: it is not a usable libcurl" +
+                  install;
+    return out;
+  }
+#else
+  a.global_init = &curl_global_init;
+  a.version_info = &curl_version_info;
+  a.easy_init = &curl_easy_init;
+  a.easy_cleanup = &curl_easy_cleanup;
+  a.easy_reset = &curl_easy_reset;
+  a.easy_setopt = &curl_easy_setopt;
+  a.easy_getinfo = &curl_easy_getinfo;
+  a.easy_perform = &curl_easy_perform;
+  a.easy_strerror = &curl_easy_strerror;
+  a.slist_append = &curl_slist_append;
+  a.slist_free_all = &curl_slist_free_all;
+#endif
+  const curl_version_info_data* v = a.version_info(CURLVERSION_NOW);
+  if (v == nullptr || v->version_num < SAFETENSORS_HTTP_MIN_LIBCURL) {
+    out.failure = "libcurl " + std::string(v != nullptr && v->version ? v->version : "?") +
+                  " is older than " SAFETENSORS_HTTP_MIN_LIBCURL_TEXT ", the oldest supported" +
+                  install;
+    return out;
+  }
+  if (a.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    out.failure = "libcurl could not be initialised (curl_global_init)";
+  }
+  return out;
+}
+
+/// The process's libcurl, loaded and initialised by the first call (thread-safe).
+inline const curl_library& curl_loaded() {
+  static const curl_library lib = load_curl();
+  return lib;
+}
+
+/// libcurl's functions: only after curl_loaded() succeeded (http_client::init).
+inline const curl_api& curl() noexcept { return curl_loaded().api; }
 
 /// One request's state, filled by libcurl's callbacks.
 struct http_transfer {
@@ -328,8 +450,8 @@ class http_client {
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;
   ~http_client() {
-    for (CURL* h : idle_) curl_easy_cleanup(h);
-    if (headers_ != nullptr) curl_slist_free_all(headers_);
+    for (CURL* h : idle_) curl().easy_cleanup(h);
+    if (headers_ != nullptr) curl().slist_free_all(headers_);
   }
 
   const std::string& url() const noexcept { return url_; }
@@ -346,11 +468,11 @@ class http_client {
   }
 
   result<void> init() {
-    if (!http_global_init()) {
-      return error(errc::io_error, shown_ + ": libcurl could not be initialised");
+    if (const curl_library& lib = curl_loaded(); !lib.failure.empty()) {
+      return error(errc::io_error, shown_ + ": " + lib.failure);
     }
     for (const std::string& h : options_.headers) {
-      curl_slist* next = curl_slist_append(headers_, h.c_str());
+      curl_slist* next = curl().slist_append(headers_, h.c_str());
       if (next == nullptr) return error(errc::io_error, shown_ + ": out of memory");
       headers_ = next;
     }
@@ -480,9 +602,9 @@ class http_client {
     std::string range;
     if (t.ranged) range = num(first) + "-" + num(first + n - 1);
     set_options(h, t, range, curl_message);
-    const CURLcode rc = curl_easy_perform(h);
+    const CURLcode rc = curl().easy_perform(h);
     long new_connections = 0;
-    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &new_connections);
+    curl().easy_getinfo(h, CURLINFO_NUM_CONNECTS, &new_connections);
     requests_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(t.received, std::memory_order_relaxed);
     connections_.fetch_add(static_cast<std::uint64_t>(std::max(0L, new_connections)),
@@ -492,7 +614,7 @@ class http_client {
       retryable = t.status >= 500 || t.status == 408 || t.status == 429;
       return std::nullopt;
     }
-    const std::string reason = curl_message[0] != '\0' ? curl_message : curl_easy_strerror(rc);
+    const std::string reason = curl_message[0] != '\0' ? curl_message : curl().easy_strerror(rc);
     switch (t.stopped) {
       case http_transfer::stop::range_ignored:
         return fail(http_failure::range_ignored,
@@ -592,36 +714,30 @@ class http_client {
       return int_cast<long>(
           std::clamp<std::int64_t>(d.count(), 0, std::numeric_limits<long>::max()));
     };
-    curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM: required with threads
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-#if LIBCURL_VERSION_NUM >= 0x075500  // 7.85.0
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS,
-                     static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(options_.connect_timeout));
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(options_.request_timeout));
+    curl().easy_setopt(h, CURLOPT_URL, url_.c_str());
+    curl().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM: required with threads
+    curl().easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl().easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+    curl().easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl().easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl().easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(options_.connect_timeout));
+    curl().easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(options_.request_timeout));
     t.stall = options_.stall_timeout;
     t.last_data = std::chrono::steady_clock::now();
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &http_transfer::on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
-    if (headers_ != nullptr) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers_);
-    if (options_.proxy) curl_easy_setopt(h, CURLOPT_PROXY, options_.proxy->c_str());
-    if (!range.empty()) curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &http_transfer::on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &http_transfer::on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, message);
+    curl().easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &http_transfer::on_progress);
+    curl().easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+    curl().easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl().easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+    curl().easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+    curl().easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    if (headers_ != nullptr) curl().easy_setopt(h, CURLOPT_HTTPHEADER, headers_);
+    if (options_.proxy) curl().easy_setopt(h, CURLOPT_PROXY, options_.proxy->c_str());
+    if (!range.empty()) curl().easy_setopt(h, CURLOPT_RANGE, range.c_str());
+    curl().easy_setopt(h, CURLOPT_HEADERFUNCTION, &http_transfer::on_header);
+    curl().easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    curl().easy_setopt(h, CURLOPT_WRITEFUNCTION, &http_transfer::on_body);
+    curl().easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl().easy_setopt(h, CURLOPT_ERRORBUFFER, message);
   }
 
   CURL* acquire() const {
@@ -630,15 +746,15 @@ class http_client {
       if (!idle_.empty()) {
         CURL* h = idle_.back();
         idle_.pop_back();
-        curl_easy_reset(h);  // keeps the open connection, the DNS and TLS session caches
+        curl().easy_reset(h);  // keeps the open connection, the DNS and TLS session caches
         return h;
       }
     }
-    return curl_easy_init();
+    return curl().easy_init();
   }
 
   void release(CURL* h) const {
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, static_cast<char*>(nullptr));
+    curl().easy_setopt(h, CURLOPT_ERRORBUFFER, static_cast<char*>(nullptr));
     {
       std::lock_guard<std::mutex> lock(pool_);
       if (idle_.size() < options_.max_idle_connections) {
@@ -646,7 +762,7 @@ class http_client {
         return;
       }
     }
-    curl_easy_cleanup(h);
+    curl().easy_cleanup(h);
   }
 
   std::string url_;
