@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # the row labels are Markdown: their backticks are literal
 # What including the library costs a translation unit to compile (docs/design.md#compile-cost):
 # the user + system CPU time of `$CXX -std=c++17 -O2 -c FILE -o /dev/null`, median of RUNS runs,
 # each translation unit next to the one that includes only <nlohmann/json.hpp>, and the ratio.
