@@ -32,6 +32,7 @@
 #include "cli_args.hpp"
 #include "cli_diff.hpp"
 #include "cli_messages.hpp"
+#include "cli_replaced.hpp"
 #include "cli_size.hpp"
 #include "cli_stats.hpp"
 #include "cli_values.hpp"
@@ -303,6 +304,20 @@ st::result<read_settings> read_settings_of(const parsed_args& args) {
   return out;
 }
 
+/// --max-shard-size: a size of at least one byte (0 would put every tensor in a shard of its own,
+/// the empty ones too).
+st::result<std::uint64_t> max_shard_size_of(const std::string& text) {
+  auto size = safetensors_cli::parse_size(text);
+  if (!size) {
+    return st::error(st::errc::invalid_argument, "--max-shard-size: " + size.error().message());
+  }
+  if (*size == 0) {
+    return st::error(st::errc::invalid_argument,
+                     "--max-shard-size must be at least 1 byte, got " + quote_arg(text));
+  }
+  return size;
+}
+
 /// A name made printable for the table: control bytes escaped as \xNN (the library's messages
 /// escape names the same way).
 std::string printable(std::string_view s) { return st::detail::escape_controls(s); }
@@ -570,8 +585,8 @@ int split_command(const command_spec& command, const parsed_args& args) {
   if (!settings) return usage_error(command.name, settings.error().message());
   st::sharded_write_options options;
   if (const std::string* v = args.get("--max-shard-size")) {
-    auto size = safetensors_cli::parse_size(*v);
-    if (!size) return usage_error(command.name, "--max-shard-size: " + size.error().message());
+    auto size = max_shard_size_of(*v);
+    if (!size) return usage_error(command.name, size.error().message());
     options.max_shard_size = *size;
   }
   // --prefix names the output files, and the model read when IN is a directory.
@@ -622,6 +637,7 @@ int split_command(const command_spec& command, const parsed_args& args) {
               << "': " << ec.message() << "\n";
     return exit_usage;
   }
+  const auto before = safetensors_cli::checkpoint_files(out, options.prefix);
   auto layout = st::save_sharded(out, specs, options);
   if (!layout) return report(layout.error());
   std::cout << "wrote " << layout->shard_count()
@@ -630,6 +646,7 @@ int split_command(const command_spec& command, const parsed_args& args) {
             << " bytes) to " << out.string() << "\n";
   for (const auto& name : layout->shards()) std::cout << "  " << name << "\n";
   if (layout->sharded()) std::cout << "  " << options.prefix << ".safetensors.index.json\n";
+  std::cout << safetensors_cli::removed_text(safetensors_cli::removed_files(out, before));
   return exit_ok;
 }
 

@@ -40,7 +40,11 @@ _safetensors_example_test(bf16_to_float
 _safetensors_example_test(tensor_parallel_slice
   "rank 1/4 rows \\[2, 4\\): 64 bytes, reads: 1, values: 20 21 22 23 24 25 26 27 30 31 .* 37[^.0-9].*rank 1/4 columns \\[2, 4\\): 64 bytes, reads: 8, values: 2 3 12 13 22 23 .* 72 73[^.0-9]"
   safetensors-tensor-parallel-slice "${_safetensors_examples_out}/tensor_parallel_slice" 1 4)
-# 8. Tensor-parallel loading across processes (examples/mpi_tensor_parallel.cpp, built when MPI
+# 8. Load a BF16 checkpoint (two shards) into float buffers with load(), with progress.
+_safetensors_example_test(load_to_float
+  "wrote 2 shards of BF16\nloaded 25%\nloaded 50%\nloaded 75%\nloaded 100%\nloaded 4 tensors: 65536 bytes read, 131072 bytes of float written, 16 chunks\nlayers.3.weight\\[100\\] = 0.100098 \\(0.1 in BF16\\), \\[8191\\] = 8.1875\n"
+  safetensors-load-to-float "${_safetensors_examples_out}/load_to_float")
+# 9. Tensor-parallel loading across processes (examples/mpi_tensor_parallel.cpp, built when MPI
 # is found), under mpiexec on 2 ranks: each loads half of every sliced weight (3 MiB of 6) and the
 # replicated norms; rank 0 checks the gathered slices. Label distributed. As root in a container,
 # Open MPI needs --allow-run-as-root, --oversubscribe (fewer cores than ranks), no shared-memory
