@@ -34,6 +34,7 @@ struct config {
   int micro_reps = 0;            // repetitions of the small (header) measurements
   double micro_sample_s = 0;     // target duration of one micro sample
   std::string only;              // run only the groups whose name contains this
+  std::string cli;               // safetensors-cli, for the "cli" group (empty: skipped)
 };
 
 /// Where the human-readable output goes: stdout, or stderr with --json (stdout is then only the
@@ -297,6 +298,9 @@ void run_load_targets(const config& cfg);
 /// The child process of its peak-memory measurement: loads `path` with 2 threads (`mode`:
 /// reader, reader-f32 or mapped) into fresh buffers and prints its memory figures.
 int child_load(const config& cfg, const std::string& mode, const std::string& path);
+
+/// The "cli" group (bench_cli.cpp): safetensors-cli convert against rewrite, as child processes.
+void run_cli_targets(const config& cfg);
 
 }  // namespace bench
 
