@@ -1,6 +1,7 @@
 # safetensors_write_pkgconfig(<output .pc> <pkgconfig install dir> <include install dir>)
 # Writes a relocatable safetensors.pc: the prefix is found from the .pc file's own location
-# (${pcfiledir}), so the installed tree can be moved. Header-only: Cflags only, no Libs.
+# (${pcfiledir}), so the installed tree can be moved. Header-only: Cflags for the include
+# directory, and Libs: -pthread for the threads load() starts (the CMake target's Threads::Threads).
 function(safetensors_write_pkgconfig out pcdir incdir)
   if(IS_ABSOLUTE "${pcdir}")
     message(FATAL_ERROR "safetensors: the pkg-config directory must be relative to the prefix: ${pcdir}")

@@ -34,10 +34,12 @@ struct command_spec {
 };
 
 /// What parse_args() found: the positional arguments in order, and the options given (the last
-/// one wins when an option is repeated; a flag maps to "").
+/// one wins when an option is repeated; a flag maps to ""), and every value of each option in
+/// order (for the options that may be repeated, such as convert's --include).
 struct parsed_args {
   std::vector<std::string> positional;
   std::map<std::string, std::string, std::less<>> options;
+  std::map<std::string, std::vector<std::string>, std::less<>> all;
   bool help = false;
 
   bool has(std::string_view name) const { return options.find(name) != options.end(); }
@@ -45,6 +47,11 @@ struct parsed_args {
   const std::string* get(std::string_view name) const {
     const auto it = options.find(name);
     return it == options.end() ? nullptr : &it->second;
+  }
+  /// Every value the option was given, in order (empty when it was not given).
+  std::vector<std::string> get_all(std::string_view name) const {
+    const auto it = all.find(name);
+    return it == all.end() ? std::vector<std::string>{} : it->second;
   }
 };
 
@@ -143,6 +150,7 @@ inline safetensors::result<parsed_args> parse_args(const command_spec& command,
           st::errc::invalid_argument,
           "the option " + quote_arg(name) + " needs a value (" + std::string(spec->value) + ")");
     }
+    out.all[name].push_back(out.options[name]);
   }
   const detail::positional_names wanted = detail::split_arguments(command.arguments);
   if (out.positional.size() < wanted.required) {

@@ -30,8 +30,11 @@
 #include <vector>
 
 #include "cli_args.hpp"
+#include "cli_convert.hpp"
 #include "cli_diff.hpp"
+#include "cli_human.hpp"
 #include "cli_messages.hpp"
+#include "cli_replaced.hpp"
 #include "cli_size.hpp"
 #include "cli_stats.hpp"
 #include "cli_values.hpp"
@@ -109,6 +112,41 @@ const std::vector<command_spec>& commands() {
         {"--allow-trailing-bytes", "",
          "accept bytes after the last tensor's data in IN (they are not\n"
          "written)"}}},
+      {"convert",
+       "IN OUT",
+       "write IN's tensors into OUT: cast to a dtype, selected, renamed",
+       "Writes the tensors of IN (a file, a checkpoint or a URL) into the file OUT, or with\n"
+       "--max-shard-size into the directory OUT as shards and an index, atomically and in\n"
+       "canonical form: --dtype casts the floating-point tensors, --include and --exclude\n"
+       "choose tensors by name, --rename rewrites the start of names. The metadata is kept.\n"
+       "Reads and writes in pieces: memory does not grow with the model. Progress is shown on\n"
+       "stderr when it is a terminal.",
+       {{"--dtype", "D",
+         "cast the floating-point tensors to D: F32, F16, BF16, F8_E4M3,\n"
+         "F8_E5M2, ... (round to nearest even)"},
+        {"--dtype-from", "D,...",
+         "cast only the tensors of these dtypes (default: every\n"
+         "floating-point dtype; repeatable)"},
+        {"--include", "GLOB",
+         "only the tensors whose name GLOB matches: *, ?, [a-z]\n"
+         "(repeatable: any of them)"},
+        {"--exclude", "GLOB", "leave out the tensors whose name GLOB matches (repeatable)"},
+        {"--rename", "FROM=TO",
+         "a name that starts with FROM starts with TO instead\n"
+         "(repeatable: the first that applies)"},
+        {"--metadata", "KEY=VALUE", "add or replace a __metadata__ entry (repeatable)"},
+        {"--max-shard-size", "SIZE",
+         "write OUT as a directory of shards of at most SIZE tensor\n"
+         "bytes and an index"},
+        {"--prefix", "NAME",
+         "with --max-shard-size, name the files NAME-00001-of-0000N...\n"
+         "(default model); when IN is a directory, the model read"},
+        {"--align", "A", "start the data at a multiple of A bytes (default 8)"},
+        {"--chunk-size", "SIZE",
+         "convert SIZE bytes of output at a time (default 16MiB): the\n"
+         "memory it takes"},
+        max_header_size_option,
+        allow_trailing_bytes_option}},
       {"split",
        "IN OUTDIR",
        "write a file or checkpoint as shards and an index",
@@ -196,8 +234,8 @@ std::string usage_text() {
   }
   out +=
       "\n"
-      "FILE, split's IN and diff's A and B may also be a checkpoint: a model directory or\n"
-      "a .safetensors.index.json.\n"
+      "FILE, split's and convert's IN and diff's A and B may also be a checkpoint: a model\n"
+      "directory or a .safetensors.index.json.\n"
       "New here? 'safetensors-cli demo' writes a small model and shows what inspect prints.\n"
       "\n"
       "  safetensors-cli COMMAND --help   a command's usage and options\n"
@@ -303,6 +341,20 @@ st::result<read_settings> read_settings_of(const parsed_args& args) {
     out.prefix = *v;
   }
   return out;
+}
+
+/// --max-shard-size: a size of at least one byte (0 would put every tensor in a shard of its own,
+/// the empty ones too).
+st::result<std::uint64_t> max_shard_size_of(const std::string& text) {
+  auto size = safetensors_cli::parse_size(text);
+  if (!size) {
+    return st::error(st::errc::invalid_argument, "--max-shard-size: " + size.error().message());
+  }
+  if (*size == 0) {
+    return st::error(st::errc::invalid_argument,
+                     "--max-shard-size must be at least 1 byte, got " + quote_arg(text));
+  }
+  return size;
 }
 
 /// A name made printable for the table: control bytes escaped as \xNN (the library's messages
@@ -572,8 +624,8 @@ int split_command(const command_spec& command, const parsed_args& args) {
   if (!settings) return usage_error(command.name, settings.error().message());
   st::sharded_write_options options;
   if (const std::string* v = args.get("--max-shard-size")) {
-    auto size = safetensors_cli::parse_size(*v);
-    if (!size) return usage_error(command.name, "--max-shard-size: " + size.error().message());
+    auto size = max_shard_size_of(*v);
+    if (!size) return usage_error(command.name, size.error().message());
     options.max_shard_size = *size;
   }
   // --prefix names the output files, and the model read when IN is a directory.
@@ -624,6 +676,7 @@ int split_command(const command_spec& command, const parsed_args& args) {
               << "': " << ec.message() << "\n";
     return exit_usage;
   }
+  const auto before = safetensors_cli::checkpoint_files(out, options.prefix);
   auto layout = st::save_sharded(out, specs, options);
   if (!layout) return report(layout.error());
   std::cout << "wrote " << layout->shard_count()
@@ -632,6 +685,7 @@ int split_command(const command_spec& command, const parsed_args& args) {
             << " bytes) to " << out.string() << "\n";
   for (const auto& name : layout->shards()) std::cout << "  " << name << "\n";
   if (layout->sharded()) std::cout << "  " << options.prefix << ".safetensors.index.json\n";
+  std::cout << safetensors_cli::removed_text(safetensors_cli::removed_files(out, before));
   return exit_ok;
 }
 
@@ -752,23 +806,28 @@ st::result<void> write_demo_model(const std::filesystem::path& file) {
   return st::save_file(file, tensors, metadata);
 }
 
+/// --align: a number the writer takes as an alignment (InvalidArgument with the usage problem).
+st::result<std::uint64_t> alignment_of(const std::string& v) {
+  std::uint64_t align = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), align);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+    return st::error(st::errc::invalid_argument, "--align needs a number, got " + quote_arg(v));
+  }
+  // The writer decides which alignments it takes: ask it before reading anything.
+  st::write_options check;
+  check.alignment = align;
+  if (auto plan = st::write_plan::create({}, std::nullopt, check); !plan) return plan.error();
+  return align;
+}
+
 int rewrite(const command_spec& command, const parsed_args& args) {
   auto settings = read_settings_of(args);
   if (!settings) return usage_error(command.name, settings.error().message());
   st::write_options options;
   if (const std::string* v = args.get("--align")) {
-    std::uint64_t align = 0;
-    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), align);
-    if (v->empty() || ec != std::errc() || end != v->data() + v->size()) {
-      return usage_error(command.name, "--align needs a number, got " + quote_arg(*v));
-    }
-    // The writer decides which alignments it takes: ask it before reading anything.
-    st::write_options check;
-    check.alignment = align;
-    if (auto plan = st::write_plan::create({}, std::nullopt, check); !plan) {
-      return usage_error(command.name, plan.error().message());
-    }
-    options.alignment = align;
+    auto align = alignment_of(*v);
+    if (!align) return usage_error(command.name, align.error().message());
+    options.alignment = *align;
   }
   options.max_header_size = settings->parse.max_header_size;
   const std::string& in_path = args.positional[0];
@@ -810,6 +869,127 @@ int demo(const command_spec&, const parsed_args& args) {
   auto reader = st::source_reader::open(file);
   if (!reader) return report(reader.error());
   print_table(file.string(), reader->header());
+  return exit_ok;
+}
+
+/// convert IN OUT (docs/cli.md#convert).
+int convert_command(const command_spec& command, const parsed_args& args) {
+  const std::string_view name = command.name;
+  auto settings = read_settings_of(args);
+  if (!settings) return usage_error(name, settings.error().message());
+  safetensors_cli::convert_selection selection;
+  safetensors_cli::convert_output output;
+  // Every option is checked before the input is opened.
+  if (const std::string* v = args.get("--dtype")) {
+    auto d = safetensors_cli::dtype_of(*v);
+    if (!d) return usage_error(name, "--dtype: " + d.error().message());
+    selection.cast = *d;
+  }
+  const auto from = args.get_all("--dtype-from");
+  if (!from.empty() && !selection.cast) {
+    return usage_error(name, "--dtype-from needs --dtype, the dtype to cast to");
+  }
+  selection.cast_from = safetensors_cli::float_dtypes();
+  if (!from.empty()) {
+    selection.cast_from.clear();
+    for (const std::string& list : from) {
+      for (std::size_t at = 0; at <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', at), list.size());
+        auto d = safetensors_cli::dtype_of(list.substr(at, comma - at));
+        if (!d) return usage_error(name, "--dtype-from: " + d.error().message());
+        selection.cast_from.push_back(*d);
+        at = comma + 1;
+      }
+    }
+  }
+  for (const char* option : {"--include", "--exclude"}) {
+    for (const std::string& glob : args.get_all(option)) {
+      if (auto r = safetensors_cli::check_glob(glob); !r) {
+        return usage_error(name, std::string(option) + ": " + r.error().message());
+      }
+      (option[2] == 'i' ? selection.include : selection.exclude).push_back(glob);
+    }
+  }
+  for (const std::string& rule : args.get_all("--rename")) {
+    const std::size_t eq = rule.find('=');
+    if (eq == std::string::npos) {
+      return usage_error(name, "--rename needs FROM=TO, got " + quote_arg(rule));
+    }
+    selection.renames.push_back({rule.substr(0, eq), rule.substr(eq + 1)});
+  }
+  std::vector<std::pair<std::string, std::string>> metadata;
+  for (const std::string& entry : args.get_all("--metadata")) {
+    const std::size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return usage_error(name, "--metadata needs KEY=VALUE, got " + quote_arg(entry));
+    }
+    metadata.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  if (const std::string* v = args.get("--max-shard-size")) {
+    auto size = max_shard_size_of(*v);
+    if (!size) return usage_error(name, size.error().message());
+    output.max_shard_size = *size;
+  }
+  if (const std::string* v = args.get("--chunk-size")) {
+    auto size = safetensors_cli::parse_size(*v);
+    if (!size || *size == 0 || *size > (std::uint64_t{1} << 40)) {
+      return usage_error(name, "--chunk-size: " + (size ? "the size " + quote_arg(*v) +
+                                                              " is not from 1 byte to 1TiB"
+                                                        : size.error().message()));
+    }
+    output.piece_bytes = static_cast<std::size_t>(*size);
+  }
+  if (const std::string* v = args.get("--align")) {
+    auto align = alignment_of(*v);
+    if (!align) return usage_error(name, align.error().message());
+    output.write.alignment = *align;
+  }
+  output.write.max_header_size = settings->parse.max_header_size;
+  if (settings->prefix) output.prefix = *settings->prefix;
+  output.path = args.positional[1];
+
+  auto in = open_checkpoint(args.positional[0], settings->checkpoint());
+  if (!in) return report(in.error());
+  auto plan = safetensors_cli::plan_convert(*in, selection);
+  if (!plan) {
+    if (plan.error().code() == st::errc::invalid_argument) {
+      return usage_error(name, plan.error().message());
+    }
+    return report(plan.error());
+  }
+  auto merged = in->merged_metadata();
+  if (!merged) return report(merged.error());
+  output.metadata = std::move(*merged);
+  for (auto& [key, value] : metadata) {
+    if (!output.metadata) output.metadata.emplace();
+    (*output.metadata)[key] = value;
+  }
+  const auto before = output.max_shard_size
+                          ? safetensors_cli::checkpoint_files(output.path, output.prefix)
+                          : std::vector<std::filesystem::path>{};
+  output.progress = terminal_progress("convert");
+  auto r = safetensors_cli::run_convert(*in, *plan, output);
+  end_progress_line();
+  // Every shard read was opened and validated above: a failure now is reading its bytes (an
+  // IoError) or writing OUT, which exits with 2 whatever the error, as for rewrite.
+  if (!r) return print_error(r.error(), exit_usage);
+  const std::size_t n = plan->tensors.size();
+  std::cout << "wrote " << output.path.string();
+  if (output.max_shard_size) {
+    std::cout << " (" << r->files.size() - (r->files.size() > 1 ? 1 : 0)
+              << (r->files.size() == 1 ? " file" : " shards") << ")";
+  }
+  std::cout << ": " << n << (n == 1 ? " tensor" : " tensors");
+  if (selection.cast) {
+    std::cout << " (" << plan->cast << " cast to " << st::to_string(*selection.cast) << ")";
+  }
+  std::cout << ", " << r->report.bytes_read << " -> " << r->report.bytes_written << " bytes ("
+            << safetensors_cli::human_size(r->report.bytes_read) << " -> "
+            << safetensors_cli::human_size(r->report.bytes_written) << ")\n";
+  if (output.max_shard_size) {
+    for (const auto& file : r->files) std::cout << "  " << printable(file) << "\n";
+    std::cout << safetensors_cli::removed_text(safetensors_cli::removed_files(output.path, before));
+  }
   return exit_ok;
 }
 
@@ -907,6 +1087,7 @@ int run(const command_spec& command, const parsed_args& args) {
   if (name == "validate") return validate(command, args);
   if (name == "rewrite") return rewrite(command, args);
   if (name == "split") return split_command(command, args);
+  if (name == "convert") return convert_command(command, args);
   if (name == "merge") return merge_command(command, args);
   if (name == "diff") return diff_command(command, args);
   if (name == "stats") return stats_command(command, args);

@@ -7,7 +7,7 @@ int main(int argc, char** argv) {
   const char* path = argc > 1 ? argv[1] : "model.safetensors";
   std::vector<float> weight(6, 0.5f);
   std::vector<safetensors::tensor_spec> tensors{
-      // name, dtype, shape, little-endian bytes (referenced, never copied)
+      // name, dtype, shape, little-endian bytes (referenced, never copied), producer (none: {})
       {"layer.0.weight", safetensors::dtype::F32, {2, 3}, safetensors::as_bytes(weight), {}},
   };
   safetensors::metadata_map metadata{{"format", "pt"}};

@@ -45,7 +45,18 @@ _safetensors_example_test(load_model
   "encoder.layer.0.bias: F32 \\[4\\] 1 2 -0.5 0.25.*encoder.layer.0.weight: F32 \\[2, 3\\] -1 -0.5 0 0.5 1 1.5.*step: F32 \\[\\] 42.*loaded 6 tensors"
   safetensors-load-model "${CMAKE_CURRENT_BINARY_DIR}/quickstart/demo.safetensors")
 set_tests_properties(example_load_model PROPERTIES FIXTURES_REQUIRED demo_model)
-# 9. Tensor-parallel loading across processes (examples/mpi_tensor_parallel.cpp, built when MPI
+# 9. Load a BF16 checkpoint (two shards) into float buffers with load(), with progress.
+_safetensors_example_test(load_to_float
+  "wrote 2 shards of BF16\nloaded 25%\nloaded 50%\nloaded 75%\nloaded 100%\nloaded 4 tensors: 65536 bytes read, 131072 bytes of float written, 16 chunks\nlayers.3.weight\\[100\\] = 0.100098 \\(0.1 in BF16\\), \\[8191\\] = 8.1875\n"
+  safetensors-load-to-float "${_safetensors_examples_out}/load_to_float")
+# 10. Convert a checkpoint's F32 tensors to BF16 in a stream (the CLI's demo model: its F32 weight
+# of 24 bytes becomes 12; the other five tensors are copied).
+_safetensors_example_test(convert_checkpoint
+  "converted 6 tensors to .*convert_checkpoint.bf16.safetensors: 45 -> 33 tensor bytes in 1 load\n"
+  safetensors-convert-checkpoint "${CMAKE_CURRENT_BINARY_DIR}/quickstart/demo.safetensors"
+  "${_safetensors_examples_out}/convert_checkpoint.bf16.safetensors" BF16)
+set_tests_properties(example_convert_checkpoint PROPERTIES FIXTURES_REQUIRED demo_model)
+# 11. Tensor-parallel loading across processes (examples/mpi_tensor_parallel.cpp, built when MPI
 # is found), under mpiexec on 2 ranks: each loads half of every sliced weight (3 MiB of 6) and the
 # replicated norms; rank 0 checks the gathered slices. Label distributed. As root in a container,
 # Open MPI needs --allow-run-as-root, --oversubscribe (fewer cores than ranks), no shared-memory

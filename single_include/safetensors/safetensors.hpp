@@ -1607,10 +1607,12 @@ result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint6
   // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
   if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
     const std::string h = hint();
-    return error(errc::header_too_large,
-                 "the header length is " + num(n) + " bytes, above the limit of " +
-                     num(opts.max_header_size) + " (parse_options::max_header_size)" +
-                     (h.empty() ? std::string("; is this a safetensors file?") : h));
+    return error(
+        errc::header_too_large,
+        "the header length is " + num(n) + " bytes, above the limit of " +
+            num(opts.max_header_size) +
+            // Not a safetensors file at all: the limit is not what to change.
+            (h.empty() ? " (parse_options::max_header_size); is this a safetensors file?" : h));
   }
   std::uint64_t end = 0;
   if (!checked_add(8, n, end) || end > input_size) {
@@ -3331,17 +3333,21 @@ class atomic_file {
   /// a new one.
   static result<atomic_file> create(native_string target, std::string shown) {
     remove_stale_temps(target);
-    const std::string shown_temp = shown + " (temporary file)";
     for (unsigned attempt = 0;; ++attempt) {
       native_string temp = temp_name_for(target, attempt);
+      const std::string shown_temp = display_path(std::filesystem::path(temp));
       bool retry = false;
       auto file = create_new(temp, shown_temp, retry);
       auto locked = file ? lock_temp(temp, *file, shown_temp, retry) : result<bool>(file.error());
       if (!locked) {
         if (retry && attempt < 64) continue;
-        return error(errc::io_error, "cannot write " + quote(shown) +
-                                         ": cannot create a temporary file in its directory (" +
-                                         locked.error().message() + ")");
+        // The system's reason, without the temporary file's generated name.
+        std::string why = locked.error().message();
+        const std::string named = "cannot create " + quote(shown_temp) + ": ";
+        if (why.compare(0, named.size(), named) == 0) why.erase(0, named.size());
+        return error(errc::io_error,
+                     "cannot write " + quote(shown) +
+                         ": cannot create a temporary file in its directory: " + why);
       }
       keep_mode_of(target, *file);
       atomic_file out;
@@ -4260,9 +4266,21 @@ class write_buffer {
   }
 
  private:
+  // The n bytes are the last ones accepted. With a progress callback, they are written in parts
+  // of at most 1 % of the file (64 KiB to write_buffer_size), so that the progress moves within
+  // a large tensor (docs/writing.md#progress).
   result<void> write(std::uint64_t at, const std::byte* data, std::size_t n) {
-    if (auto r = file_.write_at(at, data, n); !r) return r;
-    if (progress_) progress_(accepted_, total_);
+    if (!progress_) return file_.write_at(at, data, n);
+    const std::size_t part = static_cast<std::size_t>(std::min<std::uint64_t>(
+        write_buffer_size, std::max<std::uint64_t>(std::uint64_t{64} << 10, total_ / 100)));
+    const std::uint64_t before = accepted_ - n;
+    std::size_t done = 0;
+    do {
+      const std::size_t k = std::min(part, n - done);
+      if (auto r = file_.write_at(at + done, data + done, k); !r) return r;
+      done += k;
+      progress_(before + done, total_);
+    } while (done < n);
     return {};
   }
   atomic_file& file_;
@@ -8075,7 +8093,12 @@ result<load_job> check_request(const tensor_info& info, const load_request& r,
     job.src_bytes = info.byte_size();
   } else {
     auto plan = plan_slice(info, span<const dim_range>(r.slice.data(), r.slice.size()));
-    if (!plan) return fail(plan.error().code(), plan.error().message());
+    if (!plan) {  // "slice of tensor 'w': why" -> "load: tensor 'w': slice: why"
+      std::string why = plan.error().message();
+      const std::string named = "slice of tensor " + detail::quote(info.name()) + ": ";
+      if (why.compare(0, named.size(), named) == 0) why.replace(0, named.size(), "slice: ");
+      return fail(plan.error().code(), why);
+    }
     if (plan->tensor_byte_size() > info.byte_size()) {
       return fail(errc::invalid_argument, "holds fewer bytes than its shape needs");
     }
@@ -8317,7 +8340,7 @@ result<load_report> load_with(span<const load_request> requests, load_sink* sink
   for (const load_request& r : requests) {
     load_origin origin;
     auto info = lookup(r.name, origin);
-    if (!info) return info.error();
+    if (!info) return error(info.error().code(), "load: " + info.error().message());
     auto job = check_request(*info, r, origin, sink != nullptr);
     if (!job) return job.error();
     jobs.push_back(std::move(*job));

@@ -34,6 +34,7 @@ struct config {
   int micro_reps = 0;            // repetitions of the small (header) measurements
   double micro_sample_s = 0;     // target duration of one micro sample
   std::string only;              // run only the groups whose name contains this
+  std::string cli;               // safetensors-cli, for the "cli" group (empty: skipped)
 };
 
 /// Where the human-readable output goes: stdout, or stderr with --json (stdout is then only the
@@ -301,6 +302,9 @@ int child_load(const config& cfg, const std::string& mode, const std::string& pa
 /// The "load-alloc" group (bench_load.cpp): every tensor into fresh memory, load_tensors()
 /// against a raw pread loop into one malloc'ed buffer and the caller-buffer patterns; peak RSS.
 void run_alloc_targets(const config& cfg);
+
+/// The "cli" group (bench_cli.cpp): safetensors-cli convert against rewrite, as child processes.
+void run_cli_targets(const config& cfg);
 
 }  // namespace bench
 

@@ -2,13 +2,14 @@
 // baseline taken in the same run (interleaved repetitions; median [min..max]).
 //
 //   safetensors-bench [--quick] [--dir=DIR] [--size=BYTES] [--load-size=BYTES] [--reps=N] [--keep]
-//                     [--enforce] [--drop-caches] [--only=GROUP] [--json]
+//                     [--enforce] [--drop-caches] [--only=GROUP] [--json] [--cli=PATH]
 //                     [--gbench [google benchmark flags]]
 //
 // Groups: parse (target 1), open (2), sum (3), read (4), write (5), threads (6), hints, load (the
-// parallel loader, bench_load.cpp), load-alloc (load_tensors() into fresh memory, bench_load.cpp).
-// --json prints one JSON object per figure on stdout (the text goes to stderr). --gbench runs the
-// header-parse microbenchmarks through Google Benchmark's own runner instead.
+// parallel loader, bench_load.cpp), load-alloc (load_tensors() into fresh memory, bench_load.cpp),
+// cli (safetensors-cli convert vs rewrite, bench_cli.cpp; the CLI built in the same tree, or
+// --cli=PATH). --json prints one JSON object per figure on stdout (the text goes to stderr).
+// --gbench runs the header-parse microbenchmarks through Google Benchmark's own runner instead.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -554,9 +555,9 @@ int usage() {
   std::fprintf(stderr,
                "usage: safetensors-bench [--quick] [--dir=DIR] [--size=BYTES] [--load-size=BYTES]\n"
                "                         [--reps=N] [--keep] [--enforce] [--drop-caches]\n"
-               "                         [--only=GROUP] [--json]\n"
+               "                         [--only=GROUP] [--json] [--cli=PATH]\n"
                "       safetensors-bench --gbench [--json] [Google Benchmark flags]\n"
-               "groups: parse open sum read threads hints write load load-alloc\n");
+               "groups: parse open sum read threads hints write load load-alloc cli\n");
   return 2;
 }
 
@@ -627,12 +628,17 @@ int main(int argc, char** argv) {
       child_load_mode = cl;
     } else if (const char* lf = value("--load-file=")) {
       child_load_path = lf;
+    } else if (const char* p = value("--cli=")) {
+      cfg.cli = p;
     } else if (const char* o = value("--only=")) {
       cfg.only = o;
     } else {
       return usage();
     }
   }
+#ifdef SAFETENSORS_BENCH_CLI
+  if (cfg.cli.empty()) cfg.cli = SAFETENSORS_BENCH_CLI;
+#endif
   if (cfg.dir.empty()) {
     const char* t = std::getenv("TMPDIR");
     cfg.dir = t && *t ? t : "/tmp";
@@ -676,6 +682,7 @@ int main(int argc, char** argv) {
   }
   if (selected(cfg, "load")) run_load_targets(cfg);
   if (selected(cfg, "load-alloc")) run_alloc_targets(cfg);
+  if (selected(cfg, "cli")) run_cli_targets(cfg);
   std::string load;
   std::getline(std::ifstream("/proc/loadavg"), load);
   std::fprintf(human(), "load average at end: %s\n", load.c_str());

@@ -23,8 +23,8 @@ cli_output run_in(const st_test::temp_dir& dir, const std::vector<std::string>& 
   return st_test::run_cli_in(dir, dir.path(), args);
 }
 
-const std::vector<std::string> all_commands{"inspect", "validate", "diff",  "stats",
-                                            "rewrite", "split",    "merge", "demo"};
+const std::vector<std::string> all_commands{"inspect", "validate", "diff",  "stats", "rewrite",
+                                            "convert", "split",    "merge", "demo"};
 
 /// Every option of each command (docs/cli.md#commands).
 const std::map<std::string, std::vector<std::string>> command_options{
@@ -38,6 +38,10 @@ const std::map<std::string, std::vector<std::string>> command_options{
      {"--json", "--filter REGEX", "--max-header-size SIZE", "--allow-trailing-bytes",
       "--prefix NAME"}},
     {"rewrite", {"--align A", "--max-header-size SIZE", "--allow-trailing-bytes"}},
+    {"convert",
+     {"--dtype D", "--dtype-from D,...", "--include GLOB", "--exclude GLOB", "--rename FROM=TO",
+      "--metadata KEY=VALUE", "--max-shard-size SIZE", "--prefix NAME", "--align A",
+      "--chunk-size SIZE", "--max-header-size SIZE", "--allow-trailing-bytes"}},
     {"split",
      {"--max-shard-size SIZE", "--prefix NAME", "--max-header-size SIZE",
       "--allow-trailing-bytes"}},

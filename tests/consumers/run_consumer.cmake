@@ -8,7 +8,10 @@
 # pkg-config (install + pkg-config --cflags), copy (only the header, with -I and -Werror),
 # fetchcontent_without_json (fetchcontent on a machine without an nlohmann_json package, which
 # safetensors then fetches too: offline, FETCHCONTENT_SOURCE_DIR_NLOHMANN_JSON points at a local
-# source tree made from the headers in JSON_INCLUDE by local_dependencies.cmake).
+# source tree made from the headers in JSON_INCLUDE by local_dependencies.cmake),
+# fetchcontent_archive (the snippet's download path, offline: its URL replaced by a file:// URL of
+# a release-like archive of SOURCE_DIR; configuring must print no CMake warning, such as
+# CMP0135's about the archive's timestamps).
 cmake_minimum_required(VERSION 3.14)
 foreach(v KIND SOURCE_DIR BINARY_DIR WORK_DIR CXX GENERATOR MODEL EXPECT)
   if(NOT DEFINED ${v})
@@ -32,7 +35,7 @@ set(prefix "${WORK_DIR}/prefix")
 set(project_dir "${KIND}")
 if(KIND STREQUAL "build_tree")
   set(project_dir "find_package")
-elseif(KIND STREQUAL "fetchcontent_without_json")
+elseif(KIND STREQUAL "fetchcontent_without_json" OR KIND STREQUAL "fetchcontent_archive")
   set(project_dir "fetchcontent")
 endif()
 if(NOT IS_DIRECTORY "${here}/${project_dir}")
@@ -48,6 +51,25 @@ if(KIND STREQUAL "add_subdirectory")
   foreach(f CMakeLists.txt LICENSE cmake include)
     file(COPY "${SOURCE_DIR}/${f}" DESTINATION "${src}/third_party/safetensors")
   endforeach()
+endif()
+if(KIND STREQUAL "fetchcontent_archive")
+  # A release archive as a user downloads it: one top directory holding the library's project.
+  set(release "${WORK_DIR}/archive/safetensors-cpp-1.0.0")
+  foreach(f CMakeLists.txt LICENSE cmake include)
+    file(COPY "${SOURCE_DIR}/${f}" DESTINATION "${release}")
+  endforeach()
+  set(archive "${WORK_DIR}/safetensors-cpp-1.0.0.tar.gz")
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E tar czf "${archive}" safetensors-cpp-1.0.0
+                  WORKING_DIRECTORY "${WORK_DIR}/archive" RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "cannot pack ${archive}")
+  endif()
+  file(READ "${src}/CMakeLists.txt" text)
+  string(REGEX REPLACE "URL https://[^ )]*" "URL file://${archive}" patched "${text}")
+  if(patched STREQUAL text)
+    message(FATAL_ERROR "no URL to replace in the fetchcontent snippet")
+  endif()
+  file(WRITE "${src}/CMakeLists.txt" "${patched}")
 endif()
 if(KIND STREQUAL "copy")
   # The one generated file (docs/design.md#the-header-in-parts), as a user copies it.
@@ -65,7 +87,7 @@ if(EXISTS "${src}/CMakeLists.txt")
   elseif(KIND STREQUAL "build_tree")
     list(APPEND args "-Dsafetensors_DIR=${BINARY_DIR}")
     set(expected_dir "${BINARY_DIR}")
-  elseif(KIND MATCHES "^fetchcontent")
+  elseif(KIND MATCHES "^fetchcontent" AND NOT KIND STREQUAL "fetchcontent_archive")
     # Offline: the standard override points FetchContent at a local source tree.
     list(APPEND args "-DFETCHCONTENT_SOURCE_DIR_SAFETENSORS=${SOURCE_DIR}"
                      -DFETCHCONTENT_FULLY_DISCONNECTED=ON)
@@ -84,6 +106,16 @@ if(EXISTS "${src}/CMakeLists.txt")
     string(FIND "${out}" "using the copy in ${WORK_DIR}/nlohmann_json" at)
     if(at EQUAL -1)
       message(FATAL_ERROR "safetensors did not fall back to ${WORK_DIR}/nlohmann_json")
+    endif()
+  elseif(KIND STREQUAL "fetchcontent_archive")
+    execute_process(COMMAND "${CMAKE_COMMAND}" -Wdev ${args} RESULT_VARIABLE rc
+                    OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    message("${out}${err}")
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "configure failed (${rc})")
+    endif()
+    if(err MATCHES "CMake Warning")
+      message(FATAL_ERROR "configuring the snippet as written prints a warning:\n${err}")
     endif()
   else()
     run("${CMAKE_COMMAND}" ${args})

@@ -206,7 +206,12 @@ result<load_job> check_request(const tensor_info& info, const load_request& r,
     job.src_bytes = info.byte_size();
   } else {
     auto plan = plan_slice(info, span<const dim_range>(r.slice.data(), r.slice.size()));
-    if (!plan) return fail(plan.error().code(), plan.error().message());
+    if (!plan) {  // "slice of tensor 'w': why" -> "load: tensor 'w': slice: why"
+      std::string why = plan.error().message();
+      const std::string named = "slice of tensor " + detail::quote(info.name()) + ": ";
+      if (why.compare(0, named.size(), named) == 0) why.replace(0, named.size(), "slice: ");
+      return fail(plan.error().code(), why);
+    }
     if (plan->tensor_byte_size() > info.byte_size()) {
       return fail(errc::invalid_argument, "holds fewer bytes than its shape needs");
     }
@@ -448,7 +453,7 @@ result<load_report> load_with(span<const load_request> requests, load_sink* sink
   for (const load_request& r : requests) {
     load_origin origin;
     auto info = lookup(r.name, origin);
-    if (!info) return info.error();
+    if (!info) return error(info.error().code(), "load: " + info.error().message());
     auto job = check_request(*info, r, origin, sink != nullptr);
     if (!job) return job.error();
     jobs.push_back(std::move(*job));

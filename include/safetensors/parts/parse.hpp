@@ -719,10 +719,12 @@ result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint6
   // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
   if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
     const std::string h = hint();
-    return error(errc::header_too_large,
-                 "the header length is " + num(n) + " bytes, above the limit of " +
-                     num(opts.max_header_size) + " (parse_options::max_header_size)" +
-                     (h.empty() ? std::string("; is this a safetensors file?") : h));
+    return error(
+        errc::header_too_large,
+        "the header length is " + num(n) + " bytes, above the limit of " +
+            num(opts.max_header_size) +
+            // Not a safetensors file at all: the limit is not what to change.
+            (h.empty() ? " (parse_options::max_header_size); is this a safetensors file?" : h));
   }
   std::uint64_t end = 0;
   if (!checked_add(8, n, end) || end > input_size) {

@@ -1076,17 +1076,21 @@ class atomic_file {
   /// a new one.
   static result<atomic_file> create(native_string target, std::string shown) {
     remove_stale_temps(target);
-    const std::string shown_temp = shown + " (temporary file)";
     for (unsigned attempt = 0;; ++attempt) {
       native_string temp = temp_name_for(target, attempt);
+      const std::string shown_temp = display_path(std::filesystem::path(temp));
       bool retry = false;
       auto file = create_new(temp, shown_temp, retry);
       auto locked = file ? lock_temp(temp, *file, shown_temp, retry) : result<bool>(file.error());
       if (!locked) {
         if (retry && attempt < 64) continue;
-        return error(errc::io_error, "cannot write " + quote(shown) +
-                                         ": cannot create a temporary file in its directory (" +
-                                         locked.error().message() + ")");
+        // The system's reason, without the temporary file's generated name.
+        std::string why = locked.error().message();
+        const std::string named = "cannot create " + quote(shown_temp) + ": ";
+        if (why.compare(0, named.size(), named) == 0) why.erase(0, named.size());
+        return error(errc::io_error,
+                     "cannot write " + quote(shown) +
+                         ": cannot create a temporary file in its directory: " + why);
       }
       keep_mode_of(target, *file);
       atomic_file out;

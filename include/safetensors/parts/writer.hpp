@@ -386,9 +386,21 @@ class write_buffer {
   }
 
  private:
+  // The n bytes are the last ones accepted. With a progress callback, they are written in parts
+  // of at most 1 % of the file (64 KiB to write_buffer_size), so that the progress moves within
+  // a large tensor (docs/writing.md#progress).
   result<void> write(std::uint64_t at, const std::byte* data, std::size_t n) {
-    if (auto r = file_.write_at(at, data, n); !r) return r;
-    if (progress_) progress_(accepted_, total_);
+    if (!progress_) return file_.write_at(at, data, n);
+    const std::size_t part = static_cast<std::size_t>(std::min<std::uint64_t>(
+        write_buffer_size, std::max<std::uint64_t>(std::uint64_t{64} << 10, total_ / 100)));
+    const std::uint64_t before = accepted_ - n;
+    std::size_t done = 0;
+    do {
+      const std::size_t k = std::min(part, n - done);
+      if (auto r = file_.write_at(at + done, data + done, k); !r) return r;
+      done += k;
+      progress_(before + done, total_);
+    } while (done < n);
     return {};
   }
   atomic_file& file_;

@@ -1,3 +1,3 @@
 # [snippet]
-c++ -std=c++17 main.cpp $(pkg-config --cflags safetensors) -o list_tensors
+c++ -std=c++17 main.cpp $(pkg-config --cflags --libs safetensors) -o list_tensors
 # [/snippet]
