@@ -34,13 +34,12 @@
 // SAFETENSORS_SIMD_AVX512: 1 to compile the AVX-512 kernels, which need <immintrin.h>: with g++
 //   that header alone costs a translation unit about half the compile time of
 //   <nlohmann/json.hpp> (docs/design.md#compile-cost). Default: 1 with MSVC, whose AVX2 kernels
-//   need <immintrin.h> too, and in the separate-compilation implementation file
-//   (SAFETENSORS_IMPLEMENTATION); 0 otherwise, so that a header-only program built with g++ or
+//   need <immintrin.h> too; 0 otherwise, so that a program built with g++ or
 //   clang++ takes the AVX2 kernels on an AVX-512 CPU: as fast from memory, slower only on 8-bit
 //   floats already in cache (docs/dtypes.md#simd-paths). Define it the same way in every
 //   translation unit of a program, as every configuration macro.
 #ifndef SAFETENSORS_SIMD_AVX512
-#if SAFETENSORS_SIMD_X86 && (defined(_MSC_VER) || defined(SAFETENSORS_IMPLEMENTATION))
+#if SAFETENSORS_SIMD_X86 && defined(_MSC_VER)
 #define SAFETENSORS_SIMD_AVX512 1
 #else
 #define SAFETENSORS_SIMD_AVX512 0
