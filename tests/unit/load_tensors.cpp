@@ -371,12 +371,18 @@ TEST_SUITE("load_tensors") {
     std::vector<std::byte> bf16(values.size() * 2);
     REQUIRE(st::encode_from_float(st::span<const float>(values), st::dtype::BF16,
                                   st::span<std::byte>(bf16)));
+    // The format's F32 bytes are little-endian on every host (docs/format.md).
+    std::vector<std::byte> f32;
+    for (const float v : values) {
+      std::uint32_t bits = 0;
+      std::memcpy(&bits, &v, sizeof bits);
+      for (int k = 0; k < 4; ++k) f32.push_back(static_cast<std::byte>(bits >> (8 * k)));
+    }
     const auto path = dir.file("f.safetensors");
-    REQUIRE(st::save_file(
-        path.string(),
-        {{"w", st::dtype::F32, {2, 3}, st::as_bytes(st::span<const float>(values)), {}},
-         {"h", st::dtype::BF16, {6}, st::span<const std::byte>(bf16), {}},
-         {"b", st::dtype::BOOL, {0}, {}, {}}}));
+    REQUIRE(st::save_file(path.string(),
+                          {{"w", st::dtype::F32, {2, 3}, st::span<const std::byte>(f32), {}},
+                           {"h", st::dtype::BF16, {6}, st::span<const std::byte>(bf16), {}},
+                           {"b", st::dtype::BOOL, {0}, {}, {}}}));
     const auto reader = st::source_reader::open(path).value();
     const std::vector<st::load_request> requests{{"w", {}, {}, std::nullopt},
                                                  {"h", {}, {}, st::dtype::F32},
