@@ -34,11 +34,20 @@ struct command_spec {
 };
 
 /// What parse_args() found: the positional arguments in order, and the options given (the last
-/// one wins when an option is repeated; a flag maps to "").
+/// one wins when an option is repeated; a flag maps to ""), and every value of each option in
+/// order (for a repeatable one).
 struct parsed_args {
   std::vector<std::string> positional;
   std::map<std::string, std::string, std::less<>> options;
+  std::map<std::string, std::vector<std::string>, std::less<>> repeated;
   bool help = false;
+
+  /// Every value given to the option, in order (empty when it was not given).
+  const std::vector<std::string>& values(std::string_view name) const {
+    static const std::vector<std::string> none;
+    const auto it = repeated.find(name);
+    return it == repeated.end() ? none : it->second;
+  }
 
   bool has(std::string_view name) const { return options.find(name) != options.end(); }
   /// The option's value, or nullptr when it was not given.
@@ -143,6 +152,7 @@ inline safetensors::result<parsed_args> parse_args(const command_spec& command,
           st::errc::invalid_argument,
           "the option " + quote_arg(name) + " needs a value (" + std::string(spec->value) + ")");
     }
+    out.repeated[name].push_back(out.options[name]);
   }
   const detail::positional_names wanted = detail::split_arguments(command.arguments);
   if (out.positional.size() < wanted.required) {
