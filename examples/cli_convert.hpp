@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli_values.hpp"
 #include "convert_checkpoint.hpp"
 
 namespace safetensors_cli {
@@ -174,10 +175,12 @@ struct convert_selection {
 
 /// The dtypes --dtype casts when --dtype-from does not say: every floating-point dtype.
 inline std::vector<safetensors::dtype> float_dtypes() {
-  using safetensors::dtype;
-  return {dtype::F4,      dtype::F6_E2M3, dtype::F6_E3M2,     dtype::F8_E5M2,
-          dtype::F8_E4M3, dtype::F8_E8M0, dtype::F8_E4M3FNUZ, dtype::F8_E5M2FNUZ,
-          dtype::F16,     dtype::BF16,    dtype::F32,         dtype::F64};
+  std::vector<safetensors::dtype> out;
+  for (std::size_t i = 0; i < safetensors::dtype_count; ++i) {
+    const auto t = static_cast<safetensors::dtype>(i);
+    if (is_float_dtype(t)) out.push_back(t);
+  }
+  return out;
 }
 
 /// `name` after the first rename rule whose FROM starts it (unchanged when none does).

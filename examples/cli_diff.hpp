@@ -1,6 +1,7 @@
 // safetensors-cli diff (docs/cli.md#diff): whether two files or checkpoints hold the same tensors
 // (names, dtypes, shapes, bytes) and the same `__metadata__`, whatever their layout (one file or
-// shards) and tensor order.
+// shards) and tensor order; with tolerances (--atol, --rtol), whether their floating-point
+// tensors hold the same values within them, across dtypes too (docs/cli.md#diff-with-tolerances).
 //
 // The bytes are compared through load(): A's tensors are loaded into a sink that compares each
 // chunk with the same bytes of B. Both sides are mapped (shard_access::mapped), so the chunks the
@@ -8,15 +9,22 @@
 // the load's worker threads each memcmp their chunks, and memory stays that of the mappings
 // (page cache). A side that is read through pread instead (a source_reader shard) works too, at
 // the cost of a copy per chunk. Only chunks whose bytes differ are looked at element by element.
+// With tolerances, the floating-point tensors' chunks are decoded on both sides (each in its own
+// dtype, to double: F64 as it is, the others exactly through decode_to_float) and compared value
+// by value.
 #ifndef SAFETENSORS_CLI_DIFF_HPP
 #define SAFETENSORS_CLI_DIFF_HPP
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <safetensors/safetensors.hpp>
@@ -76,6 +84,12 @@ struct diff_settings {
   std::size_t chunk_bytes = std::size_t{4} << 20;
   /// Called with the bytes compared so far and in all, never from two threads at once.
   std::function<void(std::uint64_t, std::uint64_t)> progress;
+  /// Tolerances (--atol, --rtol): when either is set, the floating-point tensors of the same
+  /// shape are compared by value, across dtypes too; an element exceeds them when
+  /// |a - b| > atol + rtol * |b|. The one not set is 0.
+  std::optional<double> atol;
+  std::optional<double> rtol;
+  bool by_value() const { return atol.has_value() || rtol.has_value(); }
 };
 
 /// A tensor's name, dtype and shape.
@@ -103,6 +117,18 @@ struct data_difference {
   element_pair first;           ///< the first differing element
 };
 
+/// A floating-point tensor compared by value (with tolerances): the largest errors, and the
+/// elements beyond the tolerances.
+struct value_comparison {
+  tensor_brief a;                ///< name, A's dtype, the shape
+  safetensors::dtype b_dtype{};  ///< B's dtype
+  std::uint64_t elements = 0;
+  std::uint64_t exceeding = 0;  ///< elements beyond the tolerances (stop_at_first: at least 1)
+  double max_abs = 0;           ///< the largest |a - b|
+  double max_rel = 0;           ///< the largest |a - b| / |b|
+  std::optional<element_pair> first;  ///< the first element beyond the tolerances
+};
+
 /// A metadata key whose value differs, or that only one side has (nullopt on the other).
 struct metadata_difference {
   std::string key;
@@ -122,11 +148,22 @@ struct diff_report {
   std::vector<std::pair<tensor_brief, tensor_brief>> mismatched;  ///< dtype or shape differ
   std::vector<data_difference> data;
   std::vector<metadata_difference> metadata;
-  bool complete = true;  ///< false when stop_at_first stopped the comparison early
+  bool complete = true;   ///< false when stop_at_first stopped the comparison early
+  bool by_value = false;  ///< the floating-point tensors were compared with tolerances
+  double atol = 0;
+  double rtol = 0;
+  std::vector<value_comparison> values;  ///< every tensor compared by value
 
+  /// Tensors compared by value whose elements exceed the tolerances.
+  std::size_t values_exceeding() const {
+    std::size_t n = 0;
+    for (const auto& v : values) n += v.exceeding != 0 ? 1 : 0;
+    return n;
+  }
+  /// No difference (with tolerances: none beyond them).
   bool identical() const {
     return only_a.empty() && only_b.empty() && mismatched.empty() && data.empty() &&
-           metadata.empty();
+           metadata.empty() && values_exceeding() == 0;
   }
 };
 
@@ -210,6 +247,50 @@ inline void compare_elements(const std::byte* a, const std::byte* b, std::size_t
   if (lowest < first) first = lowest;
 }
 
+/// The `n` elements of dtype `t` (a floating-point dtype) at `p` (`size` bytes), as doubles in
+/// `out`: F64 as it is, the others through decode_to_float, which is exact for them.
+inline void decode_doubles(safetensors::dtype t, const std::byte* p, std::size_t size,
+                           std::size_t n, std::vector<double>& out) {
+  namespace st = safetensors;
+  out.resize(n);
+  if (t == st::dtype::F64) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = st::detail::load_le<double>(p + 8 * i);
+    return;
+  }
+  thread_local std::vector<float> floats;
+  floats.resize(n);
+  if (n != 0) {
+    (void)st::decode_to_float(t, st::span<const std::byte>(p, size), st::span<float>(floats));
+  }
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(floats[i]);
+}
+
+/// The error of `a` against `b` (docs/cli.md#diff-with-tolerances): |a - b| and |a - b| / |b|
+/// (0 when equal, inf for a non-zero error against 0), and whether it exceeds
+/// atol + rtol * |b|. Two NaNs are equal, as are two infinities of one sign; a NaN against
+/// anything else, or an infinity against anything else, is an error of inf.
+inline void element_error(double a, double b, double atol, double rtol, double& abs_err,
+                          double& rel_err, bool& exceeds) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const bool a_nan = std::isnan(a);
+  const bool b_nan = std::isnan(b);
+  if ((a_nan && b_nan) || a == b) {
+    abs_err = 0;
+    rel_err = 0;
+    exceeds = false;
+    return;
+  }
+  if (a_nan || b_nan || std::isinf(a) || std::isinf(b)) {
+    abs_err = inf;
+    rel_err = inf;
+    exceeds = true;
+    return;
+  }
+  abs_err = std::fabs(a - b);
+  rel_err = b == 0 ? inf : abs_err / std::fabs(b);
+  exceeds = abs_err > atol + rtol * std::fabs(b);
+}
+
 /// The sink of diff(): compares each chunk of A with the same bytes of B.
 class compare_sink : public safetensors::load_sink {
  public:
@@ -220,9 +301,16 @@ class compare_sink : public safetensors::load_sink {
     tensor_place b;
     std::atomic<std::uint64_t> first{std::numeric_limits<std::uint64_t>::max()};
     std::atomic<std::uint64_t> differing{0};
+    // With tolerances: B's dtype, and the largest errors (under `lock`).
+    bool by_value = false;
+    safetensors::dtype b_dtype{};
+    std::mutex lock;
+    double max_abs = 0;
+    double max_rel = 0;
   };
 
-  explicit compare_sink(bool stop_at_first) : stop_at_first_(stop_at_first) {}
+  compare_sink(bool stop_at_first, double atol, double rtol)
+      : stop_at_first_(stop_at_first), atol_(atol), rtol_(rtol) {}
 
   std::deque<job>& jobs() { return jobs_; }
   /// True when stop_at_first stopped the load at a difference.
@@ -232,6 +320,7 @@ class compare_sink : public safetensors::load_sink {
                                   safetensors::span<const std::byte> bytes) override {
     namespace st = safetensors;
     job& j = jobs_[index];
+    if (j.by_value) return compare_values(j, offset, bytes);
     const std::byte* other = nullptr;
     if (j.b.mapped != nullptr) {
       other = j.b.mapped + offset;
@@ -258,7 +347,68 @@ class compare_sink : public safetensors::load_sink {
   }
 
  private:
+  /// The chunk of A at `offset` (whole elements of A's dtype) against the same elements of B,
+  /// both decoded to double.
+  safetensors::result<void> compare_values(job& j, std::uint64_t offset,
+                                           safetensors::span<const std::byte> bytes) {
+    namespace st = safetensors;
+    const unsigned a_bits = j.bits;
+    const unsigned b_bits = st::bit_size(j.b_dtype);
+    const std::uint64_t first = offset * 8 / a_bits;
+    const auto n = static_cast<std::size_t>(std::uint64_t{bytes.size()} * 8 / a_bits);
+    // B's bytes of the same elements: whole bytes, since chunks hold groups of 8 elements (or
+    // end with the tensor).
+    const std::uint64_t b_begin = first * b_bits / 8;
+    const auto b_size = static_cast<std::size_t>((first + n) * b_bits / 8 - b_begin);
+    const std::byte* other = nullptr;
+    thread_local std::vector<std::byte> buffer;
+    if (j.b.mapped != nullptr) {
+      other = j.b.mapped + b_begin;
+    } else {
+      buffer.resize(b_size);
+      if (auto r = j.b.read(b_begin, buffer.data(), b_size); !r) return r.error();
+      other = buffer.data();
+    }
+    thread_local std::vector<double> a;
+    thread_local std::vector<double> b;
+    decode_doubles(j.tensor.dtype, bytes.data(), bytes.size(), n, a);
+    decode_doubles(j.b_dtype, other, b_size, n, b);
+    std::uint64_t exceeding = 0;
+    std::uint64_t lowest = std::numeric_limits<std::uint64_t>::max();
+    double max_abs = 0;
+    double max_rel = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      double abs_err = 0;
+      double rel_err = 0;
+      bool exceeds = false;
+      element_error(a[i], b[i], atol_, rtol_, abs_err, rel_err, exceeds);
+      max_abs = std::max(max_abs, abs_err);
+      max_rel = std::max(max_rel, rel_err);
+      if (exceeds) {
+        if (exceeding++ == 0) lowest = first + i;
+        if (stop_at_first_) break;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> g(j.lock);
+      j.max_abs = std::max(j.max_abs, max_abs);
+      j.max_rel = std::max(j.max_rel, max_rel);
+    }
+    if (exceeding == 0) return {};
+    j.differing.fetch_add(exceeding);
+    std::uint64_t seen = j.first.load();
+    while (lowest < seen && !j.first.compare_exchange_weak(seen, lowest)) {
+    }
+    if (stop_at_first_) {
+      stopped_.store(true);
+      return st::error(st::errc::cancelled, "diff: stopped at the first difference");
+    }
+    return {};
+  }
+
   bool stop_at_first_;
+  double atol_;
+  double rtol_;
   std::atomic<bool> stopped_{false};
   std::deque<job> jobs_;  // a deque: jobs hold atomics and never move
 };
@@ -327,14 +477,23 @@ inline nlohmann::ordered_json shape_json(const std::vector<std::uint64_t>& shape
 
 inline std::string quoted(const std::string& s) { return safetensors::detail::quote(s); }
 
+/// An error or tolerance as text: 6 significant digits, "inf" for an infinite one.
+inline std::string error_text(double v) {
+  if (std::isinf(v)) return "inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
 }  // namespace detail
 
 /// Compares the checkpoints (or files) `a` and `b`: tensor names, then dtype and shape of the
 /// tensors both hold, then the bytes of those that agree, then the merged `__metadata__`
 /// (checkpoint::merged_metadata; absent and empty are the same). Errors are the library's
-/// (a shard that cannot be opened, a tensor its shard does not hold, a read that fails). Cannot
-/// compare values across dtypes: a tensor stored as F32 on one side and BF16 on the other is a
-/// dtype difference, whatever its values.
+/// (a shard that cannot be opened, a tensor its shard does not hold, a read that fails). Without
+/// tolerances, a tensor stored as F32 on one side and BF16 on the other is a dtype difference,
+/// whatever its values; with them (settings.by_value()), floating-point tensors of the same shape
+/// are compared by value whatever their dtypes.
 inline safetensors::result<diff_report> diff(const safetensors::checkpoint& a,
                                              const safetensors::checkpoint& b,
                                              const diff_settings& settings) {
@@ -367,7 +526,10 @@ inline safetensors::result<diff_report> diff(const safetensors::checkpoint& a,
   }
 
   // Names (both weight maps are in name order), dtypes and shapes.
-  detail::compare_sink sink(settings.stop_at_first);
+  out.by_value = settings.by_value();
+  out.atol = settings.atol.value_or(0);
+  out.rtol = settings.rtol.value_or(0);
+  detail::compare_sink sink(settings.stop_at_first, out.atol, out.rtol);
   std::vector<st::load_request> requests;
   const auto& ae = a.entries();
   const auto& be = b.entries();
@@ -395,11 +557,13 @@ inline safetensors::result<diff_report> diff(const safetensors::checkpoint& a,
     if (!tb) return tb.error();
     tensor_brief ba = detail::brief_of(name, *ta);
     tensor_brief bb = detail::brief_of(name, tb->first);
-    if (ba.dtype != bb.dtype || ba.shape != bb.shape) {
+    const bool by_value = out.by_value && ba.shape == bb.shape && is_float_dtype(ba.dtype) &&
+                          is_float_dtype(bb.dtype);
+    if (!by_value && (ba.dtype != bb.dtype || ba.shape != bb.shape)) {
       out.mismatched.emplace_back(std::move(ba), std::move(bb));
       continue;
     }
-    if (ta->byte_size() != tb->first.byte_size()) {  // a validated file cannot get here
+    if (!by_value && ta->byte_size() != tb->first.byte_size()) {  // validated: cannot happen
       return st::error(st::errc::invalid_argument,
                        "diff: tensor " + detail::quoted(name) + " has " +
                            std::to_string(ta->byte_size()) + " bytes in A and " +
@@ -412,6 +576,8 @@ inline safetensors::result<diff_report> diff(const safetensors::checkpoint& a,
     job.elements = ta->element_count();
     job.bits = st::bit_size(job.tensor.dtype);
     job.b = tb->second;
+    job.by_value = by_value;
+    job.b_dtype = bb.dtype;
     st::load_request r;
     r.name = name;
     requests.push_back(std::move(r));
@@ -438,6 +604,37 @@ inline safetensors::result<diff_report> diff(const safetensors::checkpoint& a,
   for (std::size_t k = 0; k < sink.jobs().size(); ++k) {
     detail::compare_sink::job& job = sink.jobs()[k];
     const std::uint64_t differing = job.differing.load();
+    if (job.by_value) {
+      value_comparison v;
+      v.a = job.tensor;
+      v.b_dtype = job.b_dtype;
+      v.elements = job.elements;
+      v.exceeding = differing;
+      v.max_abs = job.max_abs;
+      v.max_rel = job.max_rel;
+      if (differing != 0) {
+        element_pair e;
+        e.index = job.first.load();
+        e.position = detail::position_of(e.index, job.tensor.shape);
+        auto pa = locate_tensor(a, job.tensor.name);
+        if (!pa) return pa.error();
+        auto ea = detail::read_element(pa->second, job.tensor, pa->first.byte_size(), e.index);
+        if (!ea) return ea.error();
+        tensor_brief b_brief = job.tensor;
+        b_brief.dtype = job.b_dtype;
+        auto pb = locate_tensor(b, job.tensor.name);
+        if (!pb) return pb.error();
+        auto eb = detail::read_element(job.b, b_brief, pb->first.byte_size(), e.index);
+        if (!eb) return eb.error();
+        e.a_bits = ea->first;
+        e.a = std::move(ea->second);
+        e.b_bits = eb->first;
+        e.b = std::move(eb->second);
+        v.first = std::move(e);
+      }
+      out.values.push_back(std::move(v));
+      continue;
+    }
     if (differing == 0) continue;
     data_difference d;
     d.tensor = job.tensor;
@@ -497,6 +694,30 @@ inline std::string diff_text(const diff_report& r) {
            detail::hex_bits(d.first.a_bits, bits) + " vs " +
            detail::hex_bits(d.first.b_bits, bits) + ")\n";
   }
+  // Values beyond the tolerances, then (after the metadata) the tensors within them.
+  const auto value_line = [&r](const value_comparison& v) {
+    std::string line = quoted(v.a.name) + " " + std::string(st::to_string(v.a.dtype));
+    if (v.b_dtype != v.a.dtype) line += " vs " + std::string(st::to_string(v.b_dtype));
+    line += " " + shape_string(v.a.shape) + ": ";
+    const std::string errors =
+        "max abs " + detail::error_text(v.max_abs) + ", max rel " + detail::error_text(v.max_rel);
+    if (v.exceeding == 0) {
+      return line + errors + "; 0 of " + std::to_string(v.elements) +
+             (v.elements == 1 ? " element exceeds" : " elements exceed") + " the tolerances";
+    }
+    if (r.complete) {
+      line += std::to_string(v.exceeding) + " of " + std::to_string(v.elements) +
+              (v.elements == 1 ? " element exceeds" : " elements exceed") +
+              " the tolerances, the first at ";
+    } else {
+      line += "exceeds the tolerances at ";
+    }
+    return line + std::to_string(v.first->index) + " " + shape_string(v.first->position) + ": " +
+           v.first->a.text + " vs " + v.first->b.text + "; " + errors;
+  };
+  for (const auto& v : r.values) {
+    if (v.exceeding != 0) out += "values: " + value_line(v) + "\n";
+  }
   for (const auto& m : r.metadata) {
     out += "metadata: " + quoted(m.key) + ": ";
     if (!m.b) {
@@ -510,14 +731,30 @@ inline std::string diff_text(const diff_report& r) {
   const auto plural = [](std::size_t n, const char* one, const char* many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
   };
-  if (r.identical()) {
+  for (const auto& v : r.values) {
+    if (v.exceeding == 0) out += "close: " + value_line(v) + "\n";
+  }
+  if (r.identical() && r.by_value) {
+    double max_abs = 0;
+    double max_rel = 0;
+    for (const auto& v : r.values) {
+      max_abs = std::max(max_abs, v.max_abs);
+      max_rel = std::max(max_rel, v.max_rel);
+    }
+    out += "identical within the tolerances (atol " + detail::error_text(r.atol) + ", rtol " +
+           detail::error_text(r.rtol) + "): " + plural(r.compared, "tensor", "tensors") + " (" +
+           std::to_string(r.values.size()) + " compared by value: max abs " +
+           detail::error_text(max_abs) + ", max rel " + detail::error_text(max_rel) + "), " +
+           plural(r.bytes_compared, "byte", "bytes") + ", " +
+           plural(r.metadata_keys, "metadata key", "metadata keys") + "\n";
+  } else if (r.identical()) {
     out += "identical: " + plural(r.compared, "tensor", "tensors") + ", " +
            plural(r.bytes_compared, "byte", "bytes") + ", " +
            plural(r.metadata_keys, "metadata key", "metadata keys") + "\n";
   } else {
     out += "different: " + plural(r.only_a.size(), "tensor", "tensors") + " only in A, " +
            std::to_string(r.only_b.size()) + " only in B, " +
-           std::to_string(r.mismatched.size() + r.data.size()) + " of " +
+           std::to_string(r.mismatched.size() + r.data.size() + r.values_exceeding()) + " of " +
            std::to_string(r.compared + r.mismatched.size()) + " in both differ; " +
            plural(r.metadata.size(), "metadata key differs", "metadata keys differ") + "\n";
   }
@@ -581,6 +818,34 @@ inline nlohmann::ordered_json diff_json(const diff_report& r, const std::string&
                         {"b", m.b ? json(*m.b) : json(nullptr)}});
   }
   out["metadata"] = std::move(metadata);
+  if (r.by_value) {
+    out["atol"] = r.atol;
+    out["rtol"] = r.rtol;
+    json values = json::array();
+    for (const auto& v : r.values) {
+      json entry;
+      entry["name"] = v.a.name;
+      entry["a"] = {{"dtype", std::string(st::to_string(v.a.dtype))}};
+      entry["b"] = {{"dtype", std::string(st::to_string(v.b_dtype))}};
+      entry["shape"] = detail::shape_json(v.a.shape);
+      entry["elements"] = v.elements;
+      entry["exceeding"] = v.exceeding;
+      entry["max_abs"] = detail::float_value(v.max_abs).json;
+      entry["max_rel"] = detail::float_value(v.max_rel).json;
+      if (v.first) {
+        entry["first"] = {{"index", v.first->index},
+                          {"position", detail::shape_json(v.first->position)},
+                          {"a", v.first->a.json},
+                          {"b", v.first->b.json},
+                          {"a_bits", detail::hex_bits(v.first->a_bits, st::bit_size(v.a.dtype))},
+                          {"b_bits", detail::hex_bits(v.first->b_bits, st::bit_size(v.b_dtype))}};
+      } else {
+        entry["first"] = nullptr;
+      }
+      values.push_back(std::move(entry));
+    }
+    out["values"] = std::move(values);
+  }
   return out;
 }
 

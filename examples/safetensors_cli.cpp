@@ -18,7 +18,9 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -179,9 +181,14 @@ const std::vector<command_spec>& commands() {
        "compare two files or checkpoints (exit 1 if they differ)",
        "Compares the tensors (names, dtypes, shapes, bytes) and the __metadata__ of A and B,\n"
        "each a safetensors file or a checkpoint, whatever their layout and tensor order.\n"
-       "Lists every difference; exits with 0 when there is none, 1 when there are, 2 on an\n"
-       "error. Progress is shown on stderr when it is a terminal.",
+       "With --atol or --rtol, floating-point tensors are compared by value instead, in any\n"
+       "two float dtypes. Lists every difference; exits with 0 when there is none, 1 when\n"
+       "there are, 2 on an error. Progress is shown on stderr when it is a terminal.",
        {{"--json", "", "print one line of JSON instead of the text"},
+        {"--atol", "X",
+         "compare floating-point tensors by value: an element differs when\n"
+         "|a - b| > X + rtol * |b| (default 0)"},
+        {"--rtol", "Y", "the relative tolerance of --atol (default 0)"},
         {"--quiet", "", "print nothing, stop at the first difference: the exit code says"},
         {"-q", "", "the same as --quiet"},
         max_header_size_option,
@@ -1006,6 +1013,19 @@ int diff_command(const command_spec& command, const parsed_args& args) {
   if (!settings) return usage_error(command.name, settings.error().message());
   const bool json = args.has("--json");
   const bool quiet = args.has("--quiet") || args.has("-q");
+  safetensors_cli::diff_settings ds;
+  for (const char* option : {"--atol", "--rtol"}) {
+    if (const std::string* v = args.get(option)) {
+      char* end = nullptr;
+      const double x = std::strtod(v->c_str(), &end);
+      if (v->empty() || end != v->c_str() + v->size() || !(x >= 0) || std::isinf(x)) {
+        return usage_error(
+            command.name,
+            std::string(option) + " needs a number from 0 up (such as 1e-3), got " + quote_arg(*v));
+      }
+      (option[2] == 'a' ? ds.atol : ds.rtol) = x;
+    }
+  }
   // Mapped: the comparison reads both sides in place (examples/cli_diff.hpp).
   st::checkpoint_options options = settings->checkpoint();
   options.access = st::shard_access::mapped;
@@ -1015,7 +1035,6 @@ int diff_command(const command_spec& command, const parsed_args& args) {
   if (!a) return print_error(a.error(), exit_usage);
   auto b = open_checkpoint(b_path, options);
   if (!b) return print_error(b.error(), exit_usage);
-  safetensors_cli::diff_settings ds;
   ds.stop_at_first = quiet;
   ds.progress = load_progress_of("diff", quiet);
   auto r = safetensors_cli::diff(*a, *b, ds);
