@@ -3752,6 +3752,8 @@ struct detail::owns_views<source_reader> : std::true_type {};
 // safetensors for C++, part 6 of 10: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
+// Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
+// the separate-compilation mode do not see (docs/design.md#separate-compilation).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
@@ -3781,14 +3783,7 @@ struct tensor_spec {
 };
 
 /// The spec of a tensor read from a file: same name, dtype and shape, bytes referenced.
-inline tensor_spec to_spec(const tensor_view& view) {
-  const auto shape = view.shape();
-  return tensor_spec{std::string(view.name()),
-                     view.dtype(),
-                     std::vector<std::uint64_t>(shape.begin(), shape.end()),
-                     view.bytes(),
-                     {}};
-}
+SAFETENSORS_FUNC tensor_spec to_spec(const tensor_view& view);
 
 /// Options of every writer.
 struct write_options {
@@ -3815,8 +3810,350 @@ struct planned_tensor {
 };
 
 namespace detail {
+/// The byte size of each of `tensors`, after the checks every writer makes before it writes
+/// anything (docs/writer.md#validation): a name that is `__metadata__` (InvalidTensorName) or not
+/// UTF-8, a dtype out of range (InvalidArgument), a shape whose element or bit count overflows
+/// (ValidationOverflow) or is not a whole number of bytes (MisalignedSlice), a name used twice
+/// (DuplicateKey); with `check_bytes`, also bytes that do not match dtype x shape
+/// (TensorInvalidInfo) and both bytes and a producer (InvalidArgument). The one spec validator
+/// of the file and sharded writers.
+template <class = void>
+result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
+                                                  bool check_bytes);
+
+enum class plan_mode { with_bytes, declare_only };
+}  // namespace detail
+
+template <class>
+class basic_stream_writer;
+template <class>
+class basic_sharded_stream_writer;
+
+/// A validated layout, ready to write: tensors sorted as the reference writer sorts them (dtype
+/// rank descending, then name bytes), their offsets, and the header bytes with the padding
+/// (docs/writer.md#canonical-bytes).
+class write_plan {
+ public:
+  /// Validates `tensors` and `metadata` and lays them out. Errors: those of
+  /// docs/writer.md#validation, HeaderTooLarge, and InvalidArgument for an alignment that is not
+  /// a power of two from 8 to 65536 or metadata that is not UTF-8.
+  template <class = void>
+  static result<write_plan> create(const std::vector<tensor_spec>& tensors,
+                                   const std::optional<metadata_map>& metadata = std::nullopt,
+                                   const write_options& options = {}) {
+    return make(tensors, metadata, options, detail::plan_mode::with_bytes);
+  }
+
+  /// The first bytes of the file: the 8-byte length N, the JSON header and its padding.
+  span<const std::byte> prefix() const noexcept {
+    return {reinterpret_cast<const std::byte*>(prefix_.data()), prefix_.size()};
+  }
+  /// N, the header's length (padding included).
+  std::uint64_t header_size() const noexcept { return prefix_.empty() ? 0 : prefix_.size() - 8; }
+  std::uint64_t data_size() const noexcept { return data_size_; }
+  /// The whole file's size: 8 + N + data size.
+  std::uint64_t file_size() const noexcept { return prefix_.size() + data_size_; }
+  /// The tensors in file order.
+  const std::vector<planned_tensor>& tensors() const noexcept { return tensors_; }
+
+ private:
+  template <class>
+  friend class basic_stream_writer;
+  template <class = void>
+  static result<write_plan> make(const std::vector<tensor_spec>& tensors,
+                                 const std::optional<metadata_map>& metadata,
+                                 const write_options& options, detail::plan_mode mode);
+  std::string prefix_;
+  std::vector<planned_tensor> tensors_;
+  std::uint64_t data_size_ = 0;
+};
+
+namespace detail {
+constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
+// save_file writes pieces from this size on straight from the caller's memory: gathering them
+// into the buffer first cost it 5-15 % against a raw write() loop (docs/performance.md#writing).
+// The stream writer keeps half the buffer: into its pre-sized file, smaller direct writes were
+// slower in the same benchmark.
+constexpr std::size_t save_direct_size = std::size_t{64} << 10;
+
+/// The one write buffer of the file writers: gathers pieces that continue the buffered bytes
+/// into one positioned write, writes large pieces straight from the caller's memory, and reports
+/// progress (bytes accepted, file size) after every write to the file.
+template <class = void>
+class write_buffer {
+ public:
+  /// Pieces of `direct` bytes or more are written straight from the caller's memory.
+  write_buffer(atomic_file& file, std::uint64_t total, progress_callback progress,
+               std::size_t direct = write_buffer_size / 2)
+      : file_(file), total_(total), progress_(std::move(progress)), direct_(direct) {}
+
+  /// Writes `n` bytes at file offset `at`.
+  result<void> put(std::uint64_t at, const std::byte* data, std::size_t n) {
+    if (n < direct_ && used_ != 0 && at == buffer_at_ + used_ && n <= buffer_.size() - used_) {
+      if (n != 0) std::memcpy(buffer_.data() + used_, data, n);
+      used_ += n;
+      accepted_ += n;
+      return {};
+    }
+    if (auto r = flush(); !r) return r;
+    accepted_ += n;
+    if (n >= direct_) return write(at, data, n);
+    if (buffer_.empty()) buffer_.resize(write_buffer_size);
+    if (n != 0) std::memcpy(buffer_.data(), data, n);
+    buffer_at_ = at;
+    used_ = n;
+    return {};
+  }
+
+  /// Lets `producer` fill the `n` bytes of tensor `name` at file offset `at`, in pieces of at
+  /// most the buffer's size.
+  result<void> produce(std::uint64_t at, const tensor_producer& producer, std::uint64_t n,
+                       std::string_view name) {
+    if (buffer_.empty()) buffer_.resize(write_buffer_size);
+    if (used_ != 0 && at != buffer_at_ + used_) {
+      if (auto r = flush(); !r) return r;
+    }
+    if (used_ == 0) buffer_at_ = at;
+    std::uint64_t done = 0;
+    while (done < n) {
+      if (used_ == buffer_.size()) {
+        if (auto r = flush(); !r) return r;
+        buffer_at_ = at + done;
+      }
+      const auto room = detail::int_cast<std::uint64_t>(buffer_.size() - used_);
+      const auto piece = static_cast<std::size_t>(std::min(room, n - done));
+      auto r = producer(done, span<std::byte>(buffer_.data() + used_, piece));
+      if (!r) {
+        return error(r.error().code(), tensor_name(name) + ": the producer failed at byte " +
+                                           num(done) + ": " + r.error().message());
+      }
+      used_ += piece;
+      accepted_ += piece;
+      done += piece;
+    }
+    return {};
+  }
+
+  result<void> flush() {
+    if (used_ == 0) return {};
+    const std::size_t n = std::exchange(used_, 0);
+    return write(buffer_at_, buffer_.data(), n);
+  }
+
+ private:
+  result<void> write(std::uint64_t at, const std::byte* data, std::size_t n) {
+    if (auto r = file_.write_at(at, data, n); !r) return r;
+    if (progress_) progress_(accepted_, total_);
+    return {};
+  }
+  atomic_file& file_;
+  std::uint64_t total_;
+  progress_callback progress_;
+  std::size_t direct_;
+  std::vector<std::byte> buffer_;
+  std::uint64_t buffer_at_ = 0;
+  std::size_t used_ = 0;
+  std::uint64_t accepted_ = 0;
+};
+
+template <class P>
+result<atomic_file> create_atomic(const P& path) {
+  auto os = to_os_path(path);
+  if (!os) return os.error();
+  return atomic_file::create(std::move(os->native), std::move(os->shown));
+}
+
+/// Writes the bytes of `plan` (made from `tensors`) into `file`, without committing it.
+template <class = void>
+result<void> write_planned_data(atomic_file& file, const write_plan& plan,
+                                const std::vector<tensor_spec>& tensors,
+                                const write_options& options);
+
+/// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
+template <class = void>
+result<void> write_planned(atomic_file& file, const write_plan& plan,
+                           const std::vector<tensor_spec>& tensors, const write_options& options) {
+  if (auto r = write_planned_data(file, plan, tensors, options); !r) return r;
+  return file.commit(options.sync);
+}
+
+/// save_file once its path argument is converted (or failed to convert): the one worker behind
+/// every path type, which reports the plan's errors first.
+template <class = void>
+result<void> save_file_to(result<os_path> path, const std::vector<tensor_spec>& tensors,
+                          const std::optional<metadata_map>& metadata,
+                          const write_options& options);
+}  // namespace detail
+
+/// Serializes tensors and metadata into memory, byte-identical to the reference writer (with
+/// metadata keys sorted). The input order does not matter.
+template <class = void>
+result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors,
+                                         const std::optional<metadata_map>& metadata = std::nullopt,
+                                         const write_options& options = {});
+
+/// Writes tensors and metadata to `path` (UTF-8 string or std::filesystem::path) atomically
+/// (docs/writer.md#atomic-files): a temporary file in the same directory, flushed, then renamed
+/// over `path`. On any error the temporary file is removed and an existing file at `path` is
+/// left untouched. On POSIX, readers that have the old file mapped keep seeing the old bytes; on
+/// Windows, replacing a file that is mapped fails with IoError and leaves both files as they
+/// were.
+template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+result<void> save_file(const P& path, const std::vector<tensor_spec>& tensors,
+                       const std::optional<metadata_map>& metadata = std::nullopt,
+                       const write_options& options = {}) {
+  return detail::save_file_to(detail::to_os_path(path), tensors, metadata, options);
+}
+
+/// A file written tensor by tensor, for data larger than memory: declare every tensor first
+/// (this fixes the header), then write each tensor's bytes in chunks (a tensor's chunks in
+/// order, tensors in any order), then commit(). Memory: the plan plus one I/O buffer. The file
+/// appears at its path only on a successful commit(); destruction without commit discards it.
+/// Move-only; not thread-safe.
+template <class = void>
+class basic_stream_writer {
+ public:
+  basic_stream_writer() = default;
+  basic_stream_writer(basic_stream_writer&&) noexcept;
+  basic_stream_writer& operator=(basic_stream_writer&&) noexcept;
+  ~basic_stream_writer();  // atomic_file's destructor removes an uncommitted temporary file
+
+  /// Declares the tensors (their bytes and producers are ignored) and creates the temporary
+  /// file. The same validation as write_plan::create, minus the byte counts.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<basic_stream_writer> create(
+      const P& path, const std::vector<tensor_spec>& tensors,
+      const std::optional<metadata_map>& metadata = std::nullopt,
+      const write_options& options = {}) {
+    return create_at(detail::to_os_path(path), tensors, metadata, options);
+  }
+
+  /// Writes the next `chunk` of the tensor `name` (after the bytes already written for it).
+  /// InvalidArgument when the chunk goes past the tensor's end; TensorNotFound for an unknown name.
+  result<void> write(std::string_view name, span<const std::byte> chunk);
+  /// Bytes written so far for the tensor `name` (0 for an unknown name).
+  std::uint64_t bytes_written(std::string_view name) const noexcept;
+  /// The layout being written.
+  const write_plan& plan() const noexcept;
+  /// Checks that every tensor is complete, flushes, syncs (write_options::sync) and renames the
+  /// temporary file over the target. TensorInvalidInfo names an incomplete tensor (the writer
+  /// stays usable); after any other error (or a write that failed with an I/O error, which
+  /// commit() reports again) the writer is discarded.
+  result<void> commit();
+  /// Removes the temporary file; the target is left as it was.
+  void discard() noexcept;
+
+ private:
+  template <class>
+  friend class basic_sharded_stream_writer;
+  // The sharded writer's two-phase commit (docs/index.md#write-order): every shard finished
+  // (flushed, synced, closed; the caller checked that it is complete) before any is renamed
+  // (state_->file.replace()).
+  result<void> finish();
+  // create() once its path argument is converted (or failed to convert).
+  static result<basic_stream_writer> create_at(result<detail::os_path> path,
+                                               const std::vector<tensor_spec>& tensors,
+                                               const std::optional<metadata_map>& metadata,
+                                               const write_options& options);
+
+  struct state {
+    state(write_plan p, detail::atomic_file f, const write_options& o)
+        : plan(std::move(p)),
+          file(std::move(f)),
+          out(file, plan.file_size(), o.progress),
+          sync(o.sync) {
+      written.assign(plan.tensors().size(), 0);
+      index.reserve(plan.tensors().size());
+      for (std::size_t i = 0; i < plan.tensors().size(); ++i)
+        index.emplace(plan.tensors()[i].name, i);
+    }
+    result<void> start() {
+      if (auto r = file.set_size(plan.file_size()); !r) return r;
+      const auto prefix = plan.prefix();
+      return out.put(0, prefix.data(), prefix.size());
+    }
+    result<void> write(std::string_view name, span<const std::byte> chunk) {
+      if (failure) return *failure;
+      const auto it = index.find(name);
+      if (it == index.end()) {
+        return error(errc::tensor_not_found,
+                     "stream_writer: no tensor named " + detail::quote(name) + " was declared");
+      }
+      const planned_tensor& t = plan.tensors()[it->second];
+      std::uint64_t& done = written[it->second];
+      if (chunk.size() > t.byte_size() - done) {
+        return error(errc::invalid_argument, "stream_writer: tensor " + detail::quote(name) +
+                                                 " has " + detail::num(t.byte_size() - done) +
+                                                 " bytes left, but the chunk has " +
+                                                 detail::num(chunk.size()));
+      }
+      if (chunk.empty()) return {};
+      if (chunk.data() == nullptr)
+        return error(errc::invalid_argument, "stream_writer: null chunk");
+      const std::uint64_t at = plan.prefix().size() + t.offsets.begin + done;
+      if (auto r = out.put(at, chunk.data(), chunk.size()); !r) {
+        failure = r.error();
+        return r;
+      }
+      done += chunk.size();
+      return {};
+    }
+    std::optional<error> incomplete() const {
+      for (std::size_t i = 0; i < written.size(); ++i) {
+        const planned_tensor& t = plan.tensors()[i];
+        if (written[i] != t.byte_size()) {
+          return error(errc::tensor_invalid_info, "stream_writer: tensor " + detail::quote(t.name) +
+                                                      " is incomplete: " + detail::num(written[i]) +
+                                                      " of " + detail::num(t.byte_size()) +
+                                                      " bytes written");
+        }
+      }
+      return std::nullopt;
+    }
+    result<void> commit() {
+      if (failure) return *failure;
+      if (auto r = out.flush(); !r) return r;
+      return file.commit(sync);
+    }
+    result<void> finish() {
+      if (failure) return *failure;
+      if (auto r = out.flush(); !r) return r;
+      return file.finish(sync);
+    }
+
+    write_plan plan;
+    detail::atomic_file file;
+    detail::write_buffer<> out;  // writes through `file`
+    bool sync;
+    std::optional<error> failure;  // the first failed write: every later call reports it
+    std::vector<std::uint64_t> written;
+    std::unordered_map<std::string_view, std::size_t> index;  // views into plan's names
+  };
+  std::unique_ptr<state> state_;  // stable address: index and out refer into it
+};
+
+/// The streaming writer (a class template only so that it is compiled when used).
+using stream_writer = basic_stream_writer<>;
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+SAFETENSORS_FUNC tensor_spec to_spec(const tensor_view& view) {
+  const auto shape = view.shape();
+  return tensor_spec{std::string(view.name()),
+                     view.dtype(),
+                     std::vector<std::uint64_t>(shape.begin(), shape.end()),
+                     view.bytes(),
+                     {}};
+}
+
+namespace detail {
 /// Appends `s` as a JSON string escaped exactly as serde_json does (the reference's bytes).
-inline void append_json_string(std::string& out, std::string_view s) {
+SAFETENSORS_FUNC void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   std::size_t run = 0;  // start of the pending run of bytes that need no escape
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -3836,14 +4173,7 @@ inline void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-/// The byte size of each of `tensors`, after the checks every writer makes before it writes
-/// anything (docs/writer.md#validation): a name that is `__metadata__` (InvalidTensorName) or not
-/// UTF-8, a dtype out of range (InvalidArgument), a shape whose element or bit count overflows
-/// (ValidationOverflow) or is not a whole number of bytes (MisalignedSlice), a name used twice
-/// (DuplicateKey); with `check_bytes`, also bytes that do not match dtype x shape
-/// (TensorInvalidInfo) and both bytes and a producer (InvalidArgument). The one spec validator
-/// of the file and sharded writers.
-template <class = void>
+template <class>
 result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
                                                   bool check_bytes) {
   std::vector<std::uint64_t> sizes;
@@ -3907,53 +4237,7 @@ result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>
   }
   return sizes;
 }
-
-enum class plan_mode { with_bytes, declare_only };
 }  // namespace detail
-
-template <class>
-class basic_stream_writer;
-template <class>
-class basic_sharded_stream_writer;
-
-/// A validated layout, ready to write: tensors sorted as the reference writer sorts them (dtype
-/// rank descending, then name bytes), their offsets, and the header bytes with the padding
-/// (docs/writer.md#canonical-bytes).
-class write_plan {
- public:
-  /// Validates `tensors` and `metadata` and lays them out. Errors: those of
-  /// docs/writer.md#validation, HeaderTooLarge, and InvalidArgument for an alignment that is not
-  /// a power of two from 8 to 65536 or metadata that is not UTF-8.
-  template <class = void>
-  static result<write_plan> create(const std::vector<tensor_spec>& tensors,
-                                   const std::optional<metadata_map>& metadata = std::nullopt,
-                                   const write_options& options = {}) {
-    return make(tensors, metadata, options, detail::plan_mode::with_bytes);
-  }
-
-  /// The first bytes of the file: the 8-byte length N, the JSON header and its padding.
-  span<const std::byte> prefix() const noexcept {
-    return {reinterpret_cast<const std::byte*>(prefix_.data()), prefix_.size()};
-  }
-  /// N, the header's length (padding included).
-  std::uint64_t header_size() const noexcept { return prefix_.empty() ? 0 : prefix_.size() - 8; }
-  std::uint64_t data_size() const noexcept { return data_size_; }
-  /// The whole file's size: 8 + N + data size.
-  std::uint64_t file_size() const noexcept { return prefix_.size() + data_size_; }
-  /// The tensors in file order.
-  const std::vector<planned_tensor>& tensors() const noexcept { return tensors_; }
-
- private:
-  template <class>
-  friend class basic_stream_writer;
-  template <class = void>
-  static result<write_plan> make(const std::vector<tensor_spec>& tensors,
-                                 const std::optional<metadata_map>& metadata,
-                                 const write_options& options, detail::plan_mode mode);
-  std::string prefix_;
-  std::vector<planned_tensor> tensors_;
-  std::uint64_t data_size_ = 0;
-};
 
 template <class>
 result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
@@ -4060,102 +4344,7 @@ result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
 }
 
 namespace detail {
-constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
-// save_file writes pieces from this size on straight from the caller's memory: gathering them
-// into the buffer first cost it 5-15 % against a raw write() loop (docs/performance.md#writing).
-// The stream writer keeps half the buffer: into its pre-sized file, smaller direct writes were
-// slower in the same benchmark.
-constexpr std::size_t save_direct_size = std::size_t{64} << 10;
-
-/// The one write buffer of the file writers: gathers pieces that continue the buffered bytes
-/// into one positioned write, writes large pieces straight from the caller's memory, and reports
-/// progress (bytes accepted, file size) after every write to the file.
-template <class = void>
-class write_buffer {
- public:
-  /// Pieces of `direct` bytes or more are written straight from the caller's memory.
-  write_buffer(atomic_file& file, std::uint64_t total, progress_callback progress,
-               std::size_t direct = write_buffer_size / 2)
-      : file_(file), total_(total), progress_(std::move(progress)), direct_(direct) {}
-
-  /// Writes `n` bytes at file offset `at`.
-  result<void> put(std::uint64_t at, const std::byte* data, std::size_t n) {
-    if (n < direct_ && used_ != 0 && at == buffer_at_ + used_ && n <= buffer_.size() - used_) {
-      if (n != 0) std::memcpy(buffer_.data() + used_, data, n);
-      used_ += n;
-      accepted_ += n;
-      return {};
-    }
-    if (auto r = flush(); !r) return r;
-    accepted_ += n;
-    if (n >= direct_) return write(at, data, n);
-    if (buffer_.empty()) buffer_.resize(write_buffer_size);
-    if (n != 0) std::memcpy(buffer_.data(), data, n);
-    buffer_at_ = at;
-    used_ = n;
-    return {};
-  }
-
-  /// Lets `producer` fill the `n` bytes of tensor `name` at file offset `at`, in pieces of at
-  /// most the buffer's size.
-  result<void> produce(std::uint64_t at, const tensor_producer& producer, std::uint64_t n,
-                       std::string_view name) {
-    if (buffer_.empty()) buffer_.resize(write_buffer_size);
-    if (used_ != 0 && at != buffer_at_ + used_) {
-      if (auto r = flush(); !r) return r;
-    }
-    if (used_ == 0) buffer_at_ = at;
-    std::uint64_t done = 0;
-    while (done < n) {
-      if (used_ == buffer_.size()) {
-        if (auto r = flush(); !r) return r;
-        buffer_at_ = at + done;
-      }
-      const auto room = detail::int_cast<std::uint64_t>(buffer_.size() - used_);
-      const auto piece = static_cast<std::size_t>(std::min(room, n - done));
-      auto r = producer(done, span<std::byte>(buffer_.data() + used_, piece));
-      if (!r) {
-        return error(r.error().code(), tensor_name(name) + ": the producer failed at byte " +
-                                           num(done) + ": " + r.error().message());
-      }
-      used_ += piece;
-      accepted_ += piece;
-      done += piece;
-    }
-    return {};
-  }
-
-  result<void> flush() {
-    if (used_ == 0) return {};
-    const std::size_t n = std::exchange(used_, 0);
-    return write(buffer_at_, buffer_.data(), n);
-  }
-
- private:
-  result<void> write(std::uint64_t at, const std::byte* data, std::size_t n) {
-    if (auto r = file_.write_at(at, data, n); !r) return r;
-    if (progress_) progress_(accepted_, total_);
-    return {};
-  }
-  atomic_file& file_;
-  std::uint64_t total_;
-  progress_callback progress_;
-  std::size_t direct_;
-  std::vector<std::byte> buffer_;
-  std::uint64_t buffer_at_ = 0;
-  std::size_t used_ = 0;
-  std::uint64_t accepted_ = 0;
-};
-
-template <class P>
-result<atomic_file> create_atomic(const P& path) {
-  auto os = to_os_path(path);
-  if (!os) return os.error();
-  return atomic_file::create(std::move(os->native), std::move(os->shown));
-}
-
-/// Writes the bytes of `plan` (made from `tensors`) into `file`, without committing it.
-template <class = void>
+template <class>
 result<void> write_planned_data(atomic_file& file, const write_plan& plan,
                                 const std::vector<tensor_spec>& tensors,
                                 const write_options& options) {
@@ -4174,21 +4363,23 @@ result<void> write_planned_data(atomic_file& file, const write_plan& plan,
   return out.flush();
 }
 
-/// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
-template <class = void>
-result<void> write_planned(atomic_file& file, const write_plan& plan,
-                           const std::vector<tensor_spec>& tensors, const write_options& options) {
-  if (auto r = write_planned_data(file, plan, tensors, options); !r) return r;
-  return file.commit(options.sync);
+template <class>
+result<void> save_file_to(result<os_path> path, const std::vector<tensor_spec>& tensors,
+                          const std::optional<metadata_map>& metadata,
+                          const write_options& options) {
+  auto plan = write_plan::create(tensors, metadata, options);
+  if (!plan) return plan.error();
+  if (!path) return path.error();
+  auto file = atomic_file::create(std::move(path->native), std::move(path->shown));
+  if (!file) return file.error();
+  return write_planned(*file, *plan, tensors, options);
 }
 }  // namespace detail
 
-/// Serializes tensors and metadata into memory, byte-identical to the reference writer (with
-/// metadata keys sorted). The input order does not matter.
-template <class = void>
+template <class>
 result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors,
-                                         const std::optional<metadata_map>& metadata = std::nullopt,
-                                         const write_options& options = {}) {
+                                         const std::optional<metadata_map>& metadata,
+                                         const write_options& options) {
   auto plan = write_plan::create(tensors, metadata, options);
   if (!plan) return plan.error();
   auto size = detail::to_size_t(plan->file_size(), "a file");
@@ -4215,181 +4406,98 @@ result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors
   return out;
 }
 
-/// Writes tensors and metadata to `path` (UTF-8 string or std::filesystem::path) atomically
-/// (docs/writer.md#atomic-files): a temporary file in the same directory, flushed, then renamed
-/// over `path`. On any error the temporary file is removed and an existing file at `path` is
-/// left untouched. On POSIX, readers that have the old file mapped keep seeing the old bytes; on
-/// Windows, replacing a file that is mapped fails with IoError and leaves both files as they
-/// were.
-template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-result<void> save_file(const P& path, const std::vector<tensor_spec>& tensors,
-                       const std::optional<metadata_map>& metadata = std::nullopt,
-                       const write_options& options = {}) {
-  auto plan = write_plan::create(tensors, metadata, options);
+template <class T>
+basic_stream_writer<T>::basic_stream_writer(basic_stream_writer&&) noexcept = default;
+template <class T>
+basic_stream_writer<T>& basic_stream_writer<T>::operator=(basic_stream_writer&&) noexcept = default;
+template <class T>
+basic_stream_writer<T>::~basic_stream_writer() = default;
+
+template <class T>
+result<basic_stream_writer<T>> basic_stream_writer<T>::create_at(
+    result<detail::os_path> path, const std::vector<tensor_spec>& tensors,
+    const std::optional<metadata_map>& metadata, const write_options& options) {
+  auto plan = write_plan::make<>(tensors, metadata, options, detail::plan_mode::declare_only);
   if (!plan) return plan.error();
-  auto file = detail::create_atomic(path);
+  if (!path) return path.error();
+  auto file = detail::atomic_file::create(std::move(path->native), std::move(path->shown));
   if (!file) return file.error();
-  return detail::write_planned(*file, *plan, tensors, options);
+  basic_stream_writer w;
+  w.state_ = std::make_unique<state>(std::move(*plan), std::move(*file), options);
+  if (auto r = w.state_->start(); !r) return r.error();
+  return w;
 }
 
-/// A file written tensor by tensor, for data larger than memory: declare every tensor first
-/// (this fixes the header), then write each tensor's bytes in chunks (a tensor's chunks in
-/// order, tensors in any order), then commit(). Memory: the plan plus one I/O buffer. The file
-/// appears at its path only on a successful commit(); destruction without commit discards it.
-/// Move-only; not thread-safe.
-template <class = void>
-class basic_stream_writer {
- public:
-  basic_stream_writer() = default;
-  basic_stream_writer(basic_stream_writer&&) noexcept = default;
-  basic_stream_writer& operator=(basic_stream_writer&&) noexcept = default;
-  ~basic_stream_writer() =
-      default;  // atomic_file's destructor removes an uncommitted temporary file
+template <class T>
+result<void> basic_stream_writer<T>::write(std::string_view name, span<const std::byte> chunk) {
+  if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+  return state_->write(name, chunk);
+}
 
-  /// Declares the tensors (their bytes and producers are ignored) and creates the temporary
-  /// file. The same validation as write_plan::create, minus the byte counts.
-  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<basic_stream_writer> create(
-      const P& path, const std::vector<tensor_spec>& tensors,
-      const std::optional<metadata_map>& metadata = std::nullopt,
-      const write_options& options = {}) {
-    auto plan = write_plan::make<>(tensors, metadata, options, detail::plan_mode::declare_only);
-    if (!plan) return plan.error();
-    auto file = detail::create_atomic(path);
-    if (!file) return file.error();
-    basic_stream_writer w;
-    w.state_ = std::make_unique<state>(std::move(*plan), std::move(*file), options);
-    if (auto r = w.state_->start(); !r) return r.error();
-    return w;
-  }
+template <class T>
+std::uint64_t basic_stream_writer<T>::bytes_written(std::string_view name) const noexcept {
+  if (!state_) return 0;
+  const auto it = state_->index.find(name);
+  return it == state_->index.end() ? 0 : state_->written[it->second];
+}
 
-  /// Writes the next `chunk` of the tensor `name` (after the bytes already written for it).
-  /// InvalidArgument when the chunk goes past the tensor's end; TensorNotFound for an unknown name.
-  result<void> write(std::string_view name, span<const std::byte> chunk) {
-    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    return state_->write(name, chunk);
-  }
-  /// Bytes written so far for the tensor `name` (0 for an unknown name).
-  std::uint64_t bytes_written(std::string_view name) const noexcept {
-    if (!state_) return 0;
-    const auto it = state_->index.find(name);
-    return it == state_->index.end() ? 0 : state_->written[it->second];
-  }
-  /// The layout being written.
-  const write_plan& plan() const noexcept {
-    static const write_plan empty;
-    return state_ ? state_->plan : empty;
-  }
-  /// Checks that every tensor is complete, flushes, syncs (write_options::sync) and renames the
-  /// temporary file over the target. TensorInvalidInfo names an incomplete tensor (the writer
-  /// stays usable); after any other error (or a write that failed with an I/O error, which
-  /// commit() reports again) the writer is discarded.
-  result<void> commit() {
-    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    if (!state_->failure) {
-      if (auto e = state_->incomplete()) return std::move(*e);
-    }
-    auto r = state_->commit();
-    state_.reset();
-    return r;
-  }
-  /// Removes the temporary file; the target is left as it was.
-  void discard() noexcept { state_.reset(); }
+template <class T>
+const write_plan& basic_stream_writer<T>::plan() const noexcept {
+  static const write_plan empty;
+  return state_ ? state_->plan : empty;
+}
 
- private:
-  template <class>
-  friend class basic_sharded_stream_writer;
-  // The sharded writer's two-phase commit (docs/index.md#write-order): every shard finished
-  // (flushed, synced, closed; the caller checked that it is complete) before any is renamed
-  // (state_->file.replace()).
-  result<void> finish() {
-    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    auto r = state_->finish();
-    if (!r) state_.reset();
-    return r;
+template <class T>
+result<void> basic_stream_writer<T>::commit() {
+  if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+  if (!state_->failure) {
+    if (auto e = state_->incomplete()) return std::move(*e);
   }
+  auto r = state_->commit();
+  state_.reset();
+  return r;
+}
 
-  struct state {
-    state(write_plan p, detail::atomic_file f, const write_options& o)
-        : plan(std::move(p)),
-          file(std::move(f)),
-          out(file, plan.file_size(), o.progress),
-          sync(o.sync) {
-      written.assign(plan.tensors().size(), 0);
-      index.reserve(plan.tensors().size());
-      for (std::size_t i = 0; i < plan.tensors().size(); ++i)
-        index.emplace(plan.tensors()[i].name, i);
-    }
-    result<void> start() {
-      if (auto r = file.set_size(plan.file_size()); !r) return r;
-      const auto prefix = plan.prefix();
-      return out.put(0, prefix.data(), prefix.size());
-    }
-    result<void> write(std::string_view name, span<const std::byte> chunk) {
-      if (failure) return *failure;
-      const auto it = index.find(name);
-      if (it == index.end()) {
-        return error(errc::tensor_not_found,
-                     "stream_writer: no tensor named " + detail::quote(name) + " was declared");
-      }
-      const planned_tensor& t = plan.tensors()[it->second];
-      std::uint64_t& done = written[it->second];
-      if (chunk.size() > t.byte_size() - done) {
-        return error(errc::invalid_argument, "stream_writer: tensor " + detail::quote(name) +
-                                                 " has " + detail::num(t.byte_size() - done) +
-                                                 " bytes left, but the chunk has " +
-                                                 detail::num(chunk.size()));
-      }
-      if (chunk.empty()) return {};
-      if (chunk.data() == nullptr)
-        return error(errc::invalid_argument, "stream_writer: null chunk");
-      const std::uint64_t at = plan.prefix().size() + t.offsets.begin + done;
-      if (auto r = out.put(at, chunk.data(), chunk.size()); !r) {
-        failure = r.error();
-        return r;
-      }
-      done += chunk.size();
-      return {};
-    }
-    std::optional<error> incomplete() const {
-      for (std::size_t i = 0; i < written.size(); ++i) {
-        const planned_tensor& t = plan.tensors()[i];
-        if (written[i] != t.byte_size()) {
-          return error(errc::tensor_invalid_info, "stream_writer: tensor " + detail::quote(t.name) +
-                                                      " is incomplete: " + detail::num(written[i]) +
-                                                      " of " + detail::num(t.byte_size()) +
-                                                      " bytes written");
-        }
-      }
-      return std::nullopt;
-    }
-    result<void> commit() {
-      if (failure) return *failure;
-      if (auto r = out.flush(); !r) return r;
-      return file.commit(sync);
-    }
-    result<void> finish() {
-      if (failure) return *failure;
-      if (auto r = out.flush(); !r) return r;
-      return file.finish(sync);
-    }
+template <class T>
+void basic_stream_writer<T>::discard() noexcept {
+  state_.reset();
+}
 
-    write_plan plan;
-    detail::atomic_file file;
-    detail::write_buffer<> out;  // writes through `file`
-    bool sync;
-    std::optional<error> failure;  // the first failed write: every later call reports it
-    std::vector<std::uint64_t> written;
-    std::unordered_map<std::string_view, std::size_t> index;  // views into plan's names
-  };
-  std::unique_ptr<state> state_;  // stable address: index and out refer into it
-};
-
-/// The streaming writer (a class template only so that it is compiled when used).
-using stream_writer = basic_stream_writer<>;
+template <class T>
+result<void> basic_stream_writer<T>::finish() {
+  if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+  auto r = state_->finish();
+  if (!r) state_.reset();
+  return r;
+}
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<std::vector<std::uint64_t>> detail::validate_specs<void>(
+    const std::vector<tensor_spec>&, bool);
+template result<write_plan> write_plan::make<void>(const std::vector<tensor_spec>&,
+                                                   const std::optional<metadata_map>&,
+                                                   const write_options&, detail::plan_mode);
+template result<void> detail::write_planned_data<void>(detail::atomic_file&, const write_plan&,
+                                                       const std::vector<tensor_spec>&,
+                                                       const write_options&);
+template result<void> detail::save_file_to<void>(result<detail::os_path>,
+                                                 const std::vector<tensor_spec>&,
+                                                 const std::optional<metadata_map>&,
+                                                 const write_options&);
+template result<std::vector<std::byte>> serialize<void>(const std::vector<tensor_spec>&,
+                                                        const std::optional<metadata_map>&,
+                                                        const write_options&);
+template class basic_stream_writer<void>;
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 // safetensors for C++, part 7 of 10: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
