@@ -514,7 +514,9 @@ TEST_SUITE("cli convert") {
         {{"--chunk-size", "0"}, "--chunk-size: the size '0' is not from 1 byte to 1TiB"},
         {{"--align", "7"}, "--align is 7; it must be a power of two from 8 to 65536"},
     };
-    for (const auto& [options, message] : cases) {
+    for (const auto& c : cases) {
+      const std::vector<std::string>& options = c.first;
+      const std::string& message = c.second;
       std::vector<std::string> args{"convert", in, out};
       args.insert(args.end(), options.begin(), options.end());
       CAPTURE(message);

@@ -168,10 +168,11 @@ TEST_SUITE("cli inspect summary") {
   TEST_CASE("table columns are aligned by display width, non-ASCII names included") {
     st_test::temp_dir dir;
     const auto path = dir.file("m.safetensors");
-    st_test::write_file(path, st_test::make_file({zeros("caf\xc3\xa9.weight", "F32", {2}),
-                                                  zeros("\xe5\x90\x8d\xe5\x89\x8d", "F16", {3}),
-                                                  zeros("plain", "I8", {4}),
-                                                  zeros("e\xcc\x81", "U8", {1})}));  // e + ´
+    st_test::write_file(
+        path,
+        st_test::make_file(
+            {zeros("caf\xc3\xa9.weight", "F32", {2}), zeros("\xe5\x90\x8d\xe5\x89\x8d", "F16", {3}),
+             zeros("plain", "I8", {4}), zeros("e\xcc\x81", "U8", {1})}));  // e, combining acute
     auto r = run(dir, {"inspect", path.string()});
     REQUIRE(r.code == 0);
     // The column at which each line of the table (from its "name" heading on) has its dtype.
