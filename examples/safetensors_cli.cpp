@@ -35,6 +35,7 @@
 #include "cli_convert.hpp"
 #include "cli_diff.hpp"
 #include "cli_human.hpp"
+#include "cli_inspect.hpp"
 #include "cli_messages.hpp"
 #include "cli_replaced.hpp"
 #include "cli_size.hpp"
@@ -90,6 +91,9 @@ const std::vector<command_spec>& commands() {
        "directory or a .safetensors.index.json). Only headers are read, and with --values the\n"
        "bytes of the values shown.",
        {{"--json", "", "print one line of JSON instead of the table"},
+        {"--summary", "",
+         "group the tensors whose names differ only in numbered parts\n"
+         "(model.layers.{0..21}.mlp.up_proj.weight), one row per group"},
         {"--values", "K", "add the first K values of each tensor (a single file only)"},
         max_header_size_option,
         allow_trailing_bytes_option,
@@ -377,11 +381,6 @@ std::string shape_text(st::span<const std::uint64_t> shape) {
   return out + "]";
 }
 
-std::string pad(std::string s, std::size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s;
-}
-
 nlohmann::ordered_json to_json(const st::header& h) {
   nlohmann::ordered_json out;
   out["header_size"] = h.header_size();
@@ -408,39 +407,134 @@ nlohmann::ordered_json to_json(const st::header& h) {
 /// Prints `rows` (the first one is the heading) as left-aligned columns, after a blank line.
 template <class Row>
 void print_rows(const std::vector<Row>& rows) {
+  // Aligned by display width: a name with non-ASCII characters takes fewer columns than bytes.
   std::vector<std::size_t> width;
   for (const auto& row : rows) {
     if (width.size() < row.size()) width.resize(row.size(), 0);
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      width[c] = std::max(width[c], safetensors_cli::display_width(row[c]));
+    }
   }
   std::cout << "\n";
   for (const auto& row : rows) {
     std::string line;
     for (std::size_t c = 0; c < row.size(); ++c) {
-      line += c + 1 == row.size() ? row[c] : pad(row[c], width[c] + 2);
+      line += row[c];
+      if (c + 1 < row.size()) {
+        line.append(width[c] + 2 - safetensors_cli::display_width(row[c]), ' ');
+      }
     }
     std::cout << line << "\n";
   }
 }
 
-/// The table; `values` (one entry per tensor in offset order) adds a column when not empty.
+/// "2200000000 bytes (2.20 GB)": the exact count, and in decimal units from 1000 up.
+std::string bytes_text(std::uint64_t n) {
+  std::string out = std::to_string(n) + (n == 1 ? " byte" : " bytes");
+  if (n >= 1000) out += " (" + safetensors_cli::human_size(n) + ")";
+  return out;
+}
+
+/// "1100048384 (1.10 B)": a count, and in thousands, millions... from 1000 up.
+std::string count_text(std::uint64_t n) {
+  std::string out = std::to_string(n);
+  if (n >= 1000) out += " (" + safetensors_cli::human_count(n) + ")";
+  return out;
+}
+
+/// The longest metadata value (in columns) the text shows whole; longer ones are cut.
+constexpr std::size_t metadata_value_width = 100;
+
+/// "params:" and a line per dtype: parameters (elements) and bytes.
+void print_params(const std::vector<safetensors_cli::tensor_row>& rows) {
+  const auto totals = safetensors_cli::dtype_totals(rows);
+  std::uint64_t params = 0;
+  for (const auto& t : totals) params += t.params;
+  std::cout << "params:   " << count_text(params) << "\n";
+  std::size_t width = 0;
+  for (const auto& t : totals) width = std::max(width, st::to_string(t.dtype).size());
+  for (const auto& t : totals) {
+    const std::string name(st::to_string(t.dtype));
+    std::cout << "  " << name << std::string(width - name.size() + 2, ' ') << count_text(t.params)
+              << (t.params == 1 ? " param, " : " params, ") << bytes_text(t.bytes) << " in "
+              << t.tensors << (t.tensors == 1 ? " tensor\n" : " tensors\n");
+  }
+}
+
+/// The --summary table: one row per group of tensors.
+void print_groups(const std::vector<safetensors_cli::tensor_row>& rows) {
+  std::vector<std::array<std::string, 5>> table;
+  table.push_back({"name", "dtype", "shape", "count", "size"});
+  for (const auto& g : safetensors_cli::group_tensors(rows)) {
+    table.push_back({printable(g.name), std::string(st::to_string(g.dtype)),
+                     shape_text(st::span<const std::uint64_t>(g.shape.data(), g.shape.size())),
+                     "x" + std::to_string(g.count), safetensors_cli::human_size(g.bytes)});
+  }
+  print_rows(table);
+}
+
+/// "params" (the total) and "dtypes" (per dtype: tensors, params, bytes), and with `summary`
+/// the --summary "groups", added to an inspect JSON document.
+void add_summary_json(nlohmann::ordered_json& out,
+                      const std::vector<safetensors_cli::tensor_row>& rows, bool summary) {
+  using json = nlohmann::ordered_json;
+  const auto totals = safetensors_cli::dtype_totals(rows);
+  std::uint64_t params = 0;
+  json dtypes = json::array();
+  for (const auto& t : totals) {
+    params += t.params;
+    dtypes.push_back({{"dtype", std::string(st::to_string(t.dtype))},
+                      {"tensors", t.tensors},
+                      {"params", t.params},
+                      {"bytes", t.bytes}});
+  }
+  out["params"] = params;
+  out["dtypes"] = std::move(dtypes);
+  if (!summary) return;
+  json groups = json::array();
+  for (const auto& g : safetensors_cli::group_tensors(rows)) {
+    json shape = json::array();
+    for (const std::uint64_t d : g.shape) shape.push_back(d);
+    groups.push_back({{"name", g.name},
+                      {"dtype", std::string(st::to_string(g.dtype))},
+                      {"shape", std::move(shape)},
+                      {"count", g.count},
+                      {"params", g.params},
+                      {"bytes", g.bytes}});
+  }
+  out["groups"] = std::move(groups);
+}
+
+std::vector<safetensors_cli::tensor_row> rows_of(const st::header& h) {
+  std::vector<safetensors_cli::tensor_row> rows;
+  for (const st::tensor_info t : h.tensors())
+    rows.push_back(safetensors_cli::row_of(std::string(t.name()), t));
+  return rows;
+}
+
+/// The table; `values` (one entry per tensor in offset order) adds a column when not empty;
+/// `summary` prints the --summary groups instead of the tensors.
 void print_table(const std::string& path, const st::header& h,
-                 const std::vector<std::string>& values = {}) {
+                 const std::vector<std::string>& values = {}, bool summary = false) {
   std::cout << "file:     " << path << "\n"
             << "header:   " << h.header_size() << " bytes (data starts at byte " << h.data_offset()
             << ")\n"
-            << "data:     " << h.data_size() << " bytes in " << h.size()
+            << "data:     " << bytes_text(h.data_size()) << " in " << h.size()
             << (h.size() == 1 ? " tensor\n" : " tensors\n");
+  const auto tensor_rows = rows_of(h);
+  print_params(tensor_rows);
   if (!h.metadata()) {
     std::cout << "metadata: none\n";
   } else {
     std::cout << "metadata: " << h.metadata()->size()
               << (h.metadata()->size() == 1 ? " key\n" : " keys\n");
     for (const auto& [key, value] : *h.metadata()) {
-      std::cout << "  " << printable(key) << ": " << printable(value) << "\n";
+      std::cout << "  " << printable(key) << ": "
+                << safetensors_cli::shortened(printable(value), metadata_value_width) << "\n";
     }
   }
   if (h.empty()) return;
+  if (summary) return print_groups(tensor_rows);
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"name", "dtype", "shape", "offsets", "bytes"});
   if (!values.empty()) rows.back().push_back("values");
@@ -507,16 +601,19 @@ std::string json_line(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_options& options) {
+int inspect_checkpoint(const std::string& path, bool json, bool summary,
+                       const st::checkpoint_options& options) {
   auto ckpt = open_checkpoint(path, options);
   if (!ckpt) return report(ckpt.error());
   if (!ckpt->sharded()) {  // a directory with one model.safetensors: the file's own output
     auto shard = ckpt->shard(0);
     if (!shard) return report(shard.error());
     if (json) {
-      std::cout << to_json(shard->header()).dump() << "\n";
+      auto out = to_json(shard->header());
+      add_summary_json(out, rows_of(shard->header()), summary);
+      std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
-      print_table(std::filesystem::path(shard->path()).string(), shard->header());
+      print_table(std::filesystem::path(shard->path()).string(), shard->header(), {}, summary);
     }
     return exit_ok;
   }
@@ -551,6 +648,7 @@ int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_
     }
     out["shards"] = std::move(files);
     nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+    std::vector<safetensors_cli::tensor_row> summary_rows;
     for (const auto& e : ckpt->entries()) {
       auto t = shards[e.shard].header().find(e.name);
       if (!t) {
@@ -559,6 +657,7 @@ int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_
                                     printable(shards[e.shard].file_name()) +
                                     "', which does not hold it"));
       }
+      summary_rows.push_back(safetensors_cli::row_of(e.name, *t));
       nlohmann::ordered_json shape = nlohmann::ordered_json::array();
       for (const std::uint64_t d : t->shape()) shape.push_back(d);
       tensors.push_back({{"name", e.name},
@@ -568,11 +667,13 @@ int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_
                          {"shard", shards[e.shard].file_name()}});
     }
     out["tensors"] = std::move(tensors);
+    add_summary_json(out, summary_rows, summary);
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return exit_ok;
   }
   std::uint64_t bytes = 0;
   std::vector<std::array<std::string, 5>> rows;
+  std::vector<safetensors_cli::tensor_row> summary_rows;
   rows.push_back({"name", "dtype", "shape", "bytes", "shard"});
   for (const auto& e : ckpt->entries()) {
     auto t = shards[e.shard].header().find(e.name);
@@ -583,22 +684,27 @@ int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_
                                   "', which does not hold it"));
     }
     bytes += t->byte_size();
+    summary_rows.push_back(safetensors_cli::row_of(e.name, *t));
     rows.push_back({printable(e.name), std::string(st::to_string(t->dtype())),
                     shape_text(t->shape()), std::to_string(t->byte_size()),
                     printable(shards[e.shard].file_name())});
   }
   std::cout << "index:    " << (ckpt->index_path().empty() ? path : ckpt->index_path().string())
             << "\n"
-            << "tensors:  " << ckpt->size() << " (" << bytes << " bytes";
+            << "tensors:  " << ckpt->size() << " (" << bytes << (bytes == 1 ? " byte" : " bytes");
+  if (bytes >= 1000) std::cout << ", " << safetensors_cli::human_size(bytes);
   if (const auto total = index.total_size()) std::cout << "; total_size " << *total;
   std::cout << ")\n";
+  print_params(summary_rows);
   if (!index.metadata.is_object()) {
     std::cout << "metadata: none\n";
   } else {
     std::cout << "metadata: " << index.metadata.size()
               << (index.metadata.size() == 1 ? " key\n" : " keys\n");
     for (const auto& [key, value] : index.metadata.items()) {
-      std::cout << "  " << printable(key) << ": " << printable(json_line(value)) << "\n";
+      std::cout << "  " << printable(key) << ": "
+                << safetensors_cli::shortened(printable(json_line(value)), metadata_value_width)
+                << "\n";
     }
   }
   // The shards in a section of their own, after the metadata: not read as metadata keys.
@@ -606,9 +712,13 @@ int inspect_checkpoint(const std::string& path, bool json, const st::checkpoint_
   for (const auto& s : shards) {
     const st::header& h = s.header();
     std::cout << "  " << printable(s.file_name()) << ": " << h.size()
-              << (h.size() == 1 ? " tensor, " : " tensors, ") << h.file_size() << " bytes\n";
+              << (h.size() == 1 ? " tensor, " : " tensors, ") << bytes_text(h.file_size()) << "\n";
   }
-  print_rows(rows);
+  if (summary) {
+    print_groups(summary_rows);
+  } else {
+    print_rows(rows);
+  }
   return exit_ok;
 }
 
@@ -718,6 +828,7 @@ int inspect(const command_spec& command, const parsed_args& args) {
   if (!settings) return usage_error(command.name, settings.error().message());
   const std::string& path = args.positional[0];
   const bool json = args.has("--json");
+  const bool summary = args.has("--summary");
   std::optional<std::uint64_t> values;
   if (const std::string* v = args.get("--values")) {
     std::uint64_t k = 0;
@@ -726,13 +837,14 @@ int inspect(const command_spec& command, const parsed_args& args) {
       return usage_error(command.name, "--values needs a count, got " + quote_arg(*v));
     }
     values = k;
+    if (summary) return usage_error(command.name, "--values and --summary exclude each other");
   }
   if (is_checkpoint_path(path)) {
     if (values) {
       return usage_error(command.name,
                          "--values takes a single safetensors FILE, not a checkpoint");
     }
-    return inspect_checkpoint(path, json, settings->checkpoint());
+    return inspect_checkpoint(path, json, summary, settings->checkpoint());
   }
   auto reader = open_file(path, settings->parse);
   if (!reader) return report(reader.error());
@@ -759,9 +871,10 @@ int inspect(const command_spec& command, const parsed_args& args) {
     for (std::size_t i = 0; i < value_json.size(); ++i) {
       out["tensors"][i]["values"] = std::move(value_json[i]);
     }
-    std::cout << out.dump() << "\n";
+    add_summary_json(out, rows_of(reader->header()), summary);
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
-    print_table(path, reader->header(), value_text);
+    print_table(path, reader->header(), value_text, summary);
   }
   return exit_ok;
 }

@@ -92,9 +92,15 @@ TEST_SUITE("cli sharded") {
     std::vector<std::string> lines;
     std::istringstream text(r.out);
     for (std::string line; std::getline(text, line);) lines.push_back(line);
-    REQUIRE(lines.size() == 14);
+    REQUIRE(lines.size() == 18);
     CHECK(lines[0] == "index:    " + (out / "model.safetensors.index.json").string());
     CHECK(lines[1] == "tensors:  4 (102 bytes; total_size 102)");
+    // Parameters per dtype, the most bytes first (docs/cli.md#inspect).
+    CHECK(lines[2] == "params:   19");
+    CHECK(lines[3] == "  F64   8 params, 64 bytes in 1 tensor");
+    CHECK(lines[4] == "  F32   9 params, 36 bytes in 2 tensors");
+    CHECK(lines[5] == "  BOOL  2 params, 2 bytes in 1 tensor");
+    lines.erase(lines.begin() + 2, lines.begin() + 6);
     CHECK(lines[2] == "metadata: 1 key");
     CHECK(lines[3] == "  total_size: 102");
     CHECK(lines[4] == "shards:   3");

@@ -29,7 +29,8 @@ const std::vector<std::string> all_commands{"inspect", "validate", "diff",  "sta
 /// Every option of each command (docs/cli.md#commands).
 const std::map<std::string, std::vector<std::string>> command_options{
     {"inspect",
-     {"--json", "--values K", "--max-header-size SIZE", "--allow-trailing-bytes", "--prefix NAME"}},
+     {"--json", "--summary", "--values K", "--max-header-size SIZE", "--allow-trailing-bytes",
+      "--prefix NAME"}},
     {"validate", {"--max-header-size SIZE", "--allow-trailing-bytes", "--prefix NAME"}},
     {"diff",
      {"--json", "--atol X", "--rtol Y", "--quiet", "-q", "--max-header-size SIZE",
