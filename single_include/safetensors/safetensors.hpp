@@ -200,10 +200,11 @@ inline constexpr bool span_range_arg_v = !is_span<R>::value && !std::is_array_v<
 
 /// A non-owning view of `size()` contiguous objects of type T: std::span's C++17 stand-in (in
 /// C++20 `safetensors::span` is `std::span`). It takes what std::span<T> takes, with the same
-/// preconditions: a pointer or contiguous iterator and a count, two of them, a C array (so a
-/// braced list in a second pair of braces for a const T: `{{1, 2, 3}}`), any contiguous sized
-/// range (a temporary only for a const T), another span. Contiguous iterators are pointers and
-/// those of std::vector, std::basic_string and std::basic_string_view, which C++17 can tell.
+/// preconditions: a pointer or contiguous iterator with a count or with an end, a C array (so
+/// a braced list inside a second pair of braces for a const T: `{{1, 2, 3}}`), a contiguous
+/// sized range (a temporary one only for a const T), another span. Contiguous iterators are
+/// pointers and those of std::vector, std::basic_string and std::basic_string_view, the ones
+/// C++17 can tell.
 template <class T>
 class span {
  public:
