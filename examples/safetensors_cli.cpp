@@ -81,6 +81,13 @@ const option_spec allow_trailing_bytes_option{
 const option_spec prefix_option{"--prefix", "NAME",
                                 "in a directory, open the model NAME.safetensors.index.json or\n"
                                 "NAME.safetensors (default model)"};
+// How URLs are read (docs/cli.md#urls); accepted, and unused, for local files.
+const option_spec header_option{"--header", "'NAME: VALUE'",
+                                "send this header with each request to a URL's own origin\n"
+                                "(not to another one it redirects to); repeatable"};
+const option_spec timeout_option{"--timeout", "SECONDS",
+                                 "give up on a request to a URL after SECONDS (each attempt;\n"
+                                 "default: when it receives under 1 KiB/s for 30 s)"};
 
 const std::vector<command_spec>& commands() {
   static const std::vector<command_spec> table{
@@ -97,13 +104,16 @@ const std::vector<command_spec>& commands() {
         {"--values", "K", "add the first K values of each tensor (a single file only)"},
         max_header_size_option,
         allow_trailing_bytes_option,
-        prefix_option}},
+        prefix_option,
+        header_option,
+        timeout_option}},
       {"validate",
        "FILE...",
        "check each file or checkpoint (exit 1 if any is invalid)",
        "Checks each file or checkpoint, continues after a failure and exits with the highest\n"
        "code met. A checkpoint is verified shard by shard, and every problem is listed.",
-       {max_header_size_option, allow_trailing_bytes_option, prefix_option}},
+       {max_header_size_option, allow_trailing_bytes_option, prefix_option, header_option,
+        timeout_option}},
       {"rewrite",
        "IN OUT",
        "write IN again in canonical form into OUT, atomically",
@@ -152,7 +162,9 @@ const std::vector<command_spec>& commands() {
          "convert SIZE bytes of output at a time (default 16MiB): the\n"
          "memory it takes"},
         max_header_size_option,
-        allow_trailing_bytes_option}},
+        allow_trailing_bytes_option,
+        header_option,
+        timeout_option}},
       {"split",
        "IN OUTDIR",
        "write a file or checkpoint as shards and an index",
@@ -197,7 +209,9 @@ const std::vector<command_spec>& commands() {
         {"-q", "", "the same as --quiet"},
         max_header_size_option,
         allow_trailing_bytes_option,
-        prefix_option}},
+        prefix_option,
+        header_option,
+        timeout_option}},
       {"stats",
        "FILE",
        "print per-tensor min, max, mean, std and NaN/inf/zero counts",
@@ -209,7 +223,9 @@ const std::vector<command_spec>& commands() {
         {"--filter", "REGEX", "only the tensors whose name REGEX matches (anywhere in it)"},
         max_header_size_option,
         allow_trailing_bytes_option,
-        prefix_option}},
+        prefix_option,
+        header_option,
+        timeout_option}},
       {"demo",
        "[DIR]",
        "write a small demo model and inspect it",
@@ -291,9 +307,11 @@ int print_error(const st::error& e, int code) {
   return code;
 }
 
-/// Prints "error: <Name>: <detail>" and returns the exit code for that error.
+/// Prints "error: <Name>: <detail>" and returns the exit code for that error: 2 for what could
+/// not be read (IoError, OutOfMemory), 1 for an invalid input.
 int report(const st::error& e) {
-  return print_error(e, e.code() == st::errc::io_error ? exit_usage : exit_invalid);
+  const bool unread = e.code() == st::errc::io_error || e.code() == st::errc::out_of_memory;
+  return print_error(e, unread ? exit_usage : exit_invalid);
 }
 
 /// Progress on stderr, only when it is a terminal: "\rrewrite: 42% (1.2 of 2.9 GB)".
@@ -330,8 +348,53 @@ struct read_settings {
   }
 };
 
+#ifdef SAFETENSORS_CLI_HTTP
+/// How URLs are read in this run: --header and --timeout (read_settings_of sets them).
+st::http_options& url_options() {
+  static st::http_options options;
+  return options;
+}
+#endif
+
+/// --header and --timeout, checked; with SAFETENSORS_CLI_HTTP, into url_options().
+st::result<void> url_settings_of(const parsed_args& args) {
+  std::vector<std::string> headers;
+  for (const std::string& h : args.get_all("--header")) {
+    const std::size_t colon = h.find(':');
+    if (colon == 0 || colon == std::string::npos || h.find_first_of("\r\n") != std::string::npos) {
+      return st::error(st::errc::invalid_argument,
+                       "--header needs 'NAME: VALUE' on one line, got " + quote_arg(h));
+    }
+    headers.push_back(h);
+  }
+  std::uint64_t seconds = 0;
+  if (const std::string* v = args.get("--timeout")) {
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
+    if (v->empty() || ec != std::errc() || end != v->data() + v->size() || seconds == 0 ||
+        seconds > 86'400) {
+      return st::error(st::errc::invalid_argument,
+                       "--timeout needs a number of seconds from 1 to 86400, got " + quote_arg(*v));
+    }
+  }
+#ifdef SAFETENSORS_CLI_HTTP
+  url_options().headers = std::move(headers);
+  url_options().request_timeout = std::chrono::seconds(seconds);
+#endif
+  return {};
+}
+
+/// A path or URL as the tool shows it: a URL without user information or query string
+/// (credentials, signatures), as the library's messages show it.
+std::string shown(const std::string& path) {
+#ifdef SAFETENSORS_CLI_HTTP
+  if (st::detail::http_url(path)) return st::detail::http_shown_url(path);
+#endif
+  return path;
+}
+
 /// The flags' values, or InvalidArgument with the usage problem.
 st::result<read_settings> read_settings_of(const parsed_args& args) {
+  if (auto r = url_settings_of(args); !r) return r.error();
   read_settings out;
   if (const std::string* v = args.get("--max-header-size")) {
     auto size = safetensors_cli::parse_size(*v);
@@ -573,7 +636,7 @@ bool is_checkpoint_path(const std::string& path) {
 st::result<st::checkpoint> open_checkpoint(const std::string& path,
                                            const st::checkpoint_options& options) {
 #ifdef SAFETENSORS_CLI_HTTP
-  if (st::detail::http_url(path)) return st::open_http_checkpoint(path, {}, options);
+  if (st::detail::http_url(path)) return st::open_http_checkpoint(path, url_options(), options);
 #endif
   return st::checkpoint::open(path, options);
 }
@@ -583,7 +646,7 @@ st::result<st::checkpoint> open_checkpoint(const std::string& path,
 st::result<st::source_reader> open_file(const std::string& path, const st::parse_options& parse) {
 #ifdef SAFETENSORS_CLI_HTTP
   if (st::detail::http_url(path)) {
-    auto source = st::http_source::open(path);
+    auto source = st::http_source::open(path, url_options());
     if (!source) return source.error();
     return st::source_reader::open(std::move(*source), parse);
   }
@@ -593,7 +656,8 @@ st::result<st::source_reader> open_file(const std::string& path, const st::parse
 
 /// "error: <Name>: '<path>': <detail>" for one verify problem.
 void report_problem(const std::string& path, const st::error& e) {
-  std::cerr << "error: " << e.name() << ": '" << path << "': " << in_flags(e.message()) << "\n";
+  std::cerr << "error: " << e.name() << ": '" << shown(path) << "': " << in_flags(e.message())
+            << "\n";
 }
 
 /// The index metadata as one line of compact JSON (strings are valid UTF-8: parsed).
@@ -626,7 +690,7 @@ int inspect_checkpoint(const std::string& path, bool json, bool summary,
   const auto& index = ckpt->index();
   if (json) {
     nlohmann::ordered_json out;
-    out["index"] = (ckpt->index_path().empty() ? path : ckpt->index_path().string());
+    out["index"] = shown(ckpt->index_path().empty() ? path : ckpt->index_path().string());
     out["metadata"] = index.metadata;
     if (const auto total = index.total_size()) {
       out["total_size"] = *total;
@@ -689,8 +753,8 @@ int inspect_checkpoint(const std::string& path, bool json, bool summary,
                     shape_text(t->shape()), std::to_string(t->byte_size()),
                     printable(shards[e.shard].file_name())});
   }
-  std::cout << "index:    " << (ckpt->index_path().empty() ? path : ckpt->index_path().string())
-            << "\n"
+  std::cout << "index:    "
+            << shown(ckpt->index_path().empty() ? path : ckpt->index_path().string()) << "\n"
             << "tensors:  " << ckpt->size() << " (" << bytes << (bytes == 1 ? " byte" : " bytes");
   if (bytes >= 1000) std::cout << ", " << safetensors_cli::human_size(bytes);
   if (const auto total = index.total_size()) std::cout << "; total_size " << *total;
@@ -730,7 +794,7 @@ int validate_checkpoint(const std::string& path, const st::checkpoint_options& o
     for (const auto& e : r.problems) report_problem(path, e);
     return exit_invalid;
   }
-  std::cout << path << ": OK (" << r.tensor_count
+  std::cout << shown(path) << ": OK (" << r.tensor_count
             << (r.tensor_count == 1 ? " tensor, " : " tensors, ") << r.tensor_bytes << " bytes in "
             << r.shards_opened << (r.shards_opened == 1 ? " file)\n" : " shards)\n");
   return exit_ok;
@@ -874,7 +938,7 @@ int inspect(const command_spec& command, const parsed_args& args) {
     add_summary_json(out, rows_of(reader->header()), summary);
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
-    print_table(path, reader->header(), value_text, summary);
+    print_table(shown(path), reader->header(), value_text, summary);
   }
   return exit_ok;
 }
@@ -894,7 +958,7 @@ int validate(const command_spec& command, const parsed_args& args) {
       continue;
     }
     const st::header& h = reader->header();
-    std::cout << path << ": OK (" << h.size() << (h.size() == 1 ? " tensor, " : " tensors, ")
+    std::cout << shown(path) << ": OK (" << h.size() << (h.size() == 1 ? " tensor, " : " tensors, ")
               << h.file_size() << " bytes)\n";
   }
   return status;
@@ -1155,7 +1219,7 @@ int diff_command(const command_spec& command, const parsed_args& args) {
   if (!r) return print_error(r.error(), exit_usage);
   if (!quiet) {
     if (json) {
-      std::cout << safetensors_cli::diff_json(*r, a_path, b_path)
+      std::cout << safetensors_cli::diff_json(*r, shown(a_path), shown(b_path))
                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                 << "\n";
     } else {
@@ -1195,12 +1259,12 @@ int stats_command(const command_spec& command, const parsed_args& args) {
   end_progress_line();
   if (!rows) return report(rows.error());
   if (args.has("--json")) {
-    std::cout << safetensors_cli::stats_json(path, *rows)
+    std::cout << safetensors_cli::stats_json(shown(path), *rows)
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
     return exit_ok;
   }
-  std::cout << path << ": " << rows->size() << (rows->size() == 1 ? " tensor" : " tensors")
+  std::cout << shown(path) << ": " << rows->size() << (rows->size() == 1 ? " tensor" : " tensors")
             << (filter ? " matching the filter\n" : "\n");
   if (!rows->empty()) print_rows(safetensors_cli::stats_rows(*rows));
   for (const auto& t : *rows) {

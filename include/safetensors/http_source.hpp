@@ -67,6 +67,7 @@ enum class http_failure : std::uint8_t {
   bad_response,   ///< BadResponse: another status (5xx after the retries), or a malformed reply
   timeout,        ///< Timeout: no connection, no progress or no answer in time (after retries)
   connection,     ///< Connection: cannot resolve, connect, send or receive (after the retries)
+  redirect,       ///< Redirect: a redirect refused (https to http, another scheme, too many)
 };
 
 /// The failure's name as it appears in messages: "RangeIgnored", "Changed", ...
@@ -88,6 +89,8 @@ constexpr std::string_view http_failure_name(http_failure f) noexcept {
       return "Timeout";
     case http_failure::connection:
       return "Connection";
+    case http_failure::redirect:
+      return "Redirect";
   }
   return "BadResponse";
 }
@@ -100,7 +103,7 @@ inline std::optional<http_failure> http_failure_of(const error& e) {
   const std::string& m = e.message();
   std::optional<http_failure> found;
   std::size_t at = 0;
-  for (std::size_t k = 0; k <= static_cast<std::size_t>(http_failure::connection); ++k) {
+  for (std::size_t k = 0; k <= static_cast<std::size_t>(http_failure::redirect); ++k) {
     const auto f = static_cast<http_failure>(k);
     const std::string token = "[" + std::string(http_failure_name(f)) + "]";
     const std::size_t pos = m.rfind(token);
@@ -117,13 +120,19 @@ inline std::optional<http_failure> http_failure_of(const error& e) {
 struct http_options {
   /// Longest wait for a connection (TCP and TLS), per attempt.
   std::chrono::milliseconds connect_timeout{10'000};
-  /// A request that receives nothing for this long (no header, no body byte) fails with Timeout
-  /// (retried); checked about once a second; 0: no limit.
+  /// A request fails with Timeout (retried) when it receives nothing for this long (no header,
+  /// no body byte), or fewer than min_speed bytes per second on average over this long (a
+  /// server that trickles); checked about once a second; 0: no limit.
   std::chrono::milliseconds stall_timeout{30'000};
-  /// Longest one request may take in all, per attempt; 0: no limit (stall_timeout still applies).
+  /// The slowest a request may receive, in bytes per second averaged over each stall_timeout;
+  /// 0: only a request that receives nothing at all for stall_timeout fails.
+  std::uint64_t min_speed = 1024;
+  /// Longest one request may take in all, per attempt; 0: no limit (stall_timeout and min_speed
+  /// still apply).
   std::chrono::milliseconds request_timeout{0};
   /// Attempts after the first on 5xx, 408, 429, timeouts and connection failures (each read's
-  /// own count). RangeIgnored, Changed, NotFound, Forbidden and ShortBody are never retried.
+  /// own count). RangeIgnored, Changed, NotFound, Forbidden, ShortBody from a consistent reply,
+  /// Redirect, TLS certificate failures and out of memory are never retried.
   unsigned retries = 4;
   /// Wait before the first retry; doubled before each later one, up to max_backoff.
   std::chrono::milliseconds backoff{250};
@@ -133,17 +142,30 @@ struct http_options {
   /// reads inside them cost no request. 8 (the length prefix, the default) makes opening a
   /// reader cost two requests and exactly 8 + N bytes; a value above 8 + N makes it one.
   std::uint64_t first_bytes = 8;
-  /// Extra request headers, such as "Authorization: Bearer <token>" (libcurl does not send a
-  /// custom Authorization header to another host on a redirect).
+  /// Extra request headers, such as "Authorization: Bearer <token>", sent only to the origin
+  /// (scheme, host and port) of the URL given: a request redirected to another origin goes
+  /// without them (docs/remote.md#redirects).
   std::vector<std::string> headers;
+  /// Extra request headers sent to every origin a request is redirected to, as well as to the
+  /// URL's: never a credential.
+  std::vector<std::string> headers_any_origin;
+  /// Redirects followed by one request; one more is the failure Redirect.
+  unsigned max_redirects = 10;
+  /// Follow a redirect from https to http (by default the failure Redirect: the rest of the
+  /// exchange would go unencrypted and unauthenticated).
+  bool allow_https_to_http = false;
   /// Check the server's TLS certificate and name (turn off only for a test server).
   bool verify_tls = true;
+  /// A PEM file of the CA certificates to check servers against instead of the system's (a
+  /// private CA); empty: the system's.
+  std::string ca_file;
   /// Idle connections kept for reuse (one per concurrent reader is enough).
   std::size_t max_idle_connections = 16;
   /// The User-Agent header.
   std::string user_agent = "safetensors-cpp";
-  /// The proxy: nullopt for libcurl's default (the http_proxy, https_proxy and no_proxy
-  /// environment variables), "" for none, or a proxy URL.
+  /// The proxy: nullopt for libcurl's default (the environment variables http_proxy,
+  /// https_proxy or HTTPS_PROXY, all_proxy or ALL_PROXY, no_proxy or NO_PROXY; never
+  /// HTTP_PROXY), "" for none, or a proxy URL.
   std::optional<std::string> proxy;
 };
 
@@ -173,6 +195,12 @@ inline std::string_view http_trim(std::string_view s) noexcept {
     s.remove_suffix(1);
   }
   return s;
+}
+
+/// True when `url` begins with http:// or https:// (any case).
+inline bool http_url(std::string_view url) noexcept {
+  return (url.size() > 7 && http_ieq(url.substr(0, 7), "http://")) ||
+         (url.size() > 8 && http_ieq(url.substr(0, 8), "https://"));
 }
 
 /// The URL without user information, query or fragment (which may hold credentials or
@@ -239,17 +267,22 @@ inline std::optional<content_range> parse_content_range(std::string_view v) {
 /// The libcurl functions the client calls, through one table: the library's own functions when
 /// it is linked, or those of the library loaded at the first request (SAFETENSORS_HTTP_DLOPEN).
 struct curl_api {
-  CURLcode (*global_init)(long) = nullptr;
-  curl_version_info_data* (*version_info)(CURLversion) = nullptr;
-  CURL* (*easy_init)() = nullptr;
-  void (*easy_cleanup)(CURL*) = nullptr;
-  void (*easy_reset)(CURL*) = nullptr;
-  CURLcode (*easy_setopt)(CURL*, CURLoption, ...) = nullptr;
-  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...) = nullptr;
-  CURLcode (*easy_perform)(CURL*) = nullptr;
-  const char* (*easy_strerror)(CURLcode) = nullptr;
-  curl_slist* (*slist_append)(curl_slist*, const char*) = nullptr;
-  void (*slist_free_all)(curl_slist*) = nullptr;
+  decltype(&curl_global_init) global_init = nullptr;  // each the type of the header's own
+  decltype(&curl_version_info) version_info = nullptr;
+  decltype(&curl_easy_init) easy_init = nullptr;
+  decltype(&curl_easy_cleanup) easy_cleanup = nullptr;
+  decltype(&curl_easy_reset) easy_reset = nullptr;
+  decltype(&curl_easy_setopt) easy_setopt = nullptr;
+  decltype(&curl_easy_getinfo) easy_getinfo = nullptr;
+  decltype(&curl_easy_perform) easy_perform = nullptr;
+  decltype(&curl_easy_strerror) easy_strerror = nullptr;
+  decltype(&curl_slist_append) slist_append = nullptr;
+  decltype(&curl_slist_free_all) slist_free_all = nullptr;
+  decltype(&curl_url) url = nullptr;
+  decltype(&curl_url_cleanup) url_cleanup = nullptr;
+  decltype(&curl_url_set) url_set = nullptr;
+  decltype(&curl_url_get) url_get = nullptr;
+  decltype(&curl_free) free = nullptr;
 };
 
 /// libcurl, ready to use (`failure` empty) or why not: what is missing and what to install.
@@ -286,17 +319,21 @@ inline curl_library load_curl() {
                   std::string(why != nullptr ? why : SAFETENSORS_HTTP_LIBCURL) + ")" + install;
     return out;
   }
-  const bool found = curl_symbol(lib, "curl_global_init", a.global_init) &&
-                     curl_symbol(lib, "curl_version_info", a.version_info) &&
-                     curl_symbol(lib, "curl_easy_init", a.easy_init) &&
-                     curl_symbol(lib, "curl_easy_cleanup", a.easy_cleanup) &&
-                     curl_symbol(lib, "curl_easy_reset", a.easy_reset) &&
-                     curl_symbol(lib, "curl_easy_setopt", a.easy_setopt) &&
-                     curl_symbol(lib, "curl_easy_getinfo", a.easy_getinfo) &&
-                     curl_symbol(lib, "curl_easy_perform", a.easy_perform) &&
-                     curl_symbol(lib, "curl_easy_strerror", a.easy_strerror) &&
-                     curl_symbol(lib, "curl_slist_append", a.slist_append) &&
-                     curl_symbol(lib, "curl_slist_free_all", a.slist_free_all);
+  const bool found =
+      curl_symbol(lib, "curl_global_init", a.global_init) &&
+      curl_symbol(lib, "curl_version_info", a.version_info) &&
+      curl_symbol(lib, "curl_easy_init", a.easy_init) &&
+      curl_symbol(lib, "curl_easy_cleanup", a.easy_cleanup) &&
+      curl_symbol(lib, "curl_easy_reset", a.easy_reset) &&
+      curl_symbol(lib, "curl_easy_setopt", a.easy_setopt) &&
+      curl_symbol(lib, "curl_easy_getinfo", a.easy_getinfo) &&
+      curl_symbol(lib, "curl_easy_perform", a.easy_perform) &&
+      curl_symbol(lib, "curl_easy_strerror", a.easy_strerror) &&
+      curl_symbol(lib, "curl_slist_append", a.slist_append) &&
+      curl_symbol(lib, "curl_slist_free_all", a.slist_free_all) &&
+      curl_symbol(lib, "curl_url", a.url) && curl_symbol(lib, "curl_url_cleanup", a.url_cleanup) &&
+      curl_symbol(lib, "curl_url_set", a.url_set) && curl_symbol(lib, "curl_url_get", a.url_get) &&
+      curl_symbol(lib, "curl_free", a.free);
   if (!found) {
     out.failure = "the library " SAFETENSORS_HTTP_LIBCURL
                   " lacks functions of libcurl's API: it is not a usable libcurl" +
@@ -315,6 +352,11 @@ inline curl_library load_curl() {
   a.easy_strerror = &curl_easy_strerror;
   a.slist_append = &curl_slist_append;
   a.slist_free_all = &curl_slist_free_all;
+  a.url = &curl_url;
+  a.url_cleanup = &curl_url_cleanup;
+  a.url_set = &curl_url_set;
+  a.url_get = &curl_url_get;
+  a.free = &curl_free;
 #endif
   const curl_version_info_data* v = a.version_info(CURLVERSION_NOW);
   if (v == nullptr || v->version_num < SAFETENSORS_HTTP_MIN_LIBCURL) {
@@ -338,7 +380,62 @@ inline const curl_library& curl_loaded() {
 /// libcurl's functions: only after curl_loaded() succeeded (http_client::init).
 inline const curl_api& curl() noexcept { return curl_loaded().api; }
 
-/// One request's state, filled by libcurl's callbacks.
+/// Text a server sent (a reason phrase, an ETag, an error page), fit for a message on a
+/// terminal: tabs and line breaks become spaces, and every byte outside printable ASCII is
+/// escaped as \xNN, so that it cannot carry an escape sequence.
+inline std::string http_printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\t' || c == '\r' || c == '\n') {
+      out += ' ';
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += "\\x";
+      out += hex_digit(c >> 4u);
+      out += hex_digit(c);
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+/// A URL's origin: lowercase scheme and host, and the port (the scheme's default when absent).
+struct http_origin {
+  std::string scheme, host, port;
+  bool operator==(const http_origin& o) const {
+    return scheme == o.scheme && host == o.host && port == o.port;
+  }
+};
+
+/// The origin of an absolute http(s) URL as libcurl parses it, or nullopt when it cannot.
+inline std::optional<http_origin> http_origin_of(const std::string& url) {
+  const curl_api& c = curl();
+  CURLU* u = c.url();
+  if (u == nullptr) return std::nullopt;
+  std::optional<http_origin> out;
+  if (c.url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
+    http_origin o;
+    const auto part = [&](CURLUPart which, unsigned flags, std::string& into) {
+      char* v = nullptr;
+      if (c.url_get(u, which, &v, flags) != CURLUE_OK || v == nullptr) return false;
+      into = v;
+      c.free(v);
+      for (char& ch : into) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return true;
+    };
+    if (part(CURLUPART_SCHEME, 0, o.scheme) && part(CURLUPART_HOST, 0, o.host) &&
+        part(CURLUPART_PORT, CURLU_DEFAULT_PORT, o.port)) {
+      out = std::move(o);
+    }
+  }
+  c.url_cleanup(u);
+  return out;
+}
+
+/// One exchange's state (one response: a redirect is another exchange), filled by libcurl's
+/// callbacks.
 struct http_transfer {
   // Where the body goes: a fixed buffer (a Range request) or a growing string (a whole GET).
   char* dst = nullptr;
@@ -346,24 +443,74 @@ struct http_transfer {
   std::string* text = nullptr;
   std::uint64_t max_text = 0;
   bool ranged = true;
-  // The final response (headers of a redirect are replaced by those of the next response).
+  // The response.
   long status = 0;
   std::string reason;
   std::optional<std::string> content_range;
   std::optional<std::string> etag;
   std::optional<std::string> last_modified;
   std::uint64_t received = 0;  // body bytes stored
+  std::uint64_t refused = 0;   // the allocation that failed (stop::out_of_memory)
   std::string error_body;      // the start of a non-2xx body, for the message
-  enum class stop { none, range_ignored, overflow, too_large, stalled } stopped = stop::none;
-  // Stall detection: the time of the last byte received (header or body).
+  std::uint64_t error_bytes = 0;
+  enum class stop {
+    none,
+    range_ignored,
+    overflow,
+    too_large,
+    out_of_memory,
+    stalled,
+    too_slow,
+    error_body,  // a non-2xx body longer than error_body_limit: not worth reading to its end
+  } stopped = stop::none;
+  // Progress: the time of the last byte received (header or body), and the bytes received since
+  // the start of the current min_speed window.
   std::chrono::milliseconds stall{0};
-  std::chrono::steady_clock::time_point last_data;
+  std::uint64_t min_speed = 0;
+  std::chrono::steady_clock::time_point last_data, window_start;
+  std::uint64_t seen = 0, window_seen = 0;
+
+  /// The most of a non-2xx body that is read: its start goes into the message (200 bytes).
+  static constexpr std::uint64_t error_body_limit = 4096;
+
+  /// Clears the response, before an exchange.
+  void begin(std::chrono::milliseconds stall_timeout, std::uint64_t speed) {
+    if (text != nullptr) text->clear();
+    status = 0;
+    reason.clear();
+    content_range.reset();
+    etag.reset();
+    last_modified.reset();
+    received = 0;
+    refused = 0;
+    error_body.clear();
+    error_bytes = 0;
+    stopped = stop::none;
+    stall = stall_timeout;
+    min_speed = speed;
+    last_data = window_start = std::chrono::steady_clock::now();
+    seen = window_seen = 0;
+  }
 
   static int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto* t = static_cast<http_transfer*>(user);
-    if (t->stall.count() > 0 && std::chrono::steady_clock::now() - t->last_data > t->stall) {
+    if (t->stall.count() <= 0) return 0;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - t->last_data > t->stall) {
       t->stopped = stop::stalled;
       return 1;  // abort the transfer
+    }
+    if (t->min_speed > 0 && now - t->window_start >= t->stall) {
+      const auto ms = static_cast<std::uint64_t>(t->stall.count());
+      const std::uint64_t need = t->min_speed > std::numeric_limits<std::uint64_t>::max() / ms
+                                     ? std::numeric_limits<std::uint64_t>::max()
+                                     : t->min_speed * ms / 1000;
+      if (t->seen - t->window_seen < need) {
+        t->stopped = stop::too_slow;
+        return 1;
+      }
+      t->window_start = now;
+      t->window_seen = t->seen;
     }
     return 0;
   }
@@ -372,43 +519,62 @@ struct http_transfer {
     auto* t = static_cast<http_transfer*>(user);
     const std::size_t n = size * count;
     t->last_data = std::chrono::steady_clock::now();
-    std::string_view line(data, n);
-    if (line.size() >= 5 && line.compare(0, 5, "HTTP/") == 0) {  // a new response begins
-      t->status = 0;
-      t->reason.clear();
-      t->content_range.reset();
-      t->etag.reset();
-      t->last_modified.reset();
+    t->seen += n;
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+    try {  // no exception may cross libcurl's frames
+#endif
+      t->header_line(std::string_view(data, n));
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+    } catch (...) {
+      t->stopped = stop::out_of_memory;
+      return 0;  // abort the transfer
+    }
+#endif
+    return n;
+  }
+
+  void header_line(std::string_view line) {
+    if (line.size() >= 5 && line.compare(0, 5, "HTTP/") == 0) {  // a response (1xx, CONNECT's)
+      status = 0;
+      reason.clear();
+      content_range.reset();
+      etag.reset();
+      last_modified.reset();
       const std::size_t sp = line.find(' ');
       if (sp != std::string_view::npos) {
         std::string_view rest = http_trim(line.substr(sp + 1));
         const std::size_t sp2 = rest.find(' ');
-        if (auto code = http_number(rest.substr(0, sp2))) t->status = static_cast<long>(*code);
-        if (sp2 != std::string_view::npos) t->reason = std::string(http_trim(rest.substr(sp2)));
+        if (auto code = http_number(rest.substr(0, sp2))) status = static_cast<long>(*code);
+        if (sp2 != std::string_view::npos) reason = std::string(http_trim(rest.substr(sp2)));
       }
-      return n;
+      return;
     }
     const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return n;
+    if (colon == std::string_view::npos) return;
     const std::string_view name = http_trim(line.substr(0, colon));
-    const std::string value(http_trim(line.substr(colon + 1)));
+    const std::string_view value = http_trim(line.substr(colon + 1));
     if (http_ieq(name, "Content-Range")) {
-      t->content_range = value;
+      content_range = std::string(value);
     } else if (http_ieq(name, "ETag")) {
-      t->etag = value;
+      etag = std::string(value);
     } else if (http_ieq(name, "Last-Modified")) {
-      t->last_modified = value;
+      last_modified = std::string(value);
     }
-    return n;
   }
 
   static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
     auto* t = static_cast<http_transfer*>(user);
     const std::size_t n = size * count;
     t->last_data = std::chrono::steady_clock::now();
-    if (t->status < 200 || t->status > 299) {  // an error page: keep its start for the message
-      if (t->error_body.size() < 200) {
-        t->error_body.append(data, std::min<std::size_t>(n, 200 - t->error_body.size()));
+    t->seen += n;
+    if (t->status < 200 || t->status > 299) {  // an error page or a redirect's: its start only
+      const std::size_t keep =
+          std::min<std::size_t>(n, 200 - std::min<std::size_t>(200, t->error_body.size()));
+      if (keep != 0 && try_reserve(t->error_body, 200)) t->error_body.append(data, keep);
+      t->error_bytes += n;
+      if (t->error_bytes > error_body_limit) {
+        t->stopped = stop::error_body;
+        return 0;  // abort: the connection closes instead of draining the rest
       }
       return n;
     }
@@ -421,7 +587,17 @@ struct http_transfer {
         t->stopped = stop::too_large;
         return 0;
       }
-      t->text->append(data, n);
+      std::string& s = *t->text;
+      if (s.size() + n > s.capacity()) {  // grown as it arrives, at most to max_text
+        const std::uint64_t want = std::min<std::uint64_t>(
+            t->max_text, std::max<std::uint64_t>(std::uint64_t{2} * s.capacity(), s.size() + n));
+        if (!try_reserve(s, int_cast<std::size_t>(want))) {
+          t->refused = want;
+          t->stopped = stop::out_of_memory;
+          return 0;
+        }
+      }
+      s.append(data, n);  // within the capacity: no allocation
     } else {
       if (n > t->capacity - int_cast<std::size_t>(t->received)) {
         t->stopped = stop::overflow;
@@ -441,8 +617,8 @@ struct http_identity {
   std::optional<std::string> last_modified;
 };
 
-/// The HTTP client of one URL: a pool of libcurl easy handles (each keeps its connection open
-/// for the next request), the retry loop, and the statistics. Thread-safe.
+/// The HTTP client of one URL: a pool of libcurl easy handles (each keeps its connections open
+/// for the next request), redirects, the retry loop, and the statistics. Thread-safe.
 class http_client {
  public:
   http_client(std::string url, http_options options)
@@ -450,8 +626,10 @@ class http_client {
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;
   ~http_client() {
+    if (idle_.empty() && headers_ == nullptr && foreign_headers_ == nullptr) return;
     for (CURL* h : idle_) curl().easy_cleanup(h);
     if (headers_ != nullptr) curl().slist_free_all(headers_);
+    if (foreign_headers_ != nullptr) curl().slist_free_all(foreign_headers_);
   }
 
   const std::string& url() const noexcept { return url_; }
@@ -467,14 +645,30 @@ class http_client {
     return s;
   }
 
+  /// Loads libcurl, parses the URL's origin and builds the header lists. IoError when libcurl
+  /// cannot be used, InvalidArgument for a URL libcurl does not parse.
   result<void> init() {
     if (const curl_library& lib = curl_loaded(); !lib.failure.empty()) {
       return error(errc::io_error, shown_ + ": " + lib.failure);
     }
+    auto origin = http_origin_of(url_);
+    if (!origin) {
+      return error(errc::invalid_argument, quote(shown_) + " is not a URL libcurl can parse");
+    }
+    origin_ = std::move(*origin);
+    const auto append = [](curl_slist*& list, const std::string& h) {
+      curl_slist* next = curl().slist_append(list, h.c_str());
+      if (next == nullptr) return false;
+      list = next;
+      return true;
+    };
     for (const std::string& h : options_.headers) {
-      curl_slist* next = curl().slist_append(headers_, h.c_str());
-      if (next == nullptr) return error(errc::io_error, shown_ + ": out of memory");
-      headers_ = next;
+      if (!append(headers_, h)) return out_of_memory(shown_ + ": a request header", h.size());
+    }
+    for (const std::string& h : options_.headers_any_origin) {
+      if (!append(headers_, h) || !append(foreign_headers_, h)) {
+        return out_of_memory(shown_ + ": a request header", h.size());
+      }
     }
     return {};
   }
@@ -543,7 +737,7 @@ class http_client {
     http_transfer t;
     t.ranged = false;
     t.text = &text;
-    t.max_text = max_bytes;
+    t.max_text = std::min<std::uint64_t>(max_bytes, std::numeric_limits<std::size_t>::max());
     const std::string what = "GET " + shown_ + ": ";
     auto r = attempts(t, 0, 0, what, [&]() -> std::optional<error> {
       if (auto e = status_error(t, what)) return e;
@@ -569,15 +763,6 @@ class http_client {
         std::this_thread::sleep_for(wait);
         wait = std::min(wait * 2, options_.max_backoff);
       }
-      if (t.text != nullptr) t.text->clear();
-      t.status = 0;
-      t.reason.clear();
-      t.content_range.reset();
-      t.etag.reset();
-      t.last_modified.reset();
-      t.received = 0;
-      t.error_body.clear();
-      t.stopped = http_transfer::stop::none;
       bool retryable = false;
       std::optional<error> e = perform(t, first, n, what, retryable);
       if (!e) e = check();
@@ -591,30 +776,94 @@ class http_client {
     }
   }
 
-  // One exchange. An error here is a transport failure or a stop of the body callback;
-  // `retryable` says whether another attempt may succeed.
+  static bool redirect_status(long status) noexcept {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+  }
+
+  // One request, its redirects followed (docs/remote.md#redirects). An error here is a transport
+  // failure, a refused redirect or a stop of a callback; `retryable` says whether another
+  // attempt may succeed. Otherwise `t` holds the final response.
   std::optional<error> perform(http_transfer& t, std::uint64_t first, std::size_t n,
                                const std::string& what, bool& retryable) const {
     CURL* h = acquire();
-    if (h == nullptr)
+    if (h == nullptr) {
       return fail(http_failure::connection, what + "libcurl cannot create a handle");
-    char curl_message[CURL_ERROR_SIZE] = {};
+    }
     std::string range;
     if (t.ranged) range = num(first) + "-" + num(first + n - 1);
-    set_options(h, t, range, curl_message);
-    const CURLcode rc = curl().easy_perform(h);
-    long new_connections = 0;
-    curl().easy_getinfo(h, CURLINFO_NUM_CONNECTS, &new_connections);
-    requests_.fetch_add(1, std::memory_order_relaxed);
-    bytes_.fetch_add(t.received, std::memory_order_relaxed);
-    connections_.fetch_add(static_cast<std::uint64_t>(std::max(0L, new_connections)),
-                           std::memory_order_relaxed);
-    release(h);
-    if (rc == CURLE_OK) {
-      retryable = t.status >= 500 || t.status == 408 || t.status == 429;
-      return std::nullopt;
+    std::string url = url_;
+    std::optional<error> out;
+    for (unsigned hop = 0;; ++hop) {
+      t.begin(options_.stall_timeout, options_.min_speed);
+      char curl_message[CURL_ERROR_SIZE] = {};
+      // The caller's headers go to the URL's own origin only: a hop elsewhere gets the others.
+      const bool home = hop == 0 || http_origin_of(url) == origin_;
+      CURLcode rc = set_options(h, t, url, home ? headers_ : foreign_headers_, range, curl_message);
+      if (rc == CURLE_OK) rc = curl().easy_perform(h);
+      long new_connections = 0;
+      curl().easy_getinfo(h, CURLINFO_NUM_CONNECTS, &new_connections);
+      requests_.fetch_add(1, std::memory_order_relaxed);
+      bytes_.fetch_add(t.received, std::memory_order_relaxed);
+      connections_.fetch_add(static_cast<std::uint64_t>(std::max(0L, new_connections)),
+                             std::memory_order_relaxed);
+      const bool answered = rc == CURLE_OK || t.stopped == http_transfer::stop::error_body;
+      if (answered && redirect_status(t.status)) {
+        char* location = nullptr;
+        curl().easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
+        if (location == nullptr) {
+          out = fail(http_failure::bad_response, what + "HTTP " +
+                                                     num(static_cast<std::uint64_t>(t.status)) +
+                                                     " without a Location to follow");
+          break;
+        }
+        std::string next = location;
+        if ((out = redirect_error(url, next, hop, what))) break;
+        url = std::move(next);
+        continue;
+      }
+      if (answered) {
+        retryable = t.status >= 500 || t.status == 408 || t.status == 429;
+        break;
+      }
+      out = transfer_error(rc, t, n, what, curl_message, retryable);
+      break;
     }
-    const std::string reason = curl_message[0] != '\0' ? curl_message : curl().easy_strerror(rc);
+    release(h);
+    return out;
+  }
+
+  // Why the redirect from `from` to `to` (hop `hop`, from 0) is not followed, or nullopt.
+  std::optional<error> redirect_error(const std::string& from, const std::string& to, unsigned hop,
+                                      const std::string& what) const {
+    const std::string shown_to = quote(http_printable(http_shown_url(to)));
+    if (hop >= options_.max_redirects) {
+      return fail(http_failure::redirect,
+                  what + "more than " + num(options_.max_redirects) +
+                      " redirects (http_options::max_redirects); the last to " + shown_to);
+    }
+    if (!http_url(to)) {
+      return fail(http_failure::redirect,
+                  what + "a redirect to " + shown_to + ": only http:// and https:// are followed");
+    }
+    if (http_ieq(from.substr(0, 8), "https://") && !http_ieq(to.substr(0, 8), "https://") &&
+        !options_.allow_https_to_http) {
+      return fail(http_failure::redirect,
+                  what + "a redirect from https to " + shown_to +
+                      ", which is not encrypted (http_options::allow_https_to_http)");
+    }
+    if (!http_origin_of(to)) {
+      return fail(http_failure::redirect,
+                  what + "a redirect to " + shown_to + ", which libcurl cannot parse");
+    }
+    return std::nullopt;
+  }
+
+  // The failure of an exchange that did not complete.
+  std::optional<error> transfer_error(CURLcode rc, const http_transfer& t, std::size_t n,
+                                      const std::string& what, const char* curl_message,
+                                      bool& retryable) const {
+    const std::string reason =
+        http_printable(curl_message[0] != '\0' ? curl_message : curl().easy_strerror(rc));
     switch (t.stopped) {
       case http_transfer::stop::range_ignored:
         return fail(http_failure::range_ignored,
@@ -626,12 +875,21 @@ class http_client {
       case http_transfer::stop::too_large:
         return error(errc::header_too_large,
                      what + "the reply is larger than " + num(t.max_text) + " bytes");
+      case http_transfer::stop::out_of_memory:
+        return out_of_memory(what + "the reply, after " + num(t.received) + " bytes", t.refused);
       case http_transfer::stop::stalled:
         retryable = true;
         return fail(http_failure::timeout,
                     what + "nothing received for " +
                         num(static_cast<std::uint64_t>(options_.stall_timeout.count())) +
                         " ms (http_options::stall_timeout), after " + num(t.received) + " bytes");
+      case http_transfer::stop::too_slow:
+        retryable = true;
+        return fail(http_failure::timeout,
+                    what + "fewer than " + num(options_.min_speed) + " bytes per second over " +
+                        num(static_cast<std::uint64_t>(options_.stall_timeout.count())) +
+                        " ms (http_options::min_speed), after " + num(t.received) + " bytes");
+      case http_transfer::stop::error_body:
       case http_transfer::stop::none:
         break;
     }
@@ -654,8 +912,6 @@ class http_client {
       case CURLE_HTTP2_STREAM:
         retryable = true;
         return fail(http_failure::connection, what + reason);
-      case CURLE_TOO_MANY_REDIRECTS:
-        return fail(http_failure::bad_response, what + reason);
       default:
         return fail(http_failure::connection, what + reason);
     }
@@ -666,12 +922,9 @@ class http_client {
     const long want = t.ranged ? 206 : 200;
     if (t.status == want) return std::nullopt;
     std::string status = "HTTP " + num(static_cast<std::uint64_t>(std::max(0L, t.status)));
-    if (!t.reason.empty()) status += " " + t.reason;
-    std::string body;
-    for (const char c : t.error_body) {  // printable ASCII only, on one line
-      body += (c >= 0x20 && c < 0x7f) ? c : ' ';
-    }
-    if (!body.empty()) status += " (" + std::string(http_trim(body)) + ")";
+    if (!t.reason.empty()) status += " " + http_printable(t.reason);
+    const std::string body(http_trim(http_printable(t.error_body)));
+    if (!body.empty()) status += " (" + body + ")";
     if (t.status == 404 || t.status == 410) return fail(http_failure::not_found, what + status);
     if (t.status == 401 || t.status == 403) return fail(http_failure::forbidden, what + status);
     if (t.ranged && t.status == 200) {
@@ -698,46 +951,53 @@ class http_client {
                                              " bytes when opened and now has " + num(*total));
     }
     if (id.etag && t.etag && *id.etag != *t.etag) {
-      return fail(http_failure::changed, what + "the ETag was " + *id.etag +
-                                             " when the file was opened and is now " + *t.etag);
+      return fail(http_failure::changed, what + "the ETag was " + quote(http_printable(*id.etag)) +
+                                             " when the file was opened and is now " +
+                                             quote(http_printable(*t.etag)));
     }
     if (!id.etag && id.last_modified && t.last_modified && *id.last_modified != *t.last_modified) {
-      return fail(http_failure::changed, what + "Last-Modified was " + quote(*id.last_modified) +
+      return fail(http_failure::changed, what + "Last-Modified was " +
+                                             quote(http_printable(*id.last_modified)) +
                                              " when the file was opened and is now " +
-                                             quote(*t.last_modified));
+                                             quote(http_printable(*t.last_modified)));
     }
     return std::nullopt;
   }
 
-  void set_options(CURL* h, http_transfer& t, const std::string& range, char* message) const {
+  // Sets every option of one exchange; the first option libcurl refuses, or CURLE_OK.
+  CURLcode set_options(CURL* h, http_transfer& t, const std::string& url, curl_slist* headers,
+                       const std::string& range, char* message) const {
     const auto ms = [](std::chrono::milliseconds d) {  // 0 for a negative duration
       return int_cast<long>(
           std::clamp<std::int64_t>(d.count(), 0, std::numeric_limits<long>::max()));
     };
-    curl().easy_setopt(h, CURLOPT_URL, url_.c_str());
-    curl().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM: required with threads
-    curl().easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl().easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-    curl().easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl().easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl().easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(options_.connect_timeout));
-    curl().easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(options_.request_timeout));
-    t.stall = options_.stall_timeout;
-    t.last_data = std::chrono::steady_clock::now();
-    curl().easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &http_transfer::on_progress);
-    curl().easy_setopt(h, CURLOPT_XFERINFODATA, &t);
-    curl().easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl().easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
-    curl().easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-    curl().easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
-    if (headers_ != nullptr) curl().easy_setopt(h, CURLOPT_HTTPHEADER, headers_);
-    if (options_.proxy) curl().easy_setopt(h, CURLOPT_PROXY, options_.proxy->c_str());
-    if (!range.empty()) curl().easy_setopt(h, CURLOPT_RANGE, range.c_str());
-    curl().easy_setopt(h, CURLOPT_HEADERFUNCTION, &http_transfer::on_header);
-    curl().easy_setopt(h, CURLOPT_HEADERDATA, &t);
-    curl().easy_setopt(h, CURLOPT_WRITEFUNCTION, &http_transfer::on_body);
-    curl().easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    CURLcode first = CURLE_OK;
+    const auto set = [&](CURLoption option, auto value) {
+      const CURLcode rc = curl().easy_setopt(h, option, value);
+      if (first == CURLE_OK) first = rc;
+    };
     curl().easy_setopt(h, CURLOPT_ERRORBUFFER, message);
+    set(CURLOPT_URL, url.c_str());
+    set(CURLOPT_NOSIGNAL, 1L);        // no SIGALRM: required with threads
+    set(CURLOPT_FOLLOWLOCATION, 0L);  // redirects are followed here, each one checked
+    set(CURLOPT_PROTOCOLS_STR, "http,https");
+    set(CURLOPT_CONNECTTIMEOUT_MS, ms(options_.connect_timeout));
+    set(CURLOPT_TIMEOUT_MS, ms(options_.request_timeout));
+    set(CURLOPT_XFERINFOFUNCTION, &http_transfer::on_progress);
+    set(CURLOPT_XFERINFODATA, static_cast<void*>(&t));
+    set(CURLOPT_NOPROGRESS, 0L);
+    set(CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+    set(CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+    if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
+    set(CURLOPT_USERAGENT, options_.user_agent.c_str());
+    set(CURLOPT_HTTPHEADER, headers);  // also when null: the previous hop's list must go
+    if (options_.proxy) set(CURLOPT_PROXY, options_.proxy->c_str());
+    if (!range.empty()) set(CURLOPT_RANGE, range.c_str());
+    set(CURLOPT_HEADERFUNCTION, &http_transfer::on_header);
+    set(CURLOPT_HEADERDATA, static_cast<void*>(&t));
+    set(CURLOPT_WRITEFUNCTION, &http_transfer::on_body);
+    set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
+    return first;
   }
 
   CURL* acquire() const {
@@ -746,7 +1006,7 @@ class http_client {
       if (!idle_.empty()) {
         CURL* h = idle_.back();
         idle_.pop_back();
-        curl().easy_reset(h);  // keeps the open connection, the DNS and TLS session caches
+        curl().easy_reset(h);  // keeps the open connections, the DNS and TLS session caches
         return h;
       }
     }
@@ -768,7 +1028,9 @@ class http_client {
   std::string url_;
   std::string shown_;
   http_options options_;
-  curl_slist* headers_ = nullptr;
+  http_origin origin_;
+  curl_slist* headers_ = nullptr;          // options_.headers and headers_any_origin
+  curl_slist* foreign_headers_ = nullptr;  // headers_any_origin
   mutable std::mutex pool_;
   mutable std::vector<CURL*> idle_;
   mutable std::atomic<std::uint64_t> requests_{0};
@@ -776,12 +1038,6 @@ class http_client {
   mutable std::atomic<std::uint64_t> retries_{0};
   mutable std::atomic<std::uint64_t> connections_{0};
 };
-
-/// True when `url` begins with http:// or https:// (any case).
-inline bool http_url(std::string_view url) noexcept {
-  return (url.size() > 7 && http_ieq(url.substr(0, 7), "http://")) ||
-         (url.size() > 8 && http_ieq(url.substr(0, 8), "https://"));
-}
 
 }  // namespace detail
 
@@ -795,7 +1051,8 @@ class http_source final : public random_access_source {
  public:
   /// Opens `url` (http:// or https://) with one request for its first options.first_bytes
   /// bytes, which gives the size (Content-Range) and the ETag every later reply must match.
-  /// InvalidArgument for another scheme; IoError with an http_failure otherwise.
+  /// InvalidArgument for another scheme or a URL libcurl cannot parse; IoError with an
+  /// http_failure otherwise, or without one when libcurl cannot be loaded.
   static result<std::unique_ptr<http_source>> open(const std::string& url,
                                                    const http_options& options = {}) {
     if (!detail::http_url(url)) {
@@ -808,7 +1065,9 @@ class http_source final : public random_access_source {
     const std::uint64_t want = std::max<std::uint64_t>(options.first_bytes, 1);
     auto size = detail::to_size_t(want, "http_options::first_bytes");
     if (!size) return size.error();
-    s->first_.resize(*size);
+    if (!detail::try_resize(s->first_, *size)) {
+      return detail::out_of_memory("http_source: http_options::first_bytes", want);
+    }
     std::uint64_t got = 0;
     if (auto r = s->client_.get_range(0, s->first_.data(), s->first_.size(), nullptr, &s->identity_,
                                       &got);
@@ -928,7 +1187,9 @@ inline result<checkpoint> open_http_checkpoint(const std::string& url,
       if (!s) return s.error();
       return std::unique_ptr<random_access_source>(std::move(*s));
     };
-    return checkpoint::open(std::filesystem::path(std::string(path)), options);
+    // The path is for messages only: the URL without user information or query.
+    const std::string shown_path = shown.substr(0, shown.find_first_of("?#"));
+    return checkpoint::open(std::filesystem::path(shown_path), options);
   }
   auto text = http_get(url, http, options.max_index_size);
   if (!text) return text.error();
@@ -942,7 +1203,7 @@ inline result<checkpoint> open_http_checkpoint(const std::string& url,
     if (!s) return s.error();
     return std::unique_ptr<random_access_source>(std::move(*s));
   };
-  return checkpoint::open(std::move(*index), std::filesystem::path(http_sibling_url(url, "")),
+  return checkpoint::open(std::move(*index), std::filesystem::path(http_sibling_url(shown, "")),
                           options);
 }
 

@@ -458,6 +458,7 @@ enum class errc : int {
   io_error,                        ///< IoError: the operating system refused an operation
   invalid_argument,                ///< InvalidArgument: a caller-supplied argument is unusable
   cancelled,                       ///< Cancelled: the caller's progress callback stopped the work
+  out_of_memory,                   ///< OutOfMemory: an allocation the input asked for failed
 };
 
 /// The error's name as used in messages and by the CLI ("HeaderTooSmall", "DuplicateKey", ...).
@@ -497,6 +498,8 @@ constexpr std::string_view error_name(errc code) noexcept {
       return "InvalidArgument";
     case errc::cancelled:
       return "Cancelled";
+    case errc::out_of_memory:
+      return "OutOfMemory";
   }
   return "Unknown";
 }
@@ -743,6 +746,45 @@ inline result<std::size_t> to_size_t(std::uint64_t size, const char* what) {
                                              " bytes exceeds the address space");
   }
   return detail::int_cast<std::size_t>(size);
+}
+
+/// Makes room in `c` (a std::vector or std::string of bytes) for `n` elements, or leaves it as it
+/// was and returns false when the memory cannot be had: an allocation sized by input is then an
+/// error value, not an exception (nor, without exceptions, an abort). Without exceptions a malloc
+/// of the same size is tried first; an allocation by another thread between the two can still
+/// abort.
+template <class C>
+bool try_reserve(C& c, std::size_t n) noexcept {
+  static_assert(std::is_trivially_copyable_v<typename C::value_type>, "for buffers of bytes");
+  if (n <= c.capacity()) return true;
+  if (n > c.max_size()) return false;
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+  try {
+    c.reserve(n);
+  } catch (...) {  // std::bad_alloc, std::length_error
+    return false;
+  }
+#else
+  void* probe = std::malloc(n * sizeof(typename C::value_type) + 1);
+  if (probe == nullptr) return false;
+  std::free(probe);
+  c.reserve(n);
+#endif
+  return true;
+}
+
+/// try_reserve(c, n), then resizes `c` to `n` elements (without a second allocation).
+template <class C>
+bool try_resize(C& c, std::size_t n) noexcept {
+  if (!try_reserve(c, n)) return false;
+  c.resize(n);  // within the capacity: resize alone might ask for up to twice as much
+  return true;
+}
+
+/// OutOfMemory: "WHAT: cannot allocate N bytes (out of memory)".
+inline error out_of_memory(std::string_view what, std::uint64_t bytes) {
+  return error(errc::out_of_memory, std::string(what) + ": cannot allocate " +
+                                        std::to_string(bytes) + " bytes (out of memory)");
 }
 
 /// The 8-byte little-endian length prefix, read byte by byte (any host).
@@ -2244,7 +2286,10 @@ result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_ran
     return error(errc::invalid_argument, "slice: tensor " + detail::quote(view.name()) +
                                              " holds fewer bytes than its shape needs");
   }
-  std::vector<std::byte> out(detail::int_cast<std::size_t>(plan->byte_size()));
+  std::vector<std::byte> out;
+  if (!detail::try_resize(out, detail::int_cast<std::size_t>(plan->byte_size()))) {
+    return detail::out_of_memory("slice: " + detail::tensor_name(view.name()), plan->byte_size());
+  }
   if (auto r = slice_into(view, ranges, span<std::byte>(out)); !r) return r.error();
   return out;
 }
@@ -3682,6 +3727,37 @@ class random_access_source {
   virtual std::string describe() const { return "source"; }
 };
 
+namespace detail {
+
+/// What read_growing reads before its buffer first grows: the most memory a size stated by the
+/// input (a header length, a tensor's byte size) costs before any of those bytes arrives.
+constexpr std::size_t growing_read_first = std::size_t{4} << 20;
+
+/// Reads `size` bytes at `offset` of `source` into `out`, growing it as the bytes arrive: the
+/// first growing_read_first bytes, then as many again as already read, each in one read_at. A
+/// claim that the source does not back with bytes (a server that then fails, a file that
+/// shrank) never costs more than three times the bytes received plus 4 MiB; a size beyond memory
+/// is OutOfMemory, prefixed with `what`.
+template <class Byte>
+result<void> read_growing(const random_access_source& source, std::uint64_t offset,
+                          std::uint64_t size, std::vector<Byte>& out, const std::string& what) {
+  static_assert(sizeof(Byte) == 1, "bytes");
+  auto total = to_size_t(size, what.c_str());
+  if (!total) return total.error();
+  out.clear();
+  std::size_t done = 0;
+  while (done < *total) {
+    const std::size_t want =
+        done > *total / 2 ? *total : std::min(*total, std::max(done * 2, growing_read_first));
+    if (!try_resize(out, want)) return out_of_memory(what, size);
+    if (auto r = source.read_at(offset + done, out.data() + done, want - done); !r) return r;
+    done = want;
+  }
+  return {};
+}
+
+}  // namespace detail
+
 /// A file read with pread (ReadFile with an offset on Windows); no mapping. Thread-safe.
 class file_source final : public random_access_source {
  public:
@@ -3772,9 +3848,9 @@ class source_reader {
       return first;
     });
     if (!n) return fail(n.error());
-    std::vector<unsigned char> json(static_cast<std::size_t>(*n));
-    if (!json.empty()) {
-      if (auto r = source->read_at(8, json.data(), json.size()); !r) return r.error();
+    std::vector<unsigned char> json;  // grown as the bytes arrive: N is the input's claim
+    if (auto r = detail::read_growing(*source, 8, *n, json, where + "the header"); !r) {
+      return r.error();
     }
     auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
     if (!t) return fail(t.error());
@@ -3814,11 +3890,18 @@ class source_reader {
     if (!info) return info.error();
     return read_into(*info, dst);
   }
-  /// The bytes of tensor `info` in a new vector.
+  /// The bytes of tensor `info` in a new vector, grown as they arrive (detail::read_growing: one
+  /// read up to 4 MiB, then one more each time the size doubles); read_into reads once.
+  /// OutOfMemory when the vector cannot be had.
   result<std::vector<std::byte>> read(const tensor_info& info) const {
     if (auto r = check(info, "read"); !r) return r.error();
-    std::vector<std::byte> out(detail::int_cast<std::size_t>(info.byte_size()));
-    if (auto r = read_into(info, span<std::byte>(out)); !r) return r.error();
+    std::vector<std::byte> out;
+    if (auto r = detail::read_growing(*source_, header_.data_offset() + info.offsets().begin,
+                                      info.byte_size(), out,
+                                      "read: " + detail::tensor_name(info.name()));
+        !r) {
+      return r.error();
+    }
     return out;
   }
   /// The bytes of the tensor named `name` in a new vector (TensorNotFound if absent).
@@ -4340,7 +4423,8 @@ result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors
   if (!plan) return plan.error();
   auto size = detail::to_size_t(plan->file_size(), "a file");
   if (!size) return size.error();
-  std::vector<std::byte> out(*size);
+  std::vector<std::byte> out;
+  if (!detail::try_resize(out, *size)) return detail::out_of_memory("serialize", *size);
   const auto prefix = plan->prefix();
   std::memcpy(out.data(), prefix.data(), prefix.size());
   std::byte* data = out.data() + prefix.size();
@@ -5434,13 +5518,18 @@ class basic_checkpoint {
     if (!s) return s.error();
     return s->first.read_into(s->second, dst);
   }
-  /// The bytes of tensor `name` in a new vector.
+  /// The bytes of tensor `name` in a new vector (with shard_access::reader, grown as they
+  /// arrive: source_reader::read). OutOfMemory when the vector cannot be had.
   result<std::vector<std::byte>> read(std::string_view name) const {
     auto s = locate(name);
     if (!s) return s.error();
+    if (const source_reader* r = s->first.reader()) return r->read(s->second);
     auto size = detail::to_size_t(s->second.byte_size(), "a tensor");
     if (!size) return size.error();
-    std::vector<std::byte> out(*size);
+    std::vector<std::byte> out;
+    if (!detail::try_resize(out, *size)) {
+      return detail::out_of_memory("read: " + detail::tensor_name(name), *size);
+    }
     if (auto r = s->first.read_into(s->second, span<std::byte>(out)); !r) return r.error();
     return out;
   }
@@ -5664,7 +5753,9 @@ class basic_checkpoint {
     }
     auto length = detail::to_size_t(size, "an index");
     if (!length) return length.error();
-    std::string text(*length, '\0');
+    std::string text;
+    if (!detail::try_resize(text, *length))
+      return detail::out_of_memory(detail::quote(shown), size);
     if (size != 0) {
       if (auto r = (*source)->read_at(0, text.data(), text.size()); !r) return r.error();
     }

@@ -11,9 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <safetensors/http_source.hpp>
 #include <stdexcept>
 #include <string>
@@ -37,18 +40,29 @@ inline safetensors::http_options local_http() {
   return o;
 }
 
+/// One request as the server saw it.
+struct logged_request {
+  std::string path;                            // without the query
+  bool proxied = false;                        // the request line held an absolute URL
+  std::map<std::string, std::string> headers;  // names as sent
+};
+
 /// What the server counted since it started or was last reset.
 struct server_stats {
   std::uint64_t requests = 0;
   std::uint64_t bytes = 0;
   std::uint64_t connections = 0;  // accepted, the stats request's own not counted
   std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // [first, last] asked for
+  std::vector<logged_request> log;  // every path's requests, the stats request's own included
 };
 
 class range_server {
  public:
-  /// Serves the files of `root`; throws when the server does not start within 20 seconds.
-  explicit range_server(const std::string& root) {
+  /// Serves the files of `root`, over HTTPS with the PEM certificate and key `tls` when given;
+  /// throws when the server does not start within 20 seconds.
+  explicit range_server(const std::string& root,
+                        std::optional<std::pair<std::string, std::string>> tls = std::nullopt)
+      : tls_(std::move(tls)) {
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("range_server: pipe failed");
     posix_spawn_file_actions_t actions;
@@ -57,7 +71,13 @@ class range_server {
     posix_spawn_file_actions_addclose(&actions, out[0]);
     posix_spawn_file_actions_addclose(&actions, out[1]);
     std::string python = SAFETENSORS_PYTHON3, script = SAFETENSORS_RANGE_SERVER, dir = root;
-    char* argv[] = {python.data(), script.data(), dir.data(), nullptr};
+    std::string flag = "--tls", cert = tls_ ? tls_->first : "", key = tls_ ? tls_->second : "";
+    char* argv[] = {python.data(), script.data(), dir.data(), nullptr, nullptr, nullptr, nullptr};
+    if (tls_) {
+      argv[3] = flag.data();
+      argv[4] = cert.data();
+      argv[5] = key.data();
+    }
     const int rc = posix_spawn(&pid_, python.c_str(), &actions, nullptr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     close(out[1]);
@@ -106,10 +126,35 @@ class range_server {
   std::string url(const std::string& mode, const std::string& name) const {
     return base() + mode + "/" + name;
   }
-  std::string base() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  std::string base() const {
+    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_) + "/";
+  }
+  int port() const noexcept { return port_; }
+  /// Options that reach this server: local_http(), with its certificate as the CA when it has one.
+  safetensors::http_options options() const {
+    safetensors::http_options o = local_http();
+    if (tls_) o.ca_file = tls_->first;
+    return o;
+  }
+  /// The URL at which the server redirects to `to` with `code`.
+  std::string redirect_url(const std::string& to, int code = 302) const {
+    std::string q;
+    static const char hex[] = "0123456789ABCDEF";
+    for (const char ch : to) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (std::isalnum(c) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+        q += ch;
+      } else {
+        q += '%';
+        q += hex[c >> 4];
+        q += hex[c & 15];
+      }
+    }
+    return base() + "__redirect?code=" + std::to_string(code) + "&to=" + q;
+  }
 
   server_stats stats() const {
-    auto text = safetensors::http_get(base() + "__stats", local_http()).value();
+    auto text = safetensors::http_get(base() + "__stats", options()).value();
     const auto j = nlohmann::json::parse(text);
     server_stats s;
     s.requests = j.at("requests").get<std::uint64_t>();
@@ -118,12 +163,22 @@ class range_server {
     for (const auto& r : j.at("ranges")) {
       if (r.is_array()) s.ranges.emplace_back(r[0].get<std::uint64_t>(), r[1].get<std::uint64_t>());
     }
+    for (const auto& r : j.at("log")) {
+      logged_request l;
+      l.path = r.at("path").get<std::string>();
+      l.proxied = r.at("proxied").get<bool>();
+      for (const auto& [name, value] : r.at("headers").items()) {
+        l.headers[name] = value.get<std::string>();
+      }
+      s.log.push_back(std::move(l));
+    }
     return s;
   }
   /// Zeroes the counters (a stats or reset request opens a connection of its own: counted).
-  void reset() const { (void)safetensors::http_get(base() + "__reset", local_http()).value(); }
+  void reset() const { (void)safetensors::http_get(base() + "__reset", options()).value(); }
 
  private:
+  std::optional<std::pair<std::string, std::string>> tls_;
   pid_t pid_ = -1;
   int port_ = 0;
 };

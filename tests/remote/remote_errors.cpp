@@ -172,3 +172,103 @@ TEST_CASE("remote: URLs of other schemes are InvalidArgument, with no request") 
   CHECK(g.error() == st::errc::invalid_argument);
   CHECK_FALSE(st::http_failure_of(st::error(st::errc::io_error, "tensor 'x': disk on fire")));
 }
+
+TEST_CASE("remote: 200 instead of 206 fails at once, with one request, wherever it happens") {
+  st_test::served_model m;
+  auto reader = st_test::open_remote(m.file_url("norange-after-2"));
+  REQUIRE(reader);
+  m.server().reset();
+  auto c = reader->read("c");
+  REQUIRE_FALSE(c);
+  check_failure(c.error(), st::http_failure::range_ignored);
+  CHECK(m.server().stats().requests == 1);
+  m.server().reset();
+  std::vector<std::byte> dst(100'000);
+  st::load_request req;
+  req.name = "c";
+  req.dst = st::span<std::byte>(dst);
+  auto report = st::load(*reader, st::span<const st::load_request>(&req, 1));
+  REQUIRE_FALSE(report);
+  check_failure(report.error(), st::http_failure::range_ignored);
+  CHECK(m.server().stats().requests == 1);
+  // A checkpoint whose shards ignore ranges: the index (a whole GET, 200 is right for it), then
+  // the shard's opening request.
+  m.server().reset();
+  auto ckpt = st::open_http_checkpoint(m.index_url("norange"), st_test::local_http());
+  REQUIRE(ckpt);
+  auto shard_c = ckpt->read("c");
+  REQUIRE_FALSE(shard_c);
+  check_failure(shard_c.error(), st::http_failure::range_ignored);
+  CHECK(m.server().stats().requests == 2);
+}
+
+TEST_CASE("remote: a 206 for another range, consistent in itself, is BadResponse at once") {
+  st_test::served_model m;
+  auto reader = st_test::open_remote(m.file_url("shifted-after-2"));
+  REQUIRE(reader);
+  m.server().reset();
+  auto c = reader->read("c");
+  REQUIRE_FALSE(c);
+  check_failure(c.error(), st::http_failure::bad_response);
+  CHECK(c.error().message().find("the server sent another range") != std::string::npos);
+  CHECK(m.server().stats().requests == 1);
+}
+
+TEST_CASE("remote: 408 and 429 are retried") {
+  st_test::served_model m;
+  for (const char* mode : {"flaky408", "flaky429"}) {
+    CAPTURE(mode);
+    auto s = st::http_source::open(m.file_url(mode), st_test::local_http());  // NNN, NNN, 206
+    REQUIRE(s);
+    CHECK((*s)->stats().requests == 3);
+    CHECK((*s)->stats().retries == 2);
+  }
+}
+
+TEST_CASE("remote: a server that trickles gives Timeout, with no request_timeout") {
+  st_test::served_model m;
+  auto reader = st_test::open_remote(m.file_url("drip-after-2"));
+  REQUIRE(reader);
+  st::http_options o = st_test::local_http();  // stall_timeout 1 s, min_speed 1024 (default)
+  o.request_timeout = std::chrono::milliseconds(0);
+  o.retries = 0;
+  auto slow = st_test::open_remote(m.file_url("drip-after-2"), o);  // its own path count
+  REQUIRE_FALSE(slow);  // the header's request (264 bytes) drips: 20 bytes a second
+  check_failure(slow.error(), st::http_failure::timeout);
+  CHECK(slow.error().message().find("bytes per second") != std::string::npos);
+}
+
+TEST_CASE("remote: a long error body is not read to its end") {
+  st_test::served_model m;
+  st::http_options o = st_test::local_http();
+  o.retries = 0;
+  m.server().reset();
+  auto r = st::http_source::open(m.file_url("bigerror"), o);  // 500 with 100 MB of body
+  REQUIRE_FALSE(r);
+  check_failure(r.error(), st::http_failure::bad_response);
+  CHECK(r.error().message().find("HTTP 500") != std::string::npos);
+  // What the server managed to write before the connection closed: socket buffers, not 100 MB.
+  CHECK(m.server().stats().bytes < 40'000'000);
+}
+
+TEST_CASE("remote: text from the server is escaped in messages") {
+  st_test::served_model m;
+  const auto printable_only = [](const std::string& s) {
+    for (const char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c < 0x20 || c >= 0x7f) return false;
+    }
+    return true;
+  };
+  auto r = st::http_source::open(m.file_url("escapes"), st_test::local_http());
+  REQUIRE_FALSE(r);
+  check_failure(r.error(), st::http_failure::not_found);
+  CHECK(printable_only(r.error().message()));
+  CHECK(r.error().message().find("Not \\x1b[31mFound") != std::string::npos);  // the reason
+  CHECK(r.error().message().find("\\x9b") != std::string::npos);
+  auto tag = st_test::open_remote(m.file_url("escapetag"));
+  REQUIRE_FALSE(tag);
+  check_failure(tag.error(), st::http_failure::changed);
+  CHECK(printable_only(tag.error().message()));
+  CHECK(tag.error().message().find("\\x1b]0;owned\\x07") != std::string::npos);  // the ETag
+}

@@ -747,8 +747,9 @@ TEST_SUITE("typed") {
         "IoError",
         "InvalidArgument",
         "Cancelled",
+        "OutOfMemory",
     };
-    for (int i = 0; i < 17; ++i) {
+    for (int i = 0; i < 18; ++i) {
       const auto code = static_cast<st::errc>(i + 1);
       CAPTURE(i);
       CHECK(st::error_name(code) == expected[i]);
@@ -756,7 +757,7 @@ TEST_SUITE("typed") {
       CHECK(st::error(code, "m").name() == expected[i]);
     }
     CHECK(st::error_name(static_cast<st::errc>(0)) == "Unknown");
-    CHECK(st::error_name(static_cast<st::errc>(18)) == "Unknown");
+    CHECK(st::error_name(static_cast<st::errc>(19)) == "Unknown");
     CHECK(static_cast<int>(st::errc::header_too_small) == 1);
     CHECK(static_cast<int>(st::errc::invalid_argument) == 16);
     CHECK(static_cast<int>(st::errc::cancelled) == 17);

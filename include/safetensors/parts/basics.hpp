@@ -434,6 +434,7 @@ enum class errc : int {
   io_error,                        ///< IoError: the operating system refused an operation
   invalid_argument,                ///< InvalidArgument: a caller-supplied argument is unusable
   cancelled,                       ///< Cancelled: the caller's progress callback stopped the work
+  out_of_memory,                   ///< OutOfMemory: an allocation the input asked for failed
 };
 
 /// The error's name as used in messages and by the CLI ("HeaderTooSmall", "DuplicateKey", ...).
@@ -473,6 +474,8 @@ constexpr std::string_view error_name(errc code) noexcept {
       return "InvalidArgument";
     case errc::cancelled:
       return "Cancelled";
+    case errc::out_of_memory:
+      return "OutOfMemory";
   }
   return "Unknown";
 }
@@ -719,6 +722,45 @@ inline result<std::size_t> to_size_t(std::uint64_t size, const char* what) {
                                              " bytes exceeds the address space");
   }
   return detail::int_cast<std::size_t>(size);
+}
+
+/// Makes room in `c` (a std::vector or std::string of bytes) for `n` elements, or leaves it as it
+/// was and returns false when the memory cannot be had: an allocation sized by input is then an
+/// error value, not an exception (nor, without exceptions, an abort). Without exceptions a malloc
+/// of the same size is tried first; an allocation by another thread between the two can still
+/// abort.
+template <class C>
+bool try_reserve(C& c, std::size_t n) noexcept {
+  static_assert(std::is_trivially_copyable_v<typename C::value_type>, "for buffers of bytes");
+  if (n <= c.capacity()) return true;
+  if (n > c.max_size()) return false;
+#if SAFETENSORS_NO_EXCEPTIONS == 0
+  try {
+    c.reserve(n);
+  } catch (...) {  // std::bad_alloc, std::length_error
+    return false;
+  }
+#else
+  void* probe = std::malloc(n * sizeof(typename C::value_type) + 1);
+  if (probe == nullptr) return false;
+  std::free(probe);
+  c.reserve(n);
+#endif
+  return true;
+}
+
+/// try_reserve(c, n), then resizes `c` to `n` elements (without a second allocation).
+template <class C>
+bool try_resize(C& c, std::size_t n) noexcept {
+  if (!try_reserve(c, n)) return false;
+  c.resize(n);  // within the capacity: resize alone might ask for up to twice as much
+  return true;
+}
+
+/// OutOfMemory: "WHAT: cannot allocate N bytes (out of memory)".
+inline error out_of_memory(std::string_view what, std::uint64_t bytes) {
+  return error(errc::out_of_memory, std::string(what) + ": cannot allocate " +
+                                        std::to_string(bytes) + " bytes (out of memory)");
 }
 
 /// The 8-byte little-endian length prefix, read byte by byte (any host).

@@ -152,6 +152,37 @@ class random_access_source {
   virtual std::string describe() const { return "source"; }
 };
 
+namespace detail {
+
+/// What read_growing reads before its buffer first grows: the most memory a size stated by the
+/// input (a header length, a tensor's byte size) costs before any of those bytes arrives.
+constexpr std::size_t growing_read_first = std::size_t{4} << 20;
+
+/// Reads `size` bytes at `offset` of `source` into `out`, growing it as the bytes arrive: the
+/// first growing_read_first bytes, then as many again as already read, each in one read_at. A
+/// claim that the source does not back with bytes (a server that then fails, a file that
+/// shrank) never costs more than three times the bytes received plus 4 MiB; a size beyond memory
+/// is OutOfMemory, prefixed with `what`.
+template <class Byte>
+result<void> read_growing(const random_access_source& source, std::uint64_t offset,
+                          std::uint64_t size, std::vector<Byte>& out, const std::string& what) {
+  static_assert(sizeof(Byte) == 1, "bytes");
+  auto total = to_size_t(size, what.c_str());
+  if (!total) return total.error();
+  out.clear();
+  std::size_t done = 0;
+  while (done < *total) {
+    const std::size_t want =
+        done > *total / 2 ? *total : std::min(*total, std::max(done * 2, growing_read_first));
+    if (!try_resize(out, want)) return out_of_memory(what, size);
+    if (auto r = source.read_at(offset + done, out.data() + done, want - done); !r) return r;
+    done = want;
+  }
+  return {};
+}
+
+}  // namespace detail
+
 /// A file read with pread (ReadFile with an offset on Windows); no mapping. Thread-safe.
 class file_source final : public random_access_source {
  public:
@@ -242,9 +273,9 @@ class source_reader {
       return first;
     });
     if (!n) return fail(n.error());
-    std::vector<unsigned char> json(static_cast<std::size_t>(*n));
-    if (!json.empty()) {
-      if (auto r = source->read_at(8, json.data(), json.size()); !r) return r.error();
+    std::vector<unsigned char> json;  // grown as the bytes arrive: N is the input's claim
+    if (auto r = detail::read_growing(*source, 8, *n, json, where + "the header"); !r) {
+      return r.error();
     }
     auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
     if (!t) return fail(t.error());
@@ -284,11 +315,18 @@ class source_reader {
     if (!info) return info.error();
     return read_into(*info, dst);
   }
-  /// The bytes of tensor `info` in a new vector.
+  /// The bytes of tensor `info` in a new vector, grown as they arrive (detail::read_growing: one
+  /// read up to 4 MiB, then one more each time the size doubles); read_into reads once.
+  /// OutOfMemory when the vector cannot be had.
   result<std::vector<std::byte>> read(const tensor_info& info) const {
     if (auto r = check(info, "read"); !r) return r.error();
-    std::vector<std::byte> out(detail::int_cast<std::size_t>(info.byte_size()));
-    if (auto r = read_into(info, span<std::byte>(out)); !r) return r.error();
+    std::vector<std::byte> out;
+    if (auto r = detail::read_growing(*source_, header_.data_offset() + info.offsets().begin,
+                                      info.byte_size(), out,
+                                      "read: " + detail::tensor_name(info.name()));
+        !r) {
+      return r.error();
+    }
     return out;
   }
   /// The bytes of the tensor named `name` in a new vector (TensorNotFound if absent).

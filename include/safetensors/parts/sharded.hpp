@@ -349,13 +349,18 @@ class basic_checkpoint {
     if (!s) return s.error();
     return s->first.read_into(s->second, dst);
   }
-  /// The bytes of tensor `name` in a new vector.
+  /// The bytes of tensor `name` in a new vector (with shard_access::reader, grown as they
+  /// arrive: source_reader::read). OutOfMemory when the vector cannot be had.
   result<std::vector<std::byte>> read(std::string_view name) const {
     auto s = locate(name);
     if (!s) return s.error();
+    if (const source_reader* r = s->first.reader()) return r->read(s->second);
     auto size = detail::to_size_t(s->second.byte_size(), "a tensor");
     if (!size) return size.error();
-    std::vector<std::byte> out(*size);
+    std::vector<std::byte> out;
+    if (!detail::try_resize(out, *size)) {
+      return detail::out_of_memory("read: " + detail::tensor_name(name), *size);
+    }
     if (auto r = s->first.read_into(s->second, span<std::byte>(out)); !r) return r.error();
     return out;
   }
@@ -579,7 +584,9 @@ class basic_checkpoint {
     }
     auto length = detail::to_size_t(size, "an index");
     if (!length) return length.error();
-    std::string text(*length, '\0');
+    std::string text;
+    if (!detail::try_resize(text, *length))
+      return detail::out_of_memory(detail::quote(shown), size);
     if (size != 0) {
       if (auto r = (*source)->read_at(0, text.data(), text.size()); !r) return r.error();
     }

@@ -572,7 +572,10 @@ result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_ran
     return error(errc::invalid_argument, "slice: tensor " + detail::quote(view.name()) +
                                              " holds fewer bytes than its shape needs");
   }
-  std::vector<std::byte> out(detail::int_cast<std::size_t>(plan->byte_size()));
+  std::vector<std::byte> out;
+  if (!detail::try_resize(out, detail::int_cast<std::size_t>(plan->byte_size()))) {
+    return detail::out_of_memory("slice: " + detail::tensor_name(view.name()), plan->byte_size());
+  }
   if (auto r = slice_into(view, ranges, span<std::byte>(out)); !r) return r.error();
   return out;
 }

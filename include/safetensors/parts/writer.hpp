@@ -459,7 +459,8 @@ result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors
   if (!plan) return plan.error();
   auto size = detail::to_size_t(plan->file_size(), "a file");
   if (!size) return size.error();
-  std::vector<std::byte> out(*size);
+  std::vector<std::byte> out;
+  if (!detail::try_resize(out, *size)) return detail::out_of_memory("serialize", *size);
   const auto prefix = plan->prefix();
   std::memcpy(out.data(), prefix.data(), prefix.size());
   std::byte* data = out.data() + prefix.size();
