@@ -124,8 +124,8 @@ struct http_options {
   /// no body byte), or fewer than min_speed bytes per second on average over this long (a
   /// server that trickles); checked about once a second; 0: no limit.
   std::chrono::milliseconds stall_timeout{30'000};
-  /// The slowest a request may receive, in bytes per second averaged over each stall_timeout;
-  /// 0: only a request that receives nothing at all for stall_timeout fails.
+  /// The slowest a request may receive, in bytes per second averaged over each stall_timeout
+  /// (off with it); 0: only a request that receives nothing at all for stall_timeout fails.
   std::uint64_t min_speed = 1024;
   /// Longest one request may take in all, per attempt; 0: no limit (stall_timeout and min_speed
   /// still apply).
