@@ -807,8 +807,7 @@ struct loaded_access {
         if (job.dst_bytes > std::numeric_limits<std::size_t>::max() ||
             !uninit_buffer::allocate(int_cast<std::size_t>(job.dst_bytes), t.buffer_,
                                      options.huge_pages)) {
-          return error(errc::io_error, "load: " + tensor_name(out.names_[i]) +
-                                           ": cannot allocate " + num(job.dst_bytes) + " bytes");
+          return out_of_memory("load: " + tensor_name(out.names_[i]), job.dst_bytes);
         }
         job.dst = t.buffer_.data();
         t.name_ = out.names_[i];
@@ -850,7 +849,7 @@ struct loaded_access {
       return out;
 #if SAFETENSORS_NO_EXCEPTIONS == 0
     } catch (const std::bad_alloc&) {
-      return error(errc::io_error, "load: out of memory");
+      return error(errc::out_of_memory, "load: out of memory");
     }
 #endif
   }
