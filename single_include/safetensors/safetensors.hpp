@@ -6332,10 +6332,11 @@ using sharded_stream_writer = basic_sharded_stream_writer<>;
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 9 of 11: the decoding kernels. BF16, F16 and the 8-bit floats to
-// float over whole byte ranges: the scalar block loops, the SIMD kernels (x86-64 AVX2 + F16C and
-// AVX-512, AArch64 NEON) that give exactly their bits, and the choice among them at run time
-// (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level conversions on them.
+// safetensors for C++, part 9 of 11: the conversion kernels. BF16, F16 and the 8-bit floats to
+// float, and float to F16, over whole byte ranges: the scalar block loops, the SIMD kernels
+// (x86-64 AVX2 + F16C and AVX-512, AArch64 NEON) that give exactly their bits, and the choice
+// among them at run time (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level
+// conversions on them.
 //
 // SPDX-License-Identifier: MIT
 
@@ -6683,6 +6684,16 @@ SAFETENSORS_TARGET_AVX2 inline f256 f16_to_f32(r128 h) noexcept { return _mm256_
 SAFETENSORS_TARGET_AVX2 inline f256 mul(f256 a, float s) noexcept {
   return _mm256_mul_ps(a, _mm256_set1_ps(s));
 }
+SAFETENSORS_TARGET_AVX2 inline f256 load_floats(const unsigned char* p) noexcept {
+  return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+SAFETENSORS_TARGET_AVX2 inline void store(unsigned char* p, r128 v) noexcept {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
+}
+/// The 8 floats of v as F16, rounded to nearest even whatever MXCSR says (VCVTPS2PH).
+SAFETENSORS_TARGET_AVX2 inline r128 f32_to_f16(f256 v) noexcept {
+  return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
 #else
 using r128 = long long __attribute__((vector_size(16)));
 using r256 = long long __attribute__((vector_size(32)));
@@ -6783,6 +6794,19 @@ SAFETENSORS_TARGET_AVX2 inline f256 f16_to_f32(r128 h) noexcept {
   return __builtin_ia32_vcvtph2ps256(as<i16x8>(h));
 }
 SAFETENSORS_TARGET_AVX2 inline f256 mul(f256 a, float s) noexcept { return a * s; }
+SAFETENSORS_TARGET_AVX2 inline f256 load_floats(const unsigned char* p) noexcept {
+  f256 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+SAFETENSORS_TARGET_AVX2 inline void store(unsigned char* p, r128 v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
+// Immediate 8: round to nearest even, whatever MXCSR says (_MM_FROUND_TO_NEAREST_INT |
+// _MM_FROUND_NO_EXC).
+SAFETENSORS_TARGET_AVX2 inline r128 f32_to_f16(f256 v) noexcept {
+  return as<r128>(__builtin_ia32_vcvtps2ph256(v, 8));
+}
 #endif
 }  // namespace avx2
 
@@ -7184,6 +7208,80 @@ inline void f8_to_float_n(const unsigned char* in, float* out, std::size_t n) no
 #endif
     default:
       return table_to_float_n(byte_table<Decode>(), in, out, n);
+  }
+}
+
+// --- SIMD encoding of floats to F16 (docs/dtypes.md#simd-paths) -------------------------------
+//
+// VCVTPS2PH rounds to nearest even (the immediate says so, whatever MXCSR's rounding mode),
+// makes infinities of overflows, subnormals of tiny values (flush-to-zero does not apply to it)
+// and a quiet NaN of a NaN, keeping its sign and the top 10 bits of its payload: the scalar
+// encoder's bits exactly. The input is the host's floats at any alignment, the output F16 bits
+// (little-endian on these hosts); the last (n mod 16) elements go through the scalar encoder.
+
+/// n floats (`in`: the host's float bytes, any alignment) to F16 bits by `Encode`, one by one.
+template <std::uint16_t (*Encode)(float)>
+inline void float_to_f16_scalar(const unsigned char* in, unsigned char* out,
+                                std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    float x;
+    std::memcpy(&x, in + 4 * i, sizeof x);
+    const std::uint16_t h = Encode(x);
+    out[2 * i] = static_cast<unsigned char>(h & 0xFFu);
+    out[2 * i + 1] = static_cast<unsigned char>(h >> 8);
+  }
+}
+
+#if SAFETENSORS_SIMD_X86
+
+template <std::uint16_t (*Encode)(float)>
+SAFETENSORS_TARGET_AVX2 inline void float_to_f16_avx2(const unsigned char* in, unsigned char* out,
+                                                      std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; n - i >= 16; i += 16) {
+    avx2::store(out + 2 * i, avx2::f32_to_f16(avx2::load_floats(in + 4 * i)));
+    avx2::store(out + 2 * i + 16, avx2::f32_to_f16(avx2::load_floats(in + 4 * i + 32)));
+  }
+  float_to_f16_scalar<Encode>(in + 4 * i, out + 2 * i, n - i);
+}
+
+#endif  // SAFETENSORS_SIMD_X86
+#if SAFETENSORS_SIMD_AVX512
+
+template <std::uint16_t (*Encode)(float)>
+SAFETENSORS_TARGET_AVX512 inline void float_to_f16_avx512(const unsigned char* in,
+                                                          unsigned char* out,
+                                                          std::size_t n) noexcept {
+  constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  std::size_t i = 0;
+  for (; n - i >= 32; i += 32) {
+    const __m512 a = _mm512_loadu_ps(in + 4 * i);
+    const __m512 b = _mm512_loadu_ps(in + 4 * i + 64);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * i),
+                        _mm512_maskz_cvtps_ph(all16, a, rne));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * i + 32),
+                        _mm512_maskz_cvtps_ph(all16, b, rne));
+  }
+  float_to_f16_scalar<Encode>(in + 4 * i, out + 2 * i, n - i);
+}
+
+#endif  // SAFETENSORS_SIMD_AVX512
+
+/// n floats to F16 (see float_to_f16_scalar) on the active path; `Encode` is the scalar encoder,
+/// for the paths without an F16 encoding kernel (scalar, neon) and the tails.
+template <std::uint16_t (*Encode)(float)>
+inline void float_to_f16_n(const unsigned char* in, unsigned char* out, std::size_t n) noexcept {
+  switch (active_convert_path()) {
+#if SAFETENSORS_SIMD_AVX512
+    case convert_path::avx512:
+      return float_to_f16_avx512<Encode>(in, out, n);
+#endif
+#if SAFETENSORS_SIMD_X86
+    case convert_path::avx2:
+      return float_to_f16_avx2<Encode>(in, out, n);
+#endif
+    default:
+      return float_to_f16_scalar<Encode>(in, out, n);
   }
 }
 
@@ -7832,6 +7930,22 @@ void encode_n(dtype to, Load load, unsigned char* out, std::size_t n, overflow_m
   }
 }
 
+/// Encodes n floats (`in`: the host's float bytes, any alignment) as dtype `to`, as encode_n
+/// does: F16 through the SIMD kernels the CPU has, the other dtypes one by one.
+template <class = void>
+void encode_floats_n(dtype to, const unsigned char* in, unsigned char* out, std::size_t n,
+                     overflow_mode mode) noexcept {
+  if (to == dtype::F16) return float_to_f16_n<float_to_f16_bits>(in, out, n);
+  encode_n(
+      to,
+      [in](std::size_t i) noexcept {
+        float x;
+        std::memcpy(&x, in + 4 * i, sizeof x);
+        return x;
+      },
+      out, n, mode);
+}
+
 }  // namespace detail
 
 /// Encodes floats as dtype `type` into little-endian bytes: F32 (bytes as is), F16 and BF16
@@ -7867,9 +7981,8 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
                      detail::num(detail::int_cast<std::uint64_t>(in.size()) * width) +
                      " bytes, the buffer holds " + detail::num(out.size()));
   }
-  detail::encode_n(
-      type, [p = in.data()](std::size_t i) noexcept { return p[i]; },
-      reinterpret_cast<unsigned char*>(out.data()), in.size(), mode);
+  detail::encode_floats_n(type, reinterpret_cast<const unsigned char*>(in.data()),
+                          reinterpret_cast<unsigned char*>(out.data()), in.size(), mode);
   return {};
 }
 
@@ -7917,7 +8030,7 @@ constexpr bool is_float_target(dtype t) noexcept {
   }
 }
 
-/// Converts `n` elements of dtype `from` at `in` (little-endian, packed for sub-byte dtypes) to
+/// Converts `count` elements of dtype `from` at `in` (little-endian, packed for sub-byte dtypes) to
 /// dtype `to` at `out`: F32 and F64 as the host's float and double, other dtypes little-endian.
 /// For the pairs can_convert() accepts; both pointers may have any alignment. Each value is
 /// rounded once: the decoders to float are exact, so narrow dtypes go through a block of floats
@@ -7955,9 +8068,13 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
         overflow_mode::non_saturating);
   }
   if (from == dtype::F32 && to != dtype::F64) {
-    return encode_n(
-        to, [in](std::size_t i) noexcept { return load_le<float>(in + 4 * i); }, dst, n,
-        overflow_mode::non_saturating);
+    if constexpr (!SAFETENSORS_BIG_ENDIAN) {  // the file's floats are the host's
+      return encode_floats_n(to, src, dst, n, overflow_mode::non_saturating);
+    } else {
+      return encode_n(
+          to, [in](std::size_t i) noexcept { return load_le<float>(in + 4 * i); }, dst, n,
+          overflow_mode::non_saturating);
+    }
   }
   // The other float dtypes decode to float exactly: a block of floats, then encoded or widened.
   for (std::size_t done = 0; done < n; done += block) {
@@ -7969,9 +8086,8 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
         std::memcpy(dst + (done + i) * sizeof(double), &d, sizeof d);
       }
     } else {
-      encode_n(
-          to, [&floats](std::size_t i) noexcept { return floats[i]; },
-          dst + done * bit_size(to) / 8, k, overflow_mode::non_saturating);
+      encode_floats_n(to, reinterpret_cast<const unsigned char*>(floats),
+                      dst + done * bit_size(to) / 8, k, overflow_mode::non_saturating);
     }
   }
 }
