@@ -133,8 +133,11 @@ class index_sax {
   }
   /// Invalid JSON at offset `at` of the index.
   bool parse_error(std::size_t at, const std::string& what) {
-    return fail(errc::invalid_header_deserialization,
-                "invalid JSON at offset " + num(at) + " of the index: " + what);
+    std::string m = "invalid JSON at offset ";
+    m += num(at);
+    m += " of the index: ";
+    m += what;
+    return fail(errc::invalid_header_deserialization, std::move(m));
   }
 
   const std::optional<error>& failure() const noexcept { return failure_; }

@@ -47,7 +47,8 @@ class json_reader {
  public:
   static constexpr std::size_t max_depth = 128;
 
-  json_reader(const char* first, const char* last) noexcept : p_(first), begin_(first), end_(last) {}
+  json_reader(const char* first, const char* last) noexcept
+      : p_(first), begin_(first), end_(last) {}
 
   /// The next token.
   inline json_token next();

@@ -294,9 +294,9 @@ class header_sax {
   bool number_float(double /*unused*/, const std::string& text) {
     // Cut like a quoted name: the text of one number can be the whole header.
     constexpr std::size_t max_shown = 40;
-    const std::string shown = text.size() <= max_shown
-                                  ? text
-                                  : text.substr(0, max_shown) + "...(" + num(text.size()) + " bytes)";
+    const std::string shown = text.size() <= max_shown ? text
+                                                       : text.substr(0, max_shown) + "...(" +
+                                                             num(text.size()) + " bytes)";
     return ignored() || unexpected("the number " + shown + " (not a 64-bit unsigned integer)");
   }
   bool string(std::string& v) {
@@ -474,9 +474,13 @@ class header_sax {
 
   /// Invalid JSON at header offset `at`.
   bool parse_error(std::size_t at, const std::string& what) {
-    return fail(errc::invalid_header_deserialization, "invalid JSON at header offset " + num(at) +
-                                                          " (file offset " + num(8 + at) +
-                                                          "): " + what);
+    std::string m = "invalid JSON at header offset ";
+    m += num(at);
+    m += " (file offset ";
+    m += num(8 + std::uint64_t{at});
+    m += "): ";
+    m += what;
+    return fail(errc::invalid_header_deserialization, std::move(m));
   }
 
  private:
