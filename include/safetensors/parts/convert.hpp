@@ -1,4 +1,4 @@
-// safetensors for C++, part 10 of 11: dtype conversions. Element types for F16, BF16 and the
+// safetensors for C++, part 11 of 12: dtype conversions. Element types for F16, BF16 and the
 // 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
 // kernels), encoding from float and from double with round to nearest even, sub-byte unpacking,
 // and the conversion between any two float dtypes that load() fuses into its reads.

@@ -1,4 +1,4 @@
-// safetensors for C++, part 11 of 11: the parallel loader. load() copies a set of tensors (whole
+// safetensors for C++, part 12 of 12: the parallel loader. load() copies a set of tensors (whole
 // or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
 // hands them chunk by chunk to a sink, with worker threads, an optional dtype conversion fused
 // into the same pass, progress and cancellation (docs/loading.md). `template <class = void>`

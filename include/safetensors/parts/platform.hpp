@@ -1,4 +1,4 @@
-// safetensors for C++, part 4 of 11: platform I/O, POSIX and Windows. UTF-8 paths to native
+// safetensors for C++, part 5 of 12: platform I/O, POSIX and Windows. UTF-8 paths to native
 // ones, files read with pread / ReadFile, read-only mappings, and the write side: a temporary
 // file next to the target, positioned writes, flush, and the atomic rename over the target
 // (docs/writer.md#atomic-files). Everything here is detail but file_mapping and map_options.

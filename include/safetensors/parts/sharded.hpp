@@ -1,4 +1,4 @@
-// safetensors for C++, part 8 of 11: sharded checkpoints. checkpoint reads a model in one file
+// safetensors for C++, part 9 of 12: sharded checkpoints. checkpoint reads a model in one file
 // or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
 // save_sharded and sharded_stream_writer write one, shards first and the index last
 // (docs/index.md#write-order). `template <class = void>` marks what is compiled only when

@@ -1,4 +1,4 @@
-// safetensors for C++, part 3 of 11: the tensor table and views. tensor_info, header (the
+// safetensors for C++, part 4 of 12: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).

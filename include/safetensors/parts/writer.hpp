@@ -1,4 +1,4 @@
-// safetensors for C++, part 6 of 11: the writer. Validate, sort and lay out the tensors
+// safetensors for C++, part 7 of 12: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
