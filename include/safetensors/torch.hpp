@@ -236,11 +236,10 @@ inline result<dtype> delivered(const tensor_info& info, const std::optional<dtyp
     return info.dtype();
   }
   if (!can_convert(info.dtype(), *to)) {
-    return error(errc::invalid_argument, tensor_name(info.name()) + " is " +
-                                             std::string(to_string(info.dtype())) +
-                                             ": the loader cannot convert it to " +
-                                             std::string(to_string(*to)) +
-                                             " (docs/loading.md#conversions)");
+    return error(errc::invalid_argument,
+                 tensor_name(info.name()) + " is " + std::string(to_string(info.dtype())) +
+                     ": the loader cannot convert it to " + std::string(to_string(*to)) +
+                     " (docs/loading.md#conversions)");
   }
   return *to;
 }
@@ -295,8 +294,7 @@ std::pair<const std::string&, const at::Tensor&> name_and_tensor(const Item& ite
 }
 
 template <class Range>
-result<std::vector<tensor_spec>> save_specs(const Range& tensors,
-                                            std::vector<saved_tensor>& keep) {
+result<std::vector<tensor_spec>> save_specs(const Range& tensors, std::vector<saved_tensor>& keep) {
   for (const auto& item : tensors) {
     const auto nt = name_and_tensor(item);
     const std::string& name = nt.first;
@@ -571,9 +569,8 @@ result<state_dict_report> load_state_dict(torch::nn::Module& module, const check
     job& j = jobs[i];
     if (j.target.numel() == 0) continue;
     const bool swaps = SAFETENSORS_BIG_ENDIAN && bit_size(j.to) > 8;
-    auto* begin = static_cast<std::byte*>(j.target.is_cpu() && j.target.is_contiguous() && !swaps
-                                              ? j.target.data_ptr()
-                                              : nullptr);
+    auto* begin = static_cast<std::byte*>(
+        j.target.is_cpu() && j.target.is_contiguous() && !swaps ? j.target.data_ptr() : nullptr);
     const std::size_t n = j.target.nbytes();
     const bool overlaps = begin && std::any_of(taken.begin(), taken.end(), [&](const auto& r) {
                             return begin < r.first + r.second && r.first < begin + n;

@@ -2359,6 +2359,11 @@ struct map_options {
   access_hint hint = access_hint::normal;
   /// Pre-fault the whole mapping at open (MAP_POPULATE on Linux; ignored elsewhere).
   bool populate = false;
+  /// Map the pages writable and private (copy on write): a write to a page copies it for this
+  /// process only and never reaches the file (POSIX PROT_WRITE with MAP_PRIVATE, Windows
+  /// FILE_MAP_COPY). Untouched pages stay shared with the page cache. The library itself never
+  /// writes through a mapping; this is for views handed to code that may (docs/torch.md#zero-copy).
+  bool copy_on_write = false;
 };
 
 namespace detail {
@@ -2466,7 +2471,7 @@ struct os_mapping {
   }
 };
 
-inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const map_options&,
+inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const map_options& opts,
                                    const std::string& shown) {
   os_mapping m;
   if (size == 0) return m;  // nothing to map; parsing reports HeaderTooSmall
@@ -2474,12 +2479,13 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
     return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
                                      " bytes exceed the address space; use source_reader");
   }
-  HANDLE mapping = CreateFileMappingW(f.handle, nullptr, PAGE_READONLY, 0, 0, nullptr);
+  HANDLE mapping = CreateFileMappingW(
+      f.handle, nullptr, opts.copy_on_write ? PAGE_WRITECOPY : PAGE_READONLY, 0, 0, nullptr);
   if (!mapping) {
     return error(errc::io_error,
                  "cannot map " + quote(shown) + ": " + last_error_message(GetLastError()));
   }
-  m.address = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
+  m.address = MapViewOfFile(mapping, opts.copy_on_write ? FILE_MAP_COPY : FILE_MAP_READ, 0, 0, 0);
   const DWORD code = GetLastError();
   CloseHandle(mapping);  // the view keeps the mapping alive
   if (!m.address) {
@@ -2591,7 +2597,8 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
 #ifdef MAP_POPULATE
   if (opts.populate) flags |= MAP_POPULATE;
 #endif
-  void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
+  const int prot = opts.copy_on_write ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), prot, flags, f.fd, 0);
   if (address == MAP_FAILED) {
     return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
   }
@@ -3513,7 +3520,8 @@ class file_mapping {
       : mapping_(std::exchange(other.mapping_, {})),
         path_(std::move(other.path_)),
         native_(std::move(other.native_)),
-        identity_(other.identity_) {}
+        identity_(other.identity_),
+        copy_on_write_(other.copy_on_write_) {}
   file_mapping& operator=(file_mapping&& other) noexcept {
     if (this != &other) {
       detail::os_mapping::unmap(mapping_.address, mapping_.size);
@@ -3521,6 +3529,7 @@ class file_mapping {
       path_ = std::move(other.path_);
       native_ = std::move(other.native_);
       identity_ = other.identity_;
+      copy_on_write_ = other.copy_on_write_;
     }
     return *this;
   }
@@ -3542,6 +3551,8 @@ class file_mapping {
   span<const std::byte> bytes() const noexcept { return {data(), byte_size()}; }
   /// The path the file was opened with.
   const std::string& path() const noexcept { return path_; }
+  /// True when mapped with map_options::copy_on_write: the pages may be written (privately).
+  bool copy_on_write() const noexcept { return copy_on_write_; }
 
  private:
   static result<file_mapping> open_native(const detail::native_string& native, std::string shown,
@@ -3557,6 +3568,7 @@ class file_mapping {
     out.path_ = std::move(shown);
     out.native_ = native;
     out.identity_ = detail::identity_of(*file);
+    out.copy_on_write_ = opts.copy_on_write;
     return out;
   }
   friend result<detail::os_file> detail::reopen_mapped(const file_mapping& m);
@@ -3564,6 +3576,7 @@ class file_mapping {
   std::string path_;
   detail::native_string native_;    // the path as opened, to reopen it (reopen_mapped)
   detail::file_identity identity_;  // the file mapped
+  bool copy_on_write_ = false;      // map_options::copy_on_write
 };
 
 namespace detail {

@@ -176,9 +176,8 @@ inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const m
     return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
                                      " bytes exceed the address space; use source_reader");
   }
-  HANDLE mapping = CreateFileMappingW(f.handle, nullptr,
-                                      opts.copy_on_write ? PAGE_WRITECOPY : PAGE_READONLY, 0, 0,
-                                      nullptr);
+  HANDLE mapping = CreateFileMappingW(
+      f.handle, nullptr, opts.copy_on_write ? PAGE_WRITECOPY : PAGE_READONLY, 0, 0, nullptr);
   if (!mapping) {
     return error(errc::io_error,
                  "cannot map " + quote(shown) + ": " + last_error_message(GetLastError()));
