@@ -381,12 +381,12 @@ result<tensor_map> load(std::shared_ptr<const checkpoint> ckpt, const load_optio
     if (address && detail::aligned_for(address, *to)) {
       auto t = detail::guarded("libtorch::load: " + detail::tensor_name(e.name), [&] {
         auto owner = std::make_unique<detail::mapping_owner>(ckpt);
-        at::Tensor v = at::for_blob(const_cast<std::byte*>(address), *sizes)
-                           .context(owner.get(), &detail::release_mapping)
-                           .options(topts)
-                           .make_tensor();
-        owner.release();  // the storage owns it now
-        return v;
+        // The maker owns the share from here (and frees it if make_tensor() throws); then the
+        // storage does.
+        return at::for_blob(const_cast<std::byte*>(address), *sizes)
+            .context(owner.release(), &detail::release_mapping)
+            .options(topts)
+            .make_tensor();
       });
       if (!t) return t.error();
       out.emplace(e.name, std::move(*t));
@@ -498,7 +498,6 @@ inline tensor_map state_dict(const torch::nn::Module& module) {
 template <class = void>
 result<state_dict_report> load_state_dict(torch::nn::Module& module, const checkpoint& ckpt,
                                           const state_dict_options& options = {}) {
-  using detail::quote;
   const tensor_map targets = state_dict(module);
   state_dict_report report;
   std::vector<std::string> problems;
@@ -548,7 +547,9 @@ result<state_dict_report> load_state_dict(torch::nn::Module& module, const check
   // PyTorch's order: missing keys, unexpected keys, then the mismatches.
   const auto keys_line = [](const char* what, const std::vector<std::string>& keys) {
     std::string s = std::string(what) + " key(s) in state_dict: ";
-    for (std::size_t i = 0; i < keys.size(); ++i) s += (i ? ", " : "") + quote(keys[i]);
+    for (std::size_t i = 0; i < keys.size(); ++i) {  // in double quotes, as PyTorch's
+      s += (i ? ", \"" : "\"") + safetensors::detail::escape_controls(keys[i]) + "\"";
+    }
     return s + ".";
   };
   if (options.strict && !report.unexpected_keys.empty()) {
