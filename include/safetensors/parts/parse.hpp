@@ -106,16 +106,8 @@ struct table {
     const std::size_t n = h.records.size();
     h.by_offset.resize(n);
     for (std::size_t i = 0; i < n; ++i) h.by_offset[i] = i;
-    const auto offset_less = [&h](std::size_t a, std::size_t b) {
-      const tensor_record& ra = h.records[a];
-      const tensor_record& rb = h.records[b];
-      if (ra.begin != rb.begin) return ra.begin < rb.begin;
-      if (ra.end != rb.end) return ra.end < rb.end;
-      return h.name(a) < h.name(b);
-    };
-    // Writers emit the members in offset order (the reference does): then no sort is needed.
-    if (!std::is_sorted(h.by_offset.begin(), h.by_offset.end(), offset_less))
-      std::sort(h.by_offset.begin(), h.by_offset.end(), offset_less);
+    // Writers emit the members in offset order (the reference does): then one pass, no sort.
+    sort_runs(h.by_offset, offset_less);
     std::uint64_t start = 0;
     std::size_t previous = n;
     for (std::size_t idx : h.by_offset) {
@@ -128,28 +120,28 @@ struct table {
       for (std::size_t d = 0; d < shape.size(); ++d) {
         if (!checked_mul(elements, shape[d], elements)) {
           return error(errc::validation_overflow,
-                       "tensor " + quote(h.name(idx)) + ": the element count of shape " +
-                           shape_string(shape) + " overflows 64 bits at dimension " + num(d));
+                       cat({"tensor ", quote(h.name(idx)), ": the element count of shape ",
+                            shape_string(shape), " overflows 64 bits at dimension ", num(d)}));
         }
       }
       const std::uint32_t bits_per = bit_size(r.type);
       std::uint64_t bits = 0;
       if (!checked_mul(elements, bits_per, bits)) {
         return error(errc::validation_overflow,
-                     "tensor " + quote(h.name(idx)) + ": " + type_shape(r.type, shape) + " has " +
-                         num(elements) + " elements, and " + num(elements) + " x " + num(bits_per) +
-                         " bits overflows 64 bits");
+                     cat({"tensor ", quote(h.name(idx)), ": ", type_shape(r.type, shape), " has ",
+                          num(elements), " elements, and ", num(elements), " x ", num(bits_per),
+                          " bits overflows 64 bits"}));
       }
       if (bits % 8 != 0) {
-        return error(errc::misaligned_slice, "tensor " + quote(h.name(idx)) + ": " +
-                                                 type_shape(r.type, shape) + " is " + num(bits) +
-                                                 " bits, not a whole number of bytes");
+        return error(errc::misaligned_slice,
+                     cat({"tensor ", quote(h.name(idx)), ": ", type_shape(r.type, shape), " is ",
+                          num(bits), " bits, not a whole number of bytes"}));
       }
       if (r.end - r.begin != bits / 8) {
         return error(errc::tensor_invalid_info,
-                     "tensor " + quote(h.name(idx)) + ": data_offsets " +
-                         offsets_string(r.begin, r.end) + " hold " + num(r.end - r.begin) +
-                         " bytes, but " + type_shape(r.type, shape) + " needs " + num(bits / 8));
+                     cat({"tensor ", quote(h.name(idx)), ": data_offsets ",
+                          offsets_string(r.begin, r.end), " hold ", num(r.end - r.begin),
+                          " bytes, but ", type_shape(r.type, shape), " needs ", num(bits / 8)}));
       }
       r.elements = elements;
     }
@@ -158,58 +150,67 @@ struct table {
     const bool fits = checked_add(8 + header_size, start, expected);
     if (!fits || expected > input_size) {
       return error(errc::metadata_incomplete_buffer,
-                   "the tensors need a data buffer of " + num(start) + " bytes after the " +
-                       num(8 + header_size) + "-byte header" +
-                       (fits ? " (" + num(expected) + " bytes in all)" : std::string()) +
-                       ", but the input has " + num(input_size) +
-                       " bytes: truncated or not a safetensors file");
+                   cat({"the tensors need a data buffer of ", num(start), " bytes after the ",
+                        num(8 + header_size), "-byte header", fits ? " (" : "",
+                        fits ? num(expected) : std::string(), fits ? " bytes in all)" : "",
+                        ", but the input has ", num(input_size),
+                        " bytes: truncated or not a safetensors file"}));
     }
     if (expected < input_size && !opts.allow_trailing_bytes) {
       return error(errc::metadata_incomplete_buffer,
-                   num(input_size - expected) + " bytes follow the end of the last tensor (at " +
-                       num(expected) + " of " + num(input_size) +
-                       " bytes); parse_options::allow_trailing_bytes accepts them");
+                   cat({num(input_size - expected), " bytes follow the end of the last tensor (at ",
+                        num(expected), " of ", num(input_size),
+                        " bytes); parse_options::allow_trailing_bytes accepts them"}));
     }
     h.by_name = h.by_offset;
-    sort_runs(h.by_name, [&h](std::size_t a, std::size_t b) { return h.name(a) < h.name(b); });
+    sort_runs(h.by_name, name_less);
     return std::nullopt;
   }
 
  private:
-  /// Sorts `v`, fast when it is made of a few ascending runs: the offset order of a file is
-  /// name order within each dtype (the reference writer's layout), so by-name is a merge of
-  /// one run per dtype. Many runs: a plain sort.
-  template <class Less>
-  static void sort_runs(std::vector<std::size_t>& v, Less less) {
-    std::size_t bounds[17];
-    std::size_t runs = 0;
-    bounds[0] = 0;
+  static bool offset_less(const table& h, std::size_t a, std::size_t b) noexcept {
+    const tensor_record& ra = h.records[a];
+    const tensor_record& rb = h.records[b];
+    if (ra.begin != rb.begin) return ra.begin < rb.begin;
+    if (ra.end != rb.end) return ra.end < rb.end;
+    return h.name(a) < h.name(b);
+  }
+  static bool name_less(const table& h, std::size_t a, std::size_t b) noexcept {
+    return h.name(a) < h.name(b);
+  }
+  /// Sorts the record indices `v` by `less`, merging the ascending runs already in `v`: one
+  /// pass when `v` is sorted, and few passes for the name order of a file, whose offset order
+  /// is name order within each dtype (the reference writer's layout). O(n log n) at worst.
+  void sort_runs(std::vector<std::size_t>& v,
+                 bool (*less)(const table&, std::size_t, std::size_t)) const {
+    std::vector<std::size_t> bounds{0};  // run i is [bounds[i], bounds[i + 1])
     for (std::size_t i = 1; i < v.size(); ++i) {
-      if (less(v[i], v[i - 1])) {
-        if (++runs == 16) {
-          std::sort(v.begin(), v.end(), less);
-          return;
-        }
-        bounds[runs] = i;
-      }
+      if (less(*this, v[i], v[i - 1])) bounds.push_back(i);
     }
-    bounds[++runs] = v.size();
-    // Merge neighbouring runs pairwise until one is left.
-    while (runs > 1) {
+    if (bounds.size() == 1) return;
+    bounds.push_back(v.size());
+    std::vector<std::size_t> out(v.size());
+    while (bounds.size() > 2) {  // merge neighbouring runs pairwise until one is left
       std::size_t merged = 0;
-      for (std::size_t r = 0; r < runs; r += 2) {
-        if (r + 1 < runs) {
-          const auto at = [&v](std::size_t i) {
-            return v.begin() + static_cast<std::ptrdiff_t>(i);
-          };
-          std::inplace_merge(at(bounds[r]), at(bounds[r + 1]), at(bounds[r + 2]), less);
-        }
-        bounds[++merged] = bounds[std::min(r + 2, runs)];
+      for (std::size_t r = 0; r + 1 < bounds.size(); r += 2) {
+        const std::size_t lo = bounds[r];
+        const std::size_t mid = bounds[r + 1];
+        const std::size_t hi = r + 2 < bounds.size() ? bounds[r + 2] : mid;
+        std::size_t a = lo;
+        std::size_t b = mid;
+        std::size_t k = lo;
+        while (a < mid && b < hi) out[k++] = less(*this, v[b], v[a]) ? v[b++] : v[a++];
+        while (a < mid) out[k++] = v[a++];
+        while (b < hi) out[k++] = v[b++];
+        bounds[merged++] = lo;
       }
-      runs = merged;
+      bounds[merged++] = v.size();
+      bounds.resize(merged);
+      v.swap(out);
     }
   }
-  error offset_error(std::size_t idx, std::size_t previous, std::uint64_t start) const {
+  SAFETENSORS_COLD error offset_error(std::size_t idx, std::size_t previous,
+                                      std::uint64_t start) const {
     const table& h = *this;
     const tensor_record& r = h.records[idx];
     std::string why;
@@ -218,13 +219,13 @@ struct table {
     } else if (previous == h.records.size()) {
       why = "the first tensor must start at offset 0";
     } else if (r.begin > start) {
-      why = "a gap of " + num(r.begin - start) + " bytes after tensor " + quote(h.name(previous)) +
-            ", which ends at " + num(start);
+      why = cat({"a gap of ", num(r.begin - start), " bytes after tensor ", quote(h.name(previous)),
+                 ", which ends at ", num(start)});
     } else {
-      why = "overlaps tensor " + quote(h.name(previous)) + ", which ends at " + num(start);
+      why = cat({"overlaps tensor ", quote(h.name(previous)), ", which ends at ", num(start)});
     }
-    return error(errc::invalid_offset, "tensor " + quote(h.name(idx)) + ": data_offsets " +
-                                           offsets_string(r.begin, r.end) + ": " + why);
+    return error(errc::invalid_offset, cat({"tensor ", quote(h.name(idx)), ": data_offsets ",
+                                            offsets_string(r.begin, r.end), ": ", why}));
   }
   bool insert(std::size_t record) {
     const std::size_t mask = slots.size() - 1;
@@ -268,7 +269,7 @@ class header_sax {
   bool number_integer(std::int64_t v) {
     // The reader reports "-0" as the integer 0; JSON's -0 is no unsigned integer either.
     return ignored() ||
-           unexpected("the negative number " + (v == 0 ? std::string("-0") : std::to_string(v)));
+           unexpected(cat({"the negative number ", v == 0 ? std::string("-0") : std::to_string(v)}));
   }
   bool number_unsigned(std::uint64_t v) {
     switch (state_) {
@@ -283,21 +284,22 @@ class header_sax {
           b_.records.back().end = v;
         } else {
           return fail(errc::invalid_header_deserialization,
-                      in_tensor() + "data_offsets must hold exactly two integers, found more");
+                      cat({in_tensor(), "data_offsets must hold exactly two integers, found more"}));
         }
         ++offsets_count_;
         return true;
       default:
-        return ignored() || unexpected("the number " + std::to_string(v));
+        return ignored() || unexpected(cat({"the number ", num(v)}));
     }
   }
   bool number_float(double /*unused*/, const std::string& text) {
     // Cut like a quoted name: the text of one number can be the whole header.
     constexpr std::size_t max_shown = 40;
-    const std::string shown = text.size() <= max_shown ? text
-                                                       : text.substr(0, max_shown) + "...(" +
-                                                             num(text.size()) + " bytes)";
-    return ignored() || unexpected("the number " + shown + " (not a 64-bit unsigned integer)");
+    if (ignored()) return true;
+    const bool cut = text.size() > max_shown;
+    return unexpected(cat({"the number ", std::string_view(text).substr(0, max_shown),
+                           cut ? "...(" : "", cut ? num(text.size()) : std::string(),
+                           cut ? " bytes)" : "", " (not a 64-bit unsigned integer)"}));
   }
   bool string(std::string& v) {
     switch (state_) {
@@ -310,7 +312,7 @@ class header_sax {
         const auto t = dtype_from_string(v);
         if (!t) {
           return fail(errc::invalid_header_deserialization,
-                      in_tensor() + "unknown dtype " + quote(v));
+                      cat({in_tensor(), "unknown dtype ", quote(v)}));
         }
         b_.records.back().type = *t;
         state_ = state::entry;
@@ -358,13 +360,14 @@ class header_sax {
         }
         if (!b_.add_name(k)) {
           return fail(errc::duplicate_key,
-                      "two tensors are named " + quote(k) + " (duplicate JSON key)");
+                      cat({"two tensors are named ", quote(k), " (duplicate JSON key)"}));
         }
         state_ = state::tensor_value;
         return true;
       case state::metadata_members:
         if (b_.metadata->count(k) != 0) {
-          return fail(errc::duplicate_key, "__metadata__: the key " + quote(k) + " appears twice");
+          return fail(errc::duplicate_key,
+                      cat({"__metadata__: the key ", quote(k), " appears twice"}));
         }
         pending_key_ = std::move(k);
         return true;
@@ -385,7 +388,7 @@ class header_sax {
         const bool duplicate = seen ? *seen : !extra_keys_.insert(k).second;
         if (duplicate) {
           return fail(errc::duplicate_key,
-                      in_tensor() + "the field " + quote(k) + " appears twice");
+                      cat({in_tensor(), "the field ", quote(k), " appears twice"}));
         }
         if (seen) *seen = true;
         skip_depth_ = 0;
@@ -394,8 +397,8 @@ class header_sax {
       }
       case state::skip:
         if (!skip_keys_.back().insert(k).second) {
-          return fail(errc::duplicate_key, in_tensor() + "the key " + quote(k) +
-                                               " appears twice in an ignored field's object");
+          return fail(errc::duplicate_key, cat({in_tensor(), "the key ", quote(k),
+                                                " appears twice in an ignored field's object"}));
         }
         return true;
       default:
@@ -419,7 +422,7 @@ class header_sax {
                                                : nullptr;
         if (missing) {
           return fail(errc::invalid_header_deserialization,
-                      in_tensor() + "missing field \"" + missing + "\"");
+                      cat({in_tensor(), "missing field \"", missing, "\""}));
         }
         state_ = state::top_members;
         return true;
@@ -460,8 +463,8 @@ class header_sax {
       case state::offsets_items:
         if (offsets_count_ != 2) {
           return fail(errc::invalid_header_deserialization,
-                      in_tensor() + "data_offsets must hold exactly two integers, found " +
-                          std::to_string(offsets_count_));
+                      cat({in_tensor(), "data_offsets must hold exactly two integers, found ",
+                           num(offsets_count_)}));
         }
         state_ = state::entry;
         return true;
@@ -473,14 +476,10 @@ class header_sax {
   }
 
   /// Invalid JSON at header offset `at`.
-  bool parse_error(std::size_t at, const std::string& what) {
-    std::string m = "invalid JSON at header offset ";
-    m += num(at);
-    m += " (file offset ";
-    m += num(8 + std::uint64_t{at});
-    m += "): ";
-    m += what;
-    return fail(errc::invalid_header_deserialization, std::move(m));
+  SAFETENSORS_COLD bool parse_error(std::size_t at, const std::string& what) {
+    return fail(errc::invalid_header_deserialization,
+                cat({"invalid JSON at header offset ", num(at), " (file offset ",
+                     num(8 + std::uint64_t{at}), "): ", what}));
   }
 
  private:
@@ -500,7 +499,9 @@ class header_sax {
     done,
   };
 
-  std::string in_tensor() const { return "tensor " + quote(b_.name(b_.records.size() - 1)) + ": "; }
+  SAFETENSORS_COLD std::string in_tensor() const {
+    return cat({"tensor ", quote(b_.name(b_.records.size() - 1)), ": "});
+  }
 
   bool fail(errc code, std::string message) {
     if (!error_) error_.emplace(code, std::move(message));
@@ -510,7 +511,7 @@ class header_sax {
   bool enter() {
     if (++depth_ > max_depth) {
       return fail(errc::invalid_header_deserialization,
-                  "JSON nesting deeper than " + std::to_string(max_depth) + " levels");
+                  cat({"JSON nesting deeper than ", num(max_depth), " levels"}));
     }
     return true;
   }
@@ -527,42 +528,46 @@ class header_sax {
     return true;
   }
 
-  bool unexpected(const std::string& what) {
-    std::string m;
+  SAFETENSORS_COLD bool unexpected(const std::string& what) {
+    const char* m = "unexpected ";
+    bool tensor = true;  // the message starts with in_tensor()
     switch (state_) {
       case state::top:
-        m = "the header must be a JSON object, found " + what;
+        m = "the header must be a JSON object, found ";
+        tensor = false;
         break;
       case state::metadata_value:
-        m = "__metadata__ must be an object of strings or null, found " + what;
+        m = "__metadata__ must be an object of strings or null, found ";
+        tensor = false;
         break;
       case state::metadata_members:
-        m = "__metadata__: the value of " + quote(pending_key_) + " must be a string, found " +
-            what;
-        break;
+        return fail(errc::invalid_header_deserialization,
+                    cat({"__metadata__: the value of ", quote(pending_key_),
+                         " must be a string, found ", what}));
       case state::tensor_value:
-        m = in_tensor() + "the entry must be a JSON object, found " + what;
+        m = "the entry must be a JSON object, found ";
         break;
       case state::dtype_value:
-        m = in_tensor() + "dtype must be a string, found " + what;
+        m = "dtype must be a string, found ";
         break;
       case state::shape_value:
-        m = in_tensor() + "shape must be an array, found " + what;
+        m = "shape must be an array, found ";
         break;
       case state::shape_items:
-        m = in_tensor() + "shape must hold unsigned 64-bit integers, found " + what;
+        m = "shape must hold unsigned 64-bit integers, found ";
         break;
       case state::offsets_value:
-        m = in_tensor() + "data_offsets must be an array, found " + what;
+        m = "data_offsets must be an array, found ";
         break;
       case state::offsets_items:
-        m = in_tensor() + "data_offsets must hold unsigned 64-bit integers, found " + what;
+        m = "data_offsets must hold unsigned 64-bit integers, found ";
         break;
       default:
-        m = "unexpected " + what;
+        tensor = false;
         break;
     }
-    return fail(errc::invalid_header_deserialization, std::move(m));
+    return fail(errc::invalid_header_deserialization,
+                cat({tensor ? in_tensor() : std::string(), m, what}));
   }
 
   table& b_;
