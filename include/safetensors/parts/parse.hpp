@@ -591,7 +591,7 @@ inline constexpr std::size_t sniff_size = 512;
 /// What an input that failed rules 1 to 3 probably is, from its first bytes `p[0, n)` and its
 /// total size. "" when nothing is recognized, else text that starts with "; " to append to the
 /// error message.
-inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
+SAFETENSORS_COLD inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
                                         std::uint64_t total_size, const parse_options& opts = {}) {
   if (total_size == 0) return "; the file is empty (an interrupted download or copy?)";
   if (p == nullptr) return {};
@@ -691,26 +691,27 @@ result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint6
   };
   if (input_size < 8) {
     return error(errc::header_too_small,
-                 "the input has " + num(input_size) +
-                     " bytes; a safetensors file starts with an 8-byte header length" + hint());
+                 cat({"the input has ", num(input_size),
+                      " bytes; a safetensors file starts with an 8-byte header length", hint()}));
   }
   const std::uint64_t n = read_le64(prefix);
   // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
   if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
     const std::string h = hint();
-    return error(
-        errc::header_too_large,
-        "the header length is " + num(n) + " bytes, above the limit of " +
-            num(opts.max_header_size) +
-            // Not a safetensors file at all: the limit is not what to change.
-            (h.empty() ? " (parse_options::max_header_size); is this a safetensors file?" : h));
+    return error(errc::header_too_large,
+                 cat({"the header length is ", num(n), " bytes, above the limit of ",
+                      num(opts.max_header_size),
+                      // Not a safetensors file at all: the limit is not what to change.
+                      h.empty() ? std::string_view(" (parse_options::max_header_size); is this a "
+                                                   "safetensors file?")
+                                : std::string_view(h)}));
   }
   std::uint64_t end = 0;
   if (!checked_add(8, n, end) || end > input_size) {
     return error(errc::invalid_header_length,
-                 "the header length is " + num(n) + " bytes, so the header ends at byte " +
-                     (end != 0 ? num(end) : std::string("2^64 or later")) +
-                     ", but the input has only " + num(input_size) + " bytes" + hint());
+                 cat({"the header length is ", num(n), " bytes, so the header ends at byte ",
+                      end != 0 ? num(end) : std::string("2^64 or later"),
+                      ", but the input has only ", num(input_size), " bytes", hint()}));
   }
   return n;
 }
@@ -721,10 +722,10 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
                                 const parse_options& opts) {
   const std::size_t bad = utf8_error_offset(json, n);
   if (bad != n) {
-    return error(errc::invalid_header, std::string("the header is not valid UTF-8: byte 0x") +
-                                           hex_digit(json[bad] >> 4u) + hex_digit(json[bad]) +
-                                           " at header offset " + num(bad) + " (file offset " +
-                                           num(8 + bad) + ")");
+    const char hex[2] = {hex_digit(json[bad] >> 4u), hex_digit(json[bad])};
+    return error(errc::invalid_header,
+                 cat({"the header is not valid UTF-8: byte 0x", std::string_view(hex, 2),
+                      " at header offset ", num(bad), " (file offset ", num(8 + bad), ")"}));
   }
   // JSON allows neither a byte order mark nor a NUL byte; they get messages of their own.
   if (n >= 3 && json[0] == 0xEF && json[1] == 0xBB && json[2] == 0xBF) {
@@ -734,8 +735,8 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
   if (const void* nul = n == 0 ? nullptr : std::memchr(json, 0, n)) {
     const auto at = static_cast<std::size_t>(static_cast<const unsigned char*>(nul) - json);
     return error(errc::invalid_header_deserialization,
-                 "invalid JSON: NUL byte at header offset " + num(at) +
-                     " (only spaces, tabs, CR and LF may pad the header)");
+                 cat({"invalid JSON: NUL byte at header offset ", num(at),
+                      " (only spaces, tabs, CR and LF may pad the header)"}));
   }
   const char* const first = reinterpret_cast<const char*>(json);
   std::size_t lead = 0;
