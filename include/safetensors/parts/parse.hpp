@@ -10,7 +10,6 @@
 
 #include <functional>
 #include <map>
-#include <unordered_set>
 
 #include "basics.hpp"
 #include "json.hpp"
@@ -385,7 +384,7 @@ class header_sax {
           seen = &have_offsets_;
           next = state::offsets_value;
         }
-        const bool duplicate = seen ? *seen : !extra_keys_.insert(k).second;
+        const bool duplicate = seen ? *seen : !add_key(extra_keys_, k);
         if (duplicate) {
           return fail(errc::duplicate_key,
                       cat({in_tensor(), "the field ", quote(k), " appears twice"}));
@@ -396,7 +395,7 @@ class header_sax {
         return true;
       }
       case state::skip:
-        if (!skip_keys_.back().insert(k).second) {
+        if (!add_key(skip_keys_.back(), k)) {
           return fail(errc::duplicate_key, cat({in_tensor(), "the key ", quote(k),
                                                 " appears twice in an ignored field's object"}));
         }
@@ -516,6 +515,11 @@ class header_sax {
     return true;
   }
 
+  /// Adds `k` to the key set `keys`; false when it is there already.
+  static bool add_key(metadata_map& keys, const std::string& k) {
+    return keys.emplace(k, std::string()).second;
+  }
+
   bool leave_skip() {
     if (--skip_depth_ == 0) state_ = state::entry;
     return true;
@@ -581,8 +585,9 @@ class header_sax {
   bool have_shape_ = false;
   bool have_offsets_ = false;
   std::string pending_key_;
-  std::unordered_set<std::string> extra_keys_;
-  std::vector<std::unordered_set<std::string>> skip_keys_;
+  // Key sets (the values stay empty): the metadata's map type, so no second container type.
+  metadata_map extra_keys_;               // the current entry's unknown fields
+  std::vector<metadata_map> skip_keys_;  // the keys of each object open inside an unknown field
 };
 
 /// How many leading bytes describe_first_bytes looks at.
