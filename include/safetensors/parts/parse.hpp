@@ -333,7 +333,7 @@ class header_sax {
         return true;
       case state::tensor_value:
         have_dtype_ = have_shape_ = have_offsets_ = false;
-        if (!extra_keys_.empty()) extra_keys_.clear();
+        if (!extra_keys_.records.empty()) extra_keys_ = table();
         b_.records.back().shape_offset = b_.dims.size();
         state_ = state::entry;
         return true;
@@ -384,7 +384,7 @@ class header_sax {
           seen = &have_offsets_;
           next = state::offsets_value;
         }
-        const bool duplicate = seen ? *seen : !add_key(extra_keys_, k);
+        const bool duplicate = seen ? *seen : !extra_keys_.add_name(k);
         if (duplicate) {
           return fail(errc::duplicate_key,
                       cat({in_tensor(), "the field ", quote(k), " appears twice"}));
@@ -395,7 +395,7 @@ class header_sax {
         return true;
       }
       case state::skip:
-        if (!add_key(skip_keys_.back(), k)) {
+        if (!skip_keys_.back().add_name(k)) {
           return fail(errc::duplicate_key, cat({in_tensor(), "the key ", quote(k),
                                                 " appears twice in an ignored field's object"}));
         }
@@ -515,11 +515,6 @@ class header_sax {
     return true;
   }
 
-  /// Adds `k` to the key set `keys`; false when it is there already.
-  static bool add_key(metadata_map& keys, const std::string& k) {
-    return keys.emplace(k, std::string()).second;
-  }
-
   bool leave_skip() {
     if (--skip_depth_ == 0) state_ = state::entry;
     return true;
@@ -585,9 +580,9 @@ class header_sax {
   bool have_shape_ = false;
   bool have_offsets_ = false;
   std::string pending_key_;
-  // Key sets (the values stay empty): the metadata's map type, so no second container type.
-  metadata_map extra_keys_;               // the current entry's unknown fields
-  std::vector<metadata_map> skip_keys_;  // the keys of each object open inside an unknown field
+  // Key sets: tables of names only (their hash index finds the duplicates), no second set type.
+  table extra_keys_;               // the current entry's unknown fields
+  std::vector<table> skip_keys_;  // the keys of each object open inside an unknown field
 };
 
 /// How many leading bytes describe_first_bytes looks at.
