@@ -845,7 +845,9 @@ SAFETENSORS_COLD inline std::string quote(std::string_view s) {
 }
 
 /// "tensor 'name'" for messages.
-SAFETENSORS_COLD inline std::string tensor_name(std::string_view name) { return "tensor " + quote(name); }
+SAFETENSORS_COLD inline std::string tensor_name(std::string_view name) {
+  return "tensor " + quote(name);
+}
 
 /// "[2,3]"; shapes of more than 16 dimensions are cut, so hostile ranks keep messages short.
 SAFETENSORS_COLD inline std::string shape_string(span<const std::uint64_t> shape) {

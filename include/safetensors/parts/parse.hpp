@@ -267,8 +267,8 @@ class header_sax {
   bool boolean(bool /*unused*/) { return ignored() || unexpected("a boolean"); }
   bool number_integer(std::int64_t v) {
     // The reader reports "-0" as the integer 0; JSON's -0 is no unsigned integer either.
-    return ignored() ||
-           unexpected(cat({"the negative number ", v == 0 ? std::string("-0") : std::to_string(v)}));
+    return ignored() || unexpected(cat({"the negative number ",
+                                        v == 0 ? std::string("-0") : std::to_string(v)}));
   }
   bool number_unsigned(std::uint64_t v) {
     switch (state_) {
@@ -282,8 +282,9 @@ class header_sax {
         } else if (offsets_count_ == 1) {
           b_.records.back().end = v;
         } else {
-          return fail(errc::invalid_header_deserialization,
-                      cat({in_tensor(), "data_offsets must hold exactly two integers, found more"}));
+          return fail(
+              errc::invalid_header_deserialization,
+              cat({in_tensor(), "data_offsets must hold exactly two integers, found more"}));
         }
         ++offsets_count_;
         return true;
@@ -581,7 +582,7 @@ class header_sax {
   bool have_offsets_ = false;
   std::string pending_key_;
   // Key sets: tables of names only (their hash index finds the duplicates), no second set type.
-  table extra_keys_;               // the current entry's unknown fields
+  table extra_keys_;              // the current entry's unknown fields
   std::vector<table> skip_keys_;  // the keys of each object open inside an unknown field
 };
 
@@ -592,7 +593,8 @@ inline constexpr std::size_t sniff_size = 512;
 /// total size. "" when nothing is recognized, else text that starts with "; " to append to the
 /// error message.
 SAFETENSORS_COLD inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
-                                        std::uint64_t total_size, const parse_options& opts = {}) {
+                                                         std::uint64_t total_size,
+                                                         const parse_options& opts = {}) {
   if (total_size == 0) return "; the file is empty (an interrupted download or copy?)";
   if (p == nullptr) return {};
   const std::string_view s(reinterpret_cast<const char*>(p), n);
