@@ -1,18 +1,25 @@
 // safetensors for C++, part 7 of 11: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
-// byte for byte as the Python tools do. `template <class = void>` marks what is compiled only when
+// byte for byte as the Python tools do. Each part declares, then defines under
+// SAFETENSORS_DEFINITIONS, which the translation units of the separate-compilation mode do not see
+// (docs/design.md#separate-compilation). `template <class = void>` marks what is compiled only when
 // used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_INDEX_HPP
 #define SAFETENSORS_PARTS_INDEX_HPP
 
-#include <cmath>
+// shard_index holds its metadata as a nlohmann::json by value
+// (docs/design.md#separate-compilation).
 #include <nlohmann/json.hpp>
-#include <unordered_map>
 
 #include "parse.hpp"
+
+#if SAFETENSORS_DEFINITIONS
+#include <cmath>
+#include <unordered_map>
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -37,22 +44,9 @@ struct shard_index {
 
   /// `metadata.total_size` when it is a non-negative integer; nullopt otherwise (informational).
   template <class = void>
-  std::optional<std::uint64_t> total_size() const noexcept {
-    const auto* object = metadata.get_ptr<const nlohmann::json::object_t*>();
-    if (object == nullptr) return std::nullopt;
-    const auto it = object->find("total_size");
-    if (it == object->end()) return std::nullopt;
-    if (const auto* u = it->second.get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
-    return std::nullopt;
-  }
+  std::optional<std::uint64_t> total_size() const noexcept;
   /// The shard (position in `shards`) of the tensor `name`, or nullopt. O(log n).
-  std::optional<std::size_t> find(std::string_view name) const noexcept {
-    const auto it = std::lower_bound(
-        weight_map.begin(), weight_map.end(), name,
-        [](const index_entry& e, std::string_view n) { return std::string_view(e.name) < n; });
-    if (it == weight_map.end() || it->name != name) return std::nullopt;
-    return it->shard;
-  }
+  SAFETENSORS_FUNC std::optional<std::size_t> find(std::string_view name) const noexcept;
 };
 
 namespace detail {
@@ -62,7 +56,51 @@ inline constexpr std::size_t index_max_depth = 127;
 /// Why `name` is not a plain file name that stays inside the index's directory, or nullopt.
 /// Rejected: empty, "." and "..", '/', '\\', ':' (drive and stream designators on Windows),
 /// control characters (NUL included), Windows device names (CON, NUL, COM1, ...).
-inline std::optional<std::string> shard_name_problem(std::string_view name) {
+SAFETENSORS_FUNC std::optional<std::string> shard_name_problem(std::string_view name);
+}  // namespace detail
+
+/// Parses an index (`{"metadata": {...}, "weight_map": {tensor: shard file}}`) held in memory.
+/// Errors: InvalidHeaderDeserialization (JSON syntax, a BOM or NUL byte, nesting deeper than
+/// 127, no `weight_map` object, a shard name that is not a string or not a plain file name of
+/// the index's directory, `metadata` neither an object nor null), DuplicateKey (a key twice in
+/// any object, `weight_map` included). Other top-level keys are ignored.
+template <class = void>
+result<shard_index> parse_index(std::string_view json);
+
+/// The index as `transformers` writes it: `json.dumps(index, indent=2, sort_keys=True) + "\n"`
+/// (ASCII only: other characters as \uXXXX). `metadata` is omitted when null. InvalidArgument
+/// for a string that is not UTF-8 or a shard position out of range.
+template <class = void>
+result<std::string> format_index(const shard_index& index);
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+template <class>
+std::optional<std::uint64_t> shard_index::total_size() const noexcept {
+  const auto* object = metadata.get_ptr<const nlohmann::json::object_t*>();
+  if (object == nullptr) return std::nullopt;
+  const auto it = object->find("total_size");
+  if (it == object->end()) return std::nullopt;
+  if (const auto* u = it->second.get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
+  return std::nullopt;
+}
+
+SAFETENSORS_FUNC std::optional<std::size_t> shard_index::find(
+    std::string_view name) const noexcept {
+  const auto it = std::lower_bound(
+      weight_map.begin(), weight_map.end(), name,
+      [](const index_entry& e, std::string_view n) { return std::string_view(e.name) < n; });
+  if (it == weight_map.end() || it->name != name) return std::nullopt;
+  return it->shard;
+}
+
+namespace detail {
+SAFETENSORS_FUNC std::optional<std::string> shard_name_problem(std::string_view name) {
   if (name.empty()) return std::string("is empty");
   if (name == "." || name == "..") return std::string("names a directory, not a file");
   for (const char ch : name) {
@@ -260,7 +298,7 @@ class index_sax {
 /// Appends `s` as a JSON string the way Python's json.dumps(ensure_ascii=True) writes it:
 /// `\"` `\\` `\b\f\n\r\t`, other bytes below 0x20 and 0x7f and every non-ASCII character as
 /// lowercase `\uXXXX` (surrogate pairs above U+FFFF). False when `s` is not valid UTF-8.
-inline bool append_python_string(std::string& out, std::string_view s) {
+SAFETENSORS_FUNC bool append_python_string(std::string& out, std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
   if (utf8_error_offset(p, n) != n) return false;
@@ -311,7 +349,7 @@ inline bool append_python_string(std::string& out, std::string_view s) {
 /// A double as Python's repr() writes it: the shortest digits that read back as the same
 /// double (the closest such when there are several), fixed notation for exponents -4 to 15,
 /// else `1e+16` style; NaN and infinities as Python's json writes them.
-inline std::string python_float(double v) {
+SAFETENSORS_FUNC std::string python_float(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v < 0 ? "-Infinity" : "Infinity";
   char buf[64];
@@ -435,12 +473,7 @@ result<void> append_python_json(std::string& out, const nlohmann::json& j, std::
 }
 }  // namespace detail
 
-/// Parses an index (`{"metadata": {...}, "weight_map": {tensor: shard file}}`) held in memory.
-/// Errors: InvalidHeaderDeserialization (JSON syntax, a BOM or NUL byte, nesting deeper than
-/// 127, no `weight_map` object, a shard name that is not a string or not a plain file name of
-/// the index's directory, `metadata` neither an object nor null), DuplicateKey (a key twice in
-/// any object, `weight_map` included). Other top-level keys are ignored.
-template <class = void>
+template <class>
 result<shard_index> parse_index(std::string_view json) {
   using detail::quote;
   const auto* bytes = reinterpret_cast<const unsigned char*>(json.data());
@@ -509,10 +542,7 @@ result<shard_index> parse_index(std::string_view json) {
   return out;
 }
 
-/// The index as `transformers` writes it: `json.dumps(index, indent=2, sort_keys=True) + "\n"`
-/// (ASCII only: other characters as \uXXXX). `metadata` is omitted when null. InvalidArgument
-/// for a string that is not UTF-8 or a shard position out of range.
-template <class = void>
+template <class>
 result<std::string> format_index(const shard_index& index) {
   std::string out = "{";
   bool first = true;
@@ -552,5 +582,17 @@ result<std::string> format_index(const shard_index& index) {
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template std::optional<std::uint64_t> shard_index::total_size<void>() const noexcept;
+template result<shard_index> parse_index<void>(std::string_view);
+template result<std::string> format_index<void>(const shard_index&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #endif  // SAFETENSORS_PARTS_INDEX_HPP
