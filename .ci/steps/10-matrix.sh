@@ -29,6 +29,9 @@ syntax_check() {
       tests/consumers/self_contained.cpp tests/consumers/platform_io.cpp \
       tests/consumers/instantiate_all.cpp |
     xargs -P2 -I{} sh -c 'echo "  $0 $1"; "$0" "$@"' "$cxx" {} "${flags[@]}"
+  printf '%s\n' src/safetensors.cpp tests/separate/*.cpp tests/consumers/abi_separate.cpp |
+    xargs -P2 -I{} sh -c 'echo "  $0 $1 -DSAFETENSORS_HEADER_ONLY=0"; "$0" "$@" -DSAFETENSORS_HEADER_ONLY=0' \
+      "$cxx" {} "${flags[@]}"
   printf '%s\n' tests/noexcept/*.cpp |
     xargs -P2 -I{} sh -c 'echo "  $0 $1 -fno-exceptions"; "$0" "$@" -fno-exceptions' "$cxx" {} "${flags[@]}"
   echo "$cxx C++$std compile-only: $((SECONDS - t0))s"
