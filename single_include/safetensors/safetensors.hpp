@@ -3875,6 +3875,7 @@ class file_view {
   span<const std::byte> data_;
 };
 
+#if SAFETENSORS_DEFINITIONS
 template <class>
 result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
@@ -3893,6 +3894,7 @@ result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) 
   const auto data_size = detail::int_cast<std::size_t>(t->data_size);
   return file_view(safetensors::header(std::move(*t)), bytes.subspan(8 + *n, data_size));
 }
+#endif  // SAFETENSORS_DEFINITIONS
 
 template <>
 struct detail::owns_views<file_view> : std::true_type {};
@@ -3908,14 +3910,7 @@ class mapped_file {
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
   static result<mapped_file> open(const P& path, const parse_options& popts = {},
                                   const map_options& mopts = {}) {
-    auto mapping = file_mapping::open(path, mopts);
-    if (!mapping) return mapping.error();
-    auto view = parse(mapping->bytes(), popts);
-    if (!view) {
-      return error(view.error().code(),
-                   detail::quote(mapping->path()) + ": " + view.error().message());
-    }
-    return mapped_file(std::move(*view), std::move(*mapping));
+    return open_mapping(file_mapping::open(path, mopts), popts);
   }
 
   /// The parsed file. Not from a temporary: the views would outlive the mapping.
@@ -3936,6 +3931,8 @@ class mapped_file {
   tensor_view tensor(const tensor_info& info) const noexcept { return view_.tensor(info); }
 
  private:
+  SAFETENSORS_FUNC static result<mapped_file> open_mapping(result<file_mapping> mapping,
+                                                           const parse_options& popts);
   mapped_file(file_view view, file_mapping mapping) noexcept
       : view_(std::move(view)), mapping_(std::move(mapping)) {}
   file_view view_;
@@ -3997,14 +3994,7 @@ class file_source final : public random_access_source {
   /// operating system's message.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
   static result<std::unique_ptr<file_source>> open(const P& path) {
-    auto os = detail::to_os_path(path);
-    if (!os) return os.error();
-    auto file = detail::open_read(os->native, os->shown);
-    if (!file) return file.error();
-    auto size = detail::file_size(*file, os->shown);
-    if (!size) return size.error();
-    return std::unique_ptr<file_source>(
-        new file_source(std::move(*file), *size, std::move(os->shown)));
+    return open_at(detail::to_os_path(path));
   }
   /// The file's size when it was opened.
   std::uint64_t byte_size() const noexcept override { return size_; }
@@ -4016,6 +4006,7 @@ class file_source final : public random_access_source {
   std::string describe() const override { return path_; }
 
  private:
+  SAFETENSORS_FUNC static result<std::unique_ptr<file_source>> open_at(result<detail::os_path> os);
   file_source(detail::os_file file, std::uint64_t size, std::string path) noexcept
       : file_(std::move(file)), size_(size), path_(std::move(path)) {}
   detail::os_file file_;
@@ -4065,29 +4056,7 @@ class source_reader {
             std::enable_if_t<std::is_base_of_v<random_access_source, Source>, int> = 0>
   static result<source_reader> open(std::unique_ptr<Source> source,
                                     const parse_options& opts = {}) {
-    if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
-    const std::uint64_t size = source->byte_size();
-    const std::string where = detail::quote(source->describe()) + ": ";
-    auto fail = [&where](const error& e) { return error(e.code(), where + e.message()); };
-    unsigned char prefix[8] = {};
-    if (size >= 8) {
-      if (auto r = source->read_at(0, prefix, 8); !r) return r.error();
-    }
-    auto n = detail::read_length_prefix(prefix, size, opts, [&source, size] {
-      std::string first(static_cast<std::size_t>(std::min<std::uint64_t>(size, detail::sniff_size)),
-                        '\0');
-      if (!first.empty() && !source->read_at(0, first.data(), first.size())) first.clear();
-      return first;
-    });
-    if (!n) return fail(n.error());
-    std::vector<unsigned char> json;  // grown as the bytes arrive: N is the input's claim
-    if (auto r = detail::read_growing(*source, 8, *n, json, where + "the header"); !r) {
-      return r.error();
-    }
-    auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
-    if (!t) return fail(t.error());
-    return source_reader(std::unique_ptr<random_access_source>(std::move(source)),
-                         safetensors::header(std::move(*t)));
+    return open_source(std::unique_ptr<random_access_source>(std::move(source)), opts);
   }
 
   const safetensors::header& header() const noexcept { return header_; }
@@ -4181,6 +4150,8 @@ class source_reader {
   }
 
  private:
+  SAFETENSORS_FUNC static result<source_reader> open_source(
+      std::unique_ptr<random_access_source> source, const parse_options& opts);
   source_reader(std::unique_ptr<random_access_source> source, safetensors::header h) noexcept
       : source_(std::move(source)), header_(std::move(h)) {}
   result<void> check(const tensor_info& info, const char* what) const {
@@ -4198,6 +4169,71 @@ struct detail::owns_views<source_reader> : std::true_type {};
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+SAFETENSORS_FUNC result<mapped_file> mapped_file::open_mapping(result<file_mapping> mapping,
+                                                               const parse_options& popts) {
+  if (!mapping) return mapping.error();
+  auto view = parse(mapping->bytes(), popts);
+  if (!view) {
+    return error(view.error().code(),
+                 detail::quote(mapping->path()) + ": " + view.error().message());
+  }
+  return mapped_file(std::move(*view), std::move(*mapping));
+}
+
+SAFETENSORS_FUNC result<std::unique_ptr<file_source>> file_source::open_at(
+    result<detail::os_path> os) {
+  if (!os) return os.error();
+  auto file = detail::open_read(os->native, os->shown);
+  if (!file) return file.error();
+  auto size = detail::file_size(*file, os->shown);
+  if (!size) return size.error();
+  return std::unique_ptr<file_source>(
+      new file_source(std::move(*file), *size, std::move(os->shown)));
+}
+
+SAFETENSORS_FUNC result<source_reader> source_reader::open_source(
+    std::unique_ptr<random_access_source> source, const parse_options& opts) {
+  if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
+  const std::uint64_t size = source->byte_size();
+  const std::string where = detail::quote(source->describe()) + ": ";
+  auto fail = [&where](const error& e) { return error(e.code(), where + e.message()); };
+  unsigned char prefix[8] = {};
+  if (size >= 8) {
+    if (auto r = source->read_at(0, prefix, 8); !r) return r.error();
+  }
+  auto n = detail::read_length_prefix(prefix, size, opts, [&source, size] {
+    std::string first(static_cast<std::size_t>(std::min<std::uint64_t>(size, detail::sniff_size)),
+                      '\0');
+    if (!first.empty() && !source->read_at(0, first.data(), first.size())) first.clear();
+    return first;
+  });
+  if (!n) return fail(n.error());
+  std::vector<unsigned char> json;  // grown as the bytes arrive: N is the input's claim
+  if (auto r = detail::read_growing(*source, 8, *n, json, where + "the header"); !r) {
+    return r.error();
+  }
+  auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
+  if (!t) return fail(t.error());
+  return source_reader(std::move(source), safetensors::header(std::move(*t)));
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<file_view> parse<void>(span<const std::byte>, const parse_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 // safetensors for C++, part 6 of 11: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
@@ -4957,6 +4993,9 @@ template result<void> detail::save_file_to<void>(result<detail::os_path>,
 template result<std::vector<std::byte>> serialize<void>(const std::vector<tensor_spec>&,
                                                         const std::optional<metadata_map>&,
                                                         const write_options&);
+template result<write_plan> write_plan::create<void>(const std::vector<tensor_spec>&,
+                                                     const std::optional<metadata_map>&,
+                                                     const write_options&);
 template class basic_stream_writer<void>;
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
@@ -4972,12 +5011,13 @@ template class basic_stream_writer<void>;
 //
 // SPDX-License-Identifier: MIT
 
-// shard_index holds its metadata as a nlohmann::json by value
+// json_value holds a nlohmann::json by pointer: its declaration needs only json_fwd.hpp
 // (docs/design.md#separate-compilation).
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #if SAFETENSORS_DEFINITIONS
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 #endif
 
@@ -4986,6 +5026,37 @@ inline namespace SAFETENSORS_ABI {
 
 /// The default maximum shard size of the Hub tools: 5 GB in decimal units (tensor bytes only).
 inline constexpr std::uint64_t default_max_shard_size = 5'000'000'000;
+
+/// A nlohmann::json, held by pointer so that declaring it needs only <nlohmann/json_fwd.hpp>
+/// (docs/index.md#the-metadata-value): `*v` and `v->` reach the JSON value, which code that uses
+/// them reads with <nlohmann/json.hpp> included. A value type: copies are deep. Default, and after
+/// a move from it: a JSON null. Its members are compiled with the library
+/// (docs/design.md#separate-compilation).
+class json_value {
+ public:
+  json_value() noexcept = default;
+  /// A copy of `v`, or `v` moved in (implicit, as assigning a nlohmann::json was before).
+  SAFETENSORS_FUNC json_value(const nlohmann::json& v);
+  SAFETENSORS_FUNC json_value(nlohmann::json&& v);
+  SAFETENSORS_FUNC json_value(const json_value& o);
+  json_value(json_value&& o) noexcept : value_(std::exchange(o.value_, nullptr)) {}
+  SAFETENSORS_FUNC json_value& operator=(const json_value& o);
+  SAFETENSORS_FUNC json_value& operator=(json_value&& o) noexcept;
+  SAFETENSORS_FUNC ~json_value();
+
+  /// The JSON value; the non-const forms allocate it on first use (a null until then).
+  SAFETENSORS_FUNC nlohmann::json& operator*();
+  SAFETENSORS_FUNC const nlohmann::json& operator*() const noexcept;
+  nlohmann::json* operator->() { return &**this; }
+  const nlohmann::json* operator->() const noexcept { return &**this; }
+
+  /// JSON equality of the two values (nlohmann::json's ==).
+  SAFETENSORS_FUNC friend bool operator==(const json_value& a, const json_value& b) noexcept;
+  friend bool operator!=(const json_value& a, const json_value& b) noexcept { return !(a == b); }
+
+ private:
+  nlohmann::json* value_ = nullptr;  // nullptr: a JSON null
+};
 
 /// One entry of an index's `weight_map`: a tensor name and the index of its shard's file name.
 struct index_entry {
@@ -4996,7 +5067,8 @@ struct index_entry {
 /// A parsed `model.safetensors.index.json`.
 struct shard_index {
   /// The `metadata` object with every key (any JSON values); null when absent or `null`.
-  nlohmann::json metadata;
+  /// `*metadata` is the nlohmann::json (json_value).
+  json_value metadata;
   /// The distinct shard file names, sorted by bytes; each a plain file name (validated).
   std::vector<std::string> shards;
   /// The `weight_map`, sorted by tensor name bytes.
@@ -5040,9 +5112,38 @@ result<std::string> format_index(const shard_index& index);
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
+SAFETENSORS_FUNC json_value::json_value(const nlohmann::json& v) : value_(new nlohmann::json(v)) {}
+SAFETENSORS_FUNC json_value::json_value(nlohmann::json&& v)
+    : value_(new nlohmann::json(std::move(v))) {}
+SAFETENSORS_FUNC json_value::json_value(const json_value& o)
+    : value_(o.value_ != nullptr ? new nlohmann::json(*o.value_) : nullptr) {}
+SAFETENSORS_FUNC json_value& json_value::operator=(const json_value& o) {
+  if (this != &o) *this = json_value(o);
+  return *this;
+}
+SAFETENSORS_FUNC json_value& json_value::operator=(json_value&& o) noexcept {
+  if (this != &o) {
+    delete value_;
+    value_ = std::exchange(o.value_, nullptr);
+  }
+  return *this;
+}
+SAFETENSORS_FUNC json_value::~json_value() { delete value_; }
+SAFETENSORS_FUNC nlohmann::json& json_value::operator*() {
+  if (value_ == nullptr) value_ = new nlohmann::json();
+  return *value_;
+}
+SAFETENSORS_FUNC const nlohmann::json& json_value::operator*() const noexcept {
+  static const nlohmann::json null;
+  return value_ != nullptr ? *value_ : null;
+}
+SAFETENSORS_FUNC bool operator==(const json_value& a, const json_value& b) noexcept {
+  return *a == *b;
+}
+
 template <class>
 std::optional<std::uint64_t> shard_index::total_size() const noexcept {
-  const auto* object = metadata.get_ptr<const nlohmann::json::object_t*>();
+  const auto* object = metadata->get_ptr<const nlohmann::json::object_t*>();
   if (object == nullptr) return std::nullopt;
   const auto it = object->find("total_size");
   if (it == object->end()) return std::nullopt;
@@ -5506,9 +5607,9 @@ template <class>
 result<std::string> format_index(const shard_index& index) {
   std::string out = "{";
   bool first = true;
-  if (!index.metadata.is_null()) {
+  if (!index.metadata->is_null()) {
     out += "\n  \"metadata\": ";
-    if (auto r = detail::append_python_json(out, index.metadata, 1); !r) return r.error();
+    if (auto r = detail::append_python_json(out, *index.metadata, 1); !r) return r.error();
     first = false;
   }
   if (!first) out += ',';
@@ -5559,7 +5660,8 @@ template result<std::string> format_index<void>(const shard_index&);
 // or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
 // save_sharded and sharded_stream_writer write one, shards first and the index last
 // (docs/index.md#write-order). `template <class = void>` marks what is compiled only when
-// used (docs/design.md#compile-cost).
+// used (docs/design.md#compile-cost). What touches the index's JSON metadata is defined under
+// SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 
@@ -5613,6 +5715,11 @@ struct verify_options {
 };
 
 namespace detail {
+/// verify()'s check of the index's `metadata.total_size`: a non-negative integer, equal to the
+/// listed tensors' bytes (report.tensor_bytes) when `complete`. Problems go to report.problems.
+SAFETENSORS_FUNC void check_total_size(const shard_index& index, bool complete,
+                                       verify_report& report);
+
 template <class = void>
 struct shard_slot {
   std::string name;  // as in the index
@@ -5667,24 +5774,7 @@ struct shard_slot {
 /// five ASCII digits each, with 1 <= NNNNN <= MMMMM.
 template <class = void>
 bool is_layout_shard_name(const std::filesystem::path::string_type& name,
-                          const std::filesystem::path::string_type& prefix) {
-  using char_type = std::filesystem::path::value_type;
-  constexpr std::string_view tail = "-#####-of-#####.safetensors";
-  if (name.size() != prefix.size() + tail.size()) return false;
-  if (name.compare(0, prefix.size(), prefix) != 0) return false;
-  std::uint32_t number[2] = {0, 0};  // NNNNN at tail[1..5], MMMMM at tail[10..14]
-  for (std::size_t i = 0; i < tail.size(); ++i) {
-    const char_type c = name[prefix.size() + i];
-    if (tail[i] != '#') {
-      if (c != static_cast<char_type>(tail[i])) return false;
-      continue;
-    }
-    if (c < '0' || c > '9') return false;
-    std::uint32_t& n = number[i < 6 ? 0 : 1];
-    n = n * 10 + static_cast<std::uint32_t>(c - '0');
-  }
-  return number[0] >= 1 && number[0] <= number[1];
-}
+                          const std::filesystem::path::string_type& prefix);
 }  // namespace detail
 
 template <class>
@@ -5758,49 +5848,7 @@ class basic_checkpoint {
   /// A checkpoint over a parsed index whose shard names are relative to `directory` (the names
   /// are checked as parse_index does; the weight_map is sorted; a name twice is DuplicateKey).
   static result<basic_checkpoint> open(shard_index index, const std::filesystem::path& directory,
-                                       const checkpoint_options& options = {}) {
-    if (options.open_shard && options.access == shard_access::mapped) {
-      return error(errc::invalid_argument,
-                   "checkpoint_options::open_shard needs shard_access::reader");
-    }
-    basic_checkpoint c;
-    c.options_ = options;
-    c.directory_ = directory;
-    c.sharded_ = true;
-    for (const std::string& name : index.shards) {
-      if (auto why = detail::shard_name_problem(name)) {
-        return error(errc::invalid_header_deserialization,
-                     "the shard name " + detail::quote(name) + " " + *why);
-      }
-      auto file = detail::to_fs_path(name);
-      if (!file) return file.error();
-      auto slot = std::make_unique<detail::shard_slot<>>();
-      slot->name = name;
-      slot->path = directory / *file;
-      c.slots_.push_back(std::move(slot));
-    }
-    for (const index_entry& e : index.weight_map) {
-      if (e.shard >= c.slots_.size()) {
-        return error(errc::invalid_argument,
-                     "checkpoint::open: tensor " + detail::quote(e.name) + " has no shard");
-      }
-    }
-    auto& map = index.weight_map;  // parse_index sorts it; an index built by hand may not be
-    if (!std::is_sorted(map.begin(), map.end(), [](const index_entry& a, const index_entry& b) {
-          return a.name < b.name;
-        })) {
-      std::stable_sort(map.begin(), map.end(),
-                       [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
-    }
-    for (std::size_t i = 1; i < map.size(); ++i) {
-      if (map[i].name == map[i - 1].name) {
-        return error(errc::duplicate_key,
-                     "the weight_map lists tensor " + detail::quote(map[i].name) + " twice");
-      }
-    }
-    c.index_ = std::move(index);
-    return c;
-  }
+                                       const checkpoint_options& options = {});
 
   /// True when opened from an index (false for a single file).
   bool sharded() const noexcept { return sharded_; }
@@ -5819,102 +5867,34 @@ class basic_checkpoint {
   /// The file name of shard `i` (unchecked).
   const std::string& shard_name(std::size_t i) const noexcept { return slots_[i]->name; }
   /// The shard of tensor `name` per the index, or nullopt.
-  std::optional<std::size_t> shard_of(std::string_view name) const noexcept {
-    return index_.find(name);
-  }
+  std::optional<std::size_t> shard_of(std::string_view name) const noexcept;
   /// True when the index lists `name` (no shard is opened).
   bool contains(std::string_view name) const noexcept { return index_.find(name).has_value(); }
 
   /// Shard `i`, opened (and fully validated) on first use: IoError, a parse error, or
   /// InvalidArgument for `i` out of range.
-  result<shard_view> shard(std::size_t i) const {
-    if (i >= slots_.size()) {
-      return error(errc::invalid_argument, "shard " + detail::num(i) + " of " +
-                                               detail::num(slots_.size()) + " does not exist");
-    }
-    detail::shard_slot<>& s = *slots_[i];
-    // Double-checked: std::mutex needs no -pthread on older glibc, unlike std::call_once.
-    if (!s.ready.load(std::memory_order_acquire)) {
-      std::lock_guard<std::mutex> lock(s.opening);
-      if (!s.ready.load(std::memory_order_relaxed)) {
-        s.open(options_);
-        s.ready.store(true, std::memory_order_release);
-      }
-    }
-    if (s.failure) return *s.failure;
-    return shard_view(&s);
-  }
+  result<shard_view> shard(std::size_t i) const;
 
   /// The table entry of tensor `name` (opens its shard). TensorNotFound when the index does not
   /// list it or its shard does not hold it; the shard's error when it cannot be opened.
-  result<tensor_info> at(std::string_view name) const {
-    auto s = locate(name);
-    if (!s) return s.error();
-    return s->second;
-  }
+  result<tensor_info> at(std::string_view name) const;
   /// The table entry of tensor `name` (opens its shard), or nullopt when at() fails: use at() to
   /// learn why (a shard that cannot be opened is reported there).
-  std::optional<tensor_info> find(std::string_view name) const {
-    auto s = locate(name);
-    if (!s) return std::nullopt;
-    return s->second;
-  }
+  std::optional<tensor_info> find(std::string_view name) const;
   /// Every tensor the index lists, in the order of the bytes: shard by shard in the order of
   /// index().shards, each shard's in offset order (for a single file, its tensors() order).
   /// Opens every shard: a shard's error when one cannot be opened, TensorNotFound for a listed
   /// tensor its shard does not hold; a tensor a shard holds but the index does not list is left
   /// out. The entries live as long as the checkpoint. Without opening a shard, a checkpoint
   /// knows each tensor's name and shard only: entries() (name order), contains(), shard_of().
-  result<std::vector<tensor_info>> tensors() const {
-    std::vector<tensor_info> out;
-    out.reserve(index_.weight_map.size());
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      auto s = shard(i);
-      if (!s) return s.error();
-      for (const tensor_info t : s->header().tensors()) {
-        if (index_.find(t.name()) == std::optional<std::size_t>(i)) out.push_back(t);
-      }
-    }
-    if (out.size() != index_.weight_map.size()) {  // a listed tensor is missing: locate names it
-      for (const index_entry& e : index_.weight_map) {
-        if (auto s = locate(e.name); !s) return s.error();
-      }
-    }
-    return out;
-  }
+  result<std::vector<tensor_info>> tensors() const;
   /// A zero-copy view of tensor `name` (shard_access::mapped; InvalidArgument with reader).
-  result<tensor_view> tensor(std::string_view name) const {
-    auto s = locate(name);
-    if (!s) return s.error();
-    const mapped_file* m = s->first.mapped();
-    if (m == nullptr) {
-      return error(errc::invalid_argument,
-                   "tensor(): the checkpoint reads its shards with shard_access::reader; use "
-                   "read_into or read");
-    }
-    return m->tensor(s->second);
-  }
+  result<tensor_view> tensor(std::string_view name) const;
   /// Copies the bytes of tensor `name` into `dst` (at least its byte size), in either mode.
-  result<void> read_into(std::string_view name, span<std::byte> dst) const {
-    auto s = locate(name);
-    if (!s) return s.error();
-    return s->first.read_into(s->second, dst);
-  }
+  result<void> read_into(std::string_view name, span<std::byte> dst) const;
   /// The bytes of tensor `name` in a new vector (with shard_access::reader, grown as they
   /// arrive: source_reader::read). OutOfMemory when the vector cannot be had.
-  result<std::vector<std::byte>> read(std::string_view name) const {
-    auto s = locate(name);
-    if (!s) return s.error();
-    if (const source_reader* r = s->first.reader()) return r->read(s->second);
-    auto size = detail::to_size_t(s->second.byte_size(), "a tensor");
-    if (!size) return size.error();
-    std::vector<std::byte> out;
-    if (!detail::try_resize(out, *size)) {
-      return detail::out_of_memory("read: " + detail::tensor_name(name), *size);
-    }
-    if (auto r = s->first.read_into(s->second, span<std::byte>(out)); !r) return r.error();
-    return out;
-  }
+  result<std::vector<std::byte>> read(std::string_view name) const;
 
   /// Opens every shard and checks the checkpoint against its index, reporting every problem:
   /// a shard that cannot be opened (IoError) or is invalid (its error), a listed tensor its
@@ -5922,271 +5902,30 @@ class basic_checkpoint {
   /// shard the index does not list (TensorNotFound; see verify_options), and `total_size`
   /// (when present) that is not an integer or not the sum of the listed tensors' byte sizes
   /// (InvalidHeaderDeserialization).
-  verify_report verify(const verify_options& options = {}) const {
-    using detail::quote;
-    verify_report report;
-    std::vector<const safetensors::header*> headers(slots_.size(), nullptr);
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      auto s = shard(i);
-      if (!s) {
-        report.problems.push_back(error(
-            s.error().code(), "shard " + quote(slots_[i]->name) + ": " + s.error().message()));
-        continue;
-      }
-      headers[i] = &s->header();
-      ++report.shards_opened;
-    }
-    // Where each tensor name first appears, across shards in name order.
-    std::unordered_map<std::string_view, std::size_t> holder;
-    for (std::size_t i = 0; i < headers.size(); ++i) {
-      if (headers[i] == nullptr) continue;
-      for (const tensor_info t : headers[i]->tensors_by_name()) {
-        const auto [it, inserted] = holder.emplace(t.name(), i);
-        if (!inserted) {
-          report.problems.push_back(
-              error(errc::duplicate_key, "tensor " + quote(t.name()) + " is in shards " +
-                                             quote(slots_[it->second]->name) + " and " +
-                                             quote(slots_[i]->name)));
-        }
-      }
-    }
-    bool complete = true;
-    for (const index_entry& e : index_.weight_map) {
-      const safetensors::header* h = headers[e.shard];
-      if (h == nullptr) {
-        complete = false;
-        continue;
-      }
-      if (auto t = h->find(e.name)) {
-        ++report.tensor_count;
-        report.tensor_bytes += t->byte_size();  // each <= a shard's size: no overflow in practice
-      } else {
-        complete = false;
-        std::string elsewhere;
-        if (const auto it = holder.find(e.name); it != holder.end()) {
-          elsewhere = " (it is in shard " + quote(slots_[it->second]->name) + ")";
-        }
-        report.problems.push_back(
-            error(errc::tensor_not_found, "tensor " + quote(e.name) + " is listed in shard " +
-                                              quote(slots_[e.shard]->name) +
-                                              ", which does not hold it" + elsewhere));
-      }
-    }
-    if (!options.allow_unlisted_tensors) {
-      for (std::size_t i = 0; i < headers.size(); ++i) {
-        if (headers[i] == nullptr) continue;
-        for (const tensor_info t : headers[i]->tensors_by_name()) {
-          if (!index_.find(t.name())) {
-            report.problems.push_back(error(
-                errc::tensor_not_found, "shard " + quote(slots_[i]->name) + " holds tensor " +
-                                            quote(t.name()) + ", which the index does not list"));
-          }
-        }
-      }
-    }
-    if (sharded_ && index_.metadata.is_object()) {
-      const auto it = index_.metadata.find("total_size");
-      if (it != index_.metadata.end()) {
-        const auto total = index_.total_size();
-        if (!total) {
-          report.problems.push_back(error(errc::invalid_header_deserialization,
-                                          std::string("metadata.total_size is a JSON ") +
-                                              it->type_name() + ", not a non-negative integer"));
-        } else if (complete && *total != report.tensor_bytes) {
-          report.problems.push_back(error(errc::invalid_header_deserialization,
-                                          "metadata.total_size is " + detail::num(*total) +
-                                              ", but the listed tensors hold " +
-                                              detail::num(report.tensor_bytes) + " bytes"));
-        }
-      }
-    }
-    return report;
-  }
+  verify_report verify(const verify_options& options = {}) const;
 
   /// Every listed tensor as a tensor_spec for the writer, in name order: bytes referenced in the
   /// mapping (mapped) or a producer reading the shard (reader). Valid while the checkpoint lives.
-  result<std::vector<tensor_spec>> specs() const {
-    std::vector<tensor_spec> out;
-    out.reserve(index_.weight_map.size());
-    for (const index_entry& e : index_.weight_map) {
-      auto s = locate(e.name);
-      if (!s) return s.error();
-      const tensor_info& t = s->second;
-      tensor_spec spec;
-      spec.name = e.name;
-      spec.dtype = t.dtype();
-      spec.shape.assign(t.shape().begin(), t.shape().end());
-      if (const mapped_file* m = s->first.mapped()) {
-        spec.bytes = m->tensor(t).bytes();
-      } else if (const source_reader* r = s->first.reader()) {
-        const random_access_source* src = &r->source();
-        const std::uint64_t base = r->header().data_offset() + t.offsets().begin;
-        spec.producer = [src, base](std::uint64_t offset, span<std::byte> dst) -> result<void> {
-          return src->read_at(base + offset, dst.data(), dst.size());
-        };
-      }
-      out.push_back(std::move(spec));
-    }
-    return out;
-  }
+  result<std::vector<tensor_spec>> specs() const;
 
   /// The shards' `__metadata__` merged (shards in name order; the first value of a key wins);
   /// nullopt when no shard has metadata. Opens every shard.
-  result<std::optional<metadata_map>> merged_metadata() const {
-    std::optional<metadata_map> out;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      auto s = shard(i);
-      if (!s) return s.error();
-      const auto& md = s->header().metadata();
-      if (!md) continue;
-      if (!out) out.emplace();
-      for (const auto& kv : *md) out->insert(kv);
-    }
-    return out;
-  }
+  result<std::optional<metadata_map>> merged_metadata() const;
 
  private:
   static result<basic_checkpoint> open_path(const std::filesystem::path& p,
-                                            const checkpoint_options& options) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(p, ec)) return open_directory(p, options);
-    if (p.extension() == ".json") return open_index_file(p, options);
-    return open_single(p, options);
-  }
+                                            const checkpoint_options& options);
 
   static result<basic_checkpoint> open_directory(const std::filesystem::path& dir,
-                                                 const checkpoint_options& options) {
-    namespace fs = std::filesystem;
-    if (auto why = detail::shard_name_problem(options.prefix)) {
-      return error(errc::invalid_argument,
-                   "checkpoint_options::prefix " + detail::quote(options.prefix) + " " + *why);
-    }
-    auto index_name = detail::to_fs_path(options.prefix + ".safetensors.index.json");
-    if (!index_name) return index_name.error();
-    auto single_name = detail::to_fs_path(options.prefix + ".safetensors");
-    if (!single_name) return single_name.error();
-    std::error_code ec;
-    if (fs::is_regular_file(dir / *index_name, ec))
-      return open_index_file(dir / *index_name, options);
-    if (fs::is_regular_file(dir / *single_name, ec))
-      return open_single(dir / *single_name, options);
-    std::vector<fs::path> indexes;
-    std::vector<fs::path> files;
-    fs::directory_iterator it(dir, ec);
-    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-      const std::string name = detail::display_path(it->path().filename());
-      auto ends_with = [&name](std::string_view suffix) {
-        return name.size() > suffix.size() &&
-               name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-      };
-      std::error_code fec;
-      if (!fs::is_regular_file(it->path(), fec)) continue;
-      if (ends_with(".safetensors.index.json")) indexes.push_back(it->path());
-      if (ends_with(".safetensors")) files.push_back(it->path());
-    }
-    const std::string shown = detail::display_path(dir);
-    if (ec) {
-      return error(errc::io_error, "cannot list " + detail::quote(shown) + ": " + ec.message());
-    }
-    if (indexes.size() == 1) return open_index_file(indexes.front(), options);
-    if (indexes.empty() && files.size() == 1) {
-      // One shard of several, its index and the other shards missing, is not a checkpoint.
-      const auto name = files.front().filename().native();
-      constexpr std::size_t tail = std::string_view("-#####-of-#####.safetensors").size();
-      if (name.size() > tail &&
-          detail::is_layout_shard_name(name, name.substr(0, name.size() - tail))) {
-        bool several = false;  // MMMMM, the 5 digits before ".safetensors", is not 00001
-        for (std::size_t i = name.size() - 17; i < name.size() - 12; ++i)
-          several = several || name[i] != (i + 13 == name.size() ? '1' : '0');
-        if (several) {
-          return error(errc::io_error,
-                       "the directory " + detail::quote(shown) + " holds only " +
-                           detail::quote(detail::display_path(files.front().filename())) +
-                           ", one shard of several, and no index: the index and the other "
-                           "shards are missing");
-        }
-      }
-      return open_single(files.front(), options);
-    }
-    if (indexes.size() > 1 || files.size() > 1) {
-      return error(errc::invalid_argument,
-                   "the directory " + detail::quote(shown) + " holds several " +
-                       (indexes.size() > 1 ? "indexes" : "safetensors files") + " and no " +
-                       detail::quote(options.prefix + ".safetensors.index.json") + " or " +
-                       detail::quote(options.prefix + ".safetensors") +
-                       "; name the file, or set checkpoint_options::prefix");
-    }
-    return error(errc::io_error, "the directory " + detail::quote(shown) + " holds no " +
-                                     detail::quote(options.prefix + ".safetensors.index.json") +
-                                     " and no safetensors file");
-  }
+                                                 const checkpoint_options& options);
 
   static result<basic_checkpoint> open_index_file(const std::filesystem::path& p,
-                                                  const checkpoint_options& options) {
-    const std::string shown = detail::display_path(p);
-    auto source = file_source::open(p);
-    if (!source) return source.error();
-    const std::uint64_t size = (*source)->byte_size();
-    if (size > options.max_index_size) {
-      return error(errc::header_too_large, detail::quote(shown) + ": the index has " +
-                                               detail::num(size) + " bytes, above the limit of " +
-                                               detail::num(options.max_index_size) +
-                                               " (checkpoint_options::max_index_size)");
-    }
-    auto length = detail::to_size_t(size, "an index");
-    if (!length) return length.error();
-    std::string text;
-    if (!detail::try_resize(text, *length))
-      return detail::out_of_memory(detail::quote(shown), size);
-    if (size != 0) {
-      if (auto r = (*source)->read_at(0, text.data(), text.size()); !r) return r.error();
-    }
-    auto index = parse_index(text);
-    if (!index) {
-      return error(index.error().code(), detail::quote(shown) + ": " + index.error().message());
-    }
-    auto c = open(std::move(*index), p.parent_path(), options);
-    if (!c) return c.error();
-    c->index_path_ = p;
-    return c;
-  }
+                                                  const checkpoint_options& options);
 
   static result<basic_checkpoint> open_single(const std::filesystem::path& p,
-                                              const checkpoint_options& options) {
-    basic_checkpoint c;
-    c.options_ = options;
-    c.directory_ = p.parent_path();
-    auto slot = std::make_unique<detail::shard_slot<>>();
-    slot->name = detail::display_path(p.filename());
-    slot->path = p;
-    c.slots_.push_back(std::move(slot));
-    c.index_.shards.push_back(c.slots_.front()->name);
-    auto s = c.shard(0);
-    if (!s) return s.error();
-    const safetensors::header& h = s->header();
-    c.index_.weight_map.reserve(h.size());
-    for (const tensor_info t : h.tensors_by_name()) {
-      c.index_.weight_map.push_back(index_entry{std::string(t.name()), 0});
-    }
-    return c;
-  }
+                                              const checkpoint_options& options);
 
-  result<std::pair<shard_view, tensor_info>> locate(std::string_view name) const {
-    const auto i = index_.find(name);
-    if (!i) {
-      return error(errc::tensor_not_found,
-                   "the checkpoint has no tensor named " + detail::quote(name));
-    }
-    auto s = shard(*i);
-    if (!s) return s.error();
-    auto t = s->header().find(name);
-    if (!t) {
-      return error(errc::tensor_not_found,
-                   "tensor " + detail::quote(name) + " is listed in shard " +
-                       detail::quote(slots_[*i]->name) + ", which does not hold it");
-    }
-    return std::pair<shard_view, tensor_info>(*s, *t);
-  }
+  result<std::pair<shard_view, tensor_info>> locate(std::string_view name) const;
 
   checkpoint_options options_;
   std::filesystem::path directory_;
@@ -6231,7 +5970,8 @@ struct sharded_write_options {
   std::optional<metadata_map> shard_metadata = metadata_map{{"format", "pt"}};
   /// Extra keys for the index's `metadata` object (any JSON values; must be an object or null).
   /// `total_size` is always the computed sum and replaces a `total_size` given here.
-  nlohmann::json index_metadata;
+  /// `*index_metadata` is the nlohmann::json (json_value).
+  json_value index_metadata;
   /// Alignment, header limit, sync and progress of every shard file (progress: bytes over all
   /// shards for save_sharded, per shard file for sharded_stream_writer).
   write_options write;
@@ -6248,75 +5988,7 @@ class shard_layout {
   /// is not a plain file name or index_metadata that is not an object.
   template <class = void>
   static result<shard_layout> create(const std::vector<tensor_spec>& tensors,
-                                     const sharded_write_options& options = {}) {
-    using detail::quote;
-    auto why = detail::shard_name_problem(options.prefix);
-    if (!why) why = detail::shard_name_problem(options.prefix + ".safetensors");
-    if (why) {
-      return error(errc::invalid_argument,
-                   "sharded_write_options::prefix " + quote(options.prefix) + " " + *why);
-    }
-    if (auto e = detail::check_utf8(options.prefix, "the prefix")) return std::move(*e);
-    if (!options.index_metadata.is_object() && !options.index_metadata.is_null()) {
-      return error(errc::invalid_argument,
-                   "sharded_write_options::index_metadata must be a JSON object");
-    }
-    auto sizes = detail::validate_specs(tensors, false);
-    if (!sizes) return sizes.error();
-    std::uint64_t total = 0;
-    for (const std::uint64_t size : *sizes) {
-      if (!detail::checked_add(total, size, total)) {
-        return error(errc::validation_overflow, "the checkpoint's size overflows 64 bits");
-      }
-    }
-
-    shard_layout out;
-    out.total_size_ = total;
-    std::vector<std::size_t> current;
-    std::uint64_t current_size = 0;
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      if ((*sizes)[i] > options.max_shard_size) {
-        out.members_.push_back({i});
-        continue;
-      }
-      if (current_size + (*sizes)[i] > options.max_shard_size) {  // both <= the limit: no overflow
-        out.members_.push_back(std::move(current));
-        current.clear();
-        current_size = 0;
-      }
-      current.push_back(i);
-      current_size += (*sizes)[i];
-    }
-    if (!current.empty() || out.members_.empty()) out.members_.push_back(std::move(current));
-
-    const std::size_t n = out.members_.size();
-    if (n == 1) {
-      out.files_.push_back(options.prefix + ".safetensors");
-      return out;
-    }
-    auto pad5 = [](std::size_t v) {
-      std::string s = std::to_string(v);
-      return std::string(s.size() < 5 ? 5 - s.size() : 0, '0') + s;
-    };
-    for (std::size_t k = 0; k < n; ++k) {
-      out.files_.push_back(options.prefix + "-" + pad5(k + 1) + "-of-" + pad5(n) + ".safetensors");
-    }
-    shard_index index;
-    index.metadata =
-        options.index_metadata.is_object() ? options.index_metadata : nlohmann::json::object();
-    index.metadata["total_size"] = total;
-    index.shards = out.files_;  // already in byte order: same prefix, zero-padded numbers
-    index.weight_map.reserve(tensors.size());
-    for (std::size_t k = 0; k < n; ++k) {
-      for (const std::size_t i : out.members_[k]) index.weight_map.push_back({tensors[i].name, k});
-    }
-    std::sort(index.weight_map.begin(), index.weight_map.end(),
-              [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
-    auto json = format_index(index);
-    if (!json) return json.error();
-    out.index_json_ = std::move(*json);
-    return out;
-  }
+                                     const sharded_write_options& options = {});
 
   std::size_t shard_count() const noexcept { return files_.size(); }
   /// True when there is more than one shard (and so an index).
@@ -6336,6 +6008,645 @@ class shard_layout {
   std::uint64_t total_size_ = 0;
   std::string index_json_;
 };
+
+namespace detail {
+/// save_sharded's work, once the path argument is converted (`root`: its error first).
+template <class = void>
+result<shard_layout> save_sharded_at(result<std::filesystem::path> root,
+                                     const std::vector<tensor_spec>& tensors,
+                                     const std::optional<metadata_map>& metadata,
+                                     const sharded_write_options& options);
+}  // namespace detail
+
+namespace detail {
+/// The metadata argument of save_sharded and sharded_stream_writer::create: a metadata_map, an
+/// optional of one or std::nullopt, deduced, so that a braced `{}` third argument still means
+/// default options (the overload without metadata) as it did before that argument existed.
+template <class M>
+inline constexpr bool is_metadata_arg_v =
+    std::is_convertible_v<const M&, std::optional<metadata_map>> &&
+    !std::is_convertible_v<const M&, sharded_write_options>;
+}  // namespace detail
+
+/// Writes `tensors` into the directory `dir` as a checkpoint whose every shard has `metadata` as
+/// its `__metadata__`, as save_file writes it (nullopt: none; options.shard_metadata is not
+/// used; transformers' loader wants a "format" key). In order (docs/index.md#write-order): every
+/// shard is validated first; then `dir` is created if missing (with its parents); the shards per
+/// shard_layout and the index are written and flushed under temporary names; then an existing
+/// `<prefix>.safetensors.index.json` is removed (also when the result is a single
+/// `<prefix>.safetensors`), the shards are renamed over their names and the index last, so an
+/// index never points at missing, partial or replaced shards. Only then are the previous
+/// checkpoint's files of the same prefix that the new one does not use removed
+/// (`<prefix>-NNNNN-of-MMMMM.safetensors`, and `<prefix>.safetensors` when the result is
+/// sharded), best effort; other files are left alone. Returns the layout (file names,
+/// assignment). The writer's errors, shard_layout's, and IoError for a `dir` that is not a
+/// directory or cannot be created. An error before the renames leaves the previous checkpoint
+/// as it was; until the renames the new checkpoint takes its full size on disk next to it, and
+/// one file descriptor per shard stays open (it holds the shard's lock, see
+/// docs/writing.md#what-a-kill-leaves).
+template <class P, class M,
+          std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
+result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const M& metadata_arg,
+                                  const sharded_write_options& options = {}) {
+  return detail::save_sharded_at(detail::to_fs_path(dir), tensors, metadata_arg, options);
+}
+
+/// save_sharded with options.shard_metadata (by default {"format":"pt"}) as every shard's
+/// `__metadata__`.
+template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const sharded_write_options& options = {}) {
+  return save_sharded(dir, tensors, options.shard_metadata, options);
+}
+
+/// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
+/// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
+/// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
+/// flushes every shard, then renames the shards and the index last and removes the previous
+/// checkpoint's unused files, as save_sharded does. Before commit() only the directory (created by
+/// create() when missing) and temporary files appear; destruction without commit removes every
+/// temporary file. One temporary file per shard is open until commit. Move-only; not thread-safe.
+template <class = void>
+class basic_sharded_stream_writer {
+ public:
+  basic_sharded_stream_writer() = default;
+  basic_sharded_stream_writer(basic_sharded_stream_writer&&) noexcept = default;
+  basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
+  ~basic_sharded_stream_writer() = default;
+
+  /// Plans the shards of `tensors` (bytes and producers ignored), each with `metadata` as its
+  /// `__metadata__` as save_sharded writes it (options.shard_metadata is not used), creates the
+  /// directory `dir` when missing (with its parents; IoError when it is not a directory or
+  /// cannot be created) and creates a temporary file per shard in it.
+  template <class P, class M,
+            std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const M& metadata_arg,
+                                                    const sharded_write_options& options = {}) {
+    return create_at(detail::to_fs_path(dir), tensors, metadata_arg, options);
+  }
+  /// create() with options.shard_metadata (by default {"format":"pt"}) as every shard's
+  /// `__metadata__`.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const sharded_write_options& options = {}) {
+    return create(dir, tensors, options.shard_metadata, options);
+  }
+
+  /// Writes the next `chunk` of tensor `name` (TensorNotFound for an undeclared name,
+  /// InvalidArgument past its end).
+  result<void> write(std::string_view name, span<const std::byte> chunk);
+  /// Bytes written so far for tensor `name` (0 for an unknown name).
+  std::uint64_t bytes_written(std::string_view name) const;
+  /// The layout being written.
+  const shard_layout& layout() const noexcept;
+  /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
+  /// writer stays usable), flushes and closes every shard and the index under temporary names,
+  /// removes a stale index, renames the shards in order and the index last, then removes the
+  /// previous checkpoint's unused files of the prefix (as save_sharded does). After any other
+  /// error the writer is discarded: before the renames, the previous checkpoint is as it was;
+  /// during them, shards already renamed remain, without an index.
+  result<void> commit();
+  /// Removes every temporary file; nothing is written.
+  void discard() noexcept { state_.reset(); }
+
+ private:
+  static result<basic_sharded_stream_writer> create_at(result<std::filesystem::path> root,
+                                                       const std::vector<tensor_spec>& tensors,
+                                                       const std::optional<metadata_map>& metadata,
+                                                       const sharded_write_options& options);
+  struct state {
+    shard_layout layout;
+    std::vector<stream_writer> writers;
+    std::unordered_map<std::string, std::size_t> shard_of;
+    std::filesystem::path index_path;
+    std::filesystem::path directory;
+    std::string prefix;
+    bool sync = true;
+  };
+  std::unique_ptr<state> state_;
+};
+
+/// The streaming sharded writer (a class template only so that it is compiled when used).
+using sharded_stream_writer = basic_sharded_stream_writer<>;
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+namespace detail {
+template <class>
+bool is_layout_shard_name(const std::filesystem::path::string_type& name,
+                          const std::filesystem::path::string_type& prefix) {
+  using char_type = std::filesystem::path::value_type;
+  constexpr std::string_view tail = "-#####-of-#####.safetensors";
+  if (name.size() != prefix.size() + tail.size()) return false;
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  std::uint32_t number[2] = {0, 0};  // NNNNN at tail[1..5], MMMMM at tail[10..14]
+  for (std::size_t i = 0; i < tail.size(); ++i) {
+    const char_type c = name[prefix.size() + i];
+    if (tail[i] != '#') {
+      if (c != static_cast<char_type>(tail[i])) return false;
+      continue;
+    }
+    if (c < '0' || c > '9') return false;
+    std::uint32_t& n = number[i < 6 ? 0 : 1];
+    n = n * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return number[0] >= 1 && number[0] <= number[1];
+}
+}  // namespace detail
+
+template <class T>
+auto basic_checkpoint<T>::open(shard_index index, const std::filesystem::path& directory,
+                               const checkpoint_options& options) -> result<basic_checkpoint> {
+  if (options.open_shard && options.access == shard_access::mapped) {
+    return error(errc::invalid_argument,
+                 "checkpoint_options::open_shard needs shard_access::reader");
+  }
+  basic_checkpoint c;
+  c.options_ = options;
+  c.directory_ = directory;
+  c.sharded_ = true;
+  for (const std::string& name : index.shards) {
+    if (auto why = detail::shard_name_problem(name)) {
+      return error(errc::invalid_header_deserialization,
+                   "the shard name " + detail::quote(name) + " " + *why);
+    }
+    auto file = detail::to_fs_path(name);
+    if (!file) return file.error();
+    auto slot = std::make_unique<detail::shard_slot<>>();
+    slot->name = name;
+    slot->path = directory / *file;
+    c.slots_.push_back(std::move(slot));
+  }
+  for (const index_entry& e : index.weight_map) {
+    if (e.shard >= c.slots_.size()) {
+      return error(errc::invalid_argument,
+                   "checkpoint::open: tensor " + detail::quote(e.name) + " has no shard");
+    }
+  }
+  auto& map = index.weight_map;  // parse_index sorts it; an index built by hand may not be
+  if (!std::is_sorted(map.begin(), map.end(),
+                      [](const index_entry& a, const index_entry& b) { return a.name < b.name; })) {
+    std::stable_sort(map.begin(), map.end(),
+                     [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
+  }
+  for (std::size_t i = 1; i < map.size(); ++i) {
+    if (map[i].name == map[i - 1].name) {
+      return error(errc::duplicate_key,
+                   "the weight_map lists tensor " + detail::quote(map[i].name) + " twice");
+    }
+  }
+  c.index_ = std::move(index);
+  return c;
+}
+
+template <class T>
+auto basic_checkpoint<T>::shard_of(std::string_view name) const noexcept
+    -> std::optional<std::size_t> {
+  return index_.find(name);
+}
+
+template <class T>
+auto basic_checkpoint<T>::shard(std::size_t i) const -> result<shard_view> {
+  if (i >= slots_.size()) {
+    return error(errc::invalid_argument, "shard " + detail::num(i) + " of " +
+                                             detail::num(slots_.size()) + " does not exist");
+  }
+  detail::shard_slot<>& s = *slots_[i];
+  // Double-checked: std::mutex needs no -pthread on older glibc, unlike std::call_once.
+  if (!s.ready.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(s.opening);
+    if (!s.ready.load(std::memory_order_relaxed)) {
+      s.open(options_);
+      s.ready.store(true, std::memory_order_release);
+    }
+  }
+  if (s.failure) return *s.failure;
+  return shard_view(&s);
+}
+
+template <class T>
+auto basic_checkpoint<T>::at(std::string_view name) const -> result<tensor_info> {
+  auto s = locate(name);
+  if (!s) return s.error();
+  return s->second;
+}
+
+template <class T>
+auto basic_checkpoint<T>::find(std::string_view name) const -> std::optional<tensor_info> {
+  auto s = locate(name);
+  if (!s) return std::nullopt;
+  return s->second;
+}
+
+template <class T>
+auto basic_checkpoint<T>::tensors() const -> result<std::vector<tensor_info>> {
+  std::vector<tensor_info> out;
+  out.reserve(index_.weight_map.size());
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    auto s = shard(i);
+    if (!s) return s.error();
+    for (const tensor_info t : s->header().tensors()) {
+      if (index_.find(t.name()) == std::optional<std::size_t>(i)) out.push_back(t);
+    }
+  }
+  if (out.size() != index_.weight_map.size()) {  // a listed tensor is missing: locate names it
+    for (const index_entry& e : index_.weight_map) {
+      if (auto s = locate(e.name); !s) return s.error();
+    }
+  }
+  return out;
+}
+
+template <class T>
+auto basic_checkpoint<T>::tensor(std::string_view name) const -> result<tensor_view> {
+  auto s = locate(name);
+  if (!s) return s.error();
+  const mapped_file* m = s->first.mapped();
+  if (m == nullptr) {
+    return error(errc::invalid_argument,
+                 "tensor(): the checkpoint reads its shards with shard_access::reader; use "
+                 "read_into or read");
+  }
+  return m->tensor(s->second);
+}
+
+template <class T>
+auto basic_checkpoint<T>::read_into(std::string_view name, span<std::byte> dst) const
+    -> result<void> {
+  auto s = locate(name);
+  if (!s) return s.error();
+  return s->first.read_into(s->second, dst);
+}
+
+template <class T>
+auto basic_checkpoint<T>::read(std::string_view name) const -> result<std::vector<std::byte>> {
+  auto s = locate(name);
+  if (!s) return s.error();
+  if (const source_reader* r = s->first.reader()) return r->read(s->second);
+  auto size = detail::to_size_t(s->second.byte_size(), "a tensor");
+  if (!size) return size.error();
+  std::vector<std::byte> out;
+  if (!detail::try_resize(out, *size)) {
+    return detail::out_of_memory("read: " + detail::tensor_name(name), *size);
+  }
+  if (auto r = s->first.read_into(s->second, span<std::byte>(out)); !r) return r.error();
+  return out;
+}
+
+template <class T>
+auto basic_checkpoint<T>::verify(const verify_options& options) const -> verify_report {
+  using detail::quote;
+  verify_report report;
+  std::vector<const safetensors::header*> headers(slots_.size(), nullptr);
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    auto s = shard(i);
+    if (!s) {
+      report.problems.push_back(
+          error(s.error().code(), "shard " + quote(slots_[i]->name) + ": " + s.error().message()));
+      continue;
+    }
+    headers[i] = &s->header();
+    ++report.shards_opened;
+  }
+  // Where each tensor name first appears, across shards in name order.
+  std::unordered_map<std::string_view, std::size_t> holder;
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    if (headers[i] == nullptr) continue;
+    for (const tensor_info t : headers[i]->tensors_by_name()) {
+      const auto [it, inserted] = holder.emplace(t.name(), i);
+      if (!inserted) {
+        report.problems.push_back(error(errc::duplicate_key, "tensor " + quote(t.name()) +
+                                                                 " is in shards " +
+                                                                 quote(slots_[it->second]->name) +
+                                                                 " and " + quote(slots_[i]->name)));
+      }
+    }
+  }
+  bool complete = true;
+  for (const index_entry& e : index_.weight_map) {
+    const safetensors::header* h = headers[e.shard];
+    if (h == nullptr) {
+      complete = false;
+      continue;
+    }
+    if (auto t = h->find(e.name)) {
+      ++report.tensor_count;
+      report.tensor_bytes += t->byte_size();  // each <= a shard's size: no overflow in practice
+    } else {
+      complete = false;
+      std::string elsewhere;
+      if (const auto it = holder.find(e.name); it != holder.end()) {
+        elsewhere = " (it is in shard " + quote(slots_[it->second]->name) + ")";
+      }
+      report.problems.push_back(
+          error(errc::tensor_not_found, "tensor " + quote(e.name) + " is listed in shard " +
+                                            quote(slots_[e.shard]->name) +
+                                            ", which does not hold it" + elsewhere));
+    }
+  }
+  if (!options.allow_unlisted_tensors) {
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+      if (headers[i] == nullptr) continue;
+      for (const tensor_info t : headers[i]->tensors_by_name()) {
+        if (!index_.find(t.name())) {
+          report.problems.push_back(error(errc::tensor_not_found,
+                                          "shard " + quote(slots_[i]->name) + " holds tensor " +
+                                              quote(t.name()) + ", which the index does not list"));
+        }
+      }
+    }
+  }
+  if (sharded_) detail::check_total_size(index_, complete, report);
+  return report;
+}
+
+template <class T>
+auto basic_checkpoint<T>::specs() const -> result<std::vector<tensor_spec>> {
+  std::vector<tensor_spec> out;
+  out.reserve(index_.weight_map.size());
+  for (const index_entry& e : index_.weight_map) {
+    auto s = locate(e.name);
+    if (!s) return s.error();
+    const tensor_info& t = s->second;
+    tensor_spec spec;
+    spec.name = e.name;
+    spec.dtype = t.dtype();
+    spec.shape.assign(t.shape().begin(), t.shape().end());
+    if (const mapped_file* m = s->first.mapped()) {
+      spec.bytes = m->tensor(t).bytes();
+    } else if (const source_reader* r = s->first.reader()) {
+      const random_access_source* src = &r->source();
+      const std::uint64_t base = r->header().data_offset() + t.offsets().begin;
+      spec.producer = [src, base](std::uint64_t offset, span<std::byte> dst) -> result<void> {
+        return src->read_at(base + offset, dst.data(), dst.size());
+      };
+    }
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+template <class T>
+auto basic_checkpoint<T>::merged_metadata() const -> result<std::optional<metadata_map>> {
+  std::optional<metadata_map> out;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    auto s = shard(i);
+    if (!s) return s.error();
+    const auto& md = s->header().metadata();
+    if (!md) continue;
+    if (!out) out.emplace();
+    for (const auto& kv : *md) out->insert(kv);
+  }
+  return out;
+}
+
+template <class T>
+auto basic_checkpoint<T>::open_path(const std::filesystem::path& p,
+                                    const checkpoint_options& options) -> result<basic_checkpoint> {
+  std::error_code ec;
+  if (std::filesystem::is_directory(p, ec)) return open_directory(p, options);
+  if (p.extension() == ".json") return open_index_file(p, options);
+  return open_single(p, options);
+}
+
+template <class T>
+auto basic_checkpoint<T>::open_directory(const std::filesystem::path& dir,
+                                         const checkpoint_options& options)
+    -> result<basic_checkpoint> {
+  namespace fs = std::filesystem;
+  if (auto why = detail::shard_name_problem(options.prefix)) {
+    return error(errc::invalid_argument,
+                 "checkpoint_options::prefix " + detail::quote(options.prefix) + " " + *why);
+  }
+  auto index_name = detail::to_fs_path(options.prefix + ".safetensors.index.json");
+  if (!index_name) return index_name.error();
+  auto single_name = detail::to_fs_path(options.prefix + ".safetensors");
+  if (!single_name) return single_name.error();
+  std::error_code ec;
+  if (fs::is_regular_file(dir / *index_name, ec))
+    return open_index_file(dir / *index_name, options);
+  if (fs::is_regular_file(dir / *single_name, ec)) return open_single(dir / *single_name, options);
+  std::vector<fs::path> indexes;
+  std::vector<fs::path> files;
+  fs::directory_iterator it(dir, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = detail::display_path(it->path().filename());
+    auto ends_with = [&name](std::string_view suffix) {
+      return name.size() > suffix.size() &&
+             name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    std::error_code fec;
+    if (!fs::is_regular_file(it->path(), fec)) continue;
+    if (ends_with(".safetensors.index.json")) indexes.push_back(it->path());
+    if (ends_with(".safetensors")) files.push_back(it->path());
+  }
+  const std::string shown = detail::display_path(dir);
+  if (ec) {
+    return error(errc::io_error, "cannot list " + detail::quote(shown) + ": " + ec.message());
+  }
+  if (indexes.size() == 1) return open_index_file(indexes.front(), options);
+  if (indexes.empty() && files.size() == 1) {
+    // One shard of several, its index and the other shards missing, is not a checkpoint.
+    const auto name = files.front().filename().native();
+    constexpr std::size_t tail = std::string_view("-#####-of-#####.safetensors").size();
+    if (name.size() > tail &&
+        detail::is_layout_shard_name(name, name.substr(0, name.size() - tail))) {
+      bool several = false;  // MMMMM, the 5 digits before ".safetensors", is not 00001
+      for (std::size_t i = name.size() - 17; i < name.size() - 12; ++i)
+        several = several || name[i] != (i + 13 == name.size() ? '1' : '0');
+      if (several) {
+        return error(errc::io_error,
+                     "the directory " + detail::quote(shown) + " holds only " +
+                         detail::quote(detail::display_path(files.front().filename())) +
+                         ", one shard of several, and no index: the index and the other "
+                         "shards are missing");
+      }
+    }
+    return open_single(files.front(), options);
+  }
+  if (indexes.size() > 1 || files.size() > 1) {
+    return error(errc::invalid_argument,
+                 "the directory " + detail::quote(shown) + " holds several " +
+                     (indexes.size() > 1 ? "indexes" : "safetensors files") + " and no " +
+                     detail::quote(options.prefix + ".safetensors.index.json") + " or " +
+                     detail::quote(options.prefix + ".safetensors") +
+                     "; name the file, or set checkpoint_options::prefix");
+  }
+  return error(errc::io_error, "the directory " + detail::quote(shown) + " holds no " +
+                                   detail::quote(options.prefix + ".safetensors.index.json") +
+                                   " and no safetensors file");
+}
+
+template <class T>
+auto basic_checkpoint<T>::open_index_file(const std::filesystem::path& p,
+                                          const checkpoint_options& options)
+    -> result<basic_checkpoint> {
+  const std::string shown = detail::display_path(p);
+  auto source = file_source::open(p);
+  if (!source) return source.error();
+  const std::uint64_t size = (*source)->byte_size();
+  if (size > options.max_index_size) {
+    return error(errc::header_too_large, detail::quote(shown) + ": the index has " +
+                                             detail::num(size) + " bytes, above the limit of " +
+                                             detail::num(options.max_index_size) +
+                                             " (checkpoint_options::max_index_size)");
+  }
+  auto length = detail::to_size_t(size, "an index");
+  if (!length) return length.error();
+  std::string text;
+  if (!detail::try_resize(text, *length)) return detail::out_of_memory(detail::quote(shown), size);
+  if (size != 0) {
+    if (auto r = (*source)->read_at(0, text.data(), text.size()); !r) return r.error();
+  }
+  auto index = parse_index(text);
+  if (!index) {
+    return error(index.error().code(), detail::quote(shown) + ": " + index.error().message());
+  }
+  auto c = open(std::move(*index), p.parent_path(), options);
+  if (!c) return c.error();
+  c->index_path_ = p;
+  return c;
+}
+
+template <class T>
+auto basic_checkpoint<T>::open_single(const std::filesystem::path& p,
+                                      const checkpoint_options& options)
+    -> result<basic_checkpoint> {
+  basic_checkpoint c;
+  c.options_ = options;
+  c.directory_ = p.parent_path();
+  auto slot = std::make_unique<detail::shard_slot<>>();
+  slot->name = detail::display_path(p.filename());
+  slot->path = p;
+  c.slots_.push_back(std::move(slot));
+  c.index_.shards.push_back(c.slots_.front()->name);
+  auto s = c.shard(0);
+  if (!s) return s.error();
+  const safetensors::header& h = s->header();
+  c.index_.weight_map.reserve(h.size());
+  for (const tensor_info t : h.tensors_by_name()) {
+    c.index_.weight_map.push_back(index_entry{std::string(t.name()), 0});
+  }
+  return c;
+}
+
+template <class T>
+auto basic_checkpoint<T>::locate(std::string_view name) const
+    -> result<std::pair<shard_view, tensor_info>> {
+  const auto i = index_.find(name);
+  if (!i) {
+    return error(errc::tensor_not_found,
+                 "the checkpoint has no tensor named " + detail::quote(name));
+  }
+  auto s = shard(*i);
+  if (!s) return s.error();
+  auto t = s->header().find(name);
+  if (!t) {
+    return error(errc::tensor_not_found, "tensor " + detail::quote(name) + " is listed in shard " +
+                                             detail::quote(slots_[*i]->name) +
+                                             ", which does not hold it");
+  }
+  return std::pair<shard_view, tensor_info>(*s, *t);
+}
+
+SAFETENSORS_FUNC void detail::check_total_size(const shard_index& index, bool complete,
+                                               verify_report& report) {
+  if (!index.metadata->is_object()) return;
+  const auto it = index.metadata->find("total_size");
+  if (it == index.metadata->end()) return;
+  const auto total = index.total_size();
+  if (!total) {
+    report.problems.push_back(error(errc::invalid_header_deserialization,
+                                    std::string("metadata.total_size is a JSON ") +
+                                        it->type_name() + ", not a non-negative integer"));
+  } else if (complete && *total != report.tensor_bytes) {
+    report.problems.push_back(
+        error(errc::invalid_header_deserialization, "metadata.total_size is " + num(*total) +
+                                                        ", but the listed tensors hold " +
+                                                        num(report.tensor_bytes) + " bytes"));
+  }
+}
+
+template <class>
+result<shard_layout> shard_layout::create(const std::vector<tensor_spec>& tensors,
+                                          const sharded_write_options& options) {
+  using detail::quote;
+  auto why = detail::shard_name_problem(options.prefix);
+  if (!why) why = detail::shard_name_problem(options.prefix + ".safetensors");
+  if (why) {
+    return error(errc::invalid_argument,
+                 "sharded_write_options::prefix " + quote(options.prefix) + " " + *why);
+  }
+  if (auto e = detail::check_utf8(options.prefix, "the prefix")) return std::move(*e);
+  if (!options.index_metadata->is_object() && !options.index_metadata->is_null()) {
+    return error(errc::invalid_argument,
+                 "sharded_write_options::index_metadata must be a JSON object");
+  }
+  auto sizes = detail::validate_specs(tensors, false);
+  if (!sizes) return sizes.error();
+  std::uint64_t total = 0;
+  for (const std::uint64_t size : *sizes) {
+    if (!detail::checked_add(total, size, total)) {
+      return error(errc::validation_overflow, "the checkpoint's size overflows 64 bits");
+    }
+  }
+
+  shard_layout out;
+  out.total_size_ = total;
+  std::vector<std::size_t> current;
+  std::uint64_t current_size = 0;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if ((*sizes)[i] > options.max_shard_size) {
+      out.members_.push_back({i});
+      continue;
+    }
+    if (current_size + (*sizes)[i] > options.max_shard_size) {  // both <= the limit: no overflow
+      out.members_.push_back(std::move(current));
+      current.clear();
+      current_size = 0;
+    }
+    current.push_back(i);
+    current_size += (*sizes)[i];
+  }
+  if (!current.empty() || out.members_.empty()) out.members_.push_back(std::move(current));
+
+  const std::size_t n = out.members_.size();
+  if (n == 1) {
+    out.files_.push_back(options.prefix + ".safetensors");
+    return out;
+  }
+  auto pad5 = [](std::size_t v) {
+    std::string s = std::to_string(v);
+    return std::string(s.size() < 5 ? 5 - s.size() : 0, '0') + s;
+  };
+  for (std::size_t k = 0; k < n; ++k) {
+    out.files_.push_back(options.prefix + "-" + pad5(k + 1) + "-of-" + pad5(n) + ".safetensors");
+  }
+  shard_index index;
+  index.metadata =
+      options.index_metadata->is_object() ? options.index_metadata : nlohmann::json::object();
+  (*index.metadata)["total_size"] = total;
+  index.shards = out.files_;  // already in byte order: same prefix, zero-padded numbers
+  index.weight_map.reserve(tensors.size());
+  for (std::size_t k = 0; k < n; ++k) {
+    for (const std::size_t i : out.members_[k]) index.weight_map.push_back({tensors[i].name, k});
+  }
+  std::sort(index.weight_map.begin(), index.weight_map.end(),
+            [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
+  auto json = format_index(index);
+  if (!json) return json.error();
+  out.index_json_ = std::move(*json);
+  return out;
+}
 
 namespace detail {
 template <class = void>
@@ -6497,38 +6808,11 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
 }  // namespace detail
 
 namespace detail {
-/// The metadata argument of save_sharded and sharded_stream_writer::create: a metadata_map, an
-/// optional of one or std::nullopt, deduced, so that a braced `{}` third argument still means
-/// default options (the overload without metadata) as it did before that argument existed.
-template <class M>
-inline constexpr bool is_metadata_arg_v =
-    std::is_convertible_v<const M&, std::optional<metadata_map>> &&
-    !std::is_convertible_v<const M&, sharded_write_options>;
-}  // namespace detail
-
-/// Writes `tensors` into the directory `dir` as a checkpoint whose every shard has `metadata` as
-/// its `__metadata__`, as save_file writes it (nullopt: none; options.shard_metadata is not
-/// used; transformers' loader wants a "format" key). In order (docs/index.md#write-order): every
-/// shard is validated first; then `dir` is created if missing (with its parents); the shards per
-/// shard_layout and the index are written and flushed under temporary names; then an existing
-/// `<prefix>.safetensors.index.json` is removed (also when the result is a single
-/// `<prefix>.safetensors`), the shards are renamed over their names and the index last, so an
-/// index never points at missing, partial or replaced shards. Only then are the previous
-/// checkpoint's files of the same prefix that the new one does not use removed
-/// (`<prefix>-NNNNN-of-MMMMM.safetensors`, and `<prefix>.safetensors` when the result is
-/// sharded), best effort; other files are left alone. Returns the layout (file names,
-/// assignment). The writer's errors, shard_layout's, and IoError for a `dir` that is not a
-/// directory or cannot be created. An error before the renames leaves the previous checkpoint
-/// as it was; until the renames the new checkpoint takes its full size on disk next to it, and
-/// one file descriptor per shard stays open (it holds the shard's lock, see
-/// docs/writing.md#what-a-kill-leaves).
-template <class P, class M,
-          std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
-result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
-                                  const M& metadata_arg,
-                                  const sharded_write_options& options = {}) {
-  const std::optional<metadata_map>& metadata = metadata_arg;
-  auto root = detail::to_fs_path(dir);
+template <class>
+result<shard_layout> save_sharded_at(result<std::filesystem::path> root,
+                                     const std::vector<tensor_spec>& tensors,
+                                     const std::optional<metadata_map>& metadata,
+                                     const sharded_write_options& options) {
   if (!root) return root.error();
   auto layout = shard_layout::create(tensors, options);
   if (!layout) return layout.error();
@@ -6573,146 +6857,106 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
   }
   return std::move(*layout);
 }
+}  // namespace detail
 
-/// save_sharded with options.shard_metadata (by default {"format":"pt"}) as every shard's
-/// `__metadata__`.
-template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
-                                  const sharded_write_options& options = {}) {
-  return save_sharded(dir, tensors, options.shard_metadata, options);
+template <class T>
+auto basic_sharded_stream_writer<T>::write(std::string_view name, span<const std::byte> chunk)
+    -> result<void> {
+  if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
+  const auto it = state_->shard_of.find(std::string(name));
+  if (it == state_->shard_of.end()) {
+    return error(errc::tensor_not_found,
+                 "sharded_stream_writer: no tensor named " + detail::quote(name) + " was declared");
+  }
+  return state_->writers[it->second].write(name, chunk);
 }
 
-/// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
-/// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
-/// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
-/// flushes every shard, then renames the shards and the index last and removes the previous
-/// checkpoint's unused files, as save_sharded does. Before commit() only the directory (created by
-/// create() when missing) and temporary files appear; destruction without commit removes every
-/// temporary file. One temporary file per shard is open until commit. Move-only; not thread-safe.
-template <class = void>
-class basic_sharded_stream_writer {
- public:
-  basic_sharded_stream_writer() = default;
-  basic_sharded_stream_writer(basic_sharded_stream_writer&&) noexcept = default;
-  basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
-  ~basic_sharded_stream_writer() = default;
+template <class T>
+auto basic_sharded_stream_writer<T>::bytes_written(std::string_view name) const -> std::uint64_t {
+  if (!state_) return 0;
+  const auto it = state_->shard_of.find(std::string(name));
+  return it == state_->shard_of.end() ? 0 : state_->writers[it->second].bytes_written(name);
+}
 
-  /// Plans the shards of `tensors` (bytes and producers ignored), each with `metadata` as its
-  /// `__metadata__` as save_sharded writes it (options.shard_metadata is not used), creates the
-  /// directory `dir` when missing (with its parents; IoError when it is not a directory or
-  /// cannot be created) and creates a temporary file per shard in it.
-  template <class P, class M,
-            std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
-  static result<basic_sharded_stream_writer> create(const P& dir,
-                                                    const std::vector<tensor_spec>& tensors,
-                                                    const M& metadata_arg,
-                                                    const sharded_write_options& options = {}) {
-    const std::optional<metadata_map>& metadata = metadata_arg;
-    auto root = detail::to_fs_path(dir);
-    if (!root) return root.error();
-    auto layout = shard_layout::create(tensors, options);
-    if (!layout) return layout.error();
-    auto index_path = detail::index_path_in(*root, options.prefix);
-    if (!index_path) return index_path.error();
-    if (auto r = detail::ensure_directory(*root); !r) return r.error();
-    auto s = std::make_unique<state>();
-    s->index_path = std::move(*index_path);
-    s->directory = *root;
-    s->prefix = options.prefix;
-    s->sync = options.write.sync;
-    for (std::size_t k = 0; k < layout->shard_count(); ++k) {
-      auto name = detail::to_fs_path(layout->shards()[k]);
-      if (!name) return name.error();
-      auto w =
-          stream_writer::create(*root / *name, detail::shard_specs(tensors, layout->members()[k]),
-                                metadata, options.write);
-      if (!w) return w.error();
-      s->writers.push_back(std::move(*w));
-      for (const std::size_t i : layout->members()[k]) s->shard_of.emplace(tensors[i].name, k);
-    }
-    s->layout = std::move(*layout);
-    basic_sharded_stream_writer out;
-    out.state_ = std::move(s);
-    return out;
-  }
-  /// create() with options.shard_metadata (by default {"format":"pt"}) as every shard's
-  /// `__metadata__`.
-  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<basic_sharded_stream_writer> create(const P& dir,
-                                                    const std::vector<tensor_spec>& tensors,
-                                                    const sharded_write_options& options = {}) {
-    return create(dir, tensors, options.shard_metadata, options);
-  }
+template <class T>
+auto basic_sharded_stream_writer<T>::layout() const noexcept -> const shard_layout& {
+  static const shard_layout empty;
+  return state_ ? state_->layout : empty;
+}
 
-  /// Writes the next `chunk` of tensor `name` (TensorNotFound for an undeclared name,
-  /// InvalidArgument past its end).
-  result<void> write(std::string_view name, span<const std::byte> chunk) {
-    if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
-    const auto it = state_->shard_of.find(std::string(name));
-    if (it == state_->shard_of.end()) {
-      return error(errc::tensor_not_found, "sharded_stream_writer: no tensor named " +
-                                               detail::quote(name) + " was declared");
-    }
-    return state_->writers[it->second].write(name, chunk);
-  }
-  /// Bytes written so far for tensor `name` (0 for an unknown name).
-  std::uint64_t bytes_written(std::string_view name) const {
-    if (!state_) return 0;
-    const auto it = state_->shard_of.find(std::string(name));
-    return it == state_->shard_of.end() ? 0 : state_->writers[it->second].bytes_written(name);
-  }
-  /// The layout being written.
-  const shard_layout& layout() const noexcept {
-    static const shard_layout empty;
-    return state_ ? state_->layout : empty;
-  }
-  /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
-  /// writer stays usable), flushes and closes every shard and the index under temporary names,
-  /// removes a stale index, renames the shards in order and the index last, then removes the
-  /// previous checkpoint's unused files of the prefix (as save_sharded does). After any other
-  /// error the writer is discarded: before the renames, the previous checkpoint is as it was;
-  /// during them, shards already renamed remain, without an index.
-  result<void> commit() {
-    if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
-    for (const stream_writer& w : state_->writers) {
-      for (const planned_tensor& t : w.plan().tensors()) {
-        if (w.bytes_written(t.name) != t.byte_size()) {
-          return error(errc::tensor_invalid_info,
-                       "sharded_stream_writer: tensor " + detail::quote(t.name) +
-                           " is incomplete: " + detail::num(w.bytes_written(t.name)) + " of " +
-                           detail::num(t.byte_size()) + " bytes written");
-        }
+template <class T>
+auto basic_sharded_stream_writer<T>::commit() -> result<void> {
+  if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
+  for (const stream_writer& w : state_->writers) {
+    for (const planned_tensor& t : w.plan().tensors()) {
+      if (w.bytes_written(t.name) != t.byte_size()) {
+        return error(errc::tensor_invalid_info,
+                     "sharded_stream_writer: tensor " + detail::quote(t.name) +
+                         " is incomplete: " + detail::num(w.bytes_written(t.name)) + " of " +
+                         detail::num(t.byte_size()) + " bytes written");
       }
     }
-    auto s = std::move(state_);
-    for (stream_writer& w : s->writers) {
-      if (auto r = w.finish(); !r) return r;
-    }
-    return detail::publish_checkpoint(
-        s->directory, s->index_path, s->layout, s->prefix, s->sync,
-        [&s](std::size_t k) -> detail::atomic_file& { return s->writers[k].state_->file; });
   }
-  /// Removes every temporary file; nothing is written.
-  void discard() noexcept { state_.reset(); }
+  auto s = std::move(state_);
+  for (stream_writer& w : s->writers) {
+    if (auto r = w.finish(); !r) return r;
+  }
+  return detail::publish_checkpoint(
+      s->directory, s->index_path, s->layout, s->prefix, s->sync,
+      [&s](std::size_t k) -> detail::atomic_file& { return s->writers[k].state_->file; });
+}
 
- private:
-  struct state {
-    shard_layout layout;
-    std::vector<stream_writer> writers;
-    std::unordered_map<std::string, std::size_t> shard_of;
-    std::filesystem::path index_path;
-    std::filesystem::path directory;
-    std::string prefix;
-    bool sync = true;
-  };
-  std::unique_ptr<state> state_;
-};
-
-/// The streaming sharded writer (a class template only so that it is compiled when used).
-using sharded_stream_writer = basic_sharded_stream_writer<>;
+template <class T>
+auto basic_sharded_stream_writer<T>::create_at(result<std::filesystem::path> root,
+                                               const std::vector<tensor_spec>& tensors,
+                                               const std::optional<metadata_map>& metadata,
+                                               const sharded_write_options& options)
+    -> result<basic_sharded_stream_writer> {
+  if (!root) return root.error();
+  auto layout = shard_layout::create(tensors, options);
+  if (!layout) return layout.error();
+  auto index_path = detail::index_path_in(*root, options.prefix);
+  if (!index_path) return index_path.error();
+  if (auto r = detail::ensure_directory(*root); !r) return r.error();
+  auto s = std::make_unique<state>();
+  s->index_path = std::move(*index_path);
+  s->directory = *root;
+  s->prefix = options.prefix;
+  s->sync = options.write.sync;
+  for (std::size_t k = 0; k < layout->shard_count(); ++k) {
+    auto name = detail::to_fs_path(layout->shards()[k]);
+    if (!name) return name.error();
+    auto w = stream_writer::create(
+        *root / *name, detail::shard_specs(tensors, layout->members()[k]), metadata, options.write);
+    if (!w) return w.error();
+    s->writers.push_back(std::move(*w));
+    for (const std::size_t i : layout->members()[k]) s->shard_of.emplace(tensors[i].name, k);
+  }
+  s->layout = std::move(*layout);
+  basic_sharded_stream_writer out;
+  out.state_ = std::move(s);
+  return out;
+}
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<shard_layout> shard_layout::create<void>(const std::vector<tensor_spec>&,
+                                                         const sharded_write_options&);
+template class basic_checkpoint<void>;
+template class basic_sharded_stream_writer<void>;
+template result<shard_layout> detail::save_sharded_at<void>(result<std::filesystem::path>,
+                                                            const std::vector<tensor_spec>&,
+                                                            const std::optional<metadata_map>&,
+                                                            const sharded_write_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 // safetensors for C++, part 9 of 11: the decoding kernels. BF16, F16 and the 8-bit floats to
 // float over whole byte ranges: the scalar block loops, the SIMD kernels (x86-64 AVX2 + F16C and
@@ -6720,8 +6964,6 @@ using sharded_stream_writer = basic_sharded_stream_writer<>;
 // (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level conversions on them.
 //
 // SPDX-License-Identifier: MIT
-
-#include <atomic>
 
 // SAFETENSORS_NO_SIMD: define to 1 to compile only the scalar conversion loops (no <immintrin.h>,
 //   no <arm_neon.h>). Otherwise the tensor-level decoders to float pick SIMD kernels at run time
@@ -6769,27 +7011,6 @@ using sharded_stream_writer = basic_sharded_stream_writer<>;
 #else
 #define SAFETENSORS_X86_INTRINSICS 0
 #endif
-#if SAFETENSORS_X86_INTRINSICS
-#include <immintrin.h>
-#endif
-#if SAFETENSORS_SIMD_X86
-#if defined(_MSC_VER)
-#include <intrin.h>  // __cpuid, __cpuidex, _xgetbv; MSVC needs no target attribute for intrinsics
-#define SAFETENSORS_TARGET_AVX2
-#define SAFETENSORS_TARGET_AVX512
-#else
-#include <cpuid.h>  // __get_cpuid (F16C, which clang's __builtin_cpu_supports does not know)
-// Per-function targets: the program itself needs no -m flags; each kernel runs only where the CPU
-// has its features.
-#define SAFETENSORS_TARGET_AVX2 __attribute__((target("avx2,f16c")))
-#define SAFETENSORS_TARGET_AVX512 \
-  __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vbmi")))
-#endif
-#endif
-#if SAFETENSORS_SIMD_NEON
-#include <arm_neon.h>
-#endif
-
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
@@ -6876,6 +7097,41 @@ inline void table_to_float_n(const std::array<std::uint32_t, 256>& table, const 
   convert_blocks<1>(in, out, n,
                     [t](const unsigned char* p, std::size_t i) noexcept { return t[p[i]]; });
 }
+
+}  // namespace detail
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+// The kernels and the run-time choice among them: only the definitions of convert.hpp call them
+// (docs/design.md#separate-compilation).
+#if SAFETENSORS_DEFINITIONS
+#include <atomic>
+
+#if SAFETENSORS_X86_INTRINSICS
+#include <immintrin.h>
+#endif
+#if SAFETENSORS_SIMD_X86
+#if defined(_MSC_VER)
+#include <intrin.h>  // __cpuid, __cpuidex, _xgetbv; MSVC needs no target attribute for intrinsics
+#define SAFETENSORS_TARGET_AVX2
+#define SAFETENSORS_TARGET_AVX512
+#else
+#include <cpuid.h>  // __get_cpuid (F16C, which clang's __builtin_cpu_supports does not know)
+// Per-function targets: the program itself needs no -m flags; each kernel runs only where the CPU
+// has its features.
+#define SAFETENSORS_TARGET_AVX2 __attribute__((target("avx2,f16c")))
+#define SAFETENSORS_TARGET_AVX512 \
+  __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vbmi")))
+#endif
+#endif
+#if SAFETENSORS_SIMD_NEON
+#include <arm_neon.h>
+#endif
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
 
 // --- SIMD decoding to float (docs/dtypes.md#simd-paths) ---------------------------------------
 //
@@ -7570,9 +7826,9 @@ inline void f8_to_float_n(const unsigned char* in, float* out, std::size_t n) no
 }
 
 }  // namespace detail
-
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
 // safetensors for C++, part 10 of 11: dtype conversions. Element types for F16, BF16 and the
 // 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
@@ -7981,6 +8237,105 @@ inline bool bytes_for_elements(dtype t, std::uint64_t count, std::uint64_t& out)
   return true;
 }
 
+/// Decodes n elements of dtype `type` (any but C64) at `in` into floats (decode_to_float()).
+template <class = void>
+void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) noexcept;
+
+}  // namespace detail
+
+/// Decodes the first `out.size()` elements of a little-endian (packed, for sub-byte dtypes) byte
+/// range of dtype `type` into floats: exact for every float dtype except F64, which rounds to
+/// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
+/// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
+/// as<c64>() or to_complex()). BF16, F16 and F8_* go through the SIMD kernels the CPU has, with
+/// the same bits as the scalar loops (docs/dtypes.md#simd-paths).
+template <class = void>
+result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out);
+
+/// Decodes every element of `view` into `out`, which must hold at least element_count() floats
+/// (InvalidArgument otherwise). Semantics as decode_to_float.
+template <class = void>
+result<void> to_float(const tensor_view& view, span<float> out);
+
+/// Every element of `view` as a new vector of floats (see to_float(view, out)).
+template <class = void>
+result<std::vector<float>> to_float(const tensor_view& view);
+
+/// Every element of a C64 tensor as std::complex<float> (DtypeMismatch for other dtypes).
+template <class = void>
+result<std::vector<c64>> to_complex(const tensor_view& view);
+
+/// Encodes floats as dtype `type` into little-endian bytes: F32 (bytes as is), F16 and BF16
+/// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
+/// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
+/// (InvalidArgument otherwise); other dtypes are InvalidArgument.
+template <class = void>
+result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
+                               overflow_mode mode = overflow_mode::non_saturating);
+
+// --- between dtypes (docs/dtypes.md#between-float-dtypes) --------------------------------------
+
+namespace detail {
+
+/// Whether `t` is a float dtype: one whose every pattern decodes to float exactly (F4 to F32), or
+/// F64.
+constexpr bool is_float(dtype t) noexcept {
+  switch (t) {
+    case dtype::F4:
+    case dtype::F6_E2M3:
+    case dtype::F6_E3M2:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3:
+    case dtype::F8_E8M0:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F32:
+    case dtype::F64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Whether every float dtype converts to `t`: the float dtypes with a per-value encoder (all but
+/// F8_E8M0, F4 and F6_*).
+constexpr bool is_float_target(dtype t) noexcept {
+  switch (t) {
+    case dtype::F64:
+    case dtype::F32:
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F8_E4M3:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Converts `n` elements of dtype `from` at `in` (little-endian, packed for sub-byte dtypes) to
+/// dtype `to` at `out`: F32 and F64 as the host's float and double, other dtypes little-endian.
+/// For the pairs can_convert() accepts; both pointers may have any alignment. Each value is
+/// rounded once: the decoders to float are exact, so narrow dtypes go through a block of floats
+/// (SIMD decoding), and F64 is encoded from the double itself.
+template <class = void>
+void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t count,
+                      std::byte* out) noexcept;
+
+}  // namespace detail
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
 inline void f4_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
   float lut[16];
   for (std::uint32_t i = 0; i < 16; ++i) lut[i] = f4_bits_to_float(static_cast<std::uint8_t>(i));
@@ -8021,8 +8376,7 @@ inline void cast_to_float_n(const unsigned char* in, float* out, std::size_t n) 
   }
 }
 
-/// Decodes n elements of dtype `type` (any but C64) at `in` into floats (decode_to_float()).
-template <class = void>
+template <class>
 void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) noexcept {
   switch (type) {
     case dtype::BOOL:
@@ -8095,69 +8449,6 @@ void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) 
   }
 }
 
-}  // namespace detail
-
-/// Decodes the first `out.size()` elements of a little-endian (packed, for sub-byte dtypes) byte
-/// range of dtype `type` into floats: exact for every float dtype except F64, which rounds to
-/// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
-/// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
-/// as<c64>() or to_complex()). BF16, F16 and F8_* go through the SIMD kernels the CPU has, with
-/// the same bits as the scalar loops (docs/dtypes.md#simd-paths).
-template <class = void>
-result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
-  if (type == dtype::C64) {
-    return error(errc::dtype_mismatch,
-                 "decode_to_float: C64 is complex; read it as std::complex<float> (to_complex)");
-  }
-  std::uint64_t need = 0;
-  if (!detail::bytes_for_elements(type, out.size(), need) || need > bytes.size()) {
-    return error(errc::invalid_argument, "decode_to_float: " + detail::num(out.size()) + " " +
-                                             std::string(to_string(type)) +
-                                             " elements need more than the " +
-                                             detail::num(bytes.size()) + " bytes given");
-  }
-  if (out.empty()) return {};
-  detail::to_float_n(type, reinterpret_cast<const unsigned char*>(bytes.data()), out.data(),
-                     out.size());
-  return {};
-}
-
-/// Decodes every element of `view` into `out`, which must hold at least element_count() floats
-/// (InvalidArgument otherwise). Semantics as decode_to_float.
-template <class = void>
-result<void> to_float(const tensor_view& view, span<float> out) {
-  const std::uint64_t n = view.element_count();
-  if (out.size() < n) {
-    return error(errc::invalid_argument,
-                 "to_float: tensor " + detail::quote(view.name()) + " has " + detail::num(n) +
-                     " elements, the buffer holds " + detail::num(out.size()));
-  }
-  return decode_to_float(view.dtype(), view.bytes(), out.subspan(0, static_cast<std::size_t>(n)));
-}
-
-/// Every element of `view` as a new vector of floats (see to_float(view, out)).
-template <class = void>
-result<std::vector<float>> to_float(const tensor_view& view) {
-  const std::uint64_t n = view.element_count();
-  if (n > view.byte_size() * 2) {  // no dtype packs more than 2 elements per byte
-    return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
-                                             " has fewer bytes than its elements need");
-  }
-  std::vector<float> out(static_cast<std::size_t>(n));
-  if (auto r = to_float(view, span<float>(out)); !r) return r.error();
-  return out;
-}
-
-/// Every element of a C64 tensor as std::complex<float> (DtypeMismatch for other dtypes).
-template <class = void>
-result<std::vector<c64>> to_complex(const tensor_view& view) {
-  auto v = view.as<c64>();
-  if (!v) return v.error();
-  return v->to_vector();
-}
-
-namespace detail {
-
 /// Encodes n values, value i being load(i) (all floats or all doubles), as dtype `to` into
 /// little-endian bytes at `out`: F16, BF16, F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ (rounded
 /// once to nearest even, 8-bit overflow per `mode`), and F32 from floats (bits as they are).
@@ -8216,13 +8507,58 @@ void encode_n(dtype to, Load load, unsigned char* out, std::size_t n, overflow_m
 
 }  // namespace detail
 
-/// Encodes floats as dtype `type` into little-endian bytes: F32 (bytes as is), F16 and BF16
-/// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
-/// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
-/// (InvalidArgument otherwise); other dtypes are InvalidArgument.
-template <class = void>
+template <class>
+result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
+  if (type == dtype::C64) {
+    return error(errc::dtype_mismatch,
+                 "decode_to_float: C64 is complex; read it as std::complex<float> (to_complex)");
+  }
+  std::uint64_t need = 0;
+  if (!detail::bytes_for_elements(type, out.size(), need) || need > bytes.size()) {
+    return error(errc::invalid_argument, "decode_to_float: " + detail::num(out.size()) + " " +
+                                             std::string(to_string(type)) +
+                                             " elements need more than the " +
+                                             detail::num(bytes.size()) + " bytes given");
+  }
+  if (out.empty()) return {};
+  detail::to_float_n(type, reinterpret_cast<const unsigned char*>(bytes.data()), out.data(),
+                     out.size());
+  return {};
+}
+
+template <class>
+result<void> to_float(const tensor_view& view, span<float> out) {
+  const std::uint64_t n = view.element_count();
+  if (out.size() < n) {
+    return error(errc::invalid_argument,
+                 "to_float: tensor " + detail::quote(view.name()) + " has " + detail::num(n) +
+                     " elements, the buffer holds " + detail::num(out.size()));
+  }
+  return decode_to_float(view.dtype(), view.bytes(), out.subspan(0, static_cast<std::size_t>(n)));
+}
+
+template <class>
+result<std::vector<float>> to_float(const tensor_view& view) {
+  const std::uint64_t n = view.element_count();
+  if (n > view.byte_size() * 2) {  // no dtype packs more than 2 elements per byte
+    return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
+                                             " has fewer bytes than its elements need");
+  }
+  std::vector<float> out(static_cast<std::size_t>(n));
+  if (auto r = to_float(view, span<float>(out)); !r) return r.error();
+  return out;
+}
+
+template <class>
+result<std::vector<c64>> to_complex(const tensor_view& view) {
+  auto v = view.as<c64>();
+  if (!v) return v.error();
+  return v->to_vector();
+}
+
+template <class>
 result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
-                               overflow_mode mode = overflow_mode::non_saturating) {
+                               overflow_mode mode) {
   std::size_t width = 0;
   switch (type) {
     case dtype::F32:
@@ -8255,56 +8591,8 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
   return {};
 }
 
-// --- between dtypes (docs/dtypes.md#between-float-dtypes) --------------------------------------
-
 namespace detail {
-
-/// Whether `t` is a float dtype: one whose every pattern decodes to float exactly (F4 to F32), or
-/// F64.
-constexpr bool is_float(dtype t) noexcept {
-  switch (t) {
-    case dtype::F4:
-    case dtype::F6_E2M3:
-    case dtype::F6_E3M2:
-    case dtype::F8_E5M2:
-    case dtype::F8_E4M3:
-    case dtype::F8_E8M0:
-    case dtype::F8_E4M3FNUZ:
-    case dtype::F8_E5M2FNUZ:
-    case dtype::F16:
-    case dtype::BF16:
-    case dtype::F32:
-    case dtype::F64:
-      return true;
-    default:
-      return false;
-  }
-}
-
-/// Whether every float dtype converts to `t`: the float dtypes with a per-value encoder (all but
-/// F8_E8M0, F4 and F6_*).
-constexpr bool is_float_target(dtype t) noexcept {
-  switch (t) {
-    case dtype::F64:
-    case dtype::F32:
-    case dtype::F16:
-    case dtype::BF16:
-    case dtype::F8_E4M3:
-    case dtype::F8_E5M2:
-    case dtype::F8_E4M3FNUZ:
-    case dtype::F8_E5M2FNUZ:
-      return true;
-    default:
-      return false;
-  }
-}
-
-/// Converts `n` elements of dtype `from` at `in` (little-endian, packed for sub-byte dtypes) to
-/// dtype `to` at `out`: F32 and F64 as the host's float and double, other dtypes little-endian.
-/// For the pairs can_convert() accepts; both pointers may have any alignment. Each value is
-/// rounded once: the decoders to float are exact, so narrow dtypes go through a block of floats
-/// (SIMD decoding), and F64 is encoded from the double itself.
-template <class = void>
+template <class>
 void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t count,
                       std::byte* out) noexcept {
   const auto* src = reinterpret_cast<const unsigned char*>(in);
@@ -8357,11 +8645,28 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
     }
   }
 }
-
 }  // namespace detail
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template void detail::to_float_n<void>(dtype, const unsigned char*, float*, std::size_t) noexcept;
+template void detail::convert_elements<void>(dtype, dtype, const std::byte*, std::uint64_t,
+                                             std::byte*) noexcept;
+template result<void> decode_to_float<void>(dtype, span<const std::byte>, span<float>);
+template result<void> to_float<void>(const tensor_view&, span<float>);
+template result<std::vector<float>> to_float<void>(const tensor_view&);
+template result<std::vector<c64>> to_complex<void>(const tensor_view&);
+template result<void> encode_from_float<void>(span<const float>, dtype, span<std::byte>,
+                                              overflow_mode);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 // safetensors for C++, part 11 of 11: the parallel loader. load() copies a set of tensors (whole
 // or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
@@ -8371,13 +8676,16 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
 //
 // SPDX-License-Identifier: MIT
 
+#include <functional>
+
+#if SAFETENSORS_DEFINITIONS
 #include <atomic>
 #include <exception>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <new>
 #include <thread>
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -8507,6 +8815,9 @@ result<load_report> load(const Source& source, std::initializer_list<load_reques
   return load(source, span<const load_request>(requests.begin(), requests.size()), sink, options);
 }
 
+// The definitions: what the translation units of the separate-compilation mode do not see
+// (docs/design.md#separate-compilation).
+#if SAFETENSORS_DEFINITIONS
 namespace detail {
 
 /// Where one request's tensor is: its shard's bytes (a mapping or a source) and table entry.
@@ -8901,6 +9212,7 @@ result<load_report> load(const checkpoint& ckpt, span<const load_request> reques
                          const load_options& options) {
   return detail::load_with(requests, &sink, options, detail::checkpoint_lookup(ckpt));
 }
+#endif  // SAFETENSORS_DEFINITIONS
 
 // --- the one-call load: into memory the library allocates (docs/loading.md#the-one-call-load) ---
 
@@ -9064,6 +9376,7 @@ result<loaded_tensors> load_tensors(const mapped_file& file, const load_options&
 template <class = void>
 result<loaded_tensors> load_tensors(const checkpoint& ckpt, const load_options& options = {});
 
+#if SAFETENSORS_DEFINITIONS
 namespace detail {
 
 /// A file opened again for pread (reopen_mapped): where a mapped file's copies are read from.
@@ -9273,8 +9586,40 @@ result<loaded_tensors> load_tensors(const checkpoint& ckpt, const load_options& 
   return load_tensors(ckpt, span<const load_request>(requests.data(), requests.size()), options);
 }
 
+#endif  // SAFETENSORS_DEFINITIONS
+
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<std::uint64_t> load_size<void>(const tensor_info&, const load_request&);
+template result<load_report> load<void>(const source_reader&, span<const load_request>,
+                                        const load_options&);
+template result<load_report> load<void>(const mapped_file&, span<const load_request>,
+                                        const load_options&);
+template result<load_report> load<void>(const checkpoint&, span<const load_request>,
+                                        const load_options&);
+template result<load_report> load<void>(const source_reader&, span<const load_request>, load_sink&,
+                                        const load_options&);
+template result<load_report> load<void>(const mapped_file&, span<const load_request>, load_sink&,
+                                        const load_options&);
+template result<load_report> load<void>(const checkpoint&, span<const load_request>, load_sink&,
+                                        const load_options&);
+template result<loaded_tensors> load_tensors<void>(const source_reader&, span<const load_request>,
+                                                   const load_options&);
+template result<loaded_tensors> load_tensors<void>(const mapped_file&, span<const load_request>,
+                                                   const load_options&);
+template result<loaded_tensors> load_tensors<void>(const checkpoint&, span<const load_request>,
+                                                   const load_options&);
+template result<loaded_tensors> load_tensors<void>(const source_reader&, const load_options&);
+template result<loaded_tensors> load_tensors<void>(const mapped_file&, const load_options&);
+template result<loaded_tensors> load_tensors<void>(const checkpoint&, const load_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #ifdef SAFETENSORS_MINMAX_PUSHED
 #pragma pop_macro("max")

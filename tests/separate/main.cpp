@@ -3,7 +3,8 @@
 // linked with src/safetensors.cpp, the one translation unit that compiles the definitions. This
 // one includes the converted parts directly, to check that their declarations need neither
 // nlohmann/json.hpp nor the operating system's headers, and calls the readers, the writers and
-// slicing; index.cpp calls the index functions. Built twice: with exceptions, and every
+// slicing; index.cpp calls the index functions, sharded_load.cpp the sharded checkpoints, the
+// loader and the conversions. Built twice: with exceptions, and every
 // translation unit with -fno-exceptions.
 //
 // Usage: safetensors_separate DIR (a directory for the files it writes).
@@ -31,6 +32,7 @@ namespace st = safetensors;
 
 std::string separate_index_roundtrip();  // index.cpp: "" on success, else what failed
 std::string separate_abi_namespace();    // index.cpp
+std::string separate_sharded_and_load(const std::string& dir);  // sharded_load.cpp
 
 namespace {
 int failures = 0;
@@ -151,6 +153,8 @@ int main(int argc, char** argv) {
 
   const std::string index = separate_index_roundtrip();
   check(index.empty(), "the index functions: " + index);
+  const std::string sharded = separate_sharded_and_load(dir);
+  check(sharded.empty(), "sharded checkpoints, load, conversions: " + sharded);
   const std::string ns = separate_abi_namespace();
   check(ns == (SAFETENSORS_NO_EXCEPTIONS ? "v1_noexcept_lib" : "v1_lib"),
         "the ABI namespace of the separate-compilation mode: " + ns);

@@ -10,14 +10,15 @@
 #ifndef SAFETENSORS_PARTS_INDEX_HPP
 #define SAFETENSORS_PARTS_INDEX_HPP
 
-// shard_index holds its metadata as a nlohmann::json by value
+// json_value holds a nlohmann::json by pointer: its declaration needs only json_fwd.hpp
 // (docs/design.md#separate-compilation).
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "parse.hpp"
 
 #if SAFETENSORS_DEFINITIONS
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 #endif
 
@@ -26,6 +27,37 @@ inline namespace SAFETENSORS_ABI {
 
 /// The default maximum shard size of the Hub tools: 5 GB in decimal units (tensor bytes only).
 inline constexpr std::uint64_t default_max_shard_size = 5'000'000'000;
+
+/// A nlohmann::json, held by pointer so that declaring it needs only <nlohmann/json_fwd.hpp>
+/// (docs/index.md#the-metadata-value): `*v` and `v->` reach the JSON value, which code that uses
+/// them reads with <nlohmann/json.hpp> included. A value type: copies are deep. Default, and after
+/// a move from it: a JSON null. Its members are compiled with the library
+/// (docs/design.md#separate-compilation).
+class json_value {
+ public:
+  json_value() noexcept = default;
+  /// A copy of `v`, or `v` moved in (implicit, as assigning a nlohmann::json was before).
+  SAFETENSORS_FUNC json_value(const nlohmann::json& v);
+  SAFETENSORS_FUNC json_value(nlohmann::json&& v);
+  SAFETENSORS_FUNC json_value(const json_value& o);
+  json_value(json_value&& o) noexcept : value_(std::exchange(o.value_, nullptr)) {}
+  SAFETENSORS_FUNC json_value& operator=(const json_value& o);
+  SAFETENSORS_FUNC json_value& operator=(json_value&& o) noexcept;
+  SAFETENSORS_FUNC ~json_value();
+
+  /// The JSON value; the non-const forms allocate it on first use (a null until then).
+  SAFETENSORS_FUNC nlohmann::json& operator*();
+  SAFETENSORS_FUNC const nlohmann::json& operator*() const noexcept;
+  nlohmann::json* operator->() { return &**this; }
+  const nlohmann::json* operator->() const noexcept { return &**this; }
+
+  /// JSON equality of the two values (nlohmann::json's ==).
+  SAFETENSORS_FUNC friend bool operator==(const json_value& a, const json_value& b) noexcept;
+  friend bool operator!=(const json_value& a, const json_value& b) noexcept { return !(a == b); }
+
+ private:
+  nlohmann::json* value_ = nullptr;  // nullptr: a JSON null
+};
 
 /// One entry of an index's `weight_map`: a tensor name and the index of its shard's file name.
 struct index_entry {
@@ -36,7 +68,8 @@ struct index_entry {
 /// A parsed `model.safetensors.index.json`.
 struct shard_index {
   /// The `metadata` object with every key (any JSON values); null when absent or `null`.
-  nlohmann::json metadata;
+  /// `*metadata` is the nlohmann::json (json_value).
+  json_value metadata;
   /// The distinct shard file names, sorted by bytes; each a plain file name (validated).
   std::vector<std::string> shards;
   /// The `weight_map`, sorted by tensor name bytes.
@@ -80,9 +113,38 @@ result<std::string> format_index(const shard_index& index);
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
+SAFETENSORS_FUNC json_value::json_value(const nlohmann::json& v) : value_(new nlohmann::json(v)) {}
+SAFETENSORS_FUNC json_value::json_value(nlohmann::json&& v)
+    : value_(new nlohmann::json(std::move(v))) {}
+SAFETENSORS_FUNC json_value::json_value(const json_value& o)
+    : value_(o.value_ != nullptr ? new nlohmann::json(*o.value_) : nullptr) {}
+SAFETENSORS_FUNC json_value& json_value::operator=(const json_value& o) {
+  if (this != &o) *this = json_value(o);
+  return *this;
+}
+SAFETENSORS_FUNC json_value& json_value::operator=(json_value&& o) noexcept {
+  if (this != &o) {
+    delete value_;
+    value_ = std::exchange(o.value_, nullptr);
+  }
+  return *this;
+}
+SAFETENSORS_FUNC json_value::~json_value() { delete value_; }
+SAFETENSORS_FUNC nlohmann::json& json_value::operator*() {
+  if (value_ == nullptr) value_ = new nlohmann::json();
+  return *value_;
+}
+SAFETENSORS_FUNC const nlohmann::json& json_value::operator*() const noexcept {
+  static const nlohmann::json null;
+  return value_ != nullptr ? *value_ : null;
+}
+SAFETENSORS_FUNC bool operator==(const json_value& a, const json_value& b) noexcept {
+  return *a == *b;
+}
+
 template <class>
 std::optional<std::uint64_t> shard_index::total_size() const noexcept {
-  const auto* object = metadata.get_ptr<const nlohmann::json::object_t*>();
+  const auto* object = metadata->get_ptr<const nlohmann::json::object_t*>();
   if (object == nullptr) return std::nullopt;
   const auto it = object->find("total_size");
   if (it == object->end()) return std::nullopt;
@@ -546,9 +608,9 @@ template <class>
 result<std::string> format_index(const shard_index& index) {
   std::string out = "{";
   bool first = true;
-  if (!index.metadata.is_null()) {
+  if (!index.metadata->is_null()) {
     out += "\n  \"metadata\": ";
-    if (auto r = detail::append_python_json(out, index.metadata, 1); !r) return r.error();
+    if (auto r = detail::append_python_json(out, *index.metadata, 1); !r) return r.error();
     first = false;
   }
   if (!first) out += ',';

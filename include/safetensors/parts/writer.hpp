@@ -761,6 +761,9 @@ template result<void> detail::save_file_to<void>(result<detail::os_path>,
 template result<std::vector<std::byte>> serialize<void>(const std::vector<tensor_spec>&,
                                                         const std::optional<metadata_map>&,
                                                         const write_options&);
+template result<write_plan> write_plan::create<void>(const std::vector<tensor_spec>&,
+                                                     const std::optional<metadata_map>&,
+                                                     const write_options&);
 template class basic_stream_writer<void>;
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
