@@ -47,7 +47,7 @@ ci_cross_build() {
   _ci_compile "$out/o/cli" -- examples/safetensors_cli.cpp
   _ci_compile "$out/o/platform_io" -- tests/consumers/platform_io.cpp
   _ci_compile "$out/o/separate" -DSAFETENSORS_HEADER_ONLY=0 -- src/safetensors.cpp \
-    tests/separate/main.cpp tests/separate/index.cpp
+    tests/separate/main.cpp tests/separate/index.cpp tests/separate/sharded_load.cpp
   "$cxx" -static -o "$out/safetensors_tests$exe" "$out"/o/tests/*.o
   "$cxx" -static -o "$out/safetensors_tests_noexcept$exe" "$out"/o/noexcept/*.o
   "$cxx" -static -o "$out/safetensors-cli$exe" "$out"/o/cli/*.o

@@ -18,15 +18,22 @@ namespace st = safetensors;
 std::string separate_sharded_and_load(const std::string& dir) {
   const std::vector<float> a = {1, 2, 3, 4};
   const std::vector<float> b = {0.5f, -2};
+  // The files' little-endian bytes, on any host.
+  std::vector<std::byte> a_le(16);
+  std::vector<std::byte> b_le(8);
+  if (!st::encode_from_float(a, st::dtype::F32, a_le) ||
+      !st::encode_from_float(b, st::dtype::F32, b_le)) {
+    return "encode_from_float to F32";
+  }
   std::vector<st::tensor_spec> specs(2);
   specs[0].name = "a";
   specs[0].dtype = st::dtype::F32;
   specs[0].shape = {2, 2};
-  specs[0].bytes = st::as_bytes(a);
+  specs[0].bytes = a_le;
   specs[1].name = "b";
   specs[1].dtype = st::dtype::F32;
   specs[1].shape = {2};
-  specs[1].bytes = st::as_bytes(b);
+  specs[1].bytes = b_le;
 
   // save_sharded: two shards (16 bytes at most each) and the index.
   st::sharded_write_options o;
@@ -67,14 +74,14 @@ std::string separate_sharded_and_load(const std::string& dir) {
   if (!all) return "load_tensors: " + all.error().to_string();
   const st::loaded_tensor* lb = all->find("b");
   if (lb == nullptr) return "load_tensors: no b";
-  auto bs = lb->as<float>();
-  if (!bs || std::vector<float>(bs->begin(), bs->end()) != b) return "load_tensors: b";
+  auto bs = st::to_float(lb->view());
+  if (!bs || *bs != b) return "load_tensors: b";
 
   // sharded_stream_writer, then merge_checkpoint into one file.
   const std::string streamed = dir + "/separate_sharded_stream";
   auto w = st::sharded_stream_writer::create(streamed, specs, o);
   if (!w) return "sharded_stream_writer::create: " + w.error().to_string();
-  if (!w->write("a", st::as_bytes(a)) || !w->write("b", st::as_bytes(b)) || !w->commit()) {
+  if (!w->write("a", a_le) || !w->write("b", b_le) || !w->commit()) {
     return "sharded_stream_writer";
   }
   const std::string merged = dir + "/separate_merged.safetensors";
