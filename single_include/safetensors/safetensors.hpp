@@ -24,7 +24,7 @@
 #undef max
 #endif
 
-// safetensors for C++, part 1 of 11: basics. Version, configuration, span, dtypes, errors and
+// safetensors for C++, part 1 of 13: basics. Version, configuration, span, dtypes, errors and
 // result<T>, and the checked arithmetic and message helpers every later part uses.
 // Include <safetensors/safetensors.hpp>, not a part (docs/design.md#the-header-in-parts).
 //
@@ -975,7 +975,7 @@ template <>
 struct is_error_code_enum<safetensors::errc> : true_type {};
 }  // namespace std
 
-// safetensors for C++, part 2 of 11: from bytes to a validated tensor table. The 8-byte length
+// safetensors for C++, part 2 of 13: from bytes to a validated tensor table. The 8-byte length
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#reader-rules. No tensor byte is touched.
@@ -1811,7 +1811,7 @@ template result<detail::table> detail::parse_header_json<void>(const unsigned ch
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 3 of 11: the tensor table and views. tensor_info, header (the
+// safetensors for C++, part 3 of 13: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
 // Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
@@ -2428,17 +2428,17 @@ template result<std::vector<std::byte>> slice<void>(const tensor_view&, span<con
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 4 of 11: platform I/O, POSIX and Windows. UTF-8 paths to native
-// ones, files read with pread / ReadFile, read-only mappings, and the write side: a temporary
-// file next to the target, positioned writes, flush, and the atomic rename over the target
-// (docs/writer.md#atomic-files). Everything here is detail but file_mapping and map_options.
+// safetensors for C++, part 4 of 13: platform I/O, POSIX and Windows. UTF-8 paths to native
+// ones, files read with pread / ReadFile, read-only mappings, file identity and uninitialised
+// aligned buffers; the write side is atomic_file.hpp. Everything here is detail but file_mapping
+// and map_options.
 // Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
 // the separate-compilation mode do not see (docs/design.md#separate-compilation): the operating
 // system's headers are included for the definitions only.
 //
 // SPDX-License-Identifier: MIT
 
-#include <atomic>  // also for sharded.hpp, which does not include it yet
+#include <atomic>  // for sharded.hpp's shard_slot
 #include <filesystem>
 
 #if SAFETENSORS_DEFINITIONS
@@ -2545,31 +2545,6 @@ SAFETENSORS_FUNC result<void> read_at(const os_file& f, std::uint64_t offset, vo
                                       std::size_t n, const std::string& shown);
 SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t size,
                                              const map_options& opts, const std::string& shown);
-SAFETENSORS_FUNC native_string temp_prefix_for(const native_string& target);
-SAFETENSORS_FUNC native_string temp_name_for(const native_string& target, unsigned attempt);
-SAFETENSORS_FUNC bool is_temp_name(const native_string& name, const native_string& stem) noexcept;
-SAFETENSORS_FUNC native_string temp_target_of(const native_string& name);
-SAFETENSORS_FUNC result<os_file> create_new(const native_string& path, const std::string& shown,
-                                            bool& exists);
-SAFETENSORS_FUNC result<void> write_at(const os_file& f, std::uint64_t offset, const void* src,
-                                       std::size_t n, const std::string& shown);
-SAFETENSORS_FUNC result<void> set_size(const os_file& f, std::uint64_t size,
-                                       const std::string& shown);
-SAFETENSORS_FUNC result<void> sync_file(const os_file& f, const std::string& shown);
-SAFETENSORS_FUNC result<void> close_file(os_file& f, const std::string& shown);
-SAFETENSORS_FUNC result<void> replace_file(const native_string& from, const native_string& to,
-                                           const std::string& shown);
-SAFETENSORS_FUNC void remove_file(const native_string& path) noexcept;
-SAFETENSORS_FUNC void keep_mode_of(const native_string& target, const os_file& f) noexcept;
-SAFETENSORS_FUNC result<bool> lock_temp(const native_string& path, const os_file& f,
-                                        const std::string& shown, bool& lost);
-SAFETENSORS_FUNC result<os_file> keep_lock(const os_file& f, const std::string& shown);
-SAFETENSORS_FUNC void remove_if_stale(const native_string& path) noexcept;
-SAFETENSORS_FUNC void remove_stale_temps(const native_string& target) noexcept;
-SAFETENSORS_FUNC os_file lock_publication(const native_string& path) noexcept;
-SAFETENSORS_FUNC void start_writeback(const os_file& f) noexcept;
-SAFETENSORS_FUNC bool is_open(const os_file& f) noexcept;
-SAFETENSORS_FUNC void sync_parent_dir(const native_string& path) noexcept;
 
 template <class P>
 inline constexpr bool is_path_v =
@@ -2717,62 +2692,6 @@ class uninit_buffer {
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   std::size_t reserved_ = 0;  // pages to return (0: from the heap)
-};
-
-/// A file written under a temporary name next to its target and renamed over the target only by
-/// commit() (or finish() then replace()); destroying it before removes the temporary file. On
-/// POSIX the temporary file is flock-ed from its creation until the rename, so that the cleanup
-/// of other writers (remove_stale_temps) leaves it alone. Move-only.
-class atomic_file {
- public:
-  atomic_file() = default;
-  atomic_file(const atomic_file&) = delete;
-  atomic_file& operator=(const atomic_file&) = delete;
-  SAFETENSORS_FUNC atomic_file(atomic_file&& o) noexcept;
-  SAFETENSORS_FUNC atomic_file& operator=(atomic_file&& o) noexcept;
-  SAFETENSORS_FUNC ~atomic_file();
-
-  /// Removes the stale temporary files of `target` (remove_stale_temps), then creates and locks
-  /// a new one.
-  SAFETENSORS_FUNC static result<atomic_file> create(native_string target, std::string shown);
-
-  /// Writes n bytes at `offset` of the temporary file.
-  result<void> write_at(std::uint64_t offset, const void* data, std::size_t n) {
-    return detail::write_at(file_, offset, data, n, shown_);
-  }
-  /// Sets the temporary file's size.
-  result<void> set_size(std::uint64_t size) { return detail::set_size(file_, size, shown_); }
-  /// Everything of commit() but the rename: flushes (when `sync`) and closes the temporary file
-  /// (its lock stays held). On error the temporary file is removed.
-  SAFETENSORS_FUNC result<void> finish(bool sync);
-  /// After finish() without sync: starts writing the data back (start_writeback), so that the
-  /// rename is quick.
-  void start_writeback() noexcept { detail::start_writeback(finished_ ? lock_ : file_); }
-  /// POSIX: the file the rename will replace, opened, so that its blocks are freed when the
-  /// caller closes it rather than during the rename; an empty os_file when there is none (or on
-  /// Windows, where an open target could not be replaced).
-  SAFETENSORS_FUNC os_file open_target() const noexcept;
-  /// Renames the temporary file over the target (after finish(); no directory flush). On error
-  /// the temporary file is removed.
-  SAFETENSORS_FUNC result<void> replace();
-  /// Flushes (when `sync`), closes and renames the temporary file over the target, then (when
-  /// `sync`) flushes the target's directory.
-  SAFETENSORS_FUNC result<void> commit(bool sync);
-  /// Closes and removes the temporary file (no-op after commit).
-  SAFETENSORS_FUNC void discard() noexcept;
-  /// The target's path for messages.
-  const std::string& shown() const noexcept { return shown_; }
-
- private:
-  SAFETENSORS_FUNC error fail_with(error e);
-  os_file file_;
-  os_file lock_;  // POSIX, after finish(): holds the flock until the rename
-  native_string target_;
-  native_string temp_;
-  std::string shown_;
-  bool live_ = false;
-  bool locked_ = false;    // lock_temp took the flock
-  bool finished_ = false;  // finish() closed file_
 };
 
 }  // namespace detail
@@ -3082,6 +3001,278 @@ SAFETENSORS_FUNC std::string display_path(const std::filesystem::path& p) {
   return p.string();
 #endif
 }
+
+#if SAFETENSORS_WINDOWS
+SAFETENSORS_FUNC file_identity identity_of(const os_file& f) noexcept {
+  BY_HANDLE_FILE_INFORMATION info{};
+  if (!GetFileInformationByHandle(f.handle, &info)) return {};
+  return {info.dwVolumeSerialNumber,
+          (static_cast<std::uint64_t>(info.nFileIndexHigh) << 32) | info.nFileIndexLow, true};
+}
+
+SAFETENSORS_FUNC result<os_file> open_same(const native_string& path, const file_identity& id,
+                                           const std::string& shown) {
+  auto f = open_read(path, shown);
+  if (!f) return f.error();
+  if (!(identity_of(*f) == id)) {
+    return error(errc::io_error, quote(shown) + " now names another file");
+  }
+  return f;
+}
+
+SAFETENSORS_FUNC std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool) noexcept {
+  void* p = VirtualAlloc(nullptr, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+  reserved = p != nullptr ? n : 0;
+  return static_cast<std::byte*>(p);
+}
+SAFETENSORS_FUNC void free_pages(std::byte* p, std::size_t) noexcept {
+  if (p != nullptr) VirtualFree(p, 0, MEM_RELEASE);
+}
+SAFETENSORS_FUNC std::byte* allocate_aligned(std::size_t n) noexcept {
+  return static_cast<std::byte*>(_aligned_malloc(n, buffer_alignment));
+}
+SAFETENSORS_FUNC void free_aligned(std::byte* p) noexcept { _aligned_free(p); }
+#else
+SAFETENSORS_FUNC file_identity identity_of(const os_file& f) noexcept {
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) return {};
+  return {int_cast<std::uint64_t>(st.st_dev), int_cast<std::uint64_t>(st.st_ino), true};
+}
+
+/// POSIX: a non-blocking open, so that a FIFO put at the path cannot hang it.
+SAFETENSORS_FUNC result<os_file> open_same(const native_string& path, const file_identity& id,
+                                           const std::string& shown) {
+  os_file f;
+  int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  do {
+    f.fd = ::open(path.c_str(), flags);
+  } while (f.fd < 0 && errno == EINTR);
+  if (f.fd < 0)
+    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+  if (!(identity_of(f) == id)) {
+    return error(errc::io_error, quote(shown) + " now names another file");
+  }
+  return f;  // a regular file, as when it was mapped: O_NONBLOCK changes nothing for pread
+}
+
+SAFETENSORS_FUNC std::size_t os_page_size() noexcept {
+  static const std::size_t size = [] {
+    const long n = ::sysconf(_SC_PAGESIZE);
+    return n > 0 ? static_cast<std::size_t>(n) : std::size_t{4096};
+  }();
+  return size;
+}
+
+/// The size of a transparent huge page (Linux: hpage_pmd_size), or 0 where there are none.
+SAFETENSORS_FUNC std::size_t huge_page_size() noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  static const std::size_t size = [] {
+    int flags = O_RDONLY;
+#ifdef O_CLOEXEC
+    flags |= O_CLOEXEC;
+#endif
+    const int fd = ::open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", flags);
+    if (fd < 0) return std::size_t{0};
+    char text[32] = {};
+    const ssize_t got = ::read(fd, text, sizeof text - 1);
+    ::close(fd);
+    std::size_t n = 0;
+    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
+      if (n > (std::numeric_limits<std::size_t>::max() - 9) / 10) return std::size_t{0};
+      n = n * 10 + static_cast<std::size_t>(text[i] - '0');
+    }
+    return n;
+  }();
+  return size;
+#else
+  return 0;
+#endif
+}
+
+SAFETENSORS_FUNC std::byte* allocate_pages(std::size_t n, std::size_t& reserved,
+                                           bool huge_pages) noexcept {
+  reserved = 0;
+  const std::size_t page = os_page_size();
+  const std::size_t huge = huge_page_size();
+  if (n > std::numeric_limits<std::size_t>::max() - page) return nullptr;
+  const std::size_t length = (n + page - 1) / page * page;
+  const std::size_t align = huge > page && n >= huge ? huge : page;
+  if (length > std::numeric_limits<std::size_t>::max() - align) return nullptr;
+  const std::size_t span_size = length + (align > page ? align : 0);  // room to align the start
+  void* m = ::mmap(nullptr, span_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(m);
+  const std::uintptr_t aligned = (start + (align - 1)) / align * align;
+  if (aligned > start) (void)::munmap(m, aligned - start);
+  const std::uintptr_t tail = start + span_size - (aligned + length);
+  if (tail != 0) (void)::munmap(reinterpret_cast<void*>(aligned + length), tail);
+  auto* p = reinterpret_cast<std::byte*>(aligned);
+#ifdef MADV_HUGEPAGE
+  if (huge_pages && align == huge) (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint only
+#else
+  (void)huge_pages;
+#endif
+  reserved = length;
+  return p;
+}
+SAFETENSORS_FUNC void free_pages(std::byte* p, std::size_t reserved) noexcept {
+  if (p != nullptr) (void)::munmap(p, reserved);
+}
+SAFETENSORS_FUNC std::byte* allocate_aligned(std::size_t n) noexcept {
+  void* p = nullptr;
+  if (::posix_memalign(&p, buffer_alignment, n) != 0) return nullptr;
+  return static_cast<std::byte*>(p);
+}
+SAFETENSORS_FUNC void free_aligned(std::byte* p) noexcept { std::free(p); }
+#endif
+
+}  // namespace detail
+
+SAFETENSORS_FUNC file_mapping& file_mapping::operator=(file_mapping&& other) noexcept {
+  if (this != &other) {
+    detail::os_mapping::unmap(mapping_.address, mapping_.size);
+    mapping_ = std::exchange(other.mapping_, {});
+    path_ = std::move(other.path_);
+    native_ = std::move(other.native_);
+    identity_ = other.identity_;
+  }
+  return *this;
+}
+
+SAFETENSORS_FUNC result<file_mapping> file_mapping::open_native(const detail::native_string& native,
+                                                                std::string shown,
+                                                                const map_options& opts) {
+  auto file = detail::open_read(native, shown);
+  if (!file) return file.error();
+  auto size = detail::file_size(*file, shown);
+  if (!size) return size.error();
+  auto mapping = detail::map_file(*file, *size, opts, shown);
+  if (!mapping) return mapping.error();
+  file_mapping out;
+  out.mapping_ = *mapping;
+  out.path_ = std::move(shown);
+  out.native_ = native;
+  out.identity_ = detail::identity_of(*file);
+  return out;
+}
+
+namespace detail {
+SAFETENSORS_FUNC result<os_file> reopen_mapped(const file_mapping& m) {
+  return open_same(m.native_, m.identity_, m.path_);
+}
+}  // namespace detail
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+// safetensors for C++, part 5 of 13: atomic files, POSIX and Windows. A temporary file next to
+// the target, positioned writes, flush, and the atomic rename over the target
+// (docs/writer.md#atomic-files); the cleanup of temporary files that killed writers left, and
+// the lock that publishes one checkpoint at a time in a directory. All detail. Declared first,
+// defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation) with the operating
+// system's headers that platform.hpp includes there.
+//
+// SPDX-License-Identifier: MIT
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
+// The operating system's side, defined below for POSIX and for Windows (and documented there).
+SAFETENSORS_FUNC native_string temp_prefix_for(const native_string& target);
+SAFETENSORS_FUNC native_string temp_name_for(const native_string& target, unsigned attempt);
+SAFETENSORS_FUNC bool is_temp_name(const native_string& name, const native_string& stem) noexcept;
+SAFETENSORS_FUNC native_string temp_target_of(const native_string& name);
+SAFETENSORS_FUNC result<os_file> create_new(const native_string& path, const std::string& shown,
+                                            bool& exists);
+SAFETENSORS_FUNC result<void> write_at(const os_file& f, std::uint64_t offset, const void* src,
+                                       std::size_t n, const std::string& shown);
+SAFETENSORS_FUNC result<void> set_size(const os_file& f, std::uint64_t size,
+                                       const std::string& shown);
+SAFETENSORS_FUNC result<void> sync_file(const os_file& f, const std::string& shown);
+SAFETENSORS_FUNC result<void> close_file(os_file& f, const std::string& shown);
+SAFETENSORS_FUNC result<void> replace_file(const native_string& from, const native_string& to,
+                                           const std::string& shown);
+SAFETENSORS_FUNC void remove_file(const native_string& path) noexcept;
+SAFETENSORS_FUNC void keep_mode_of(const native_string& target, const os_file& f) noexcept;
+SAFETENSORS_FUNC result<bool> lock_temp(const native_string& path, const os_file& f,
+                                        const std::string& shown, bool& lost);
+SAFETENSORS_FUNC result<os_file> keep_lock(const os_file& f, const std::string& shown);
+SAFETENSORS_FUNC void remove_if_stale(const native_string& path) noexcept;
+SAFETENSORS_FUNC void remove_stale_temps(const native_string& target) noexcept;
+SAFETENSORS_FUNC os_file lock_publication(const native_string& path) noexcept;
+SAFETENSORS_FUNC void start_writeback(const os_file& f) noexcept;
+SAFETENSORS_FUNC bool is_open(const os_file& f) noexcept;
+SAFETENSORS_FUNC void sync_parent_dir(const native_string& path) noexcept;
+
+/// A file written under a temporary name next to its target and renamed over the target only by
+/// commit() (or finish() then replace()); destroying it before removes the temporary file. On
+/// POSIX the temporary file is flock-ed from its creation until the rename, so that the cleanup
+/// of other writers (remove_stale_temps) leaves it alone. Move-only.
+class atomic_file {
+ public:
+  atomic_file() = default;
+  atomic_file(const atomic_file&) = delete;
+  atomic_file& operator=(const atomic_file&) = delete;
+  SAFETENSORS_FUNC atomic_file(atomic_file&& o) noexcept;
+  SAFETENSORS_FUNC atomic_file& operator=(atomic_file&& o) noexcept;
+  SAFETENSORS_FUNC ~atomic_file();
+
+  /// Removes the stale temporary files of `target` (remove_stale_temps), then creates and locks
+  /// a new one.
+  SAFETENSORS_FUNC static result<atomic_file> create(native_string target, std::string shown);
+
+  /// Writes n bytes at `offset` of the temporary file.
+  result<void> write_at(std::uint64_t offset, const void* data, std::size_t n) {
+    return detail::write_at(file_, offset, data, n, shown_);
+  }
+  /// Sets the temporary file's size.
+  result<void> set_size(std::uint64_t size) { return detail::set_size(file_, size, shown_); }
+  /// Everything of commit() but the rename: flushes (when `sync`) and closes the temporary file
+  /// (its lock stays held). On error the temporary file is removed.
+  SAFETENSORS_FUNC result<void> finish(bool sync);
+  /// After finish() without sync: starts writing the data back (start_writeback), so that the
+  /// rename is quick.
+  void start_writeback() noexcept { detail::start_writeback(finished_ ? lock_ : file_); }
+  /// POSIX: the file the rename will replace, opened, so that its blocks are freed when the
+  /// caller closes it rather than during the rename; an empty os_file when there is none (or on
+  /// Windows, where an open target could not be replaced).
+  SAFETENSORS_FUNC os_file open_target() const noexcept;
+  /// Renames the temporary file over the target (after finish(); no directory flush). On error
+  /// the temporary file is removed.
+  SAFETENSORS_FUNC result<void> replace();
+  /// Flushes (when `sync`), closes and renames the temporary file over the target, then (when
+  /// `sync`) flushes the target's directory.
+  SAFETENSORS_FUNC result<void> commit(bool sync);
+  /// Closes and removes the temporary file (no-op after commit).
+  SAFETENSORS_FUNC void discard() noexcept;
+  /// The target's path for messages.
+  const std::string& shown() const noexcept { return shown_; }
+
+ private:
+  SAFETENSORS_FUNC error fail_with(error e);
+  os_file file_;
+  os_file lock_;  // POSIX, after finish(): holds the flock until the rename
+  native_string target_;
+  native_string temp_;
+  std::string shown_;
+  bool live_ = false;
+  bool locked_ = false;    // lock_temp took the flock
+  bool finished_ = false;  // finish() closed file_
+};
+
+}  // namespace detail
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
 
 // --- platform I/O: the write side (temporary file, positioned writes, sync, atomic replace) ---
 
@@ -3477,8 +3668,8 @@ SAFETENSORS_FUNC void remove_stale_temps(const native_string& target) noexcept {
 SAFETENSORS_FUNC int open_parent_dir(const native_string& path) noexcept {
   const std::size_t slash = path.find_last_of('/');
   const std::string dir = slash == native_string::npos ? std::string(".")
-                          : slash == 0                 ? std::string("/")
-                                                       : path.substr(0, slash);
+                          : slash == 0 ? std::string("/")
+                                       : path.substr(0, slash);
   int flags = O_RDONLY;
 #ifdef O_DIRECTORY
   flags |= O_DIRECTORY;
@@ -3526,133 +3717,6 @@ SAFETENSORS_FUNC void sync_parent_dir(const native_string& path) noexcept {
     ::close(fd);
   }
 }
-#endif
-
-#if SAFETENSORS_WINDOWS
-SAFETENSORS_FUNC file_identity identity_of(const os_file& f) noexcept {
-  BY_HANDLE_FILE_INFORMATION info{};
-  if (!GetFileInformationByHandle(f.handle, &info)) return {};
-  return {info.dwVolumeSerialNumber,
-          (static_cast<std::uint64_t>(info.nFileIndexHigh) << 32) | info.nFileIndexLow, true};
-}
-
-SAFETENSORS_FUNC result<os_file> open_same(const native_string& path, const file_identity& id,
-                                           const std::string& shown) {
-  auto f = open_read(path, shown);
-  if (!f) return f.error();
-  if (!(identity_of(*f) == id)) {
-    return error(errc::io_error, quote(shown) + " now names another file");
-  }
-  return f;
-}
-
-SAFETENSORS_FUNC std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool) noexcept {
-  void* p = VirtualAlloc(nullptr, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
-  reserved = p != nullptr ? n : 0;
-  return static_cast<std::byte*>(p);
-}
-SAFETENSORS_FUNC void free_pages(std::byte* p, std::size_t) noexcept {
-  if (p != nullptr) VirtualFree(p, 0, MEM_RELEASE);
-}
-SAFETENSORS_FUNC std::byte* allocate_aligned(std::size_t n) noexcept {
-  return static_cast<std::byte*>(_aligned_malloc(n, buffer_alignment));
-}
-SAFETENSORS_FUNC void free_aligned(std::byte* p) noexcept { _aligned_free(p); }
-#else
-SAFETENSORS_FUNC file_identity identity_of(const os_file& f) noexcept {
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0) return {};
-  return {int_cast<std::uint64_t>(st.st_dev), int_cast<std::uint64_t>(st.st_ino), true};
-}
-
-/// POSIX: a non-blocking open, so that a FIFO put at the path cannot hang it.
-SAFETENSORS_FUNC result<os_file> open_same(const native_string& path, const file_identity& id,
-                                           const std::string& shown) {
-  os_file f;
-  int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
-#ifdef O_CLOEXEC
-  flags |= O_CLOEXEC;
-#endif
-  do {
-    f.fd = ::open(path.c_str(), flags);
-  } while (f.fd < 0 && errno == EINTR);
-  if (f.fd < 0)
-    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
-  if (!(identity_of(f) == id)) {
-    return error(errc::io_error, quote(shown) + " now names another file");
-  }
-  return f;  // a regular file, as when it was mapped: O_NONBLOCK changes nothing for pread
-}
-
-SAFETENSORS_FUNC std::size_t os_page_size() noexcept {
-  static const std::size_t size = [] {
-    const long n = ::sysconf(_SC_PAGESIZE);
-    return n > 0 ? static_cast<std::size_t>(n) : std::size_t{4096};
-  }();
-  return size;
-}
-
-/// The size of a transparent huge page (Linux: hpage_pmd_size), or 0 where there are none.
-SAFETENSORS_FUNC std::size_t huge_page_size() noexcept {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  static const std::size_t size = [] {
-    int flags = O_RDONLY;
-#ifdef O_CLOEXEC
-    flags |= O_CLOEXEC;
-#endif
-    const int fd = ::open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", flags);
-    if (fd < 0) return std::size_t{0};
-    char text[32] = {};
-    const ssize_t got = ::read(fd, text, sizeof text - 1);
-    ::close(fd);
-    std::size_t n = 0;
-    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
-      if (n > (std::numeric_limits<std::size_t>::max() - 9) / 10) return std::size_t{0};
-      n = n * 10 + static_cast<std::size_t>(text[i] - '0');
-    }
-    return n;
-  }();
-  return size;
-#else
-  return 0;
-#endif
-}
-
-SAFETENSORS_FUNC std::byte* allocate_pages(std::size_t n, std::size_t& reserved,
-                                           bool huge_pages) noexcept {
-  reserved = 0;
-  const std::size_t page = os_page_size();
-  const std::size_t huge = huge_page_size();
-  if (n > std::numeric_limits<std::size_t>::max() - page) return nullptr;
-  const std::size_t length = (n + page - 1) / page * page;
-  const std::size_t align = huge > page && n >= huge ? huge : page;
-  if (length > std::numeric_limits<std::size_t>::max() - align) return nullptr;
-  const std::size_t span_size = length + (align > page ? align : 0);  // room to align the start
-  void* m = ::mmap(nullptr, span_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) return nullptr;
-  const auto start = reinterpret_cast<std::uintptr_t>(m);
-  const std::uintptr_t aligned = (start + (align - 1)) / align * align;
-  if (aligned > start) (void)::munmap(m, aligned - start);
-  const std::uintptr_t tail = start + span_size - (aligned + length);
-  if (tail != 0) (void)::munmap(reinterpret_cast<void*>(aligned + length), tail);
-  auto* p = reinterpret_cast<std::byte*>(aligned);
-#ifdef MADV_HUGEPAGE
-  if (huge_pages && align == huge) (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint only
-#else
-  (void)huge_pages;
-#endif
-  reserved = length;
-  return p;
-}
-SAFETENSORS_FUNC void free_pages(std::byte* p, std::size_t reserved) noexcept {
-  if (p != nullptr) (void)::munmap(p, reserved);
-}
-SAFETENSORS_FUNC std::byte* allocate_aligned(std::size_t n) noexcept {
-  void* p = nullptr;
-  if (::posix_memalign(&p, buffer_alignment, n) != 0) return nullptr;
-  return static_cast<std::byte*>(p);
-}
-SAFETENSORS_FUNC void free_aligned(std::byte* p) noexcept { std::free(p); }
 #endif
 
 SAFETENSORS_FUNC atomic_file::atomic_file(atomic_file&& o) noexcept
@@ -3771,46 +3835,11 @@ SAFETENSORS_FUNC error atomic_file::fail_with(error e) {
 }
 
 }  // namespace detail
-
-SAFETENSORS_FUNC file_mapping& file_mapping::operator=(file_mapping&& other) noexcept {
-  if (this != &other) {
-    detail::os_mapping::unmap(mapping_.address, mapping_.size);
-    mapping_ = std::exchange(other.mapping_, {});
-    path_ = std::move(other.path_);
-    native_ = std::move(other.native_);
-    identity_ = other.identity_;
-  }
-  return *this;
-}
-
-SAFETENSORS_FUNC result<file_mapping> file_mapping::open_native(const detail::native_string& native,
-                                                                std::string shown,
-                                                                const map_options& opts) {
-  auto file = detail::open_read(native, shown);
-  if (!file) return file.error();
-  auto size = detail::file_size(*file, shown);
-  if (!size) return size.error();
-  auto mapping = detail::map_file(*file, *size, opts, shown);
-  if (!mapping) return mapping.error();
-  file_mapping out;
-  out.mapping_ = *mapping;
-  out.path_ = std::move(shown);
-  out.native_ = native;
-  out.identity_ = detail::identity_of(*file);
-  return out;
-}
-
-namespace detail {
-SAFETENSORS_FUNC result<os_file> reopen_mapped(const file_mapping& m) {
-  return open_same(m.native_, m.identity_, m.path_);
-}
-}  // namespace detail
-
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 #endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 5 of 11: the readers. One opener per kind of source:
+// safetensors for C++, part 6 of 13: the readers. One opener per kind of source:
 //   parse(bytes)              bytes the caller holds      -> file_view (zero copy, non-owning)
 //   mapped_file::open(path)   a file, memory-mapped       -> mapped_file (zero copy, owning)
 //   source_reader::open(...)  a file read with pread, or any random_access_source
@@ -4235,7 +4264,7 @@ template result<file_view> parse<void>(span<const std::byte>, const parse_option
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 6 of 11: the writer. Validate, sort and lay out the tensors
+// safetensors for C++, part 7 of 13: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
 // Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
@@ -5001,7 +5030,7 @@ template class basic_stream_writer<void>;
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 7 of 11: the sharded checkpoint index. The Hugging Face
+// safetensors for C++, part 8 of 13: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
 // byte for byte as the Python tools do. Each part declares, then defines under
@@ -5656,12 +5685,11 @@ template result<std::string> format_index<void>(const shard_index&);
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 8 of 11: sharded checkpoints. checkpoint reads a model in one file
-// or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
-// save_sharded and sharded_stream_writer write one, shards first and the index last
-// (docs/index.md#write-order). `template <class = void>` marks what is compiled only when
-// used (docs/design.md#compile-cost). What touches the index's JSON metadata is defined under
-// SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
+// safetensors for C++, part 9 of 13: reading sharded checkpoints. checkpoint reads a model in one
+// file or in shards with an index as one table (shards opened lazily, verify, merge);
+// sharded_writer.hpp writes one. `template <class = void>` marks what is compiled only when used
+// (docs/design.md#compile-cost); the definitions are under SAFETENSORS_DEFINITIONS
+// (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 
@@ -5955,183 +5983,6 @@ result<void> merge_checkpoint(const checkpoint& ckpt, const P& path,
   if (!md) return md.error();
   return save_file(path, *specs, *md, options);
 }
-
-/// Options of the sharded writers.
-struct sharded_write_options {
-  /// Largest sum of tensor byte sizes in one shard (headers not counted), as the Hub tools
-  /// count. A tensor larger than this gets a shard of its own.
-  std::uint64_t max_shard_size = default_max_shard_size;
-  /// File names: `<prefix>-00001-of-00003.safetensors`, `<prefix>.safetensors.index.json`, or
-  /// `<prefix>.safetensors` for a single shard ("model", "diffusion_pytorch_model", ...).
-  std::string prefix = "model";
-  /// Every shard's `__metadata__` when save_sharded or sharded_stream_writer::create gets no
-  /// metadata argument; a metadata argument replaces it. (transformers' loader wants "format"
-  /// in pt/tf/flax/mlx.)
-  std::optional<metadata_map> shard_metadata = metadata_map{{"format", "pt"}};
-  /// Extra keys for the index's `metadata` object (any JSON values; must be an object or null).
-  /// `total_size` is always the computed sum and replaces a `total_size` given here.
-  /// `*index_metadata` is the nlohmann::json (json_value).
-  json_value index_metadata;
-  /// Alignment, header limit, sync and progress of every shard file (progress: bytes over all
-  /// shards for save_sharded, per shard file for sharded_stream_writer).
-  write_options write;
-};
-
-/// How tensors are assigned to shards, as huggingface_hub's split_state_dict_into_shards does:
-/// tensors in the caller's order are packed greedily until the next one would exceed
-/// max_shard_size; a tensor larger than the limit gets a shard of its own, placed before the
-/// shard being filled. Only tensor bytes count; the names and the index are computed here.
-class shard_layout {
- public:
-  /// Plans `tensors` (their bytes are not read; dtype and shape give the sizes). Errors: those
-  /// of docs/writer.md#validation without the byte checks, and InvalidArgument for a prefix that
-  /// is not a plain file name or index_metadata that is not an object.
-  template <class = void>
-  static result<shard_layout> create(const std::vector<tensor_spec>& tensors,
-                                     const sharded_write_options& options = {});
-
-  std::size_t shard_count() const noexcept { return files_.size(); }
-  /// True when there is more than one shard (and so an index).
-  bool sharded() const noexcept { return files_.size() > 1; }
-  /// The shard file names, in shard order (as shard_index::shards holds them).
-  const std::vector<std::string>& shards() const noexcept { return files_; }
-  /// For each shard, the positions of its tensors in the writer's input, in input order.
-  const std::vector<std::vector<std::size_t>>& members() const noexcept { return members_; }
-  /// The sum of every tensor's byte size (the index's `metadata.total_size`).
-  std::uint64_t total_size() const noexcept { return total_size_; }
-  /// The index's contents, exactly as transformers writes them; empty when not sharded().
-  const std::string& index_json() const noexcept { return index_json_; }
-
- private:
-  std::vector<std::string> files_;
-  std::vector<std::vector<std::size_t>> members_;
-  std::uint64_t total_size_ = 0;
-  std::string index_json_;
-};
-
-namespace detail {
-/// save_sharded's work, once the path argument is converted (`root`: its error first).
-template <class = void>
-result<shard_layout> save_sharded_at(result<std::filesystem::path> root,
-                                     const std::vector<tensor_spec>& tensors,
-                                     const std::optional<metadata_map>& metadata,
-                                     const sharded_write_options& options);
-}  // namespace detail
-
-namespace detail {
-/// The metadata argument of save_sharded and sharded_stream_writer::create: a metadata_map, an
-/// optional of one or std::nullopt, deduced, so that a braced `{}` third argument still means
-/// default options (the overload without metadata) as it did before that argument existed.
-template <class M>
-inline constexpr bool is_metadata_arg_v =
-    std::is_convertible_v<const M&, std::optional<metadata_map>> &&
-    !std::is_convertible_v<const M&, sharded_write_options>;
-}  // namespace detail
-
-/// Writes `tensors` into the directory `dir` as a checkpoint whose every shard has `metadata` as
-/// its `__metadata__`, as save_file writes it (nullopt: none; options.shard_metadata is not
-/// used; transformers' loader wants a "format" key). In order (docs/index.md#write-order): every
-/// shard is validated first; then `dir` is created if missing (with its parents); the shards per
-/// shard_layout and the index are written and flushed under temporary names; then an existing
-/// `<prefix>.safetensors.index.json` is removed (also when the result is a single
-/// `<prefix>.safetensors`), the shards are renamed over their names and the index last, so an
-/// index never points at missing, partial or replaced shards. Only then are the previous
-/// checkpoint's files of the same prefix that the new one does not use removed
-/// (`<prefix>-NNNNN-of-MMMMM.safetensors`, and `<prefix>.safetensors` when the result is
-/// sharded), best effort; other files are left alone. Returns the layout (file names,
-/// assignment). The writer's errors, shard_layout's, and IoError for a `dir` that is not a
-/// directory or cannot be created. An error before the renames leaves the previous checkpoint
-/// as it was; until the renames the new checkpoint takes its full size on disk next to it, and
-/// one file descriptor per shard stays open (it holds the shard's lock, see
-/// docs/writing.md#what-a-kill-leaves).
-template <class P, class M,
-          std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
-result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
-                                  const M& metadata_arg,
-                                  const sharded_write_options& options = {}) {
-  return detail::save_sharded_at(detail::to_fs_path(dir), tensors, metadata_arg, options);
-}
-
-/// save_sharded with options.shard_metadata (by default {"format":"pt"}) as every shard's
-/// `__metadata__`.
-template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
-                                  const sharded_write_options& options = {}) {
-  return save_sharded(dir, tensors, options.shard_metadata, options);
-}
-
-/// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
-/// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
-/// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
-/// flushes every shard, then renames the shards and the index last and removes the previous
-/// checkpoint's unused files, as save_sharded does. Before commit() only the directory (created by
-/// create() when missing) and temporary files appear; destruction without commit removes every
-/// temporary file. One temporary file per shard is open until commit. Move-only; not thread-safe.
-template <class = void>
-class basic_sharded_stream_writer {
- public:
-  basic_sharded_stream_writer() = default;
-  basic_sharded_stream_writer(basic_sharded_stream_writer&&) noexcept = default;
-  basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
-  ~basic_sharded_stream_writer() = default;
-
-  /// Plans the shards of `tensors` (bytes and producers ignored), each with `metadata` as its
-  /// `__metadata__` as save_sharded writes it (options.shard_metadata is not used), creates the
-  /// directory `dir` when missing (with its parents; IoError when it is not a directory or
-  /// cannot be created) and creates a temporary file per shard in it.
-  template <class P, class M,
-            std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
-  static result<basic_sharded_stream_writer> create(const P& dir,
-                                                    const std::vector<tensor_spec>& tensors,
-                                                    const M& metadata_arg,
-                                                    const sharded_write_options& options = {}) {
-    return create_at(detail::to_fs_path(dir), tensors, metadata_arg, options);
-  }
-  /// create() with options.shard_metadata (by default {"format":"pt"}) as every shard's
-  /// `__metadata__`.
-  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<basic_sharded_stream_writer> create(const P& dir,
-                                                    const std::vector<tensor_spec>& tensors,
-                                                    const sharded_write_options& options = {}) {
-    return create(dir, tensors, options.shard_metadata, options);
-  }
-
-  /// Writes the next `chunk` of tensor `name` (TensorNotFound for an undeclared name,
-  /// InvalidArgument past its end).
-  result<void> write(std::string_view name, span<const std::byte> chunk);
-  /// Bytes written so far for tensor `name` (0 for an unknown name).
-  std::uint64_t bytes_written(std::string_view name) const;
-  /// The layout being written.
-  const shard_layout& layout() const noexcept;
-  /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
-  /// writer stays usable), flushes and closes every shard and the index under temporary names,
-  /// removes a stale index, renames the shards in order and the index last, then removes the
-  /// previous checkpoint's unused files of the prefix (as save_sharded does). After any other
-  /// error the writer is discarded: before the renames, the previous checkpoint is as it was;
-  /// during them, shards already renamed remain, without an index.
-  result<void> commit();
-  /// Removes every temporary file; nothing is written.
-  void discard() noexcept { state_.reset(); }
-
- private:
-  static result<basic_sharded_stream_writer> create_at(result<std::filesystem::path> root,
-                                                       const std::vector<tensor_spec>& tensors,
-                                                       const std::optional<metadata_map>& metadata,
-                                                       const sharded_write_options& options);
-  struct state {
-    shard_layout layout;
-    std::vector<stream_writer> writers;
-    std::unordered_map<std::string, std::size_t> shard_of;
-    std::filesystem::path index_path;
-    std::filesystem::path directory;
-    std::string prefix;
-    bool sync = true;
-  };
-  std::unique_ptr<state> state_;
-};
-
-/// The streaming sharded writer (a class template only so that it is compiled when used).
-using sharded_stream_writer = basic_sharded_stream_writer<>;
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
@@ -6576,6 +6427,214 @@ SAFETENSORS_FUNC void detail::check_total_size(const shard_index& index, bool co
   }
 }
 
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template class basic_checkpoint<void>;
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
+
+// safetensors for C++, part 10 of 13: writing sharded checkpoints. shard_layout plans the shards
+// as the Hub tools do; save_sharded and sharded_stream_writer write them, shards first and the
+// index last (docs/index.md#write-order). `template <class = void>` marks what is compiled only
+// when used (docs/design.md#compile-cost); the definitions are under SAFETENSORS_DEFINITIONS
+// (docs/design.md#separate-compilation).
+//
+// SPDX-License-Identifier: MIT
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+/// Options of the sharded writers.
+struct sharded_write_options {
+  /// Largest sum of tensor byte sizes in one shard (headers not counted), as the Hub tools
+  /// count. A tensor larger than this gets a shard of its own.
+  std::uint64_t max_shard_size = default_max_shard_size;
+  /// File names: `<prefix>-00001-of-00003.safetensors`, `<prefix>.safetensors.index.json`, or
+  /// `<prefix>.safetensors` for a single shard ("model", "diffusion_pytorch_model", ...).
+  std::string prefix = "model";
+  /// Every shard's `__metadata__` when save_sharded or sharded_stream_writer::create gets no
+  /// metadata argument; a metadata argument replaces it. (transformers' loader wants "format"
+  /// in pt/tf/flax/mlx.)
+  std::optional<metadata_map> shard_metadata = metadata_map{{"format", "pt"}};
+  /// Extra keys for the index's `metadata` object (any JSON values; must be an object or null).
+  /// `total_size` is always the computed sum and replaces a `total_size` given here.
+  /// `*index_metadata` is the nlohmann::json (json_value).
+  json_value index_metadata;
+  /// Alignment, header limit, sync and progress of every shard file (progress: bytes over all
+  /// shards for save_sharded, per shard file for sharded_stream_writer).
+  write_options write;
+};
+
+/// How tensors are assigned to shards, as huggingface_hub's split_state_dict_into_shards does:
+/// tensors in the caller's order are packed greedily until the next one would exceed
+/// max_shard_size; a tensor larger than the limit gets a shard of its own, placed before the
+/// shard being filled. Only tensor bytes count; the names and the index are computed here.
+class shard_layout {
+ public:
+  /// Plans `tensors` (their bytes are not read; dtype and shape give the sizes). Errors: those
+  /// of docs/writer.md#validation without the byte checks, and InvalidArgument for a prefix that
+  /// is not a plain file name or index_metadata that is not an object.
+  template <class = void>
+  static result<shard_layout> create(const std::vector<tensor_spec>& tensors,
+                                     const sharded_write_options& options = {});
+
+  std::size_t shard_count() const noexcept { return files_.size(); }
+  /// True when there is more than one shard (and so an index).
+  bool sharded() const noexcept { return files_.size() > 1; }
+  /// The shard file names, in shard order (as shard_index::shards holds them).
+  const std::vector<std::string>& shards() const noexcept { return files_; }
+  /// For each shard, the positions of its tensors in the writer's input, in input order.
+  const std::vector<std::vector<std::size_t>>& members() const noexcept { return members_; }
+  /// The sum of every tensor's byte size (the index's `metadata.total_size`).
+  std::uint64_t total_size() const noexcept { return total_size_; }
+  /// The index's contents, exactly as transformers writes them; empty when not sharded().
+  const std::string& index_json() const noexcept { return index_json_; }
+
+ private:
+  std::vector<std::string> files_;
+  std::vector<std::vector<std::size_t>> members_;
+  std::uint64_t total_size_ = 0;
+  std::string index_json_;
+};
+
+namespace detail {
+/// save_sharded's work, once the path argument is converted (`root`: its error first).
+template <class = void>
+result<shard_layout> save_sharded_at(result<std::filesystem::path> root,
+                                     const std::vector<tensor_spec>& tensors,
+                                     const std::optional<metadata_map>& metadata,
+                                     const sharded_write_options& options);
+}  // namespace detail
+
+namespace detail {
+/// The metadata argument of save_sharded and sharded_stream_writer::create: a metadata_map, an
+/// optional of one or std::nullopt, deduced, so that a braced `{}` third argument still means
+/// default options (the overload without metadata) as it did before that argument existed.
+template <class M>
+inline constexpr bool is_metadata_arg_v =
+    std::is_convertible_v<const M&, std::optional<metadata_map>> &&
+    !std::is_convertible_v<const M&, sharded_write_options>;
+}  // namespace detail
+
+/// Writes `tensors` into the directory `dir` as a checkpoint whose every shard has `metadata` as
+/// its `__metadata__`, as save_file writes it (nullopt: none; options.shard_metadata is not
+/// used; transformers' loader wants a "format" key). In order (docs/index.md#write-order): every
+/// shard is validated first; then `dir` is created if missing (with its parents); the shards per
+/// shard_layout and the index are written and flushed under temporary names; then an existing
+/// `<prefix>.safetensors.index.json` is removed (also when the result is a single
+/// `<prefix>.safetensors`), the shards are renamed over their names and the index last, so an
+/// index never points at missing, partial or replaced shards. Only then are the previous
+/// checkpoint's files of the same prefix that the new one does not use removed
+/// (`<prefix>-NNNNN-of-MMMMM.safetensors`, and `<prefix>.safetensors` when the result is
+/// sharded), best effort; other files are left alone. Returns the layout (file names,
+/// assignment). The writer's errors, shard_layout's, and IoError for a `dir` that is not a
+/// directory or cannot be created. An error before the renames leaves the previous checkpoint
+/// as it was; until the renames the new checkpoint takes its full size on disk next to it, and
+/// one file descriptor per shard stays open (it holds the shard's lock, see
+/// docs/writing.md#what-a-kill-leaves).
+template <class P, class M,
+          std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
+result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const M& metadata_arg,
+                                  const sharded_write_options& options = {}) {
+  return detail::save_sharded_at(detail::to_fs_path(dir), tensors, metadata_arg, options);
+}
+
+/// save_sharded with options.shard_metadata (by default {"format":"pt"}) as every shard's
+/// `__metadata__`.
+template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const sharded_write_options& options = {}) {
+  return save_sharded(dir, tensors, options.shard_metadata, options);
+}
+
+/// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
+/// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
+/// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
+/// flushes every shard, then renames the shards and the index last and removes the previous
+/// checkpoint's unused files, as save_sharded does. Before commit() only the directory (created by
+/// create() when missing) and temporary files appear; destruction without commit removes every
+/// temporary file. One temporary file per shard is open until commit. Move-only; not thread-safe.
+template <class = void>
+class basic_sharded_stream_writer {
+ public:
+  basic_sharded_stream_writer() = default;
+  basic_sharded_stream_writer(basic_sharded_stream_writer&&) noexcept = default;
+  basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
+  ~basic_sharded_stream_writer() = default;
+
+  /// Plans the shards of `tensors` (bytes and producers ignored), each with `metadata` as its
+  /// `__metadata__` as save_sharded writes it (options.shard_metadata is not used), creates the
+  /// directory `dir` when missing (with its parents; IoError when it is not a directory or
+  /// cannot be created) and creates a temporary file per shard in it.
+  template <class P, class M,
+            std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const M& metadata_arg,
+                                                    const sharded_write_options& options = {}) {
+    return create_at(detail::to_fs_path(dir), tensors, metadata_arg, options);
+  }
+  /// create() with options.shard_metadata (by default {"format":"pt"}) as every shard's
+  /// `__metadata__`.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const sharded_write_options& options = {}) {
+    return create(dir, tensors, options.shard_metadata, options);
+  }
+
+  /// Writes the next `chunk` of tensor `name` (TensorNotFound for an undeclared name,
+  /// InvalidArgument past its end).
+  result<void> write(std::string_view name, span<const std::byte> chunk);
+  /// Bytes written so far for tensor `name` (0 for an unknown name).
+  std::uint64_t bytes_written(std::string_view name) const;
+  /// The layout being written.
+  const shard_layout& layout() const noexcept;
+  /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
+  /// writer stays usable), flushes and closes every shard and the index under temporary names,
+  /// removes a stale index, renames the shards in order and the index last, then removes the
+  /// previous checkpoint's unused files of the prefix (as save_sharded does). After any other
+  /// error the writer is discarded: before the renames, the previous checkpoint is as it was;
+  /// during them, shards already renamed remain, without an index.
+  result<void> commit();
+  /// Removes every temporary file; nothing is written.
+  void discard() noexcept { state_.reset(); }
+
+ private:
+  static result<basic_sharded_stream_writer> create_at(result<std::filesystem::path> root,
+                                                       const std::vector<tensor_spec>& tensors,
+                                                       const std::optional<metadata_map>& metadata,
+                                                       const sharded_write_options& options);
+  struct state {
+    shard_layout layout;
+    std::vector<stream_writer> writers;
+    std::unordered_map<std::string, std::size_t> shard_of;
+    std::filesystem::path index_path;
+    std::filesystem::path directory;
+    std::string prefix;
+    bool sync = true;
+  };
+  std::unique_ptr<state> state_;
+};
+
+/// The streaming sharded writer (a class template only so that it is compiled when used).
+using sharded_stream_writer = basic_sharded_stream_writer<>;
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
 template <class>
 result<shard_layout> shard_layout::create(const std::vector<tensor_spec>& tensors,
                                           const sharded_write_options& options) {
@@ -6948,7 +7007,6 @@ namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 template result<shard_layout> shard_layout::create<void>(const std::vector<tensor_spec>&,
                                                          const sharded_write_options&);
-template class basic_checkpoint<void>;
 template class basic_sharded_stream_writer<void>;
 template result<shard_layout> detail::save_sharded_at<void>(result<std::filesystem::path>,
                                                             const std::vector<tensor_spec>&,
@@ -6958,7 +7016,7 @@ template result<shard_layout> detail::save_sharded_at<void>(result<std::filesyst
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 9 of 11: the decoding kernels. BF16, F16 and the 8-bit floats to
+// safetensors for C++, part 11 of 13: the decoding kernels. BF16, F16 and the 8-bit floats to
 // float over whole byte ranges: the scalar block loops, the SIMD kernels (x86-64 AVX2 + F16C and
 // AVX-512, AArch64 NEON) that give exactly their bits, and the choice among them at run time
 // (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level conversions on them.
@@ -7830,11 +7888,12 @@ inline void f8_to_float_n(const unsigned char* in, float* out, std::size_t n) no
 }  // namespace safetensors
 #endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 10 of 11: dtype conversions. Element types for F16, BF16 and the
+// safetensors for C++, part 12 of 13: dtype conversions. Element types for F16, BF16 and the
 // 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
 // kernels), encoding from float and from double with round to nearest even, sub-byte unpacking,
 // and the conversion between any two float dtypes that load() fuses into its reads.
-// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost);
+// the loops are defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 
@@ -8668,11 +8727,12 @@ template result<void> encode_from_float<void>(span<const float>, dtype, span<std
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 11 of 11: the parallel loader. load() copies a set of tensors (whole
+// safetensors for C++, part 13 of 13: the parallel loader. load() copies a set of tensors (whole
 // or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
 // hands them chunk by chunk to a sink, with worker threads, an optional dtype conversion fused
 // into the same pass, progress and cancellation (docs/loading.md). `template <class = void>`
-// marks what is compiled only when used (docs/design.md#compile-cost).
+// marks what is compiled only when used (docs/design.md#compile-cost); the loader itself is
+// defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 

@@ -1,8 +1,9 @@
-// safetensors for C++, part 10 of 11: dtype conversions. Element types for F16, BF16 and the
+// safetensors for C++, part 12 of 13: dtype conversions. Element types for F16, BF16 and the
 // 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
 // kernels), encoding from float and from double with round to nearest even, sub-byte unpacking,
 // and the conversion between any two float dtypes that load() fuses into its reads.
-// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost);
+// the loops are defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_CONVERT_HPP

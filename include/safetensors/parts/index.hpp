@@ -1,4 +1,4 @@
-// safetensors for C++, part 7 of 11: the sharded checkpoint index. The Hugging Face
+// safetensors for C++, part 8 of 13: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
 // byte for byte as the Python tools do. Each part declares, then defines under

@@ -1,8 +1,9 @@
-// safetensors for C++, part 11 of 11: the parallel loader. load() copies a set of tensors (whole
+// safetensors for C++, part 13 of 13: the parallel loader. load() copies a set of tensors (whole
 // or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
 // hands them chunk by chunk to a sink, with worker threads, an optional dtype conversion fused
 // into the same pass, progress and cancellation (docs/loading.md). `template <class = void>`
-// marks what is compiled only when used (docs/design.md#compile-cost).
+// marks what is compiled only when used (docs/design.md#compile-cost); the loader itself is
+// defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_LOAD_HPP

@@ -1,4 +1,4 @@
-// safetensors for C++, part 2 of 11: from bytes to a validated tensor table. The 8-byte length
+// safetensors for C++, part 2 of 13: from bytes to a validated tensor table. The 8-byte length
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#reader-rules. No tensor byte is touched.

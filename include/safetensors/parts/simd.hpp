@@ -1,4 +1,4 @@
-// safetensors for C++, part 9 of 11: the decoding kernels. BF16, F16 and the 8-bit floats to
+// safetensors for C++, part 11 of 13: the decoding kernels. BF16, F16 and the 8-bit floats to
 // float over whole byte ranges: the scalar block loops, the SIMD kernels (x86-64 AVX2 + F16C and
 // AVX-512, AArch64 NEON) that give exactly their bits, and the choice among them at run time
 // (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level conversions on them.
