@@ -32,12 +32,16 @@ for pid in $(jobs -p); do wait "$pid"; done
 
 # Seeds, dictionary and options. fuzz_parse, fuzz_files and fuzz_roundtrip take the same input
 # (a safetensors file) and share safetensors.dict and all three seed directories; fuzz_index takes
-# checkpoint index JSON.
+# checkpoint index JSON; fuzz_json takes any JSON text (its seeds and the index seeds).
 for target in "${targets[@]}"; do
   case $target in
     fuzz_index)
       dict=$fuzz/fuzz_index.dict
       seeds=(fuzz_index)
+      ;;
+    fuzz_json)
+      dict=$fuzz/fuzz_json.dict
+      seeds=(fuzz_json fuzz_index)
       ;;
     *)
       dict=$fuzz/safetensors.dict

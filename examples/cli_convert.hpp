@@ -178,7 +178,7 @@ inline std::vector<safetensors::dtype> float_dtypes() {
   std::vector<safetensors::dtype> out;
   for (std::size_t i = 0; i < safetensors::dtype_count; ++i) {
     const auto t = static_cast<safetensors::dtype>(i);
-    if (is_float_dtype(t)) out.push_back(t);
+    if (safetensors::detail::is_float(t)) out.push_back(t);
   }
   return out;
 }

@@ -557,8 +557,9 @@ inline safetensors::result<diff_report> diff(const safetensors::checkpoint& a,
     if (!tb) return tb.error();
     tensor_brief ba = detail::brief_of(name, *ta);
     tensor_brief bb = detail::brief_of(name, tb->first);
-    const bool by_value = out.by_value && ba.shape == bb.shape && is_float_dtype(ba.dtype) &&
-                          is_float_dtype(bb.dtype);
+    const bool by_value = out.by_value && ba.shape == bb.shape &&
+                          safetensors::detail::is_float(ba.dtype) &&
+                          safetensors::detail::is_float(bb.dtype);
     if (!by_value && (ba.dtype != bb.dtype || ba.shape != bb.shape)) {
       out.mismatched.emplace_back(std::move(ba), std::move(bb));
       continue;

@@ -15,29 +15,6 @@
 
 namespace safetensors_cli {
 
-/// Whether `t` is a floating-point dtype: the ones convert --dtype casts and diff --atol compares
-/// by value (C64, complex, is not one).
-inline bool is_float_dtype(safetensors::dtype t) {
-  using safetensors::dtype;
-  switch (t) {
-    case dtype::F4:
-    case dtype::F6_E2M3:
-    case dtype::F6_E3M2:
-    case dtype::F8_E5M2:
-    case dtype::F8_E4M3:
-    case dtype::F8_E8M0:
-    case dtype::F8_E4M3FNUZ:
-    case dtype::F8_E5M2FNUZ:
-    case dtype::F16:
-    case dtype::BF16:
-    case dtype::F32:
-    case dtype::F64:
-      return true;
-    default:
-      return false;
-  }
-}
-
 namespace detail {
 
 /// The shortest "%.*g" text (1..max_digits significant digits) that parses back to `v`.

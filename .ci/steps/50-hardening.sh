@@ -26,6 +26,7 @@ FUZZ_PARSE_RUNS=${FUZZ_PARSE_RUNS:-60000}         # [~15 s]
 FUZZ_FILES_RUNS=${FUZZ_FILES_RUNS:-20000}         # a file write, a mapping, a pread each [~7 s]
 FUZZ_ROUNDTRIP_RUNS=${FUZZ_ROUNDTRIP_RUNS:-60000} # [~5 s]
 FUZZ_INDEX_RUNS=${FUZZ_INDEX_RUNS:-60000}         # the sharded index parser [~10 s]
+FUZZ_JSON_RUNS=${FUZZ_JSON_RUNS:-60000}           # the JSON reader vs nlohmann
 ci_step "hardening: build the fuzzers with .clusterfuzzlite/build.sh"
 oss=$(cd "$out" && pwd)/oss-fuzz
 rm -rf "$oss" "$out/corpus" "$out/seeds"
@@ -38,12 +39,13 @@ CC=clang CXX=clang++ CFLAGS="$oss_flags" CXXFLAGS="$oss_flags" \
   bash .clusterfuzzlite/build.sh
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for target in parse files roundtrip index; do
+for target in parse files roundtrip index json; do
   case $target in
     parse) runs=$FUZZ_PARSE_RUNS ;;
     files) runs=$FUZZ_FILES_RUNS ;;
     roundtrip) runs=$FUZZ_ROUNDTRIP_RUNS ;;
     index) runs=$FUZZ_INDEX_RUNS ;;
+    json) runs=$FUZZ_JSON_RUNS ;;
   esac
   fz=$oss/out/fuzz_$target
   max_len=$(sed -n 's/^max_len = //p' "$fz.options")

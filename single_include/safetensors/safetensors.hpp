@@ -24,7 +24,7 @@
 #undef max
 #endif
 
-// safetensors for C++, part 1 of 13: basics. Version, configuration, span, dtypes, errors and
+// safetensors for C++, part 1 of 14: basics. Version, configuration, span, dtypes, errors and
 // result<T>, and the checked arithmetic and message helpers every later part uses.
 // Include <safetensors/safetensors.hpp>, not a part (docs/design.md#the-header-in-parts).
 //
@@ -975,8 +975,456 @@ template <>
 struct is_error_code_enum<safetensors::errc> : true_type {};
 }  // namespace std
 
-// safetensors for C++, part 2 of 13: from bytes to a validated tensor table. The 8-byte length
-// prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
+// safetensors for C++, part 2 of 14: a strict JSON reader (RFC 8259) for headers and indexes.
+// detail::json_reader reads JSON text token by token, without recursion and without a token
+// buffer beyond the one string or number it decodes; detail::json_sax_parse drives a handler
+// (the header's, the index's) with it. Plain inline functions: nothing here is a template but the
+// driver, so a translation unit pays for the reader once, whatever handler it uses.
+// Only the parsers' definitions use it: all of it is under SAFETENSORS_DEFINITIONS, which the
+// translation units of the separate-compilation mode do not see
+// (docs/design.md#separate-compilation).
+//
+// SPDX-License-Identifier: MIT
+
+#if SAFETENSORS_DEFINITIONS
+#include <clocale>
+#include <cmath>
+#include <cstdlib>
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
+/// What json_reader::next() read.
+enum class json_token : std::uint8_t {
+  begin_object,
+  end_object,
+  begin_array,
+  end_array,
+  key,              // string(): the decoded key
+  string,           // string(): the decoded value
+  unsigned_number,  // an integer 0 .. 2^64 - 1: unsigned_value()
+  negative_number,  // an integer -2^63 .. -0: negative_value() (-0 is 0)
+  float_number,     // any other number (a fraction, an exponent, out of the integer ranges):
+                    // float_value() and its text in string()
+  true_literal,
+  false_literal,
+  null_literal,
+  end,    // the value is complete and only whitespace followed it
+  error,  // error_offset() and error_what() say where and what; next() keeps returning it
+};
+
+/// A pull reader of one JSON value over [first, last): strict RFC 8259 (no comments, no trailing
+/// commas, no byte order mark, nothing but whitespace after the value), strings checked as UTF-8
+/// and decoded (\u escapes in surrogate pairs only), numbers as nlohmann/json classifies them
+/// (an integer that fits 64 bits unsigned, or 64 bits signed when negative; else a double, which
+/// must be finite). Nesting deeper than max_depth levels is an error. Holds a pointer into the
+/// text, which must outlive it.
+class json_reader {
+ public:
+  static constexpr std::size_t max_depth = 128;
+
+  json_reader(const char* first, const char* last) noexcept
+      : p_(first), begin_(first), end_(last) {}
+
+  /// The next token.
+  inline json_token next();
+
+  /// The key or string just read (decoded), or a float_number's text. The handler may move it.
+  std::string& string() noexcept { return text_; }
+  std::uint64_t unsigned_value() const noexcept { return unsigned_; }
+  std::int64_t negative_value() const noexcept { return negative_; }
+  double float_value() const noexcept { return float_; }
+  /// Offset of the byte where the reader found a problem (after an `error` token).
+  std::size_t error_offset() const noexcept { return error_offset_; }
+  /// What the problem is, with the bytes found there, quoted and cut short.
+  const std::string& error_what() const noexcept { return error_what_; }
+  /// Offset of the byte after the last token read.
+  std::size_t offset() const noexcept { return static_cast<std::size_t>(p_ - begin_); }
+
+ private:
+  enum class expect : std::uint8_t {
+    value,                 // at the start, after ':' and after ',' in an array
+    first_value_or_close,  // after '['
+    first_key_or_close,    // after '{'
+    key,                   // after ',' in an object
+    colon,                 // after a key
+    comma_or_close,        // after a value inside a container
+    done,                  // after the top-level value
+  };
+
+  bool in_object() const noexcept {
+    const std::size_t top = depth_ - 1;
+    return ((objects_[top / 64] >> (top % 64)) & 1u) != 0;
+  }
+  inline json_token open(bool object);
+  json_token close() noexcept {
+    --depth_;
+    ++p_;
+    state_ = depth_ == 0 ? expect::done : expect::comma_or_close;
+    return (objects_[depth_ / 64] >> (depth_ % 64)) & 1u ? json_token::end_object
+                                                         : json_token::end_array;
+  }
+  json_token scalar(json_token t) noexcept {
+    state_ = depth_ == 0 ? expect::done : expect::comma_or_close;
+    return t;
+  }
+  inline json_token value();
+  inline json_token literal(const char* word, std::size_t size, json_token t);
+  inline json_token number();
+  inline json_token string_token(json_token t);
+  inline json_token fail(const char* at, const char* what);
+  inline void skip_whitespace() noexcept;
+
+  const char* p_;
+  const char* begin_;
+  const char* end_;
+  std::string text_;
+  std::uint64_t unsigned_ = 0;
+  std::int64_t negative_ = 0;
+  double float_ = 0;
+  std::size_t depth_ = 0;
+  std::uint64_t objects_[max_depth / 64] = {};  // bit d: level d + 1 is an object
+  expect state_ = expect::value;
+  bool failed_ = false;
+  std::size_t error_offset_ = 0;
+  std::string error_what_;
+};
+
+inline void json_reader::skip_whitespace() noexcept {
+  while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+}
+
+inline json_token json_reader::fail(const char* at, const char* what) {
+  failed_ = true;
+  error_offset_ = static_cast<std::size_t>(at - begin_);
+  error_what_ = what;
+  if (at == end_) {
+    error_what_ += ", found the end of the text";
+  } else {
+    // Up to 16 bytes from the problem on, printable ASCII as it is, other bytes as \xNN.
+    constexpr std::size_t shown = 16;
+    const std::size_t n = std::min<std::size_t>(shown, static_cast<std::size_t>(end_ - at));
+    error_what_ += ", found '";
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto c = static_cast<unsigned char>(at[i]);
+      if (c >= 0x20 && c < 0x7f) {
+        error_what_ += static_cast<char>(c);
+      } else {
+        error_what_ += "\\x";
+        error_what_ += hex_digit(c >> 4u);
+        error_what_ += hex_digit(c);
+      }
+    }
+    error_what_ += static_cast<std::size_t>(end_ - at) > shown ? "'..." : "'";
+  }
+  return json_token::error;
+}
+
+inline json_token json_reader::next() {
+  if (failed_) return json_token::error;
+  for (;;) {
+    skip_whitespace();
+    switch (state_) {
+      case expect::value:
+        return value();
+      case expect::first_value_or_close:
+        if (p_ != end_ && *p_ == ']') return close();
+        return value();
+      case expect::first_key_or_close:
+        if (p_ != end_ && *p_ == '}') return close();
+        if (p_ == end_ || *p_ != '"') return fail(p_, "expected a string (an object key) or '}'");
+        state_ = expect::colon;
+        return string_token(json_token::key);
+      case expect::key:
+        if (p_ == end_ || *p_ != '"') return fail(p_, "expected a string (an object key)");
+        state_ = expect::colon;
+        return string_token(json_token::key);
+      case expect::colon:
+        if (p_ == end_ || *p_ != ':') return fail(p_, "expected ':' after an object key");
+        ++p_;
+        state_ = expect::value;
+        continue;
+      case expect::comma_or_close: {
+        const bool object = in_object();
+        if (p_ != end_) {
+          if (*p_ == ',') {
+            ++p_;
+            state_ = object ? expect::key : expect::value;
+            continue;
+          }
+          if (*p_ == (object ? '}' : ']')) return close();
+        }
+        return fail(p_, object ? "expected ',' or '}' after an object member"
+                               : "expected ',' or ']' after an array element");
+      }
+      case expect::done:
+        if (p_ == end_) return json_token::end;
+        return fail(p_, "only whitespace may follow the JSON value");
+    }
+  }
+}
+
+inline json_token json_reader::open(bool object) {
+  if (depth_ == max_depth) return fail(p_, "nesting deeper than 128 levels");
+  const std::uint64_t bit = std::uint64_t{1} << (depth_ % 64);
+  if (object) {
+    objects_[depth_ / 64] |= bit;
+  } else {
+    objects_[depth_ / 64] &= ~bit;
+  }
+  ++depth_;
+  ++p_;
+  state_ = object ? expect::first_key_or_close : expect::first_value_or_close;
+  return object ? json_token::begin_object : json_token::begin_array;
+}
+
+inline json_token json_reader::value() {
+  if (p_ == end_) return fail(p_, "expected a value");
+  switch (*p_) {
+    case '{':
+      return open(true);
+    case '[':
+      return open(false);
+    case '"':
+      return string_token(json_token::string);
+    case 't':
+      return literal("true", 4, json_token::true_literal);
+    case 'f':
+      return literal("false", 5, json_token::false_literal);
+    case 'n':
+      return literal("null", 4, json_token::null_literal);
+    default:
+      if (*p_ == '-' || (*p_ >= '0' && *p_ <= '9')) return number();
+      return fail(p_, "expected a value");
+  }
+}
+
+inline json_token json_reader::literal(const char* word, std::size_t size, json_token t) {
+  if (static_cast<std::size_t>(end_ - p_) < size || std::memcmp(p_, word, size) != 0) {
+    return fail(p_, "invalid literal");
+  }
+  p_ += size;
+  return scalar(t);
+}
+
+inline json_token json_reader::number() {
+  const char* const start = p_;
+  const auto digit = [this] { return p_ != end_ && *p_ >= '0' && *p_ <= '9'; };
+  const bool minus = *p_ == '-';
+  if (minus) ++p_;
+  if (!digit()) return fail(p_, "a digit must follow '-'");
+  // The integer part: 0, or 1-9 then digits (a leading zero ends the number).
+  std::uint64_t magnitude = 0;
+  bool fits = true;
+  if (*p_ == '0') {
+    ++p_;
+  } else {
+    while (digit()) {
+      const auto d = static_cast<std::uint64_t>(*p_ - '0');
+      fits = fits && checked_mul(magnitude, 10, magnitude) && checked_add(magnitude, d, magnitude);
+      ++p_;
+    }
+  }
+  bool integer = true;
+  if (p_ != end_ && *p_ == '.') {
+    ++p_;
+    if (!digit()) return fail(p_, "a digit must follow the decimal point");
+    while (digit()) ++p_;
+    integer = false;
+  }
+  if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+    ++p_;
+    if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+    if (!digit()) return fail(p_, "a digit must follow the exponent");
+    while (digit()) ++p_;
+    integer = false;
+  }
+  if (integer && fits) {
+    if (!minus) {
+      unsigned_ = magnitude;
+      return scalar(json_token::unsigned_number);
+    }
+    constexpr std::uint64_t most = std::uint64_t{1} << 63;  // |INT64_MIN|
+    if (magnitude <= most) {
+      negative_ = magnitude == most ? std::numeric_limits<std::int64_t>::min()
+                                    : -static_cast<std::int64_t>(magnitude);
+      return scalar(json_token::negative_number);
+    }
+  }
+  // A double, as strtod reads it; strtod follows the C locale's decimal point, so it is put in.
+  text_.assign(start, p_);
+  std::string c_text = text_;
+  const char point = *std::localeconv()->decimal_point;
+  if (point != '.' && point != '\0') {
+    const std::size_t at = c_text.find('.');
+    if (at != std::string::npos) c_text[at] = point;
+  }
+  float_ = std::strtod(c_text.c_str(), nullptr);
+  if (!std::isfinite(float_)) return fail(start, "the number is out of the range of a double");
+  return scalar(json_token::float_number);
+}
+
+inline json_token json_reader::string_token(json_token t) {
+  const auto hex4 = [this](const char* at, unsigned& out) {
+    if (end_ - at < 4) return false;
+    out = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char c = at[i];
+      unsigned v;
+      if (c >= '0' && c <= '9') {
+        v = static_cast<unsigned>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        v = static_cast<unsigned>(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        v = static_cast<unsigned>(c - 'A' + 10);
+      } else {
+        return false;
+      }
+      out = (out << 4) | v;
+    }
+    return true;
+  };
+  text_.clear();
+  ++p_;  // the opening quote
+  for (;;) {
+    // A run of bytes that need no decoding: up to a quote, a backslash or a control byte.
+    const char* run = p_;
+    while (end_ - p_ >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p_, 8);
+      constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+      const std::uint64_t quote_bytes = w ^ (ones * '"'), backslash_bytes = w ^ (ones * '\\');
+      const std::uint64_t special = ((quote_bytes - ones) & ~quote_bytes) |
+                                    ((backslash_bytes - ones) & ~backslash_bytes) |
+                                    ((w - ones * 0x20) & ~w);
+      if ((special & highs) != 0) break;
+      p_ += 8;
+    }
+    while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
+      ++p_;
+    }
+    const auto* bytes = reinterpret_cast<const unsigned char*>(run);
+    const auto size = static_cast<std::size_t>(p_ - run);
+    const std::size_t bad = utf8_error_offset(bytes, size);
+    if (bad != size) return fail(run + bad, "invalid UTF-8 in a string");
+    text_.append(run, size);
+    if (p_ == end_) return fail(p_, "the string is not closed");
+    if (*p_ == '"') {
+      ++p_;
+      return t == json_token::key ? t : scalar(t);
+    }
+    if (*p_ != '\\') return fail(p_, "a control character in a string (it must be escaped)");
+    const char* const escape = p_;
+    if (end_ - p_ < 2) return fail(p_, "invalid escape");
+    const char* const short_forms = "\"\\/bfnrt";
+    const char* const decoded = "\"\\/\b\f\n\r\t";
+    const char* const form = std::strchr(short_forms, p_[1]);
+    if (p_[1] != '\0' && form != nullptr) {
+      text_ += decoded[form - short_forms];
+      p_ += 2;
+      continue;
+    }
+    if (p_[1] != 'u') return fail(p_, "invalid escape");
+    unsigned code = 0;
+    if (!hex4(p_ + 2, code)) return fail(p_, "\\u must be followed by 4 hex digits");
+    p_ += 6;
+    if (code >= 0xDC00 && code <= 0xDFFF) {
+      return fail(escape, "a low surrogate escape without a high surrogate before it");
+    }
+    if (code >= 0xD800 && code <= 0xDBFF) {
+      unsigned low = 0;
+      if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u' || !hex4(p_ + 2, low) || low < 0xDC00 ||
+          low > 0xDFFF) {
+        return fail(escape, "a high surrogate escape without a low surrogate after it");
+      }
+      p_ += 6;
+      code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+    }
+    // UTF-8 of code (at most U+10FFFF, never a surrogate).
+    if (code < 0x80) {
+      text_ += static_cast<char>(code);
+    } else if (code < 0x800) {
+      text_ += static_cast<char>(0xC0 | (code >> 6));
+      text_ += static_cast<char>(0x80 | (code & 0x3F));
+    } else if (code < 0x10000) {
+      text_ += static_cast<char>(0xE0 | (code >> 12));
+      text_ += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      text_ += static_cast<char>(0x80 | (code & 0x3F));
+    } else {
+      text_ += static_cast<char>(0xF0 | (code >> 18));
+      text_ += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+      text_ += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      text_ += static_cast<char>(0x80 | (code & 0x3F));
+    }
+  }
+}
+
+/// Runs the reader over [first, last) and calls the handler `sax` for each token, in text order,
+/// until the handler returns false, the text is invalid or the value ends. The handler's calls:
+/// start_object(), end_object(), start_array(), end_array(), key(std::string&),
+/// string(std::string&), number_unsigned(std::uint64_t), number_integer(std::int64_t),
+/// number_float(double, std::string& text), boolean(bool), null(), and on invalid JSON
+/// parse_error(offset, what) (its result is returned). True when the whole text was one value.
+/// The one JSON entry point: the header's and the index's parsers use it.
+template <class Sax>
+bool json_sax_parse(const char* first, const char* last, Sax& sax) {
+  json_reader r(first, last);
+  for (;;) {
+    bool ok = true;
+    switch (r.next()) {
+      case json_token::begin_object:
+        ok = sax.start_object();
+        break;
+      case json_token::end_object:
+        ok = sax.end_object();
+        break;
+      case json_token::begin_array:
+        ok = sax.start_array();
+        break;
+      case json_token::end_array:
+        ok = sax.end_array();
+        break;
+      case json_token::key:
+        ok = sax.key(r.string());
+        break;
+      case json_token::string:
+        ok = sax.string(r.string());
+        break;
+      case json_token::unsigned_number:
+        ok = sax.number_unsigned(r.unsigned_value());
+        break;
+      case json_token::negative_number:
+        ok = sax.number_integer(r.negative_value());
+        break;
+      case json_token::float_number:
+        ok = sax.number_float(r.float_value(), r.string());
+        break;
+      case json_token::true_literal:
+        ok = sax.boolean(true);
+        break;
+      case json_token::false_literal:
+        ok = sax.boolean(false);
+        break;
+      case json_token::null_literal:
+        ok = sax.null();
+        break;
+      case json_token::end:
+        return true;
+      case json_token::error:
+        return sax.parse_error(r.error_offset(), r.error_what());
+    }
+    if (!ok) return false;
+  }
+}
+
+}  // namespace detail
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+// safetensors for C++, part 3 of 14: from bytes to a validated tensor table. The 8-byte length
+// prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one pass of the JSON reader
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#reader-rules. No tensor byte is touched.
 // Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
@@ -989,7 +1437,6 @@ struct is_error_code_enum<safetensors::errc> : true_type {};
 #include <map>
 
 #if SAFETENSORS_DEFINITIONS
-#include <nlohmann/json.hpp>
 #include <unordered_set>
 #endif
 
@@ -1305,12 +1752,11 @@ SAFETENSORS_FUNC void table::rehash(std::size_t capacity) {
   for (std::size_t r = 0; r + 1 < records.size(); ++r) (void)insert(r);
 }
 
-/// The nlohmann SAX handler: builds the table as the JSON streams by, rejecting wrong shapes,
-/// duplicate keys and deep nesting at the first offending token.
+/// The header's JSON handler (for json_sax_parse): builds the table as the JSON streams by,
+/// rejecting wrong shapes, duplicate keys and deep nesting at the first offending token.
 template <class = void>
 class header_sax {
  public:
-  using json = nlohmann::json;
   static constexpr std::size_t max_depth = 127;  // the top-level object is level 1
 
   explicit header_sax(table& b) noexcept : b_(b) {}
@@ -1326,12 +1772,12 @@ class header_sax {
     return ignored() || unexpected("null");
   }
   bool boolean(bool /*unused*/) { return ignored() || unexpected("a boolean"); }
-  bool number_integer(json::number_integer_t v) {
-    // nlohmann reports "-0" as the integer 0; JSON's -0 is no unsigned integer either.
+  bool number_integer(std::int64_t v) {
+    // The reader reports "-0" as the integer 0; JSON's -0 is no unsigned integer either.
     return ignored() ||
            unexpected("the negative number " + (v == 0 ? std::string("-0") : std::to_string(v)));
   }
-  bool number_unsigned(json::number_unsigned_t v) {
+  bool number_unsigned(std::uint64_t v) {
     switch (state_) {
       case state::shape_items:
         b_.dims.push_back(v);
@@ -1352,10 +1798,15 @@ class header_sax {
         return ignored() || unexpected("the number " + std::to_string(v));
     }
   }
-  bool number_float(json::number_float_t /*unused*/, const json::string_t& text) {
-    return ignored() || unexpected("the number " + text + " (not a 64-bit unsigned integer)");
+  bool number_float(double /*unused*/, const std::string& text) {
+    // Cut like a quoted name: the text of one number can be the whole header.
+    constexpr std::size_t max_shown = 40;
+    const std::string shown = text.size() <= max_shown ? text
+                                                       : text.substr(0, max_shown) + "...(" +
+                                                             num(text.size()) + " bytes)";
+    return ignored() || unexpected("the number " + shown + " (not a 64-bit unsigned integer)");
   }
-  bool string(json::string_t& v) {
+  bool string(std::string& v) {
     switch (state_) {
       case state::metadata_members: {
         auto& md = *b_.metadata;
@@ -1376,9 +1827,7 @@ class header_sax {
         return ignored() || unexpected("a string");
     }
   }
-  bool binary(json::binary_t& /*unused*/) { return ignored() || unexpected("binary data"); }
-
-  bool start_object(std::size_t /*unused*/) {
+  bool start_object() {
     if (!enter()) return false;
     switch (state_) {
       case state::top:
@@ -1403,7 +1852,7 @@ class header_sax {
     }
   }
 
-  bool key(json::string_t& k) {
+  bool key(std::string& k) {
     switch (state_) {
       case state::top_members:
         if (std::string_view(k) == "__metadata__") {
@@ -1490,7 +1939,7 @@ class header_sax {
     }
   }
 
-  bool start_array(std::size_t /*unused*/) {
+  bool start_array() {
     if (!enter()) return false;
     switch (state_) {
       case state::shape_value:
@@ -1530,24 +1979,15 @@ class header_sax {
     }
   }
 
-  template <class Exception>
-  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
-                   const Exception& ex) {
-    std::string_view what = ex.what();
-    // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
-    if (!what.empty() && what[0] == '[') {
-      const auto close = what.find("] ");
-      if (close != std::string_view::npos) what.remove_prefix(close + 2);
-    }
-    // nlohmann quotes the last token read, which can be a 100 MB string: keep messages short.
-    constexpr std::size_t keep_head = 200, keep_tail = 100;
-    if (what.size() > keep_head + keep_tail + 64) {
-      return fail(errc::invalid_header_deserialization,
-                  "invalid JSON: " + std::string(what.substr(0, keep_head)) + "...(" +
-                      num(what.size() - keep_head - keep_tail) + " bytes cut)..." +
-                      std::string(what.substr(what.size() - keep_tail)));
-    }
-    return fail(errc::invalid_header_deserialization, "invalid JSON: " + std::string(what));
+  /// Invalid JSON at header offset `at`.
+  bool parse_error(std::size_t at, const std::string& what) {
+    std::string m = "invalid JSON at header offset ";
+    m += num(at);
+    m += " (file offset ";
+    m += num(8 + std::uint64_t{at});
+    m += "): ";
+    m += what;
+    return fail(errc::invalid_header_deserialization, std::move(m));
   }
 
  private:
@@ -1647,25 +2087,6 @@ class header_sax {
   std::vector<std::unordered_set<std::string>> skip_keys_;
 };
 
-/// Runs nlohmann's JSON parser over [first, last) with the SAX handler `sax`, strictly (the whole
-/// input is one JSON value). nlohmann::json::sax_parse would also compile the readers of its five
-/// binary formats into every program that parses (a third of the cost of compiling a translation
-/// unit that opens a file); with nlohmann 3.11, whose parser interface is known, its JSON parser
-/// is called directly, as sax_parse itself does for JSON. The index parser uses it too.
-template <class Sax>
-bool json_sax_parse(const char* first, const char* last, Sax& sax) {
-#if defined(NLOHMANN_JSON_VERSION_MAJOR) && NLOHMANN_JSON_VERSION_MAJOR == 3 && \
-    NLOHMANN_JSON_VERSION_MINOR == 11
-  using adapter = nlohmann::detail::iterator_input_adapter<const char*>;
-  return nlohmann::detail::parser<nlohmann::json, adapter>(
-             nlohmann::detail::input_adapter(first, last), nullptr, true, false)
-      .sax_parse(&sax, true);
-#else
-  return nlohmann::json::sax_parse(first, last, &sax, nlohmann::json::input_format_t::json, true,
-                                   false);
-#endif
-}
-
 SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p, std::size_t n,
                                                   std::uint64_t total_size,
                                                   const parse_options& opts) {
@@ -1762,7 +2183,7 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
                                            " at header offset " + num(bad) + " (file offset " +
                                            num(8 + bad) + ")");
   }
-  // nlohmann skips a leading UTF-8 BOM and stops at a NUL byte; JSON allows neither.
+  // JSON allows neither a byte order mark nor a NUL byte; they get messages of their own.
   if (n >= 3 && json[0] == 0xEF && json[1] == 0xBB && json[2] == 0xBF) {
     return error(errc::invalid_header_deserialization,
                  "invalid JSON: the header starts with a UTF-8 byte order mark");
@@ -1773,21 +2194,20 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
                  "invalid JSON: NUL byte at header offset " + num(at) +
                      " (only spaces, tabs, CR and LF may pad the header)");
   }
-  table t;
-  t.reserve_for(n);
-  header_sax<> sax(t);
-  // Trim the JSON whitespace around the object first: nlohmann keeps every byte it reads in a
-  // token buffer, so 100 MB of padding would cost 100 MB more.
-  const char* first = reinterpret_cast<const char*>(json);
-  const char* last = first + n;
-  const auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (last != first && is_ws(last[-1])) --last;
-  while (first != last && is_ws(*first)) ++first;
-  if (last - first >= 3 && std::memcmp(first, "\xEF\xBB\xBF", 3) == 0) {  // nlohmann skips it
+  const char* const first = reinterpret_cast<const char*>(json);
+  std::size_t lead = 0;
+  while (lead < n && (first[lead] == ' ' || first[lead] == '\t' || first[lead] == '\n' ||
+                      first[lead] == '\r')) {
+    ++lead;
+  }
+  if (n - lead >= 3 && std::memcmp(first + lead, "\xEF\xBB\xBF", 3) == 0) {
     return error(errc::invalid_header_deserialization,
                  "invalid JSON: a UTF-8 byte order mark after leading whitespace");
   }
-  const bool ok = json_sax_parse(first, last, sax);
+  table t;
+  t.reserve_for(n);
+  header_sax<> sax(t);
+  const bool ok = json_sax_parse(first, first + n, sax);
   if (!ok || !sax.complete()) {
     if (auto& e = sax.failure()) return std::move(*e);
     return error(errc::invalid_header_deserialization, "invalid JSON: incomplete header");
@@ -1811,7 +2231,7 @@ template result<detail::table> detail::parse_header_json<void>(const unsigned ch
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 3 of 13: the tensor table and views. tensor_info, header (the
+// safetensors for C++, part 4 of 14: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
 // Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
@@ -2428,7 +2848,7 @@ template result<std::vector<std::byte>> slice<void>(const tensor_view&, span<con
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 4 of 13: platform I/O, POSIX and Windows. UTF-8 paths to native
+// safetensors for C++, part 5 of 14: platform I/O, POSIX and Windows. UTF-8 paths to native
 // ones, files read with pread / ReadFile, read-only mappings, file identity and uninitialised
 // aligned buffers; the write side is atomic_file.hpp. Everything here is detail but file_mapping
 // and map_options.
@@ -3169,7 +3589,7 @@ SAFETENSORS_FUNC result<os_file> reopen_mapped(const file_mapping& m) {
 }  // namespace safetensors
 #endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 5 of 13: atomic files, POSIX and Windows. A temporary file next to
+// safetensors for C++, part 6 of 14: atomic files, POSIX and Windows. A temporary file next to
 // the target, positioned writes, flush, and the atomic rename over the target
 // (docs/writer.md#atomic-files); the cleanup of temporary files that killed writers left, and
 // the lock that publishes one checkpoint at a time in a directory. All detail. Declared first,
@@ -3839,7 +4259,7 @@ SAFETENSORS_FUNC error atomic_file::fail_with(error e) {
 }  // namespace safetensors
 #endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 6 of 13: the readers. One opener per kind of source:
+// safetensors for C++, part 7 of 14: the readers. One opener per kind of source:
 //   parse(bytes)              bytes the caller holds      -> file_view (zero copy, non-owning)
 //   mapped_file::open(path)   a file, memory-mapped       -> mapped_file (zero copy, owning)
 //   source_reader::open(...)  a file read with pread, or any random_access_source
@@ -4264,7 +4684,7 @@ template result<file_view> parse<void>(span<const std::byte>, const parse_option
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 7 of 13: the writer. Validate, sort and lay out the tensors
+// safetensors for C++, part 8 of 14: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
 // Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
@@ -5030,7 +5450,7 @@ template class basic_stream_writer<void>;
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 8 of 13: the sharded checkpoint index. The Hugging Face
+// safetensors for C++, part 9 of 14: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
 // byte for byte as the Python tools do. Each part declares, then defines under
@@ -5224,9 +5644,9 @@ class index_sax {
 
   bool null() { return value(json(nullptr), "null"); }
   bool boolean(bool v) { return value(json(v), "boolean"); }
-  bool number_integer(json::number_integer_t v) { return value(json(v), "number"); }
-  bool number_unsigned(json::number_unsigned_t v) { return value(json(v), "number"); }
-  bool number_float(json::number_float_t v, const std::string&) { return value(json(v), "number"); }
+  bool number_integer(std::int64_t v) { return value(json(v), "number"); }
+  bool number_unsigned(std::uint64_t v) { return value(json(v), "number"); }
+  bool number_float(double v, const std::string&) { return value(json(v), "number"); }
   bool string(std::string& v) {
     if (region_ == region::weight_map && stack_.empty() && depth_ == 2) {
       entries_.emplace_back(std::move(key_), std::move(v));
@@ -5234,9 +5654,8 @@ class index_sax {
     }
     return value(json(std::move(v)), "string");
   }
-  bool binary(json::binary_t&) { return fail("binary values are not JSON"); }
-  bool start_object(std::size_t) { return open(true); }
-  bool start_array(std::size_t) { return open(false); }
+  bool start_object() { return open(true); }
+  bool start_array() { return open(false); }
   bool end_object() { return close(); }
   bool end_array() { return close(); }
   bool key(std::string& k) {
@@ -5260,14 +5679,13 @@ class index_sax {
     key_ = std::move(k);
     return true;
   }
-  template <class Exception>
-  bool parse_error(std::size_t, const std::string&, const Exception& ex) {
-    std::string what = ex.what();
-    if (!what.empty() && what[0] == '[') {  // drop "[json.exception.parse_error.101] "
-      const auto close_at = what.find("] ");
-      if (close_at != std::string::npos) what.erase(0, close_at + 2);
-    }
-    return fail(errc::invalid_header_deserialization, "invalid JSON: " + what);
+  /// Invalid JSON at offset `at` of the index.
+  bool parse_error(std::size_t at, const std::string& what) {
+    std::string m = "invalid JSON at offset ";
+    m += num(at);
+    m += " of the index: ";
+    m += what;
+    return fail(errc::invalid_header_deserialization, std::move(m));
   }
 
   const std::optional<error>& failure() const noexcept { return failure_; }
@@ -5685,7 +6103,7 @@ template result<std::string> format_index<void>(const shard_index&);
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 9 of 13: reading sharded checkpoints. checkpoint reads a model in one
+// safetensors for C++, part 10 of 14: reading sharded checkpoints. checkpoint reads a model in one
 // file or in shards with an index as one table (shards opened lazily, verify, merge);
 // sharded_writer.hpp writes one. `template <class = void>` marks what is compiled only when used
 // (docs/design.md#compile-cost); the definitions are under SAFETENSORS_DEFINITIONS
@@ -6440,7 +6858,7 @@ template class basic_checkpoint<void>;
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 10 of 13: writing sharded checkpoints. shard_layout plans the shards
+// safetensors for C++, part 11 of 14: writing sharded checkpoints. shard_layout plans the shards
 // as the Hub tools do; save_sharded and sharded_stream_writer write them, shards first and the
 // index last (docs/index.md#write-order). `template <class = void>` marks what is compiled only
 // when used (docs/design.md#compile-cost); the definitions are under SAFETENSORS_DEFINITIONS
@@ -7016,10 +7434,11 @@ template result<shard_layout> detail::save_sharded_at<void>(result<std::filesyst
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 11 of 13: the decoding kernels. BF16, F16 and the 8-bit floats to
-// float over whole byte ranges: the scalar block loops, the SIMD kernels (x86-64 AVX2 + F16C and
-// AVX-512, AArch64 NEON) that give exactly their bits, and the choice among them at run time
-// (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level conversions on them.
+// safetensors for C++, part 12 of 14: the conversion kernels. BF16, F16 and the 8-bit floats to
+// float, and float to F16, over whole byte ranges: the scalar block loops, the SIMD kernels
+// (x86-64 AVX2 + F16C and AVX-512, AArch64 NEON) that give exactly their bits, and the choice
+// among them at run time (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level
+// conversions on them.
 //
 // SPDX-License-Identifier: MIT
 
@@ -7379,6 +7798,16 @@ SAFETENSORS_TARGET_AVX2 inline f256 f16_to_f32(r128 h) noexcept { return _mm256_
 SAFETENSORS_TARGET_AVX2 inline f256 mul(f256 a, float s) noexcept {
   return _mm256_mul_ps(a, _mm256_set1_ps(s));
 }
+SAFETENSORS_TARGET_AVX2 inline f256 load_floats(const unsigned char* p) noexcept {
+  return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+SAFETENSORS_TARGET_AVX2 inline void store(unsigned char* p, r128 v) noexcept {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
+}
+/// The 8 floats of v as F16, rounded to nearest even whatever MXCSR says (VCVTPS2PH).
+SAFETENSORS_TARGET_AVX2 inline r128 f32_to_f16(f256 v) noexcept {
+  return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
 #else
 using r128 = long long __attribute__((vector_size(16)));
 using r256 = long long __attribute__((vector_size(32)));
@@ -7479,6 +7908,19 @@ SAFETENSORS_TARGET_AVX2 inline f256 f16_to_f32(r128 h) noexcept {
   return __builtin_ia32_vcvtph2ps256(as<i16x8>(h));
 }
 SAFETENSORS_TARGET_AVX2 inline f256 mul(f256 a, float s) noexcept { return a * s; }
+SAFETENSORS_TARGET_AVX2 inline f256 load_floats(const unsigned char* p) noexcept {
+  f256 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+SAFETENSORS_TARGET_AVX2 inline void store(unsigned char* p, r128 v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
+// Immediate 8: round to nearest even, whatever MXCSR says (_MM_FROUND_TO_NEAREST_INT |
+// _MM_FROUND_NO_EXC).
+SAFETENSORS_TARGET_AVX2 inline r128 f32_to_f16(f256 v) noexcept {
+  return as<r128>(__builtin_ia32_vcvtps2ph256(v, 8));
+}
 #endif
 }  // namespace avx2
 
@@ -7883,12 +8325,86 @@ inline void f8_to_float_n(const unsigned char* in, float* out, std::size_t n) no
   }
 }
 
+// --- SIMD encoding of floats to F16 (docs/dtypes.md#simd-paths) -------------------------------
+//
+// VCVTPS2PH rounds to nearest even (the immediate says so, whatever MXCSR's rounding mode),
+// makes infinities of overflows, subnormals of tiny values (flush-to-zero does not apply to it)
+// and a quiet NaN of a NaN, keeping its sign and the top 10 bits of its payload: the scalar
+// encoder's bits exactly. The input is the host's floats at any alignment, the output F16 bits
+// (little-endian on these hosts); the last (n mod 16) elements go through the scalar encoder.
+
+/// n floats (`in`: the host's float bytes, any alignment) to F16 bits by `Encode`, one by one.
+template <std::uint16_t (*Encode)(float)>
+inline void float_to_f16_scalar(const unsigned char* in, unsigned char* out,
+                                std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    float x;
+    std::memcpy(&x, in + 4 * i, sizeof x);
+    const std::uint16_t h = Encode(x);
+    out[2 * i] = static_cast<unsigned char>(h & 0xFFu);
+    out[2 * i + 1] = static_cast<unsigned char>(h >> 8);
+  }
+}
+
+#if SAFETENSORS_SIMD_X86
+
+template <std::uint16_t (*Encode)(float)>
+SAFETENSORS_TARGET_AVX2 inline void float_to_f16_avx2(const unsigned char* in, unsigned char* out,
+                                                      std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; n - i >= 16; i += 16) {
+    avx2::store(out + 2 * i, avx2::f32_to_f16(avx2::load_floats(in + 4 * i)));
+    avx2::store(out + 2 * i + 16, avx2::f32_to_f16(avx2::load_floats(in + 4 * i + 32)));
+  }
+  float_to_f16_scalar<Encode>(in + 4 * i, out + 2 * i, n - i);
+}
+
+#endif  // SAFETENSORS_SIMD_X86
+#if SAFETENSORS_SIMD_AVX512
+
+template <std::uint16_t (*Encode)(float)>
+SAFETENSORS_TARGET_AVX512 inline void float_to_f16_avx512(const unsigned char* in,
+                                                          unsigned char* out,
+                                                          std::size_t n) noexcept {
+  constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  std::size_t i = 0;
+  for (; n - i >= 32; i += 32) {
+    const __m512 a = _mm512_loadu_ps(in + 4 * i);
+    const __m512 b = _mm512_loadu_ps(in + 4 * i + 64);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * i),
+                        _mm512_maskz_cvtps_ph(all16, a, rne));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * i + 32),
+                        _mm512_maskz_cvtps_ph(all16, b, rne));
+  }
+  float_to_f16_scalar<Encode>(in + 4 * i, out + 2 * i, n - i);
+}
+
+#endif  // SAFETENSORS_SIMD_AVX512
+
+/// n floats to F16 (see float_to_f16_scalar) on the active path; `Encode` is the scalar encoder,
+/// for the paths without an F16 encoding kernel (scalar, neon) and the tails.
+template <std::uint16_t (*Encode)(float)>
+inline void float_to_f16_n(const unsigned char* in, unsigned char* out, std::size_t n) noexcept {
+  switch (active_convert_path()) {
+#if SAFETENSORS_SIMD_AVX512
+    case convert_path::avx512:
+      return float_to_f16_avx512<Encode>(in, out, n);
+#endif
+#if SAFETENSORS_SIMD_X86
+    case convert_path::avx2:
+      return float_to_f16_avx2<Encode>(in, out, n);
+#endif
+    default:
+      return float_to_f16_scalar<Encode>(in, out, n);
+  }
+}
+
 }  // namespace detail
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 #endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 12 of 13: dtype conversions. Element types for F16, BF16 and the
+// safetensors for C++, part 13 of 14: dtype conversions. Element types for F16, BF16 and the
 // 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
 // kernels), encoding from float and from double with round to nearest even, sub-byte unpacking,
 // and the conversion between any two float dtypes that load() fuses into its reads.
@@ -8564,6 +9080,22 @@ void encode_n(dtype to, Load load, unsigned char* out, std::size_t n, overflow_m
   }
 }
 
+/// Encodes n floats (`in`: the host's float bytes, any alignment) as dtype `to`, as encode_n
+/// does: F16 through the SIMD kernels the CPU has, the other dtypes one by one.
+template <class = void>
+void encode_floats_n(dtype to, const unsigned char* in, unsigned char* out, std::size_t n,
+                     overflow_mode mode) noexcept {
+  if (to == dtype::F16) return float_to_f16_n<float_to_f16_bits>(in, out, n);
+  encode_n(
+      to,
+      [in](std::size_t i) noexcept {
+        float x;
+        std::memcpy(&x, in + 4 * i, sizeof x);
+        return x;
+      },
+      out, n, mode);
+}
+
 }  // namespace detail
 
 template <class>
@@ -8644,9 +9176,8 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
                      detail::num(detail::int_cast<std::uint64_t>(in.size()) * width) +
                      " bytes, the buffer holds " + detail::num(out.size()));
   }
-  detail::encode_n(
-      type, [p = in.data()](std::size_t i) noexcept { return p[i]; },
-      reinterpret_cast<unsigned char*>(out.data()), in.size(), mode);
+  detail::encode_floats_n(type, reinterpret_cast<const unsigned char*>(in.data()),
+                          reinterpret_cast<unsigned char*>(out.data()), in.size(), mode);
   return {};
 }
 
@@ -8684,9 +9215,13 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
         overflow_mode::non_saturating);
   }
   if (from == dtype::F32 && to != dtype::F64) {
-    return encode_n(
-        to, [in](std::size_t i) noexcept { return load_le<float>(in + 4 * i); }, dst, n,
-        overflow_mode::non_saturating);
+    if constexpr (!SAFETENSORS_BIG_ENDIAN) {  // the file's floats are the host's
+      return encode_floats_n(to, src, dst, n, overflow_mode::non_saturating);
+    } else {
+      return encode_n(
+          to, [in](std::size_t i) noexcept { return load_le<float>(in + 4 * i); }, dst, n,
+          overflow_mode::non_saturating);
+    }
   }
   // The other float dtypes decode to float exactly: a block of floats, then encoded or widened.
   for (std::size_t done = 0; done < n; done += block) {
@@ -8698,9 +9233,8 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
         std::memcpy(dst + (done + i) * sizeof(double), &d, sizeof d);
       }
     } else {
-      encode_n(
-          to, [&floats](std::size_t i) noexcept { return floats[i]; },
-          dst + done * bit_size(to) / 8, k, overflow_mode::non_saturating);
+      encode_floats_n(to, reinterpret_cast<const unsigned char*>(floats),
+                      dst + done * bit_size(to) / 8, k, overflow_mode::non_saturating);
     }
   }
 }
@@ -8727,7 +9261,7 @@ template result<void> encode_from_float<void>(span<const float>, dtype, span<std
 }  // namespace safetensors
 #endif
 
-// safetensors for C++, part 13 of 13: the parallel loader. load() copies a set of tensors (whole
+// safetensors for C++, part 14 of 14: the parallel loader. load() copies a set of tensors (whole
 // or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
 // hands them chunk by chunk to a sink, with worker threads, an optional dtype conversion fused
 // into the same pass, progress and cancellation (docs/loading.md). `template <class = void>`
@@ -9540,8 +10074,7 @@ struct loaded_access {
         if (job.dst_bytes > std::numeric_limits<std::size_t>::max() ||
             !uninit_buffer::allocate(int_cast<std::size_t>(job.dst_bytes), t.buffer_,
                                      options.huge_pages)) {
-          return error(errc::io_error, "load: " + tensor_name(out.names_[i]) +
-                                           ": cannot allocate " + num(job.dst_bytes) + " bytes");
+          return out_of_memory("load: " + tensor_name(out.names_[i]), job.dst_bytes);
         }
         job.dst = t.buffer_.data();
         t.name_ = out.names_[i];
@@ -9583,7 +10116,7 @@ struct loaded_access {
       return out;
 #if SAFETENSORS_NO_EXCEPTIONS == 0
     } catch (const std::bad_alloc&) {
-      return error(errc::io_error, "load: out of memory");
+      return error(errc::out_of_memory, "load: out of memory");
     }
 #endif
   }

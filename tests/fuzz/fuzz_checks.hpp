@@ -217,6 +217,102 @@ inline void check_parse(const std::uint8_t* data, std::size_t size) {
   require_agreement(copy.empty() ? nullptr : copy.data(), copy.size(), opts);
 }
 
+/// The tokens of one JSON parse as text, one line each ("k3:abc" for the key "abc"), from the
+/// calls both the library's detail::json_sax_parse and nlohmann's sax_parse make, so that the
+/// two readers can be compared token by token. Nesting deeper than the library reader's limit
+/// stops the parse, as the library's reader does.
+struct json_tokens {
+  std::string lines;
+  std::size_t depth = 0;
+  bool failed = false;
+
+  bool add(char kind, std::string_view text) {
+    lines += kind;
+    lines += std::to_string(text.size());
+    lines += ':';
+    lines.append(text.data(), text.size());
+    lines += '\n';
+    return true;
+  }
+  bool null() { return add('n', ""); }
+  bool boolean(bool v) { return add(v ? 't' : 'f', ""); }
+  bool number_integer(std::int64_t v) { return add('i', std::to_string(v)); }
+  bool number_unsigned(std::uint64_t v) { return add('u', std::to_string(v)); }
+  bool number_float(double v, const std::string& text) {
+    char bits[64];
+    std::snprintf(bits, sizeof bits, " %a", v);  // the exact value
+    return add('d', text + bits);
+  }
+  bool string(std::string& v) { return add('s', v); }
+  bool key(std::string& v) { return add('k', v); }
+  bool binary(nlohmann::json::binary_t& /*unused*/) { return add('b', ""); }
+  bool open(char kind) {
+    if (depth == st::detail::json_reader::max_depth) return false;
+    ++depth;
+    return add(kind, "");
+  }
+  bool start_object(std::size_t /*unused*/ = 0) { return open('{'); }
+  bool start_array(std::size_t /*unused*/ = 0) { return open('['); }
+  bool end_object() {
+    --depth;
+    return add('}', "");
+  }
+  bool end_array() {
+    --depth;
+    return add(']', "");
+  }
+  bool parse_error(std::size_t /*unused*/, const std::string& /*unused*/) {
+    failed = true;
+    return false;
+  }
+  template <class Exception>
+  bool parse_error(std::size_t /*unused*/, const std::string& /*unused*/, const Exception&) {
+    failed = true;
+    return false;
+  }
+};
+
+/// Target 5: the library's JSON reader against nlohmann's parser on the same text: the same
+/// verdict and the same tokens (every key and string decoded, every number classified and
+/// valued alike), up to the first error. Differences by design: a byte order mark at the start
+/// (nlohmann skips it, the reader refuses it), a NUL byte (nlohmann's lexer takes it for the end
+/// of the input; here the reference sees 0x01 instead, which is invalid wherever NUL is), nesting
+/// deeper than json_reader::max_depth. Then the text as a safetensors header (with no data):
+/// the library and the reference checker agree (verdict, error name, table).
+inline void check_json(const std::uint8_t* data, std::size_t size) {
+  const std::vector<char> copy(reinterpret_cast<const char*>(data),
+                               reinterpret_cast<const char*>(data) + size);
+  const char* const first = copy.data();
+  json_tokens got;
+  const bool ok = st::detail::json_sax_parse(first, first + copy.size(), got);
+  ST_FUZZ_REQUIRE(ok != got.failed, "json_sax_parse's result and its parse_error disagree");
+  if (size >= 3 && std::memcmp(first, "\xEF\xBB\xBF", 3) == 0) {
+    ST_FUZZ_REQUIRE(!ok && got.lines.empty(), "a byte order mark accepted");
+  } else {
+    std::vector<char> ref = copy;
+    for (char& c : ref) {
+      if (c == '\0') c = '\x01';
+    }
+    json_tokens want;
+    const bool want_ok = nlohmann::json::sax_parse(ref.begin(), ref.end(), &want,
+                                                   nlohmann::json::input_format_t::json, true);
+    const bool too_deep = !want_ok && !want.failed;  // only open() stops nlohmann's parse
+    ST_FUZZ_REQUIRE(ok == want_ok, std::string("verdict differs: the library ") +
+                                       (ok ? "accepts" : "refuses") + ", nlohmann " +
+                                       (want_ok    ? "accepts"
+                                        : too_deep ? "nests too deep"
+                                                   : "refuses"));
+    ST_FUZZ_REQUIRE(got.lines == want.lines,
+                    "tokens differ:\nlibrary:\n" + got.lines + "nlohmann:\n" + want.lines);
+  }
+  std::vector<std::uint8_t> file(8 + size);
+  for (std::size_t i = 0; i < 8; ++i) {
+    file[i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(size) >> (8 * i));
+  }
+  if (size != 0) std::memcpy(file.data() + 8, data, size);
+  require_agreement(file.data(), file.size(), {});
+}
+
 /// Target 3: the same bytes through a file: the mapped file and the pread reader agree with the
 /// buffer parser (same verdict and code; same table; same tensor bytes).
 inline void check_files(const std::uint8_t* data, std::size_t size,
@@ -353,6 +449,9 @@ inline void check_index(const std::uint8_t* data, std::size_t size) {
   const auto wm = dom.find("weight_map");
   ST_FUZZ_REQUIRE(wm != dom.end() && wm->is_object(), "accepted without a weight_map object");
   ST_FUZZ_REQUIRE(wm->size() == idx->weight_map.size(), "weight_map size differs from the DOM");
+  const auto md = dom.find("metadata");
+  ST_FUZZ_REQUIRE(*idx->metadata == (md == dom.end() ? nlohmann::json() : *md),
+                  "metadata differs from the DOM");
 
   const auto& map = idx->weight_map;
   for (std::size_t i = 0; i < map.size(); ++i) {

@@ -9,6 +9,8 @@
 //                    test writer), with and without metadata and alignment
 //   fuzz_index/      checkpoint index JSON: transformers-style, minimal, with metadata, large
 //                    (over 4 KiB), and refused ones (duplicate key, unsafe shard names)
+//   fuzz_json/       JSON text: headers, every escape, surrogates, numbers at the edges of the
+//                    integer and double ranges, literals, nesting at the limit, broken text
 // The three safetensors targets take the same input, so each one's corpus is the first three
 // directories together. The files are named seed_<target>_<NNN> (unique across directories, so
 // that the directories can be merged); regenerate them with:
@@ -185,6 +187,24 @@ std::vector<bytes> index_seeds() {
   return out;
 }
 
+std::vector<bytes> json_seeds() {
+  std::vector<bytes> out;
+  out.push_back(text(R"({"t":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})"));
+  out.push_back(
+      text(R"( {"__metadata__":{"format":"pt","k\u00e9":"a\"b\\c\/d\b\f\n\r\t\u0000\ud83d\ude00"},)"
+           R"("":{"dtype":"F64","shape":[],"data_offsets":[0,8],"x":[true,false,null,{},[]]}} )"));
+  out.push_back(
+      text("[0,-0,1,-1,18446744073709551615,18446744073709551616,-9223372036854775808,"
+           "-9223372036854775809,0.5,-0.0,1e5,1E+5,1e-5,2.5E-3,1e308,1.7976931348623157e308,"
+           "1.7976931348623159e308,1e-400,0e999999999999]"));
+  out.push_back(text(R"(["\ud800","\udc00","\ud800\u0041","\udc00\ud800","\uD83D\uDE00x"])"));
+  out.push_back(text("[01,1.,.5,-,+1,1e,1e+,tru,nul,fals,\"\x01\",'a',/*c*/]"));
+  out.push_back(text(std::string(128, '[') + std::string(128, ']')));
+  out.push_back(text(std::string(129, '[') + std::string(129, ']')));
+  out.push_back(text(R"({"a":{"b":[1,{"c":"\u00e9\u20ac"}]}} x)"));
+  return out;
+}
+
 void write_all(const std::filesystem::path& dir, const char* prefix,
                const std::vector<bytes>& files) {
   std::filesystem::create_directories(dir);
@@ -207,5 +227,6 @@ int main(int argc, char** argv) {
   write_all(dir / "fuzz_files", "seed_files", files_seeds());
   write_all(dir / "fuzz_roundtrip", "seed_roundtrip", roundtrip_seeds());
   write_all(dir / "fuzz_index", "seed_index", index_seeds());
+  write_all(dir / "fuzz_json", "seed_json", json_seeds());
   return 0;
 }

@@ -3,9 +3,11 @@
 // bit pattern of F16, BF16 and each 8-bit float, in every lane position, at any alignment, for
 // every tail length, without touching a byte past the output, and whatever the FPU's flush-to-zero
 // and default-NaN modes say. The scalar loops themselves are checked against the formats' formulas
-// in convert.cpp.
+// in convert.cpp. Likewise the SIMD encoders of float to F16, against the scalar encoder, on
+// floats around every F16 value and rounding midpoint.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -244,4 +246,157 @@ TEST_CASE("convert paths: F16 infinities and NaNs in otherwise ordinary vectors"
       }
     }
   }
+}
+
+namespace {
+
+// Floats around every F16 value: every sign, exponent and top-10 mantissa bits, with low bits 0
+// (an F16 value where it is in range), 0x1000 (the midpoint to the next), the floats either side
+// of both, the largest, and a random one; so every F16 value, midpoint and overflow boundary,
+// and floats from zero to infinity and NaNs with every top payload.
+std::vector<float> floats_around_f16() {
+  std::mt19937 rng(16);
+  std::vector<float> out;
+  for (std::uint32_t hi = 0; hi < (1u << 19); ++hi) {
+    for (const std::uint32_t low : {0x0u, 0x1u, 0xFFFu, 0x1000u, 0x1001u, 0x1FFFu,
+                                    static_cast<std::uint32_t>(rng() & 0x1FFFu)}) {
+      out.push_back(st::detail::f32_from_bits(hi << 13 | low));
+    }
+  }
+  return out;
+}
+
+// F16 bits of `in` by encode_from_float on path p.
+std::vector<std::byte> encode_f16_on(convert_path p, const std::vector<float>& in) {
+  path_scope scope(p);
+  REQUIRE(scope.ok);
+  std::vector<std::byte> out(2 * in.size());
+  REQUIRE(
+      st::encode_from_float(st::span<const float>(in), st::dtype::F16, st::span<std::byte>(out)));
+  return out;
+}
+
+void check_f16_encoding_on_every_path() {
+  const std::vector<float> in = floats_around_f16();
+  const std::vector<std::byte> want = encode_f16_on(convert_path::scalar, in);
+  for (std::size_t i = 0; i < in.size(); i += 997) {  // the scalar encoder is float_to_f16_bits
+    const auto h = static_cast<std::uint32_t>(std::to_integer<std::uint32_t>(want[2 * i]) |
+                                              std::to_integer<std::uint32_t>(want[2 * i + 1]) << 8);
+    REQUIRE(h == st::float_to_f16_bits(in[i]));
+  }
+  for (convert_path p : supported_paths()) {
+    INFO("on the " << std::string(st::detail::convert_path_name(p)) << " path");
+    const std::vector<std::byte> got = encode_f16_on(p, in);
+    if (got == want) continue;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (got[2 * i] != want[2 * i] || got[2 * i + 1] != want[2 * i + 1]) {
+        FAIL_CHECK("float " << hex_of(st::detail::f32_to_bits(in[i])) << " (element " << i << ")");
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("F16 encoding paths: floats around every F16 value and midpoint, bit for bit") {
+  check_f16_encoding_on_every_path();
+}
+
+TEST_CASE("F16 encoding paths: flush-to-zero and denormals-are-zero change nothing") {
+#if SAFETENSORS_SIMD_X86
+  const unsigned saved = _mm_getcsr();
+  _mm_setcsr(saved | 0x8040u);  // FTZ (bit 15) and DAZ (bit 6)
+  check_f16_encoding_on_every_path();
+  _mm_setcsr(saved);
+#else
+  MESSAGE("no F16 encoding kernel in this build: only the scalar encoder, checked in convert.cpp");
+#endif
+}
+
+TEST_CASE(
+    "F16 encoding paths: unaligned input and output, tails 0..67 and longer, nothing "
+    "overwritten") {
+  std::mt19937 rng(9);
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 67; ++n) lengths.push_back(n);
+  for (std::size_t n : {127u, 128u, 129u, 1000u, 4099u}) lengths.push_back(n);
+  for (std::size_t n : lengths) {
+    for (std::size_t in_off = 0; in_off < 4; ++in_off) {
+      // The input ends exactly at the end of its allocation (a sanitizer catches reads past it).
+      std::vector<unsigned char> storage(in_off + 4 * n);
+      for (std::size_t i = 0; i < n; ++i) {
+        const float x = static_cast<float>(static_cast<double>(rng() % 200001) / 1000.0 - 100.0);
+        std::memcpy(storage.data() + in_off + 4 * i, &x, 4);
+      }
+      const unsigned char* in = storage.data() + in_off;
+      std::vector<unsigned char> want(2 * n);
+      {
+        path_scope scope(convert_path::scalar);
+        st::detail::float_to_f16_n<st::float_to_f16_bits>(in, want.data(), n);
+      }
+      for (convert_path p : supported_paths()) {
+        const std::size_t out_off = (n + in_off) % 7;
+        std::vector<unsigned char> out(16 + out_off + 2 * n + 16, 0xA5);
+        {
+          path_scope scope(p);
+          st::detail::float_to_f16_n<st::float_to_f16_bits>(in, out.data() + 16 + out_off, n);
+        }
+        INFO("on the " << std::string(st::detail::convert_path_name(p)) << " path, n = " << n
+                       << ", input offset " << in_off << ", output offset " << out_off);
+        CHECK(std::equal(want.begin(), want.end(), out.begin() + 16 + static_cast<long>(out_off)));
+        CHECK(std::all_of(out.begin(), out.begin() + 16 + static_cast<long>(out_off),
+                          [](unsigned char c) { return c == 0xA5; }));
+        CHECK(std::all_of(out.begin() + 16 + static_cast<long>(out_off + 2 * n), out.end(),
+                          [](unsigned char c) { return c == 0xA5; }));
+      }
+    }
+  }
+}
+
+// All 2^32 floats (about 20 s of CPU per mode on an AVX-512 machine): skipped unless asked for,
+// `safetensors_tests -tc='F16 encoding paths: all*' --no-skip` (docs/dtypes.md#simd-paths).
+TEST_CASE("F16 encoding paths: all 2^32 floats, with and without FTZ and DAZ" * doctest::skip()) {
+  constexpr std::size_t chunk = std::size_t{1} << 22;
+  std::vector<std::uint32_t> bits(chunk);
+  std::vector<unsigned char> want(2 * chunk);
+  std::vector<unsigned char> got(2 * chunk);
+  const auto* in = reinterpret_cast<const unsigned char*>(bits.data());
+#if SAFETENSORS_SIMD_X86
+  const unsigned saved = _mm_getcsr();
+  const unsigned modes[] = {saved, saved | 0x8040u};
+#else
+  const unsigned modes[] = {0u};
+#endif
+  for (const unsigned mode : modes) {
+#if SAFETENSORS_SIMD_X86
+    _mm_setcsr(mode);
+#endif
+    for (convert_path p : supported_paths()) {
+      if (p == convert_path::scalar) continue;
+      std::uint64_t differences = 0;
+      for (std::uint64_t base = 0; base < (std::uint64_t{1} << 32); base += chunk) {
+        for (std::size_t i = 0; i < chunk; ++i) bits[i] = static_cast<std::uint32_t>(base + i);
+        {
+          path_scope scope(convert_path::scalar);
+          st::detail::float_to_f16_n<st::float_to_f16_bits>(in, want.data(), chunk);
+        }
+        {
+          path_scope scope(p);
+          st::detail::float_to_f16_n<st::float_to_f16_bits>(in, got.data(), chunk);
+        }
+        if (got != want) {
+          for (std::size_t i = 0; i < chunk; ++i) {
+            if (got[2 * i] != want[2 * i] || got[2 * i + 1] != want[2 * i + 1]) ++differences;
+          }
+        }
+      }
+      INFO("MXCSR " << hex_of(mode) << ", the " << std::string(st::detail::convert_path_name(p))
+                    << " path");
+      CHECK(differences == 0);
+    }
+  }
+#if SAFETENSORS_SIMD_X86
+  _mm_setcsr(saved);
+#endif
 }

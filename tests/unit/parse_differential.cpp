@@ -497,20 +497,26 @@ TEST_CASE("differential: fuzz regressions and seeds through the fuzz target bodi
   // tests/fuzz/regressions/<target>/ holds each fuzz target's seeds and every input that once
   // made it fail. fuzz_parse, fuzz_files and fuzz_roundtrip take the same input (a safetensors
   // file), so each of their files runs through all three targets' checks, then the reference
-  // vectors and edge headers do; fuzz_index/ runs through the index target's checks. A failed
-  // check is a failed test case, with the input (df_failures_reported).
+  // vectors and edge headers do; fuzz_index/ runs through the index target's checks and the JSON
+  // target's, fuzz_json/ through the JSON target's. A failed check is a failed test case, with
+  // the input (df_failures_reported).
   const std::filesystem::path root =
       std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "regressions";
   REQUIRE(std::filesystem::is_directory(root));
   std::vector<df_bytes> files;
   std::vector<df_bytes> indexes;
-  for (const char* target : {"fuzz_parse", "fuzz_files", "fuzz_roundtrip", "fuzz_index"}) {
+  std::vector<df_bytes> texts;
+  for (const char* target :
+       {"fuzz_parse", "fuzz_files", "fuzz_roundtrip", "fuzz_index", "fuzz_json"}) {
     CAPTURE(target);
     std::size_t count = 0;
     for (const auto& entry : std::filesystem::directory_iterator(root / target)) {
       CAPTURE(entry.path());
       REQUIRE(entry.is_regular_file());
-      (std::string_view(target) == "fuzz_index" ? indexes : files)
+      const std::string_view t(target);
+      (t == "fuzz_index"  ? indexes
+       : t == "fuzz_json" ? texts
+                          : files)
           .push_back(st_test::read_file(entry.path()));
       ++count;
     }
@@ -521,7 +527,7 @@ TEST_CASE("differential: fuzz regressions and seeds through the fuzz target bodi
     const std::string name = entry.path().filename().string();
     CAPTURE(name);
     CHECK((name == "README.md" || name == "fuzz_parse" || name == "fuzz_files" ||
-           name == "fuzz_roundtrip" || name == "fuzz_index"));
+           name == "fuzz_roundtrip" || name == "fuzz_index" || name == "fuzz_json"));
   }
   for (const df_bytes& b : df_reference_vectors()) files.push_back(b);
   for (const std::string& h : df_edge_headers()) files.push_back(df_raw(h, 1));
@@ -541,9 +547,14 @@ TEST_CASE("differential: fuzz regressions and seeds through the fuzz target bodi
            [&file](const std::uint8_t* d, std::size_t n) { st_fuzz::check_files(d, n, file); });
     replay("fuzz_roundtrip", b, st_fuzz::check_roundtrip);
   }
-  for (const df_bytes& b : indexes) replay("fuzz_index", b, st_fuzz::check_index);
+  for (const df_bytes& b : indexes) {
+    replay("fuzz_index", b, st_fuzz::check_index);
+    replay("fuzz_json", b, st_fuzz::check_json);
+  }
+  for (const df_bytes& b : texts) replay("fuzz_json", b, st_fuzz::check_json);
   CHECK(files.size() > 100);
   CHECK(indexes.size() >= 7);
+  CHECK(texts.size() >= 8);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// safetensors for C++, part 5 of 13: atomic files, POSIX and Windows. A temporary file next to
+// safetensors for C++, part 6 of 14: atomic files, POSIX and Windows. A temporary file next to
 // the target, positioned writes, flush, and the atomic rename over the target
 // (docs/writer.md#atomic-files); the cleanup of temporary files that killed writers left, and
 // the lock that publishes one checkpoint at a time in a directory. All detail. Declared first,

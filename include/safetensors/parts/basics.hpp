@@ -1,4 +1,4 @@
-// safetensors for C++, part 1 of 13: basics. Version, configuration, span, dtypes, errors and
+// safetensors for C++, part 1 of 14: basics. Version, configuration, span, dtypes, errors and
 // result<T>, and the checked arithmetic and message helpers every later part uses.
 // Include <safetensors/safetensors.hpp>, not a part (docs/design.md#the-header-in-parts).
 //

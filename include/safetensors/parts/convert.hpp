@@ -1,4 +1,4 @@
-// safetensors for C++, part 12 of 13: dtype conversions. Element types for F16, BF16 and the
+// safetensors for C++, part 13 of 14: dtype conversions. Element types for F16, BF16 and the
 // 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
 // kernels), encoding from float and from double with round to nearest even, sub-byte unpacking,
 // and the conversion between any two float dtypes that load() fuses into its reads.
@@ -679,6 +679,22 @@ void encode_n(dtype to, Load load, unsigned char* out, std::size_t n, overflow_m
   }
 }
 
+/// Encodes n floats (`in`: the host's float bytes, any alignment) as dtype `to`, as encode_n
+/// does: F16 through the SIMD kernels the CPU has, the other dtypes one by one.
+template <class = void>
+void encode_floats_n(dtype to, const unsigned char* in, unsigned char* out, std::size_t n,
+                     overflow_mode mode) noexcept {
+  if (to == dtype::F16) return float_to_f16_n<float_to_f16_bits>(in, out, n);
+  encode_n(
+      to,
+      [in](std::size_t i) noexcept {
+        float x;
+        std::memcpy(&x, in + 4 * i, sizeof x);
+        return x;
+      },
+      out, n, mode);
+}
+
 }  // namespace detail
 
 template <class>
@@ -759,9 +775,8 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
                      detail::num(detail::int_cast<std::uint64_t>(in.size()) * width) +
                      " bytes, the buffer holds " + detail::num(out.size()));
   }
-  detail::encode_n(
-      type, [p = in.data()](std::size_t i) noexcept { return p[i]; },
-      reinterpret_cast<unsigned char*>(out.data()), in.size(), mode);
+  detail::encode_floats_n(type, reinterpret_cast<const unsigned char*>(in.data()),
+                          reinterpret_cast<unsigned char*>(out.data()), in.size(), mode);
   return {};
 }
 
@@ -799,9 +814,13 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
         overflow_mode::non_saturating);
   }
   if (from == dtype::F32 && to != dtype::F64) {
-    return encode_n(
-        to, [in](std::size_t i) noexcept { return load_le<float>(in + 4 * i); }, dst, n,
-        overflow_mode::non_saturating);
+    if constexpr (!SAFETENSORS_BIG_ENDIAN) {  // the file's floats are the host's
+      return encode_floats_n(to, src, dst, n, overflow_mode::non_saturating);
+    } else {
+      return encode_n(
+          to, [in](std::size_t i) noexcept { return load_le<float>(in + 4 * i); }, dst, n,
+          overflow_mode::non_saturating);
+    }
   }
   // The other float dtypes decode to float exactly: a block of floats, then encoded or widened.
   for (std::size_t done = 0; done < n; done += block) {
@@ -813,9 +832,8 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
         std::memcpy(dst + (done + i) * sizeof(double), &d, sizeof d);
       }
     } else {
-      encode_n(
-          to, [&floats](std::size_t i) noexcept { return floats[i]; },
-          dst + done * bit_size(to) / 8, k, overflow_mode::non_saturating);
+      encode_floats_n(to, reinterpret_cast<const unsigned char*>(floats),
+                      dst + done * bit_size(to) / 8, k, overflow_mode::non_saturating);
     }
   }
 }

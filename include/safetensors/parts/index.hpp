@@ -1,4 +1,4 @@
-// safetensors for C++, part 8 of 13: the sharded checkpoint index. The Hugging Face
+// safetensors for C++, part 9 of 14: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
 // byte for byte as the Python tools do. Each part declares, then defines under
@@ -196,9 +196,9 @@ class index_sax {
 
   bool null() { return value(json(nullptr), "null"); }
   bool boolean(bool v) { return value(json(v), "boolean"); }
-  bool number_integer(json::number_integer_t v) { return value(json(v), "number"); }
-  bool number_unsigned(json::number_unsigned_t v) { return value(json(v), "number"); }
-  bool number_float(json::number_float_t v, const std::string&) { return value(json(v), "number"); }
+  bool number_integer(std::int64_t v) { return value(json(v), "number"); }
+  bool number_unsigned(std::uint64_t v) { return value(json(v), "number"); }
+  bool number_float(double v, const std::string&) { return value(json(v), "number"); }
   bool string(std::string& v) {
     if (region_ == region::weight_map && stack_.empty() && depth_ == 2) {
       entries_.emplace_back(std::move(key_), std::move(v));
@@ -206,9 +206,8 @@ class index_sax {
     }
     return value(json(std::move(v)), "string");
   }
-  bool binary(json::binary_t&) { return fail("binary values are not JSON"); }
-  bool start_object(std::size_t) { return open(true); }
-  bool start_array(std::size_t) { return open(false); }
+  bool start_object() { return open(true); }
+  bool start_array() { return open(false); }
   bool end_object() { return close(); }
   bool end_array() { return close(); }
   bool key(std::string& k) {
@@ -232,14 +231,13 @@ class index_sax {
     key_ = std::move(k);
     return true;
   }
-  template <class Exception>
-  bool parse_error(std::size_t, const std::string&, const Exception& ex) {
-    std::string what = ex.what();
-    if (!what.empty() && what[0] == '[') {  // drop "[json.exception.parse_error.101] "
-      const auto close_at = what.find("] ");
-      if (close_at != std::string::npos) what.erase(0, close_at + 2);
-    }
-    return fail(errc::invalid_header_deserialization, "invalid JSON: " + what);
+  /// Invalid JSON at offset `at` of the index.
+  bool parse_error(std::size_t at, const std::string& what) {
+    std::string m = "invalid JSON at offset ";
+    m += num(at);
+    m += " of the index: ";
+    m += what;
+    return fail(errc::invalid_header_deserialization, std::move(m));
   }
 
   const std::optional<error>& failure() const noexcept { return failure_; }

@@ -1,4 +1,4 @@
-// safetensors for C++, part 13 of 13: the parallel loader. load() copies a set of tensors (whole
+// safetensors for C++, part 14 of 14: the parallel loader. load() copies a set of tensors (whole
 // or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
 // hands them chunk by chunk to a sink, with worker threads, an optional dtype conversion fused
 // into the same pass, progress and cancellation (docs/loading.md). `template <class = void>`
@@ -816,8 +816,7 @@ struct loaded_access {
         if (job.dst_bytes > std::numeric_limits<std::size_t>::max() ||
             !uninit_buffer::allocate(int_cast<std::size_t>(job.dst_bytes), t.buffer_,
                                      options.huge_pages)) {
-          return error(errc::io_error, "load: " + tensor_name(out.names_[i]) +
-                                           ": cannot allocate " + num(job.dst_bytes) + " bytes");
+          return out_of_memory("load: " + tensor_name(out.names_[i]), job.dst_bytes);
         }
         job.dst = t.buffer_.data();
         t.name_ = out.names_[i];
@@ -859,7 +858,7 @@ struct loaded_access {
       return out;
 #if SAFETENSORS_NO_EXCEPTIONS == 0
     } catch (const std::bad_alloc&) {
-      return error(errc::io_error, "load: out of memory");
+      return error(errc::out_of_memory, "load: out of memory");
     }
 #endif
   }

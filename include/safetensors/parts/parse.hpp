@@ -1,5 +1,5 @@
-// safetensors for C++, part 2 of 13: from bytes to a validated tensor table. The 8-byte length
-// prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one SAX pass of nlohmann/json
+// safetensors for C++, part 3 of 14: from bytes to a validated tensor table. The 8-byte length
+// prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one pass of the JSON reader
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#reader-rules. No tensor byte is touched.
 // Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
@@ -14,9 +14,9 @@
 #include <map>
 
 #include "basics.hpp"
+#include "json.hpp"
 
 #if SAFETENSORS_DEFINITIONS
-#include <nlohmann/json.hpp>
 #include <unordered_set>
 #endif
 
@@ -332,12 +332,11 @@ SAFETENSORS_FUNC void table::rehash(std::size_t capacity) {
   for (std::size_t r = 0; r + 1 < records.size(); ++r) (void)insert(r);
 }
 
-/// The nlohmann SAX handler: builds the table as the JSON streams by, rejecting wrong shapes,
-/// duplicate keys and deep nesting at the first offending token.
+/// The header's JSON handler (for json_sax_parse): builds the table as the JSON streams by,
+/// rejecting wrong shapes, duplicate keys and deep nesting at the first offending token.
 template <class = void>
 class header_sax {
  public:
-  using json = nlohmann::json;
   static constexpr std::size_t max_depth = 127;  // the top-level object is level 1
 
   explicit header_sax(table& b) noexcept : b_(b) {}
@@ -353,12 +352,12 @@ class header_sax {
     return ignored() || unexpected("null");
   }
   bool boolean(bool /*unused*/) { return ignored() || unexpected("a boolean"); }
-  bool number_integer(json::number_integer_t v) {
-    // nlohmann reports "-0" as the integer 0; JSON's -0 is no unsigned integer either.
+  bool number_integer(std::int64_t v) {
+    // The reader reports "-0" as the integer 0; JSON's -0 is no unsigned integer either.
     return ignored() ||
            unexpected("the negative number " + (v == 0 ? std::string("-0") : std::to_string(v)));
   }
-  bool number_unsigned(json::number_unsigned_t v) {
+  bool number_unsigned(std::uint64_t v) {
     switch (state_) {
       case state::shape_items:
         b_.dims.push_back(v);
@@ -379,10 +378,15 @@ class header_sax {
         return ignored() || unexpected("the number " + std::to_string(v));
     }
   }
-  bool number_float(json::number_float_t /*unused*/, const json::string_t& text) {
-    return ignored() || unexpected("the number " + text + " (not a 64-bit unsigned integer)");
+  bool number_float(double /*unused*/, const std::string& text) {
+    // Cut like a quoted name: the text of one number can be the whole header.
+    constexpr std::size_t max_shown = 40;
+    const std::string shown = text.size() <= max_shown ? text
+                                                       : text.substr(0, max_shown) + "...(" +
+                                                             num(text.size()) + " bytes)";
+    return ignored() || unexpected("the number " + shown + " (not a 64-bit unsigned integer)");
   }
-  bool string(json::string_t& v) {
+  bool string(std::string& v) {
     switch (state_) {
       case state::metadata_members: {
         auto& md = *b_.metadata;
@@ -403,9 +407,7 @@ class header_sax {
         return ignored() || unexpected("a string");
     }
   }
-  bool binary(json::binary_t& /*unused*/) { return ignored() || unexpected("binary data"); }
-
-  bool start_object(std::size_t /*unused*/) {
+  bool start_object() {
     if (!enter()) return false;
     switch (state_) {
       case state::top:
@@ -430,7 +432,7 @@ class header_sax {
     }
   }
 
-  bool key(json::string_t& k) {
+  bool key(std::string& k) {
     switch (state_) {
       case state::top_members:
         if (std::string_view(k) == "__metadata__") {
@@ -517,7 +519,7 @@ class header_sax {
     }
   }
 
-  bool start_array(std::size_t /*unused*/) {
+  bool start_array() {
     if (!enter()) return false;
     switch (state_) {
       case state::shape_value:
@@ -557,24 +559,15 @@ class header_sax {
     }
   }
 
-  template <class Exception>
-  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
-                   const Exception& ex) {
-    std::string_view what = ex.what();
-    // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
-    if (!what.empty() && what[0] == '[') {
-      const auto close = what.find("] ");
-      if (close != std::string_view::npos) what.remove_prefix(close + 2);
-    }
-    // nlohmann quotes the last token read, which can be a 100 MB string: keep messages short.
-    constexpr std::size_t keep_head = 200, keep_tail = 100;
-    if (what.size() > keep_head + keep_tail + 64) {
-      return fail(errc::invalid_header_deserialization,
-                  "invalid JSON: " + std::string(what.substr(0, keep_head)) + "...(" +
-                      num(what.size() - keep_head - keep_tail) + " bytes cut)..." +
-                      std::string(what.substr(what.size() - keep_tail)));
-    }
-    return fail(errc::invalid_header_deserialization, "invalid JSON: " + std::string(what));
+  /// Invalid JSON at header offset `at`.
+  bool parse_error(std::size_t at, const std::string& what) {
+    std::string m = "invalid JSON at header offset ";
+    m += num(at);
+    m += " (file offset ";
+    m += num(8 + std::uint64_t{at});
+    m += "): ";
+    m += what;
+    return fail(errc::invalid_header_deserialization, std::move(m));
   }
 
  private:
@@ -674,25 +667,6 @@ class header_sax {
   std::vector<std::unordered_set<std::string>> skip_keys_;
 };
 
-/// Runs nlohmann's JSON parser over [first, last) with the SAX handler `sax`, strictly (the whole
-/// input is one JSON value). nlohmann::json::sax_parse would also compile the readers of its five
-/// binary formats into every program that parses (a third of the cost of compiling a translation
-/// unit that opens a file); with nlohmann 3.11, whose parser interface is known, its JSON parser
-/// is called directly, as sax_parse itself does for JSON. The index parser uses it too.
-template <class Sax>
-bool json_sax_parse(const char* first, const char* last, Sax& sax) {
-#if defined(NLOHMANN_JSON_VERSION_MAJOR) && NLOHMANN_JSON_VERSION_MAJOR == 3 && \
-    NLOHMANN_JSON_VERSION_MINOR == 11
-  using adapter = nlohmann::detail::iterator_input_adapter<const char*>;
-  return nlohmann::detail::parser<nlohmann::json, adapter>(
-             nlohmann::detail::input_adapter(first, last), nullptr, true, false)
-      .sax_parse(&sax, true);
-#else
-  return nlohmann::json::sax_parse(first, last, &sax, nlohmann::json::input_format_t::json, true,
-                                   false);
-#endif
-}
-
 SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p, std::size_t n,
                                                   std::uint64_t total_size,
                                                   const parse_options& opts) {
@@ -789,7 +763,7 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
                                            " at header offset " + num(bad) + " (file offset " +
                                            num(8 + bad) + ")");
   }
-  // nlohmann skips a leading UTF-8 BOM and stops at a NUL byte; JSON allows neither.
+  // JSON allows neither a byte order mark nor a NUL byte; they get messages of their own.
   if (n >= 3 && json[0] == 0xEF && json[1] == 0xBB && json[2] == 0xBF) {
     return error(errc::invalid_header_deserialization,
                  "invalid JSON: the header starts with a UTF-8 byte order mark");
@@ -800,21 +774,20 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
                  "invalid JSON: NUL byte at header offset " + num(at) +
                      " (only spaces, tabs, CR and LF may pad the header)");
   }
-  table t;
-  t.reserve_for(n);
-  header_sax<> sax(t);
-  // Trim the JSON whitespace around the object first: nlohmann keeps every byte it reads in a
-  // token buffer, so 100 MB of padding would cost 100 MB more.
-  const char* first = reinterpret_cast<const char*>(json);
-  const char* last = first + n;
-  const auto is_ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (last != first && is_ws(last[-1])) --last;
-  while (first != last && is_ws(*first)) ++first;
-  if (last - first >= 3 && std::memcmp(first, "\xEF\xBB\xBF", 3) == 0) {  // nlohmann skips it
+  const char* const first = reinterpret_cast<const char*>(json);
+  std::size_t lead = 0;
+  while (lead < n && (first[lead] == ' ' || first[lead] == '\t' || first[lead] == '\n' ||
+                      first[lead] == '\r')) {
+    ++lead;
+  }
+  if (n - lead >= 3 && std::memcmp(first + lead, "\xEF\xBB\xBF", 3) == 0) {
     return error(errc::invalid_header_deserialization,
                  "invalid JSON: a UTF-8 byte order mark after leading whitespace");
   }
-  const bool ok = json_sax_parse(first, last, sax);
+  table t;
+  t.reserve_for(n);
+  header_sax<> sax(t);
+  const bool ok = json_sax_parse(first, first + n, sax);
   if (!ok || !sax.complete()) {
     if (auto& e = sax.failure()) return std::move(*e);
     return error(errc::invalid_header_deserialization, "invalid JSON: incomplete header");

@@ -1,4 +1,4 @@
-// safetensors for C++, part 4 of 13: platform I/O, POSIX and Windows. UTF-8 paths to native
+// safetensors for C++, part 5 of 14: platform I/O, POSIX and Windows. UTF-8 paths to native
 // ones, files read with pread / ReadFile, read-only mappings, file identity and uninitialised
 // aligned buffers; the write side is atomic_file.hpp. Everything here is detail but file_mapping
 // and map_options.

@@ -1,4 +1,4 @@
-// safetensors for C++, part 6 of 13: the readers. One opener per kind of source:
+// safetensors for C++, part 7 of 14: the readers. One opener per kind of source:
 //   parse(bytes)              bytes the caller holds      -> file_view (zero copy, non-owning)
 //   mapped_file::open(path)   a file, memory-mapped       -> mapped_file (zero copy, owning)
 //   source_reader::open(...)  a file read with pread, or any random_access_source

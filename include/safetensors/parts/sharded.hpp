@@ -1,4 +1,4 @@
-// safetensors for C++, part 9 of 13: reading sharded checkpoints. checkpoint reads a model in one
+// safetensors for C++, part 10 of 14: reading sharded checkpoints. checkpoint reads a model in one
 // file or in shards with an index as one table (shards opened lazily, verify, merge);
 // sharded_writer.hpp writes one. `template <class = void>` marks what is compiled only when used
 // (docs/design.md#compile-cost); the definitions are under SAFETENSORS_DEFINITIONS

@@ -1,4 +1,4 @@
-// safetensors for C++, part 10 of 13: writing sharded checkpoints. shard_layout plans the shards
+// safetensors for C++, part 11 of 14: writing sharded checkpoints. shard_layout plans the shards
 // as the Hub tools do; save_sharded and sharded_stream_writer write them, shards first and the
 // index last (docs/index.md#write-order). `template <class = void>` marks what is compiled only
 // when used (docs/design.md#compile-cost); the definitions are under SAFETENSORS_DEFINITIONS

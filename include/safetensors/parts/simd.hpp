@@ -1,7 +1,8 @@
-// safetensors for C++, part 11 of 13: the decoding kernels. BF16, F16 and the 8-bit floats to
-// float over whole byte ranges: the scalar block loops, the SIMD kernels (x86-64 AVX2 + F16C and
-// AVX-512, AArch64 NEON) that give exactly their bits, and the choice among them at run time
-// (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level conversions on them.
+// safetensors for C++, part 12 of 14: the conversion kernels. BF16, F16 and the 8-bit floats to
+// float, and float to F16, over whole byte ranges: the scalar block loops, the SIMD kernels
+// (x86-64 AVX2 + F16C and AVX-512, AArch64 NEON) that give exactly their bits, and the choice
+// among them at run time (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level
+// conversions on them.
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_SIMD_HPP
@@ -365,6 +366,16 @@ SAFETENSORS_TARGET_AVX2 inline f256 f16_to_f32(r128 h) noexcept { return _mm256_
 SAFETENSORS_TARGET_AVX2 inline f256 mul(f256 a, float s) noexcept {
   return _mm256_mul_ps(a, _mm256_set1_ps(s));
 }
+SAFETENSORS_TARGET_AVX2 inline f256 load_floats(const unsigned char* p) noexcept {
+  return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+SAFETENSORS_TARGET_AVX2 inline void store(unsigned char* p, r128 v) noexcept {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
+}
+/// The 8 floats of v as F16, rounded to nearest even whatever MXCSR says (VCVTPS2PH).
+SAFETENSORS_TARGET_AVX2 inline r128 f32_to_f16(f256 v) noexcept {
+  return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
 #else
 using r128 = long long __attribute__((vector_size(16)));
 using r256 = long long __attribute__((vector_size(32)));
@@ -465,6 +476,19 @@ SAFETENSORS_TARGET_AVX2 inline f256 f16_to_f32(r128 h) noexcept {
   return __builtin_ia32_vcvtph2ps256(as<i16x8>(h));
 }
 SAFETENSORS_TARGET_AVX2 inline f256 mul(f256 a, float s) noexcept { return a * s; }
+SAFETENSORS_TARGET_AVX2 inline f256 load_floats(const unsigned char* p) noexcept {
+  f256 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+SAFETENSORS_TARGET_AVX2 inline void store(unsigned char* p, r128 v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
+// Immediate 8: round to nearest even, whatever MXCSR says (_MM_FROUND_TO_NEAREST_INT |
+// _MM_FROUND_NO_EXC).
+SAFETENSORS_TARGET_AVX2 inline r128 f32_to_f16(f256 v) noexcept {
+  return as<r128>(__builtin_ia32_vcvtps2ph256(v, 8));
+}
 #endif
 }  // namespace avx2
 
@@ -866,6 +890,80 @@ inline void f8_to_float_n(const unsigned char* in, float* out, std::size_t n) no
 #endif
     default:
       return table_to_float_n(byte_table<Decode>(), in, out, n);
+  }
+}
+
+// --- SIMD encoding of floats to F16 (docs/dtypes.md#simd-paths) -------------------------------
+//
+// VCVTPS2PH rounds to nearest even (the immediate says so, whatever MXCSR's rounding mode),
+// makes infinities of overflows, subnormals of tiny values (flush-to-zero does not apply to it)
+// and a quiet NaN of a NaN, keeping its sign and the top 10 bits of its payload: the scalar
+// encoder's bits exactly. The input is the host's floats at any alignment, the output F16 bits
+// (little-endian on these hosts); the last (n mod 16) elements go through the scalar encoder.
+
+/// n floats (`in`: the host's float bytes, any alignment) to F16 bits by `Encode`, one by one.
+template <std::uint16_t (*Encode)(float)>
+inline void float_to_f16_scalar(const unsigned char* in, unsigned char* out,
+                                std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    float x;
+    std::memcpy(&x, in + 4 * i, sizeof x);
+    const std::uint16_t h = Encode(x);
+    out[2 * i] = static_cast<unsigned char>(h & 0xFFu);
+    out[2 * i + 1] = static_cast<unsigned char>(h >> 8);
+  }
+}
+
+#if SAFETENSORS_SIMD_X86
+
+template <std::uint16_t (*Encode)(float)>
+SAFETENSORS_TARGET_AVX2 inline void float_to_f16_avx2(const unsigned char* in, unsigned char* out,
+                                                      std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; n - i >= 16; i += 16) {
+    avx2::store(out + 2 * i, avx2::f32_to_f16(avx2::load_floats(in + 4 * i)));
+    avx2::store(out + 2 * i + 16, avx2::f32_to_f16(avx2::load_floats(in + 4 * i + 32)));
+  }
+  float_to_f16_scalar<Encode>(in + 4 * i, out + 2 * i, n - i);
+}
+
+#endif  // SAFETENSORS_SIMD_X86
+#if SAFETENSORS_SIMD_AVX512
+
+template <std::uint16_t (*Encode)(float)>
+SAFETENSORS_TARGET_AVX512 inline void float_to_f16_avx512(const unsigned char* in,
+                                                          unsigned char* out,
+                                                          std::size_t n) noexcept {
+  constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  std::size_t i = 0;
+  for (; n - i >= 32; i += 32) {
+    const __m512 a = _mm512_loadu_ps(in + 4 * i);
+    const __m512 b = _mm512_loadu_ps(in + 4 * i + 64);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * i),
+                        _mm512_maskz_cvtps_ph(all16, a, rne));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * i + 32),
+                        _mm512_maskz_cvtps_ph(all16, b, rne));
+  }
+  float_to_f16_scalar<Encode>(in + 4 * i, out + 2 * i, n - i);
+}
+
+#endif  // SAFETENSORS_SIMD_AVX512
+
+/// n floats to F16 (see float_to_f16_scalar) on the active path; `Encode` is the scalar encoder,
+/// for the paths without an F16 encoding kernel (scalar, neon) and the tails.
+template <std::uint16_t (*Encode)(float)>
+inline void float_to_f16_n(const unsigned char* in, unsigned char* out, std::size_t n) noexcept {
+  switch (active_convert_path()) {
+#if SAFETENSORS_SIMD_AVX512
+    case convert_path::avx512:
+      return float_to_f16_avx512<Encode>(in, out, n);
+#endif
+#if SAFETENSORS_SIMD_X86
+    case convert_path::avx2:
+      return float_to_f16_avx2<Encode>(in, out, n);
+#endif
+    default:
+      return float_to_f16_scalar<Encode>(in, out, n);
   }
 }
 

@@ -1,4 +1,4 @@
-// safetensors for C++, part 3 of 13: the tensor table and views. tensor_info, header (the
+// safetensors for C++, part 4 of 14: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
 // Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of

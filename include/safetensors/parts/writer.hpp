@@ -1,4 +1,4 @@
-// safetensors for C++, part 7 of 13: the writer. Validate, sort and lay out the tensors
+// safetensors for C++, part 8 of 14: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
 // Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
