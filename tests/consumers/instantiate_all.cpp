@@ -21,6 +21,7 @@ namespace st = safetensors;
 ST_LIBRARY_TEMPLATE class st::basic_checkpoint<void>;
 ST_LIBRARY_TEMPLATE class st::basic_stream_writer<void>;
 ST_LIBRARY_TEMPLATE class st::basic_sharded_stream_writer<void>;
+ST_LIBRARY_TEMPLATE class st::basic_json_value<void>;
 #if SAFETENSORS_DEFINITIONS  // the library's internals: compiled by its implementation unit
 template class st::detail::header_sax<void>;
 template class st::detail::index_sax<void>;

@@ -32,32 +32,40 @@ inline constexpr std::uint64_t default_max_shard_size = 5'000'000'000;
 /// (docs/index.md#the-metadata-value): `*v` and `v->` reach the JSON value, which code that uses
 /// them reads with <nlohmann/json.hpp> included. A value type: copies are deep. Default, and after
 /// a move from it: a JSON null. Its members are compiled with the library
-/// (docs/design.md#separate-compilation).
-class json_value {
+/// (docs/design.md#separate-compilation); a class template (json_value) so that, header-only, a
+/// translation unit compiles only the members it uses (docs/design.md#compile-cost).
+template <class = void>
+class basic_json_value {
  public:
-  json_value() noexcept = default;
+  basic_json_value() noexcept = default;
   /// A copy of `v`, or `v` moved in (implicit, as assigning a nlohmann::json was before).
-  SAFETENSORS_FUNC json_value(const nlohmann::json& v);
-  SAFETENSORS_FUNC json_value(nlohmann::json&& v);
-  SAFETENSORS_FUNC json_value(const json_value& o);
-  json_value(json_value&& o) noexcept : value_(std::exchange(o.value_, nullptr)) {}
-  SAFETENSORS_FUNC json_value& operator=(const json_value& o);
-  SAFETENSORS_FUNC json_value& operator=(json_value&& o) noexcept;
-  SAFETENSORS_FUNC ~json_value();
+  basic_json_value(const nlohmann::json& v);
+  basic_json_value(nlohmann::json&& v);
+  basic_json_value(const basic_json_value& o);
+  basic_json_value(basic_json_value&& o) noexcept : value_(std::exchange(o.value_, nullptr)) {}
+  basic_json_value& operator=(const basic_json_value& o);
+  basic_json_value& operator=(basic_json_value&& o) noexcept;
+  ~basic_json_value();
 
   /// The JSON value; the non-const forms allocate it on first use (a null until then).
-  SAFETENSORS_FUNC nlohmann::json& operator*();
-  SAFETENSORS_FUNC const nlohmann::json& operator*() const noexcept;
+  nlohmann::json& operator*();
+  const nlohmann::json& operator*() const noexcept;
   nlohmann::json* operator->() { return &**this; }
   const nlohmann::json* operator->() const noexcept { return &**this; }
 
   /// JSON equality of the two values (nlohmann::json's ==).
-  SAFETENSORS_FUNC friend bool operator==(const json_value& a, const json_value& b) noexcept;
-  friend bool operator!=(const json_value& a, const json_value& b) noexcept { return !(a == b); }
+  friend bool operator==(const basic_json_value& a, const basic_json_value& b) noexcept {
+    return a.equals(b);
+  }
+  friend bool operator!=(const basic_json_value& a, const basic_json_value& b) noexcept {
+    return !a.equals(b);
+  }
 
  private:
+  bool equals(const basic_json_value& o) const noexcept;
   nlohmann::json* value_ = nullptr;  // nullptr: a JSON null
 };
+using json_value = basic_json_value<>;
 
 /// One entry of an index's `weight_map`: a tensor name and the index of its shard's file name.
 struct index_entry {
@@ -113,33 +121,44 @@ result<std::string> format_index(const shard_index& index);
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
-SAFETENSORS_FUNC json_value::json_value(const nlohmann::json& v) : value_(new nlohmann::json(v)) {}
-SAFETENSORS_FUNC json_value::json_value(nlohmann::json&& v)
+template <class T>
+basic_json_value<T>::basic_json_value(const nlohmann::json& v) : value_(new nlohmann::json(v)) {}
+template <class T>
+basic_json_value<T>::basic_json_value(nlohmann::json&& v)
     : value_(new nlohmann::json(std::move(v))) {}
-SAFETENSORS_FUNC json_value::json_value(const json_value& o)
+template <class T>
+basic_json_value<T>::basic_json_value(const basic_json_value& o)
     : value_(o.value_ != nullptr ? new nlohmann::json(*o.value_) : nullptr) {}
-SAFETENSORS_FUNC json_value& json_value::operator=(const json_value& o) {
-  if (this != &o) *this = json_value(o);
+template <class T>
+basic_json_value<T>& basic_json_value<T>::operator=(const basic_json_value& o) {
+  if (this != &o) *this = basic_json_value(o);
   return *this;
 }
-SAFETENSORS_FUNC json_value& json_value::operator=(json_value&& o) noexcept {
+template <class T>
+basic_json_value<T>& basic_json_value<T>::operator=(basic_json_value&& o) noexcept {
   if (this != &o) {
     delete value_;
     value_ = std::exchange(o.value_, nullptr);
   }
   return *this;
 }
-SAFETENSORS_FUNC json_value::~json_value() { delete value_; }
-SAFETENSORS_FUNC nlohmann::json& json_value::operator*() {
+template <class T>
+basic_json_value<T>::~basic_json_value() {
+  delete value_;
+}
+template <class T>
+nlohmann::json& basic_json_value<T>::operator*() {
   if (value_ == nullptr) value_ = new nlohmann::json();
   return *value_;
 }
-SAFETENSORS_FUNC const nlohmann::json& json_value::operator*() const noexcept {
+template <class T>
+const nlohmann::json& basic_json_value<T>::operator*() const noexcept {
   static const nlohmann::json null;
   return value_ != nullptr ? *value_ : null;
 }
-SAFETENSORS_FUNC bool operator==(const json_value& a, const json_value& b) noexcept {
-  return *a == *b;
+template <class T>
+bool basic_json_value<T>::equals(const basic_json_value& o) const noexcept {
+  return **this == *o;
 }
 
 template <class>
@@ -648,6 +667,7 @@ result<std::string> format_index(const shard_index& index) {
 // The separate-compilation mode's implementation unit: the templates the declarations name.
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
+template class basic_json_value<void>;
 template std::optional<std::uint64_t> shard_index::total_size<void>() const noexcept;
 template result<shard_index> parse_index<void>(std::string_view);
 template result<std::string> format_index<void>(const shard_index&);

@@ -124,8 +124,8 @@ class mapped_file {
   tensor_view tensor(const tensor_info& info) const noexcept { return view_.tensor(info); }
 
  private:
-  SAFETENSORS_FUNC static result<mapped_file> open_mapping(result<file_mapping> mapping,
-                                                           const parse_options& popts);
+  template <class = void>
+  static result<mapped_file> open_mapping(result<file_mapping> mapping, const parse_options& popts);
   mapped_file(file_view view, file_mapping mapping) noexcept
       : view_(std::move(view)), mapping_(std::move(mapping)) {}
   file_view view_;
@@ -343,8 +343,9 @@ class source_reader {
   }
 
  private:
-  SAFETENSORS_FUNC static result<source_reader> open_source(
-      std::unique_ptr<random_access_source> source, const parse_options& opts);
+  template <class = void>
+  static result<source_reader> open_source(std::unique_ptr<random_access_source> source,
+                                           const parse_options& opts);
   source_reader(std::unique_ptr<random_access_source> source, safetensors::header h) noexcept
       : source_(std::move(source)), header_(std::move(h)) {}
   result<void> check(const tensor_info& info, const char* what) const {
@@ -367,8 +368,9 @@ struct detail::owns_views<source_reader> : std::true_type {};
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
-SAFETENSORS_FUNC result<mapped_file> mapped_file::open_mapping(result<file_mapping> mapping,
-                                                               const parse_options& popts) {
+template <class>
+result<mapped_file> mapped_file::open_mapping(result<file_mapping> mapping,
+                                              const parse_options& popts) {
   if (!mapping) return mapping.error();
   auto view = parse(mapping->bytes(), popts);
   if (!view) {
@@ -389,8 +391,9 @@ SAFETENSORS_FUNC result<std::unique_ptr<file_source>> file_source::open_at(
       new file_source(std::move(*file), *size, std::move(os->shown)));
 }
 
-SAFETENSORS_FUNC result<source_reader> source_reader::open_source(
-    std::unique_ptr<random_access_source> source, const parse_options& opts) {
+template <class>
+result<source_reader> source_reader::open_source(std::unique_ptr<random_access_source> source,
+                                                 const parse_options& opts) {
   if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
   const std::uint64_t size = source->byte_size();
   const std::string where = detail::quote(source->describe()) + ": ";
@@ -424,6 +427,10 @@ SAFETENSORS_FUNC result<source_reader> source_reader::open_source(
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 template result<file_view> parse<void>(span<const std::byte>, const parse_options&);
+template result<mapped_file> mapped_file::open_mapping<void>(result<file_mapping>,
+                                                             const parse_options&);
+template result<source_reader> source_reader::open_source<void>(
+    std::unique_ptr<random_access_source>, const parse_options&);
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 #endif

@@ -64,8 +64,8 @@ struct verify_options {
 namespace detail {
 /// verify()'s check of the index's `metadata.total_size`: a non-negative integer, equal to the
 /// listed tensors' bytes (report.tensor_bytes) when `complete`. Problems go to report.problems.
-SAFETENSORS_FUNC void check_total_size(const shard_index& index, bool complete,
-                                       verify_report& report);
+template <class = void>
+void check_total_size(const shard_index& index, bool complete, verify_report& report);
 
 template <class = void>
 struct shard_slot {
@@ -728,8 +728,8 @@ auto basic_checkpoint<T>::locate(std::string_view name) const
   return std::pair<shard_view, tensor_info>(*s, *t);
 }
 
-SAFETENSORS_FUNC void detail::check_total_size(const shard_index& index, bool complete,
-                                               verify_report& report) {
+template <class>
+void detail::check_total_size(const shard_index& index, bool complete, verify_report& report) {
   if (!index.metadata->is_object()) return;
   const auto it = index.metadata->find("total_size");
   if (it == index.metadata->end()) return;
@@ -755,6 +755,7 @@ SAFETENSORS_FUNC void detail::check_total_size(const shard_index& index, bool co
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 template class basic_checkpoint<void>;
+template void detail::check_total_size<void>(const shard_index&, bool, verify_report&);
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 #endif
