@@ -24,7 +24,8 @@ ci_step() {
 }
 
 # ci_cross_build CXX OUT EXE_SUFFIX: cross-compiles the unit tests (tests/unit: they need no CLI),
-# the no-exceptions tests, the CLI and tests/consumers/platform_io.cpp with CXX into OUT
+# the no-exceptions tests, the CLI, tests/consumers/platform_io.cpp and the separate-compilation
+# test (tests/separate with src/safetensors.cpp) with CXX into OUT
 # (statically linked, 2 jobs), for the emulated-platform steps. OUT/inc must hold the header-only dependencies; OUT/tmp is the tests'
 # temporary directory.
 ci_cross_build() {
@@ -45,8 +46,11 @@ ci_cross_build() {
   _ci_compile "$out/o/noexcept" -fno-exceptions -- tests/noexcept/*.cpp
   _ci_compile "$out/o/cli" -- examples/safetensors_cli.cpp
   _ci_compile "$out/o/platform_io" -- tests/consumers/platform_io.cpp
+  _ci_compile "$out/o/separate" -DSAFETENSORS_HEADER_ONLY=0 -- src/safetensors.cpp \
+    tests/separate/main.cpp tests/separate/index.cpp tests/separate/sharded_load.cpp
   "$cxx" -static -o "$out/safetensors_tests$exe" "$out"/o/tests/*.o
   "$cxx" -static -o "$out/safetensors_tests_noexcept$exe" "$out"/o/noexcept/*.o
   "$cxx" -static -o "$out/safetensors-cli$exe" "$out"/o/cli/*.o
   "$cxx" -static -o "$out/platform_io$exe" "$out"/o/platform_io/*.o
+  "$cxx" -static -o "$out/separate$exe" "$out"/o/separate/*.o
 }

@@ -691,7 +691,7 @@ int inspect_checkpoint(const std::string& path, bool json, bool summary,
   if (json) {
     nlohmann::ordered_json out;
     out["index"] = shown(ckpt->index_path().empty() ? path : ckpt->index_path().string());
-    out["metadata"] = index.metadata;
+    out["metadata"] = *index.metadata;
     if (const auto total = index.total_size()) {
       out["total_size"] = *total;
     } else {
@@ -760,12 +760,12 @@ int inspect_checkpoint(const std::string& path, bool json, bool summary,
   if (const auto total = index.total_size()) std::cout << "; total_size " << *total;
   std::cout << ")\n";
   print_params(summary_rows);
-  if (!index.metadata.is_object()) {
+  if (!index.metadata->is_object()) {
     std::cout << "metadata: none\n";
   } else {
-    std::cout << "metadata: " << index.metadata.size()
-              << (index.metadata.size() == 1 ? " key\n" : " keys\n");
-    for (const auto& [key, value] : index.metadata.items()) {
+    std::cout << "metadata: " << index.metadata->size()
+              << (index.metadata->size() == 1 ? " key\n" : " keys\n");
+    for (const auto& [key, value] : index.metadata->items()) {
       std::cout << "  " << printable(key) << ": "
                 << safetensors_cli::shortened(printable(json_line(value)), metadata_value_width)
                 << "\n";

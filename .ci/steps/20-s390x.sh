@@ -30,6 +30,7 @@ t0=$SECONDS
 qemu-s390x "$out/safetensors_tests"
 qemu-s390x "$out/safetensors_tests_noexcept"
 qemu-s390x "$out/platform_io" "$out/tmp"
+qemu-s390x "$out/separate" "$out/tmp"
 echo "s390x test run: $((SECONDS - t0))s"
 
 # The CLI on the big-endian host: same demo bytes, same inspection as the native CLI.

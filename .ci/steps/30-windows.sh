@@ -5,7 +5,7 @@
 # std::system with POSIX shell quoting and redirections, which cmd.exe under Wine does not
 # understand; instead the CLI's demo file must be byte-identical to the native CLI's.
 # tests/consumers/platform_io.cpp (save, replace, map and read a file with a non-ASCII name) runs
-# on its own.
+# on its own, and so does tests/separate (the separate-compilation mode).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
@@ -38,6 +38,7 @@ t0=$SECONDS
 "$wine" "$out/safetensors_tests.exe"
 "$wine" "$out/safetensors_tests_noexcept.exe"
 "$wine" "$out/platform_io.exe" "$out/tmp"
+"$wine" "$out/separate.exe" "$out/tmp"
 echo "Windows test run under Wine: $((SECONDS - t0))s"
 
 # The CLI under Wine: same demo bytes and same inspection as the native CLI.

@@ -1,5 +1,5 @@
 # Style and lint on the project's files:
-#   clang-format (.clang-format): every .cpp/.hpp under include/ examples/ tests/ packaging/
+#   clang-format (.clang-format): every .cpp/.hpp under include/ src/ examples/ tests/ packaging/
 #                                 must already be formatted (fix: clang-format -i FILE...).
 #   clang-tidy (.clang-tidy, header filter on our header): the translation units that exercise
 #                                 the reader, the writer, mapping and pread; any warning fails.
@@ -11,7 +11,7 @@ source .ci/lib.sh
 ci_install clang-format clang-tidy nlohmann-json3-dev
 
 t0=$SECONDS
-mapfile -t files < <(find include examples tests packaging \( -name '*.cpp' -o -name '*.hpp' \) | sort)
+mapfile -t files < <(find include src examples tests packaging \( -name '*.cpp' -o -name '*.hpp' \) | sort)
 bad=()
 for f in "${files[@]}"; do
   if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then

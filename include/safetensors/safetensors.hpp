@@ -24,18 +24,20 @@
 
 // The parts in order (cmake/amalgamate.cmake checks it); not sorted by clang-format:
 // clang-format off
-#include "parts/basics.hpp"    // 1. version, configuration, span, dtypes, errors, result<T>
-#include "parts/json.hpp"      // 2. the strict JSON reader
-#include "parts/parse.hpp"     // 3. length prefix, JSON header, validation
-#include "parts/table.hpp"     // 4. tensor table, element views, slicing
-#include "parts/platform.hpp"  // 5. platform I/O: paths, pread, mappings, atomic files
-#include "parts/reader.hpp"    // 6. parse(), mapped_file, source_reader
-#include "parts/writer.hpp"    // 7. write_plan, serialize, save_file, stream_writer
-#include "parts/index.hpp"     // 8. the sharded checkpoint index
-#include "parts/sharded.hpp"   // 9. checkpoint, save_sharded, sharded_stream_writer
-#include "parts/simd.hpp"      // 10. decoding kernels: scalar loops, SIMD, run-time dispatch
-#include "parts/convert.hpp"   // 11. dtype conversions
-#include "parts/load.hpp"      // 12. the parallel loader
+#include "parts/basics.hpp"          // 1. version, configuration, span, dtypes, errors, result<T>
+#include "parts/json.hpp"            // 2. the strict JSON reader
+#include "parts/parse.hpp"           // 3. length prefix, JSON header, validation
+#include "parts/table.hpp"           // 4. tensor table, element views, slicing
+#include "parts/platform.hpp"        // 5. platform I/O: paths, pread, mappings, buffers
+#include "parts/atomic_file.hpp"     // 6. atomic files: temporary file, writes, rename
+#include "parts/reader.hpp"          // 7. parse(), mapped_file, source_reader
+#include "parts/writer.hpp"          // 8. write_plan, serialize, save_file, stream_writer
+#include "parts/index.hpp"           // 9. the sharded checkpoint index
+#include "parts/sharded.hpp"         // 10. checkpoint: reading sharded checkpoints
+#include "parts/sharded_writer.hpp"  // 11. shard_layout, save_sharded, sharded_stream_writer
+#include "parts/simd.hpp"            // 12. decoding kernels: scalar loops, SIMD, run-time dispatch
+#include "parts/convert.hpp"         // 13. dtype conversions
+#include "parts/load.hpp"            // 14. the parallel loader
 // clang-format on
 
 #ifdef SAFETENSORS_MINMAX_PUSHED

@@ -24,7 +24,7 @@
 #undef max
 #endif
 
-// safetensors for C++, part 1 of 12: basics. Version, configuration, span, dtypes, errors and
+// safetensors for C++, part 1 of 14: basics. Version, configuration, span, dtypes, errors and
 // result<T>, and the checked arithmetic and message helpers every later part uses.
 // Include <safetensors/safetensors.hpp>, not a part (docs/design.md#the-header-in-parts).
 //
@@ -68,13 +68,55 @@
 #endif
 #endif
 
+// SAFETENSORS_HEADER_ONLY: 1 (the default) compiles the library in every translation unit that
+//   uses it. 0 is the separate-compilation mode (docs/design.md#separate-compilation): the header
+//   declares, and exactly one translation unit of the program defines SAFETENSORS_IMPLEMENTATION
+//   before including it (src/safetensors.cpp), which compiles the definitions. Defining
+//   SAFETENSORS_IMPLEMENTATION alone selects 0. Part of the ABI namespace.
+#ifndef SAFETENSORS_HEADER_ONLY
+#ifdef SAFETENSORS_IMPLEMENTATION
+#define SAFETENSORS_HEADER_ONLY 0
+#else
+#define SAFETENSORS_HEADER_ONLY 1
+#endif
+#endif
+#if SAFETENSORS_HEADER_ONLY && defined(SAFETENSORS_IMPLEMENTATION)
+#error "SAFETENSORS_IMPLEMENTATION needs SAFETENSORS_HEADER_ONLY 0 (docs/design.md)"
+#endif
+
+// SAFETENSORS_DEFINITIONS (internal): 1 where the parts' definitions are compiled, i.e. in every
+// translation unit in header-only mode, and in the SAFETENSORS_IMPLEMENTATION one otherwise.
+// SAFETENSORS_FUNC marks the non-template functions, on their declaration and definition:
+// `inline` in header-only mode, nothing otherwise (one definition, in the implementation unit).
+#if SAFETENSORS_HEADER_ONLY
+#define SAFETENSORS_DEFINITIONS 1
+#define SAFETENSORS_FUNC inline
+#else
+#ifdef SAFETENSORS_IMPLEMENTATION
+#define SAFETENSORS_DEFINITIONS 1
+#else
+#define SAFETENSORS_DEFINITIONS 0
+#endif
+#define SAFETENSORS_FUNC
+#endif
+
 // The ABI namespace: every entity lives in safetensors::<this>, an inline namespace whose name
 // carries each setting that changes behaviour or layout, so that translation units built with
-// different settings never define the same inline function differently.
+// different settings never define the same inline function differently: v1 and v1_noexcept in
+// header-only mode, v1_lib and v1_noexcept_lib in the separate-compilation mode, whose
+// declarations only the implementation unit of the same settings defines.
+#if SAFETENSORS_HEADER_ONLY
 #if SAFETENSORS_NO_EXCEPTIONS
 #define SAFETENSORS_ABI v1_noexcept
 #else
 #define SAFETENSORS_ABI v1
+#endif
+#else
+#if SAFETENSORS_NO_EXCEPTIONS
+#define SAFETENSORS_ABI v1_noexcept_lib
+#else
+#define SAFETENSORS_ABI v1_lib
+#endif
 #endif
 
 #include <algorithm>
@@ -933,14 +975,18 @@ template <>
 struct is_error_code_enum<safetensors::errc> : true_type {};
 }  // namespace std
 
-// safetensors for C++, part 2 of 12: a strict JSON reader (RFC 8259) for headers and indexes.
+// safetensors for C++, part 2 of 14: a strict JSON reader (RFC 8259) for headers and indexes.
 // detail::json_reader reads JSON text token by token, without recursion and without a token
 // buffer beyond the one string or number it decodes; detail::json_sax_parse drives a handler
 // (the header's, the index's) with it. Plain inline functions: nothing here is a template but the
 // driver, so a translation unit pays for the reader once, whatever handler it uses.
+// Only the parsers' definitions use it: all of it is under SAFETENSORS_DEFINITIONS, which the
+// translation units of the separate-compilation mode do not see
+// (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 
+#if SAFETENSORS_DEFINITIONS
 #include <clocale>
 #include <cmath>
 #include <cstdlib>
@@ -1375,18 +1421,24 @@ bool json_sax_parse(const char* first, const char* last, Sax& sax) {
 }  // namespace detail
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 3 of 12: from bytes to a validated tensor table. The 8-byte length
+// safetensors for C++, part 3 of 14: from bytes to a validated tensor table. The 8-byte length
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one pass of the JSON reader
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#reader-rules. No tensor byte is touched.
+// Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
+// the separate-compilation mode do not see (docs/design.md#separate-compilation).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
 #include <functional>
 #include <map>
+
+#if SAFETENSORS_DEFINITIONS
 #include <unordered_set>
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -1440,183 +1492,265 @@ struct table {
   }
 
   /// Adds a tensor name; false when the name is already present.
-  bool add_name(const std::string& name) {
-    const std::size_t record = records.size();
-    tensor_record r;
-    r.name_offset = names.size();
-    r.name_size = name.size();
-    names += name;
-    records.push_back(r);
-    if ((records.size() * 2) > slots.size()) rehash(slots.empty() ? 16 : slots.size() * 2);
-    return insert(record);
-  }
+  SAFETENSORS_FUNC bool add_name(const std::string& name);
   /// Sizes the index for a header of n bytes: no rehash, few reallocations while parsing.
-  void reserve_for(std::size_t n) {
-    // The shortest tensor entry, "":{"dtype":"I8","shape":[],"data_offsets":[0,0]}, has 47 bytes.
-    const std::size_t most = n / 48 + 1;
-    std::size_t count = 16;
-    while (count < 2 * most && count < (std::size_t{1} << 17)) count *= 2;  // at most 1 MiB
-    slots.assign(count, 0);
-  }
+  SAFETENSORS_FUNC void reserve_for(std::size_t n);
   /// The record named `name`, or nullopt. O(1) on average.
-  std::optional<std::size_t> find(std::string_view key) const noexcept {
-    if (slots.empty()) return std::nullopt;
-    const std::size_t mask = slots.size() - 1;
-    for (std::size_t i = std::hash<std::string_view>{}(key)&mask;; i = (i + 1) & mask) {
-      const std::size_t slot = slots[i];
-      if (slot == 0) return std::nullopt;
-      if (name(slot - 1) == key) return slot - 1;
-    }
-  }
+  SAFETENSORS_FUNC std::optional<std::size_t> find(std::string_view key) const noexcept;
 
   /// Rules 6 to 10 (docs/format.md#rule-6-invalidoffset to #rule-10-metadataincompletebuffer),
   /// in the reference's order; then the name order.
   template <class = void>
   std::optional<error> validate(std::uint64_t n_bytes, std::uint64_t input_size,
-                                const parse_options& opts) {
-    table& h = *this;
-    h.header_size = n_bytes;
-    const std::size_t n = h.records.size();
-    h.by_offset.resize(n);
-    for (std::size_t i = 0; i < n; ++i) h.by_offset[i] = i;
-    const auto offset_less = [&h](std::size_t a, std::size_t b) {
-      const tensor_record& ra = h.records[a];
-      const tensor_record& rb = h.records[b];
-      if (ra.begin != rb.begin) return ra.begin < rb.begin;
-      if (ra.end != rb.end) return ra.end < rb.end;
-      return h.name(a) < h.name(b);
-    };
-    // Writers emit the members in offset order (the reference does): then no sort is needed.
-    if (!std::is_sorted(h.by_offset.begin(), h.by_offset.end(), offset_less))
-      std::sort(h.by_offset.begin(), h.by_offset.end(), offset_less);
-    std::uint64_t start = 0;
-    std::size_t previous = n;
-    for (std::size_t idx : h.by_offset) {
-      tensor_record& r = h.records[idx];
-      if (r.begin != start || r.end < r.begin) return offset_error(idx, previous, start);
-      start = r.end;
-      previous = idx;
-      const span<const std::uint64_t> shape(h.dims.data() + r.shape_offset, r.rank);
-      std::uint64_t elements = 1;
-      for (std::size_t d = 0; d < shape.size(); ++d) {
-        if (!checked_mul(elements, shape[d], elements)) {
-          return error(errc::validation_overflow,
-                       "tensor " + quote(h.name(idx)) + ": the element count of shape " +
-                           shape_string(shape) + " overflows 64 bits at dimension " + num(d));
-        }
-      }
-      const std::uint32_t bits_per = bit_size(r.type);
-      std::uint64_t bits = 0;
-      if (!checked_mul(elements, bits_per, bits)) {
-        return error(errc::validation_overflow,
-                     "tensor " + quote(h.name(idx)) + ": " + type_shape(r.type, shape) + " has " +
-                         num(elements) + " elements, and " + num(elements) + " x " + num(bits_per) +
-                         " bits overflows 64 bits");
-      }
-      if (bits % 8 != 0) {
-        return error(errc::misaligned_slice, "tensor " + quote(h.name(idx)) + ": " +
-                                                 type_shape(r.type, shape) + " is " + num(bits) +
-                                                 " bits, not a whole number of bytes");
-      }
-      if (r.end - r.begin != bits / 8) {
-        return error(errc::tensor_invalid_info,
-                     "tensor " + quote(h.name(idx)) + ": data_offsets " +
-                         offsets_string(r.begin, r.end) + " hold " + num(r.end - r.begin) +
-                         " bytes, but " + type_shape(r.type, shape) + " needs " + num(bits / 8));
-      }
-      r.elements = elements;
-    }
-    h.data_size = start;
-    std::uint64_t expected = 0;
-    const bool fits = checked_add(8 + header_size, start, expected);
-    if (!fits || expected > input_size) {
-      return error(errc::metadata_incomplete_buffer,
-                   "the tensors need a data buffer of " + num(start) + " bytes after the " +
-                       num(8 + header_size) + "-byte header" +
-                       (fits ? " (" + num(expected) + " bytes in all)" : std::string()) +
-                       ", but the input has " + num(input_size) +
-                       " bytes: truncated or not a safetensors file");
-    }
-    if (expected < input_size && !opts.allow_trailing_bytes) {
-      return error(errc::metadata_incomplete_buffer,
-                   num(input_size - expected) + " bytes follow the end of the last tensor (at " +
-                       num(expected) + " of " + num(input_size) +
-                       " bytes); parse_options::allow_trailing_bytes accepts them");
-    }
-    h.by_name = h.by_offset;
-    sort_runs(h.by_name, [&h](std::size_t a, std::size_t b) { return h.name(a) < h.name(b); });
-    return std::nullopt;
-  }
+                                const parse_options& opts);
 
  private:
   /// Sorts `v`, fast when it is made of a few ascending runs: the offset order of a file is
   /// name order within each dtype (the reference writer's layout), so by-name is a merge of
   /// one run per dtype. Many runs: a plain sort.
   template <class Less>
-  static void sort_runs(std::vector<std::size_t>& v, Less less) {
-    std::size_t bounds[17];
-    std::size_t runs = 0;
-    bounds[0] = 0;
-    for (std::size_t i = 1; i < v.size(); ++i) {
-      if (less(v[i], v[i - 1])) {
-        if (++runs == 16) {
-          std::sort(v.begin(), v.end(), less);
-          return;
-        }
-        bounds[runs] = i;
-      }
-    }
-    bounds[++runs] = v.size();
-    // Merge neighbouring runs pairwise until one is left.
-    while (runs > 1) {
-      std::size_t merged = 0;
-      for (std::size_t r = 0; r < runs; r += 2) {
-        if (r + 1 < runs) {
-          const auto at = [&v](std::size_t i) {
-            return v.begin() + static_cast<std::ptrdiff_t>(i);
-          };
-          std::inplace_merge(at(bounds[r]), at(bounds[r + 1]), at(bounds[r + 2]), less);
-        }
-        bounds[++merged] = bounds[std::min(r + 2, runs)];
-      }
-      runs = merged;
-    }
-  }
-  error offset_error(std::size_t idx, std::size_t previous, std::uint64_t start) const {
-    const table& h = *this;
-    const tensor_record& r = h.records[idx];
-    std::string why;
-    if (r.end < r.begin) {
-      why = "end is before begin";
-    } else if (previous == h.records.size()) {
-      why = "the first tensor must start at offset 0";
-    } else if (r.begin > start) {
-      why = "a gap of " + num(r.begin - start) + " bytes after tensor " + quote(h.name(previous)) +
-            ", which ends at " + num(start);
-    } else {
-      why = "overlaps tensor " + quote(h.name(previous)) + ", which ends at " + num(start);
-    }
-    return error(errc::invalid_offset, "tensor " + quote(h.name(idx)) + ": data_offsets " +
-                                           offsets_string(r.begin, r.end) + ": " + why);
-  }
-  bool insert(std::size_t record) {
-    const std::size_t mask = slots.size() - 1;
-    const std::string_view key = name(record);
-    for (std::size_t i = std::hash<std::string_view>{}(key)&mask;; i = (i + 1) & mask) {
-      std::size_t& slot = slots[i];
-      if (slot == 0) {
-        slot = record + 1;
-        return true;
-      }
-      if (name(slot - 1) == key) return false;
-    }
-  }
-  void rehash(std::size_t capacity) {
-    slots.assign(capacity, 0);
-    // Every record but the newest (which the caller inserts) is known to be unique.
-    for (std::size_t r = 0; r + 1 < records.size(); ++r) (void)insert(r);
-  }
+  static void sort_runs(std::vector<std::size_t>& v, Less less);
+  SAFETENSORS_FUNC error offset_error(std::size_t idx, std::size_t previous,
+                                      std::uint64_t start) const;
+  SAFETENSORS_FUNC bool insert(std::size_t record);
+  SAFETENSORS_FUNC void rehash(std::size_t capacity);
 };
+
+/// How many leading bytes describe_first_bytes looks at.
+inline constexpr std::size_t sniff_size = 512;
+
+/// What an input that failed rules 1 to 3 probably is, from its first bytes `p[0, n)` and its
+/// total size. "" when nothing is recognized, else text that starts with "; " to append to the
+/// error message.
+SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p, std::size_t n,
+                                                  std::uint64_t total_size,
+                                                  const parse_options& opts = {});
+
+/// Rules 1 to 3 (docs/format.md#rule-1-headertoosmall, #rule-2-headertoolarge,
+/// #rule-3-invalidheaderlength): the header length N, from the input's first min(8, input_size)
+/// bytes at `prefix`. Only when a rule fails, `sniff()` is called for the input's first bytes
+/// (up to sniff_size, as a std::string; empty when they cannot be read), and the message says
+/// what the input probably is. The one length-prefix reader behind every source.
+template <class Sniff>
+result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint64_t input_size,
+                                         const parse_options& opts, Sniff&& sniff) {
+  const auto hint = [&] {
+    const std::string first = sniff();
+    return describe_first_bytes(reinterpret_cast<const unsigned char*>(first.data()), first.size(),
+                                input_size, opts);
+  };
+  if (input_size < 8) {
+    return error(errc::header_too_small,
+                 "the input has " + num(input_size) +
+                     " bytes; a safetensors file starts with an 8-byte header length" + hint());
+  }
+  const std::uint64_t n = read_le64(prefix);
+  // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
+  if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
+    const std::string h = hint();
+    return error(
+        errc::header_too_large,
+        "the header length is " + num(n) + " bytes, above the limit of " +
+            num(opts.max_header_size) +
+            // Not a safetensors file at all: the limit is not what to change.
+            (h.empty() ? " (parse_options::max_header_size); is this a safetensors file?" : h));
+  }
+  std::uint64_t end = 0;
+  if (!checked_add(8, n, end) || end > input_size) {
+    return error(errc::invalid_header_length,
+                 "the header length is " + num(n) + " bytes, so the header ends at byte " +
+                     (end != 0 ? num(end) : std::string("2^64 or later")) +
+                     ", but the input has only " + num(input_size) + " bytes" + hint());
+  }
+  return n;
+}
+
+/// Rules 4 to 10 over the N header bytes at `json`; `input_size` is the whole input's size.
+template <class = void>
+result<table> parse_header_json(const unsigned char* json, std::size_t n, std::uint64_t input_size,
+                                const parse_options& opts);
+
+}  // namespace detail
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
+SAFETENSORS_FUNC bool table::add_name(const std::string& name) {
+  const std::size_t record = records.size();
+  tensor_record r;
+  r.name_offset = names.size();
+  r.name_size = name.size();
+  names += name;
+  records.push_back(r);
+  if ((records.size() * 2) > slots.size()) rehash(slots.empty() ? 16 : slots.size() * 2);
+  return insert(record);
+}
+
+SAFETENSORS_FUNC void table::reserve_for(std::size_t n) {
+  // The shortest tensor entry, "":{"dtype":"I8","shape":[],"data_offsets":[0,0]}, has 47 bytes.
+  const std::size_t most = n / 48 + 1;
+  std::size_t count = 16;
+  while (count < 2 * most && count < (std::size_t{1} << 17)) count *= 2;  // at most 1 MiB
+  slots.assign(count, 0);
+}
+
+SAFETENSORS_FUNC std::optional<std::size_t> table::find(std::string_view key) const noexcept {
+  if (slots.empty()) return std::nullopt;
+  const std::size_t mask = slots.size() - 1;
+  for (std::size_t i = std::hash<std::string_view>{}(key)&mask;; i = (i + 1) & mask) {
+    const std::size_t slot = slots[i];
+    if (slot == 0) return std::nullopt;
+    if (name(slot - 1) == key) return slot - 1;
+  }
+}
+
+template <class>
+std::optional<error> table::validate(std::uint64_t n_bytes, std::uint64_t input_size,
+                                     const parse_options& opts) {
+  table& h = *this;
+  h.header_size = n_bytes;
+  const std::size_t n = h.records.size();
+  h.by_offset.resize(n);
+  for (std::size_t i = 0; i < n; ++i) h.by_offset[i] = i;
+  const auto offset_less = [&h](std::size_t a, std::size_t b) {
+    const tensor_record& ra = h.records[a];
+    const tensor_record& rb = h.records[b];
+    if (ra.begin != rb.begin) return ra.begin < rb.begin;
+    if (ra.end != rb.end) return ra.end < rb.end;
+    return h.name(a) < h.name(b);
+  };
+  // Writers emit the members in offset order (the reference does): then no sort is needed.
+  if (!std::is_sorted(h.by_offset.begin(), h.by_offset.end(), offset_less))
+    std::sort(h.by_offset.begin(), h.by_offset.end(), offset_less);
+  std::uint64_t start = 0;
+  std::size_t previous = n;
+  for (std::size_t idx : h.by_offset) {
+    tensor_record& r = h.records[idx];
+    if (r.begin != start || r.end < r.begin) return offset_error(idx, previous, start);
+    start = r.end;
+    previous = idx;
+    const span<const std::uint64_t> shape(h.dims.data() + r.shape_offset, r.rank);
+    std::uint64_t elements = 1;
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (!checked_mul(elements, shape[d], elements)) {
+        return error(errc::validation_overflow,
+                     "tensor " + quote(h.name(idx)) + ": the element count of shape " +
+                         shape_string(shape) + " overflows 64 bits at dimension " + num(d));
+      }
+    }
+    const std::uint32_t bits_per = bit_size(r.type);
+    std::uint64_t bits = 0;
+    if (!checked_mul(elements, bits_per, bits)) {
+      return error(errc::validation_overflow,
+                   "tensor " + quote(h.name(idx)) + ": " + type_shape(r.type, shape) + " has " +
+                       num(elements) + " elements, and " + num(elements) + " x " + num(bits_per) +
+                       " bits overflows 64 bits");
+    }
+    if (bits % 8 != 0) {
+      return error(errc::misaligned_slice, "tensor " + quote(h.name(idx)) + ": " +
+                                               type_shape(r.type, shape) + " is " + num(bits) +
+                                               " bits, not a whole number of bytes");
+    }
+    if (r.end - r.begin != bits / 8) {
+      return error(errc::tensor_invalid_info,
+                   "tensor " + quote(h.name(idx)) + ": data_offsets " +
+                       offsets_string(r.begin, r.end) + " hold " + num(r.end - r.begin) +
+                       " bytes, but " + type_shape(r.type, shape) + " needs " + num(bits / 8));
+    }
+    r.elements = elements;
+  }
+  h.data_size = start;
+  std::uint64_t expected = 0;
+  const bool fits = checked_add(8 + header_size, start, expected);
+  if (!fits || expected > input_size) {
+    return error(errc::metadata_incomplete_buffer,
+                 "the tensors need a data buffer of " + num(start) + " bytes after the " +
+                     num(8 + header_size) + "-byte header" +
+                     (fits ? " (" + num(expected) + " bytes in all)" : std::string()) +
+                     ", but the input has " + num(input_size) +
+                     " bytes: truncated or not a safetensors file");
+  }
+  if (expected < input_size && !opts.allow_trailing_bytes) {
+    return error(errc::metadata_incomplete_buffer,
+                 num(input_size - expected) + " bytes follow the end of the last tensor (at " +
+                     num(expected) + " of " + num(input_size) +
+                     " bytes); parse_options::allow_trailing_bytes accepts them");
+  }
+  h.by_name = h.by_offset;
+  sort_runs(h.by_name, [&h](std::size_t a, std::size_t b) { return h.name(a) < h.name(b); });
+  return std::nullopt;
+}
+
+template <class Less>
+void table::sort_runs(std::vector<std::size_t>& v, Less less) {
+  std::size_t bounds[17];
+  std::size_t runs = 0;
+  bounds[0] = 0;
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    if (less(v[i], v[i - 1])) {
+      if (++runs == 16) {
+        std::sort(v.begin(), v.end(), less);
+        return;
+      }
+      bounds[runs] = i;
+    }
+  }
+  bounds[++runs] = v.size();
+  // Merge neighbouring runs pairwise until one is left.
+  while (runs > 1) {
+    std::size_t merged = 0;
+    for (std::size_t r = 0; r < runs; r += 2) {
+      if (r + 1 < runs) {
+        const auto at = [&v](std::size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
+        std::inplace_merge(at(bounds[r]), at(bounds[r + 1]), at(bounds[r + 2]), less);
+      }
+      bounds[++merged] = bounds[std::min(r + 2, runs)];
+    }
+    runs = merged;
+  }
+}
+
+SAFETENSORS_FUNC error table::offset_error(std::size_t idx, std::size_t previous,
+                                           std::uint64_t start) const {
+  const table& h = *this;
+  const tensor_record& r = h.records[idx];
+  std::string why;
+  if (r.end < r.begin) {
+    why = "end is before begin";
+  } else if (previous == h.records.size()) {
+    why = "the first tensor must start at offset 0";
+  } else if (r.begin > start) {
+    why = "a gap of " + num(r.begin - start) + " bytes after tensor " + quote(h.name(previous)) +
+          ", which ends at " + num(start);
+  } else {
+    why = "overlaps tensor " + quote(h.name(previous)) + ", which ends at " + num(start);
+  }
+  return error(errc::invalid_offset, "tensor " + quote(h.name(idx)) + ": data_offsets " +
+                                         offsets_string(r.begin, r.end) + ": " + why);
+}
+
+SAFETENSORS_FUNC bool table::insert(std::size_t record) {
+  const std::size_t mask = slots.size() - 1;
+  const std::string_view key = name(record);
+  for (std::size_t i = std::hash<std::string_view>{}(key)&mask;; i = (i + 1) & mask) {
+    std::size_t& slot = slots[i];
+    if (slot == 0) {
+      slot = record + 1;
+      return true;
+    }
+    if (name(slot - 1) == key) return false;
+  }
+}
+
+SAFETENSORS_FUNC void table::rehash(std::size_t capacity) {
+  slots.assign(capacity, 0);
+  // Every record but the newest (which the caller inserts) is known to be unique.
+  for (std::size_t r = 0; r + 1 < records.size(); ++r) (void)insert(r);
+}
 
 /// The header's JSON handler (for json_sax_parse): builds the table as the JSON streams by,
 /// rejecting wrong shapes, duplicate keys and deep nesting at the first offending token.
@@ -1953,14 +2087,9 @@ class header_sax {
   std::vector<std::unordered_set<std::string>> skip_keys_;
 };
 
-/// How many leading bytes describe_first_bytes looks at.
-inline constexpr std::size_t sniff_size = 512;
-
-/// What an input that failed rules 1 to 3 probably is, from its first bytes `p[0, n)` and its
-/// total size. "" when nothing is recognized, else text that starts with "; " to append to the
-/// error message.
-inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
-                                        std::uint64_t total_size, const parse_options& opts = {}) {
+SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p, std::size_t n,
+                                                  std::uint64_t total_size,
+                                                  const parse_options& opts) {
   if (total_size == 0) return "; the file is empty (an interrupted download or copy?)";
   if (p == nullptr) return {};
   const std::string_view s(reinterpret_cast<const char*>(p), n);
@@ -2044,47 +2173,7 @@ inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
   return {};
 }
 
-/// Rules 1 to 3 (docs/format.md#rule-1-headertoosmall, #rule-2-headertoolarge,
-/// #rule-3-invalidheaderlength): the header length N, from the input's first min(8, input_size)
-/// bytes at `prefix`. Only when a rule fails, `sniff()` is called for the input's first bytes
-/// (up to sniff_size, as a std::string; empty when they cannot be read), and the message says
-/// what the input probably is. The one length-prefix reader behind every source.
-template <class Sniff>
-result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint64_t input_size,
-                                         const parse_options& opts, Sniff&& sniff) {
-  const auto hint = [&] {
-    const std::string first = sniff();
-    return describe_first_bytes(reinterpret_cast<const unsigned char*>(first.data()), first.size(),
-                                input_size, opts);
-  };
-  if (input_size < 8) {
-    return error(errc::header_too_small,
-                 "the input has " + num(input_size) +
-                     " bytes; a safetensors file starts with an 8-byte header length" + hint());
-  }
-  const std::uint64_t n = read_le64(prefix);
-  // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
-  if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
-    const std::string h = hint();
-    return error(
-        errc::header_too_large,
-        "the header length is " + num(n) + " bytes, above the limit of " +
-            num(opts.max_header_size) +
-            // Not a safetensors file at all: the limit is not what to change.
-            (h.empty() ? " (parse_options::max_header_size); is this a safetensors file?" : h));
-  }
-  std::uint64_t end = 0;
-  if (!checked_add(8, n, end) || end > input_size) {
-    return error(errc::invalid_header_length,
-                 "the header length is " + num(n) + " bytes, so the header ends at byte " +
-                     (end != 0 ? num(end) : std::string("2^64 or later")) +
-                     ", but the input has only " + num(input_size) + " bytes" + hint());
-  }
-  return n;
-}
-
-/// Rules 4 to 10 over the N header bytes at `json`; `input_size` is the whole input's size.
-template <class = void>
+template <class>
 result<table> parse_header_json(const unsigned char* json, std::size_t n, std::uint64_t input_size,
                                 const parse_options& opts) {
   const std::size_t bad = utf8_error_offset(json, n);
@@ -2130,10 +2219,23 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
 }  // namespace detail
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 4 of 12: the tensor table and views. tensor_info, header (the
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<detail::table> detail::parse_header_json<void>(const unsigned char*, std::size_t,
+                                                               std::uint64_t, const parse_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
+
+// safetensors for C++, part 4 of 14: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
+// Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
+// the separate-compilation mode do not see (docs/design.md#separate-compilation).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
@@ -2301,10 +2403,7 @@ class header {
     return info(*record);
   }
   /// The tensor named `name`, or a TensorNotFound error.
-  result<tensor_info> at(std::string_view name) const {
-    if (auto i = find(name)) return *i;
-    return error(errc::tensor_not_found, "no tensor named " + detail::quote(name));
-  }
+  SAFETENSORS_FUNC result<tensor_info> at(std::string_view name) const;
   bool contains(std::string_view name) const noexcept { return t_.find(name).has_value(); }
   /// The `__metadata__` map; nullopt when the header has none (or `null`), distinct from empty.
   const std::optional<metadata_map>& metadata() const noexcept { return t_.metadata; }
@@ -2569,6 +2668,47 @@ class slice_plan {
   std::uint64_t tensor_bytes_ = 0;
 };
 
+/// plan_slice with the ranges in a braced list: plan_slice(info, {{0, 2}, {4, 8}}).
+template <class = void>
+result<slice_plan> plan_slice(const tensor_info& info, std::initializer_list<dim_range> ranges) {
+  return plan_slice(info, span<const dim_range>(ranges.begin(), ranges.size()));
+}
+
+/// Copies the slice of `view` (see plan_slice) into `out`, which must hold its byte_size()
+/// bytes (InvalidArgument otherwise, or when the view holds fewer bytes than its shape needs).
+template <class = void>
+result<void> slice_into(const tensor_view& view, span<const dim_range> ranges, span<std::byte> out);
+
+/// slice_into with the ranges in a braced list.
+template <class = void>
+result<void> slice_into(const tensor_view& view, std::initializer_list<dim_range> ranges,
+                        span<std::byte> out) {
+  return slice_into(view, span<const dim_range>(ranges.begin(), ranges.size()), out);
+}
+
+/// The slice of `view` as a new byte vector (see slice_into).
+template <class = void>
+result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_range> ranges);
+
+/// slice with the ranges in a braced list.
+template <class = void>
+result<std::vector<std::byte>> slice(const tensor_view& view,
+                                     std::initializer_list<dim_range> ranges) {
+  return slice(view, span<const dim_range>(ranges.begin(), ranges.size()));
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+SAFETENSORS_FUNC result<tensor_info> header::at(std::string_view name) const {
+  if (auto i = find(name)) return *i;
+  return error(errc::tensor_not_found, "no tensor named " + detail::quote(name));
+}
+
 template <class>
 result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges) {
   const span<const std::uint64_t> dims = info.shape();
@@ -2653,15 +2793,7 @@ result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ran
   return p;
 }
 
-/// plan_slice with the ranges in a braced list: plan_slice(info, {{0, 2}, {4, 8}}).
-template <class = void>
-result<slice_plan> plan_slice(const tensor_info& info, std::initializer_list<dim_range> ranges) {
-  return plan_slice(info, span<const dim_range>(ranges.begin(), ranges.size()));
-}
-
-/// Copies the slice of `view` (see plan_slice) into `out`, which must hold its byte_size()
-/// bytes (InvalidArgument otherwise, or when the view holds fewer bytes than its shape needs).
-template <class = void>
+template <class>
 result<void> slice_into(const tensor_view& view, span<const dim_range> ranges,
                         span<std::byte> out) {
   auto plan = plan_slice(view.info(), ranges);
@@ -2685,15 +2817,7 @@ result<void> slice_into(const tensor_view& view, span<const dim_range> ranges,
   return {};
 }
 
-/// slice_into with the ranges in a braced list.
-template <class = void>
-result<void> slice_into(const tensor_view& view, std::initializer_list<dim_range> ranges,
-                        span<std::byte> out) {
-  return slice_into(view, span<const dim_range>(ranges.begin(), ranges.size()), out);
-}
-
-/// The slice of `view` as a new byte vector (see slice_into).
-template <class = void>
+template <class>
 result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_range> ranges) {
   auto plan = plan_slice(view.info(), ranges);
   if (!plan) return plan.error();
@@ -2709,27 +2833,36 @@ result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_ran
   return out;
 }
 
-/// slice with the ranges in a braced list.
-template <class = void>
-result<std::vector<std::byte>> slice(const tensor_view& view,
-                                     std::initializer_list<dim_range> ranges) {
-  return slice(view, span<const dim_range>(ranges.begin(), ranges.size()));
-}
-
-/// Reads only the slice's bytes of tensor `info` (an entry of this reader's header) from the
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 5 of 12: platform I/O, POSIX and Windows. UTF-8 paths to native
-// ones, files read with pread / ReadFile, read-only mappings, and the write side: a temporary
-// file next to the target, positioned writes, flush, and the atomic rename over the target
-// (docs/writer.md#atomic-files). Everything here is detail but file_mapping and map_options.
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<slice_plan> plan_slice<void>(const tensor_info&, span<const dim_range>);
+template result<void> slice_into<void>(const tensor_view&, span<const dim_range>, span<std::byte>);
+template result<std::vector<std::byte>> slice<void>(const tensor_view&, span<const dim_range>);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
+
+// safetensors for C++, part 5 of 14: platform I/O, POSIX and Windows. UTF-8 paths to native
+// ones, files read with pread / ReadFile, read-only mappings, file identity and uninitialised
+// aligned buffers; the write side is atomic_file.hpp. Everything here is detail but file_mapping
+// and map_options.
+// Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
+// the separate-compilation mode do not see (docs/design.md#separate-compilation): the operating
+// system's headers are included for the definitions only.
 //
 // SPDX-License-Identifier: MIT
 
-#include <atomic>
-#include <chrono>
+#include <atomic>  // for sharded.hpp's shard_slot
 #include <filesystem>
+
+#if SAFETENSORS_DEFINITIONS
+#include <chrono>
 
 #if SAFETENSORS_WINDOWS
 #ifndef WIN32_LEAN_AND_MEAN
@@ -2761,6 +2894,7 @@ result<std::vector<std::byte>> slice(const tensor_view& view,
 #include <cerrno>
 #include <cstdlib>
 #endif
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -2781,140 +2915,25 @@ namespace detail {
 #if SAFETENSORS_WINDOWS
 using native_string = std::wstring;
 
-inline std::string last_error_message(DWORD code) {
-  char* buffer = nullptr;
-  const DWORD len = FormatMessageA(
-      FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-      nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
-  std::string msg = len ? std::string(buffer, len) : "error " + std::to_string(code);
-  if (buffer) LocalFree(buffer);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r' || msg.back() == '.'))
-    msg.pop_back();
-  return msg;
-}
-
-inline result<native_string> to_native(std::string_view utf8) {
-  if (utf8.empty()) return native_string();
-  if (utf8.find('\0') != std::string_view::npos) {
-    return error(errc::invalid_argument, "the path contains a NUL byte");
-  }
-  if (utf8.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-    return error(errc::invalid_argument, "path too long");
-  }
-  const int len = static_cast<int>(utf8.size());
-  const int wlen = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), len, nullptr, 0);
-  if (wlen <= 0) return error(errc::invalid_argument, "the path is not valid UTF-8");
-  native_string w(static_cast<std::size_t>(wlen), L'\0');
-  MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), len, w.data(), wlen);
-  return w;
-}
-
+/// An open file: a Win32 HANDLE (void*; closed() is INVALID_HANDLE_VALUE), closed on
+/// destruction. Move-only.
 struct os_file {
-  HANDLE handle = INVALID_HANDLE_VALUE;
+  static void* closed() noexcept { return reinterpret_cast<void*>(static_cast<std::intptr_t>(-1)); }
+  void* handle = closed();
   os_file() = default;
   os_file(const os_file&) = delete;
   os_file& operator=(const os_file&) = delete;
-  os_file(os_file&& o) noexcept : handle(std::exchange(o.handle, INVALID_HANDLE_VALUE)) {}
+  os_file(os_file&& o) noexcept : handle(std::exchange(o.handle, closed())) {}
   os_file& operator=(os_file&& o) noexcept {
     std::swap(handle, o.handle);
     return *this;
   }
-  ~os_file() {
-    if (handle != INVALID_HANDLE_VALUE) CloseHandle(handle);
-  }
+  SAFETENSORS_FUNC ~os_file();
 };
-
-inline result<os_file> open_read(const native_string& path, const std::string& shown) {
-  os_file f;
-  f.handle = CreateFileW(path.c_str(), GENERIC_READ,
-                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
-                         OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
-  if (f.handle == INVALID_HANDLE_VALUE) {
-    return error(errc::io_error,
-                 "cannot open " + quote(shown) + ": " + last_error_message(GetLastError()));
-  }
-  return f;
-}
-
-inline result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
-  LARGE_INTEGER size;
-  if (!GetFileSizeEx(f.handle, &size)) {
-    return error(errc::io_error, "cannot get the size of " + quote(shown) + ": " +
-                                     last_error_message(GetLastError()));
-  }
-  return static_cast<std::uint64_t>(size.QuadPart);
-}
-
-inline result<void> read_at(const os_file& f, std::uint64_t offset, void* dst, std::size_t n,
-                            const std::string& shown) {
-  auto* out = static_cast<unsigned char*>(dst);
-  while (n > 0) {
-    const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(n, 1u << 30));
-    OVERLAPPED ov{};
-    ov.Offset = static_cast<DWORD>(offset & 0xFFFFFFFFu);
-    ov.OffsetHigh = static_cast<DWORD>(offset >> 32);
-    DWORD got = 0;
-    if (!ReadFile(f.handle, out, chunk, &got, &ov)) {
-      const DWORD code = GetLastError();
-      if (code != ERROR_HANDLE_EOF) {
-        return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
-                                         ": " + last_error_message(code));
-      }
-      got = 0;
-    }
-    if (got == 0) {
-      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
-                                       num(offset) + " (was the file truncated?)");
-    }
-    out += got;
-    offset += got;
-    n -= got;
-  }
-  return {};
-}
-
-struct os_mapping {
-  const void* address = nullptr;
-  std::size_t size = 0;
-  static void unmap(const void* address, std::size_t /*size*/) noexcept {
-    if (address) UnmapViewOfFile(address);
-  }
-};
-
-inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const map_options&,
-                                   const std::string& shown) {
-  os_mapping m;
-  if (size == 0) return m;  // nothing to map; parsing reports HeaderTooSmall
-  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
-    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
-                                     " bytes exceed the address space; use source_reader");
-  }
-  HANDLE mapping = CreateFileMappingW(f.handle, nullptr, PAGE_READONLY, 0, 0, nullptr);
-  if (!mapping) {
-    return error(errc::io_error,
-                 "cannot map " + quote(shown) + ": " + last_error_message(GetLastError()));
-  }
-  m.address = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
-  const DWORD code = GetLastError();
-  CloseHandle(mapping);  // the view keeps the mapping alive
-  if (!m.address) {
-    return error(errc::io_error, "cannot map " + quote(shown) + ": " + last_error_message(code));
-  }
-  m.size = static_cast<std::size_t>(size);
-  return m;
-}
 #else
 using native_string = std::string;
 
-inline std::string errno_message(int code) { return std::generic_category().message(code); }
-
-inline result<native_string> to_native(std::string_view utf8) {
-  if (utf8.find('\0') != std::string_view::npos) {
-    return error(errc::invalid_argument, "the path contains a NUL byte");  // the OS would cut it
-  }
-  return native_string(utf8);
-}
-
+/// An open file descriptor (-1 when none), closed on destruction. Move-only.
 struct os_file {
   int fd = -1;
   os_file() = default;
@@ -2925,133 +2944,27 @@ struct os_file {
     std::swap(fd, o.fd);
     return *this;
   }
-  ~os_file() {
-    if (fd >= 0) ::close(fd);
-  }
+  SAFETENSORS_FUNC ~os_file();
 };
-
-inline result<os_file> open_read(const native_string& path, const std::string& shown) {
-  os_file f;
-  int flags = O_RDONLY;
-#ifdef O_CLOEXEC
-  flags |= O_CLOEXEC;
 #endif
-  do {
-    f.fd = ::open(path.c_str(), flags);
-  } while (f.fd < 0 && errno == EINTR);
-  if (f.fd < 0)
-    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0) {
-    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    return error(errc::io_error, "cannot open " + quote(shown) + ": it is a directory");
-  }
-  return f;
-}
 
-inline result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0) {
-    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
-  }
-  if (st.st_size < 0) return error(errc::io_error, "cannot size " + quote(shown));
-  return static_cast<std::uint64_t>(st.st_size);
-}
-
-inline result<void> read_at(const os_file& f, std::uint64_t offset, void* dst, std::size_t n,
-                            const std::string& shown) {
-  auto* out = static_cast<unsigned char*>(dst);
-  while (n > 0) {
-    if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
-      return error(errc::io_error,
-                   "offset " + num(offset) + " is beyond what this system can read");
-    }
-    const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
-    const ssize_t got = ::pread(f.fd, out, chunk, static_cast<off_t>(offset));
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
-                                       ": " + errno_message(errno));
-    }
-    if (got == 0) {
-      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
-                                       num(offset) + " (was the file truncated?)");
-    }
-    out += got;
-    offset += static_cast<std::uint64_t>(got);
-    n -= static_cast<std::size_t>(got);
-  }
-  return {};
-}
-
+/// A read-only mapping of a whole file; unmap() releases it.
 struct os_mapping {
   const void* address = nullptr;
   std::size_t size = 0;
-  static void unmap(const void* address, std::size_t size) noexcept {
-    if (address) ::munmap(const_cast<void*>(address), size);
-  }
+  SAFETENSORS_FUNC static void unmap(const void* address, std::size_t size) noexcept;
 };
 
-inline result<os_mapping> map_file(const os_file& f, std::uint64_t size, const map_options& opts,
-                                   const std::string& shown) {
-  os_mapping m;
-  if (size == 0) return m;  // mmap rejects length 0; parsing reports HeaderTooSmall
-  if (size > detail::int_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
-    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
-                                     " bytes exceed the address space; use source_reader");
-  }
-  int flags = MAP_PRIVATE;
-#ifdef MAP_POPULATE
-  if (opts.populate) flags |= MAP_POPULATE;
-#endif
-  void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
-  if (address == MAP_FAILED) {
-    return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
-  }
-  int advice = -1;
-  switch (opts.hint) {
-    case access_hint::normal:
-      break;
-    case access_hint::sequential:
-      advice = MADV_SEQUENTIAL;
-      break;
-    case access_hint::random:
-      advice = MADV_RANDOM;
-      break;
-    case access_hint::will_need:
-      advice = MADV_WILLNEED;
-      break;
-  }
-  if (advice >= 0)
-    (void)::madvise(address, detail::int_cast<std::size_t>(size), advice);  // a hint only
-  m.address = address;
-  m.size = detail::int_cast<std::size_t>(size);
-  return m;
-}
-#endif
-
-inline result<native_string> to_native(const std::filesystem::path& p) {
-  if (p.native().find(std::filesystem::path::value_type{}) !=
-      std::filesystem::path::string_type::npos) {
-    return error(errc::invalid_argument, "the path contains a NUL byte");  // the OS would cut it
-  }
-#if SAFETENSORS_WINDOWS
-  return native_string(p.wstring());
-#else
-  return p.string();
-#endif
-}
-
-inline std::string display_path(const std::filesystem::path& p) {
-#if SAFETENSORS_WINDOWS
-  const auto u8 = p.u8string();
-  return std::string(u8.begin(), u8.end());
-#else
-  return p.string();
-#endif
-}
+// The operating system's side, defined below for POSIX and for Windows (and documented there).
+SAFETENSORS_FUNC result<native_string> to_native(std::string_view utf8);
+SAFETENSORS_FUNC result<native_string> to_native(const std::filesystem::path& p);
+SAFETENSORS_FUNC std::string display_path(const std::filesystem::path& p);
+SAFETENSORS_FUNC result<os_file> open_read(const native_string& path, const std::string& shown);
+SAFETENSORS_FUNC result<std::uint64_t> file_size(const os_file& f, const std::string& shown);
+SAFETENSORS_FUNC result<void> read_at(const os_file& f, std::uint64_t offset, void* dst,
+                                      std::size_t n, const std::string& shown);
+SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t size,
+                                             const map_options& opts, const std::string& shown);
 
 template <class P>
 inline constexpr bool is_path_v =
@@ -3130,136 +3043,20 @@ inline constexpr std::size_t buffer_alignment = 64;
 /// VirtualAlloc) instead of the heap: page-aligned, and returned to the system when freed.
 inline constexpr std::size_t page_buffer_threshold = std::size_t{64} << 10;
 
-#if SAFETENSORS_WINDOWS
-inline file_identity identity_of(const os_file& f) noexcept {
-  BY_HANDLE_FILE_INFORMATION info{};
-  if (!GetFileInformationByHandle(f.handle, &info)) return {};
-  return {info.dwVolumeSerialNumber,
-          (static_cast<std::uint64_t>(info.nFileIndexHigh) << 32) | info.nFileIndexLow, true};
-}
-
+SAFETENSORS_FUNC file_identity identity_of(const os_file& f) noexcept;
 /// Opens `path` for reading when it names the file `id` (the file was not replaced since);
 /// IoError otherwise.
-inline result<os_file> open_same(const native_string& path, const file_identity& id,
-                                 const std::string& shown) {
-  auto f = open_read(path, shown);
-  if (!f) return f.error();
-  if (!(identity_of(*f) == id)) {
-    return error(errc::io_error, quote(shown) + " now names another file");
-  }
-  return f;
-}
-
-inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool) noexcept {
-  void* p = VirtualAlloc(nullptr, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
-  reserved = p != nullptr ? n : 0;
-  return static_cast<std::byte*>(p);
-}
-inline void free_pages(std::byte* p, std::size_t) noexcept {
-  if (p != nullptr) VirtualFree(p, 0, MEM_RELEASE);
-}
-inline std::byte* allocate_aligned(std::size_t n) noexcept {
-  return static_cast<std::byte*>(_aligned_malloc(n, buffer_alignment));
-}
-inline void free_aligned(std::byte* p) noexcept { _aligned_free(p); }
-#else
-inline file_identity identity_of(const os_file& f) noexcept {
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0) return {};
-  return {int_cast<std::uint64_t>(st.st_dev), int_cast<std::uint64_t>(st.st_ino), true};
-}
-
-/// Opens `path` for reading when it names the file `id` (the file was not replaced since);
-/// IoError otherwise. Non-blocking open, so that a FIFO put at the path cannot hang it.
-inline result<os_file> open_same(const native_string& path, const file_identity& id,
-                                 const std::string& shown) {
-  os_file f;
-  int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
-#ifdef O_CLOEXEC
-  flags |= O_CLOEXEC;
-#endif
-  do {
-    f.fd = ::open(path.c_str(), flags);
-  } while (f.fd < 0 && errno == EINTR);
-  if (f.fd < 0)
-    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
-  if (!(identity_of(f) == id)) {
-    return error(errc::io_error, quote(shown) + " now names another file");
-  }
-  return f;  // a regular file, as when it was mapped: O_NONBLOCK changes nothing for pread
-}
-
-inline std::size_t os_page_size() noexcept {
-  static const std::size_t size = [] {
-    const long n = ::sysconf(_SC_PAGESIZE);
-    return n > 0 ? static_cast<std::size_t>(n) : std::size_t{4096};
-  }();
-  return size;
-}
-
-/// The size of a transparent huge page (Linux: hpage_pmd_size), or 0 where there are none.
-inline std::size_t huge_page_size() noexcept {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  static const std::size_t size = [] {
-    int flags = O_RDONLY;
-#ifdef O_CLOEXEC
-    flags |= O_CLOEXEC;
-#endif
-    const int fd = ::open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", flags);
-    if (fd < 0) return std::size_t{0};
-    char text[32] = {};
-    const ssize_t got = ::read(fd, text, sizeof text - 1);
-    ::close(fd);
-    std::size_t n = 0;
-    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
-      if (n > (std::numeric_limits<std::size_t>::max() - 9) / 10) return std::size_t{0};
-      n = n * 10 + static_cast<std::size_t>(text[i] - '0');
-    }
-    return n;
-  }();
-  return size;
-#else
-  return 0;
-#endif
-}
-
+SAFETENSORS_FUNC result<os_file> open_same(const native_string& path, const file_identity& id,
+                                           const std::string& shown);
 /// n > 0 bytes of fresh pages, untouched; from the size of a transparent huge page on, aligned
 /// to one (Linux), so that the kernel can back them with huge pages: where THP is "always", or
 /// when `huge_pages` advises MADV_HUGEPAGE (then one fault per 2 MiB instead of 512).
 /// `reserved` receives the bytes to unmap. nullptr when the system refuses.
-inline std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool huge_pages) noexcept {
-  reserved = 0;
-  const std::size_t page = os_page_size();
-  const std::size_t huge = huge_page_size();
-  if (n > std::numeric_limits<std::size_t>::max() - page) return nullptr;
-  const std::size_t length = (n + page - 1) / page * page;
-  const std::size_t align = huge > page && n >= huge ? huge : page;
-  if (length > std::numeric_limits<std::size_t>::max() - align) return nullptr;
-  const std::size_t span_size = length + (align > page ? align : 0);  // room to align the start
-  void* m = ::mmap(nullptr, span_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) return nullptr;
-  const auto start = reinterpret_cast<std::uintptr_t>(m);
-  const std::uintptr_t aligned = (start + (align - 1)) / align * align;
-  if (aligned > start) (void)::munmap(m, aligned - start);
-  const std::uintptr_t tail = start + span_size - (aligned + length);
-  if (tail != 0) (void)::munmap(reinterpret_cast<void*>(aligned + length), tail);
-  auto* p = reinterpret_cast<std::byte*>(aligned);
-#ifdef MADV_HUGEPAGE
-  if (huge_pages && align == huge) (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint only
-#endif
-  reserved = length;
-  return p;
-}
-inline void free_pages(std::byte* p, std::size_t reserved) noexcept {
-  if (p != nullptr) (void)::munmap(p, reserved);
-}
-inline std::byte* allocate_aligned(std::size_t n) noexcept {
-  void* p = nullptr;
-  if (::posix_memalign(&p, buffer_alignment, n) != 0) return nullptr;
-  return static_cast<std::byte*>(p);
-}
-inline void free_aligned(std::byte* p) noexcept { std::free(p); }
-#endif
+SAFETENSORS_FUNC std::byte* allocate_pages(std::size_t n, std::size_t& reserved,
+                                           bool huge_pages) noexcept;
+SAFETENSORS_FUNC void free_pages(std::byte* p, std::size_t reserved) noexcept;
+SAFETENSORS_FUNC std::byte* allocate_aligned(std::size_t n) noexcept;
+SAFETENSORS_FUNC void free_aligned(std::byte* p) noexcept;
 
 /// Memory that is never initialised, aligned to buffer_alignment: the first write to each page
 /// is its first touch, by whichever thread makes it. From page_buffer_threshold bytes on, pages
@@ -3317,12 +3114,592 @@ class uninit_buffer {
   std::size_t reserved_ = 0;  // pages to return (0: from the heap)
 };
 
+}  // namespace detail
+
+class file_mapping;
+namespace detail {
+/// The file `m` shows, opened again for pread (IoError when its path now names another file,
+/// or no file): the loader reads copies through it instead of faulting the mapping's pages in
+/// (docs/loading.md#which-read-when).
+SAFETENSORS_FUNC result<os_file> reopen_mapped(const file_mapping& m);
+}  // namespace detail
+
+/// A read-only memory mapping of a whole file, RAII and move-only: the bytes only, unparsed
+/// (mapped_file maps and parses). POSIX: if another process truncates the file while it is
+/// mapped, touching the lost pages raises SIGBUS; use source_reader for files that may change
+/// underneath you.
+class file_mapping {
+ public:
+  file_mapping() = default;
+  file_mapping(const file_mapping&) = delete;
+  file_mapping& operator=(const file_mapping&) = delete;
+  file_mapping(file_mapping&& other) noexcept
+      : mapping_(std::exchange(other.mapping_, {})),
+        path_(std::move(other.path_)),
+        native_(std::move(other.native_)),
+        identity_(other.identity_) {}
+  SAFETENSORS_FUNC file_mapping& operator=(file_mapping&& other) noexcept;
+  ~file_mapping() { detail::os_mapping::unmap(mapping_.address, mapping_.size); }
+
+  /// Maps the file at `path` (a UTF-8 string or a std::filesystem::path) read-only. IoError
+  /// with the operating system's message.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<file_mapping> open(const P& path, const map_options& opts = {}) {
+    auto os = detail::to_os_path(path);
+    if (!os) return os.error();
+    return open_native(os->native, std::move(os->shown), opts);
+  }
+
+  /// The mapped bytes (nullptr for an empty file).
+  const std::byte* data() const noexcept { return static_cast<const std::byte*>(mapping_.address); }
+  /// The file's size in bytes.
+  std::size_t byte_size() const noexcept { return mapping_.size; }
+  span<const std::byte> bytes() const noexcept { return {data(), byte_size()}; }
+  /// The path the file was opened with.
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  SAFETENSORS_FUNC static result<file_mapping> open_native(const detail::native_string& native,
+                                                           std::string shown,
+                                                           const map_options& opts);
+  friend result<detail::os_file> detail::reopen_mapped(const file_mapping& m);
+  detail::os_mapping mapping_;
+  std::string path_;
+  detail::native_string native_;    // the path as opened, to reopen it (reopen_mapped)
+  detail::file_identity identity_;  // the file mapped
+};
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
+#if SAFETENSORS_WINDOWS
+static_assert(std::is_same_v<HANDLE, void*>, "os_file::handle holds a HANDLE");
+
+SAFETENSORS_FUNC os_file::~os_file() {
+  if (handle != INVALID_HANDLE_VALUE) CloseHandle(handle);
+}
+
+SAFETENSORS_FUNC void os_mapping::unmap(const void* address, std::size_t /*size*/) noexcept {
+  if (address) UnmapViewOfFile(address);
+}
+
+SAFETENSORS_FUNC std::string last_error_message(DWORD code) {
+  char* buffer = nullptr;
+  const DWORD len = FormatMessageA(
+      FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+      nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
+  std::string msg = len ? std::string(buffer, len) : "error " + std::to_string(code);
+  if (buffer) LocalFree(buffer);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r' || msg.back() == '.'))
+    msg.pop_back();
+  return msg;
+}
+
+SAFETENSORS_FUNC result<native_string> to_native(std::string_view utf8) {
+  if (utf8.empty()) return native_string();
+  if (utf8.find('\0') != std::string_view::npos) {
+    return error(errc::invalid_argument, "the path contains a NUL byte");
+  }
+  if (utf8.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    return error(errc::invalid_argument, "path too long");
+  }
+  const int len = static_cast<int>(utf8.size());
+  const int wlen = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), len, nullptr, 0);
+  if (wlen <= 0) return error(errc::invalid_argument, "the path is not valid UTF-8");
+  native_string w(static_cast<std::size_t>(wlen), L'\0');
+  MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8.data(), len, w.data(), wlen);
+  return w;
+}
+
+SAFETENSORS_FUNC result<os_file> open_read(const native_string& path, const std::string& shown) {
+  os_file f;
+  f.handle = CreateFileW(path.c_str(), GENERIC_READ,
+                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                         OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+  if (f.handle == INVALID_HANDLE_VALUE) {
+    return error(errc::io_error,
+                 "cannot open " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  return f;
+}
+
+SAFETENSORS_FUNC result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
+  LARGE_INTEGER size;
+  if (!GetFileSizeEx(f.handle, &size)) {
+    return error(errc::io_error, "cannot get the size of " + quote(shown) + ": " +
+                                     last_error_message(GetLastError()));
+  }
+  return static_cast<std::uint64_t>(size.QuadPart);
+}
+
+SAFETENSORS_FUNC result<void> read_at(const os_file& f, std::uint64_t offset, void* dst,
+                                      std::size_t n, const std::string& shown) {
+  auto* out = static_cast<unsigned char*>(dst);
+  while (n > 0) {
+    const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(n, 1u << 30));
+    OVERLAPPED ov{};
+    ov.Offset = static_cast<DWORD>(offset & 0xFFFFFFFFu);
+    ov.OffsetHigh = static_cast<DWORD>(offset >> 32);
+    DWORD got = 0;
+    if (!ReadFile(f.handle, out, chunk, &got, &ov)) {
+      const DWORD code = GetLastError();
+      if (code != ERROR_HANDLE_EOF) {
+        return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
+                                         ": " + last_error_message(code));
+      }
+      got = 0;
+    }
+    if (got == 0) {
+      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
+                                       num(offset) + " (was the file truncated?)");
+    }
+    out += got;
+    offset += got;
+    n -= got;
+  }
+  return {};
+}
+
+SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t size,
+                                             const map_options&, const std::string& shown) {
+  os_mapping m;
+  if (size == 0) return m;  // nothing to map; parsing reports HeaderTooSmall
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
+                                     " bytes exceed the address space; use source_reader");
+  }
+  HANDLE mapping = CreateFileMappingW(f.handle, nullptr, PAGE_READONLY, 0, 0, nullptr);
+  if (!mapping) {
+    return error(errc::io_error,
+                 "cannot map " + quote(shown) + ": " + last_error_message(GetLastError()));
+  }
+  m.address = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
+  const DWORD code = GetLastError();
+  CloseHandle(mapping);  // the view keeps the mapping alive
+  if (!m.address) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + last_error_message(code));
+  }
+  m.size = static_cast<std::size_t>(size);
+  return m;
+}
+#else
+SAFETENSORS_FUNC os_file::~os_file() {
+  if (fd >= 0) ::close(fd);
+}
+
+SAFETENSORS_FUNC void os_mapping::unmap(const void* address, std::size_t size) noexcept {
+  if (address) ::munmap(const_cast<void*>(address), size);
+}
+
+SAFETENSORS_FUNC std::string errno_message(int code) {
+  return std::generic_category().message(code);
+}
+
+SAFETENSORS_FUNC result<native_string> to_native(std::string_view utf8) {
+  if (utf8.find('\0') != std::string_view::npos) {
+    return error(errc::invalid_argument, "the path contains a NUL byte");  // the OS would cut it
+  }
+  return native_string(utf8);
+}
+
+SAFETENSORS_FUNC result<os_file> open_read(const native_string& path, const std::string& shown) {
+  os_file f;
+  int flags = O_RDONLY;
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  do {
+    f.fd = ::open(path.c_str(), flags);
+  } while (f.fd < 0 && errno == EINTR);
+  if (f.fd < 0)
+    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) {
+    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return error(errc::io_error, "cannot open " + quote(shown) + ": it is a directory");
+  }
+  return f;
+}
+
+SAFETENSORS_FUNC result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) {
+    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+  }
+  if (st.st_size < 0) return error(errc::io_error, "cannot size " + quote(shown));
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+SAFETENSORS_FUNC result<void> read_at(const os_file& f, std::uint64_t offset, void* dst,
+                                      std::size_t n, const std::string& shown) {
+  auto* out = static_cast<unsigned char*>(dst);
+  while (n > 0) {
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
+      return error(errc::io_error,
+                   "offset " + num(offset) + " is beyond what this system can read");
+    }
+    const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
+    const ssize_t got = ::pread(f.fd, out, chunk, static_cast<off_t>(offset));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
+                                       ": " + errno_message(errno));
+    }
+    if (got == 0) {
+      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
+                                       num(offset) + " (was the file truncated?)");
+    }
+    out += got;
+    offset += static_cast<std::uint64_t>(got);
+    n -= static_cast<std::size_t>(got);
+  }
+  return {};
+}
+
+SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t size,
+                                             const map_options& opts, const std::string& shown) {
+  os_mapping m;
+  if (size == 0) return m;  // mmap rejects length 0; parsing reports HeaderTooSmall
+  if (size > detail::int_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
+                                     " bytes exceed the address space; use source_reader");
+  }
+  int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+  if (opts.populate) flags |= MAP_POPULATE;
+#endif
+  void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
+  if (address == MAP_FAILED) {
+    return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
+  }
+  int advice = -1;
+  switch (opts.hint) {
+    case access_hint::normal:
+      break;
+    case access_hint::sequential:
+      advice = MADV_SEQUENTIAL;
+      break;
+    case access_hint::random:
+      advice = MADV_RANDOM;
+      break;
+    case access_hint::will_need:
+      advice = MADV_WILLNEED;
+      break;
+  }
+  if (advice >= 0)
+    (void)::madvise(address, detail::int_cast<std::size_t>(size), advice);  // a hint only
+  m.address = address;
+  m.size = detail::int_cast<std::size_t>(size);
+  return m;
+}
+#endif
+
+SAFETENSORS_FUNC result<native_string> to_native(const std::filesystem::path& p) {
+  if (p.native().find(std::filesystem::path::value_type{}) !=
+      std::filesystem::path::string_type::npos) {
+    return error(errc::invalid_argument, "the path contains a NUL byte");  // the OS would cut it
+  }
+#if SAFETENSORS_WINDOWS
+  return native_string(p.wstring());
+#else
+  return p.string();
+#endif
+}
+
+SAFETENSORS_FUNC std::string display_path(const std::filesystem::path& p) {
+#if SAFETENSORS_WINDOWS
+  const auto u8 = p.u8string();
+  return std::string(u8.begin(), u8.end());
+#else
+  return p.string();
+#endif
+}
+
+#if SAFETENSORS_WINDOWS
+SAFETENSORS_FUNC file_identity identity_of(const os_file& f) noexcept {
+  BY_HANDLE_FILE_INFORMATION info{};
+  if (!GetFileInformationByHandle(f.handle, &info)) return {};
+  return {info.dwVolumeSerialNumber,
+          (static_cast<std::uint64_t>(info.nFileIndexHigh) << 32) | info.nFileIndexLow, true};
+}
+
+SAFETENSORS_FUNC result<os_file> open_same(const native_string& path, const file_identity& id,
+                                           const std::string& shown) {
+  auto f = open_read(path, shown);
+  if (!f) return f.error();
+  if (!(identity_of(*f) == id)) {
+    return error(errc::io_error, quote(shown) + " now names another file");
+  }
+  return f;
+}
+
+SAFETENSORS_FUNC std::byte* allocate_pages(std::size_t n, std::size_t& reserved, bool) noexcept {
+  void* p = VirtualAlloc(nullptr, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+  reserved = p != nullptr ? n : 0;
+  return static_cast<std::byte*>(p);
+}
+SAFETENSORS_FUNC void free_pages(std::byte* p, std::size_t) noexcept {
+  if (p != nullptr) VirtualFree(p, 0, MEM_RELEASE);
+}
+SAFETENSORS_FUNC std::byte* allocate_aligned(std::size_t n) noexcept {
+  return static_cast<std::byte*>(_aligned_malloc(n, buffer_alignment));
+}
+SAFETENSORS_FUNC void free_aligned(std::byte* p) noexcept { _aligned_free(p); }
+#else
+SAFETENSORS_FUNC file_identity identity_of(const os_file& f) noexcept {
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) return {};
+  return {int_cast<std::uint64_t>(st.st_dev), int_cast<std::uint64_t>(st.st_ino), true};
+}
+
+/// POSIX: a non-blocking open, so that a FIFO put at the path cannot hang it.
+SAFETENSORS_FUNC result<os_file> open_same(const native_string& path, const file_identity& id,
+                                           const std::string& shown) {
+  os_file f;
+  int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  do {
+    f.fd = ::open(path.c_str(), flags);
+  } while (f.fd < 0 && errno == EINTR);
+  if (f.fd < 0)
+    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+  if (!(identity_of(f) == id)) {
+    return error(errc::io_error, quote(shown) + " now names another file");
+  }
+  return f;  // a regular file, as when it was mapped: O_NONBLOCK changes nothing for pread
+}
+
+SAFETENSORS_FUNC std::size_t os_page_size() noexcept {
+  static const std::size_t size = [] {
+    const long n = ::sysconf(_SC_PAGESIZE);
+    return n > 0 ? static_cast<std::size_t>(n) : std::size_t{4096};
+  }();
+  return size;
+}
+
+/// The size of a transparent huge page (Linux: hpage_pmd_size), or 0 where there are none.
+SAFETENSORS_FUNC std::size_t huge_page_size() noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  static const std::size_t size = [] {
+    int flags = O_RDONLY;
+#ifdef O_CLOEXEC
+    flags |= O_CLOEXEC;
+#endif
+    const int fd = ::open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", flags);
+    if (fd < 0) return std::size_t{0};
+    char text[32] = {};
+    const ssize_t got = ::read(fd, text, sizeof text - 1);
+    ::close(fd);
+    std::size_t n = 0;
+    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
+      if (n > (std::numeric_limits<std::size_t>::max() - 9) / 10) return std::size_t{0};
+      n = n * 10 + static_cast<std::size_t>(text[i] - '0');
+    }
+    return n;
+  }();
+  return size;
+#else
+  return 0;
+#endif
+}
+
+SAFETENSORS_FUNC std::byte* allocate_pages(std::size_t n, std::size_t& reserved,
+                                           bool huge_pages) noexcept {
+  reserved = 0;
+  const std::size_t page = os_page_size();
+  const std::size_t huge = huge_page_size();
+  if (n > std::numeric_limits<std::size_t>::max() - page) return nullptr;
+  const std::size_t length = (n + page - 1) / page * page;
+  const std::size_t align = huge > page && n >= huge ? huge : page;
+  if (length > std::numeric_limits<std::size_t>::max() - align) return nullptr;
+  const std::size_t span_size = length + (align > page ? align : 0);  // room to align the start
+  void* m = ::mmap(nullptr, span_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(m);
+  const std::uintptr_t aligned = (start + (align - 1)) / align * align;
+  if (aligned > start) (void)::munmap(m, aligned - start);
+  const std::uintptr_t tail = start + span_size - (aligned + length);
+  if (tail != 0) (void)::munmap(reinterpret_cast<void*>(aligned + length), tail);
+  auto* p = reinterpret_cast<std::byte*>(aligned);
+#ifdef MADV_HUGEPAGE
+  if (huge_pages && align == huge) (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint only
+#else
+  (void)huge_pages;
+#endif
+  reserved = length;
+  return p;
+}
+SAFETENSORS_FUNC void free_pages(std::byte* p, std::size_t reserved) noexcept {
+  if (p != nullptr) (void)::munmap(p, reserved);
+}
+SAFETENSORS_FUNC std::byte* allocate_aligned(std::size_t n) noexcept {
+  void* p = nullptr;
+  if (::posix_memalign(&p, buffer_alignment, n) != 0) return nullptr;
+  return static_cast<std::byte*>(p);
+}
+SAFETENSORS_FUNC void free_aligned(std::byte* p) noexcept { std::free(p); }
+#endif
+
+}  // namespace detail
+
+SAFETENSORS_FUNC file_mapping& file_mapping::operator=(file_mapping&& other) noexcept {
+  if (this != &other) {
+    detail::os_mapping::unmap(mapping_.address, mapping_.size);
+    mapping_ = std::exchange(other.mapping_, {});
+    path_ = std::move(other.path_);
+    native_ = std::move(other.native_);
+    identity_ = other.identity_;
+  }
+  return *this;
+}
+
+SAFETENSORS_FUNC result<file_mapping> file_mapping::open_native(const detail::native_string& native,
+                                                                std::string shown,
+                                                                const map_options& opts) {
+  auto file = detail::open_read(native, shown);
+  if (!file) return file.error();
+  auto size = detail::file_size(*file, shown);
+  if (!size) return size.error();
+  auto mapping = detail::map_file(*file, *size, opts, shown);
+  if (!mapping) return mapping.error();
+  file_mapping out;
+  out.mapping_ = *mapping;
+  out.path_ = std::move(shown);
+  out.native_ = native;
+  out.identity_ = detail::identity_of(*file);
+  return out;
+}
+
+namespace detail {
+SAFETENSORS_FUNC result<os_file> reopen_mapped(const file_mapping& m) {
+  return open_same(m.native_, m.identity_, m.path_);
+}
+}  // namespace detail
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+// safetensors for C++, part 6 of 14: atomic files, POSIX and Windows. A temporary file next to
+// the target, positioned writes, flush, and the atomic rename over the target
+// (docs/writer.md#atomic-files); the cleanup of temporary files that killed writers left, and
+// the lock that publishes one checkpoint at a time in a directory. All detail. Declared first,
+// defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation) with the operating
+// system's headers that platform.hpp includes there.
+//
+// SPDX-License-Identifier: MIT
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
+// The operating system's side, defined below for POSIX and for Windows (and documented there).
+SAFETENSORS_FUNC native_string temp_prefix_for(const native_string& target);
+SAFETENSORS_FUNC native_string temp_name_for(const native_string& target, unsigned attempt);
+SAFETENSORS_FUNC bool is_temp_name(const native_string& name, const native_string& stem) noexcept;
+SAFETENSORS_FUNC native_string temp_target_of(const native_string& name);
+SAFETENSORS_FUNC result<os_file> create_new(const native_string& path, const std::string& shown,
+                                            bool& exists);
+SAFETENSORS_FUNC result<void> write_at(const os_file& f, std::uint64_t offset, const void* src,
+                                       std::size_t n, const std::string& shown);
+SAFETENSORS_FUNC result<void> set_size(const os_file& f, std::uint64_t size,
+                                       const std::string& shown);
+SAFETENSORS_FUNC result<void> sync_file(const os_file& f, const std::string& shown);
+SAFETENSORS_FUNC result<void> close_file(os_file& f, const std::string& shown);
+SAFETENSORS_FUNC result<void> replace_file(const native_string& from, const native_string& to,
+                                           const std::string& shown);
+SAFETENSORS_FUNC void remove_file(const native_string& path) noexcept;
+SAFETENSORS_FUNC void keep_mode_of(const native_string& target, const os_file& f) noexcept;
+SAFETENSORS_FUNC result<bool> lock_temp(const native_string& path, const os_file& f,
+                                        const std::string& shown, bool& lost);
+SAFETENSORS_FUNC result<os_file> keep_lock(const os_file& f, const std::string& shown);
+SAFETENSORS_FUNC void remove_if_stale(const native_string& path) noexcept;
+SAFETENSORS_FUNC void remove_stale_temps(const native_string& target) noexcept;
+SAFETENSORS_FUNC os_file lock_publication(const native_string& path) noexcept;
+SAFETENSORS_FUNC void start_writeback(const os_file& f) noexcept;
+SAFETENSORS_FUNC bool is_open(const os_file& f) noexcept;
+SAFETENSORS_FUNC void sync_parent_dir(const native_string& path) noexcept;
+
+/// A file written under a temporary name next to its target and renamed over the target only by
+/// commit() (or finish() then replace()); destroying it before removes the temporary file. On
+/// POSIX the temporary file is flock-ed from its creation until the rename, so that the cleanup
+/// of other writers (remove_stale_temps) leaves it alone. Move-only.
+class atomic_file {
+ public:
+  atomic_file() = default;
+  atomic_file(const atomic_file&) = delete;
+  atomic_file& operator=(const atomic_file&) = delete;
+  SAFETENSORS_FUNC atomic_file(atomic_file&& o) noexcept;
+  SAFETENSORS_FUNC atomic_file& operator=(atomic_file&& o) noexcept;
+  SAFETENSORS_FUNC ~atomic_file();
+
+  /// Removes the stale temporary files of `target` (remove_stale_temps), then creates and locks
+  /// a new one.
+  SAFETENSORS_FUNC static result<atomic_file> create(native_string target, std::string shown);
+
+  /// Writes n bytes at `offset` of the temporary file.
+  result<void> write_at(std::uint64_t offset, const void* data, std::size_t n) {
+    return detail::write_at(file_, offset, data, n, shown_);
+  }
+  /// Sets the temporary file's size.
+  result<void> set_size(std::uint64_t size) { return detail::set_size(file_, size, shown_); }
+  /// Everything of commit() but the rename: flushes (when `sync`) and closes the temporary file
+  /// (its lock stays held). On error the temporary file is removed.
+  SAFETENSORS_FUNC result<void> finish(bool sync);
+  /// After finish() without sync: starts writing the data back (start_writeback), so that the
+  /// rename is quick.
+  void start_writeback() noexcept { detail::start_writeback(finished_ ? lock_ : file_); }
+  /// POSIX: the file the rename will replace, opened, so that its blocks are freed when the
+  /// caller closes it rather than during the rename; an empty os_file when there is none (or on
+  /// Windows, where an open target could not be replaced).
+  SAFETENSORS_FUNC os_file open_target() const noexcept;
+  /// Renames the temporary file over the target (after finish(); no directory flush). On error
+  /// the temporary file is removed.
+  SAFETENSORS_FUNC result<void> replace();
+  /// Flushes (when `sync`), closes and renames the temporary file over the target, then (when
+  /// `sync`) flushes the target's directory.
+  SAFETENSORS_FUNC result<void> commit(bool sync);
+  /// Closes and removes the temporary file (no-op after commit).
+  SAFETENSORS_FUNC void discard() noexcept;
+  /// The target's path for messages.
+  const std::string& shown() const noexcept { return shown_; }
+
+ private:
+  SAFETENSORS_FUNC error fail_with(error e);
+  os_file file_;
+  os_file lock_;  // POSIX, after finish(): holds the flock until the rename
+  native_string target_;
+  native_string temp_;
+  std::string shown_;
+  bool live_ = false;
+  bool locked_ = false;    // lock_temp took the flock
+  bool finished_ = false;  // finish() closed file_
+};
+
+}  // namespace detail
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
 // --- platform I/O: the write side (temporary file, positioned writes, sync, atomic replace) ---
 
 /// The part of every temporary file name for `target` before its 16 hex digits:
 /// "<dir>/.<name>.", with the name cut to 200 units so that a target name of NAME_MAX (255)
 /// still gives a legal name.
-inline native_string temp_prefix_for(const native_string& target) {
+SAFETENSORS_FUNC native_string temp_prefix_for(const native_string& target) {
   using char_type = typename native_string::value_type;
 #if SAFETENSORS_WINDOWS
   const std::size_t slash = target.find_last_of(L"/\\");
@@ -3347,7 +3724,7 @@ inline native_string temp_prefix_for(const native_string& target) {
 
 /// A name for a temporary file next to `target`: "<dir>/.<name>.<16 hex digits>.tmp"
 /// (temp_prefix_for, then digits that mix a clock, a counter and an address).
-inline native_string temp_name_for(const native_string& target, unsigned attempt) {
+SAFETENSORS_FUNC native_string temp_name_for(const native_string& target, unsigned attempt) {
   using char_type = typename native_string::value_type;
   static std::atomic<std::uint64_t> counter{0};
   std::uint64_t x =
@@ -3366,7 +3743,7 @@ inline native_string temp_name_for(const native_string& target, unsigned attempt
 
 /// True when the file name `name` (no directory) is one temp_name_for gives: `stem` (the file
 /// name part of temp_prefix_for, ".<name>."), 16 lowercase hex digits, ".tmp".
-inline bool is_temp_name(const native_string& name, const native_string& stem) noexcept {
+SAFETENSORS_FUNC bool is_temp_name(const native_string& name, const native_string& stem) noexcept {
   constexpr std::size_t digits = 16;
   constexpr std::string_view tail = ".tmp";
   if (name.size() != stem.size() + digits + tail.size()) return false;
@@ -3384,7 +3761,7 @@ inline bool is_temp_name(const native_string& name, const native_string& stem) n
 
 /// The target file name in a file name that has the shape temp_name_for gives, ".<name>.<16 hex
 /// digits>.tmp" (`<name>` possibly cut, as temp_prefix_for cuts it); empty for any other name.
-inline native_string temp_target_of(const native_string& name) {
+SAFETENSORS_FUNC native_string temp_target_of(const native_string& name) {
   constexpr std::size_t extra = 1 + 1 + 16 + 4;  // ".", ".", the digits, ".tmp"
   if (name.size() <= extra || name[0] != '.') return {};
   const native_string target = name.substr(1, name.size() - extra);
@@ -3396,8 +3773,8 @@ inline native_string temp_target_of(const native_string& name) {
 }
 
 #if SAFETENSORS_WINDOWS
-inline result<os_file> create_new(const native_string& path, const std::string& shown,
-                                  bool& exists) {
+SAFETENSORS_FUNC result<os_file> create_new(const native_string& path, const std::string& shown,
+                                            bool& exists) {
   os_file f;
   exists = false;
   f.handle = CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ, nullptr,
@@ -3410,8 +3787,8 @@ inline result<os_file> create_new(const native_string& path, const std::string& 
   return f;
 }
 
-inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src, std::size_t n,
-                             const std::string& shown) {
+SAFETENSORS_FUNC result<void> write_at(const os_file& f, std::uint64_t offset, const void* src,
+                                       std::size_t n, const std::string& shown) {
   const auto* in = static_cast<const unsigned char*>(src);
   while (n > 0) {
     const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(n, 1u << 30));
@@ -3434,7 +3811,8 @@ inline result<void> write_at(const os_file& f, std::uint64_t offset, const void*
   return {};
 }
 
-inline result<void> set_size(const os_file& f, std::uint64_t size, const std::string& shown) {
+SAFETENSORS_FUNC result<void> set_size(const os_file& f, std::uint64_t size,
+                                       const std::string& shown) {
   FILE_END_OF_FILE_INFO info{};
   info.EndOfFile.QuadPart = static_cast<LONGLONG>(size);
   if (!SetFileInformationByHandle(f.handle, FileEndOfFileInfo, &info, sizeof(info))) {
@@ -3444,7 +3822,7 @@ inline result<void> set_size(const os_file& f, std::uint64_t size, const std::st
   return {};
 }
 
-inline result<void> sync_file(const os_file& f, const std::string& shown) {
+SAFETENSORS_FUNC result<void> sync_file(const os_file& f, const std::string& shown) {
   if (!FlushFileBuffers(f.handle)) {
     return error(errc::io_error,
                  "cannot flush " + quote(shown) + ": " + last_error_message(GetLastError()));
@@ -3452,7 +3830,7 @@ inline result<void> sync_file(const os_file& f, const std::string& shown) {
   return {};
 }
 
-inline result<void> close_file(os_file& f, const std::string& shown) {
+SAFETENSORS_FUNC result<void> close_file(os_file& f, const std::string& shown) {
   const HANDLE h = std::exchange(f.handle, INVALID_HANDLE_VALUE);
   if (h != INVALID_HANDLE_VALUE && !CloseHandle(h)) {
     return error(errc::io_error,
@@ -3461,8 +3839,8 @@ inline result<void> close_file(os_file& f, const std::string& shown) {
   return {};
 }
 
-inline result<void> replace_file(const native_string& from, const native_string& to,
-                                 const std::string& shown) {
+SAFETENSORS_FUNC result<void> replace_file(const native_string& from, const native_string& to,
+                                           const std::string& shown) {
   if (!MoveFileExW(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
     return error(errc::io_error,
                  "cannot replace " + quote(shown) + ": " + last_error_message(GetLastError()));
@@ -3470,30 +3848,32 @@ inline result<void> replace_file(const native_string& from, const native_string&
   return {};
 }
 
-inline void remove_file(const native_string& path) noexcept { DeleteFileW(path.c_str()); }
+SAFETENSORS_FUNC void remove_file(const native_string& path) noexcept { DeleteFileW(path.c_str()); }
 
-inline void sync_parent_dir(const native_string&) noexcept {}  // MOVEFILE_WRITE_THROUGH
+SAFETENSORS_FUNC void sync_parent_dir(const native_string&) noexcept {}  // MOVEFILE_WRITE_THROUGH
 
-inline void start_writeback(const os_file&) noexcept {}  // a Linux hint only
+SAFETENSORS_FUNC void start_writeback(const os_file&) noexcept {}  // a Linux hint only
 
-inline bool is_open(const os_file& f) noexcept { return f.handle != INVALID_HANDLE_VALUE; }
+SAFETENSORS_FUNC bool is_open(const os_file& f) noexcept {
+  return f.handle != INVALID_HANDLE_VALUE;
+}
 
-inline void keep_mode_of(const native_string&, const os_file&) noexcept {}
+SAFETENSORS_FUNC void keep_mode_of(const native_string&, const os_file&) noexcept {}
 
 /// Windows needs no lock: a temporary file being written is open without FILE_SHARE_DELETE,
 /// which already keeps remove_stale_temps from deleting it.
-inline result<bool> lock_temp(const native_string&, const os_file&, const std::string&,
-                              bool& lost) {
+SAFETENSORS_FUNC result<bool> lock_temp(const native_string&, const os_file&, const std::string&,
+                                        bool& lost) {
   lost = false;
   return false;
 }
-inline result<os_file> keep_lock(const os_file&, const std::string&) { return os_file(); }
+SAFETENSORS_FUNC result<os_file> keep_lock(const os_file&, const std::string&) { return os_file(); }
 
 /// Removes the temporary files that writers killed before their commit left next to `target`
 /// (docs/writing.md#what-a-kill-leaves): regular files named as temp_name_for names them for
 /// `target` that DeleteFileW can delete, i.e. no process has them open (a writer holds its
 /// temporary file open without FILE_SHARE_DELETE). Best effort and silent.
-inline void remove_stale_temps(const native_string& target) noexcept {
+SAFETENSORS_FUNC void remove_stale_temps(const native_string& target) noexcept {
   const native_string prefix = temp_prefix_for(target);
   const std::size_t slash = prefix.find_last_of(L"/\\");
   const native_string dir =
@@ -3513,11 +3893,11 @@ inline void remove_stale_temps(const native_string& target) noexcept {
 }
 
 /// Windows: nothing (docs/writing.md#concurrent-saves); see the POSIX lock_publication.
-inline os_file lock_publication(const native_string&) noexcept { return os_file(); }
+SAFETENSORS_FUNC os_file lock_publication(const native_string&) noexcept { return os_file(); }
 
 /// Removes the temporary file `path` when no process has it open (remove_stale_temps' test for
 /// one file); not a directory or a link.
-inline void remove_if_stale(const native_string& path) noexcept {
+SAFETENSORS_FUNC void remove_if_stale(const native_string& path) noexcept {
   const DWORD attributes = GetFileAttributesW(path.c_str());
   if (attributes == INVALID_FILE_ATTRIBUTES ||
       (attributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)) != 0) {
@@ -3526,8 +3906,8 @@ inline void remove_if_stale(const native_string& path) noexcept {
   DeleteFileW(path.c_str());
 }
 #else
-inline result<os_file> create_new(const native_string& path, const std::string& shown,
-                                  bool& exists) {
+SAFETENSORS_FUNC result<os_file> create_new(const native_string& path, const std::string& shown,
+                                            bool& exists) {
   os_file f;
   exists = false;
   int flags = O_RDWR | O_CREAT | O_EXCL;
@@ -3545,8 +3925,8 @@ inline result<os_file> create_new(const native_string& path, const std::string& 
   return f;
 }
 
-inline result<void> write_at(const os_file& f, std::uint64_t offset, const void* src, std::size_t n,
-                             const std::string& shown) {
+SAFETENSORS_FUNC result<void> write_at(const os_file& f, std::uint64_t offset, const void* src,
+                                       std::size_t n, const std::string& shown) {
   const auto* in = static_cast<const unsigned char*>(src);
   while (n > 0) {
     if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) - n) {
@@ -3571,7 +3951,8 @@ inline result<void> write_at(const os_file& f, std::uint64_t offset, const void*
   return {};
 }
 
-inline result<void> set_size(const os_file& f, std::uint64_t size, const std::string& shown) {
+SAFETENSORS_FUNC result<void> set_size(const os_file& f, std::uint64_t size,
+                                       const std::string& shown) {
   if (size > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) ||
       ::ftruncate(f.fd, static_cast<off_t>(size)) != 0) {
     return error(errc::io_error, "cannot set the size of " + quote(shown) + " to " + num(size) +
@@ -3580,14 +3961,14 @@ inline result<void> set_size(const os_file& f, std::uint64_t size, const std::st
   return {};
 }
 
-inline result<void> sync_file(const os_file& f, const std::string& shown) {
+SAFETENSORS_FUNC result<void> sync_file(const os_file& f, const std::string& shown) {
   if (::fsync(f.fd) != 0) {
     return error(errc::io_error, "cannot flush " + quote(shown) + ": " + errno_message(errno));
   }
   return {};
 }
 
-inline result<void> close_file(os_file& f, const std::string& shown) {
+SAFETENSORS_FUNC result<void> close_file(os_file& f, const std::string& shown) {
   const int fd = std::exchange(f.fd, -1);
   if (fd >= 0 && ::close(fd) != 0 && errno != EINTR) {
     return error(errc::io_error, "cannot close " + quote(shown) + ": " + errno_message(errno));
@@ -3595,19 +3976,21 @@ inline result<void> close_file(os_file& f, const std::string& shown) {
   return {};
 }
 
-inline result<void> replace_file(const native_string& from, const native_string& to,
-                                 const std::string& shown) {
+SAFETENSORS_FUNC result<void> replace_file(const native_string& from, const native_string& to,
+                                           const std::string& shown) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return error(errc::io_error, "cannot replace " + quote(shown) + ": " + errno_message(errno));
   }
   return {};
 }
 
-inline void remove_file(const native_string& path) noexcept { (void)::unlink(path.c_str()); }
+SAFETENSORS_FUNC void remove_file(const native_string& path) noexcept {
+  (void)::unlink(path.c_str());
+}
 
 /// Gives the new file the permissions of the file it replaces (best effort), so that overwriting
 /// keeps a file's mode; a new file gets 0666 minus the umask, as any created file.
-inline void keep_mode_of(const native_string& target, const os_file& f) noexcept {
+SAFETENSORS_FUNC void keep_mode_of(const native_string& target, const os_file& f) noexcept {
   struct stat st {};
   if (::stat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     (void)::fchmod(f.fd, st.st_mode & 07777);
@@ -3619,8 +4002,8 @@ inline void keep_mode_of(const native_string& target, const os_file& f) noexcept
 /// another writer took the file first (it is being removed; the caller tries another name).
 /// The value: whether the file is locked; false on a file system without flock, where no
 /// cleanup can take a lock either, so none removes the file.
-inline result<bool> lock_temp(const native_string& path, const os_file& f, const std::string& shown,
-                              bool& lost) {
+SAFETENSORS_FUNC result<bool> lock_temp(const native_string& path, const os_file& f,
+                                        const std::string& shown, bool& lost) {
   lost = false;
   int rc = 0;
   do {
@@ -3643,7 +4026,7 @@ inline result<bool> lock_temp(const native_string& path, const os_file& f, const
 
 /// A second descriptor of `f`, which holds f's flock after `f` is closed (a flock belongs to the
 /// open file, not to one descriptor).
-inline result<os_file> keep_lock(const os_file& f, const std::string& shown) {
+SAFETENSORS_FUNC result<os_file> keep_lock(const os_file& f, const std::string& shown) {
   os_file out;
 #ifdef F_DUPFD_CLOEXEC
   out.fd = ::fcntl(f.fd, F_DUPFD_CLOEXEC, 0);
@@ -3660,7 +4043,7 @@ inline result<os_file> keep_lock(const os_file& f, const std::string& shown) {
 /// Removes the temporary file `path` when it is a regular file whose flock can be taken, i.e.
 /// that no process is writing (lock_temp). Best effort and silent: a file that cannot be opened,
 /// locked or removed stays as it is.
-inline void remove_if_stale(const native_string& path) noexcept {
+SAFETENSORS_FUNC void remove_if_stale(const native_string& path) noexcept {
   int flags = O_RDONLY | O_NONBLOCK;
 #ifdef O_NOFOLLOW
   flags |= O_NOFOLLOW;
@@ -3684,7 +4067,7 @@ inline void remove_if_stale(const native_string& path) noexcept {
 /// (docs/writing.md#what-a-kill-leaves): files named as temp_name_for names them for `target`
 /// that no process is writing (remove_if_stale). Best effort and silent, as is a directory that
 /// cannot be read.
-inline void remove_stale_temps(const native_string& target) noexcept {
+SAFETENSORS_FUNC void remove_stale_temps(const native_string& target) noexcept {
   const native_string prefix = temp_prefix_for(target);
   const std::size_t slash = prefix.find_last_of('/');
   const native_string dir =
@@ -3702,11 +4085,11 @@ inline void remove_stale_temps(const native_string& target) noexcept {
 }
 
 /// A read-only descriptor of the directory that holds `path` (-1 when it cannot be opened).
-inline int open_parent_dir(const native_string& path) noexcept {
+SAFETENSORS_FUNC int open_parent_dir(const native_string& path) noexcept {
   const std::size_t slash = path.find_last_of('/');
   const std::string dir = slash == native_string::npos ? std::string(".")
-                          : slash == 0                 ? std::string("/")
-                                                       : path.substr(0, slash);
+                          : slash == 0 ? std::string("/")
+                                       : path.substr(0, slash);
   int flags = O_RDONLY;
 #ifdef O_DIRECTORY
   flags |= O_DIRECTORY;
@@ -3721,7 +4104,7 @@ inline int open_parent_dir(const native_string& path) noexcept {
 /// and processes (docs/writing.md#concurrent-saves): an exclusive flock on the directory itself,
 /// waited for and released when the returned descriptor closes. Best effort: where the directory
 /// cannot be opened or locked (a file system without flock), no lock and no error.
-inline os_file lock_publication(const native_string& path) noexcept {
+SAFETENSORS_FUNC os_file lock_publication(const native_string& path) noexcept {
   os_file f;
   f.fd = open_parent_dir(path);
   if (f.fd < 0) return f;
@@ -3736,7 +4119,7 @@ inline os_file lock_publication(const native_string& path) noexcept {
 /// Starts writing the file's data back to the disk, without waiting (Linux: sync_file_range),
 /// so that a rename over an existing file later does not do it (ext4 does, for a file whose
 /// blocks are not allocated yet). A hint: elsewhere, and on error, nothing.
-inline void start_writeback(const os_file& f) noexcept {
+SAFETENSORS_FUNC void start_writeback(const os_file& f) noexcept {
 #if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
   if (f.fd >= 0) (void)::sync_file_range(f.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #else
@@ -3744,10 +4127,10 @@ inline void start_writeback(const os_file& f) noexcept {
 #endif
 }
 
-inline bool is_open(const os_file& f) noexcept { return f.fd >= 0; }
+SAFETENSORS_FUNC bool is_open(const os_file& f) noexcept { return f.fd >= 0; }
 
 /// Makes a completed rename durable: fsync of the directory that holds `path` (best effort).
-inline void sync_parent_dir(const native_string& path) noexcept {
+SAFETENSORS_FUNC void sync_parent_dir(const native_string& path) noexcept {
   const int fd = open_parent_dir(path);
   if (fd >= 0) {
     (void)::fsync(fd);
@@ -3756,244 +4139,127 @@ inline void sync_parent_dir(const native_string& path) noexcept {
 }
 #endif
 
-/// A file written under a temporary name next to its target and renamed over the target only by
-/// commit() (or finish() then replace()); destroying it before removes the temporary file. On
-/// POSIX the temporary file is flock-ed from its creation until the rename, so that the cleanup
-/// of other writers (remove_stale_temps) leaves it alone. Move-only.
-class atomic_file {
- public:
-  atomic_file() = default;
-  atomic_file(const atomic_file&) = delete;
-  atomic_file& operator=(const atomic_file&) = delete;
-  atomic_file(atomic_file&& o) noexcept
-      : file_(std::move(o.file_)),
-        lock_(std::move(o.lock_)),
-        target_(std::move(o.target_)),
-        temp_(std::move(o.temp_)),
-        shown_(std::move(o.shown_)),
-        live_(std::exchange(o.live_, false)),
-        locked_(o.locked_),
-        finished_(o.finished_) {}
-  atomic_file& operator=(atomic_file&& o) noexcept {
-    if (this != &o) {
-      discard();
-      file_ = std::move(o.file_);
-      lock_ = std::move(o.lock_);
-      target_ = std::move(o.target_);
-      temp_ = std::move(o.temp_);
-      shown_ = std::move(o.shown_);
-      live_ = std::exchange(o.live_, false);
-      locked_ = o.locked_;
-      finished_ = o.finished_;
-    }
-    return *this;
-  }
-  ~atomic_file() { discard(); }
+SAFETENSORS_FUNC atomic_file::atomic_file(atomic_file&& o) noexcept
+    : file_(std::move(o.file_)),
+      lock_(std::move(o.lock_)),
+      target_(std::move(o.target_)),
+      temp_(std::move(o.temp_)),
+      shown_(std::move(o.shown_)),
+      live_(std::exchange(o.live_, false)),
+      locked_(o.locked_),
+      finished_(o.finished_) {}
 
-  /// Removes the stale temporary files of `target` (remove_stale_temps), then creates and locks
-  /// a new one.
-  static result<atomic_file> create(native_string target, std::string shown) {
-    remove_stale_temps(target);
-    for (unsigned attempt = 0;; ++attempt) {
-      native_string temp = temp_name_for(target, attempt);
-      const std::string shown_temp = display_path(std::filesystem::path(temp));
-      bool retry = false;
-      auto file = create_new(temp, shown_temp, retry);
-      auto locked = file ? lock_temp(temp, *file, shown_temp, retry) : result<bool>(file.error());
-      if (!locked) {
-        if (retry && attempt < 64) continue;
-        // The system's reason, without the temporary file's generated name.
-        std::string why = locked.error().message();
-        const std::string named = "cannot create " + quote(shown_temp) + ": ";
-        if (why.compare(0, named.size(), named) == 0) why.erase(0, named.size());
-        return error(errc::io_error,
-                     "cannot write " + quote(shown) +
-                         ": cannot create a temporary file in its directory: " + why);
-      }
-      keep_mode_of(target, *file);
-      atomic_file out;
-      out.file_ = std::move(*file);
-      out.target_ = std::move(target);
-      out.temp_ = std::move(temp);
-      out.shown_ = std::move(shown);
-      out.live_ = true;
-      out.locked_ = *locked;
-      return out;
-    }
-  }
-
-  /// Writes n bytes at `offset` of the temporary file.
-  result<void> write_at(std::uint64_t offset, const void* data, std::size_t n) {
-    return detail::write_at(file_, offset, data, n, shown_);
-  }
-  /// Sets the temporary file's size.
-  result<void> set_size(std::uint64_t size) { return detail::set_size(file_, size, shown_); }
-  /// Everything of commit() but the rename: flushes (when `sync`) and closes the temporary file
-  /// (its lock stays held). On error the temporary file is removed.
-  result<void> finish(bool sync) {
-    if (!live_) return error(errc::invalid_argument, "the file was already committed or discarded");
-    if (finished_) return {};
-    if (sync) {
-      if (auto r = sync_file(file_, shown_); !r) return fail_with(r.error());
-    }
-    if (locked_) {
-      auto lock = keep_lock(file_, shown_);
-      if (!lock) return fail_with(lock.error());
-      lock_ = std::move(*lock);
-    }
-    if (auto r = close_file(file_, shown_); !r) return fail_with(r.error());
-    finished_ = true;
-    return {};
-  }
-  /// After finish() without sync: starts writing the data back (start_writeback), so that the
-  /// rename is quick.
-  void start_writeback() noexcept { detail::start_writeback(finished_ ? lock_ : file_); }
-  /// POSIX: the file the rename will replace, opened, so that its blocks are freed when the
-  /// caller closes it rather than during the rename; an empty os_file when there is none (or on
-  /// Windows, where an open target could not be replaced).
-  os_file open_target() const noexcept {
-    os_file out;
-#if !SAFETENSORS_WINDOWS
-    int flags = O_RDONLY | O_NONBLOCK;
-#ifdef O_CLOEXEC
-    flags |= O_CLOEXEC;
-#endif
-    out.fd = ::open(target_.c_str(), flags);
-#endif
-    return out;
-  }
-  /// Renames the temporary file over the target (after finish(); no directory flush). On error
-  /// the temporary file is removed.
-  result<void> replace() {
-    if (!live_ || !finished_) {
-      return error(errc::invalid_argument, "the file is not finished, or was already committed");
-    }
-    if (auto r = replace_file(temp_, target_, shown_); !r) return fail_with(r.error());
-    live_ = false;
-    { os_file released = std::move(lock_); }  // the temporary name is gone: so can the lock
-    return {};
-  }
-  /// Flushes (when `sync`), closes and renames the temporary file over the target, then (when
-  /// `sync`) flushes the target's directory.
-  result<void> commit(bool sync) {
-    if (auto r = finish(sync); !r) return r;
-    if (auto r = replace(); !r) return r;
-    if (sync) sync_parent_dir(target_);
-    return {};
-  }
-  /// Closes and removes the temporary file (no-op after commit).
-  void discard() noexcept {
-    if (!live_) return;
-    live_ = false;
-    os_file closing = std::move(file_);
-    { os_file gone = std::move(closing); }  // close before removing (Windows needs it)
-    remove_file(temp_);
-    { os_file released = std::move(lock_); }  // unlock last: no cleanup races the removal
-  }
-  /// The target's path for messages.
-  const std::string& shown() const noexcept { return shown_; }
-
- private:
-  error fail_with(error e) {
+SAFETENSORS_FUNC atomic_file& atomic_file::operator=(atomic_file&& o) noexcept {
+  if (this != &o) {
     discard();
-    return e;
+    file_ = std::move(o.file_);
+    lock_ = std::move(o.lock_);
+    target_ = std::move(o.target_);
+    temp_ = std::move(o.temp_);
+    shown_ = std::move(o.shown_);
+    live_ = std::exchange(o.live_, false);
+    locked_ = o.locked_;
+    finished_ = o.finished_;
   }
-  os_file file_;
-  os_file lock_;  // POSIX, after finish(): holds the flock until the rename
-  native_string target_;
-  native_string temp_;
-  std::string shown_;
-  bool live_ = false;
-  bool locked_ = false;    // lock_temp took the flock
-  bool finished_ = false;  // finish() closed file_
-};
+  return *this;
+}
 
-}  // namespace detail
+SAFETENSORS_FUNC atomic_file::~atomic_file() { discard(); }
 
-class file_mapping;
-namespace detail {
-inline result<os_file> reopen_mapped(const file_mapping& m);
-}  // namespace detail
-
-/// A read-only memory mapping of a whole file, RAII and move-only: the bytes only, unparsed
-/// (mapped_file maps and parses). POSIX: if another process truncates the file while it is
-/// mapped, touching the lost pages raises SIGBUS; use source_reader for files that may change
-/// underneath you.
-class file_mapping {
- public:
-  file_mapping() = default;
-  file_mapping(const file_mapping&) = delete;
-  file_mapping& operator=(const file_mapping&) = delete;
-  file_mapping(file_mapping&& other) noexcept
-      : mapping_(std::exchange(other.mapping_, {})),
-        path_(std::move(other.path_)),
-        native_(std::move(other.native_)),
-        identity_(other.identity_) {}
-  file_mapping& operator=(file_mapping&& other) noexcept {
-    if (this != &other) {
-      detail::os_mapping::unmap(mapping_.address, mapping_.size);
-      mapping_ = std::exchange(other.mapping_, {});
-      path_ = std::move(other.path_);
-      native_ = std::move(other.native_);
-      identity_ = other.identity_;
+SAFETENSORS_FUNC result<atomic_file> atomic_file::create(native_string target, std::string shown) {
+  remove_stale_temps(target);
+  for (unsigned attempt = 0;; ++attempt) {
+    native_string temp = temp_name_for(target, attempt);
+    const std::string shown_temp = display_path(std::filesystem::path(temp));
+    bool retry = false;
+    auto file = create_new(temp, shown_temp, retry);
+    auto locked = file ? lock_temp(temp, *file, shown_temp, retry) : result<bool>(file.error());
+    if (!locked) {
+      if (retry && attempt < 64) continue;
+      // The system's reason, without the temporary file's generated name.
+      std::string why = locked.error().message();
+      const std::string named = "cannot create " + quote(shown_temp) + ": ";
+      if (why.compare(0, named.size(), named) == 0) why.erase(0, named.size());
+      return error(errc::io_error, "cannot write " + quote(shown) +
+                                       ": cannot create a temporary file in its directory: " + why);
     }
-    return *this;
-  }
-  ~file_mapping() { detail::os_mapping::unmap(mapping_.address, mapping_.size); }
-
-  /// Maps the file at `path` (a UTF-8 string or a std::filesystem::path) read-only. IoError
-  /// with the operating system's message.
-  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<file_mapping> open(const P& path, const map_options& opts = {}) {
-    auto os = detail::to_os_path(path);
-    if (!os) return os.error();
-    return open_native(os->native, std::move(os->shown), opts);
-  }
-
-  /// The mapped bytes (nullptr for an empty file).
-  const std::byte* data() const noexcept { return static_cast<const std::byte*>(mapping_.address); }
-  /// The file's size in bytes.
-  std::size_t byte_size() const noexcept { return mapping_.size; }
-  span<const std::byte> bytes() const noexcept { return {data(), byte_size()}; }
-  /// The path the file was opened with.
-  const std::string& path() const noexcept { return path_; }
-
- private:
-  static result<file_mapping> open_native(const detail::native_string& native, std::string shown,
-                                          const map_options& opts) {
-    auto file = detail::open_read(native, shown);
-    if (!file) return file.error();
-    auto size = detail::file_size(*file, shown);
-    if (!size) return size.error();
-    auto mapping = detail::map_file(*file, *size, opts, shown);
-    if (!mapping) return mapping.error();
-    file_mapping out;
-    out.mapping_ = *mapping;
-    out.path_ = std::move(shown);
-    out.native_ = native;
-    out.identity_ = detail::identity_of(*file);
+    keep_mode_of(target, *file);
+    atomic_file out;
+    out.file_ = std::move(*file);
+    out.target_ = std::move(target);
+    out.temp_ = std::move(temp);
+    out.shown_ = std::move(shown);
+    out.live_ = true;
+    out.locked_ = *locked;
     return out;
   }
-  friend result<detail::os_file> detail::reopen_mapped(const file_mapping& m);
-  detail::os_mapping mapping_;
-  std::string path_;
-  detail::native_string native_;    // the path as opened, to reopen it (reopen_mapped)
-  detail::file_identity identity_;  // the file mapped
-};
-
-namespace detail {
-/// The file `m` shows, opened again for pread (IoError when its path now names another file,
-/// or no file): the loader reads copies through it instead of faulting the mapping's pages in
-/// (docs/loading.md#which-read-when).
-inline result<os_file> reopen_mapped(const file_mapping& m) {
-  return open_same(m.native_, m.identity_, m.path_);
 }
-}  // namespace detail
 
+SAFETENSORS_FUNC result<void> atomic_file::finish(bool sync) {
+  if (!live_) return error(errc::invalid_argument, "the file was already committed or discarded");
+  if (finished_) return {};
+  if (sync) {
+    if (auto r = sync_file(file_, shown_); !r) return fail_with(r.error());
+  }
+  if (locked_) {
+    auto lock = keep_lock(file_, shown_);
+    if (!lock) return fail_with(lock.error());
+    lock_ = std::move(*lock);
+  }
+  if (auto r = close_file(file_, shown_); !r) return fail_with(r.error());
+  finished_ = true;
+  return {};
+}
+
+SAFETENSORS_FUNC os_file atomic_file::open_target() const noexcept {
+  os_file out;
+#if !SAFETENSORS_WINDOWS
+  int flags = O_RDONLY | O_NONBLOCK;
+#ifdef O_CLOEXEC
+  flags |= O_CLOEXEC;
+#endif
+  out.fd = ::open(target_.c_str(), flags);
+#endif
+  return out;
+}
+
+SAFETENSORS_FUNC result<void> atomic_file::replace() {
+  if (!live_ || !finished_) {
+    return error(errc::invalid_argument, "the file is not finished, or was already committed");
+  }
+  if (auto r = replace_file(temp_, target_, shown_); !r) return fail_with(r.error());
+  live_ = false;
+  { os_file released = std::move(lock_); }  // the temporary name is gone: so can the lock
+  return {};
+}
+
+SAFETENSORS_FUNC result<void> atomic_file::commit(bool sync) {
+  if (auto r = finish(sync); !r) return r;
+  if (auto r = replace(); !r) return r;
+  if (sync) sync_parent_dir(target_);
+  return {};
+}
+
+SAFETENSORS_FUNC void atomic_file::discard() noexcept {
+  if (!live_) return;
+  live_ = false;
+  os_file closing = std::move(file_);
+  { os_file gone = std::move(closing); }  // close before removing (Windows needs it)
+  remove_file(temp_);
+  { os_file released = std::move(lock_); }  // unlock last: no cleanup races the removal
+}
+
+SAFETENSORS_FUNC error atomic_file::fail_with(error e) {
+  discard();
+  return e;
+}
+
+}  // namespace detail
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 6 of 12: the readers. One opener per kind of source:
+// safetensors for C++, part 7 of 14: the readers. One opener per kind of source:
 //   parse(bytes)              bytes the caller holds      -> file_view (zero copy, non-owning)
 //   mapped_file::open(path)   a file, memory-mapped       -> mapped_file (zero copy, owning)
 //   source_reader::open(...)  a file read with pread, or any random_access_source
@@ -4058,6 +4324,7 @@ class file_view {
   span<const std::byte> data_;
 };
 
+#if SAFETENSORS_DEFINITIONS
 template <class>
 result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
@@ -4076,6 +4343,7 @@ result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) 
   const auto data_size = detail::int_cast<std::size_t>(t->data_size);
   return file_view(safetensors::header(std::move(*t)), bytes.subspan(8 + *n, data_size));
 }
+#endif  // SAFETENSORS_DEFINITIONS
 
 template <>
 struct detail::owns_views<file_view> : std::true_type {};
@@ -4091,14 +4359,7 @@ class mapped_file {
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
   static result<mapped_file> open(const P& path, const parse_options& popts = {},
                                   const map_options& mopts = {}) {
-    auto mapping = file_mapping::open(path, mopts);
-    if (!mapping) return mapping.error();
-    auto view = parse(mapping->bytes(), popts);
-    if (!view) {
-      return error(view.error().code(),
-                   detail::quote(mapping->path()) + ": " + view.error().message());
-    }
-    return mapped_file(std::move(*view), std::move(*mapping));
+    return open_mapping(file_mapping::open(path, mopts), popts);
   }
 
   /// The parsed file. Not from a temporary: the views would outlive the mapping.
@@ -4119,6 +4380,8 @@ class mapped_file {
   tensor_view tensor(const tensor_info& info) const noexcept { return view_.tensor(info); }
 
  private:
+  template <class = void>
+  static result<mapped_file> open_mapping(result<file_mapping> mapping, const parse_options& popts);
   mapped_file(file_view view, file_mapping mapping) noexcept
       : view_(std::move(view)), mapping_(std::move(mapping)) {}
   file_view view_;
@@ -4180,14 +4443,7 @@ class file_source final : public random_access_source {
   /// operating system's message.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
   static result<std::unique_ptr<file_source>> open(const P& path) {
-    auto os = detail::to_os_path(path);
-    if (!os) return os.error();
-    auto file = detail::open_read(os->native, os->shown);
-    if (!file) return file.error();
-    auto size = detail::file_size(*file, os->shown);
-    if (!size) return size.error();
-    return std::unique_ptr<file_source>(
-        new file_source(std::move(*file), *size, std::move(os->shown)));
+    return open_at(detail::to_os_path(path));
   }
   /// The file's size when it was opened.
   std::uint64_t byte_size() const noexcept override { return size_; }
@@ -4199,6 +4455,7 @@ class file_source final : public random_access_source {
   std::string describe() const override { return path_; }
 
  private:
+  SAFETENSORS_FUNC static result<std::unique_ptr<file_source>> open_at(result<detail::os_path> os);
   file_source(detail::os_file file, std::uint64_t size, std::string path) noexcept
       : file_(std::move(file)), size_(size), path_(std::move(path)) {}
   detail::os_file file_;
@@ -4248,29 +4505,7 @@ class source_reader {
             std::enable_if_t<std::is_base_of_v<random_access_source, Source>, int> = 0>
   static result<source_reader> open(std::unique_ptr<Source> source,
                                     const parse_options& opts = {}) {
-    if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
-    const std::uint64_t size = source->byte_size();
-    const std::string where = detail::quote(source->describe()) + ": ";
-    auto fail = [&where](const error& e) { return error(e.code(), where + e.message()); };
-    unsigned char prefix[8] = {};
-    if (size >= 8) {
-      if (auto r = source->read_at(0, prefix, 8); !r) return r.error();
-    }
-    auto n = detail::read_length_prefix(prefix, size, opts, [&source, size] {
-      std::string first(static_cast<std::size_t>(std::min<std::uint64_t>(size, detail::sniff_size)),
-                        '\0');
-      if (!first.empty() && !source->read_at(0, first.data(), first.size())) first.clear();
-      return first;
-    });
-    if (!n) return fail(n.error());
-    std::vector<unsigned char> json;  // grown as the bytes arrive: N is the input's claim
-    if (auto r = detail::read_growing(*source, 8, *n, json, where + "the header"); !r) {
-      return r.error();
-    }
-    auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
-    if (!t) return fail(t.error());
-    return source_reader(std::unique_ptr<random_access_source>(std::move(source)),
-                         safetensors::header(std::move(*t)));
+    return open_source(std::unique_ptr<random_access_source>(std::move(source)), opts);
   }
 
   const safetensors::header& header() const noexcept { return header_; }
@@ -4364,6 +4599,9 @@ class source_reader {
   }
 
  private:
+  template <class = void>
+  static result<source_reader> open_source(std::unique_ptr<random_access_source> source,
+                                           const parse_options& opts);
   source_reader(std::unique_ptr<random_access_source> source, safetensors::header h) noexcept
       : source_(std::move(source)), header_(std::move(h)) {}
   result<void> check(const tensor_info& info, const char* what) const {
@@ -4382,9 +4620,82 @@ struct detail::owns_views<source_reader> : std::true_type {};
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 7 of 12: the writer. Validate, sort and lay out the tensors
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+template <class>
+result<mapped_file> mapped_file::open_mapping(result<file_mapping> mapping,
+                                              const parse_options& popts) {
+  if (!mapping) return mapping.error();
+  auto view = parse(mapping->bytes(), popts);
+  if (!view) {
+    return error(view.error().code(),
+                 detail::quote(mapping->path()) + ": " + view.error().message());
+  }
+  return mapped_file(std::move(*view), std::move(*mapping));
+}
+
+SAFETENSORS_FUNC result<std::unique_ptr<file_source>> file_source::open_at(
+    result<detail::os_path> os) {
+  if (!os) return os.error();
+  auto file = detail::open_read(os->native, os->shown);
+  if (!file) return file.error();
+  auto size = detail::file_size(*file, os->shown);
+  if (!size) return size.error();
+  return std::unique_ptr<file_source>(
+      new file_source(std::move(*file), *size, std::move(os->shown)));
+}
+
+template <class>
+result<source_reader> source_reader::open_source(std::unique_ptr<random_access_source> source,
+                                                 const parse_options& opts) {
+  if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
+  const std::uint64_t size = source->byte_size();
+  const std::string where = detail::quote(source->describe()) + ": ";
+  auto fail = [&where](const error& e) { return error(e.code(), where + e.message()); };
+  unsigned char prefix[8] = {};
+  if (size >= 8) {
+    if (auto r = source->read_at(0, prefix, 8); !r) return r.error();
+  }
+  auto n = detail::read_length_prefix(prefix, size, opts, [&source, size] {
+    std::string first(static_cast<std::size_t>(std::min<std::uint64_t>(size, detail::sniff_size)),
+                      '\0');
+    if (!first.empty() && !source->read_at(0, first.data(), first.size())) first.clear();
+    return first;
+  });
+  if (!n) return fail(n.error());
+  std::vector<unsigned char> json;  // grown as the bytes arrive: N is the input's claim
+  if (auto r = detail::read_growing(*source, 8, *n, json, where + "the header"); !r) {
+    return r.error();
+  }
+  auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
+  if (!t) return fail(t.error());
+  return source_reader(std::move(source), safetensors::header(std::move(*t)));
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<file_view> parse<void>(span<const std::byte>, const parse_options&);
+template result<mapped_file> mapped_file::open_mapping<void>(result<file_mapping>,
+                                                             const parse_options&);
+template result<source_reader> source_reader::open_source<void>(
+    std::unique_ptr<random_access_source>, const parse_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
+
+// safetensors for C++, part 8 of 14: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
+// Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
+// the separate-compilation mode do not see (docs/design.md#separate-compilation).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
@@ -4414,14 +4725,7 @@ struct tensor_spec {
 };
 
 /// The spec of a tensor read from a file: same name, dtype and shape, bytes referenced.
-inline tensor_spec to_spec(const tensor_view& view) {
-  const auto shape = view.shape();
-  return tensor_spec{std::string(view.name()),
-                     view.dtype(),
-                     std::vector<std::uint64_t>(shape.begin(), shape.end()),
-                     view.bytes(),
-                     {}};
-}
+SAFETENSORS_FUNC tensor_spec to_spec(const tensor_view& view);
 
 /// Options of every writer.
 struct write_options {
@@ -4448,27 +4752,6 @@ struct planned_tensor {
 };
 
 namespace detail {
-/// Appends `s` as a JSON string escaped exactly as serde_json does (the reference's bytes).
-inline void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  std::size_t run = 0;  // start of the pending run of bytes that need no escape
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    if (const char* e = json_short_escape(c)) {
-      out += e;
-    } else {
-      out += "\\u00";
-      out += hex_digit(c >> 4u);
-      out += hex_digit(c);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
-}
-
 /// The byte size of each of `tensors`, after the checks every writer makes before it writes
 /// anything (docs/writer.md#validation): a name that is `__metadata__` (InvalidTensorName) or not
 /// UTF-8, a dtype out of range (InvalidArgument), a shape whose element or bit count overflows
@@ -4478,68 +4761,7 @@ inline void append_json_string(std::string& out, std::string_view s) {
 /// of the file and sharded writers.
 template <class = void>
 result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
-                                                  bool check_bytes) {
-  std::vector<std::uint64_t> sizes;
-  sizes.reserve(tensors.size());
-  for (const tensor_spec& t : tensors) {
-    if (t.name == "__metadata__") {
-      return error(errc::invalid_tensor_name,
-                   "a tensor cannot be named '__metadata__': that key holds the metadata");
-    }
-    if (auto e = check_utf8(t.name, "the tensor name")) return std::move(*e);
-    if (static_cast<std::size_t>(t.dtype) >= dtype_count) {
-      return error(errc::invalid_argument, tensor_name(t.name) + ": invalid dtype value " +
-                                               num(static_cast<std::uint64_t>(t.dtype)));
-    }
-    const span<const std::uint64_t> shape(t.shape.data(), t.shape.size());
-    std::uint64_t elements = 1;
-    for (const std::uint64_t d : shape) {
-      if (!checked_mul(elements, d, elements)) {
-        return error(errc::validation_overflow, tensor_name(t.name) + ": the element count of " +
-                                                    type_shape(t.dtype, shape) +
-                                                    " overflows 64 bits");
-      }
-    }
-    std::uint64_t bits = 0;
-    if (!checked_mul(elements, bit_size(t.dtype), bits)) {
-      return error(errc::validation_overflow, tensor_name(t.name) + ": the bit count of " +
-                                                  type_shape(t.dtype, shape) +
-                                                  " overflows 64 bits");
-    }
-    if (bits % 8 != 0) {
-      return error(errc::misaligned_slice, tensor_name(t.name) + ": " + type_shape(t.dtype, shape) +
-                                               " has " + num(bits) +
-                                               " bits, not a whole number of bytes");
-    }
-    const std::uint64_t size = bits / 8;
-    if (check_bytes) {
-      if (t.producer) {
-        if (!t.bytes.empty()) {
-          return error(errc::invalid_argument,
-                       tensor_name(t.name) + ": give either bytes or a producer, not both");
-        }
-      } else if (t.bytes.size() != size) {
-        return error(errc::tensor_invalid_info,
-                     tensor_name(t.name) + ": " + type_shape(t.dtype, shape) + " needs " +
-                         num(size) + " bytes, but " + num(t.bytes.size()) + " were given");
-      } else if (t.bytes.data() == nullptr && size != 0) {
-        return error(errc::invalid_argument, tensor_name(t.name) + ": null bytes");
-      }
-    }
-    sizes.push_back(size);
-  }
-  if (tensors.size() > 1) {
-    std::vector<std::string_view> names;
-    names.reserve(tensors.size());
-    for (const tensor_spec& t : tensors) names.emplace_back(t.name);
-    std::sort(names.begin(), names.end());
-    const auto dup = std::adjacent_find(names.begin(), names.end());
-    if (dup != names.end()) {
-      return error(errc::duplicate_key, "two tensors are named " + quote(*dup));
-    }
-  }
-  return sizes;
-}
+                                                  bool check_bytes);
 
 enum class plan_mode { with_bytes, declare_only };
 }  // namespace detail
@@ -4587,110 +4809,6 @@ class write_plan {
   std::vector<planned_tensor> tensors_;
   std::uint64_t data_size_ = 0;
 };
-
-template <class>
-result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
-                                    const std::optional<metadata_map>& metadata,
-                                    const write_options& options, detail::plan_mode mode) {
-  using detail::num;
-  const std::uint64_t align = options.alignment;
-  if (align < 8 || align > 65536 || (align & (align - 1)) != 0) {
-    return error(errc::invalid_argument, "write_options::alignment is " + num(align) +
-                                             "; it must be a power of two from 8 to 65536");
-  }
-  auto sizes = detail::validate_specs(tensors, mode == detail::plan_mode::with_bytes);
-  if (!sizes) return sizes.error();
-  write_plan plan;
-  plan.tensors_.reserve(tensors.size());
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    const tensor_spec& t = tensors[i];
-    planned_tensor p;
-    p.name = t.name;
-    p.dtype = t.dtype;
-    p.shape = t.shape;
-    p.offsets = {0, (*sizes)[i]};  // sizes for now; offsets after the sort
-    p.input_index = i;
-    plan.tensors_.push_back(std::move(p));
-  }
-  std::sort(plan.tensors_.begin(), plan.tensors_.end(),
-            [](const planned_tensor& a, const planned_tensor& b) {
-              if (a.dtype != b.dtype) return a.dtype > b.dtype;  // dtype rank descending
-              return a.name < b.name;                            // then name bytes
-            });
-  std::uint64_t offset = 0;
-  for (planned_tensor& p : plan.tensors_) {
-    std::uint64_t end = 0;
-    if (!detail::checked_add(offset, p.offsets.end, end)) {
-      return error(errc::validation_overflow,
-                   "the data buffer's size overflows 64 bits at " + detail::tensor_name(p.name));
-    }
-    p.offsets = {offset, end};
-    offset = end;
-  }
-  plan.data_size_ = offset;
-
-  // The header JSON, compact, as the reference's serde writes it.
-  std::string& json = plan.prefix_;
-  json.assign(8, '\0');
-  json += '{';
-  bool first = true;
-  if (metadata) {
-    json += "\"__metadata__\":{";
-    bool first_key = true;
-    for (const auto& [key, value] : *metadata) {  // std::map: keys in byte order
-      if (auto e = detail::check_utf8(key, "the metadata key")) return std::move(*e);
-      if (auto e = detail::check_utf8(value, "the metadata value")) return std::move(*e);
-      if (!first_key) json += ',';
-      first_key = false;
-      detail::append_json_string(json, key);
-      json += ':';
-      detail::append_json_string(json, value);
-      if (json.size() - 8 > options.max_header_size) break;  // reported below
-    }
-    json += '}';
-    first = false;
-  }
-  for (const planned_tensor& p : plan.tensors_) {
-    if (json.size() - 8 > options.max_header_size) break;  // reported below
-    if (!first) json += ',';
-    first = false;
-    detail::append_json_string(json, p.name);
-    json += ":{\"dtype\":\"";
-    json += to_string(p.dtype);
-    json += "\",\"shape\":[";
-    for (std::size_t d = 0; d < p.shape.size(); ++d) {
-      if (d != 0) json += ',';
-      json += num(p.shape[d]);
-    }
-    json += "],\"data_offsets\":[";
-    json += num(p.offsets.begin);
-    json += ',';
-    json += num(p.offsets.end);
-    json += "]}";
-  }
-  json += '}';
-  // Pad with spaces so that the data starts at a multiple of the alignment.
-  const std::uint64_t unpadded = json.size();
-  const std::uint64_t padded = (unpadded + align - 1) / align * align;
-  const std::uint64_t n = padded - 8;
-  if (n > options.max_header_size) {
-    return error(
-        errc::header_too_large,
-        "the header would be " +
-            (unpadded - 8 > options.max_header_size ? "more than " + num(options.max_header_size)
-                                                    : num(n)) +
-            " bytes, above the limit of " + num(options.max_header_size) +
-            " (write_options::max_header_size)");
-  }
-  std::uint64_t total = 0;
-  if (!detail::checked_add(padded, plan.data_size_, total)) {
-    return error(errc::validation_overflow, "the file's size overflows 64 bits");
-  }
-  json.append(detail::int_cast<std::size_t>(padded - unpadded), ' ');
-  for (int i = 0; i < 8; ++i)
-    json[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
-  return plan;
-}
 
 namespace detail {
 constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
@@ -4803,21 +4921,7 @@ result<atomic_file> create_atomic(const P& path) {
 template <class = void>
 result<void> write_planned_data(atomic_file& file, const write_plan& plan,
                                 const std::vector<tensor_spec>& tensors,
-                                const write_options& options) {
-  write_buffer<> out(file, plan.file_size(), options.progress, save_direct_size);
-  const auto prefix = plan.prefix();
-  if (auto r = out.put(0, prefix.data(), prefix.size()); !r) return r;
-  for (const planned_tensor& p : plan.tensors()) {
-    const tensor_spec& t = tensors[p.input_index];
-    const std::uint64_t at = prefix.size() + p.offsets.begin;
-    if (t.producer) {
-      if (auto r = out.produce(at, t.producer, p.byte_size(), p.name); !r) return r;
-    } else {
-      if (auto r = out.put(at, t.bytes.data(), t.bytes.size()); !r) return r;
-    }
-  }
-  return out.flush();
-}
+                                const write_options& options);
 
 /// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
 template <class = void>
@@ -4826,6 +4930,13 @@ result<void> write_planned(atomic_file& file, const write_plan& plan,
   if (auto r = write_planned_data(file, plan, tensors, options); !r) return r;
   return file.commit(options.sync);
 }
+
+/// save_file once its path argument is converted (or failed to convert): the one worker behind
+/// every path type, which reports the plan's errors first.
+template <class = void>
+result<void> save_file_to(result<os_path> path, const std::vector<tensor_spec>& tensors,
+                          const std::optional<metadata_map>& metadata,
+                          const write_options& options);
 }  // namespace detail
 
 /// Serializes tensors and metadata into memory, byte-identical to the reference writer (with
@@ -4833,33 +4944,7 @@ result<void> write_planned(atomic_file& file, const write_plan& plan,
 template <class = void>
 result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors,
                                          const std::optional<metadata_map>& metadata = std::nullopt,
-                                         const write_options& options = {}) {
-  auto plan = write_plan::create(tensors, metadata, options);
-  if (!plan) return plan.error();
-  auto size = detail::to_size_t(plan->file_size(), "a file");
-  if (!size) return size.error();
-  std::vector<std::byte> out;
-  if (!detail::try_resize(out, *size)) return detail::out_of_memory("serialize", *size);
-  const auto prefix = plan->prefix();
-  std::memcpy(out.data(), prefix.data(), prefix.size());
-  std::byte* data = out.data() + prefix.size();
-  for (const planned_tensor& p : plan->tensors()) {
-    const tensor_spec& t = tensors[p.input_index];
-    const auto n = detail::int_cast<std::size_t>(p.byte_size());
-    std::byte* dst = data + p.offsets.begin;
-    if (n == 0) continue;  // producers are never called for zero bytes
-    if (t.producer) {
-      auto r = t.producer(0, span<std::byte>(dst, n));
-      if (!r) {
-        return error(r.error().code(),
-                     detail::tensor_name(p.name) + ": the producer failed: " + r.error().message());
-      }
-    } else {
-      std::memcpy(dst, t.bytes.data(), n);
-    }
-  }
-  return out;
-}
+                                         const write_options& options = {});
 
 /// Writes tensors and metadata to `path` (UTF-8 string or std::filesystem::path) atomically
 /// (docs/writer.md#atomic-files): a temporary file in the same directory, flushed, then renamed
@@ -4871,11 +4956,7 @@ template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
 result<void> save_file(const P& path, const std::vector<tensor_spec>& tensors,
                        const std::optional<metadata_map>& metadata = std::nullopt,
                        const write_options& options = {}) {
-  auto plan = write_plan::create(tensors, metadata, options);
-  if (!plan) return plan.error();
-  auto file = detail::create_atomic(path);
-  if (!file) return file.error();
-  return detail::write_planned(*file, *plan, tensors, options);
+  return detail::save_file_to(detail::to_os_path(path), tensors, metadata, options);
 }
 
 /// A file written tensor by tensor, for data larger than memory: declare every tensor first
@@ -4887,10 +4968,9 @@ template <class = void>
 class basic_stream_writer {
  public:
   basic_stream_writer() = default;
-  basic_stream_writer(basic_stream_writer&&) noexcept = default;
-  basic_stream_writer& operator=(basic_stream_writer&&) noexcept = default;
-  ~basic_stream_writer() =
-      default;  // atomic_file's destructor removes an uncommitted temporary file
+  basic_stream_writer(basic_stream_writer&&) noexcept;
+  basic_stream_writer& operator=(basic_stream_writer&&) noexcept;
+  ~basic_stream_writer();  // atomic_file's destructor removes an uncommitted temporary file
 
   /// Declares the tensors (their bytes and producers are ignored) and creates the temporary
   /// file. The same validation as write_plan::create, minus the byte counts.
@@ -4899,48 +4979,23 @@ class basic_stream_writer {
       const P& path, const std::vector<tensor_spec>& tensors,
       const std::optional<metadata_map>& metadata = std::nullopt,
       const write_options& options = {}) {
-    auto plan = write_plan::make<>(tensors, metadata, options, detail::plan_mode::declare_only);
-    if (!plan) return plan.error();
-    auto file = detail::create_atomic(path);
-    if (!file) return file.error();
-    basic_stream_writer w;
-    w.state_ = std::make_unique<state>(std::move(*plan), std::move(*file), options);
-    if (auto r = w.state_->start(); !r) return r.error();
-    return w;
+    return create_at(detail::to_os_path(path), tensors, metadata, options);
   }
 
   /// Writes the next `chunk` of the tensor `name` (after the bytes already written for it).
   /// InvalidArgument when the chunk goes past the tensor's end; TensorNotFound for an unknown name.
-  result<void> write(std::string_view name, span<const std::byte> chunk) {
-    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    return state_->write(name, chunk);
-  }
+  result<void> write(std::string_view name, span<const std::byte> chunk);
   /// Bytes written so far for the tensor `name` (0 for an unknown name).
-  std::uint64_t bytes_written(std::string_view name) const noexcept {
-    if (!state_) return 0;
-    const auto it = state_->index.find(name);
-    return it == state_->index.end() ? 0 : state_->written[it->second];
-  }
+  std::uint64_t bytes_written(std::string_view name) const noexcept;
   /// The layout being written.
-  const write_plan& plan() const noexcept {
-    static const write_plan empty;
-    return state_ ? state_->plan : empty;
-  }
+  const write_plan& plan() const noexcept;
   /// Checks that every tensor is complete, flushes, syncs (write_options::sync) and renames the
   /// temporary file over the target. TensorInvalidInfo names an incomplete tensor (the writer
   /// stays usable); after any other error (or a write that failed with an I/O error, which
   /// commit() reports again) the writer is discarded.
-  result<void> commit() {
-    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    if (!state_->failure) {
-      if (auto e = state_->incomplete()) return std::move(*e);
-    }
-    auto r = state_->commit();
-    state_.reset();
-    return r;
-  }
+  result<void> commit();
   /// Removes the temporary file; the target is left as it was.
-  void discard() noexcept { state_.reset(); }
+  void discard() noexcept;
 
  private:
   template <class>
@@ -4948,12 +5003,12 @@ class basic_stream_writer {
   // The sharded writer's two-phase commit (docs/index.md#write-order): every shard finished
   // (flushed, synced, closed; the caller checked that it is complete) before any is renamed
   // (state_->file.replace()).
-  result<void> finish() {
-    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    auto r = state_->finish();
-    if (!r) state_.reset();
-    return r;
-  }
+  result<void> finish();
+  // create() once its path argument is converted (or failed to convert).
+  static result<basic_stream_writer> create_at(result<detail::os_path> path,
+                                               const std::vector<tensor_spec>& tensors,
+                                               const std::optional<metadata_map>& metadata,
+                                               const write_options& options);
 
   struct state {
     state(write_plan p, detail::atomic_file f, const write_options& o)
@@ -5037,23 +5092,435 @@ using stream_writer = basic_stream_writer<>;
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
 
-// safetensors for C++, part 8 of 12: the sharded checkpoint index. The Hugging Face
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+SAFETENSORS_FUNC tensor_spec to_spec(const tensor_view& view) {
+  const auto shape = view.shape();
+  return tensor_spec{std::string(view.name()),
+                     view.dtype(),
+                     std::vector<std::uint64_t>(shape.begin(), shape.end()),
+                     view.bytes(),
+                     {}};
+}
+
+namespace detail {
+/// Appends `s` as a JSON string escaped exactly as serde_json does (the reference's bytes).
+SAFETENSORS_FUNC void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  std::size_t run = 0;  // start of the pending run of bytes that need no escape
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    if (const char* e = json_short_escape(c)) {
+      out += e;
+    } else {
+      out += "\\u00";
+      out += hex_digit(c >> 4u);
+      out += hex_digit(c);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+template <class>
+result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
+                                                  bool check_bytes) {
+  std::vector<std::uint64_t> sizes;
+  sizes.reserve(tensors.size());
+  for (const tensor_spec& t : tensors) {
+    if (t.name == "__metadata__") {
+      return error(errc::invalid_tensor_name,
+                   "a tensor cannot be named '__metadata__': that key holds the metadata");
+    }
+    if (auto e = check_utf8(t.name, "the tensor name")) return std::move(*e);
+    if (static_cast<std::size_t>(t.dtype) >= dtype_count) {
+      return error(errc::invalid_argument, tensor_name(t.name) + ": invalid dtype value " +
+                                               num(static_cast<std::uint64_t>(t.dtype)));
+    }
+    const span<const std::uint64_t> shape(t.shape.data(), t.shape.size());
+    std::uint64_t elements = 1;
+    for (const std::uint64_t d : shape) {
+      if (!checked_mul(elements, d, elements)) {
+        return error(errc::validation_overflow, tensor_name(t.name) + ": the element count of " +
+                                                    type_shape(t.dtype, shape) +
+                                                    " overflows 64 bits");
+      }
+    }
+    std::uint64_t bits = 0;
+    if (!checked_mul(elements, bit_size(t.dtype), bits)) {
+      return error(errc::validation_overflow, tensor_name(t.name) + ": the bit count of " +
+                                                  type_shape(t.dtype, shape) +
+                                                  " overflows 64 bits");
+    }
+    if (bits % 8 != 0) {
+      return error(errc::misaligned_slice, tensor_name(t.name) + ": " + type_shape(t.dtype, shape) +
+                                               " has " + num(bits) +
+                                               " bits, not a whole number of bytes");
+    }
+    const std::uint64_t size = bits / 8;
+    if (check_bytes) {
+      if (t.producer) {
+        if (!t.bytes.empty()) {
+          return error(errc::invalid_argument,
+                       tensor_name(t.name) + ": give either bytes or a producer, not both");
+        }
+      } else if (t.bytes.size() != size) {
+        return error(errc::tensor_invalid_info,
+                     tensor_name(t.name) + ": " + type_shape(t.dtype, shape) + " needs " +
+                         num(size) + " bytes, but " + num(t.bytes.size()) + " were given");
+      } else if (t.bytes.data() == nullptr && size != 0) {
+        return error(errc::invalid_argument, tensor_name(t.name) + ": null bytes");
+      }
+    }
+    sizes.push_back(size);
+  }
+  if (tensors.size() > 1) {
+    std::vector<std::string_view> names;
+    names.reserve(tensors.size());
+    for (const tensor_spec& t : tensors) names.emplace_back(t.name);
+    std::sort(names.begin(), names.end());
+    const auto dup = std::adjacent_find(names.begin(), names.end());
+    if (dup != names.end()) {
+      return error(errc::duplicate_key, "two tensors are named " + quote(*dup));
+    }
+  }
+  return sizes;
+}
+}  // namespace detail
+
+template <class>
+result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
+                                    const std::optional<metadata_map>& metadata,
+                                    const write_options& options, detail::plan_mode mode) {
+  using detail::num;
+  const std::uint64_t align = options.alignment;
+  if (align < 8 || align > 65536 || (align & (align - 1)) != 0) {
+    return error(errc::invalid_argument, "write_options::alignment is " + num(align) +
+                                             "; it must be a power of two from 8 to 65536");
+  }
+  auto sizes = detail::validate_specs(tensors, mode == detail::plan_mode::with_bytes);
+  if (!sizes) return sizes.error();
+  write_plan plan;
+  plan.tensors_.reserve(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const tensor_spec& t = tensors[i];
+    planned_tensor p;
+    p.name = t.name;
+    p.dtype = t.dtype;
+    p.shape = t.shape;
+    p.offsets = {0, (*sizes)[i]};  // sizes for now; offsets after the sort
+    p.input_index = i;
+    plan.tensors_.push_back(std::move(p));
+  }
+  std::sort(plan.tensors_.begin(), plan.tensors_.end(),
+            [](const planned_tensor& a, const planned_tensor& b) {
+              if (a.dtype != b.dtype) return a.dtype > b.dtype;  // dtype rank descending
+              return a.name < b.name;                            // then name bytes
+            });
+  std::uint64_t offset = 0;
+  for (planned_tensor& p : plan.tensors_) {
+    std::uint64_t end = 0;
+    if (!detail::checked_add(offset, p.offsets.end, end)) {
+      return error(errc::validation_overflow,
+                   "the data buffer's size overflows 64 bits at " + detail::tensor_name(p.name));
+    }
+    p.offsets = {offset, end};
+    offset = end;
+  }
+  plan.data_size_ = offset;
+
+  // The header JSON, compact, as the reference's serde writes it.
+  std::string& json = plan.prefix_;
+  json.assign(8, '\0');
+  json += '{';
+  bool first = true;
+  if (metadata) {
+    json += "\"__metadata__\":{";
+    bool first_key = true;
+    for (const auto& [key, value] : *metadata) {  // std::map: keys in byte order
+      if (auto e = detail::check_utf8(key, "the metadata key")) return std::move(*e);
+      if (auto e = detail::check_utf8(value, "the metadata value")) return std::move(*e);
+      if (!first_key) json += ',';
+      first_key = false;
+      detail::append_json_string(json, key);
+      json += ':';
+      detail::append_json_string(json, value);
+      if (json.size() - 8 > options.max_header_size) break;  // reported below
+    }
+    json += '}';
+    first = false;
+  }
+  for (const planned_tensor& p : plan.tensors_) {
+    if (json.size() - 8 > options.max_header_size) break;  // reported below
+    if (!first) json += ',';
+    first = false;
+    detail::append_json_string(json, p.name);
+    json += ":{\"dtype\":\"";
+    json += to_string(p.dtype);
+    json += "\",\"shape\":[";
+    for (std::size_t d = 0; d < p.shape.size(); ++d) {
+      if (d != 0) json += ',';
+      json += num(p.shape[d]);
+    }
+    json += "],\"data_offsets\":[";
+    json += num(p.offsets.begin);
+    json += ',';
+    json += num(p.offsets.end);
+    json += "]}";
+  }
+  json += '}';
+  // Pad with spaces so that the data starts at a multiple of the alignment.
+  const std::uint64_t unpadded = json.size();
+  const std::uint64_t padded = (unpadded + align - 1) / align * align;
+  const std::uint64_t n = padded - 8;
+  if (n > options.max_header_size) {
+    return error(
+        errc::header_too_large,
+        "the header would be " +
+            (unpadded - 8 > options.max_header_size ? "more than " + num(options.max_header_size)
+                                                    : num(n)) +
+            " bytes, above the limit of " + num(options.max_header_size) +
+            " (write_options::max_header_size)");
+  }
+  std::uint64_t total = 0;
+  if (!detail::checked_add(padded, plan.data_size_, total)) {
+    return error(errc::validation_overflow, "the file's size overflows 64 bits");
+  }
+  json.append(detail::int_cast<std::size_t>(padded - unpadded), ' ');
+  for (int i = 0; i < 8; ++i)
+    json[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
+  return plan;
+}
+
+namespace detail {
+template <class>
+result<void> write_planned_data(atomic_file& file, const write_plan& plan,
+                                const std::vector<tensor_spec>& tensors,
+                                const write_options& options) {
+  write_buffer<> out(file, plan.file_size(), options.progress, save_direct_size);
+  const auto prefix = plan.prefix();
+  if (auto r = out.put(0, prefix.data(), prefix.size()); !r) return r;
+  for (const planned_tensor& p : plan.tensors()) {
+    const tensor_spec& t = tensors[p.input_index];
+    const std::uint64_t at = prefix.size() + p.offsets.begin;
+    if (t.producer) {
+      if (auto r = out.produce(at, t.producer, p.byte_size(), p.name); !r) return r;
+    } else {
+      if (auto r = out.put(at, t.bytes.data(), t.bytes.size()); !r) return r;
+    }
+  }
+  return out.flush();
+}
+
+template <class>
+result<void> save_file_to(result<os_path> path, const std::vector<tensor_spec>& tensors,
+                          const std::optional<metadata_map>& metadata,
+                          const write_options& options) {
+  auto plan = write_plan::create(tensors, metadata, options);
+  if (!plan) return plan.error();
+  if (!path) return path.error();
+  auto file = atomic_file::create(std::move(path->native), std::move(path->shown));
+  if (!file) return file.error();
+  return write_planned(*file, *plan, tensors, options);
+}
+}  // namespace detail
+
+template <class>
+result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors,
+                                         const std::optional<metadata_map>& metadata,
+                                         const write_options& options) {
+  auto plan = write_plan::create(tensors, metadata, options);
+  if (!plan) return plan.error();
+  auto size = detail::to_size_t(plan->file_size(), "a file");
+  if (!size) return size.error();
+  std::vector<std::byte> out;
+  if (!detail::try_resize(out, *size)) return detail::out_of_memory("serialize", *size);
+  const auto prefix = plan->prefix();
+  std::memcpy(out.data(), prefix.data(), prefix.size());
+  std::byte* data = out.data() + prefix.size();
+  for (const planned_tensor& p : plan->tensors()) {
+    const tensor_spec& t = tensors[p.input_index];
+    const auto n = detail::int_cast<std::size_t>(p.byte_size());
+    std::byte* dst = data + p.offsets.begin;
+    if (n == 0) continue;  // producers are never called for zero bytes
+    if (t.producer) {
+      auto r = t.producer(0, span<std::byte>(dst, n));
+      if (!r) {
+        return error(r.error().code(),
+                     detail::tensor_name(p.name) + ": the producer failed: " + r.error().message());
+      }
+    } else {
+      std::memcpy(dst, t.bytes.data(), n);
+    }
+  }
+  return out;
+}
+
+template <class T>
+basic_stream_writer<T>::basic_stream_writer(basic_stream_writer&&) noexcept = default;
+template <class T>
+basic_stream_writer<T>& basic_stream_writer<T>::operator=(basic_stream_writer&&) noexcept = default;
+template <class T>
+basic_stream_writer<T>::~basic_stream_writer() = default;
+
+template <class T>
+result<basic_stream_writer<T>> basic_stream_writer<T>::create_at(
+    result<detail::os_path> path, const std::vector<tensor_spec>& tensors,
+    const std::optional<metadata_map>& metadata, const write_options& options) {
+  auto plan = write_plan::make<>(tensors, metadata, options, detail::plan_mode::declare_only);
+  if (!plan) return plan.error();
+  if (!path) return path.error();
+  auto file = detail::atomic_file::create(std::move(path->native), std::move(path->shown));
+  if (!file) return file.error();
+  basic_stream_writer w;
+  w.state_ = std::make_unique<state>(std::move(*plan), std::move(*file), options);
+  if (auto r = w.state_->start(); !r) return r.error();
+  return w;
+}
+
+template <class T>
+result<void> basic_stream_writer<T>::write(std::string_view name, span<const std::byte> chunk) {
+  if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+  return state_->write(name, chunk);
+}
+
+template <class T>
+std::uint64_t basic_stream_writer<T>::bytes_written(std::string_view name) const noexcept {
+  if (!state_) return 0;
+  const auto it = state_->index.find(name);
+  return it == state_->index.end() ? 0 : state_->written[it->second];
+}
+
+template <class T>
+const write_plan& basic_stream_writer<T>::plan() const noexcept {
+  static const write_plan empty;
+  return state_ ? state_->plan : empty;
+}
+
+template <class T>
+result<void> basic_stream_writer<T>::commit() {
+  if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+  if (!state_->failure) {
+    if (auto e = state_->incomplete()) return std::move(*e);
+  }
+  auto r = state_->commit();
+  state_.reset();
+  return r;
+}
+
+template <class T>
+void basic_stream_writer<T>::discard() noexcept {
+  state_.reset();
+}
+
+template <class T>
+result<void> basic_stream_writer<T>::finish() {
+  if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+  auto r = state_->finish();
+  if (!r) state_.reset();
+  return r;
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<std::vector<std::uint64_t>> detail::validate_specs<void>(
+    const std::vector<tensor_spec>&, bool);
+template result<write_plan> write_plan::make<void>(const std::vector<tensor_spec>&,
+                                                   const std::optional<metadata_map>&,
+                                                   const write_options&, detail::plan_mode);
+template result<void> detail::write_planned_data<void>(detail::atomic_file&, const write_plan&,
+                                                       const std::vector<tensor_spec>&,
+                                                       const write_options&);
+template result<void> detail::save_file_to<void>(result<detail::os_path>,
+                                                 const std::vector<tensor_spec>&,
+                                                 const std::optional<metadata_map>&,
+                                                 const write_options&);
+template result<std::vector<std::byte>> serialize<void>(const std::vector<tensor_spec>&,
+                                                        const std::optional<metadata_map>&,
+                                                        const write_options&);
+template result<write_plan> write_plan::create<void>(const std::vector<tensor_spec>&,
+                                                     const std::optional<metadata_map>&,
+                                                     const write_options&);
+template class basic_stream_writer<void>;
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
+
+// safetensors for C++, part 9 of 14: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
-// byte for byte as the Python tools do. `template <class = void>` marks what is compiled only when
+// byte for byte as the Python tools do. Each part declares, then defines under
+// SAFETENSORS_DEFINITIONS, which the translation units of the separate-compilation mode do not see
+// (docs/design.md#separate-compilation). `template <class = void>` marks what is compiled only when
 // used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 
+// json_value holds a nlohmann::json by pointer: its declaration needs only json_fwd.hpp
+// (docs/design.md#separate-compilation).
+#include <nlohmann/json_fwd.hpp>
+
+#if SAFETENSORS_DEFINITIONS
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
 /// The default maximum shard size of the Hub tools: 5 GB in decimal units (tensor bytes only).
 inline constexpr std::uint64_t default_max_shard_size = 5'000'000'000;
+
+/// A nlohmann::json, held by pointer so that declaring it needs only <nlohmann/json_fwd.hpp>
+/// (docs/index.md#the-metadata-value): `*v` and `v->` reach the JSON value, which code that uses
+/// them reads with <nlohmann/json.hpp> included. A value type: copies are deep. Default, and after
+/// a move from it: a JSON null. Its members are compiled with the library
+/// (docs/design.md#separate-compilation); a class template (json_value) so that, header-only, a
+/// translation unit compiles only the members it uses (docs/design.md#compile-cost).
+template <class = void>
+class basic_json_value {
+ public:
+  basic_json_value() noexcept = default;
+  /// A copy of `v`, or `v` moved in (implicit, as assigning a nlohmann::json was before).
+  basic_json_value(const nlohmann::json& v);
+  basic_json_value(nlohmann::json&& v);
+  basic_json_value(const basic_json_value& o);
+  basic_json_value(basic_json_value&& o) noexcept : value_(std::exchange(o.value_, nullptr)) {}
+  basic_json_value& operator=(const basic_json_value& o);
+  basic_json_value& operator=(basic_json_value&& o) noexcept;
+  ~basic_json_value();
+
+  /// The JSON value; the non-const forms allocate it on first use (a null until then).
+  nlohmann::json& operator*();
+  const nlohmann::json& operator*() const noexcept;
+  nlohmann::json* operator->() { return &**this; }
+  const nlohmann::json* operator->() const noexcept { return &**this; }
+
+  /// JSON equality of the two values (nlohmann::json's ==).
+  friend bool operator==(const basic_json_value& a, const basic_json_value& b) noexcept {
+    return a.equals(b);
+  }
+  friend bool operator!=(const basic_json_value& a, const basic_json_value& b) noexcept {
+    return !a.equals(b);
+  }
+
+ private:
+  bool equals(const basic_json_value& o) const noexcept;
+  nlohmann::json* value_ = nullptr;  // nullptr: a JSON null
+};
+using json_value = basic_json_value<>;
 
 /// One entry of an index's `weight_map`: a tensor name and the index of its shard's file name.
 struct index_entry {
@@ -5064,7 +5531,8 @@ struct index_entry {
 /// A parsed `model.safetensors.index.json`.
 struct shard_index {
   /// The `metadata` object with every key (any JSON values); null when absent or `null`.
-  nlohmann::json metadata;
+  /// `*metadata` is the nlohmann::json (json_value).
+  json_value metadata;
   /// The distinct shard file names, sorted by bytes; each a plain file name (validated).
   std::vector<std::string> shards;
   /// The `weight_map`, sorted by tensor name bytes.
@@ -5072,22 +5540,9 @@ struct shard_index {
 
   /// `metadata.total_size` when it is a non-negative integer; nullopt otherwise (informational).
   template <class = void>
-  std::optional<std::uint64_t> total_size() const noexcept {
-    const auto* object = metadata.get_ptr<const nlohmann::json::object_t*>();
-    if (object == nullptr) return std::nullopt;
-    const auto it = object->find("total_size");
-    if (it == object->end()) return std::nullopt;
-    if (const auto* u = it->second.get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
-    return std::nullopt;
-  }
+  std::optional<std::uint64_t> total_size() const noexcept;
   /// The shard (position in `shards`) of the tensor `name`, or nullopt. O(log n).
-  std::optional<std::size_t> find(std::string_view name) const noexcept {
-    const auto it = std::lower_bound(
-        weight_map.begin(), weight_map.end(), name,
-        [](const index_entry& e, std::string_view n) { return std::string_view(e.name) < n; });
-    if (it == weight_map.end() || it->name != name) return std::nullopt;
-    return it->shard;
-  }
+  SAFETENSORS_FUNC std::optional<std::size_t> find(std::string_view name) const noexcept;
 };
 
 namespace detail {
@@ -5097,7 +5552,91 @@ inline constexpr std::size_t index_max_depth = 127;
 /// Why `name` is not a plain file name that stays inside the index's directory, or nullopt.
 /// Rejected: empty, "." and "..", '/', '\\', ':' (drive and stream designators on Windows),
 /// control characters (NUL included), Windows device names (CON, NUL, COM1, ...).
-inline std::optional<std::string> shard_name_problem(std::string_view name) {
+SAFETENSORS_FUNC std::optional<std::string> shard_name_problem(std::string_view name);
+}  // namespace detail
+
+/// Parses an index (`{"metadata": {...}, "weight_map": {tensor: shard file}}`) held in memory.
+/// Errors: InvalidHeaderDeserialization (JSON syntax, a BOM or NUL byte, nesting deeper than
+/// 127, no `weight_map` object, a shard name that is not a string or not a plain file name of
+/// the index's directory, `metadata` neither an object nor null), DuplicateKey (a key twice in
+/// any object, `weight_map` included). Other top-level keys are ignored.
+template <class = void>
+result<shard_index> parse_index(std::string_view json);
+
+/// The index as `transformers` writes it: `json.dumps(index, indent=2, sort_keys=True) + "\n"`
+/// (ASCII only: other characters as \uXXXX). `metadata` is omitted when null. InvalidArgument
+/// for a string that is not UTF-8 or a shard position out of range.
+template <class = void>
+result<std::string> format_index(const shard_index& index);
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+template <class T>
+basic_json_value<T>::basic_json_value(const nlohmann::json& v) : value_(new nlohmann::json(v)) {}
+template <class T>
+basic_json_value<T>::basic_json_value(nlohmann::json&& v)
+    : value_(new nlohmann::json(std::move(v))) {}
+template <class T>
+basic_json_value<T>::basic_json_value(const basic_json_value& o)
+    : value_(o.value_ != nullptr ? new nlohmann::json(*o.value_) : nullptr) {}
+template <class T>
+basic_json_value<T>& basic_json_value<T>::operator=(const basic_json_value& o) {
+  if (this != &o) *this = basic_json_value(o);
+  return *this;
+}
+template <class T>
+basic_json_value<T>& basic_json_value<T>::operator=(basic_json_value&& o) noexcept {
+  if (this != &o) {
+    delete value_;
+    value_ = std::exchange(o.value_, nullptr);
+  }
+  return *this;
+}
+template <class T>
+basic_json_value<T>::~basic_json_value() {
+  delete value_;
+}
+template <class T>
+nlohmann::json& basic_json_value<T>::operator*() {
+  if (value_ == nullptr) value_ = new nlohmann::json();
+  return *value_;
+}
+template <class T>
+const nlohmann::json& basic_json_value<T>::operator*() const noexcept {
+  static const nlohmann::json null;
+  return value_ != nullptr ? *value_ : null;
+}
+template <class T>
+bool basic_json_value<T>::equals(const basic_json_value& o) const noexcept {
+  return **this == *o;
+}
+
+template <class>
+std::optional<std::uint64_t> shard_index::total_size() const noexcept {
+  const auto* object = metadata->get_ptr<const nlohmann::json::object_t*>();
+  if (object == nullptr) return std::nullopt;
+  const auto it = object->find("total_size");
+  if (it == object->end()) return std::nullopt;
+  if (const auto* u = it->second.get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
+  return std::nullopt;
+}
+
+SAFETENSORS_FUNC std::optional<std::size_t> shard_index::find(
+    std::string_view name) const noexcept {
+  const auto it = std::lower_bound(
+      weight_map.begin(), weight_map.end(), name,
+      [](const index_entry& e, std::string_view n) { return std::string_view(e.name) < n; });
+  if (it == weight_map.end() || it->name != name) return std::nullopt;
+  return it->shard;
+}
+
+namespace detail {
+SAFETENSORS_FUNC std::optional<std::string> shard_name_problem(std::string_view name) {
   if (name.empty()) return std::string("is empty");
   if (name == "." || name == "..") return std::string("names a directory, not a file");
   for (const char ch : name) {
@@ -5293,7 +5832,7 @@ class index_sax {
 /// Appends `s` as a JSON string the way Python's json.dumps(ensure_ascii=True) writes it:
 /// `\"` `\\` `\b\f\n\r\t`, other bytes below 0x20 and 0x7f and every non-ASCII character as
 /// lowercase `\uXXXX` (surrogate pairs above U+FFFF). False when `s` is not valid UTF-8.
-inline bool append_python_string(std::string& out, std::string_view s) {
+SAFETENSORS_FUNC bool append_python_string(std::string& out, std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
   if (utf8_error_offset(p, n) != n) return false;
@@ -5344,7 +5883,7 @@ inline bool append_python_string(std::string& out, std::string_view s) {
 /// A double as Python's repr() writes it: the shortest digits that read back as the same
 /// double (the closest such when there are several), fixed notation for exponents -4 to 15,
 /// else `1e+16` style; NaN and infinities as Python's json writes them.
-inline std::string python_float(double v) {
+SAFETENSORS_FUNC std::string python_float(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v < 0 ? "-Infinity" : "Infinity";
   char buf[64];
@@ -5468,12 +6007,7 @@ result<void> append_python_json(std::string& out, const nlohmann::json& j, std::
 }
 }  // namespace detail
 
-/// Parses an index (`{"metadata": {...}, "weight_map": {tensor: shard file}}`) held in memory.
-/// Errors: InvalidHeaderDeserialization (JSON syntax, a BOM or NUL byte, nesting deeper than
-/// 127, no `weight_map` object, a shard name that is not a string or not a plain file name of
-/// the index's directory, `metadata` neither an object nor null), DuplicateKey (a key twice in
-/// any object, `weight_map` included). Other top-level keys are ignored.
-template <class = void>
+template <class>
 result<shard_index> parse_index(std::string_view json) {
   using detail::quote;
   const auto* bytes = reinterpret_cast<const unsigned char*>(json.data());
@@ -5542,16 +6076,13 @@ result<shard_index> parse_index(std::string_view json) {
   return out;
 }
 
-/// The index as `transformers` writes it: `json.dumps(index, indent=2, sort_keys=True) + "\n"`
-/// (ASCII only: other characters as \uXXXX). `metadata` is omitted when null. InvalidArgument
-/// for a string that is not UTF-8 or a shard position out of range.
-template <class = void>
+template <class>
 result<std::string> format_index(const shard_index& index) {
   std::string out = "{";
   bool first = true;
-  if (!index.metadata.is_null()) {
+  if (!index.metadata->is_null()) {
     out += "\n  \"metadata\": ";
-    if (auto r = detail::append_python_json(out, index.metadata, 1); !r) return r.error();
+    if (auto r = detail::append_python_json(out, *index.metadata, 1); !r) return r.error();
     first = false;
   }
   if (!first) out += ',';
@@ -5585,12 +6116,25 @@ result<std::string> format_index(const shard_index& index) {
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 9 of 12: sharded checkpoints. checkpoint reads a model in one file
-// or in shards with an index as one table (shards opened lazily, verify, merge); shard_layout,
-// save_sharded and sharded_stream_writer write one, shards first and the index last
-// (docs/index.md#write-order). `template <class = void>` marks what is compiled only when
-// used (docs/design.md#compile-cost).
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template class basic_json_value<void>;
+template std::optional<std::uint64_t> shard_index::total_size<void>() const noexcept;
+template result<shard_index> parse_index<void>(std::string_view);
+template result<std::string> format_index<void>(const shard_index&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
+
+// safetensors for C++, part 10 of 14: reading sharded checkpoints. checkpoint reads a model in one
+// file or in shards with an index as one table (shards opened lazily, verify, merge);
+// sharded_writer.hpp writes one. `template <class = void>` marks what is compiled only when used
+// (docs/design.md#compile-cost); the definitions are under SAFETENSORS_DEFINITIONS
+// (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 
@@ -5644,6 +6188,11 @@ struct verify_options {
 };
 
 namespace detail {
+/// verify()'s check of the index's `metadata.total_size`: a non-negative integer, equal to the
+/// listed tensors' bytes (report.tensor_bytes) when `complete`. Problems go to report.problems.
+template <class = void>
+void check_total_size(const shard_index& index, bool complete, verify_report& report);
+
 template <class = void>
 struct shard_slot {
   std::string name;  // as in the index
@@ -5698,24 +6247,7 @@ struct shard_slot {
 /// five ASCII digits each, with 1 <= NNNNN <= MMMMM.
 template <class = void>
 bool is_layout_shard_name(const std::filesystem::path::string_type& name,
-                          const std::filesystem::path::string_type& prefix) {
-  using char_type = std::filesystem::path::value_type;
-  constexpr std::string_view tail = "-#####-of-#####.safetensors";
-  if (name.size() != prefix.size() + tail.size()) return false;
-  if (name.compare(0, prefix.size(), prefix) != 0) return false;
-  std::uint32_t number[2] = {0, 0};  // NNNNN at tail[1..5], MMMMM at tail[10..14]
-  for (std::size_t i = 0; i < tail.size(); ++i) {
-    const char_type c = name[prefix.size() + i];
-    if (tail[i] != '#') {
-      if (c != static_cast<char_type>(tail[i])) return false;
-      continue;
-    }
-    if (c < '0' || c > '9') return false;
-    std::uint32_t& n = number[i < 6 ? 0 : 1];
-    n = n * 10 + static_cast<std::uint32_t>(c - '0');
-  }
-  return number[0] >= 1 && number[0] <= number[1];
-}
+                          const std::filesystem::path::string_type& prefix);
 }  // namespace detail
 
 template <class>
@@ -5789,49 +6321,7 @@ class basic_checkpoint {
   /// A checkpoint over a parsed index whose shard names are relative to `directory` (the names
   /// are checked as parse_index does; the weight_map is sorted; a name twice is DuplicateKey).
   static result<basic_checkpoint> open(shard_index index, const std::filesystem::path& directory,
-                                       const checkpoint_options& options = {}) {
-    if (options.open_shard && options.access == shard_access::mapped) {
-      return error(errc::invalid_argument,
-                   "checkpoint_options::open_shard needs shard_access::reader");
-    }
-    basic_checkpoint c;
-    c.options_ = options;
-    c.directory_ = directory;
-    c.sharded_ = true;
-    for (const std::string& name : index.shards) {
-      if (auto why = detail::shard_name_problem(name)) {
-        return error(errc::invalid_header_deserialization,
-                     "the shard name " + detail::quote(name) + " " + *why);
-      }
-      auto file = detail::to_fs_path(name);
-      if (!file) return file.error();
-      auto slot = std::make_unique<detail::shard_slot<>>();
-      slot->name = name;
-      slot->path = directory / *file;
-      c.slots_.push_back(std::move(slot));
-    }
-    for (const index_entry& e : index.weight_map) {
-      if (e.shard >= c.slots_.size()) {
-        return error(errc::invalid_argument,
-                     "checkpoint::open: tensor " + detail::quote(e.name) + " has no shard");
-      }
-    }
-    auto& map = index.weight_map;  // parse_index sorts it; an index built by hand may not be
-    if (!std::is_sorted(map.begin(), map.end(), [](const index_entry& a, const index_entry& b) {
-          return a.name < b.name;
-        })) {
-      std::stable_sort(map.begin(), map.end(),
-                       [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
-    }
-    for (std::size_t i = 1; i < map.size(); ++i) {
-      if (map[i].name == map[i - 1].name) {
-        return error(errc::duplicate_key,
-                     "the weight_map lists tensor " + detail::quote(map[i].name) + " twice");
-      }
-    }
-    c.index_ = std::move(index);
-    return c;
-  }
+                                       const checkpoint_options& options = {});
 
   /// True when opened from an index (false for a single file).
   bool sharded() const noexcept { return sharded_; }
@@ -5850,102 +6340,34 @@ class basic_checkpoint {
   /// The file name of shard `i` (unchecked).
   const std::string& shard_name(std::size_t i) const noexcept { return slots_[i]->name; }
   /// The shard of tensor `name` per the index, or nullopt.
-  std::optional<std::size_t> shard_of(std::string_view name) const noexcept {
-    return index_.find(name);
-  }
+  std::optional<std::size_t> shard_of(std::string_view name) const noexcept;
   /// True when the index lists `name` (no shard is opened).
   bool contains(std::string_view name) const noexcept { return index_.find(name).has_value(); }
 
   /// Shard `i`, opened (and fully validated) on first use: IoError, a parse error, or
   /// InvalidArgument for `i` out of range.
-  result<shard_view> shard(std::size_t i) const {
-    if (i >= slots_.size()) {
-      return error(errc::invalid_argument, "shard " + detail::num(i) + " of " +
-                                               detail::num(slots_.size()) + " does not exist");
-    }
-    detail::shard_slot<>& s = *slots_[i];
-    // Double-checked: std::mutex needs no -pthread on older glibc, unlike std::call_once.
-    if (!s.ready.load(std::memory_order_acquire)) {
-      std::lock_guard<std::mutex> lock(s.opening);
-      if (!s.ready.load(std::memory_order_relaxed)) {
-        s.open(options_);
-        s.ready.store(true, std::memory_order_release);
-      }
-    }
-    if (s.failure) return *s.failure;
-    return shard_view(&s);
-  }
+  result<shard_view> shard(std::size_t i) const;
 
   /// The table entry of tensor `name` (opens its shard). TensorNotFound when the index does not
   /// list it or its shard does not hold it; the shard's error when it cannot be opened.
-  result<tensor_info> at(std::string_view name) const {
-    auto s = locate(name);
-    if (!s) return s.error();
-    return s->second;
-  }
+  result<tensor_info> at(std::string_view name) const;
   /// The table entry of tensor `name` (opens its shard), or nullopt when at() fails: use at() to
   /// learn why (a shard that cannot be opened is reported there).
-  std::optional<tensor_info> find(std::string_view name) const {
-    auto s = locate(name);
-    if (!s) return std::nullopt;
-    return s->second;
-  }
+  std::optional<tensor_info> find(std::string_view name) const;
   /// Every tensor the index lists, in the order of the bytes: shard by shard in the order of
   /// index().shards, each shard's in offset order (for a single file, its tensors() order).
   /// Opens every shard: a shard's error when one cannot be opened, TensorNotFound for a listed
   /// tensor its shard does not hold; a tensor a shard holds but the index does not list is left
   /// out. The entries live as long as the checkpoint. Without opening a shard, a checkpoint
   /// knows each tensor's name and shard only: entries() (name order), contains(), shard_of().
-  result<std::vector<tensor_info>> tensors() const {
-    std::vector<tensor_info> out;
-    out.reserve(index_.weight_map.size());
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      auto s = shard(i);
-      if (!s) return s.error();
-      for (const tensor_info t : s->header().tensors()) {
-        if (index_.find(t.name()) == std::optional<std::size_t>(i)) out.push_back(t);
-      }
-    }
-    if (out.size() != index_.weight_map.size()) {  // a listed tensor is missing: locate names it
-      for (const index_entry& e : index_.weight_map) {
-        if (auto s = locate(e.name); !s) return s.error();
-      }
-    }
-    return out;
-  }
+  result<std::vector<tensor_info>> tensors() const;
   /// A zero-copy view of tensor `name` (shard_access::mapped; InvalidArgument with reader).
-  result<tensor_view> tensor(std::string_view name) const {
-    auto s = locate(name);
-    if (!s) return s.error();
-    const mapped_file* m = s->first.mapped();
-    if (m == nullptr) {
-      return error(errc::invalid_argument,
-                   "tensor(): the checkpoint reads its shards with shard_access::reader; use "
-                   "read_into or read");
-    }
-    return m->tensor(s->second);
-  }
+  result<tensor_view> tensor(std::string_view name) const;
   /// Copies the bytes of tensor `name` into `dst` (at least its byte size), in either mode.
-  result<void> read_into(std::string_view name, span<std::byte> dst) const {
-    auto s = locate(name);
-    if (!s) return s.error();
-    return s->first.read_into(s->second, dst);
-  }
+  result<void> read_into(std::string_view name, span<std::byte> dst) const;
   /// The bytes of tensor `name` in a new vector (with shard_access::reader, grown as they
   /// arrive: source_reader::read). OutOfMemory when the vector cannot be had.
-  result<std::vector<std::byte>> read(std::string_view name) const {
-    auto s = locate(name);
-    if (!s) return s.error();
-    if (const source_reader* r = s->first.reader()) return r->read(s->second);
-    auto size = detail::to_size_t(s->second.byte_size(), "a tensor");
-    if (!size) return size.error();
-    std::vector<std::byte> out;
-    if (!detail::try_resize(out, *size)) {
-      return detail::out_of_memory("read: " + detail::tensor_name(name), *size);
-    }
-    if (auto r = s->first.read_into(s->second, span<std::byte>(out)); !r) return r.error();
-    return out;
-  }
+  result<std::vector<std::byte>> read(std::string_view name) const;
 
   /// Opens every shard and checks the checkpoint against its index, reporting every problem:
   /// a shard that cannot be opened (IoError) or is invalid (its error), a listed tensor its
@@ -5953,271 +6375,30 @@ class basic_checkpoint {
   /// shard the index does not list (TensorNotFound; see verify_options), and `total_size`
   /// (when present) that is not an integer or not the sum of the listed tensors' byte sizes
   /// (InvalidHeaderDeserialization).
-  verify_report verify(const verify_options& options = {}) const {
-    using detail::quote;
-    verify_report report;
-    std::vector<const safetensors::header*> headers(slots_.size(), nullptr);
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      auto s = shard(i);
-      if (!s) {
-        report.problems.push_back(error(
-            s.error().code(), "shard " + quote(slots_[i]->name) + ": " + s.error().message()));
-        continue;
-      }
-      headers[i] = &s->header();
-      ++report.shards_opened;
-    }
-    // Where each tensor name first appears, across shards in name order.
-    std::unordered_map<std::string_view, std::size_t> holder;
-    for (std::size_t i = 0; i < headers.size(); ++i) {
-      if (headers[i] == nullptr) continue;
-      for (const tensor_info t : headers[i]->tensors_by_name()) {
-        const auto [it, inserted] = holder.emplace(t.name(), i);
-        if (!inserted) {
-          report.problems.push_back(
-              error(errc::duplicate_key, "tensor " + quote(t.name()) + " is in shards " +
-                                             quote(slots_[it->second]->name) + " and " +
-                                             quote(slots_[i]->name)));
-        }
-      }
-    }
-    bool complete = true;
-    for (const index_entry& e : index_.weight_map) {
-      const safetensors::header* h = headers[e.shard];
-      if (h == nullptr) {
-        complete = false;
-        continue;
-      }
-      if (auto t = h->find(e.name)) {
-        ++report.tensor_count;
-        report.tensor_bytes += t->byte_size();  // each <= a shard's size: no overflow in practice
-      } else {
-        complete = false;
-        std::string elsewhere;
-        if (const auto it = holder.find(e.name); it != holder.end()) {
-          elsewhere = " (it is in shard " + quote(slots_[it->second]->name) + ")";
-        }
-        report.problems.push_back(
-            error(errc::tensor_not_found, "tensor " + quote(e.name) + " is listed in shard " +
-                                              quote(slots_[e.shard]->name) +
-                                              ", which does not hold it" + elsewhere));
-      }
-    }
-    if (!options.allow_unlisted_tensors) {
-      for (std::size_t i = 0; i < headers.size(); ++i) {
-        if (headers[i] == nullptr) continue;
-        for (const tensor_info t : headers[i]->tensors_by_name()) {
-          if (!index_.find(t.name())) {
-            report.problems.push_back(error(
-                errc::tensor_not_found, "shard " + quote(slots_[i]->name) + " holds tensor " +
-                                            quote(t.name()) + ", which the index does not list"));
-          }
-        }
-      }
-    }
-    if (sharded_ && index_.metadata.is_object()) {
-      const auto it = index_.metadata.find("total_size");
-      if (it != index_.metadata.end()) {
-        const auto total = index_.total_size();
-        if (!total) {
-          report.problems.push_back(error(errc::invalid_header_deserialization,
-                                          std::string("metadata.total_size is a JSON ") +
-                                              it->type_name() + ", not a non-negative integer"));
-        } else if (complete && *total != report.tensor_bytes) {
-          report.problems.push_back(error(errc::invalid_header_deserialization,
-                                          "metadata.total_size is " + detail::num(*total) +
-                                              ", but the listed tensors hold " +
-                                              detail::num(report.tensor_bytes) + " bytes"));
-        }
-      }
-    }
-    return report;
-  }
+  verify_report verify(const verify_options& options = {}) const;
 
   /// Every listed tensor as a tensor_spec for the writer, in name order: bytes referenced in the
   /// mapping (mapped) or a producer reading the shard (reader). Valid while the checkpoint lives.
-  result<std::vector<tensor_spec>> specs() const {
-    std::vector<tensor_spec> out;
-    out.reserve(index_.weight_map.size());
-    for (const index_entry& e : index_.weight_map) {
-      auto s = locate(e.name);
-      if (!s) return s.error();
-      const tensor_info& t = s->second;
-      tensor_spec spec;
-      spec.name = e.name;
-      spec.dtype = t.dtype();
-      spec.shape.assign(t.shape().begin(), t.shape().end());
-      if (const mapped_file* m = s->first.mapped()) {
-        spec.bytes = m->tensor(t).bytes();
-      } else if (const source_reader* r = s->first.reader()) {
-        const random_access_source* src = &r->source();
-        const std::uint64_t base = r->header().data_offset() + t.offsets().begin;
-        spec.producer = [src, base](std::uint64_t offset, span<std::byte> dst) -> result<void> {
-          return src->read_at(base + offset, dst.data(), dst.size());
-        };
-      }
-      out.push_back(std::move(spec));
-    }
-    return out;
-  }
+  result<std::vector<tensor_spec>> specs() const;
 
   /// The shards' `__metadata__` merged (shards in name order; the first value of a key wins);
   /// nullopt when no shard has metadata. Opens every shard.
-  result<std::optional<metadata_map>> merged_metadata() const {
-    std::optional<metadata_map> out;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      auto s = shard(i);
-      if (!s) return s.error();
-      const auto& md = s->header().metadata();
-      if (!md) continue;
-      if (!out) out.emplace();
-      for (const auto& kv : *md) out->insert(kv);
-    }
-    return out;
-  }
+  result<std::optional<metadata_map>> merged_metadata() const;
 
  private:
   static result<basic_checkpoint> open_path(const std::filesystem::path& p,
-                                            const checkpoint_options& options) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(p, ec)) return open_directory(p, options);
-    if (p.extension() == ".json") return open_index_file(p, options);
-    return open_single(p, options);
-  }
+                                            const checkpoint_options& options);
 
   static result<basic_checkpoint> open_directory(const std::filesystem::path& dir,
-                                                 const checkpoint_options& options) {
-    namespace fs = std::filesystem;
-    if (auto why = detail::shard_name_problem(options.prefix)) {
-      return error(errc::invalid_argument,
-                   "checkpoint_options::prefix " + detail::quote(options.prefix) + " " + *why);
-    }
-    auto index_name = detail::to_fs_path(options.prefix + ".safetensors.index.json");
-    if (!index_name) return index_name.error();
-    auto single_name = detail::to_fs_path(options.prefix + ".safetensors");
-    if (!single_name) return single_name.error();
-    std::error_code ec;
-    if (fs::is_regular_file(dir / *index_name, ec))
-      return open_index_file(dir / *index_name, options);
-    if (fs::is_regular_file(dir / *single_name, ec))
-      return open_single(dir / *single_name, options);
-    std::vector<fs::path> indexes;
-    std::vector<fs::path> files;
-    fs::directory_iterator it(dir, ec);
-    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-      const std::string name = detail::display_path(it->path().filename());
-      auto ends_with = [&name](std::string_view suffix) {
-        return name.size() > suffix.size() &&
-               name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-      };
-      std::error_code fec;
-      if (!fs::is_regular_file(it->path(), fec)) continue;
-      if (ends_with(".safetensors.index.json")) indexes.push_back(it->path());
-      if (ends_with(".safetensors")) files.push_back(it->path());
-    }
-    const std::string shown = detail::display_path(dir);
-    if (ec) {
-      return error(errc::io_error, "cannot list " + detail::quote(shown) + ": " + ec.message());
-    }
-    if (indexes.size() == 1) return open_index_file(indexes.front(), options);
-    if (indexes.empty() && files.size() == 1) {
-      // One shard of several, its index and the other shards missing, is not a checkpoint.
-      const auto name = files.front().filename().native();
-      constexpr std::size_t tail = std::string_view("-#####-of-#####.safetensors").size();
-      if (name.size() > tail &&
-          detail::is_layout_shard_name(name, name.substr(0, name.size() - tail))) {
-        bool several = false;  // MMMMM, the 5 digits before ".safetensors", is not 00001
-        for (std::size_t i = name.size() - 17; i < name.size() - 12; ++i)
-          several = several || name[i] != (i + 13 == name.size() ? '1' : '0');
-        if (several) {
-          return error(errc::io_error,
-                       "the directory " + detail::quote(shown) + " holds only " +
-                           detail::quote(detail::display_path(files.front().filename())) +
-                           ", one shard of several, and no index: the index and the other "
-                           "shards are missing");
-        }
-      }
-      return open_single(files.front(), options);
-    }
-    if (indexes.size() > 1 || files.size() > 1) {
-      return error(errc::invalid_argument,
-                   "the directory " + detail::quote(shown) + " holds several " +
-                       (indexes.size() > 1 ? "indexes" : "safetensors files") + " and no " +
-                       detail::quote(options.prefix + ".safetensors.index.json") + " or " +
-                       detail::quote(options.prefix + ".safetensors") +
-                       "; name the file, or set checkpoint_options::prefix");
-    }
-    return error(errc::io_error, "the directory " + detail::quote(shown) + " holds no " +
-                                     detail::quote(options.prefix + ".safetensors.index.json") +
-                                     " and no safetensors file");
-  }
+                                                 const checkpoint_options& options);
 
   static result<basic_checkpoint> open_index_file(const std::filesystem::path& p,
-                                                  const checkpoint_options& options) {
-    const std::string shown = detail::display_path(p);
-    auto source = file_source::open(p);
-    if (!source) return source.error();
-    const std::uint64_t size = (*source)->byte_size();
-    if (size > options.max_index_size) {
-      return error(errc::header_too_large, detail::quote(shown) + ": the index has " +
-                                               detail::num(size) + " bytes, above the limit of " +
-                                               detail::num(options.max_index_size) +
-                                               " (checkpoint_options::max_index_size)");
-    }
-    auto length = detail::to_size_t(size, "an index");
-    if (!length) return length.error();
-    std::string text;
-    if (!detail::try_resize(text, *length))
-      return detail::out_of_memory(detail::quote(shown), size);
-    if (size != 0) {
-      if (auto r = (*source)->read_at(0, text.data(), text.size()); !r) return r.error();
-    }
-    auto index = parse_index(text);
-    if (!index) {
-      return error(index.error().code(), detail::quote(shown) + ": " + index.error().message());
-    }
-    auto c = open(std::move(*index), p.parent_path(), options);
-    if (!c) return c.error();
-    c->index_path_ = p;
-    return c;
-  }
+                                                  const checkpoint_options& options);
 
   static result<basic_checkpoint> open_single(const std::filesystem::path& p,
-                                              const checkpoint_options& options) {
-    basic_checkpoint c;
-    c.options_ = options;
-    c.directory_ = p.parent_path();
-    auto slot = std::make_unique<detail::shard_slot<>>();
-    slot->name = detail::display_path(p.filename());
-    slot->path = p;
-    c.slots_.push_back(std::move(slot));
-    c.index_.shards.push_back(c.slots_.front()->name);
-    auto s = c.shard(0);
-    if (!s) return s.error();
-    const safetensors::header& h = s->header();
-    c.index_.weight_map.reserve(h.size());
-    for (const tensor_info t : h.tensors_by_name()) {
-      c.index_.weight_map.push_back(index_entry{std::string(t.name()), 0});
-    }
-    return c;
-  }
+                                              const checkpoint_options& options);
 
-  result<std::pair<shard_view, tensor_info>> locate(std::string_view name) const {
-    const auto i = index_.find(name);
-    if (!i) {
-      return error(errc::tensor_not_found,
-                   "the checkpoint has no tensor named " + detail::quote(name));
-    }
-    auto s = shard(*i);
-    if (!s) return s.error();
-    auto t = s->header().find(name);
-    if (!t) {
-      return error(errc::tensor_not_found,
-                   "tensor " + detail::quote(name) + " is listed in shard " +
-                       detail::quote(slots_[*i]->name) + ", which does not hold it");
-    }
-    return std::pair<shard_view, tensor_info>(*s, *t);
-  }
+  result<std::pair<shard_view, tensor_info>> locate(std::string_view name) const;
 
   checkpoint_options options_;
   std::filesystem::path directory_;
@@ -6248,6 +6429,474 @@ result<void> merge_checkpoint(const checkpoint& ckpt, const P& path,
   return save_file(path, *specs, *md, options);
 }
 
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+namespace detail {
+template <class>
+bool is_layout_shard_name(const std::filesystem::path::string_type& name,
+                          const std::filesystem::path::string_type& prefix) {
+  using char_type = std::filesystem::path::value_type;
+  constexpr std::string_view tail = "-#####-of-#####.safetensors";
+  if (name.size() != prefix.size() + tail.size()) return false;
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  std::uint32_t number[2] = {0, 0};  // NNNNN at tail[1..5], MMMMM at tail[10..14]
+  for (std::size_t i = 0; i < tail.size(); ++i) {
+    const char_type c = name[prefix.size() + i];
+    if (tail[i] != '#') {
+      if (c != static_cast<char_type>(tail[i])) return false;
+      continue;
+    }
+    if (c < '0' || c > '9') return false;
+    std::uint32_t& n = number[i < 6 ? 0 : 1];
+    n = n * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return number[0] >= 1 && number[0] <= number[1];
+}
+}  // namespace detail
+
+template <class T>
+auto basic_checkpoint<T>::open(shard_index index, const std::filesystem::path& directory,
+                               const checkpoint_options& options) -> result<basic_checkpoint> {
+  if (options.open_shard && options.access == shard_access::mapped) {
+    return error(errc::invalid_argument,
+                 "checkpoint_options::open_shard needs shard_access::reader");
+  }
+  basic_checkpoint c;
+  c.options_ = options;
+  c.directory_ = directory;
+  c.sharded_ = true;
+  for (const std::string& name : index.shards) {
+    if (auto why = detail::shard_name_problem(name)) {
+      return error(errc::invalid_header_deserialization,
+                   "the shard name " + detail::quote(name) + " " + *why);
+    }
+    auto file = detail::to_fs_path(name);
+    if (!file) return file.error();
+    auto slot = std::make_unique<detail::shard_slot<>>();
+    slot->name = name;
+    slot->path = directory / *file;
+    c.slots_.push_back(std::move(slot));
+  }
+  for (const index_entry& e : index.weight_map) {
+    if (e.shard >= c.slots_.size()) {
+      return error(errc::invalid_argument,
+                   "checkpoint::open: tensor " + detail::quote(e.name) + " has no shard");
+    }
+  }
+  auto& map = index.weight_map;  // parse_index sorts it; an index built by hand may not be
+  if (!std::is_sorted(map.begin(), map.end(),
+                      [](const index_entry& a, const index_entry& b) { return a.name < b.name; })) {
+    std::stable_sort(map.begin(), map.end(),
+                     [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
+  }
+  for (std::size_t i = 1; i < map.size(); ++i) {
+    if (map[i].name == map[i - 1].name) {
+      return error(errc::duplicate_key,
+                   "the weight_map lists tensor " + detail::quote(map[i].name) + " twice");
+    }
+  }
+  c.index_ = std::move(index);
+  return c;
+}
+
+template <class T>
+auto basic_checkpoint<T>::shard_of(std::string_view name) const noexcept
+    -> std::optional<std::size_t> {
+  return index_.find(name);
+}
+
+template <class T>
+auto basic_checkpoint<T>::shard(std::size_t i) const -> result<shard_view> {
+  if (i >= slots_.size()) {
+    return error(errc::invalid_argument, "shard " + detail::num(i) + " of " +
+                                             detail::num(slots_.size()) + " does not exist");
+  }
+  detail::shard_slot<>& s = *slots_[i];
+  // Double-checked: std::mutex needs no -pthread on older glibc, unlike std::call_once.
+  if (!s.ready.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(s.opening);
+    if (!s.ready.load(std::memory_order_relaxed)) {
+      s.open(options_);
+      s.ready.store(true, std::memory_order_release);
+    }
+  }
+  if (s.failure) return *s.failure;
+  return shard_view(&s);
+}
+
+template <class T>
+auto basic_checkpoint<T>::at(std::string_view name) const -> result<tensor_info> {
+  auto s = locate(name);
+  if (!s) return s.error();
+  return s->second;
+}
+
+template <class T>
+auto basic_checkpoint<T>::find(std::string_view name) const -> std::optional<tensor_info> {
+  auto s = locate(name);
+  if (!s) return std::nullopt;
+  return s->second;
+}
+
+template <class T>
+auto basic_checkpoint<T>::tensors() const -> result<std::vector<tensor_info>> {
+  std::vector<tensor_info> out;
+  out.reserve(index_.weight_map.size());
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    auto s = shard(i);
+    if (!s) return s.error();
+    for (const tensor_info t : s->header().tensors()) {
+      if (index_.find(t.name()) == std::optional<std::size_t>(i)) out.push_back(t);
+    }
+  }
+  if (out.size() != index_.weight_map.size()) {  // a listed tensor is missing: locate names it
+    for (const index_entry& e : index_.weight_map) {
+      if (auto s = locate(e.name); !s) return s.error();
+    }
+  }
+  return out;
+}
+
+template <class T>
+auto basic_checkpoint<T>::tensor(std::string_view name) const -> result<tensor_view> {
+  auto s = locate(name);
+  if (!s) return s.error();
+  const mapped_file* m = s->first.mapped();
+  if (m == nullptr) {
+    return error(errc::invalid_argument,
+                 "tensor(): the checkpoint reads its shards with shard_access::reader; use "
+                 "read_into or read");
+  }
+  return m->tensor(s->second);
+}
+
+template <class T>
+auto basic_checkpoint<T>::read_into(std::string_view name, span<std::byte> dst) const
+    -> result<void> {
+  auto s = locate(name);
+  if (!s) return s.error();
+  return s->first.read_into(s->second, dst);
+}
+
+template <class T>
+auto basic_checkpoint<T>::read(std::string_view name) const -> result<std::vector<std::byte>> {
+  auto s = locate(name);
+  if (!s) return s.error();
+  if (const source_reader* r = s->first.reader()) return r->read(s->second);
+  auto size = detail::to_size_t(s->second.byte_size(), "a tensor");
+  if (!size) return size.error();
+  std::vector<std::byte> out;
+  if (!detail::try_resize(out, *size)) {
+    return detail::out_of_memory("read: " + detail::tensor_name(name), *size);
+  }
+  if (auto r = s->first.read_into(s->second, span<std::byte>(out)); !r) return r.error();
+  return out;
+}
+
+template <class T>
+auto basic_checkpoint<T>::verify(const verify_options& options) const -> verify_report {
+  using detail::quote;
+  verify_report report;
+  std::vector<const safetensors::header*> headers(slots_.size(), nullptr);
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    auto s = shard(i);
+    if (!s) {
+      report.problems.push_back(
+          error(s.error().code(), "shard " + quote(slots_[i]->name) + ": " + s.error().message()));
+      continue;
+    }
+    headers[i] = &s->header();
+    ++report.shards_opened;
+  }
+  // Where each tensor name first appears, across shards in name order.
+  std::unordered_map<std::string_view, std::size_t> holder;
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    if (headers[i] == nullptr) continue;
+    for (const tensor_info t : headers[i]->tensors_by_name()) {
+      const auto [it, inserted] = holder.emplace(t.name(), i);
+      if (!inserted) {
+        report.problems.push_back(error(errc::duplicate_key, "tensor " + quote(t.name()) +
+                                                                 " is in shards " +
+                                                                 quote(slots_[it->second]->name) +
+                                                                 " and " + quote(slots_[i]->name)));
+      }
+    }
+  }
+  bool complete = true;
+  for (const index_entry& e : index_.weight_map) {
+    const safetensors::header* h = headers[e.shard];
+    if (h == nullptr) {
+      complete = false;
+      continue;
+    }
+    if (auto t = h->find(e.name)) {
+      ++report.tensor_count;
+      report.tensor_bytes += t->byte_size();  // each <= a shard's size: no overflow in practice
+    } else {
+      complete = false;
+      std::string elsewhere;
+      if (const auto it = holder.find(e.name); it != holder.end()) {
+        elsewhere = " (it is in shard " + quote(slots_[it->second]->name) + ")";
+      }
+      report.problems.push_back(
+          error(errc::tensor_not_found, "tensor " + quote(e.name) + " is listed in shard " +
+                                            quote(slots_[e.shard]->name) +
+                                            ", which does not hold it" + elsewhere));
+    }
+  }
+  if (!options.allow_unlisted_tensors) {
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+      if (headers[i] == nullptr) continue;
+      for (const tensor_info t : headers[i]->tensors_by_name()) {
+        if (!index_.find(t.name())) {
+          report.problems.push_back(error(errc::tensor_not_found,
+                                          "shard " + quote(slots_[i]->name) + " holds tensor " +
+                                              quote(t.name()) + ", which the index does not list"));
+        }
+      }
+    }
+  }
+  if (sharded_) detail::check_total_size(index_, complete, report);
+  return report;
+}
+
+template <class T>
+auto basic_checkpoint<T>::specs() const -> result<std::vector<tensor_spec>> {
+  std::vector<tensor_spec> out;
+  out.reserve(index_.weight_map.size());
+  for (const index_entry& e : index_.weight_map) {
+    auto s = locate(e.name);
+    if (!s) return s.error();
+    const tensor_info& t = s->second;
+    tensor_spec spec;
+    spec.name = e.name;
+    spec.dtype = t.dtype();
+    spec.shape.assign(t.shape().begin(), t.shape().end());
+    if (const mapped_file* m = s->first.mapped()) {
+      spec.bytes = m->tensor(t).bytes();
+    } else if (const source_reader* r = s->first.reader()) {
+      const random_access_source* src = &r->source();
+      const std::uint64_t base = r->header().data_offset() + t.offsets().begin;
+      spec.producer = [src, base](std::uint64_t offset, span<std::byte> dst) -> result<void> {
+        return src->read_at(base + offset, dst.data(), dst.size());
+      };
+    }
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+template <class T>
+auto basic_checkpoint<T>::merged_metadata() const -> result<std::optional<metadata_map>> {
+  std::optional<metadata_map> out;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    auto s = shard(i);
+    if (!s) return s.error();
+    const auto& md = s->header().metadata();
+    if (!md) continue;
+    if (!out) out.emplace();
+    for (const auto& kv : *md) out->insert(kv);
+  }
+  return out;
+}
+
+template <class T>
+auto basic_checkpoint<T>::open_path(const std::filesystem::path& p,
+                                    const checkpoint_options& options) -> result<basic_checkpoint> {
+  std::error_code ec;
+  if (std::filesystem::is_directory(p, ec)) return open_directory(p, options);
+  if (p.extension() == ".json") return open_index_file(p, options);
+  return open_single(p, options);
+}
+
+template <class T>
+auto basic_checkpoint<T>::open_directory(const std::filesystem::path& dir,
+                                         const checkpoint_options& options)
+    -> result<basic_checkpoint> {
+  namespace fs = std::filesystem;
+  if (auto why = detail::shard_name_problem(options.prefix)) {
+    return error(errc::invalid_argument,
+                 "checkpoint_options::prefix " + detail::quote(options.prefix) + " " + *why);
+  }
+  auto index_name = detail::to_fs_path(options.prefix + ".safetensors.index.json");
+  if (!index_name) return index_name.error();
+  auto single_name = detail::to_fs_path(options.prefix + ".safetensors");
+  if (!single_name) return single_name.error();
+  std::error_code ec;
+  if (fs::is_regular_file(dir / *index_name, ec))
+    return open_index_file(dir / *index_name, options);
+  if (fs::is_regular_file(dir / *single_name, ec)) return open_single(dir / *single_name, options);
+  std::vector<fs::path> indexes;
+  std::vector<fs::path> files;
+  fs::directory_iterator it(dir, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = detail::display_path(it->path().filename());
+    auto ends_with = [&name](std::string_view suffix) {
+      return name.size() > suffix.size() &&
+             name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    std::error_code fec;
+    if (!fs::is_regular_file(it->path(), fec)) continue;
+    if (ends_with(".safetensors.index.json")) indexes.push_back(it->path());
+    if (ends_with(".safetensors")) files.push_back(it->path());
+  }
+  const std::string shown = detail::display_path(dir);
+  if (ec) {
+    return error(errc::io_error, "cannot list " + detail::quote(shown) + ": " + ec.message());
+  }
+  if (indexes.size() == 1) return open_index_file(indexes.front(), options);
+  if (indexes.empty() && files.size() == 1) {
+    // One shard of several, its index and the other shards missing, is not a checkpoint.
+    const auto name = files.front().filename().native();
+    constexpr std::size_t tail = std::string_view("-#####-of-#####.safetensors").size();
+    if (name.size() > tail &&
+        detail::is_layout_shard_name(name, name.substr(0, name.size() - tail))) {
+      bool several = false;  // MMMMM, the 5 digits before ".safetensors", is not 00001
+      for (std::size_t i = name.size() - 17; i < name.size() - 12; ++i)
+        several = several || name[i] != (i + 13 == name.size() ? '1' : '0');
+      if (several) {
+        return error(errc::io_error,
+                     "the directory " + detail::quote(shown) + " holds only " +
+                         detail::quote(detail::display_path(files.front().filename())) +
+                         ", one shard of several, and no index: the index and the other "
+                         "shards are missing");
+      }
+    }
+    return open_single(files.front(), options);
+  }
+  if (indexes.size() > 1 || files.size() > 1) {
+    return error(errc::invalid_argument,
+                 "the directory " + detail::quote(shown) + " holds several " +
+                     (indexes.size() > 1 ? "indexes" : "safetensors files") + " and no " +
+                     detail::quote(options.prefix + ".safetensors.index.json") + " or " +
+                     detail::quote(options.prefix + ".safetensors") +
+                     "; name the file, or set checkpoint_options::prefix");
+  }
+  return error(errc::io_error, "the directory " + detail::quote(shown) + " holds no " +
+                                   detail::quote(options.prefix + ".safetensors.index.json") +
+                                   " and no safetensors file");
+}
+
+template <class T>
+auto basic_checkpoint<T>::open_index_file(const std::filesystem::path& p,
+                                          const checkpoint_options& options)
+    -> result<basic_checkpoint> {
+  const std::string shown = detail::display_path(p);
+  auto source = file_source::open(p);
+  if (!source) return source.error();
+  const std::uint64_t size = (*source)->byte_size();
+  if (size > options.max_index_size) {
+    return error(errc::header_too_large, detail::quote(shown) + ": the index has " +
+                                             detail::num(size) + " bytes, above the limit of " +
+                                             detail::num(options.max_index_size) +
+                                             " (checkpoint_options::max_index_size)");
+  }
+  auto length = detail::to_size_t(size, "an index");
+  if (!length) return length.error();
+  std::string text;
+  if (!detail::try_resize(text, *length)) return detail::out_of_memory(detail::quote(shown), size);
+  if (size != 0) {
+    if (auto r = (*source)->read_at(0, text.data(), text.size()); !r) return r.error();
+  }
+  auto index = parse_index(text);
+  if (!index) {
+    return error(index.error().code(), detail::quote(shown) + ": " + index.error().message());
+  }
+  auto c = open(std::move(*index), p.parent_path(), options);
+  if (!c) return c.error();
+  c->index_path_ = p;
+  return c;
+}
+
+template <class T>
+auto basic_checkpoint<T>::open_single(const std::filesystem::path& p,
+                                      const checkpoint_options& options)
+    -> result<basic_checkpoint> {
+  basic_checkpoint c;
+  c.options_ = options;
+  c.directory_ = p.parent_path();
+  auto slot = std::make_unique<detail::shard_slot<>>();
+  slot->name = detail::display_path(p.filename());
+  slot->path = p;
+  c.slots_.push_back(std::move(slot));
+  c.index_.shards.push_back(c.slots_.front()->name);
+  auto s = c.shard(0);
+  if (!s) return s.error();
+  const safetensors::header& h = s->header();
+  c.index_.weight_map.reserve(h.size());
+  for (const tensor_info t : h.tensors_by_name()) {
+    c.index_.weight_map.push_back(index_entry{std::string(t.name()), 0});
+  }
+  return c;
+}
+
+template <class T>
+auto basic_checkpoint<T>::locate(std::string_view name) const
+    -> result<std::pair<shard_view, tensor_info>> {
+  const auto i = index_.find(name);
+  if (!i) {
+    return error(errc::tensor_not_found,
+                 "the checkpoint has no tensor named " + detail::quote(name));
+  }
+  auto s = shard(*i);
+  if (!s) return s.error();
+  auto t = s->header().find(name);
+  if (!t) {
+    return error(errc::tensor_not_found, "tensor " + detail::quote(name) + " is listed in shard " +
+                                             detail::quote(slots_[*i]->name) +
+                                             ", which does not hold it");
+  }
+  return std::pair<shard_view, tensor_info>(*s, *t);
+}
+
+template <class>
+void detail::check_total_size(const shard_index& index, bool complete, verify_report& report) {
+  if (!index.metadata->is_object()) return;
+  const auto it = index.metadata->find("total_size");
+  if (it == index.metadata->end()) return;
+  const auto total = index.total_size();
+  if (!total) {
+    report.problems.push_back(error(errc::invalid_header_deserialization,
+                                    std::string("metadata.total_size is a JSON ") +
+                                        it->type_name() + ", not a non-negative integer"));
+  } else if (complete && *total != report.tensor_bytes) {
+    report.problems.push_back(
+        error(errc::invalid_header_deserialization, "metadata.total_size is " + num(*total) +
+                                                        ", but the listed tensors hold " +
+                                                        num(report.tensor_bytes) + " bytes"));
+  }
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template class basic_checkpoint<void>;
+template void detail::check_total_size<void>(const shard_index&, bool, verify_report&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
+
+// safetensors for C++, part 11 of 14: writing sharded checkpoints. shard_layout plans the shards
+// as the Hub tools do; save_sharded and sharded_stream_writer write them, shards first and the
+// index last (docs/index.md#write-order). `template <class = void>` marks what is compiled only
+// when used (docs/design.md#compile-cost); the definitions are under SAFETENSORS_DEFINITIONS
+// (docs/design.md#separate-compilation).
+//
+// SPDX-License-Identifier: MIT
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
 /// Options of the sharded writers.
 struct sharded_write_options {
   /// Largest sum of tensor byte sizes in one shard (headers not counted), as the Hub tools
@@ -6262,7 +6911,8 @@ struct sharded_write_options {
   std::optional<metadata_map> shard_metadata = metadata_map{{"format", "pt"}};
   /// Extra keys for the index's `metadata` object (any JSON values; must be an object or null).
   /// `total_size` is always the computed sum and replaces a `total_size` given here.
-  nlohmann::json index_metadata;
+  /// `*index_metadata` is the nlohmann::json (json_value).
+  json_value index_metadata;
   /// Alignment, header limit, sync and progress of every shard file (progress: bytes over all
   /// shards for save_sharded, per shard file for sharded_stream_writer).
   write_options write;
@@ -6279,75 +6929,7 @@ class shard_layout {
   /// is not a plain file name or index_metadata that is not an object.
   template <class = void>
   static result<shard_layout> create(const std::vector<tensor_spec>& tensors,
-                                     const sharded_write_options& options = {}) {
-    using detail::quote;
-    auto why = detail::shard_name_problem(options.prefix);
-    if (!why) why = detail::shard_name_problem(options.prefix + ".safetensors");
-    if (why) {
-      return error(errc::invalid_argument,
-                   "sharded_write_options::prefix " + quote(options.prefix) + " " + *why);
-    }
-    if (auto e = detail::check_utf8(options.prefix, "the prefix")) return std::move(*e);
-    if (!options.index_metadata.is_object() && !options.index_metadata.is_null()) {
-      return error(errc::invalid_argument,
-                   "sharded_write_options::index_metadata must be a JSON object");
-    }
-    auto sizes = detail::validate_specs(tensors, false);
-    if (!sizes) return sizes.error();
-    std::uint64_t total = 0;
-    for (const std::uint64_t size : *sizes) {
-      if (!detail::checked_add(total, size, total)) {
-        return error(errc::validation_overflow, "the checkpoint's size overflows 64 bits");
-      }
-    }
-
-    shard_layout out;
-    out.total_size_ = total;
-    std::vector<std::size_t> current;
-    std::uint64_t current_size = 0;
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      if ((*sizes)[i] > options.max_shard_size) {
-        out.members_.push_back({i});
-        continue;
-      }
-      if (current_size + (*sizes)[i] > options.max_shard_size) {  // both <= the limit: no overflow
-        out.members_.push_back(std::move(current));
-        current.clear();
-        current_size = 0;
-      }
-      current.push_back(i);
-      current_size += (*sizes)[i];
-    }
-    if (!current.empty() || out.members_.empty()) out.members_.push_back(std::move(current));
-
-    const std::size_t n = out.members_.size();
-    if (n == 1) {
-      out.files_.push_back(options.prefix + ".safetensors");
-      return out;
-    }
-    auto pad5 = [](std::size_t v) {
-      std::string s = std::to_string(v);
-      return std::string(s.size() < 5 ? 5 - s.size() : 0, '0') + s;
-    };
-    for (std::size_t k = 0; k < n; ++k) {
-      out.files_.push_back(options.prefix + "-" + pad5(k + 1) + "-of-" + pad5(n) + ".safetensors");
-    }
-    shard_index index;
-    index.metadata =
-        options.index_metadata.is_object() ? options.index_metadata : nlohmann::json::object();
-    index.metadata["total_size"] = total;
-    index.shards = out.files_;  // already in byte order: same prefix, zero-padded numbers
-    index.weight_map.reserve(tensors.size());
-    for (std::size_t k = 0; k < n; ++k) {
-      for (const std::size_t i : out.members_[k]) index.weight_map.push_back({tensors[i].name, k});
-    }
-    std::sort(index.weight_map.begin(), index.weight_map.end(),
-              [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
-    auto json = format_index(index);
-    if (!json) return json.error();
-    out.index_json_ = std::move(*json);
-    return out;
-  }
+                                     const sharded_write_options& options = {});
 
   std::size_t shard_count() const noexcept { return files_.size(); }
   /// True when there is more than one shard (and so an index).
@@ -6367,6 +6949,209 @@ class shard_layout {
   std::uint64_t total_size_ = 0;
   std::string index_json_;
 };
+
+namespace detail {
+/// save_sharded's work, once the path argument is converted (`root`: its error first).
+template <class = void>
+result<shard_layout> save_sharded_at(result<std::filesystem::path> root,
+                                     const std::vector<tensor_spec>& tensors,
+                                     const std::optional<metadata_map>& metadata,
+                                     const sharded_write_options& options);
+}  // namespace detail
+
+namespace detail {
+/// The metadata argument of save_sharded and sharded_stream_writer::create: a metadata_map, an
+/// optional of one or std::nullopt, deduced, so that a braced `{}` third argument still means
+/// default options (the overload without metadata) as it did before that argument existed.
+template <class M>
+inline constexpr bool is_metadata_arg_v =
+    std::is_convertible_v<const M&, std::optional<metadata_map>> &&
+    !std::is_convertible_v<const M&, sharded_write_options>;
+}  // namespace detail
+
+/// Writes `tensors` into the directory `dir` as a checkpoint whose every shard has `metadata` as
+/// its `__metadata__`, as save_file writes it (nullopt: none; options.shard_metadata is not
+/// used; transformers' loader wants a "format" key). In order (docs/index.md#write-order): every
+/// shard is validated first; then `dir` is created if missing (with its parents); the shards per
+/// shard_layout and the index are written and flushed under temporary names; then an existing
+/// `<prefix>.safetensors.index.json` is removed (also when the result is a single
+/// `<prefix>.safetensors`), the shards are renamed over their names and the index last, so an
+/// index never points at missing, partial or replaced shards. Only then are the previous
+/// checkpoint's files of the same prefix that the new one does not use removed
+/// (`<prefix>-NNNNN-of-MMMMM.safetensors`, and `<prefix>.safetensors` when the result is
+/// sharded), best effort; other files are left alone. Returns the layout (file names,
+/// assignment). The writer's errors, shard_layout's, and IoError for a `dir` that is not a
+/// directory or cannot be created. An error before the renames leaves the previous checkpoint
+/// as it was; until the renames the new checkpoint takes its full size on disk next to it, and
+/// one file descriptor per shard stays open (it holds the shard's lock, see
+/// docs/writing.md#what-a-kill-leaves).
+template <class P, class M,
+          std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
+result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const M& metadata_arg,
+                                  const sharded_write_options& options = {}) {
+  return detail::save_sharded_at(detail::to_fs_path(dir), tensors, metadata_arg, options);
+}
+
+/// save_sharded with options.shard_metadata (by default {"format":"pt"}) as every shard's
+/// `__metadata__`.
+template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
+                                  const sharded_write_options& options = {}) {
+  return save_sharded(dir, tensors, options.shard_metadata, options);
+}
+
+/// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
+/// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
+/// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
+/// flushes every shard, then renames the shards and the index last and removes the previous
+/// checkpoint's unused files, as save_sharded does. Before commit() only the directory (created by
+/// create() when missing) and temporary files appear; destruction without commit removes every
+/// temporary file. One temporary file per shard is open until commit. Move-only; not thread-safe.
+template <class = void>
+class basic_sharded_stream_writer {
+ public:
+  basic_sharded_stream_writer() = default;
+  basic_sharded_stream_writer(basic_sharded_stream_writer&&) noexcept = default;
+  basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
+  ~basic_sharded_stream_writer() = default;
+
+  /// Plans the shards of `tensors` (bytes and producers ignored), each with `metadata` as its
+  /// `__metadata__` as save_sharded writes it (options.shard_metadata is not used), creates the
+  /// directory `dir` when missing (with its parents; IoError when it is not a directory or
+  /// cannot be created) and creates a temporary file per shard in it.
+  template <class P, class M,
+            std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const M& metadata_arg,
+                                                    const sharded_write_options& options = {}) {
+    return create_at(detail::to_fs_path(dir), tensors, metadata_arg, options);
+  }
+  /// create() with options.shard_metadata (by default {"format":"pt"}) as every shard's
+  /// `__metadata__`.
+  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
+  static result<basic_sharded_stream_writer> create(const P& dir,
+                                                    const std::vector<tensor_spec>& tensors,
+                                                    const sharded_write_options& options = {}) {
+    return create(dir, tensors, options.shard_metadata, options);
+  }
+
+  /// Writes the next `chunk` of tensor `name` (TensorNotFound for an undeclared name,
+  /// InvalidArgument past its end).
+  result<void> write(std::string_view name, span<const std::byte> chunk);
+  /// Bytes written so far for tensor `name` (0 for an unknown name).
+  std::uint64_t bytes_written(std::string_view name) const;
+  /// The layout being written.
+  const shard_layout& layout() const noexcept;
+  /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
+  /// writer stays usable), flushes and closes every shard and the index under temporary names,
+  /// removes a stale index, renames the shards in order and the index last, then removes the
+  /// previous checkpoint's unused files of the prefix (as save_sharded does). After any other
+  /// error the writer is discarded: before the renames, the previous checkpoint is as it was;
+  /// during them, shards already renamed remain, without an index.
+  result<void> commit();
+  /// Removes every temporary file; nothing is written.
+  void discard() noexcept { state_.reset(); }
+
+ private:
+  static result<basic_sharded_stream_writer> create_at(result<std::filesystem::path> root,
+                                                       const std::vector<tensor_spec>& tensors,
+                                                       const std::optional<metadata_map>& metadata,
+                                                       const sharded_write_options& options);
+  struct state {
+    shard_layout layout;
+    std::vector<stream_writer> writers;
+    std::unordered_map<std::string, std::size_t> shard_of;
+    std::filesystem::path index_path;
+    std::filesystem::path directory;
+    std::string prefix;
+    bool sync = true;
+  };
+  std::unique_ptr<state> state_;
+};
+
+/// The streaming sharded writer (a class template only so that it is compiled when used).
+using sharded_stream_writer = basic_sharded_stream_writer<>;
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+template <class>
+result<shard_layout> shard_layout::create(const std::vector<tensor_spec>& tensors,
+                                          const sharded_write_options& options) {
+  using detail::quote;
+  auto why = detail::shard_name_problem(options.prefix);
+  if (!why) why = detail::shard_name_problem(options.prefix + ".safetensors");
+  if (why) {
+    return error(errc::invalid_argument,
+                 "sharded_write_options::prefix " + quote(options.prefix) + " " + *why);
+  }
+  if (auto e = detail::check_utf8(options.prefix, "the prefix")) return std::move(*e);
+  if (!options.index_metadata->is_object() && !options.index_metadata->is_null()) {
+    return error(errc::invalid_argument,
+                 "sharded_write_options::index_metadata must be a JSON object");
+  }
+  auto sizes = detail::validate_specs(tensors, false);
+  if (!sizes) return sizes.error();
+  std::uint64_t total = 0;
+  for (const std::uint64_t size : *sizes) {
+    if (!detail::checked_add(total, size, total)) {
+      return error(errc::validation_overflow, "the checkpoint's size overflows 64 bits");
+    }
+  }
+
+  shard_layout out;
+  out.total_size_ = total;
+  std::vector<std::size_t> current;
+  std::uint64_t current_size = 0;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if ((*sizes)[i] > options.max_shard_size) {
+      out.members_.push_back({i});
+      continue;
+    }
+    if (current_size + (*sizes)[i] > options.max_shard_size) {  // both <= the limit: no overflow
+      out.members_.push_back(std::move(current));
+      current.clear();
+      current_size = 0;
+    }
+    current.push_back(i);
+    current_size += (*sizes)[i];
+  }
+  if (!current.empty() || out.members_.empty()) out.members_.push_back(std::move(current));
+
+  const std::size_t n = out.members_.size();
+  if (n == 1) {
+    out.files_.push_back(options.prefix + ".safetensors");
+    return out;
+  }
+  auto pad5 = [](std::size_t v) {
+    std::string s = std::to_string(v);
+    return std::string(s.size() < 5 ? 5 - s.size() : 0, '0') + s;
+  };
+  for (std::size_t k = 0; k < n; ++k) {
+    out.files_.push_back(options.prefix + "-" + pad5(k + 1) + "-of-" + pad5(n) + ".safetensors");
+  }
+  shard_index index;
+  index.metadata =
+      options.index_metadata->is_object() ? options.index_metadata : nlohmann::json::object();
+  (*index.metadata)["total_size"] = total;
+  index.shards = out.files_;  // already in byte order: same prefix, zero-padded numbers
+  index.weight_map.reserve(tensors.size());
+  for (std::size_t k = 0; k < n; ++k) {
+    for (const std::size_t i : out.members_[k]) index.weight_map.push_back({tensors[i].name, k});
+  }
+  std::sort(index.weight_map.begin(), index.weight_map.end(),
+            [](const index_entry& a, const index_entry& b) { return a.name < b.name; });
+  auto json = format_index(index);
+  if (!json) return json.error();
+  out.index_json_ = std::move(*json);
+  return out;
+}
 
 namespace detail {
 template <class = void>
@@ -6528,38 +7313,11 @@ result<void> publish_checkpoint(const std::filesystem::path& dir,
 }  // namespace detail
 
 namespace detail {
-/// The metadata argument of save_sharded and sharded_stream_writer::create: a metadata_map, an
-/// optional of one or std::nullopt, deduced, so that a braced `{}` third argument still means
-/// default options (the overload without metadata) as it did before that argument existed.
-template <class M>
-inline constexpr bool is_metadata_arg_v =
-    std::is_convertible_v<const M&, std::optional<metadata_map>> &&
-    !std::is_convertible_v<const M&, sharded_write_options>;
-}  // namespace detail
-
-/// Writes `tensors` into the directory `dir` as a checkpoint whose every shard has `metadata` as
-/// its `__metadata__`, as save_file writes it (nullopt: none; options.shard_metadata is not
-/// used; transformers' loader wants a "format" key). In order (docs/index.md#write-order): every
-/// shard is validated first; then `dir` is created if missing (with its parents); the shards per
-/// shard_layout and the index are written and flushed under temporary names; then an existing
-/// `<prefix>.safetensors.index.json` is removed (also when the result is a single
-/// `<prefix>.safetensors`), the shards are renamed over their names and the index last, so an
-/// index never points at missing, partial or replaced shards. Only then are the previous
-/// checkpoint's files of the same prefix that the new one does not use removed
-/// (`<prefix>-NNNNN-of-MMMMM.safetensors`, and `<prefix>.safetensors` when the result is
-/// sharded), best effort; other files are left alone. Returns the layout (file names,
-/// assignment). The writer's errors, shard_layout's, and IoError for a `dir` that is not a
-/// directory or cannot be created. An error before the renames leaves the previous checkpoint
-/// as it was; until the renames the new checkpoint takes its full size on disk next to it, and
-/// one file descriptor per shard stays open (it holds the shard's lock, see
-/// docs/writing.md#what-a-kill-leaves).
-template <class P, class M,
-          std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
-result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
-                                  const M& metadata_arg,
-                                  const sharded_write_options& options = {}) {
-  const std::optional<metadata_map>& metadata = metadata_arg;
-  auto root = detail::to_fs_path(dir);
+template <class>
+result<shard_layout> save_sharded_at(result<std::filesystem::path> root,
+                                     const std::vector<tensor_spec>& tensors,
+                                     const std::optional<metadata_map>& metadata,
+                                     const sharded_write_options& options) {
   if (!root) return root.error();
   auto layout = shard_layout::create(tensors, options);
   if (!layout) return layout.error();
@@ -6604,156 +7362,113 @@ result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& 
   }
   return std::move(*layout);
 }
+}  // namespace detail
 
-/// save_sharded with options.shard_metadata (by default {"format":"pt"}) as every shard's
-/// `__metadata__`.
-template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-result<shard_layout> save_sharded(const P& dir, const std::vector<tensor_spec>& tensors,
-                                  const sharded_write_options& options = {}) {
-  return save_sharded(dir, tensors, options.shard_metadata, options);
+template <class T>
+auto basic_sharded_stream_writer<T>::write(std::string_view name, span<const std::byte> chunk)
+    -> result<void> {
+  if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
+  const auto it = state_->shard_of.find(std::string(name));
+  if (it == state_->shard_of.end()) {
+    return error(errc::tensor_not_found,
+                 "sharded_stream_writer: no tensor named " + detail::quote(name) + " was declared");
+  }
+  return state_->writers[it->second].write(name, chunk);
 }
 
-/// A checkpoint written tensor by tensor across shards, for data larger than memory: declare
-/// every tensor (this fixes the layout and every shard's header), write each tensor's bytes in
-/// chunks (tensors in any order), then commit(): it checks that every tensor is complete,
-/// flushes every shard, then renames the shards and the index last and removes the previous
-/// checkpoint's unused files, as save_sharded does. Before commit() only the directory (created by
-/// create() when missing) and temporary files appear; destruction without commit removes every
-/// temporary file. One temporary file per shard is open until commit. Move-only; not thread-safe.
-template <class = void>
-class basic_sharded_stream_writer {
- public:
-  basic_sharded_stream_writer() = default;
-  basic_sharded_stream_writer(basic_sharded_stream_writer&&) noexcept = default;
-  basic_sharded_stream_writer& operator=(basic_sharded_stream_writer&&) noexcept = default;
-  ~basic_sharded_stream_writer() = default;
+template <class T>
+auto basic_sharded_stream_writer<T>::bytes_written(std::string_view name) const -> std::uint64_t {
+  if (!state_) return 0;
+  const auto it = state_->shard_of.find(std::string(name));
+  return it == state_->shard_of.end() ? 0 : state_->writers[it->second].bytes_written(name);
+}
 
-  /// Plans the shards of `tensors` (bytes and producers ignored), each with `metadata` as its
-  /// `__metadata__` as save_sharded writes it (options.shard_metadata is not used), creates the
-  /// directory `dir` when missing (with its parents; IoError when it is not a directory or
-  /// cannot be created) and creates a temporary file per shard in it.
-  template <class P, class M,
-            std::enable_if_t<detail::is_path_like_v<P> && detail::is_metadata_arg_v<M>, int> = 0>
-  static result<basic_sharded_stream_writer> create(const P& dir,
-                                                    const std::vector<tensor_spec>& tensors,
-                                                    const M& metadata_arg,
-                                                    const sharded_write_options& options = {}) {
-    const std::optional<metadata_map>& metadata = metadata_arg;
-    auto root = detail::to_fs_path(dir);
-    if (!root) return root.error();
-    auto layout = shard_layout::create(tensors, options);
-    if (!layout) return layout.error();
-    auto index_path = detail::index_path_in(*root, options.prefix);
-    if (!index_path) return index_path.error();
-    if (auto r = detail::ensure_directory(*root); !r) return r.error();
-    auto s = std::make_unique<state>();
-    s->index_path = std::move(*index_path);
-    s->directory = *root;
-    s->prefix = options.prefix;
-    s->sync = options.write.sync;
-    for (std::size_t k = 0; k < layout->shard_count(); ++k) {
-      auto name = detail::to_fs_path(layout->shards()[k]);
-      if (!name) return name.error();
-      auto w =
-          stream_writer::create(*root / *name, detail::shard_specs(tensors, layout->members()[k]),
-                                metadata, options.write);
-      if (!w) return w.error();
-      s->writers.push_back(std::move(*w));
-      for (const std::size_t i : layout->members()[k]) s->shard_of.emplace(tensors[i].name, k);
-    }
-    s->layout = std::move(*layout);
-    basic_sharded_stream_writer out;
-    out.state_ = std::move(s);
-    return out;
-  }
-  /// create() with options.shard_metadata (by default {"format":"pt"}) as every shard's
-  /// `__metadata__`.
-  template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
-  static result<basic_sharded_stream_writer> create(const P& dir,
-                                                    const std::vector<tensor_spec>& tensors,
-                                                    const sharded_write_options& options = {}) {
-    return create(dir, tensors, options.shard_metadata, options);
-  }
+template <class T>
+auto basic_sharded_stream_writer<T>::layout() const noexcept -> const shard_layout& {
+  static const shard_layout empty;
+  return state_ ? state_->layout : empty;
+}
 
-  /// Writes the next `chunk` of tensor `name` (TensorNotFound for an undeclared name,
-  /// InvalidArgument past its end).
-  result<void> write(std::string_view name, span<const std::byte> chunk) {
-    if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
-    const auto it = state_->shard_of.find(std::string(name));
-    if (it == state_->shard_of.end()) {
-      return error(errc::tensor_not_found, "sharded_stream_writer: no tensor named " +
-                                               detail::quote(name) + " was declared");
-    }
-    return state_->writers[it->second].write(name, chunk);
-  }
-  /// Bytes written so far for tensor `name` (0 for an unknown name).
-  std::uint64_t bytes_written(std::string_view name) const {
-    if (!state_) return 0;
-    const auto it = state_->shard_of.find(std::string(name));
-    return it == state_->shard_of.end() ? 0 : state_->writers[it->second].bytes_written(name);
-  }
-  /// The layout being written.
-  const shard_layout& layout() const noexcept {
-    static const shard_layout empty;
-    return state_ ? state_->layout : empty;
-  }
-  /// Checks that every tensor of every shard is complete (TensorInvalidInfo names one, and the
-  /// writer stays usable), flushes and closes every shard and the index under temporary names,
-  /// removes a stale index, renames the shards in order and the index last, then removes the
-  /// previous checkpoint's unused files of the prefix (as save_sharded does). After any other
-  /// error the writer is discarded: before the renames, the previous checkpoint is as it was;
-  /// during them, shards already renamed remain, without an index.
-  result<void> commit() {
-    if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
-    for (const stream_writer& w : state_->writers) {
-      for (const planned_tensor& t : w.plan().tensors()) {
-        if (w.bytes_written(t.name) != t.byte_size()) {
-          return error(errc::tensor_invalid_info,
-                       "sharded_stream_writer: tensor " + detail::quote(t.name) +
-                           " is incomplete: " + detail::num(w.bytes_written(t.name)) + " of " +
-                           detail::num(t.byte_size()) + " bytes written");
-        }
+template <class T>
+auto basic_sharded_stream_writer<T>::commit() -> result<void> {
+  if (!state_) return error(errc::invalid_argument, "sharded_stream_writer: no checkpoint");
+  for (const stream_writer& w : state_->writers) {
+    for (const planned_tensor& t : w.plan().tensors()) {
+      if (w.bytes_written(t.name) != t.byte_size()) {
+        return error(errc::tensor_invalid_info,
+                     "sharded_stream_writer: tensor " + detail::quote(t.name) +
+                         " is incomplete: " + detail::num(w.bytes_written(t.name)) + " of " +
+                         detail::num(t.byte_size()) + " bytes written");
       }
     }
-    auto s = std::move(state_);
-    for (stream_writer& w : s->writers) {
-      if (auto r = w.finish(); !r) return r;
-    }
-    return detail::publish_checkpoint(
-        s->directory, s->index_path, s->layout, s->prefix, s->sync,
-        [&s](std::size_t k) -> detail::atomic_file& { return s->writers[k].state_->file; });
   }
-  /// Removes every temporary file; nothing is written.
-  void discard() noexcept { state_.reset(); }
+  auto s = std::move(state_);
+  for (stream_writer& w : s->writers) {
+    if (auto r = w.finish(); !r) return r;
+  }
+  return detail::publish_checkpoint(
+      s->directory, s->index_path, s->layout, s->prefix, s->sync,
+      [&s](std::size_t k) -> detail::atomic_file& { return s->writers[k].state_->file; });
+}
 
- private:
-  struct state {
-    shard_layout layout;
-    std::vector<stream_writer> writers;
-    std::unordered_map<std::string, std::size_t> shard_of;
-    std::filesystem::path index_path;
-    std::filesystem::path directory;
-    std::string prefix;
-    bool sync = true;
-  };
-  std::unique_ptr<state> state_;
-};
-
-/// The streaming sharded writer (a class template only so that it is compiled when used).
-using sharded_stream_writer = basic_sharded_stream_writer<>;
+template <class T>
+auto basic_sharded_stream_writer<T>::create_at(result<std::filesystem::path> root,
+                                               const std::vector<tensor_spec>& tensors,
+                                               const std::optional<metadata_map>& metadata,
+                                               const sharded_write_options& options)
+    -> result<basic_sharded_stream_writer> {
+  if (!root) return root.error();
+  auto layout = shard_layout::create(tensors, options);
+  if (!layout) return layout.error();
+  auto index_path = detail::index_path_in(*root, options.prefix);
+  if (!index_path) return index_path.error();
+  if (auto r = detail::ensure_directory(*root); !r) return r.error();
+  auto s = std::make_unique<state>();
+  s->index_path = std::move(*index_path);
+  s->directory = *root;
+  s->prefix = options.prefix;
+  s->sync = options.write.sync;
+  for (std::size_t k = 0; k < layout->shard_count(); ++k) {
+    auto name = detail::to_fs_path(layout->shards()[k]);
+    if (!name) return name.error();
+    auto w = stream_writer::create(
+        *root / *name, detail::shard_specs(tensors, layout->members()[k]), metadata, options.write);
+    if (!w) return w.error();
+    s->writers.push_back(std::move(*w));
+    for (const std::size_t i : layout->members()[k]) s->shard_of.emplace(tensors[i].name, k);
+  }
+  s->layout = std::move(*layout);
+  basic_sharded_stream_writer out;
+  out.state_ = std::move(s);
+  return out;
+}
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 10 of 12: the conversion kernels. BF16, F16 and the 8-bit floats to
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<shard_layout> shard_layout::create<void>(const std::vector<tensor_spec>&,
+                                                         const sharded_write_options&);
+template class basic_sharded_stream_writer<void>;
+template result<shard_layout> detail::save_sharded_at<void>(result<std::filesystem::path>,
+                                                            const std::vector<tensor_spec>&,
+                                                            const std::optional<metadata_map>&,
+                                                            const sharded_write_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
+
+// safetensors for C++, part 12 of 14: the conversion kernels. BF16, F16 and the 8-bit floats to
 // float, and float to F16, over whole byte ranges: the scalar block loops, the SIMD kernels
 // (x86-64 AVX2 + F16C and AVX-512, AArch64 NEON) that give exactly their bits, and the choice
 // among them at run time (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level
 // conversions on them.
 //
 // SPDX-License-Identifier: MIT
-
-#include <atomic>
 
 // SAFETENSORS_NO_SIMD: define to 1 to compile only the scalar conversion loops (no <immintrin.h>,
 //   no <arm_neon.h>). Otherwise the tensor-level decoders to float pick SIMD kernels at run time
@@ -6801,27 +7516,6 @@ using sharded_stream_writer = basic_sharded_stream_writer<>;
 #else
 #define SAFETENSORS_X86_INTRINSICS 0
 #endif
-#if SAFETENSORS_X86_INTRINSICS
-#include <immintrin.h>
-#endif
-#if SAFETENSORS_SIMD_X86
-#if defined(_MSC_VER)
-#include <intrin.h>  // __cpuid, __cpuidex, _xgetbv; MSVC needs no target attribute for intrinsics
-#define SAFETENSORS_TARGET_AVX2
-#define SAFETENSORS_TARGET_AVX512
-#else
-#include <cpuid.h>  // __get_cpuid (F16C, which clang's __builtin_cpu_supports does not know)
-// Per-function targets: the program itself needs no -m flags; each kernel runs only where the CPU
-// has its features.
-#define SAFETENSORS_TARGET_AVX2 __attribute__((target("avx2,f16c")))
-#define SAFETENSORS_TARGET_AVX512 \
-  __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vbmi")))
-#endif
-#endif
-#if SAFETENSORS_SIMD_NEON
-#include <arm_neon.h>
-#endif
-
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
@@ -6908,6 +7602,41 @@ inline void table_to_float_n(const std::array<std::uint32_t, 256>& table, const 
   convert_blocks<1>(in, out, n,
                     [t](const unsigned char* p, std::size_t i) noexcept { return t[p[i]]; });
 }
+
+}  // namespace detail
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+// The kernels and the run-time choice among them: only the definitions of convert.hpp call them
+// (docs/design.md#separate-compilation).
+#if SAFETENSORS_DEFINITIONS
+#include <atomic>
+
+#if SAFETENSORS_X86_INTRINSICS
+#include <immintrin.h>
+#endif
+#if SAFETENSORS_SIMD_X86
+#if defined(_MSC_VER)
+#include <intrin.h>  // __cpuid, __cpuidex, _xgetbv; MSVC needs no target attribute for intrinsics
+#define SAFETENSORS_TARGET_AVX2
+#define SAFETENSORS_TARGET_AVX512
+#else
+#include <cpuid.h>  // __get_cpuid (F16C, which clang's __builtin_cpu_supports does not know)
+// Per-function targets: the program itself needs no -m flags; each kernel runs only where the CPU
+// has its features.
+#define SAFETENSORS_TARGET_AVX2 __attribute__((target("avx2,f16c")))
+#define SAFETENSORS_TARGET_AVX512 \
+  __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vbmi")))
+#endif
+#endif
+#if SAFETENSORS_SIMD_NEON
+#include <arm_neon.h>
+#endif
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
 
 // --- SIMD decoding to float (docs/dtypes.md#simd-paths) ---------------------------------------
 //
@@ -7699,15 +8428,16 @@ inline void float_to_f16_n(const unsigned char* in, unsigned char* out, std::siz
 }
 
 }  // namespace detail
-
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 11 of 12: dtype conversions. Element types for F16, BF16 and the
+// safetensors for C++, part 13 of 14: dtype conversions. Element types for F16, BF16 and the
 // 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
 // kernels), encoding from float and from double with round to nearest even, sub-byte unpacking,
 // and the conversion between any two float dtypes that load() fuses into its reads.
-// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost);
+// the loops are defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 
@@ -8110,6 +8840,105 @@ inline bool bytes_for_elements(dtype t, std::uint64_t count, std::uint64_t& out)
   return true;
 }
 
+/// Decodes n elements of dtype `type` (any but C64) at `in` into floats (decode_to_float()).
+template <class = void>
+void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) noexcept;
+
+}  // namespace detail
+
+/// Decodes the first `out.size()` elements of a little-endian (packed, for sub-byte dtypes) byte
+/// range of dtype `type` into floats: exact for every float dtype except F64, which rounds to
+/// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
+/// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
+/// as<c64>() or to_complex()). BF16, F16 and F8_* go through the SIMD kernels the CPU has, with
+/// the same bits as the scalar loops (docs/dtypes.md#simd-paths).
+template <class = void>
+result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out);
+
+/// Decodes every element of `view` into `out`, which must hold at least element_count() floats
+/// (InvalidArgument otherwise). Semantics as decode_to_float.
+template <class = void>
+result<void> to_float(const tensor_view& view, span<float> out);
+
+/// Every element of `view` as a new vector of floats (see to_float(view, out)).
+template <class = void>
+result<std::vector<float>> to_float(const tensor_view& view);
+
+/// Every element of a C64 tensor as std::complex<float> (DtypeMismatch for other dtypes).
+template <class = void>
+result<std::vector<c64>> to_complex(const tensor_view& view);
+
+/// Encodes floats as dtype `type` into little-endian bytes: F32 (bytes as is), F16 and BF16
+/// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
+/// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
+/// (InvalidArgument otherwise); other dtypes are InvalidArgument.
+template <class = void>
+result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
+                               overflow_mode mode = overflow_mode::non_saturating);
+
+// --- between dtypes (docs/dtypes.md#between-float-dtypes) --------------------------------------
+
+namespace detail {
+
+/// Whether `t` is a float dtype: one whose every pattern decodes to float exactly (F4 to F32), or
+/// F64.
+constexpr bool is_float(dtype t) noexcept {
+  switch (t) {
+    case dtype::F4:
+    case dtype::F6_E2M3:
+    case dtype::F6_E3M2:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3:
+    case dtype::F8_E8M0:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F32:
+    case dtype::F64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Whether every float dtype converts to `t`: the float dtypes with a per-value encoder (all but
+/// F8_E8M0, F4 and F6_*).
+constexpr bool is_float_target(dtype t) noexcept {
+  switch (t) {
+    case dtype::F64:
+    case dtype::F32:
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F8_E4M3:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Converts `n` elements of dtype `from` at `in` (little-endian, packed for sub-byte dtypes) to
+/// dtype `to` at `out`: F32 and F64 as the host's float and double, other dtypes little-endian.
+/// For the pairs can_convert() accepts; both pointers may have any alignment. Each value is
+/// rounded once: the decoders to float are exact, so narrow dtypes go through a block of floats
+/// (SIMD decoding), and F64 is encoded from the double itself.
+template <class = void>
+void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t count,
+                      std::byte* out) noexcept;
+
+}  // namespace detail
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
 inline void f4_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
   float lut[16];
   for (std::uint32_t i = 0; i < 16; ++i) lut[i] = f4_bits_to_float(static_cast<std::uint8_t>(i));
@@ -8150,8 +8979,7 @@ inline void cast_to_float_n(const unsigned char* in, float* out, std::size_t n) 
   }
 }
 
-/// Decodes n elements of dtype `type` (any but C64) at `in` into floats (decode_to_float()).
-template <class = void>
+template <class>
 void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) noexcept {
   switch (type) {
     case dtype::BOOL:
@@ -8223,69 +9051,6 @@ void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) 
       break;  // not a float: decode_to_float refuses it
   }
 }
-
-}  // namespace detail
-
-/// Decodes the first `out.size()` elements of a little-endian (packed, for sub-byte dtypes) byte
-/// range of dtype `type` into floats: exact for every float dtype except F64, which rounds to
-/// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
-/// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
-/// as<c64>() or to_complex()). BF16, F16 and F8_* go through the SIMD kernels the CPU has, with
-/// the same bits as the scalar loops (docs/dtypes.md#simd-paths).
-template <class = void>
-result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
-  if (type == dtype::C64) {
-    return error(errc::dtype_mismatch,
-                 "decode_to_float: C64 is complex; read it as std::complex<float> (to_complex)");
-  }
-  std::uint64_t need = 0;
-  if (!detail::bytes_for_elements(type, out.size(), need) || need > bytes.size()) {
-    return error(errc::invalid_argument, "decode_to_float: " + detail::num(out.size()) + " " +
-                                             std::string(to_string(type)) +
-                                             " elements need more than the " +
-                                             detail::num(bytes.size()) + " bytes given");
-  }
-  if (out.empty()) return {};
-  detail::to_float_n(type, reinterpret_cast<const unsigned char*>(bytes.data()), out.data(),
-                     out.size());
-  return {};
-}
-
-/// Decodes every element of `view` into `out`, which must hold at least element_count() floats
-/// (InvalidArgument otherwise). Semantics as decode_to_float.
-template <class = void>
-result<void> to_float(const tensor_view& view, span<float> out) {
-  const std::uint64_t n = view.element_count();
-  if (out.size() < n) {
-    return error(errc::invalid_argument,
-                 "to_float: tensor " + detail::quote(view.name()) + " has " + detail::num(n) +
-                     " elements, the buffer holds " + detail::num(out.size()));
-  }
-  return decode_to_float(view.dtype(), view.bytes(), out.subspan(0, static_cast<std::size_t>(n)));
-}
-
-/// Every element of `view` as a new vector of floats (see to_float(view, out)).
-template <class = void>
-result<std::vector<float>> to_float(const tensor_view& view) {
-  const std::uint64_t n = view.element_count();
-  if (n > view.byte_size() * 2) {  // no dtype packs more than 2 elements per byte
-    return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
-                                             " has fewer bytes than its elements need");
-  }
-  std::vector<float> out(static_cast<std::size_t>(n));
-  if (auto r = to_float(view, span<float>(out)); !r) return r.error();
-  return out;
-}
-
-/// Every element of a C64 tensor as std::complex<float> (DtypeMismatch for other dtypes).
-template <class = void>
-result<std::vector<c64>> to_complex(const tensor_view& view) {
-  auto v = view.as<c64>();
-  if (!v) return v.error();
-  return v->to_vector();
-}
-
-namespace detail {
 
 /// Encodes n values, value i being load(i) (all floats or all doubles), as dtype `to` into
 /// little-endian bytes at `out`: F16, BF16, F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ (rounded
@@ -8361,13 +9126,58 @@ void encode_floats_n(dtype to, const unsigned char* in, unsigned char* out, std:
 
 }  // namespace detail
 
-/// Encodes floats as dtype `type` into little-endian bytes: F32 (bytes as is), F16 and BF16
-/// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
-/// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
-/// (InvalidArgument otherwise); other dtypes are InvalidArgument.
-template <class = void>
+template <class>
+result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
+  if (type == dtype::C64) {
+    return error(errc::dtype_mismatch,
+                 "decode_to_float: C64 is complex; read it as std::complex<float> (to_complex)");
+  }
+  std::uint64_t need = 0;
+  if (!detail::bytes_for_elements(type, out.size(), need) || need > bytes.size()) {
+    return error(errc::invalid_argument, "decode_to_float: " + detail::num(out.size()) + " " +
+                                             std::string(to_string(type)) +
+                                             " elements need more than the " +
+                                             detail::num(bytes.size()) + " bytes given");
+  }
+  if (out.empty()) return {};
+  detail::to_float_n(type, reinterpret_cast<const unsigned char*>(bytes.data()), out.data(),
+                     out.size());
+  return {};
+}
+
+template <class>
+result<void> to_float(const tensor_view& view, span<float> out) {
+  const std::uint64_t n = view.element_count();
+  if (out.size() < n) {
+    return error(errc::invalid_argument,
+                 "to_float: tensor " + detail::quote(view.name()) + " has " + detail::num(n) +
+                     " elements, the buffer holds " + detail::num(out.size()));
+  }
+  return decode_to_float(view.dtype(), view.bytes(), out.subspan(0, static_cast<std::size_t>(n)));
+}
+
+template <class>
+result<std::vector<float>> to_float(const tensor_view& view) {
+  const std::uint64_t n = view.element_count();
+  if (n > view.byte_size() * 2) {  // no dtype packs more than 2 elements per byte
+    return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
+                                             " has fewer bytes than its elements need");
+  }
+  std::vector<float> out(static_cast<std::size_t>(n));
+  if (auto r = to_float(view, span<float>(out)); !r) return r.error();
+  return out;
+}
+
+template <class>
+result<std::vector<c64>> to_complex(const tensor_view& view) {
+  auto v = view.as<c64>();
+  if (!v) return v.error();
+  return v->to_vector();
+}
+
+template <class>
 result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
-                               overflow_mode mode = overflow_mode::non_saturating) {
+                               overflow_mode mode) {
   std::size_t width = 0;
   switch (type) {
     case dtype::F32:
@@ -8399,56 +9209,8 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
   return {};
 }
 
-// --- between dtypes (docs/dtypes.md#between-float-dtypes) --------------------------------------
-
 namespace detail {
-
-/// Whether `t` is a float dtype: one whose every pattern decodes to float exactly (F4 to F32), or
-/// F64.
-constexpr bool is_float(dtype t) noexcept {
-  switch (t) {
-    case dtype::F4:
-    case dtype::F6_E2M3:
-    case dtype::F6_E3M2:
-    case dtype::F8_E5M2:
-    case dtype::F8_E4M3:
-    case dtype::F8_E8M0:
-    case dtype::F8_E4M3FNUZ:
-    case dtype::F8_E5M2FNUZ:
-    case dtype::F16:
-    case dtype::BF16:
-    case dtype::F32:
-    case dtype::F64:
-      return true;
-    default:
-      return false;
-  }
-}
-
-/// Whether every float dtype converts to `t`: the float dtypes with a per-value encoder (all but
-/// F8_E8M0, F4 and F6_*).
-constexpr bool is_float_target(dtype t) noexcept {
-  switch (t) {
-    case dtype::F64:
-    case dtype::F32:
-    case dtype::F16:
-    case dtype::BF16:
-    case dtype::F8_E4M3:
-    case dtype::F8_E5M2:
-    case dtype::F8_E4M3FNUZ:
-    case dtype::F8_E5M2FNUZ:
-      return true;
-    default:
-      return false;
-  }
-}
-
-/// Converts `count` elements of dtype `from` at `in` (little-endian, packed for sub-byte dtypes) to
-/// dtype `to` at `out`: F32 and F64 as the host's float and double, other dtypes little-endian.
-/// For the pairs can_convert() accepts; both pointers may have any alignment. Each value is
-/// rounded once: the decoders to float are exact, so narrow dtypes go through a block of floats
-/// (SIMD decoding), and F64 is encoded from the double itself.
-template <class = void>
+template <class>
 void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t count,
                       std::byte* out) noexcept {
   const auto* src = reinterpret_cast<const unsigned char*>(in);
@@ -8504,27 +9266,48 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
     }
   }
 }
-
 }  // namespace detail
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
-// safetensors for C++, part 12 of 12: the parallel loader. load() copies a set of tensors (whole
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template void detail::to_float_n<void>(dtype, const unsigned char*, float*, std::size_t) noexcept;
+template void detail::convert_elements<void>(dtype, dtype, const std::byte*, std::uint64_t,
+                                             std::byte*) noexcept;
+template result<void> decode_to_float<void>(dtype, span<const std::byte>, span<float>);
+template result<void> to_float<void>(const tensor_view&, span<float>);
+template result<std::vector<float>> to_float<void>(const tensor_view&);
+template result<std::vector<c64>> to_complex<void>(const tensor_view&);
+template result<void> encode_from_float<void>(span<const float>, dtype, span<std::byte>,
+                                              overflow_mode);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
+
+// safetensors for C++, part 14 of 14: the parallel loader. load() copies a set of tensors (whole
 // or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
 // hands them chunk by chunk to a sink, with worker threads, an optional dtype conversion fused
 // into the same pass, progress and cancellation (docs/loading.md). `template <class = void>`
-// marks what is compiled only when used (docs/design.md#compile-cost).
+// marks what is compiled only when used (docs/design.md#compile-cost); the loader itself is
+// defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 
+#include <functional>
+
+#if SAFETENSORS_DEFINITIONS
 #include <atomic>
 #include <exception>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <new>
 #include <thread>
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -8654,6 +9437,9 @@ result<load_report> load(const Source& source, std::initializer_list<load_reques
   return load(source, span<const load_request>(requests.begin(), requests.size()), sink, options);
 }
 
+// The definitions: what the translation units of the separate-compilation mode do not see
+// (docs/design.md#separate-compilation).
+#if SAFETENSORS_DEFINITIONS
 namespace detail {
 
 /// Where one request's tensor is: its shard's bytes (a mapping or a source) and table entry.
@@ -9048,6 +9834,7 @@ result<load_report> load(const checkpoint& ckpt, span<const load_request> reques
                          const load_options& options) {
   return detail::load_with(requests, &sink, options, detail::checkpoint_lookup(ckpt));
 }
+#endif  // SAFETENSORS_DEFINITIONS
 
 // --- the one-call load: into memory the library allocates (docs/loading.md#the-one-call-load) ---
 
@@ -9211,6 +9998,7 @@ result<loaded_tensors> load_tensors(const mapped_file& file, const load_options&
 template <class = void>
 result<loaded_tensors> load_tensors(const checkpoint& ckpt, const load_options& options = {});
 
+#if SAFETENSORS_DEFINITIONS
 namespace detail {
 
 /// A file opened again for pread (reopen_mapped): where a mapped file's copies are read from.
@@ -9419,8 +10207,40 @@ result<loaded_tensors> load_tensors(const checkpoint& ckpt, const load_options& 
   return load_tensors(ckpt, span<const load_request>(requests.data(), requests.size()), options);
 }
 
+#endif  // SAFETENSORS_DEFINITIONS
+
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<std::uint64_t> load_size<void>(const tensor_info&, const load_request&);
+template result<load_report> load<void>(const source_reader&, span<const load_request>,
+                                        const load_options&);
+template result<load_report> load<void>(const mapped_file&, span<const load_request>,
+                                        const load_options&);
+template result<load_report> load<void>(const checkpoint&, span<const load_request>,
+                                        const load_options&);
+template result<load_report> load<void>(const source_reader&, span<const load_request>, load_sink&,
+                                        const load_options&);
+template result<load_report> load<void>(const mapped_file&, span<const load_request>, load_sink&,
+                                        const load_options&);
+template result<load_report> load<void>(const checkpoint&, span<const load_request>, load_sink&,
+                                        const load_options&);
+template result<loaded_tensors> load_tensors<void>(const source_reader&, span<const load_request>,
+                                                   const load_options&);
+template result<loaded_tensors> load_tensors<void>(const mapped_file&, span<const load_request>,
+                                                   const load_options&);
+template result<loaded_tensors> load_tensors<void>(const checkpoint&, span<const load_request>,
+                                                   const load_options&);
+template result<loaded_tensors> load_tensors<void>(const source_reader&, const load_options&);
+template result<loaded_tensors> load_tensors<void>(const mapped_file&, const load_options&);
+template result<loaded_tensors> load_tensors<void>(const checkpoint&, const load_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #ifdef SAFETENSORS_MINMAX_PUSHED
 #pragma pop_macro("max")

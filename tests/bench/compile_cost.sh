@@ -14,8 +14,9 @@
 # The rows: the nlohmann-only baseline; the header alone (the parts, then the generated single
 # file); examples/quickstart.cpp (opens a file and reads a tensor); and
 # tests/consumers/instantiate_all.cpp (every entry point instantiated: the whole API). When the
-# header has a separate-compilation mode (SAFETENSORS_HEADER_ONLY=0), the header alone and the
-# whole API are measured in that mode too.
+# header has a separate-compilation mode (SAFETENSORS_HEADER_ONLY=0), the header alone, the
+# quickstart and the whole API are measured in that mode too, and the implementation unit
+# (src/safetensors.cpp) that the mode compiles once per program.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 runs=${1:-5}
@@ -80,4 +81,8 @@ if grep -q 'SAFETENSORS_HEADER_ONLY' include/safetensors/parts/basics.hpp; then
     -DSAFETENSORS_HEADER_ONLY=0
   row '`examples/quickstart.cpp`, `SAFETENSORS_HEADER_ONLY=0`' examples/quickstart.cpp -Iinclude \
     -DSAFETENSORS_HEADER_ONLY=0
+  row '`tests/consumers/instantiate_all.cpp` (whole API), `SAFETENSORS_HEADER_ONLY=0`' \
+    tests/consumers/instantiate_all.cpp -Iinclude -DSAFETENSORS_HEADER_ONLY=0
+  # What the separate-compilation mode's one implementation unit costs, once per program.
+  row '`src/safetensors.cpp` (the implementation unit, once)' src/safetensors.cpp -Iinclude
 fi

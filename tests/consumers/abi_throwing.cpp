@@ -1,7 +1,9 @@
-// The ABI namespace test (docs/design.md#abi-namespace), with abi_no_exceptions.cpp: this
-// translation unit has exceptions on, the other is compiled with -fno-exceptions, and both parse
-// the same bytes in one program. Each mode's inline functions live in their own namespace
-// (safetensors::v1 and safetensors::v1_noexcept), so neither definition replaces the other.
+// The ABI namespace test (docs/design.md#abi-namespace), with abi_no_exceptions.cpp and
+// abi_separate.cpp: this translation unit has exceptions on, abi_no_exceptions.cpp is compiled
+// with -fno-exceptions, abi_separate.cpp in the separate-compilation mode (its definitions come
+// from src/safetensors.cpp), and all three parse the same bytes in one program. Each mode's
+// functions live in their own namespace (safetensors::v1, v1_noexcept and v1_lib), so no
+// definition replaces another.
 #include <cstdio>
 #include <safetensors/safetensors.hpp>
 #include <string>
@@ -13,6 +15,8 @@
 
 std::string abi_no_exceptions_parse(const std::vector<std::byte>& file);  // abi_no_exceptions.cpp
 std::string abi_no_exceptions_namespace();
+std::string abi_separate_parse(const std::vector<std::byte>& file);  // abi_separate.cpp
+std::string abi_separate_namespace();
 
 namespace {
 std::string parse_here(const std::vector<std::byte>& file) {
@@ -35,12 +39,19 @@ int main() {
 
   const std::string ours = parse_here(file), theirs = abi_no_exceptions_parse(file);
   const std::string ours_bad = parse_here(bad), theirs_bad = abi_no_exceptions_parse(bad);
+  const std::string separate = abi_separate_parse(file), separate_bad = abi_separate_parse(bad);
   std::printf("exceptions:    %s | %s\nno exceptions: %s | %s (namespace %s)\n", ours.c_str(),
               ours_bad.c_str(), theirs.c_str(), theirs_bad.c_str(),
               abi_no_exceptions_namespace().c_str());
+  std::printf("separate:      %s | %s (namespace %s)\n", separate.c_str(), separate_bad.c_str(),
+              abi_separate_namespace().c_str());
   if (ours != theirs || ours_bad != theirs_bad || ours != "1 64" ||
       ours_bad.rfind("HeaderTooLarge", 0) != 0 || abi_no_exceptions_namespace() != "v1_noexcept") {
     std::printf("FAILED: the two modes disagree\n");
+    return 1;
+  }
+  if (separate != ours || separate_bad != ours_bad || abi_separate_namespace() != "v1_lib") {
+    std::printf("FAILED: the separate-compilation mode disagrees\n");
     return 1;
   }
   // value() on an error throws here; in the other translation unit it would abort.
@@ -50,6 +61,6 @@ int main() {
   } catch (const safetensors::exception& e) {
     if (e.code() != safetensors::errc::header_too_large) return 1;
   }
-  std::printf("both modes in one program: ok\n");
+  std::printf("three modes in one program: ok\n");
   return 0;
 }

@@ -1,87 +1,102 @@
 // Instantiates every part of the library that is compiled only when used
 // (docs/design.md#compile-cost), so that a build of this file checks all of the header's code
-// under the warning flags it is compiled with, as if a program used every entry point.
+// under the warning flags it is compiled with, as if a program used every entry point. With
+// SAFETENSORS_HEADER_ONLY=0 (docs/design.md#separate-compilation) the library's own templates are
+// compiled by its implementation unit: this file then declares those instantiations (extern
+// template) as a translation unit that calls them does, and instantiates only the templates on
+// the caller's types (paths, sources, element types).
 #include <filesystem>
 #include <safetensors/safetensors.hpp>
 #include <string>
 
 namespace st = safetensors;
 
+#if SAFETENSORS_DEFINITIONS
+#define ST_LIBRARY_TEMPLATE template
+#else
+#define ST_LIBRARY_TEMPLATE extern template
+#endif
+
 // The class templates, whole.
-template class st::basic_checkpoint<void>;
-template class st::basic_stream_writer<void>;
-template class st::basic_sharded_stream_writer<void>;
+ST_LIBRARY_TEMPLATE class st::basic_checkpoint<void>;
+ST_LIBRARY_TEMPLATE class st::basic_stream_writer<void>;
+ST_LIBRARY_TEMPLATE class st::basic_sharded_stream_writer<void>;
+ST_LIBRARY_TEMPLATE class st::basic_json_value<void>;
+#if SAFETENSORS_DEFINITIONS  // the library's internals: compiled by its implementation unit
 template class st::detail::header_sax<void>;
 template class st::detail::index_sax<void>;
 template struct st::detail::shard_slot<void>;
 template class st::detail::write_buffer<void>;
+#endif
 
 // The function templates, with each kind of path and range argument.
-template st::result<st::file_view> st::parse<void>(st::span<const std::byte>,
-                                                   const st::parse_options&);
-template st::result<st::shard_index> st::parse_index<void>(std::string_view);
-template st::result<std::string> st::format_index<void>(const st::shard_index&);
-template st::result<st::write_plan> st::write_plan::create<void>(
+ST_LIBRARY_TEMPLATE st::result<st::file_view> st::parse<void>(st::span<const std::byte>,
+                                                              const st::parse_options&);
+ST_LIBRARY_TEMPLATE st::result<st::shard_index> st::parse_index<void>(std::string_view);
+ST_LIBRARY_TEMPLATE st::result<std::string> st::format_index<void>(const st::shard_index&);
+ST_LIBRARY_TEMPLATE st::result<st::write_plan> st::write_plan::create<void>(
     const std::vector<st::tensor_spec>&, const std::optional<st::metadata_map>&,
     const st::write_options&);
-template st::result<std::vector<std::byte>> st::serialize<void>(
+ST_LIBRARY_TEMPLATE st::result<std::vector<std::byte>> st::serialize<void>(
     const std::vector<st::tensor_spec>&, const std::optional<st::metadata_map>&,
     const st::write_options&);
-template st::result<st::shard_layout> st::shard_layout::create<void>(
+ST_LIBRARY_TEMPLATE st::result<st::shard_layout> st::shard_layout::create<void>(
     const std::vector<st::tensor_spec>&, const st::sharded_write_options&);
-template st::result<st::slice_plan> st::plan_slice<void>(const st::tensor_info&,
-                                                         st::span<const st::dim_range>);
-template st::result<void> st::slice_into<void>(const st::tensor_view&,
-                                               st::span<const st::dim_range>, st::span<std::byte>);
-template st::result<std::vector<std::byte>> st::slice<void>(const st::tensor_view&,
-                                                            st::span<const st::dim_range>);
-template st::result<void> st::decode_to_float<void>(st::dtype, st::span<const std::byte>,
-                                                    st::span<float>);
-template st::result<void> st::to_float<void>(const st::tensor_view&, st::span<float>);
-template st::result<std::vector<float>> st::to_float<void>(const st::tensor_view&);
-template st::result<std::vector<st::c64>> st::to_complex<void>(const st::tensor_view&);
-template st::result<void> st::encode_from_float<void>(st::span<const float>, st::dtype,
-                                                      st::span<std::byte>, st::overflow_mode);
-template st::result<std::uint64_t> st::load_size<void>(const st::tensor_info&,
-                                                       const st::load_request&);
-template st::result<st::load_report> st::load<void>(const st::source_reader&,
-                                                    st::span<const st::load_request>,
-                                                    const st::load_options&);
-template st::result<st::load_report> st::load<void>(const st::mapped_file&,
-                                                    st::span<const st::load_request>,
-                                                    const st::load_options&);
-template st::result<st::load_report> st::load<void>(const st::checkpoint&,
-                                                    st::span<const st::load_request>,
-                                                    const st::load_options&);
-template st::result<st::load_report> st::load<void>(const st::source_reader&,
-                                                    st::span<const st::load_request>,
-                                                    st::load_sink&, const st::load_options&);
-template st::result<st::load_report> st::load<void>(const st::mapped_file&,
-                                                    st::span<const st::load_request>,
-                                                    st::load_sink&, const st::load_options&);
-template st::result<st::load_report> st::load<void>(const st::checkpoint&,
-                                                    st::span<const st::load_request>,
-                                                    st::load_sink&, const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::slice_plan> st::plan_slice<void>(const st::tensor_info&,
+                                                                    st::span<const st::dim_range>);
+ST_LIBRARY_TEMPLATE st::result<void> st::slice_into<void>(const st::tensor_view&,
+                                                          st::span<const st::dim_range>,
+                                                          st::span<std::byte>);
+ST_LIBRARY_TEMPLATE st::result<std::vector<std::byte>> st::slice<void>(
+    const st::tensor_view&, st::span<const st::dim_range>);
+ST_LIBRARY_TEMPLATE st::result<void> st::decode_to_float<void>(st::dtype, st::span<const std::byte>,
+                                                               st::span<float>);
+ST_LIBRARY_TEMPLATE st::result<void> st::to_float<void>(const st::tensor_view&, st::span<float>);
+ST_LIBRARY_TEMPLATE st::result<std::vector<float>> st::to_float<void>(const st::tensor_view&);
+ST_LIBRARY_TEMPLATE st::result<std::vector<st::c64>> st::to_complex<void>(const st::tensor_view&);
+ST_LIBRARY_TEMPLATE st::result<void> st::encode_from_float<void>(st::span<const float>, st::dtype,
+                                                                 st::span<std::byte>,
+                                                                 st::overflow_mode);
+ST_LIBRARY_TEMPLATE st::result<std::uint64_t> st::load_size<void>(const st::tensor_info&,
+                                                                  const st::load_request&);
+ST_LIBRARY_TEMPLATE st::result<st::load_report> st::load<void>(const st::source_reader&,
+                                                               st::span<const st::load_request>,
+                                                               const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::load_report> st::load<void>(const st::mapped_file&,
+                                                               st::span<const st::load_request>,
+                                                               const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::load_report> st::load<void>(const st::checkpoint&,
+                                                               st::span<const st::load_request>,
+                                                               const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::load_report> st::load<void>(const st::source_reader&,
+                                                               st::span<const st::load_request>,
+                                                               st::load_sink&,
+                                                               const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::load_report> st::load<void>(const st::mapped_file&,
+                                                               st::span<const st::load_request>,
+                                                               st::load_sink&,
+                                                               const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::load_report> st::load<void>(const st::checkpoint&,
+                                                               st::span<const st::load_request>,
+                                                               st::load_sink&,
+                                                               const st::load_options&);
 template st::result<st::load_report> st::load<st::mapped_file>(
     const st::mapped_file&, std::initializer_list<st::load_request>, const st::load_options&);
 template st::result<st::load_report> st::load<st::checkpoint>(
     const st::checkpoint&, std::initializer_list<st::load_request>, st::load_sink&,
     const st::load_options&);
-template st::result<st::loaded_tensors> st::load_tensors<void>(const st::source_reader&,
-                                                               st::span<const st::load_request>,
-                                                               const st::load_options&);
-template st::result<st::loaded_tensors> st::load_tensors<void>(const st::mapped_file&,
-                                                               st::span<const st::load_request>,
-                                                               const st::load_options&);
-template st::result<st::loaded_tensors> st::load_tensors<void>(const st::checkpoint&,
-                                                               st::span<const st::load_request>,
-                                                               const st::load_options&);
-template st::result<st::loaded_tensors> st::load_tensors<void>(const st::source_reader&,
-                                                               const st::load_options&);
-template st::result<st::loaded_tensors> st::load_tensors<void>(const st::mapped_file&,
-                                                               const st::load_options&);
-template st::result<st::loaded_tensors> st::load_tensors<void>(const st::checkpoint&,
-                                                               const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::loaded_tensors> st::load_tensors<void>(
+    const st::source_reader&, st::span<const st::load_request>, const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::loaded_tensors> st::load_tensors<void>(
+    const st::mapped_file&, st::span<const st::load_request>, const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::loaded_tensors> st::load_tensors<void>(
+    const st::checkpoint&, st::span<const st::load_request>, const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::loaded_tensors> st::load_tensors<void>(const st::source_reader&,
+                                                                          const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::loaded_tensors> st::load_tensors<void>(const st::mapped_file&,
+                                                                          const st::load_options&);
+ST_LIBRARY_TEMPLATE st::result<st::loaded_tensors> st::load_tensors<void>(const st::checkpoint&,
+                                                                          const st::load_options&);
 template st::result<st::span<float>> st::loaded_tensor::as<float>();
 template st::result<st::span<const st::bf16>> st::loaded_tensor::as<st::bf16>() const;
 

@@ -3,7 +3,8 @@
 #         -DWORK_DIR=<scratch dir> -DCXX=<compiler> -DGENERATOR=<cmake generator> -DMODEL=<file>
 #         -DEXPECT=<regex the program's output must match> [-DJSON_INCLUDE=<dirs>]
 #         -P run_consumer.cmake
-# KIND: find_package (a real install into WORK_DIR/prefix), build_tree (safetensors_DIR=<build
+# KIND: find_package (a real install into WORK_DIR/prefix), find_package_compiled (the same,
+# linking safetensors::safetensors_compiled: the separate-compilation mode), build_tree (safetensors_DIR=<build
 # tree>, no install), add_subdirectory, fetchcontent (offline: FETCHCONTENT_SOURCE_DIR_SAFETENSORS),
 # pkg-config (install + pkg-config --cflags), copy (only the header, with -I and -Werror),
 # fetchcontent_without_json (fetchcontent on a machine without an nlohmann_json package, which
@@ -43,19 +44,19 @@ if(NOT IS_DIRECTORY "${here}/${project_dir}")
 endif()
 file(COPY "${here}/${project_dir}/" "${here}/main.cpp" DESTINATION "${src}")
 
-if(KIND STREQUAL "find_package" OR KIND STREQUAL "pkg-config")
+if(KIND MATCHES "^find_package" OR KIND STREQUAL "pkg-config")
   run("${CMAKE_COMMAND}" --install "${BINARY_DIR}" --prefix "${prefix}")
 endif()
 if(KIND STREQUAL "add_subdirectory")
   # What a user vendors: the library's CMake project, without its tests and examples.
-  foreach(f CMakeLists.txt LICENSE cmake include)
+  foreach(f CMakeLists.txt LICENSE cmake include src)
     file(COPY "${SOURCE_DIR}/${f}" DESTINATION "${src}/third_party/safetensors")
   endforeach()
 endif()
 if(KIND STREQUAL "fetchcontent_archive")
   # A release archive as a user downloads it: one top directory holding the library's project.
   set(release "${WORK_DIR}/archive/safetensors-cpp-1.0.0")
-  foreach(f CMakeLists.txt LICENSE cmake include)
+  foreach(f CMakeLists.txt LICENSE cmake include src)
     file(COPY "${SOURCE_DIR}/${f}" DESTINATION "${release}")
   endforeach()
   set(archive "${WORK_DIR}/safetensors-cpp-1.0.0.tar.gz")
@@ -81,7 +82,7 @@ set(exe "${build}/list_tensors")
 if(EXISTS "${src}/CMakeLists.txt")
   set(args -S "${src}" -B "${build}" -G "${GENERATOR}" "-DCMAKE_CXX_COMPILER=${CXX}"
            -DCMAKE_BUILD_TYPE=Debug -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON)
-  if(KIND STREQUAL "find_package")
+  if(KIND MATCHES "^find_package")
     list(APPEND args "-DCMAKE_PREFIX_PATH=${prefix}")
     set(expected_dir "${prefix}/share/cmake/safetensors")
   elseif(KIND STREQUAL "build_tree")

@@ -450,7 +450,7 @@ inline void check_index(const std::uint8_t* data, std::size_t size) {
   ST_FUZZ_REQUIRE(wm != dom.end() && wm->is_object(), "accepted without a weight_map object");
   ST_FUZZ_REQUIRE(wm->size() == idx->weight_map.size(), "weight_map size differs from the DOM");
   const auto md = dom.find("metadata");
-  ST_FUZZ_REQUIRE(idx->metadata == (md == dom.end() ? nlohmann::json() : *md),
+  ST_FUZZ_REQUIRE(*idx->metadata == (md == dom.end() ? nlohmann::json() : *md),
                   "metadata differs from the DOM");
 
   const auto& map = idx->weight_map;
@@ -476,7 +476,7 @@ inline void check_index(const std::uint8_t* data, std::size_t size) {
     ST_FUZZ_REQUIRE(s.find_first_of(std::string_view("/\\:\0", 4)) == std::string::npos,
                     "a shard name with a separator: " + s);
   }
-  ST_FUZZ_REQUIRE(idx->metadata.is_null() || idx->metadata.is_object(), "metadata type");
+  ST_FUZZ_REQUIRE(idx->metadata->is_null() || idx->metadata->is_object(), "metadata type");
   (void)idx->total_size();
 
   // format -> parse is the identity, and format is a fixed point.

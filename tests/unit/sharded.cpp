@@ -156,13 +156,40 @@ TEST_SUITE("sharded") {
     CHECK(idx->total_size() == std::optional<std::uint64_t>(12));
     CHECK(idx->find("m") == std::optional<std::size_t>(0));
     CHECK_FALSE(idx->find("q").has_value());
-    CHECK(idx->metadata["x"][1].is_object());
+    CHECK((*idx->metadata)["x"][1].is_object());
+  }
+
+  TEST_CASE("json_value: a nlohmann::json with value semantics (deep copies, null by default)") {
+    st::json_value a;
+    const st::json_value& ca = a;
+    CHECK(ca->is_null());  // nothing allocated: the shared null
+    CHECK(*ca == nlohmann::json());
+    a = nlohmann::json{{"k", 1}};
+    st::json_value b = a;  // a deep copy
+    (*b)["k"] = 2;
+    CHECK((*a)["k"] == 1);
+    CHECK((*b)["k"] == 2);
+    CHECK(a != b);
+    b = a;
+    CHECK(a == b);
+    st::json_value c = std::move(b);
+    CHECK((*c)["k"] == 1);
+    CHECK(b->is_null());  // NOLINT(bugprone-use-after-move): moved-from is a JSON null
+    (*b)["x"] = true;     // usable again: allocates on first write
+    CHECK(b->is_object());
+    st::shard_index i1;
+    i1.metadata = nlohmann::json::object();
+    st::shard_index i2 = i1;
+    (*i2.metadata)["total_size"] = std::uint64_t{3};  // as parse_index stores it
+    CHECK(i1.metadata->empty());
+    CHECK_FALSE(i1.total_size().has_value());
+    CHECK(i2.total_size() == std::optional<std::uint64_t>(3));
   }
 
   TEST_CASE("parse_index: metadata optional or null; total_size informational") {
     auto a = st::parse_index(R"({"weight_map":{}})");
     REQUIRE(outcome(a) == "value");
-    CHECK(a->metadata.is_null());
+    CHECK(a->metadata->is_null());
     CHECK_FALSE(a->total_size().has_value());
     auto b = st::parse_index(R"( {"metadata":null,"weight_map":{"t":"x.safetensors"}} )");
     REQUIRE(outcome(b) == "value");
@@ -310,7 +337,7 @@ TEST_SUITE("sharded") {
     CHECK(c->size() == 4);
     CHECK(c->shard_count() == 2);
     CHECK(c->index().total_size() == std::optional<std::uint64_t>(35));
-    const auto& md = c->index().metadata;
+    const nlohmann::json& md = *c->index().metadata;
     CHECK(md["total_parameters"] == 12);
     CHECK(md["producer"]["version"][1] == 46);
     CHECK(md["ratio"] == 0.5);
@@ -345,8 +372,8 @@ TEST_SUITE("sharded") {
     st::sharded_write_options o;
     o.max_shard_size = 24;
     o.index_metadata = idx->metadata;
-    o.index_metadata.erase("total_size");
-    o.index_metadata["total_size"] = "a value the writer must replace";
+    o.index_metadata->erase("total_size");
+    (*o.index_metadata)["total_size"] = "a value the writer must replace";
     o.write.sync = false;
     auto layout = st::save_sharded(dir.path(), specs, o);
     REQUIRE(outcome(layout) == "value");
@@ -363,12 +390,12 @@ TEST_SUITE("sharded") {
     REQUIRE(outcome(a) == "value");
     CHECK(*a == "{\n  \"weight_map\": {}\n}\n");
     idx.metadata = nlohmann::json::object();
-    idx.metadata["e"] = nlohmann::json::object();
-    idx.metadata["l"] = nlohmann::json::array();
+    (*idx.metadata)["e"] = nlohmann::json::object();
+    (*idx.metadata)["l"] = nlohmann::json::array();
     // CPython: repr() of each double.
-    idx.metadata["f"] = nlohmann::json::array({1e15, 1234567890123456.7, 1e16, 1e-5, 0.0001, -0.0,
-                                               100.0, 5e-324, 1.7976931348623157e308, 0.1,
-                                               1.0 / 3.0, 123456789012345680.0, -2.5e-7, 0.0});
+    (*idx.metadata)["f"] = nlohmann::json::array({1e15, 1234567890123456.7, 1e16, 1e-5, 0.0001,
+                                                  -0.0, 100.0, 5e-324, 1.7976931348623157e308, 0.1,
+                                                  1.0 / 3.0, 123456789012345680.0, -2.5e-7, 0.0});
     auto b = st::format_index(idx);
     REQUIRE(outcome(b) == "value");
     CHECK(*b ==
@@ -377,7 +404,7 @@ TEST_SUITE("sharded") {
           "      100.0,\n      5e-324,\n      1.7976931348623157e+308,\n      0.1,\n"
           "      0.3333333333333333,\n      1.2345678901234568e+17,\n      -2.5e-07,\n      0.0\n"
           "    ],\n    \"l\": []\n  },\n  \"weight_map\": {}\n}\n");
-    idx.metadata["bad"] = std::string("\xFF");
+    (*idx.metadata)["bad"] = std::string("\xFF");
     CHECK(outcome(st::format_index(idx)) == "InvalidArgument");
   }
 

@@ -64,8 +64,8 @@ TEST_CASE("save_sharded writes the metadata argument into every shard, exactly")
     // The index's metadata is not the shards': total_size alone.
     auto ckpt = st::checkpoint::open(dir.path());
     REQUIRE(ckpt);
-    CHECK(ckpt->index().metadata.size() == 1);
-    CHECK(ckpt->index().metadata.contains("total_size"));
+    CHECK(ckpt->index().metadata->size() == 1);
+    CHECK(ckpt->index().metadata->contains("total_size"));
   }
   SUBCASE("one shard, default options") {
     const st::metadata_map no_format{{"author", "me"}};

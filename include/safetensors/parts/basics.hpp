@@ -1,4 +1,4 @@
-// safetensors for C++, part 1 of 12: basics. Version, configuration, span, dtypes, errors and
+// safetensors for C++, part 1 of 14: basics. Version, configuration, span, dtypes, errors and
 // result<T>, and the checked arithmetic and message helpers every later part uses.
 // Include <safetensors/safetensors.hpp>, not a part (docs/design.md#the-header-in-parts).
 //
@@ -44,13 +44,55 @@
 #endif
 #endif
 
+// SAFETENSORS_HEADER_ONLY: 1 (the default) compiles the library in every translation unit that
+//   uses it. 0 is the separate-compilation mode (docs/design.md#separate-compilation): the header
+//   declares, and exactly one translation unit of the program defines SAFETENSORS_IMPLEMENTATION
+//   before including it (src/safetensors.cpp), which compiles the definitions. Defining
+//   SAFETENSORS_IMPLEMENTATION alone selects 0. Part of the ABI namespace.
+#ifndef SAFETENSORS_HEADER_ONLY
+#ifdef SAFETENSORS_IMPLEMENTATION
+#define SAFETENSORS_HEADER_ONLY 0
+#else
+#define SAFETENSORS_HEADER_ONLY 1
+#endif
+#endif
+#if SAFETENSORS_HEADER_ONLY && defined(SAFETENSORS_IMPLEMENTATION)
+#error "SAFETENSORS_IMPLEMENTATION needs SAFETENSORS_HEADER_ONLY 0 (docs/design.md)"
+#endif
+
+// SAFETENSORS_DEFINITIONS (internal): 1 where the parts' definitions are compiled, i.e. in every
+// translation unit in header-only mode, and in the SAFETENSORS_IMPLEMENTATION one otherwise.
+// SAFETENSORS_FUNC marks the non-template functions, on their declaration and definition:
+// `inline` in header-only mode, nothing otherwise (one definition, in the implementation unit).
+#if SAFETENSORS_HEADER_ONLY
+#define SAFETENSORS_DEFINITIONS 1
+#define SAFETENSORS_FUNC inline
+#else
+#ifdef SAFETENSORS_IMPLEMENTATION
+#define SAFETENSORS_DEFINITIONS 1
+#else
+#define SAFETENSORS_DEFINITIONS 0
+#endif
+#define SAFETENSORS_FUNC
+#endif
+
 // The ABI namespace: every entity lives in safetensors::<this>, an inline namespace whose name
 // carries each setting that changes behaviour or layout, so that translation units built with
-// different settings never define the same inline function differently.
+// different settings never define the same inline function differently: v1 and v1_noexcept in
+// header-only mode, v1_lib and v1_noexcept_lib in the separate-compilation mode, whose
+// declarations only the implementation unit of the same settings defines.
+#if SAFETENSORS_HEADER_ONLY
 #if SAFETENSORS_NO_EXCEPTIONS
 #define SAFETENSORS_ABI v1_noexcept
 #else
 #define SAFETENSORS_ABI v1
+#endif
+#else
+#if SAFETENSORS_NO_EXCEPTIONS
+#define SAFETENSORS_ABI v1_noexcept_lib
+#else
+#define SAFETENSORS_ABI v1_lib
+#endif
 #endif
 
 #include <algorithm>

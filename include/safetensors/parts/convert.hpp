@@ -1,8 +1,9 @@
-// safetensors for C++, part 11 of 12: dtype conversions. Element types for F16, BF16 and the
+// safetensors for C++, part 13 of 14: dtype conversions. Element types for F16, BF16 and the
 // 8-bit floats that read tensors in place, exact decoding of every dtype to float (on simd.hpp's
 // kernels), encoding from float and from double with round to nearest even, sub-byte unpacking,
 // and the conversion between any two float dtypes that load() fuses into its reads.
-// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
+// `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost);
+// the loops are defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_CONVERT_HPP
@@ -410,6 +411,105 @@ inline bool bytes_for_elements(dtype t, std::uint64_t count, std::uint64_t& out)
   return true;
 }
 
+/// Decodes n elements of dtype `type` (any but C64) at `in` into floats (decode_to_float()).
+template <class = void>
+void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) noexcept;
+
+}  // namespace detail
+
+/// Decodes the first `out.size()` elements of a little-endian (packed, for sub-byte dtypes) byte
+/// range of dtype `type` into floats: exact for every float dtype except F64, which rounds to
+/// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
+/// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
+/// as<c64>() or to_complex()). BF16, F16 and F8_* go through the SIMD kernels the CPU has, with
+/// the same bits as the scalar loops (docs/dtypes.md#simd-paths).
+template <class = void>
+result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out);
+
+/// Decodes every element of `view` into `out`, which must hold at least element_count() floats
+/// (InvalidArgument otherwise). Semantics as decode_to_float.
+template <class = void>
+result<void> to_float(const tensor_view& view, span<float> out);
+
+/// Every element of `view` as a new vector of floats (see to_float(view, out)).
+template <class = void>
+result<std::vector<float>> to_float(const tensor_view& view);
+
+/// Every element of a C64 tensor as std::complex<float> (DtypeMismatch for other dtypes).
+template <class = void>
+result<std::vector<c64>> to_complex(const tensor_view& view);
+
+/// Encodes floats as dtype `type` into little-endian bytes: F32 (bytes as is), F16 and BF16
+/// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
+/// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
+/// (InvalidArgument otherwise); other dtypes are InvalidArgument.
+template <class = void>
+result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
+                               overflow_mode mode = overflow_mode::non_saturating);
+
+// --- between dtypes (docs/dtypes.md#between-float-dtypes) --------------------------------------
+
+namespace detail {
+
+/// Whether `t` is a float dtype: one whose every pattern decodes to float exactly (F4 to F32), or
+/// F64.
+constexpr bool is_float(dtype t) noexcept {
+  switch (t) {
+    case dtype::F4:
+    case dtype::F6_E2M3:
+    case dtype::F6_E3M2:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3:
+    case dtype::F8_E8M0:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F32:
+    case dtype::F64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Whether every float dtype converts to `t`: the float dtypes with a per-value encoder (all but
+/// F8_E8M0, F4 and F6_*).
+constexpr bool is_float_target(dtype t) noexcept {
+  switch (t) {
+    case dtype::F64:
+    case dtype::F32:
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F8_E4M3:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Converts `n` elements of dtype `from` at `in` (little-endian, packed for sub-byte dtypes) to
+/// dtype `to` at `out`: F32 and F64 as the host's float and double, other dtypes little-endian.
+/// For the pairs can_convert() accepts; both pointers may have any alignment. Each value is
+/// rounded once: the decoders to float are exact, so narrow dtypes go through a block of floats
+/// (SIMD decoding), and F64 is encoded from the double itself.
+template <class = void>
+void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t count,
+                      std::byte* out) noexcept;
+
+}  // namespace detail
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
 inline void f4_to_float_n(const unsigned char* in, float* out, std::size_t n) noexcept {
   float lut[16];
   for (std::uint32_t i = 0; i < 16; ++i) lut[i] = f4_bits_to_float(static_cast<std::uint8_t>(i));
@@ -450,8 +550,7 @@ inline void cast_to_float_n(const unsigned char* in, float* out, std::size_t n) 
   }
 }
 
-/// Decodes n elements of dtype `type` (any but C64) at `in` into floats (decode_to_float()).
-template <class = void>
+template <class>
 void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) noexcept {
   switch (type) {
     case dtype::BOOL:
@@ -523,69 +622,6 @@ void to_float_n(dtype type, const unsigned char* in, float* out, std::size_t n) 
       break;  // not a float: decode_to_float refuses it
   }
 }
-
-}  // namespace detail
-
-/// Decodes the first `out.size()` elements of a little-endian (packed, for sub-byte dtypes) byte
-/// range of dtype `type` into floats: exact for every float dtype except F64, which rounds to
-/// nearest; integers round to nearest (exact up to 2^24); BOOL gives 0 or 1 (any non-zero byte
-/// is 1). InvalidArgument when `bytes` is too short; DtypeMismatch for C64 (use
-/// as<c64>() or to_complex()). BF16, F16 and F8_* go through the SIMD kernels the CPU has, with
-/// the same bits as the scalar loops (docs/dtypes.md#simd-paths).
-template <class = void>
-result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
-  if (type == dtype::C64) {
-    return error(errc::dtype_mismatch,
-                 "decode_to_float: C64 is complex; read it as std::complex<float> (to_complex)");
-  }
-  std::uint64_t need = 0;
-  if (!detail::bytes_for_elements(type, out.size(), need) || need > bytes.size()) {
-    return error(errc::invalid_argument, "decode_to_float: " + detail::num(out.size()) + " " +
-                                             std::string(to_string(type)) +
-                                             " elements need more than the " +
-                                             detail::num(bytes.size()) + " bytes given");
-  }
-  if (out.empty()) return {};
-  detail::to_float_n(type, reinterpret_cast<const unsigned char*>(bytes.data()), out.data(),
-                     out.size());
-  return {};
-}
-
-/// Decodes every element of `view` into `out`, which must hold at least element_count() floats
-/// (InvalidArgument otherwise). Semantics as decode_to_float.
-template <class = void>
-result<void> to_float(const tensor_view& view, span<float> out) {
-  const std::uint64_t n = view.element_count();
-  if (out.size() < n) {
-    return error(errc::invalid_argument,
-                 "to_float: tensor " + detail::quote(view.name()) + " has " + detail::num(n) +
-                     " elements, the buffer holds " + detail::num(out.size()));
-  }
-  return decode_to_float(view.dtype(), view.bytes(), out.subspan(0, static_cast<std::size_t>(n)));
-}
-
-/// Every element of `view` as a new vector of floats (see to_float(view, out)).
-template <class = void>
-result<std::vector<float>> to_float(const tensor_view& view) {
-  const std::uint64_t n = view.element_count();
-  if (n > view.byte_size() * 2) {  // no dtype packs more than 2 elements per byte
-    return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
-                                             " has fewer bytes than its elements need");
-  }
-  std::vector<float> out(static_cast<std::size_t>(n));
-  if (auto r = to_float(view, span<float>(out)); !r) return r.error();
-  return out;
-}
-
-/// Every element of a C64 tensor as std::complex<float> (DtypeMismatch for other dtypes).
-template <class = void>
-result<std::vector<c64>> to_complex(const tensor_view& view) {
-  auto v = view.as<c64>();
-  if (!v) return v.error();
-  return v->to_vector();
-}
-
-namespace detail {
 
 /// Encodes n values, value i being load(i) (all floats or all doubles), as dtype `to` into
 /// little-endian bytes at `out`: F16, BF16, F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ (rounded
@@ -661,13 +697,58 @@ void encode_floats_n(dtype to, const unsigned char* in, unsigned char* out, std:
 
 }  // namespace detail
 
-/// Encodes floats as dtype `type` into little-endian bytes: F32 (bytes as is), F16 and BF16
-/// (round to nearest even, overflow to infinity), F8_E4M3, F8_E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ
-/// (round to nearest even, overflow per `mode`). `out` must hold in.size() elements' bytes
-/// (InvalidArgument otherwise); other dtypes are InvalidArgument.
-template <class = void>
+template <class>
+result<void> decode_to_float(dtype type, span<const std::byte> bytes, span<float> out) {
+  if (type == dtype::C64) {
+    return error(errc::dtype_mismatch,
+                 "decode_to_float: C64 is complex; read it as std::complex<float> (to_complex)");
+  }
+  std::uint64_t need = 0;
+  if (!detail::bytes_for_elements(type, out.size(), need) || need > bytes.size()) {
+    return error(errc::invalid_argument, "decode_to_float: " + detail::num(out.size()) + " " +
+                                             std::string(to_string(type)) +
+                                             " elements need more than the " +
+                                             detail::num(bytes.size()) + " bytes given");
+  }
+  if (out.empty()) return {};
+  detail::to_float_n(type, reinterpret_cast<const unsigned char*>(bytes.data()), out.data(),
+                     out.size());
+  return {};
+}
+
+template <class>
+result<void> to_float(const tensor_view& view, span<float> out) {
+  const std::uint64_t n = view.element_count();
+  if (out.size() < n) {
+    return error(errc::invalid_argument,
+                 "to_float: tensor " + detail::quote(view.name()) + " has " + detail::num(n) +
+                     " elements, the buffer holds " + detail::num(out.size()));
+  }
+  return decode_to_float(view.dtype(), view.bytes(), out.subspan(0, static_cast<std::size_t>(n)));
+}
+
+template <class>
+result<std::vector<float>> to_float(const tensor_view& view) {
+  const std::uint64_t n = view.element_count();
+  if (n > view.byte_size() * 2) {  // no dtype packs more than 2 elements per byte
+    return error(errc::invalid_argument, "to_float: tensor " + detail::quote(view.name()) +
+                                             " has fewer bytes than its elements need");
+  }
+  std::vector<float> out(static_cast<std::size_t>(n));
+  if (auto r = to_float(view, span<float>(out)); !r) return r.error();
+  return out;
+}
+
+template <class>
+result<std::vector<c64>> to_complex(const tensor_view& view) {
+  auto v = view.as<c64>();
+  if (!v) return v.error();
+  return v->to_vector();
+}
+
+template <class>
 result<void> encode_from_float(span<const float> in, dtype type, span<std::byte> out,
-                               overflow_mode mode = overflow_mode::non_saturating) {
+                               overflow_mode mode) {
   std::size_t width = 0;
   switch (type) {
     case dtype::F32:
@@ -699,56 +780,8 @@ result<void> encode_from_float(span<const float> in, dtype type, span<std::byte>
   return {};
 }
 
-// --- between dtypes (docs/dtypes.md#between-float-dtypes) --------------------------------------
-
 namespace detail {
-
-/// Whether `t` is a float dtype: one whose every pattern decodes to float exactly (F4 to F32), or
-/// F64.
-constexpr bool is_float(dtype t) noexcept {
-  switch (t) {
-    case dtype::F4:
-    case dtype::F6_E2M3:
-    case dtype::F6_E3M2:
-    case dtype::F8_E5M2:
-    case dtype::F8_E4M3:
-    case dtype::F8_E8M0:
-    case dtype::F8_E4M3FNUZ:
-    case dtype::F8_E5M2FNUZ:
-    case dtype::F16:
-    case dtype::BF16:
-    case dtype::F32:
-    case dtype::F64:
-      return true;
-    default:
-      return false;
-  }
-}
-
-/// Whether every float dtype converts to `t`: the float dtypes with a per-value encoder (all but
-/// F8_E8M0, F4 and F6_*).
-constexpr bool is_float_target(dtype t) noexcept {
-  switch (t) {
-    case dtype::F64:
-    case dtype::F32:
-    case dtype::F16:
-    case dtype::BF16:
-    case dtype::F8_E4M3:
-    case dtype::F8_E5M2:
-    case dtype::F8_E4M3FNUZ:
-    case dtype::F8_E5M2FNUZ:
-      return true;
-    default:
-      return false;
-  }
-}
-
-/// Converts `count` elements of dtype `from` at `in` (little-endian, packed for sub-byte dtypes) to
-/// dtype `to` at `out`: F32 and F64 as the host's float and double, other dtypes little-endian.
-/// For the pairs can_convert() accepts; both pointers may have any alignment. Each value is
-/// rounded once: the decoders to float are exact, so narrow dtypes go through a block of floats
-/// (SIMD decoding), and F64 is encoded from the double itself.
-template <class = void>
+template <class>
 void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t count,
                       std::byte* out) noexcept {
   const auto* src = reinterpret_cast<const unsigned char*>(in);
@@ -804,10 +837,27 @@ void convert_elements(dtype from, dtype to, const std::byte* in, std::uint64_t c
     }
   }
 }
-
 }  // namespace detail
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template void detail::to_float_n<void>(dtype, const unsigned char*, float*, std::size_t) noexcept;
+template void detail::convert_elements<void>(dtype, dtype, const std::byte*, std::uint64_t,
+                                             std::byte*) noexcept;
+template result<void> decode_to_float<void>(dtype, span<const std::byte>, span<float>);
+template result<void> to_float<void>(const tensor_view&, span<float>);
+template result<std::vector<float>> to_float<void>(const tensor_view&);
+template result<std::vector<c64>> to_complex<void>(const tensor_view&);
+template result<void> encode_from_float<void>(span<const float>, dtype, span<std::byte>,
+                                              overflow_mode);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #endif  // SAFETENSORS_PARTS_CONVERT_HPP

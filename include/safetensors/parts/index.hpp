@@ -1,24 +1,71 @@
-// safetensors for C++, part 8 of 12: the sharded checkpoint index. The Hugging Face
+// safetensors for C++, part 9 of 14: the sharded checkpoint index. The Hugging Face
 // `<prefix>.safetensors.index.json` (docs/index.md): parse_index reads it strictly (shape,
 // depth, duplicate keys, shard names confined to the index's directory), format_index writes it
-// byte for byte as the Python tools do. `template <class = void>` marks what is compiled only when
+// byte for byte as the Python tools do. Each part declares, then defines under
+// SAFETENSORS_DEFINITIONS, which the translation units of the separate-compilation mode do not see
+// (docs/design.md#separate-compilation). `template <class = void>` marks what is compiled only when
 // used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_INDEX_HPP
 #define SAFETENSORS_PARTS_INDEX_HPP
 
+// json_value holds a nlohmann::json by pointer: its declaration needs only json_fwd.hpp
+// (docs/design.md#separate-compilation).
+#include <nlohmann/json_fwd.hpp>
+
+#include "parse.hpp"
+
+#if SAFETENSORS_DEFINITIONS
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
-
-#include "parse.hpp"
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
 /// The default maximum shard size of the Hub tools: 5 GB in decimal units (tensor bytes only).
 inline constexpr std::uint64_t default_max_shard_size = 5'000'000'000;
+
+/// A nlohmann::json, held by pointer so that declaring it needs only <nlohmann/json_fwd.hpp>
+/// (docs/index.md#the-metadata-value): `*v` and `v->` reach the JSON value, which code that uses
+/// them reads with <nlohmann/json.hpp> included. A value type: copies are deep. Default, and after
+/// a move from it: a JSON null. Its members are compiled with the library
+/// (docs/design.md#separate-compilation); a class template (json_value) so that, header-only, a
+/// translation unit compiles only the members it uses (docs/design.md#compile-cost).
+template <class = void>
+class basic_json_value {
+ public:
+  basic_json_value() noexcept = default;
+  /// A copy of `v`, or `v` moved in (implicit, as assigning a nlohmann::json was before).
+  basic_json_value(const nlohmann::json& v);
+  basic_json_value(nlohmann::json&& v);
+  basic_json_value(const basic_json_value& o);
+  basic_json_value(basic_json_value&& o) noexcept : value_(std::exchange(o.value_, nullptr)) {}
+  basic_json_value& operator=(const basic_json_value& o);
+  basic_json_value& operator=(basic_json_value&& o) noexcept;
+  ~basic_json_value();
+
+  /// The JSON value; the non-const forms allocate it on first use (a null until then).
+  nlohmann::json& operator*();
+  const nlohmann::json& operator*() const noexcept;
+  nlohmann::json* operator->() { return &**this; }
+  const nlohmann::json* operator->() const noexcept { return &**this; }
+
+  /// JSON equality of the two values (nlohmann::json's ==).
+  friend bool operator==(const basic_json_value& a, const basic_json_value& b) noexcept {
+    return a.equals(b);
+  }
+  friend bool operator!=(const basic_json_value& a, const basic_json_value& b) noexcept {
+    return !a.equals(b);
+  }
+
+ private:
+  bool equals(const basic_json_value& o) const noexcept;
+  nlohmann::json* value_ = nullptr;  // nullptr: a JSON null
+};
+using json_value = basic_json_value<>;
 
 /// One entry of an index's `weight_map`: a tensor name and the index of its shard's file name.
 struct index_entry {
@@ -29,7 +76,8 @@ struct index_entry {
 /// A parsed `model.safetensors.index.json`.
 struct shard_index {
   /// The `metadata` object with every key (any JSON values); null when absent or `null`.
-  nlohmann::json metadata;
+  /// `*metadata` is the nlohmann::json (json_value).
+  json_value metadata;
   /// The distinct shard file names, sorted by bytes; each a plain file name (validated).
   std::vector<std::string> shards;
   /// The `weight_map`, sorted by tensor name bytes.
@@ -37,22 +85,9 @@ struct shard_index {
 
   /// `metadata.total_size` when it is a non-negative integer; nullopt otherwise (informational).
   template <class = void>
-  std::optional<std::uint64_t> total_size() const noexcept {
-    const auto* object = metadata.get_ptr<const nlohmann::json::object_t*>();
-    if (object == nullptr) return std::nullopt;
-    const auto it = object->find("total_size");
-    if (it == object->end()) return std::nullopt;
-    if (const auto* u = it->second.get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
-    return std::nullopt;
-  }
+  std::optional<std::uint64_t> total_size() const noexcept;
   /// The shard (position in `shards`) of the tensor `name`, or nullopt. O(log n).
-  std::optional<std::size_t> find(std::string_view name) const noexcept {
-    const auto it = std::lower_bound(
-        weight_map.begin(), weight_map.end(), name,
-        [](const index_entry& e, std::string_view n) { return std::string_view(e.name) < n; });
-    if (it == weight_map.end() || it->name != name) return std::nullopt;
-    return it->shard;
-  }
+  SAFETENSORS_FUNC std::optional<std::size_t> find(std::string_view name) const noexcept;
 };
 
 namespace detail {
@@ -62,7 +97,91 @@ inline constexpr std::size_t index_max_depth = 127;
 /// Why `name` is not a plain file name that stays inside the index's directory, or nullopt.
 /// Rejected: empty, "." and "..", '/', '\\', ':' (drive and stream designators on Windows),
 /// control characters (NUL included), Windows device names (CON, NUL, COM1, ...).
-inline std::optional<std::string> shard_name_problem(std::string_view name) {
+SAFETENSORS_FUNC std::optional<std::string> shard_name_problem(std::string_view name);
+}  // namespace detail
+
+/// Parses an index (`{"metadata": {...}, "weight_map": {tensor: shard file}}`) held in memory.
+/// Errors: InvalidHeaderDeserialization (JSON syntax, a BOM or NUL byte, nesting deeper than
+/// 127, no `weight_map` object, a shard name that is not a string or not a plain file name of
+/// the index's directory, `metadata` neither an object nor null), DuplicateKey (a key twice in
+/// any object, `weight_map` included). Other top-level keys are ignored.
+template <class = void>
+result<shard_index> parse_index(std::string_view json);
+
+/// The index as `transformers` writes it: `json.dumps(index, indent=2, sort_keys=True) + "\n"`
+/// (ASCII only: other characters as \uXXXX). `metadata` is omitted when null. InvalidArgument
+/// for a string that is not UTF-8 or a shard position out of range.
+template <class = void>
+result<std::string> format_index(const shard_index& index);
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+template <class T>
+basic_json_value<T>::basic_json_value(const nlohmann::json& v) : value_(new nlohmann::json(v)) {}
+template <class T>
+basic_json_value<T>::basic_json_value(nlohmann::json&& v)
+    : value_(new nlohmann::json(std::move(v))) {}
+template <class T>
+basic_json_value<T>::basic_json_value(const basic_json_value& o)
+    : value_(o.value_ != nullptr ? new nlohmann::json(*o.value_) : nullptr) {}
+template <class T>
+basic_json_value<T>& basic_json_value<T>::operator=(const basic_json_value& o) {
+  if (this != &o) *this = basic_json_value(o);
+  return *this;
+}
+template <class T>
+basic_json_value<T>& basic_json_value<T>::operator=(basic_json_value&& o) noexcept {
+  if (this != &o) {
+    delete value_;
+    value_ = std::exchange(o.value_, nullptr);
+  }
+  return *this;
+}
+template <class T>
+basic_json_value<T>::~basic_json_value() {
+  delete value_;
+}
+template <class T>
+nlohmann::json& basic_json_value<T>::operator*() {
+  if (value_ == nullptr) value_ = new nlohmann::json();
+  return *value_;
+}
+template <class T>
+const nlohmann::json& basic_json_value<T>::operator*() const noexcept {
+  static const nlohmann::json null;
+  return value_ != nullptr ? *value_ : null;
+}
+template <class T>
+bool basic_json_value<T>::equals(const basic_json_value& o) const noexcept {
+  return **this == *o;
+}
+
+template <class>
+std::optional<std::uint64_t> shard_index::total_size() const noexcept {
+  const auto* object = metadata->get_ptr<const nlohmann::json::object_t*>();
+  if (object == nullptr) return std::nullopt;
+  const auto it = object->find("total_size");
+  if (it == object->end()) return std::nullopt;
+  if (const auto* u = it->second.get_ptr<const nlohmann::json::number_unsigned_t*>()) return *u;
+  return std::nullopt;
+}
+
+SAFETENSORS_FUNC std::optional<std::size_t> shard_index::find(
+    std::string_view name) const noexcept {
+  const auto it = std::lower_bound(
+      weight_map.begin(), weight_map.end(), name,
+      [](const index_entry& e, std::string_view n) { return std::string_view(e.name) < n; });
+  if (it == weight_map.end() || it->name != name) return std::nullopt;
+  return it->shard;
+}
+
+namespace detail {
+SAFETENSORS_FUNC std::optional<std::string> shard_name_problem(std::string_view name) {
   if (name.empty()) return std::string("is empty");
   if (name == "." || name == "..") return std::string("names a directory, not a file");
   for (const char ch : name) {
@@ -258,7 +377,7 @@ class index_sax {
 /// Appends `s` as a JSON string the way Python's json.dumps(ensure_ascii=True) writes it:
 /// `\"` `\\` `\b\f\n\r\t`, other bytes below 0x20 and 0x7f and every non-ASCII character as
 /// lowercase `\uXXXX` (surrogate pairs above U+FFFF). False when `s` is not valid UTF-8.
-inline bool append_python_string(std::string& out, std::string_view s) {
+SAFETENSORS_FUNC bool append_python_string(std::string& out, std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
   if (utf8_error_offset(p, n) != n) return false;
@@ -309,7 +428,7 @@ inline bool append_python_string(std::string& out, std::string_view s) {
 /// A double as Python's repr() writes it: the shortest digits that read back as the same
 /// double (the closest such when there are several), fixed notation for exponents -4 to 15,
 /// else `1e+16` style; NaN and infinities as Python's json writes them.
-inline std::string python_float(double v) {
+SAFETENSORS_FUNC std::string python_float(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v < 0 ? "-Infinity" : "Infinity";
   char buf[64];
@@ -433,12 +552,7 @@ result<void> append_python_json(std::string& out, const nlohmann::json& j, std::
 }
 }  // namespace detail
 
-/// Parses an index (`{"metadata": {...}, "weight_map": {tensor: shard file}}`) held in memory.
-/// Errors: InvalidHeaderDeserialization (JSON syntax, a BOM or NUL byte, nesting deeper than
-/// 127, no `weight_map` object, a shard name that is not a string or not a plain file name of
-/// the index's directory, `metadata` neither an object nor null), DuplicateKey (a key twice in
-/// any object, `weight_map` included). Other top-level keys are ignored.
-template <class = void>
+template <class>
 result<shard_index> parse_index(std::string_view json) {
   using detail::quote;
   const auto* bytes = reinterpret_cast<const unsigned char*>(json.data());
@@ -507,16 +621,13 @@ result<shard_index> parse_index(std::string_view json) {
   return out;
 }
 
-/// The index as `transformers` writes it: `json.dumps(index, indent=2, sort_keys=True) + "\n"`
-/// (ASCII only: other characters as \uXXXX). `metadata` is omitted when null. InvalidArgument
-/// for a string that is not UTF-8 or a shard position out of range.
-template <class = void>
+template <class>
 result<std::string> format_index(const shard_index& index) {
   std::string out = "{";
   bool first = true;
-  if (!index.metadata.is_null()) {
+  if (!index.metadata->is_null()) {
     out += "\n  \"metadata\": ";
-    if (auto r = detail::append_python_json(out, index.metadata, 1); !r) return r.error();
+    if (auto r = detail::append_python_json(out, *index.metadata, 1); !r) return r.error();
     first = false;
   }
   if (!first) out += ',';
@@ -550,5 +661,18 @@ result<std::string> format_index(const shard_index& index) {
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template class basic_json_value<void>;
+template std::optional<std::uint64_t> shard_index::total_size<void>() const noexcept;
+template result<shard_index> parse_index<void>(std::string_view);
+template result<std::string> format_index<void>(const shard_index&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #endif  // SAFETENSORS_PARTS_INDEX_HPP

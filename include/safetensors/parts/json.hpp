@@ -1,18 +1,22 @@
-// safetensors for C++, part 2 of 12: a strict JSON reader (RFC 8259) for headers and indexes.
+// safetensors for C++, part 2 of 14: a strict JSON reader (RFC 8259) for headers and indexes.
 // detail::json_reader reads JSON text token by token, without recursion and without a token
 // buffer beyond the one string or number it decodes; detail::json_sax_parse drives a handler
 // (the header's, the index's) with it. Plain inline functions: nothing here is a template but the
 // driver, so a translation unit pays for the reader once, whatever handler it uses.
+// Only the parsers' definitions use it: all of it is under SAFETENSORS_DEFINITIONS, which the
+// translation units of the separate-compilation mode do not see
+// (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_JSON_HPP
 #define SAFETENSORS_PARTS_JSON_HPP
 
+#include "basics.hpp"
+
+#if SAFETENSORS_DEFINITIONS
 #include <clocale>
 #include <cmath>
 #include <cstdlib>
-
-#include "basics.hpp"
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -444,5 +448,6 @@ bool json_sax_parse(const char* first, const char* last, Sax& sax) {
 }  // namespace detail
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
 #endif  // SAFETENSORS_PARTS_JSON_HPP

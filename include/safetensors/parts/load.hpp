@@ -1,23 +1,27 @@
-// safetensors for C++, part 12 of 12: the parallel loader. load() copies a set of tensors (whole
+// safetensors for C++, part 14 of 14: the parallel loader. load() copies a set of tensors (whole
 // or sliced) from a file, a mapped file or a sharded checkpoint into the caller's buffers, or
 // hands them chunk by chunk to a sink, with worker threads, an optional dtype conversion fused
 // into the same pass, progress and cancellation (docs/loading.md). `template <class = void>`
-// marks what is compiled only when used (docs/design.md#compile-cost).
+// marks what is compiled only when used (docs/design.md#compile-cost); the loader itself is
+// defined under SAFETENSORS_DEFINITIONS (docs/design.md#separate-compilation).
 //
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_LOAD_HPP
 #define SAFETENSORS_PARTS_LOAD_HPP
 
+#include <functional>
+
+#include "convert.hpp"
+#include "sharded.hpp"
+
+#if SAFETENSORS_DEFINITIONS
 #include <atomic>
 #include <exception>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <new>
 #include <thread>
-
-#include "convert.hpp"
-#include "sharded.hpp"
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -147,6 +151,9 @@ result<load_report> load(const Source& source, std::initializer_list<load_reques
   return load(source, span<const load_request>(requests.begin(), requests.size()), sink, options);
 }
 
+// The definitions: what the translation units of the separate-compilation mode do not see
+// (docs/design.md#separate-compilation).
+#if SAFETENSORS_DEFINITIONS
 namespace detail {
 
 /// Where one request's tensor is: its shard's bytes (a mapping or a source) and table entry.
@@ -541,6 +548,7 @@ result<load_report> load(const checkpoint& ckpt, span<const load_request> reques
                          const load_options& options) {
   return detail::load_with(requests, &sink, options, detail::checkpoint_lookup(ckpt));
 }
+#endif  // SAFETENSORS_DEFINITIONS
 
 // --- the one-call load: into memory the library allocates (docs/loading.md#the-one-call-load) ---
 
@@ -704,6 +712,7 @@ result<loaded_tensors> load_tensors(const mapped_file& file, const load_options&
 template <class = void>
 result<loaded_tensors> load_tensors(const checkpoint& ckpt, const load_options& options = {});
 
+#if SAFETENSORS_DEFINITIONS
 namespace detail {
 
 /// A file opened again for pread (reopen_mapped): where a mapped file's copies are read from.
@@ -912,7 +921,39 @@ result<loaded_tensors> load_tensors(const checkpoint& ckpt, const load_options& 
   return load_tensors(ckpt, span<const load_request>(requests.data(), requests.size()), options);
 }
 
+#endif  // SAFETENSORS_DEFINITIONS
+
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<std::uint64_t> load_size<void>(const tensor_info&, const load_request&);
+template result<load_report> load<void>(const source_reader&, span<const load_request>,
+                                        const load_options&);
+template result<load_report> load<void>(const mapped_file&, span<const load_request>,
+                                        const load_options&);
+template result<load_report> load<void>(const checkpoint&, span<const load_request>,
+                                        const load_options&);
+template result<load_report> load<void>(const source_reader&, span<const load_request>, load_sink&,
+                                        const load_options&);
+template result<load_report> load<void>(const mapped_file&, span<const load_request>, load_sink&,
+                                        const load_options&);
+template result<load_report> load<void>(const checkpoint&, span<const load_request>, load_sink&,
+                                        const load_options&);
+template result<loaded_tensors> load_tensors<void>(const source_reader&, span<const load_request>,
+                                                   const load_options&);
+template result<loaded_tensors> load_tensors<void>(const mapped_file&, span<const load_request>,
+                                                   const load_options&);
+template result<loaded_tensors> load_tensors<void>(const checkpoint&, span<const load_request>,
+                                                   const load_options&);
+template result<loaded_tensors> load_tensors<void>(const source_reader&, const load_options&);
+template result<loaded_tensors> load_tensors<void>(const mapped_file&, const load_options&);
+template result<loaded_tensors> load_tensors<void>(const checkpoint&, const load_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #endif  // SAFETENSORS_PARTS_LOAD_HPP

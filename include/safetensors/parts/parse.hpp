@@ -1,7 +1,9 @@
-// safetensors for C++, part 3 of 12: from bytes to a validated tensor table. The 8-byte length
+// safetensors for C++, part 3 of 14: from bytes to a validated tensor table. The 8-byte length
 // prefix (rules 1 to 3), the UTF-8 and JSON header (rules 4 and 5, one pass of the JSON reader
 // that builds the table as it streams by) and the validation of the table (rules 6 to 10), all in
 // the order of docs/format.md#reader-rules. No tensor byte is touched.
+// Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
+// the separate-compilation mode do not see (docs/design.md#separate-compilation).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
@@ -10,10 +12,13 @@
 
 #include <functional>
 #include <map>
-#include <unordered_set>
 
 #include "basics.hpp"
 #include "json.hpp"
+
+#if SAFETENSORS_DEFINITIONS
+#include <unordered_set>
+#endif
 
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
@@ -67,183 +72,265 @@ struct table {
   }
 
   /// Adds a tensor name; false when the name is already present.
-  bool add_name(const std::string& name) {
-    const std::size_t record = records.size();
-    tensor_record r;
-    r.name_offset = names.size();
-    r.name_size = name.size();
-    names += name;
-    records.push_back(r);
-    if ((records.size() * 2) > slots.size()) rehash(slots.empty() ? 16 : slots.size() * 2);
-    return insert(record);
-  }
+  SAFETENSORS_FUNC bool add_name(const std::string& name);
   /// Sizes the index for a header of n bytes: no rehash, few reallocations while parsing.
-  void reserve_for(std::size_t n) {
-    // The shortest tensor entry, "":{"dtype":"I8","shape":[],"data_offsets":[0,0]}, has 47 bytes.
-    const std::size_t most = n / 48 + 1;
-    std::size_t count = 16;
-    while (count < 2 * most && count < (std::size_t{1} << 17)) count *= 2;  // at most 1 MiB
-    slots.assign(count, 0);
-  }
+  SAFETENSORS_FUNC void reserve_for(std::size_t n);
   /// The record named `name`, or nullopt. O(1) on average.
-  std::optional<std::size_t> find(std::string_view key) const noexcept {
-    if (slots.empty()) return std::nullopt;
-    const std::size_t mask = slots.size() - 1;
-    for (std::size_t i = std::hash<std::string_view>{}(key)&mask;; i = (i + 1) & mask) {
-      const std::size_t slot = slots[i];
-      if (slot == 0) return std::nullopt;
-      if (name(slot - 1) == key) return slot - 1;
-    }
-  }
+  SAFETENSORS_FUNC std::optional<std::size_t> find(std::string_view key) const noexcept;
 
   /// Rules 6 to 10 (docs/format.md#rule-6-invalidoffset to #rule-10-metadataincompletebuffer),
   /// in the reference's order; then the name order.
   template <class = void>
   std::optional<error> validate(std::uint64_t n_bytes, std::uint64_t input_size,
-                                const parse_options& opts) {
-    table& h = *this;
-    h.header_size = n_bytes;
-    const std::size_t n = h.records.size();
-    h.by_offset.resize(n);
-    for (std::size_t i = 0; i < n; ++i) h.by_offset[i] = i;
-    const auto offset_less = [&h](std::size_t a, std::size_t b) {
-      const tensor_record& ra = h.records[a];
-      const tensor_record& rb = h.records[b];
-      if (ra.begin != rb.begin) return ra.begin < rb.begin;
-      if (ra.end != rb.end) return ra.end < rb.end;
-      return h.name(a) < h.name(b);
-    };
-    // Writers emit the members in offset order (the reference does): then no sort is needed.
-    if (!std::is_sorted(h.by_offset.begin(), h.by_offset.end(), offset_less))
-      std::sort(h.by_offset.begin(), h.by_offset.end(), offset_less);
-    std::uint64_t start = 0;
-    std::size_t previous = n;
-    for (std::size_t idx : h.by_offset) {
-      tensor_record& r = h.records[idx];
-      if (r.begin != start || r.end < r.begin) return offset_error(idx, previous, start);
-      start = r.end;
-      previous = idx;
-      const span<const std::uint64_t> shape(h.dims.data() + r.shape_offset, r.rank);
-      std::uint64_t elements = 1;
-      for (std::size_t d = 0; d < shape.size(); ++d) {
-        if (!checked_mul(elements, shape[d], elements)) {
-          return error(errc::validation_overflow,
-                       "tensor " + quote(h.name(idx)) + ": the element count of shape " +
-                           shape_string(shape) + " overflows 64 bits at dimension " + num(d));
-        }
-      }
-      const std::uint32_t bits_per = bit_size(r.type);
-      std::uint64_t bits = 0;
-      if (!checked_mul(elements, bits_per, bits)) {
-        return error(errc::validation_overflow,
-                     "tensor " + quote(h.name(idx)) + ": " + type_shape(r.type, shape) + " has " +
-                         num(elements) + " elements, and " + num(elements) + " x " + num(bits_per) +
-                         " bits overflows 64 bits");
-      }
-      if (bits % 8 != 0) {
-        return error(errc::misaligned_slice, "tensor " + quote(h.name(idx)) + ": " +
-                                                 type_shape(r.type, shape) + " is " + num(bits) +
-                                                 " bits, not a whole number of bytes");
-      }
-      if (r.end - r.begin != bits / 8) {
-        return error(errc::tensor_invalid_info,
-                     "tensor " + quote(h.name(idx)) + ": data_offsets " +
-                         offsets_string(r.begin, r.end) + " hold " + num(r.end - r.begin) +
-                         " bytes, but " + type_shape(r.type, shape) + " needs " + num(bits / 8));
-      }
-      r.elements = elements;
-    }
-    h.data_size = start;
-    std::uint64_t expected = 0;
-    const bool fits = checked_add(8 + header_size, start, expected);
-    if (!fits || expected > input_size) {
-      return error(errc::metadata_incomplete_buffer,
-                   "the tensors need a data buffer of " + num(start) + " bytes after the " +
-                       num(8 + header_size) + "-byte header" +
-                       (fits ? " (" + num(expected) + " bytes in all)" : std::string()) +
-                       ", but the input has " + num(input_size) +
-                       " bytes: truncated or not a safetensors file");
-    }
-    if (expected < input_size && !opts.allow_trailing_bytes) {
-      return error(errc::metadata_incomplete_buffer,
-                   num(input_size - expected) + " bytes follow the end of the last tensor (at " +
-                       num(expected) + " of " + num(input_size) +
-                       " bytes); parse_options::allow_trailing_bytes accepts them");
-    }
-    h.by_name = h.by_offset;
-    sort_runs(h.by_name, [&h](std::size_t a, std::size_t b) { return h.name(a) < h.name(b); });
-    return std::nullopt;
-  }
+                                const parse_options& opts);
 
  private:
   /// Sorts `v`, fast when it is made of a few ascending runs: the offset order of a file is
   /// name order within each dtype (the reference writer's layout), so by-name is a merge of
   /// one run per dtype. Many runs: a plain sort.
   template <class Less>
-  static void sort_runs(std::vector<std::size_t>& v, Less less) {
-    std::size_t bounds[17];
-    std::size_t runs = 0;
-    bounds[0] = 0;
-    for (std::size_t i = 1; i < v.size(); ++i) {
-      if (less(v[i], v[i - 1])) {
-        if (++runs == 16) {
-          std::sort(v.begin(), v.end(), less);
-          return;
-        }
-        bounds[runs] = i;
-      }
-    }
-    bounds[++runs] = v.size();
-    // Merge neighbouring runs pairwise until one is left.
-    while (runs > 1) {
-      std::size_t merged = 0;
-      for (std::size_t r = 0; r < runs; r += 2) {
-        if (r + 1 < runs) {
-          const auto at = [&v](std::size_t i) {
-            return v.begin() + static_cast<std::ptrdiff_t>(i);
-          };
-          std::inplace_merge(at(bounds[r]), at(bounds[r + 1]), at(bounds[r + 2]), less);
-        }
-        bounds[++merged] = bounds[std::min(r + 2, runs)];
-      }
-      runs = merged;
-    }
-  }
-  error offset_error(std::size_t idx, std::size_t previous, std::uint64_t start) const {
-    const table& h = *this;
-    const tensor_record& r = h.records[idx];
-    std::string why;
-    if (r.end < r.begin) {
-      why = "end is before begin";
-    } else if (previous == h.records.size()) {
-      why = "the first tensor must start at offset 0";
-    } else if (r.begin > start) {
-      why = "a gap of " + num(r.begin - start) + " bytes after tensor " + quote(h.name(previous)) +
-            ", which ends at " + num(start);
-    } else {
-      why = "overlaps tensor " + quote(h.name(previous)) + ", which ends at " + num(start);
-    }
-    return error(errc::invalid_offset, "tensor " + quote(h.name(idx)) + ": data_offsets " +
-                                           offsets_string(r.begin, r.end) + ": " + why);
-  }
-  bool insert(std::size_t record) {
-    const std::size_t mask = slots.size() - 1;
-    const std::string_view key = name(record);
-    for (std::size_t i = std::hash<std::string_view>{}(key)&mask;; i = (i + 1) & mask) {
-      std::size_t& slot = slots[i];
-      if (slot == 0) {
-        slot = record + 1;
-        return true;
-      }
-      if (name(slot - 1) == key) return false;
-    }
-  }
-  void rehash(std::size_t capacity) {
-    slots.assign(capacity, 0);
-    // Every record but the newest (which the caller inserts) is known to be unique.
-    for (std::size_t r = 0; r + 1 < records.size(); ++r) (void)insert(r);
-  }
+  static void sort_runs(std::vector<std::size_t>& v, Less less);
+  SAFETENSORS_FUNC error offset_error(std::size_t idx, std::size_t previous,
+                                      std::uint64_t start) const;
+  SAFETENSORS_FUNC bool insert(std::size_t record);
+  SAFETENSORS_FUNC void rehash(std::size_t capacity);
 };
+
+/// How many leading bytes describe_first_bytes looks at.
+inline constexpr std::size_t sniff_size = 512;
+
+/// What an input that failed rules 1 to 3 probably is, from its first bytes `p[0, n)` and its
+/// total size. "" when nothing is recognized, else text that starts with "; " to append to the
+/// error message.
+SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p, std::size_t n,
+                                                  std::uint64_t total_size,
+                                                  const parse_options& opts = {});
+
+/// Rules 1 to 3 (docs/format.md#rule-1-headertoosmall, #rule-2-headertoolarge,
+/// #rule-3-invalidheaderlength): the header length N, from the input's first min(8, input_size)
+/// bytes at `prefix`. Only when a rule fails, `sniff()` is called for the input's first bytes
+/// (up to sniff_size, as a std::string; empty when they cannot be read), and the message says
+/// what the input probably is. The one length-prefix reader behind every source.
+template <class Sniff>
+result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint64_t input_size,
+                                         const parse_options& opts, Sniff&& sniff) {
+  const auto hint = [&] {
+    const std::string first = sniff();
+    return describe_first_bytes(reinterpret_cast<const unsigned char*>(first.data()), first.size(),
+                                input_size, opts);
+  };
+  if (input_size < 8) {
+    return error(errc::header_too_small,
+                 "the input has " + num(input_size) +
+                     " bytes; a safetensors file starts with an 8-byte header length" + hint());
+  }
+  const std::uint64_t n = read_le64(prefix);
+  // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
+  if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
+    const std::string h = hint();
+    return error(
+        errc::header_too_large,
+        "the header length is " + num(n) + " bytes, above the limit of " +
+            num(opts.max_header_size) +
+            // Not a safetensors file at all: the limit is not what to change.
+            (h.empty() ? " (parse_options::max_header_size); is this a safetensors file?" : h));
+  }
+  std::uint64_t end = 0;
+  if (!checked_add(8, n, end) || end > input_size) {
+    return error(errc::invalid_header_length,
+                 "the header length is " + num(n) + " bytes, so the header ends at byte " +
+                     (end != 0 ? num(end) : std::string("2^64 or later")) +
+                     ", but the input has only " + num(input_size) + " bytes" + hint());
+  }
+  return n;
+}
+
+/// Rules 4 to 10 over the N header bytes at `json`; `input_size` is the whole input's size.
+template <class = void>
+result<table> parse_header_json(const unsigned char* json, std::size_t n, std::uint64_t input_size,
+                                const parse_options& opts);
+
+}  // namespace detail
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
+
+SAFETENSORS_FUNC bool table::add_name(const std::string& name) {
+  const std::size_t record = records.size();
+  tensor_record r;
+  r.name_offset = names.size();
+  r.name_size = name.size();
+  names += name;
+  records.push_back(r);
+  if ((records.size() * 2) > slots.size()) rehash(slots.empty() ? 16 : slots.size() * 2);
+  return insert(record);
+}
+
+SAFETENSORS_FUNC void table::reserve_for(std::size_t n) {
+  // The shortest tensor entry, "":{"dtype":"I8","shape":[],"data_offsets":[0,0]}, has 47 bytes.
+  const std::size_t most = n / 48 + 1;
+  std::size_t count = 16;
+  while (count < 2 * most && count < (std::size_t{1} << 17)) count *= 2;  // at most 1 MiB
+  slots.assign(count, 0);
+}
+
+SAFETENSORS_FUNC std::optional<std::size_t> table::find(std::string_view key) const noexcept {
+  if (slots.empty()) return std::nullopt;
+  const std::size_t mask = slots.size() - 1;
+  for (std::size_t i = std::hash<std::string_view>{}(key)&mask;; i = (i + 1) & mask) {
+    const std::size_t slot = slots[i];
+    if (slot == 0) return std::nullopt;
+    if (name(slot - 1) == key) return slot - 1;
+  }
+}
+
+template <class>
+std::optional<error> table::validate(std::uint64_t n_bytes, std::uint64_t input_size,
+                                     const parse_options& opts) {
+  table& h = *this;
+  h.header_size = n_bytes;
+  const std::size_t n = h.records.size();
+  h.by_offset.resize(n);
+  for (std::size_t i = 0; i < n; ++i) h.by_offset[i] = i;
+  const auto offset_less = [&h](std::size_t a, std::size_t b) {
+    const tensor_record& ra = h.records[a];
+    const tensor_record& rb = h.records[b];
+    if (ra.begin != rb.begin) return ra.begin < rb.begin;
+    if (ra.end != rb.end) return ra.end < rb.end;
+    return h.name(a) < h.name(b);
+  };
+  // Writers emit the members in offset order (the reference does): then no sort is needed.
+  if (!std::is_sorted(h.by_offset.begin(), h.by_offset.end(), offset_less))
+    std::sort(h.by_offset.begin(), h.by_offset.end(), offset_less);
+  std::uint64_t start = 0;
+  std::size_t previous = n;
+  for (std::size_t idx : h.by_offset) {
+    tensor_record& r = h.records[idx];
+    if (r.begin != start || r.end < r.begin) return offset_error(idx, previous, start);
+    start = r.end;
+    previous = idx;
+    const span<const std::uint64_t> shape(h.dims.data() + r.shape_offset, r.rank);
+    std::uint64_t elements = 1;
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (!checked_mul(elements, shape[d], elements)) {
+        return error(errc::validation_overflow,
+                     "tensor " + quote(h.name(idx)) + ": the element count of shape " +
+                         shape_string(shape) + " overflows 64 bits at dimension " + num(d));
+      }
+    }
+    const std::uint32_t bits_per = bit_size(r.type);
+    std::uint64_t bits = 0;
+    if (!checked_mul(elements, bits_per, bits)) {
+      return error(errc::validation_overflow,
+                   "tensor " + quote(h.name(idx)) + ": " + type_shape(r.type, shape) + " has " +
+                       num(elements) + " elements, and " + num(elements) + " x " + num(bits_per) +
+                       " bits overflows 64 bits");
+    }
+    if (bits % 8 != 0) {
+      return error(errc::misaligned_slice, "tensor " + quote(h.name(idx)) + ": " +
+                                               type_shape(r.type, shape) + " is " + num(bits) +
+                                               " bits, not a whole number of bytes");
+    }
+    if (r.end - r.begin != bits / 8) {
+      return error(errc::tensor_invalid_info,
+                   "tensor " + quote(h.name(idx)) + ": data_offsets " +
+                       offsets_string(r.begin, r.end) + " hold " + num(r.end - r.begin) +
+                       " bytes, but " + type_shape(r.type, shape) + " needs " + num(bits / 8));
+    }
+    r.elements = elements;
+  }
+  h.data_size = start;
+  std::uint64_t expected = 0;
+  const bool fits = checked_add(8 + header_size, start, expected);
+  if (!fits || expected > input_size) {
+    return error(errc::metadata_incomplete_buffer,
+                 "the tensors need a data buffer of " + num(start) + " bytes after the " +
+                     num(8 + header_size) + "-byte header" +
+                     (fits ? " (" + num(expected) + " bytes in all)" : std::string()) +
+                     ", but the input has " + num(input_size) +
+                     " bytes: truncated or not a safetensors file");
+  }
+  if (expected < input_size && !opts.allow_trailing_bytes) {
+    return error(errc::metadata_incomplete_buffer,
+                 num(input_size - expected) + " bytes follow the end of the last tensor (at " +
+                     num(expected) + " of " + num(input_size) +
+                     " bytes); parse_options::allow_trailing_bytes accepts them");
+  }
+  h.by_name = h.by_offset;
+  sort_runs(h.by_name, [&h](std::size_t a, std::size_t b) { return h.name(a) < h.name(b); });
+  return std::nullopt;
+}
+
+template <class Less>
+void table::sort_runs(std::vector<std::size_t>& v, Less less) {
+  std::size_t bounds[17];
+  std::size_t runs = 0;
+  bounds[0] = 0;
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    if (less(v[i], v[i - 1])) {
+      if (++runs == 16) {
+        std::sort(v.begin(), v.end(), less);
+        return;
+      }
+      bounds[runs] = i;
+    }
+  }
+  bounds[++runs] = v.size();
+  // Merge neighbouring runs pairwise until one is left.
+  while (runs > 1) {
+    std::size_t merged = 0;
+    for (std::size_t r = 0; r < runs; r += 2) {
+      if (r + 1 < runs) {
+        const auto at = [&v](std::size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
+        std::inplace_merge(at(bounds[r]), at(bounds[r + 1]), at(bounds[r + 2]), less);
+      }
+      bounds[++merged] = bounds[std::min(r + 2, runs)];
+    }
+    runs = merged;
+  }
+}
+
+SAFETENSORS_FUNC error table::offset_error(std::size_t idx, std::size_t previous,
+                                           std::uint64_t start) const {
+  const table& h = *this;
+  const tensor_record& r = h.records[idx];
+  std::string why;
+  if (r.end < r.begin) {
+    why = "end is before begin";
+  } else if (previous == h.records.size()) {
+    why = "the first tensor must start at offset 0";
+  } else if (r.begin > start) {
+    why = "a gap of " + num(r.begin - start) + " bytes after tensor " + quote(h.name(previous)) +
+          ", which ends at " + num(start);
+  } else {
+    why = "overlaps tensor " + quote(h.name(previous)) + ", which ends at " + num(start);
+  }
+  return error(errc::invalid_offset, "tensor " + quote(h.name(idx)) + ": data_offsets " +
+                                         offsets_string(r.begin, r.end) + ": " + why);
+}
+
+SAFETENSORS_FUNC bool table::insert(std::size_t record) {
+  const std::size_t mask = slots.size() - 1;
+  const std::string_view key = name(record);
+  for (std::size_t i = std::hash<std::string_view>{}(key)&mask;; i = (i + 1) & mask) {
+    std::size_t& slot = slots[i];
+    if (slot == 0) {
+      slot = record + 1;
+      return true;
+    }
+    if (name(slot - 1) == key) return false;
+  }
+}
+
+SAFETENSORS_FUNC void table::rehash(std::size_t capacity) {
+  slots.assign(capacity, 0);
+  // Every record but the newest (which the caller inserts) is known to be unique.
+  for (std::size_t r = 0; r + 1 < records.size(); ++r) (void)insert(r);
+}
 
 /// The header's JSON handler (for json_sax_parse): builds the table as the JSON streams by,
 /// rejecting wrong shapes, duplicate keys and deep nesting at the first offending token.
@@ -580,14 +667,9 @@ class header_sax {
   std::vector<std::unordered_set<std::string>> skip_keys_;
 };
 
-/// How many leading bytes describe_first_bytes looks at.
-inline constexpr std::size_t sniff_size = 512;
-
-/// What an input that failed rules 1 to 3 probably is, from its first bytes `p[0, n)` and its
-/// total size. "" when nothing is recognized, else text that starts with "; " to append to the
-/// error message.
-inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
-                                        std::uint64_t total_size, const parse_options& opts = {}) {
+SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p, std::size_t n,
+                                                  std::uint64_t total_size,
+                                                  const parse_options& opts) {
   if (total_size == 0) return "; the file is empty (an interrupted download or copy?)";
   if (p == nullptr) return {};
   const std::string_view s(reinterpret_cast<const char*>(p), n);
@@ -671,47 +753,7 @@ inline std::string describe_first_bytes(const unsigned char* p, std::size_t n,
   return {};
 }
 
-/// Rules 1 to 3 (docs/format.md#rule-1-headertoosmall, #rule-2-headertoolarge,
-/// #rule-3-invalidheaderlength): the header length N, from the input's first min(8, input_size)
-/// bytes at `prefix`. Only when a rule fails, `sniff()` is called for the input's first bytes
-/// (up to sniff_size, as a std::string; empty when they cannot be read), and the message says
-/// what the input probably is. The one length-prefix reader behind every source.
-template <class Sniff>
-result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint64_t input_size,
-                                         const parse_options& opts, Sniff&& sniff) {
-  const auto hint = [&] {
-    const std::string first = sniff();
-    return describe_first_bytes(reinterpret_cast<const unsigned char*>(first.data()), first.size(),
-                                input_size, opts);
-  };
-  if (input_size < 8) {
-    return error(errc::header_too_small,
-                 "the input has " + num(input_size) +
-                     " bytes; a safetensors file starts with an 8-byte header length" + hint());
-  }
-  const std::uint64_t n = read_le64(prefix);
-  // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
-  if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
-    const std::string h = hint();
-    return error(
-        errc::header_too_large,
-        "the header length is " + num(n) + " bytes, above the limit of " +
-            num(opts.max_header_size) +
-            // Not a safetensors file at all: the limit is not what to change.
-            (h.empty() ? " (parse_options::max_header_size); is this a safetensors file?" : h));
-  }
-  std::uint64_t end = 0;
-  if (!checked_add(8, n, end) || end > input_size) {
-    return error(errc::invalid_header_length,
-                 "the header length is " + num(n) + " bytes, so the header ends at byte " +
-                     (end != 0 ? num(end) : std::string("2^64 or later")) +
-                     ", but the input has only " + num(input_size) + " bytes" + hint());
-  }
-  return n;
-}
-
-/// Rules 4 to 10 over the N header bytes at `json`; `input_size` is the whole input's size.
-template <class = void>
+template <class>
 result<table> parse_header_json(const unsigned char* json, std::size_t n, std::uint64_t input_size,
                                 const parse_options& opts) {
   const std::size_t bad = utf8_error_offset(json, n);
@@ -757,5 +799,16 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
 }  // namespace detail
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<detail::table> detail::parse_header_json<void>(const unsigned char*, std::size_t,
+                                                               std::uint64_t, const parse_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #endif  // SAFETENSORS_PARTS_PARSE_HPP

@@ -1,4 +1,4 @@
-// safetensors for C++, part 6 of 12: the readers. One opener per kind of source:
+// safetensors for C++, part 7 of 14: the readers. One opener per kind of source:
 //   parse(bytes)              bytes the caller holds      -> file_view (zero copy, non-owning)
 //   mapped_file::open(path)   a file, memory-mapped       -> mapped_file (zero copy, owning)
 //   source_reader::open(...)  a file read with pread, or any random_access_source
@@ -68,6 +68,7 @@ class file_view {
   span<const std::byte> data_;
 };
 
+#if SAFETENSORS_DEFINITIONS
 template <class>
 result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
@@ -86,6 +87,7 @@ result<file_view> parse(span<const std::byte> bytes, const parse_options& opts) 
   const auto data_size = detail::int_cast<std::size_t>(t->data_size);
   return file_view(safetensors::header(std::move(*t)), bytes.subspan(8 + *n, data_size));
 }
+#endif  // SAFETENSORS_DEFINITIONS
 
 template <>
 struct detail::owns_views<file_view> : std::true_type {};
@@ -101,14 +103,7 @@ class mapped_file {
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
   static result<mapped_file> open(const P& path, const parse_options& popts = {},
                                   const map_options& mopts = {}) {
-    auto mapping = file_mapping::open(path, mopts);
-    if (!mapping) return mapping.error();
-    auto view = parse(mapping->bytes(), popts);
-    if (!view) {
-      return error(view.error().code(),
-                   detail::quote(mapping->path()) + ": " + view.error().message());
-    }
-    return mapped_file(std::move(*view), std::move(*mapping));
+    return open_mapping(file_mapping::open(path, mopts), popts);
   }
 
   /// The parsed file. Not from a temporary: the views would outlive the mapping.
@@ -129,6 +124,8 @@ class mapped_file {
   tensor_view tensor(const tensor_info& info) const noexcept { return view_.tensor(info); }
 
  private:
+  template <class = void>
+  static result<mapped_file> open_mapping(result<file_mapping> mapping, const parse_options& popts);
   mapped_file(file_view view, file_mapping mapping) noexcept
       : view_(std::move(view)), mapping_(std::move(mapping)) {}
   file_view view_;
@@ -190,14 +187,7 @@ class file_source final : public random_access_source {
   /// operating system's message.
   template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
   static result<std::unique_ptr<file_source>> open(const P& path) {
-    auto os = detail::to_os_path(path);
-    if (!os) return os.error();
-    auto file = detail::open_read(os->native, os->shown);
-    if (!file) return file.error();
-    auto size = detail::file_size(*file, os->shown);
-    if (!size) return size.error();
-    return std::unique_ptr<file_source>(
-        new file_source(std::move(*file), *size, std::move(os->shown)));
+    return open_at(detail::to_os_path(path));
   }
   /// The file's size when it was opened.
   std::uint64_t byte_size() const noexcept override { return size_; }
@@ -209,6 +199,7 @@ class file_source final : public random_access_source {
   std::string describe() const override { return path_; }
 
  private:
+  SAFETENSORS_FUNC static result<std::unique_ptr<file_source>> open_at(result<detail::os_path> os);
   file_source(detail::os_file file, std::uint64_t size, std::string path) noexcept
       : file_(std::move(file)), size_(size), path_(std::move(path)) {}
   detail::os_file file_;
@@ -258,29 +249,7 @@ class source_reader {
             std::enable_if_t<std::is_base_of_v<random_access_source, Source>, int> = 0>
   static result<source_reader> open(std::unique_ptr<Source> source,
                                     const parse_options& opts = {}) {
-    if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
-    const std::uint64_t size = source->byte_size();
-    const std::string where = detail::quote(source->describe()) + ": ";
-    auto fail = [&where](const error& e) { return error(e.code(), where + e.message()); };
-    unsigned char prefix[8] = {};
-    if (size >= 8) {
-      if (auto r = source->read_at(0, prefix, 8); !r) return r.error();
-    }
-    auto n = detail::read_length_prefix(prefix, size, opts, [&source, size] {
-      std::string first(static_cast<std::size_t>(std::min<std::uint64_t>(size, detail::sniff_size)),
-                        '\0');
-      if (!first.empty() && !source->read_at(0, first.data(), first.size())) first.clear();
-      return first;
-    });
-    if (!n) return fail(n.error());
-    std::vector<unsigned char> json;  // grown as the bytes arrive: N is the input's claim
-    if (auto r = detail::read_growing(*source, 8, *n, json, where + "the header"); !r) {
-      return r.error();
-    }
-    auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
-    if (!t) return fail(t.error());
-    return source_reader(std::unique_ptr<random_access_source>(std::move(source)),
-                         safetensors::header(std::move(*t)));
+    return open_source(std::unique_ptr<random_access_source>(std::move(source)), opts);
   }
 
   const safetensors::header& header() const noexcept { return header_; }
@@ -374,6 +343,9 @@ class source_reader {
   }
 
  private:
+  template <class = void>
+  static result<source_reader> open_source(std::unique_ptr<random_access_source> source,
+                                           const parse_options& opts);
   source_reader(std::unique_ptr<random_access_source> source, safetensors::header h) noexcept
       : source_(std::move(source)), header_(std::move(h)) {}
   result<void> check(const tensor_info& info, const char* what) const {
@@ -391,5 +363,76 @@ struct detail::owns_views<source_reader> : std::true_type {};
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+template <class>
+result<mapped_file> mapped_file::open_mapping(result<file_mapping> mapping,
+                                              const parse_options& popts) {
+  if (!mapping) return mapping.error();
+  auto view = parse(mapping->bytes(), popts);
+  if (!view) {
+    return error(view.error().code(),
+                 detail::quote(mapping->path()) + ": " + view.error().message());
+  }
+  return mapped_file(std::move(*view), std::move(*mapping));
+}
+
+SAFETENSORS_FUNC result<std::unique_ptr<file_source>> file_source::open_at(
+    result<detail::os_path> os) {
+  if (!os) return os.error();
+  auto file = detail::open_read(os->native, os->shown);
+  if (!file) return file.error();
+  auto size = detail::file_size(*file, os->shown);
+  if (!size) return size.error();
+  return std::unique_ptr<file_source>(
+      new file_source(std::move(*file), *size, std::move(os->shown)));
+}
+
+template <class>
+result<source_reader> source_reader::open_source(std::unique_ptr<random_access_source> source,
+                                                 const parse_options& opts) {
+  if (!source) return error(errc::invalid_argument, "source_reader::open: null source");
+  const std::uint64_t size = source->byte_size();
+  const std::string where = detail::quote(source->describe()) + ": ";
+  auto fail = [&where](const error& e) { return error(e.code(), where + e.message()); };
+  unsigned char prefix[8] = {};
+  if (size >= 8) {
+    if (auto r = source->read_at(0, prefix, 8); !r) return r.error();
+  }
+  auto n = detail::read_length_prefix(prefix, size, opts, [&source, size] {
+    std::string first(static_cast<std::size_t>(std::min<std::uint64_t>(size, detail::sniff_size)),
+                      '\0');
+    if (!first.empty() && !source->read_at(0, first.data(), first.size())) first.clear();
+    return first;
+  });
+  if (!n) return fail(n.error());
+  std::vector<unsigned char> json;  // grown as the bytes arrive: N is the input's claim
+  if (auto r = detail::read_growing(*source, 8, *n, json, where + "the header"); !r) {
+    return r.error();
+  }
+  auto t = detail::parse_header_json(json.data(), json.size(), size, opts);
+  if (!t) return fail(t.error());
+  return source_reader(std::move(source), safetensors::header(std::move(*t)));
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<file_view> parse<void>(span<const std::byte>, const parse_options&);
+template result<mapped_file> mapped_file::open_mapping<void>(result<file_mapping>,
+                                                             const parse_options&);
+template result<source_reader> source_reader::open_source<void>(
+    std::unique_ptr<random_access_source>, const parse_options&);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #endif  // SAFETENSORS_PARTS_READER_HPP

@@ -1,4 +1,4 @@
-// safetensors for C++, part 10 of 12: the conversion kernels. BF16, F16 and the 8-bit floats to
+// safetensors for C++, part 12 of 14: the conversion kernels. BF16, F16 and the 8-bit floats to
 // float, and float to F16, over whole byte ranges: the scalar block loops, the SIMD kernels
 // (x86-64 AVX2 + F16C and AVX-512, AArch64 NEON) that give exactly their bits, and the choice
 // among them at run time (docs/dtypes.md#simd-paths). convert.hpp builds the tensor-level
@@ -7,8 +7,6 @@
 // SPDX-License-Identifier: MIT
 #ifndef SAFETENSORS_PARTS_SIMD_HPP
 #define SAFETENSORS_PARTS_SIMD_HPP
-
-#include <atomic>
 
 #include "basics.hpp"
 
@@ -58,27 +56,6 @@
 #else
 #define SAFETENSORS_X86_INTRINSICS 0
 #endif
-#if SAFETENSORS_X86_INTRINSICS
-#include <immintrin.h>
-#endif
-#if SAFETENSORS_SIMD_X86
-#if defined(_MSC_VER)
-#include <intrin.h>  // __cpuid, __cpuidex, _xgetbv; MSVC needs no target attribute for intrinsics
-#define SAFETENSORS_TARGET_AVX2
-#define SAFETENSORS_TARGET_AVX512
-#else
-#include <cpuid.h>  // __get_cpuid (F16C, which clang's __builtin_cpu_supports does not know)
-// Per-function targets: the program itself needs no -m flags; each kernel runs only where the CPU
-// has its features.
-#define SAFETENSORS_TARGET_AVX2 __attribute__((target("avx2,f16c")))
-#define SAFETENSORS_TARGET_AVX512 \
-  __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vbmi")))
-#endif
-#endif
-#if SAFETENSORS_SIMD_NEON
-#include <arm_neon.h>
-#endif
-
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
@@ -165,6 +142,41 @@ inline void table_to_float_n(const std::array<std::uint32_t, 256>& table, const 
   convert_blocks<1>(in, out, n,
                     [t](const unsigned char* p, std::size_t i) noexcept { return t[p[i]]; });
 }
+
+}  // namespace detail
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+// The kernels and the run-time choice among them: only the definitions of convert.hpp call them
+// (docs/design.md#separate-compilation).
+#if SAFETENSORS_DEFINITIONS
+#include <atomic>
+
+#if SAFETENSORS_X86_INTRINSICS
+#include <immintrin.h>
+#endif
+#if SAFETENSORS_SIMD_X86
+#if defined(_MSC_VER)
+#include <intrin.h>  // __cpuid, __cpuidex, _xgetbv; MSVC needs no target attribute for intrinsics
+#define SAFETENSORS_TARGET_AVX2
+#define SAFETENSORS_TARGET_AVX512
+#else
+#include <cpuid.h>  // __get_cpuid (F16C, which clang's __builtin_cpu_supports does not know)
+// Per-function targets: the program itself needs no -m flags; each kernel runs only where the CPU
+// has its features.
+#define SAFETENSORS_TARGET_AVX2 __attribute__((target("avx2,f16c")))
+#define SAFETENSORS_TARGET_AVX512 \
+  __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vbmi")))
+#endif
+#endif
+#if SAFETENSORS_SIMD_NEON
+#include <arm_neon.h>
+#endif
+
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+namespace detail {
 
 // --- SIMD decoding to float (docs/dtypes.md#simd-paths) ---------------------------------------
 //
@@ -956,8 +968,8 @@ inline void float_to_f16_n(const unsigned char* in, unsigned char* out, std::siz
 }
 
 }  // namespace detail
-
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
 
 #endif  // SAFETENSORS_PARTS_SIMD_HPP

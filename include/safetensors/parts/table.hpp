@@ -1,6 +1,8 @@
-// safetensors for C++, part 4 of 12: the tensor table and views. tensor_info, header (the
+// safetensors for C++, part 4 of 14: the tensor table and views. tensor_info, header (the
 // validated table the parser built), typed element views over little-endian bytes of any
 // alignment, and slicing: which bytes of a tensor a sub-range of its dimensions takes.
+// Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
+// the separate-compilation mode do not see (docs/design.md#separate-compilation).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
@@ -172,10 +174,7 @@ class header {
     return info(*record);
   }
   /// The tensor named `name`, or a TensorNotFound error.
-  result<tensor_info> at(std::string_view name) const {
-    if (auto i = find(name)) return *i;
-    return error(errc::tensor_not_found, "no tensor named " + detail::quote(name));
-  }
+  SAFETENSORS_FUNC result<tensor_info> at(std::string_view name) const;
   bool contains(std::string_view name) const noexcept { return t_.find(name).has_value(); }
   /// The `__metadata__` map; nullopt when the header has none (or `null`), distinct from empty.
   const std::optional<metadata_map>& metadata() const noexcept { return t_.metadata; }
@@ -440,6 +439,47 @@ class slice_plan {
   std::uint64_t tensor_bytes_ = 0;
 };
 
+/// plan_slice with the ranges in a braced list: plan_slice(info, {{0, 2}, {4, 8}}).
+template <class = void>
+result<slice_plan> plan_slice(const tensor_info& info, std::initializer_list<dim_range> ranges) {
+  return plan_slice(info, span<const dim_range>(ranges.begin(), ranges.size()));
+}
+
+/// Copies the slice of `view` (see plan_slice) into `out`, which must hold its byte_size()
+/// bytes (InvalidArgument otherwise, or when the view holds fewer bytes than its shape needs).
+template <class = void>
+result<void> slice_into(const tensor_view& view, span<const dim_range> ranges, span<std::byte> out);
+
+/// slice_into with the ranges in a braced list.
+template <class = void>
+result<void> slice_into(const tensor_view& view, std::initializer_list<dim_range> ranges,
+                        span<std::byte> out) {
+  return slice_into(view, span<const dim_range>(ranges.begin(), ranges.size()), out);
+}
+
+/// The slice of `view` as a new byte vector (see slice_into).
+template <class = void>
+result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_range> ranges);
+
+/// slice with the ranges in a braced list.
+template <class = void>
+result<std::vector<std::byte>> slice(const tensor_view& view,
+                                     std::initializer_list<dim_range> ranges) {
+  return slice(view, span<const dim_range>(ranges.begin(), ranges.size()));
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+SAFETENSORS_FUNC result<tensor_info> header::at(std::string_view name) const {
+  if (auto i = find(name)) return *i;
+  return error(errc::tensor_not_found, "no tensor named " + detail::quote(name));
+}
+
 template <class>
 result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ranges) {
   const span<const std::uint64_t> dims = info.shape();
@@ -524,15 +564,7 @@ result<slice_plan> plan_slice(const tensor_info& info, span<const dim_range> ran
   return p;
 }
 
-/// plan_slice with the ranges in a braced list: plan_slice(info, {{0, 2}, {4, 8}}).
-template <class = void>
-result<slice_plan> plan_slice(const tensor_info& info, std::initializer_list<dim_range> ranges) {
-  return plan_slice(info, span<const dim_range>(ranges.begin(), ranges.size()));
-}
-
-/// Copies the slice of `view` (see plan_slice) into `out`, which must hold its byte_size()
-/// bytes (InvalidArgument otherwise, or when the view holds fewer bytes than its shape needs).
-template <class = void>
+template <class>
 result<void> slice_into(const tensor_view& view, span<const dim_range> ranges,
                         span<std::byte> out) {
   auto plan = plan_slice(view.info(), ranges);
@@ -556,15 +588,7 @@ result<void> slice_into(const tensor_view& view, span<const dim_range> ranges,
   return {};
 }
 
-/// slice_into with the ranges in a braced list.
-template <class = void>
-result<void> slice_into(const tensor_view& view, std::initializer_list<dim_range> ranges,
-                        span<std::byte> out) {
-  return slice_into(view, span<const dim_range>(ranges.begin(), ranges.size()), out);
-}
-
-/// The slice of `view` as a new byte vector (see slice_into).
-template <class = void>
+template <class>
 result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_range> ranges) {
   auto plan = plan_slice(view.info(), ranges);
   if (!plan) return plan.error();
@@ -580,15 +604,19 @@ result<std::vector<std::byte>> slice(const tensor_view& view, span<const dim_ran
   return out;
 }
 
-/// slice with the ranges in a braced list.
-template <class = void>
-result<std::vector<std::byte>> slice(const tensor_view& view,
-                                     std::initializer_list<dim_range> ranges) {
-  return slice(view, span<const dim_range>(ranges.begin(), ranges.size()));
-}
-
-/// Reads only the slice's bytes of tensor `info` (an entry of this reader's header) from the
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<slice_plan> plan_slice<void>(const tensor_info&, span<const dim_range>);
+template result<void> slice_into<void>(const tensor_view&, span<const dim_range>, span<std::byte>);
+template result<std::vector<std::byte>> slice<void>(const tensor_view&, span<const dim_range>);
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #endif  // SAFETENSORS_PARTS_TABLE_HPP

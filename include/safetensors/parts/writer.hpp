@@ -1,6 +1,8 @@
-// safetensors for C++, part 7 of 12: the writer. Validate, sort and lay out the tensors
+// safetensors for C++, part 8 of 14: the writer. Validate, sort and lay out the tensors
 // (write_plan), then write the canonical bytes of docs/writer.md to memory (serialize), to a file
 // atomically (save_file), or tensor by tensor for data larger than memory (stream_writer).
+// Each part declares, then defines under SAFETENSORS_DEFINITIONS, which the translation units of
+// the separate-compilation mode do not see (docs/design.md#separate-compilation).
 // `template <class = void>` marks what is compiled only when used (docs/design.md#compile-cost).
 //
 // SPDX-License-Identifier: MIT
@@ -11,7 +13,7 @@
 #include <memory>
 #include <unordered_map>
 
-#include "platform.hpp"
+#include "atomic_file.hpp"
 #include "table.hpp"
 
 namespace safetensors {
@@ -35,14 +37,7 @@ struct tensor_spec {
 };
 
 /// The spec of a tensor read from a file: same name, dtype and shape, bytes referenced.
-inline tensor_spec to_spec(const tensor_view& view) {
-  const auto shape = view.shape();
-  return tensor_spec{std::string(view.name()),
-                     view.dtype(),
-                     std::vector<std::uint64_t>(shape.begin(), shape.end()),
-                     view.bytes(),
-                     {}};
-}
+SAFETENSORS_FUNC tensor_spec to_spec(const tensor_view& view);
 
 /// Options of every writer.
 struct write_options {
@@ -69,27 +64,6 @@ struct planned_tensor {
 };
 
 namespace detail {
-/// Appends `s` as a JSON string escaped exactly as serde_json does (the reference's bytes).
-inline void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  std::size_t run = 0;  // start of the pending run of bytes that need no escape
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    if (const char* e = json_short_escape(c)) {
-      out += e;
-    } else {
-      out += "\\u00";
-      out += hex_digit(c >> 4u);
-      out += hex_digit(c);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
-}
-
 /// The byte size of each of `tensors`, after the checks every writer makes before it writes
 /// anything (docs/writer.md#validation): a name that is `__metadata__` (InvalidTensorName) or not
 /// UTF-8, a dtype out of range (InvalidArgument), a shape whose element or bit count overflows
@@ -99,68 +73,7 @@ inline void append_json_string(std::string& out, std::string_view s) {
 /// of the file and sharded writers.
 template <class = void>
 result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
-                                                  bool check_bytes) {
-  std::vector<std::uint64_t> sizes;
-  sizes.reserve(tensors.size());
-  for (const tensor_spec& t : tensors) {
-    if (t.name == "__metadata__") {
-      return error(errc::invalid_tensor_name,
-                   "a tensor cannot be named '__metadata__': that key holds the metadata");
-    }
-    if (auto e = check_utf8(t.name, "the tensor name")) return std::move(*e);
-    if (static_cast<std::size_t>(t.dtype) >= dtype_count) {
-      return error(errc::invalid_argument, tensor_name(t.name) + ": invalid dtype value " +
-                                               num(static_cast<std::uint64_t>(t.dtype)));
-    }
-    const span<const std::uint64_t> shape(t.shape.data(), t.shape.size());
-    std::uint64_t elements = 1;
-    for (const std::uint64_t d : shape) {
-      if (!checked_mul(elements, d, elements)) {
-        return error(errc::validation_overflow, tensor_name(t.name) + ": the element count of " +
-                                                    type_shape(t.dtype, shape) +
-                                                    " overflows 64 bits");
-      }
-    }
-    std::uint64_t bits = 0;
-    if (!checked_mul(elements, bit_size(t.dtype), bits)) {
-      return error(errc::validation_overflow, tensor_name(t.name) + ": the bit count of " +
-                                                  type_shape(t.dtype, shape) +
-                                                  " overflows 64 bits");
-    }
-    if (bits % 8 != 0) {
-      return error(errc::misaligned_slice, tensor_name(t.name) + ": " + type_shape(t.dtype, shape) +
-                                               " has " + num(bits) +
-                                               " bits, not a whole number of bytes");
-    }
-    const std::uint64_t size = bits / 8;
-    if (check_bytes) {
-      if (t.producer) {
-        if (!t.bytes.empty()) {
-          return error(errc::invalid_argument,
-                       tensor_name(t.name) + ": give either bytes or a producer, not both");
-        }
-      } else if (t.bytes.size() != size) {
-        return error(errc::tensor_invalid_info,
-                     tensor_name(t.name) + ": " + type_shape(t.dtype, shape) + " needs " +
-                         num(size) + " bytes, but " + num(t.bytes.size()) + " were given");
-      } else if (t.bytes.data() == nullptr && size != 0) {
-        return error(errc::invalid_argument, tensor_name(t.name) + ": null bytes");
-      }
-    }
-    sizes.push_back(size);
-  }
-  if (tensors.size() > 1) {
-    std::vector<std::string_view> names;
-    names.reserve(tensors.size());
-    for (const tensor_spec& t : tensors) names.emplace_back(t.name);
-    std::sort(names.begin(), names.end());
-    const auto dup = std::adjacent_find(names.begin(), names.end());
-    if (dup != names.end()) {
-      return error(errc::duplicate_key, "two tensors are named " + quote(*dup));
-    }
-  }
-  return sizes;
-}
+                                                  bool check_bytes);
 
 enum class plan_mode { with_bytes, declare_only };
 }  // namespace detail
@@ -208,110 +121,6 @@ class write_plan {
   std::vector<planned_tensor> tensors_;
   std::uint64_t data_size_ = 0;
 };
-
-template <class>
-result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
-                                    const std::optional<metadata_map>& metadata,
-                                    const write_options& options, detail::plan_mode mode) {
-  using detail::num;
-  const std::uint64_t align = options.alignment;
-  if (align < 8 || align > 65536 || (align & (align - 1)) != 0) {
-    return error(errc::invalid_argument, "write_options::alignment is " + num(align) +
-                                             "; it must be a power of two from 8 to 65536");
-  }
-  auto sizes = detail::validate_specs(tensors, mode == detail::plan_mode::with_bytes);
-  if (!sizes) return sizes.error();
-  write_plan plan;
-  plan.tensors_.reserve(tensors.size());
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    const tensor_spec& t = tensors[i];
-    planned_tensor p;
-    p.name = t.name;
-    p.dtype = t.dtype;
-    p.shape = t.shape;
-    p.offsets = {0, (*sizes)[i]};  // sizes for now; offsets after the sort
-    p.input_index = i;
-    plan.tensors_.push_back(std::move(p));
-  }
-  std::sort(plan.tensors_.begin(), plan.tensors_.end(),
-            [](const planned_tensor& a, const planned_tensor& b) {
-              if (a.dtype != b.dtype) return a.dtype > b.dtype;  // dtype rank descending
-              return a.name < b.name;                            // then name bytes
-            });
-  std::uint64_t offset = 0;
-  for (planned_tensor& p : plan.tensors_) {
-    std::uint64_t end = 0;
-    if (!detail::checked_add(offset, p.offsets.end, end)) {
-      return error(errc::validation_overflow,
-                   "the data buffer's size overflows 64 bits at " + detail::tensor_name(p.name));
-    }
-    p.offsets = {offset, end};
-    offset = end;
-  }
-  plan.data_size_ = offset;
-
-  // The header JSON, compact, as the reference's serde writes it.
-  std::string& json = plan.prefix_;
-  json.assign(8, '\0');
-  json += '{';
-  bool first = true;
-  if (metadata) {
-    json += "\"__metadata__\":{";
-    bool first_key = true;
-    for (const auto& [key, value] : *metadata) {  // std::map: keys in byte order
-      if (auto e = detail::check_utf8(key, "the metadata key")) return std::move(*e);
-      if (auto e = detail::check_utf8(value, "the metadata value")) return std::move(*e);
-      if (!first_key) json += ',';
-      first_key = false;
-      detail::append_json_string(json, key);
-      json += ':';
-      detail::append_json_string(json, value);
-      if (json.size() - 8 > options.max_header_size) break;  // reported below
-    }
-    json += '}';
-    first = false;
-  }
-  for (const planned_tensor& p : plan.tensors_) {
-    if (json.size() - 8 > options.max_header_size) break;  // reported below
-    if (!first) json += ',';
-    first = false;
-    detail::append_json_string(json, p.name);
-    json += ":{\"dtype\":\"";
-    json += to_string(p.dtype);
-    json += "\",\"shape\":[";
-    for (std::size_t d = 0; d < p.shape.size(); ++d) {
-      if (d != 0) json += ',';
-      json += num(p.shape[d]);
-    }
-    json += "],\"data_offsets\":[";
-    json += num(p.offsets.begin);
-    json += ',';
-    json += num(p.offsets.end);
-    json += "]}";
-  }
-  json += '}';
-  // Pad with spaces so that the data starts at a multiple of the alignment.
-  const std::uint64_t unpadded = json.size();
-  const std::uint64_t padded = (unpadded + align - 1) / align * align;
-  const std::uint64_t n = padded - 8;
-  if (n > options.max_header_size) {
-    return error(
-        errc::header_too_large,
-        "the header would be " +
-            (unpadded - 8 > options.max_header_size ? "more than " + num(options.max_header_size)
-                                                    : num(n)) +
-            " bytes, above the limit of " + num(options.max_header_size) +
-            " (write_options::max_header_size)");
-  }
-  std::uint64_t total = 0;
-  if (!detail::checked_add(padded, plan.data_size_, total)) {
-    return error(errc::validation_overflow, "the file's size overflows 64 bits");
-  }
-  json.append(detail::int_cast<std::size_t>(padded - unpadded), ' ');
-  for (int i = 0; i < 8; ++i)
-    json[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
-  return plan;
-}
 
 namespace detail {
 constexpr std::size_t write_buffer_size = std::size_t{4} << 20;
@@ -424,21 +233,7 @@ result<atomic_file> create_atomic(const P& path) {
 template <class = void>
 result<void> write_planned_data(atomic_file& file, const write_plan& plan,
                                 const std::vector<tensor_spec>& tensors,
-                                const write_options& options) {
-  write_buffer<> out(file, plan.file_size(), options.progress, save_direct_size);
-  const auto prefix = plan.prefix();
-  if (auto r = out.put(0, prefix.data(), prefix.size()); !r) return r;
-  for (const planned_tensor& p : plan.tensors()) {
-    const tensor_spec& t = tensors[p.input_index];
-    const std::uint64_t at = prefix.size() + p.offsets.begin;
-    if (t.producer) {
-      if (auto r = out.produce(at, t.producer, p.byte_size(), p.name); !r) return r;
-    } else {
-      if (auto r = out.put(at, t.bytes.data(), t.bytes.size()); !r) return r;
-    }
-  }
-  return out.flush();
-}
+                                const write_options& options);
 
 /// Writes the file of `plan` (made from `tensors`) through `file` and commits it.
 template <class = void>
@@ -447,6 +242,13 @@ result<void> write_planned(atomic_file& file, const write_plan& plan,
   if (auto r = write_planned_data(file, plan, tensors, options); !r) return r;
   return file.commit(options.sync);
 }
+
+/// save_file once its path argument is converted (or failed to convert): the one worker behind
+/// every path type, which reports the plan's errors first.
+template <class = void>
+result<void> save_file_to(result<os_path> path, const std::vector<tensor_spec>& tensors,
+                          const std::optional<metadata_map>& metadata,
+                          const write_options& options);
 }  // namespace detail
 
 /// Serializes tensors and metadata into memory, byte-identical to the reference writer (with
@@ -454,33 +256,7 @@ result<void> write_planned(atomic_file& file, const write_plan& plan,
 template <class = void>
 result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors,
                                          const std::optional<metadata_map>& metadata = std::nullopt,
-                                         const write_options& options = {}) {
-  auto plan = write_plan::create(tensors, metadata, options);
-  if (!plan) return plan.error();
-  auto size = detail::to_size_t(plan->file_size(), "a file");
-  if (!size) return size.error();
-  std::vector<std::byte> out;
-  if (!detail::try_resize(out, *size)) return detail::out_of_memory("serialize", *size);
-  const auto prefix = plan->prefix();
-  std::memcpy(out.data(), prefix.data(), prefix.size());
-  std::byte* data = out.data() + prefix.size();
-  for (const planned_tensor& p : plan->tensors()) {
-    const tensor_spec& t = tensors[p.input_index];
-    const auto n = detail::int_cast<std::size_t>(p.byte_size());
-    std::byte* dst = data + p.offsets.begin;
-    if (n == 0) continue;  // producers are never called for zero bytes
-    if (t.producer) {
-      auto r = t.producer(0, span<std::byte>(dst, n));
-      if (!r) {
-        return error(r.error().code(),
-                     detail::tensor_name(p.name) + ": the producer failed: " + r.error().message());
-      }
-    } else {
-      std::memcpy(dst, t.bytes.data(), n);
-    }
-  }
-  return out;
-}
+                                         const write_options& options = {});
 
 /// Writes tensors and metadata to `path` (UTF-8 string or std::filesystem::path) atomically
 /// (docs/writer.md#atomic-files): a temporary file in the same directory, flushed, then renamed
@@ -492,11 +268,7 @@ template <class P, std::enable_if_t<detail::is_path_like_v<P>, int> = 0>
 result<void> save_file(const P& path, const std::vector<tensor_spec>& tensors,
                        const std::optional<metadata_map>& metadata = std::nullopt,
                        const write_options& options = {}) {
-  auto plan = write_plan::create(tensors, metadata, options);
-  if (!plan) return plan.error();
-  auto file = detail::create_atomic(path);
-  if (!file) return file.error();
-  return detail::write_planned(*file, *plan, tensors, options);
+  return detail::save_file_to(detail::to_os_path(path), tensors, metadata, options);
 }
 
 /// A file written tensor by tensor, for data larger than memory: declare every tensor first
@@ -508,10 +280,9 @@ template <class = void>
 class basic_stream_writer {
  public:
   basic_stream_writer() = default;
-  basic_stream_writer(basic_stream_writer&&) noexcept = default;
-  basic_stream_writer& operator=(basic_stream_writer&&) noexcept = default;
-  ~basic_stream_writer() =
-      default;  // atomic_file's destructor removes an uncommitted temporary file
+  basic_stream_writer(basic_stream_writer&&) noexcept;
+  basic_stream_writer& operator=(basic_stream_writer&&) noexcept;
+  ~basic_stream_writer();  // atomic_file's destructor removes an uncommitted temporary file
 
   /// Declares the tensors (their bytes and producers are ignored) and creates the temporary
   /// file. The same validation as write_plan::create, minus the byte counts.
@@ -520,48 +291,23 @@ class basic_stream_writer {
       const P& path, const std::vector<tensor_spec>& tensors,
       const std::optional<metadata_map>& metadata = std::nullopt,
       const write_options& options = {}) {
-    auto plan = write_plan::make<>(tensors, metadata, options, detail::plan_mode::declare_only);
-    if (!plan) return plan.error();
-    auto file = detail::create_atomic(path);
-    if (!file) return file.error();
-    basic_stream_writer w;
-    w.state_ = std::make_unique<state>(std::move(*plan), std::move(*file), options);
-    if (auto r = w.state_->start(); !r) return r.error();
-    return w;
+    return create_at(detail::to_os_path(path), tensors, metadata, options);
   }
 
   /// Writes the next `chunk` of the tensor `name` (after the bytes already written for it).
   /// InvalidArgument when the chunk goes past the tensor's end; TensorNotFound for an unknown name.
-  result<void> write(std::string_view name, span<const std::byte> chunk) {
-    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    return state_->write(name, chunk);
-  }
+  result<void> write(std::string_view name, span<const std::byte> chunk);
   /// Bytes written so far for the tensor `name` (0 for an unknown name).
-  std::uint64_t bytes_written(std::string_view name) const noexcept {
-    if (!state_) return 0;
-    const auto it = state_->index.find(name);
-    return it == state_->index.end() ? 0 : state_->written[it->second];
-  }
+  std::uint64_t bytes_written(std::string_view name) const noexcept;
   /// The layout being written.
-  const write_plan& plan() const noexcept {
-    static const write_plan empty;
-    return state_ ? state_->plan : empty;
-  }
+  const write_plan& plan() const noexcept;
   /// Checks that every tensor is complete, flushes, syncs (write_options::sync) and renames the
   /// temporary file over the target. TensorInvalidInfo names an incomplete tensor (the writer
   /// stays usable); after any other error (or a write that failed with an I/O error, which
   /// commit() reports again) the writer is discarded.
-  result<void> commit() {
-    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    if (!state_->failure) {
-      if (auto e = state_->incomplete()) return std::move(*e);
-    }
-    auto r = state_->commit();
-    state_.reset();
-    return r;
-  }
+  result<void> commit();
   /// Removes the temporary file; the target is left as it was.
-  void discard() noexcept { state_.reset(); }
+  void discard() noexcept;
 
  private:
   template <class>
@@ -569,12 +315,12 @@ class basic_stream_writer {
   // The sharded writer's two-phase commit (docs/index.md#write-order): every shard finished
   // (flushed, synced, closed; the caller checked that it is complete) before any is renamed
   // (state_->file.replace()).
-  result<void> finish() {
-    if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
-    auto r = state_->finish();
-    if (!r) state_.reset();
-    return r;
-  }
+  result<void> finish();
+  // create() once its path argument is converted (or failed to convert).
+  static result<basic_stream_writer> create_at(result<detail::os_path> path,
+                                               const std::vector<tensor_spec>& tensors,
+                                               const std::optional<metadata_map>& metadata,
+                                               const write_options& options);
 
   struct state {
     state(write_plan p, detail::atomic_file f, const write_options& o)
@@ -657,5 +403,370 @@ using stream_writer = basic_stream_writer<>;
 
 }  // namespace SAFETENSORS_ABI
 }  // namespace safetensors
+
+#if SAFETENSORS_DEFINITIONS
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+
+SAFETENSORS_FUNC tensor_spec to_spec(const tensor_view& view) {
+  const auto shape = view.shape();
+  return tensor_spec{std::string(view.name()),
+                     view.dtype(),
+                     std::vector<std::uint64_t>(shape.begin(), shape.end()),
+                     view.bytes(),
+                     {}};
+}
+
+namespace detail {
+/// Appends `s` as a JSON string escaped exactly as serde_json does (the reference's bytes).
+SAFETENSORS_FUNC void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  std::size_t run = 0;  // start of the pending run of bytes that need no escape
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    if (const char* e = json_short_escape(c)) {
+      out += e;
+    } else {
+      out += "\\u00";
+      out += hex_digit(c >> 4u);
+      out += hex_digit(c);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+template <class>
+result<std::vector<std::uint64_t>> validate_specs(const std::vector<tensor_spec>& tensors,
+                                                  bool check_bytes) {
+  std::vector<std::uint64_t> sizes;
+  sizes.reserve(tensors.size());
+  for (const tensor_spec& t : tensors) {
+    if (t.name == "__metadata__") {
+      return error(errc::invalid_tensor_name,
+                   "a tensor cannot be named '__metadata__': that key holds the metadata");
+    }
+    if (auto e = check_utf8(t.name, "the tensor name")) return std::move(*e);
+    if (static_cast<std::size_t>(t.dtype) >= dtype_count) {
+      return error(errc::invalid_argument, tensor_name(t.name) + ": invalid dtype value " +
+                                               num(static_cast<std::uint64_t>(t.dtype)));
+    }
+    const span<const std::uint64_t> shape(t.shape.data(), t.shape.size());
+    std::uint64_t elements = 1;
+    for (const std::uint64_t d : shape) {
+      if (!checked_mul(elements, d, elements)) {
+        return error(errc::validation_overflow, tensor_name(t.name) + ": the element count of " +
+                                                    type_shape(t.dtype, shape) +
+                                                    " overflows 64 bits");
+      }
+    }
+    std::uint64_t bits = 0;
+    if (!checked_mul(elements, bit_size(t.dtype), bits)) {
+      return error(errc::validation_overflow, tensor_name(t.name) + ": the bit count of " +
+                                                  type_shape(t.dtype, shape) +
+                                                  " overflows 64 bits");
+    }
+    if (bits % 8 != 0) {
+      return error(errc::misaligned_slice, tensor_name(t.name) + ": " + type_shape(t.dtype, shape) +
+                                               " has " + num(bits) +
+                                               " bits, not a whole number of bytes");
+    }
+    const std::uint64_t size = bits / 8;
+    if (check_bytes) {
+      if (t.producer) {
+        if (!t.bytes.empty()) {
+          return error(errc::invalid_argument,
+                       tensor_name(t.name) + ": give either bytes or a producer, not both");
+        }
+      } else if (t.bytes.size() != size) {
+        return error(errc::tensor_invalid_info,
+                     tensor_name(t.name) + ": " + type_shape(t.dtype, shape) + " needs " +
+                         num(size) + " bytes, but " + num(t.bytes.size()) + " were given");
+      } else if (t.bytes.data() == nullptr && size != 0) {
+        return error(errc::invalid_argument, tensor_name(t.name) + ": null bytes");
+      }
+    }
+    sizes.push_back(size);
+  }
+  if (tensors.size() > 1) {
+    std::vector<std::string_view> names;
+    names.reserve(tensors.size());
+    for (const tensor_spec& t : tensors) names.emplace_back(t.name);
+    std::sort(names.begin(), names.end());
+    const auto dup = std::adjacent_find(names.begin(), names.end());
+    if (dup != names.end()) {
+      return error(errc::duplicate_key, "two tensors are named " + quote(*dup));
+    }
+  }
+  return sizes;
+}
+}  // namespace detail
+
+template <class>
+result<write_plan> write_plan::make(const std::vector<tensor_spec>& tensors,
+                                    const std::optional<metadata_map>& metadata,
+                                    const write_options& options, detail::plan_mode mode) {
+  using detail::num;
+  const std::uint64_t align = options.alignment;
+  if (align < 8 || align > 65536 || (align & (align - 1)) != 0) {
+    return error(errc::invalid_argument, "write_options::alignment is " + num(align) +
+                                             "; it must be a power of two from 8 to 65536");
+  }
+  auto sizes = detail::validate_specs(tensors, mode == detail::plan_mode::with_bytes);
+  if (!sizes) return sizes.error();
+  write_plan plan;
+  plan.tensors_.reserve(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const tensor_spec& t = tensors[i];
+    planned_tensor p;
+    p.name = t.name;
+    p.dtype = t.dtype;
+    p.shape = t.shape;
+    p.offsets = {0, (*sizes)[i]};  // sizes for now; offsets after the sort
+    p.input_index = i;
+    plan.tensors_.push_back(std::move(p));
+  }
+  std::sort(plan.tensors_.begin(), plan.tensors_.end(),
+            [](const planned_tensor& a, const planned_tensor& b) {
+              if (a.dtype != b.dtype) return a.dtype > b.dtype;  // dtype rank descending
+              return a.name < b.name;                            // then name bytes
+            });
+  std::uint64_t offset = 0;
+  for (planned_tensor& p : plan.tensors_) {
+    std::uint64_t end = 0;
+    if (!detail::checked_add(offset, p.offsets.end, end)) {
+      return error(errc::validation_overflow,
+                   "the data buffer's size overflows 64 bits at " + detail::tensor_name(p.name));
+    }
+    p.offsets = {offset, end};
+    offset = end;
+  }
+  plan.data_size_ = offset;
+
+  // The header JSON, compact, as the reference's serde writes it.
+  std::string& json = plan.prefix_;
+  json.assign(8, '\0');
+  json += '{';
+  bool first = true;
+  if (metadata) {
+    json += "\"__metadata__\":{";
+    bool first_key = true;
+    for (const auto& [key, value] : *metadata) {  // std::map: keys in byte order
+      if (auto e = detail::check_utf8(key, "the metadata key")) return std::move(*e);
+      if (auto e = detail::check_utf8(value, "the metadata value")) return std::move(*e);
+      if (!first_key) json += ',';
+      first_key = false;
+      detail::append_json_string(json, key);
+      json += ':';
+      detail::append_json_string(json, value);
+      if (json.size() - 8 > options.max_header_size) break;  // reported below
+    }
+    json += '}';
+    first = false;
+  }
+  for (const planned_tensor& p : plan.tensors_) {
+    if (json.size() - 8 > options.max_header_size) break;  // reported below
+    if (!first) json += ',';
+    first = false;
+    detail::append_json_string(json, p.name);
+    json += ":{\"dtype\":\"";
+    json += to_string(p.dtype);
+    json += "\",\"shape\":[";
+    for (std::size_t d = 0; d < p.shape.size(); ++d) {
+      if (d != 0) json += ',';
+      json += num(p.shape[d]);
+    }
+    json += "],\"data_offsets\":[";
+    json += num(p.offsets.begin);
+    json += ',';
+    json += num(p.offsets.end);
+    json += "]}";
+  }
+  json += '}';
+  // Pad with spaces so that the data starts at a multiple of the alignment.
+  const std::uint64_t unpadded = json.size();
+  const std::uint64_t padded = (unpadded + align - 1) / align * align;
+  const std::uint64_t n = padded - 8;
+  if (n > options.max_header_size) {
+    return error(
+        errc::header_too_large,
+        "the header would be " +
+            (unpadded - 8 > options.max_header_size ? "more than " + num(options.max_header_size)
+                                                    : num(n)) +
+            " bytes, above the limit of " + num(options.max_header_size) +
+            " (write_options::max_header_size)");
+  }
+  std::uint64_t total = 0;
+  if (!detail::checked_add(padded, plan.data_size_, total)) {
+    return error(errc::validation_overflow, "the file's size overflows 64 bits");
+  }
+  json.append(detail::int_cast<std::size_t>(padded - unpadded), ' ');
+  for (int i = 0; i < 8; ++i)
+    json[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
+  return plan;
+}
+
+namespace detail {
+template <class>
+result<void> write_planned_data(atomic_file& file, const write_plan& plan,
+                                const std::vector<tensor_spec>& tensors,
+                                const write_options& options) {
+  write_buffer<> out(file, plan.file_size(), options.progress, save_direct_size);
+  const auto prefix = plan.prefix();
+  if (auto r = out.put(0, prefix.data(), prefix.size()); !r) return r;
+  for (const planned_tensor& p : plan.tensors()) {
+    const tensor_spec& t = tensors[p.input_index];
+    const std::uint64_t at = prefix.size() + p.offsets.begin;
+    if (t.producer) {
+      if (auto r = out.produce(at, t.producer, p.byte_size(), p.name); !r) return r;
+    } else {
+      if (auto r = out.put(at, t.bytes.data(), t.bytes.size()); !r) return r;
+    }
+  }
+  return out.flush();
+}
+
+template <class>
+result<void> save_file_to(result<os_path> path, const std::vector<tensor_spec>& tensors,
+                          const std::optional<metadata_map>& metadata,
+                          const write_options& options) {
+  auto plan = write_plan::create(tensors, metadata, options);
+  if (!plan) return plan.error();
+  if (!path) return path.error();
+  auto file = atomic_file::create(std::move(path->native), std::move(path->shown));
+  if (!file) return file.error();
+  return write_planned(*file, *plan, tensors, options);
+}
+}  // namespace detail
+
+template <class>
+result<std::vector<std::byte>> serialize(const std::vector<tensor_spec>& tensors,
+                                         const std::optional<metadata_map>& metadata,
+                                         const write_options& options) {
+  auto plan = write_plan::create(tensors, metadata, options);
+  if (!plan) return plan.error();
+  auto size = detail::to_size_t(plan->file_size(), "a file");
+  if (!size) return size.error();
+  std::vector<std::byte> out;
+  if (!detail::try_resize(out, *size)) return detail::out_of_memory("serialize", *size);
+  const auto prefix = plan->prefix();
+  std::memcpy(out.data(), prefix.data(), prefix.size());
+  std::byte* data = out.data() + prefix.size();
+  for (const planned_tensor& p : plan->tensors()) {
+    const tensor_spec& t = tensors[p.input_index];
+    const auto n = detail::int_cast<std::size_t>(p.byte_size());
+    std::byte* dst = data + p.offsets.begin;
+    if (n == 0) continue;  // producers are never called for zero bytes
+    if (t.producer) {
+      auto r = t.producer(0, span<std::byte>(dst, n));
+      if (!r) {
+        return error(r.error().code(),
+                     detail::tensor_name(p.name) + ": the producer failed: " + r.error().message());
+      }
+    } else {
+      std::memcpy(dst, t.bytes.data(), n);
+    }
+  }
+  return out;
+}
+
+template <class T>
+basic_stream_writer<T>::basic_stream_writer(basic_stream_writer&&) noexcept = default;
+template <class T>
+basic_stream_writer<T>& basic_stream_writer<T>::operator=(basic_stream_writer&&) noexcept = default;
+template <class T>
+basic_stream_writer<T>::~basic_stream_writer() = default;
+
+template <class T>
+result<basic_stream_writer<T>> basic_stream_writer<T>::create_at(
+    result<detail::os_path> path, const std::vector<tensor_spec>& tensors,
+    const std::optional<metadata_map>& metadata, const write_options& options) {
+  auto plan = write_plan::make<>(tensors, metadata, options, detail::plan_mode::declare_only);
+  if (!plan) return plan.error();
+  if (!path) return path.error();
+  auto file = detail::atomic_file::create(std::move(path->native), std::move(path->shown));
+  if (!file) return file.error();
+  basic_stream_writer w;
+  w.state_ = std::make_unique<state>(std::move(*plan), std::move(*file), options);
+  if (auto r = w.state_->start(); !r) return r.error();
+  return w;
+}
+
+template <class T>
+result<void> basic_stream_writer<T>::write(std::string_view name, span<const std::byte> chunk) {
+  if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+  return state_->write(name, chunk);
+}
+
+template <class T>
+std::uint64_t basic_stream_writer<T>::bytes_written(std::string_view name) const noexcept {
+  if (!state_) return 0;
+  const auto it = state_->index.find(name);
+  return it == state_->index.end() ? 0 : state_->written[it->second];
+}
+
+template <class T>
+const write_plan& basic_stream_writer<T>::plan() const noexcept {
+  static const write_plan empty;
+  return state_ ? state_->plan : empty;
+}
+
+template <class T>
+result<void> basic_stream_writer<T>::commit() {
+  if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+  if (!state_->failure) {
+    if (auto e = state_->incomplete()) return std::move(*e);
+  }
+  auto r = state_->commit();
+  state_.reset();
+  return r;
+}
+
+template <class T>
+void basic_stream_writer<T>::discard() noexcept {
+  state_.reset();
+}
+
+template <class T>
+result<void> basic_stream_writer<T>::finish() {
+  if (!state_) return error(errc::invalid_argument, "stream_writer: no file (moved from?)");
+  auto r = state_->finish();
+  if (!r) state_.reset();
+  return r;
+}
+
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif  // SAFETENSORS_DEFINITIONS
+
+#if SAFETENSORS_DEFINITIONS && !SAFETENSORS_HEADER_ONLY
+// The separate-compilation mode's implementation unit: the templates the declarations name.
+namespace safetensors {
+inline namespace SAFETENSORS_ABI {
+template result<std::vector<std::uint64_t>> detail::validate_specs<void>(
+    const std::vector<tensor_spec>&, bool);
+template result<write_plan> write_plan::make<void>(const std::vector<tensor_spec>&,
+                                                   const std::optional<metadata_map>&,
+                                                   const write_options&, detail::plan_mode);
+template result<void> detail::write_planned_data<void>(detail::atomic_file&, const write_plan&,
+                                                       const std::vector<tensor_spec>&,
+                                                       const write_options&);
+template result<void> detail::save_file_to<void>(result<detail::os_path>,
+                                                 const std::vector<tensor_spec>&,
+                                                 const std::optional<metadata_map>&,
+                                                 const write_options&);
+template result<std::vector<std::byte>> serialize<void>(const std::vector<tensor_spec>&,
+                                                        const std::optional<metadata_map>&,
+                                                        const write_options&);
+template result<write_plan> write_plan::create<void>(const std::vector<tensor_spec>&,
+                                                     const std::optional<metadata_map>&,
+                                                     const write_options&);
+template class basic_stream_writer<void>;
+}  // namespace SAFETENSORS_ABI
+}  // namespace safetensors
+#endif
 
 #endif  // SAFETENSORS_PARTS_WRITER_HPP
