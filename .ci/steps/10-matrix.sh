@@ -14,7 +14,7 @@ build=build/ci-clang-cxx20
 t0=$SECONDS
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_STANDARD=20 \
   -DCMAKE_CXX_STANDARD_REQUIRED=ON -DCMAKE_BUILD_TYPE=Debug -DSAFETENSORS_WERROR=ON \
-  -DSAFETENSORS_INSTALL=OFF -DSAFETENSORS_EXAMPLES_COMPILED=ON
+  -DSAFETENSORS_INSTALL=OFF -DSAFETENSORS_EXAMPLES_COMPILED=ON -DSAFETENSORS_TORCH=OFF  # LibTorch: 70-torch.sh
 cmake --build "$build" -j2
 ctest --test-dir "$build" --output-on-failure --no-tests=error -LE consumer
 echo "clang++ C++20 build + tests: $((SECONDS - t0))s"
@@ -27,7 +27,11 @@ syntax_check() {
     $(pkg-config --cflags-only-I ompi-c | sed 's/-I/-isystem /g')  # mpi.h, as CMake's MPI::MPI_CXX
     -DSAFETENSORS_CLI_PATH='"safetensors-cli"')
   local t0=$SECONDS
-  printf '%s\n' tests/unit/*.cpp tests/cli/*.cpp examples/*.cpp tests/consumers/main.cpp tests/consumers/odr_*.cpp \
+  local examples=() f
+  for f in examples/*.cpp; do  # examples/libtorch_*.cpp need LibTorch: 70-torch.sh builds them
+    [[ $f == examples/libtorch_* ]] || examples+=("$f")
+  done
+  printf '%s\n' tests/unit/*.cpp tests/cli/*.cpp "${examples[@]}" tests/consumers/main.cpp tests/consumers/odr_*.cpp \
       tests/consumers/self_contained.cpp tests/consumers/platform_io.cpp \
       tests/consumers/instantiate_all.cpp |
     xargs -P2 -I{} sh -c 'echo "  $0 $1"; "$0" "$@"' "$cxx" {} "${flags[@]}"

@@ -2908,6 +2908,11 @@ struct map_options {
   access_hint hint = access_hint::normal;
   /// Pre-fault the whole mapping at open (MAP_POPULATE on Linux; ignored elsewhere).
   bool populate = false;
+  /// Map the pages writable and private (copy on write): a write to a page copies it for this
+  /// process only and never reaches the file (POSIX PROT_WRITE with MAP_PRIVATE, Windows
+  /// FILE_MAP_COPY). Untouched pages stay shared with the page cache. The library itself never
+  /// writes through a mapping; this is for views handed to code that may (docs/torch.md#zero-copy).
+  bool copy_on_write = false;
 };
 
 namespace detail {
@@ -3137,7 +3142,8 @@ class file_mapping {
       : mapping_(std::exchange(other.mapping_, {})),
         path_(std::move(other.path_)),
         native_(std::move(other.native_)),
-        identity_(other.identity_) {}
+        identity_(other.identity_),
+        copy_on_write_(other.copy_on_write_) {}
   SAFETENSORS_FUNC file_mapping& operator=(file_mapping&& other) noexcept;
   ~file_mapping() { detail::os_mapping::unmap(mapping_.address, mapping_.size); }
 
@@ -3157,6 +3163,8 @@ class file_mapping {
   span<const std::byte> bytes() const noexcept { return {data(), byte_size()}; }
   /// The path the file was opened with.
   const std::string& path() const noexcept { return path_; }
+  /// True when mapped with map_options::copy_on_write: the pages may be written (privately).
+  bool copy_on_write() const noexcept { return copy_on_write_; }
 
  private:
   SAFETENSORS_FUNC static result<file_mapping> open_native(const detail::native_string& native,
@@ -3167,6 +3175,7 @@ class file_mapping {
   std::string path_;
   detail::native_string native_;    // the path as opened, to reopen it (reopen_mapped)
   detail::file_identity identity_;  // the file mapped
+  bool copy_on_write_ = false;      // map_options::copy_on_write
 };
 
 }  // namespace SAFETENSORS_ABI
@@ -3266,19 +3275,20 @@ SAFETENSORS_FUNC result<void> read_at(const os_file& f, std::uint64_t offset, vo
 }
 
 SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t size,
-                                             const map_options&, const std::string& shown) {
+                                             const map_options& opts, const std::string& shown) {
   os_mapping m;
   if (size == 0) return m;  // nothing to map; parsing reports HeaderTooSmall
   if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
     return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
                                      " bytes exceed the address space; use source_reader");
   }
-  HANDLE mapping = CreateFileMappingW(f.handle, nullptr, PAGE_READONLY, 0, 0, nullptr);
+  HANDLE mapping = CreateFileMappingW(
+      f.handle, nullptr, opts.copy_on_write ? PAGE_WRITECOPY : PAGE_READONLY, 0, 0, nullptr);
   if (!mapping) {
     return error(errc::io_error,
                  "cannot map " + quote(shown) + ": " + last_error_message(GetLastError()));
   }
-  m.address = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
+  m.address = MapViewOfFile(mapping, opts.copy_on_write ? FILE_MAP_COPY : FILE_MAP_READ, 0, 0, 0);
   const DWORD code = GetLastError();
   CloseHandle(mapping);  // the view keeps the mapping alive
   if (!m.address) {
@@ -3375,7 +3385,8 @@ SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t siz
 #ifdef MAP_POPULATE
   if (opts.populate) flags |= MAP_POPULATE;
 #endif
-  void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), PROT_READ, flags, f.fd, 0);
+  const int prot = opts.copy_on_write ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), prot, flags, f.fd, 0);
   if (address == MAP_FAILED) {
     return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
   }
@@ -3558,6 +3569,7 @@ SAFETENSORS_FUNC file_mapping& file_mapping::operator=(file_mapping&& other) noe
     path_ = std::move(other.path_);
     native_ = std::move(other.native_);
     identity_ = other.identity_;
+    copy_on_write_ = other.copy_on_write_;
   }
   return *this;
 }
@@ -3576,6 +3588,7 @@ SAFETENSORS_FUNC result<file_mapping> file_mapping::open_native(const detail::na
   out.path_ = std::move(shown);
   out.native_ = native;
   out.identity_ = detail::identity_of(*file);
+  out.copy_on_write_ = opts.copy_on_write;
   return out;
 }
 

@@ -487,6 +487,36 @@ TEST_SUITE("files") {
     }
   }
 
+  TEST_CASE("file_mapping: copy_on_write pages take writes that never reach the file") {
+    st_test::temp_dir dir;
+    const auto bytes = st_test::make_file(sample_specs());
+    const fs::path p = dir.file("cow.safetensors");
+    st_test::write_file(p, bytes);
+    st::map_options o;
+    o.copy_on_write = true;
+    auto m = st::file_mapping::open(p.string(), o);
+    REQUIRE(m.has_value());
+    REQUIRE(m->byte_size() == bytes.size());
+    CHECK(m->copy_on_write());
+    CHECK_FALSE(st::file_mapping::open(p.string())->copy_on_write());
+    // The pages are writable (a read-only mapping would fault here) and private.
+    auto* first = const_cast<std::byte*>(m->data());
+    auto* last = first + (m->byte_size() - 1);
+    *first = std::byte{0xAB};
+    *last = std::byte{0xCD};
+    CHECK(std::to_integer<int>(m->data()[0]) == 0xAB);
+    CHECK(std::to_integer<int>(m->data()[m->byte_size() - 1]) == 0xCD);
+    auto again = st::file_mapping::open(p.string());  // another mapping of the same file
+    REQUIRE(again.has_value());
+    CHECK(to_u8(again->bytes()) == bytes);
+    CHECK(st_test::read_file(p) == bytes);
+    m = st::file_mapping();  // unmapped: the file is still as written
+    CHECK(st_test::read_file(p) == bytes);
+    auto v = st::mapped_file::open(p, {}, o);  // parsed like any mapping
+    REQUIRE(v.has_value());
+    CHECK(v->size() == 5);
+  }
+
 #if defined(__linux__)
   TEST_CASE("file_mapping: RAII unmaps and leaks no descriptor (Linux /proc)") {
     st_test::temp_dir dir;
