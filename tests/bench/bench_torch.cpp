@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
       const rss before = now();
       st::map_options mo;
       mo.copy_on_write = true;
-      auto file = st::mapped_file::open(path, mo);
+      auto file = st::mapped_file::open(path, {}, mo);
       if (!file) die("cannot map the file");
       for (const st::tensor_info t : file->tensors()) {
         const auto b = file->tensor(t).bytes();
