@@ -95,6 +95,18 @@
 #endif
 #endif
 
+// SAFETENSORS_COLD (internal): a function that only builds error messages; kept out of line and
+// optimized for size, so that its std::string code is compiled once, not at every caller. Such a
+// function, declared before its definition, is declared without SAFETENSORS_FUNC: g++ rejects
+// noinline on a definition that follows an inline declaration.
+#if defined(__GNUC__)
+#define SAFETENSORS_COLD __attribute__((cold, noinline))
+#elif defined(_MSC_VER)
+#define SAFETENSORS_COLD __declspec(noinline)
+#else
+#define SAFETENSORS_COLD
+#endif
+
 #include <algorithm>
 #include <array>
 #include <complex>
@@ -103,6 +115,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <iterator>
 #include <limits>
 #include <memory>
@@ -800,7 +813,7 @@ bool try_resize(C& c, std::size_t n) noexcept {
 }
 
 /// OutOfMemory: "WHAT: cannot allocate N bytes (out of memory)".
-inline error out_of_memory(std::string_view what, std::uint64_t bytes) {
+SAFETENSORS_COLD inline error out_of_memory(std::string_view what, std::uint64_t bytes) {
   return error(errc::out_of_memory, std::string(what) + ": cannot allocate " +
                                         std::to_string(bytes) + " bytes (out of memory)");
 }
@@ -812,14 +825,24 @@ inline std::uint64_t read_le64(const unsigned char* p) noexcept {
   return v;
 }
 
-inline std::string num(std::uint64_t v) { return std::to_string(v); }
+SAFETENSORS_COLD inline std::string num(std::uint64_t v) { return std::to_string(v); }
+
+/// `parts` joined: one call in place of a chain of std::string operator+ at each message.
+SAFETENSORS_COLD inline std::string cat(std::initializer_list<std::string_view> parts) {
+  std::size_t size = 0;
+  for (const std::string_view p : parts) size += p.size();
+  std::string out;
+  out.reserve(size);
+  for (const std::string_view p : parts) out.append(p.data(), p.size());
+  return out;
+}
 
 /// The lowercase hex digit of the low 4 bits of `v`.
 constexpr char hex_digit(unsigned v) noexcept { return "0123456789abcdef"[v & 15u]; }
 
 /// `s` with its control bytes (below 0x20, and 0x7f) escaped as \xNN, so that a name from a
 /// file cannot move a terminal's cursor or forge a line of output.
-inline std::string escape_controls(std::string_view s) {
+SAFETENSORS_COLD inline std::string escape_controls(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (const char ch : s) {
@@ -859,7 +882,7 @@ constexpr const char* json_short_escape(unsigned char c) noexcept {
 }
 
 /// A name or path quoted for messages: control bytes escaped, names over 200 bytes cut.
-inline std::string quote(std::string_view s) {
+SAFETENSORS_COLD inline std::string quote(std::string_view s) {
   constexpr std::size_t max_shown = 200;
   std::string out = "'" + escape_controls(s.substr(0, max_shown));
   if (s.size() > max_shown) out += "...(" + num(s.size()) + " bytes)";
@@ -867,10 +890,12 @@ inline std::string quote(std::string_view s) {
 }
 
 /// "tensor 'name'" for messages.
-inline std::string tensor_name(std::string_view name) { return "tensor " + quote(name); }
+SAFETENSORS_COLD inline std::string tensor_name(std::string_view name) {
+  return "tensor " + quote(name);
+}
 
 /// "[2,3]"; shapes of more than 16 dimensions are cut, so hostile ranks keep messages short.
-inline std::string shape_string(span<const std::uint64_t> shape) {
+SAFETENSORS_COLD inline std::string shape_string(span<const std::uint64_t> shape) {
   constexpr std::size_t max_shown = 16;
   std::string out = "[";
   for (std::size_t i = 0; i < shape.size() && i < max_shown; ++i) {
@@ -882,11 +907,11 @@ inline std::string shape_string(span<const std::uint64_t> shape) {
 }
 
 /// "F32[2,3]".
-inline std::string type_shape(dtype t, span<const std::uint64_t> shape) {
+SAFETENSORS_COLD inline std::string type_shape(dtype t, span<const std::uint64_t> shape) {
   return std::string(to_string(t)) + shape_string(shape);
 }
 
-inline std::string offsets_string(std::uint64_t b, std::uint64_t e) {
+SAFETENSORS_COLD inline std::string offsets_string(std::uint64_t b, std::uint64_t e) {
   return "[" + num(b) + "," + num(e) + "]";
 }
 
