@@ -894,6 +894,12 @@ SAFETENSORS_COLD inline std::string tensor_name(std::string_view name) {
   return "tensor " + quote(name);
 }
 
+/// DtypeMismatch: "tensor 'name' is HAVE, not WANT" (typed access to a tensor of another dtype).
+SAFETENSORS_COLD inline error dtype_mismatch(std::string_view name, dtype have, dtype want) {
+  return error(errc::dtype_mismatch,
+               cat({tensor_name(name), " is ", to_string(have), ", not ", to_string(want)}));
+}
+
 /// "[2,3]"; shapes of more than 16 dimensions are cut, so hostile ranks keep messages short.
 SAFETENSORS_COLD inline std::string shape_string(span<const std::uint64_t> shape) {
   constexpr std::size_t max_shown = 16;

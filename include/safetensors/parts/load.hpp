@@ -609,14 +609,12 @@ class loaded_tensor {
     static_assert(detail::has_dtype<E>::value, "no dtype_of<T> for this element type");
     static_assert(!std::is_same_v<E, bool>, "BOOL bytes are not bools: use view().as<bool>()");
     if (dtype_of<E>::value != type_) {
-      return error(errc::dtype_mismatch, detail::tensor_name(name_) + " is " +
-                                             std::string(to_string(type_)) + ", not " +
-                                             std::string(to_string(dtype_of<E>::value)));
+      return detail::dtype_mismatch(name_, type_, dtype_of<E>::value);
     }
     if (SAFETENSORS_BIG_ENDIAN && sizeof(E) > 1 && !host_floats_) {
       return error(errc::invalid_argument,
-                   detail::tensor_name(name_) +
-                       " holds little-endian elements: decode them with view().as<T>()");
+                   detail::cat({detail::tensor_name(name_),
+                                " holds little-endian elements: decode them with view().as<T>()"}));
     }
     return span<T>(reinterpret_cast<T*>(p), detail::int_cast<std::size_t>(elements_));
   }

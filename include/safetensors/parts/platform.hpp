@@ -481,13 +481,13 @@ SAFETENSORS_FUNC result<os_file> open_read(const native_string& path, const std:
     f.fd = ::open(path.c_str(), flags);
   } while (f.fd < 0 && errno == EINTR);
   if (f.fd < 0)
-    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot open ", quote(shown), ": ", errno_message(errno)}));
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) {
-    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot stat ", quote(shown), ": ", errno_message(errno)}));
   }
   if (S_ISDIR(st.st_mode)) {
-    return error(errc::io_error, "cannot open " + quote(shown) + ": it is a directory");
+    return error(errc::io_error, cat({"cannot open ", quote(shown), ": it is a directory"}));
   }
   return f;
 }
@@ -495,9 +495,9 @@ SAFETENSORS_FUNC result<os_file> open_read(const native_string& path, const std:
 SAFETENSORS_FUNC result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) {
-    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot stat ", quote(shown), ": ", errno_message(errno)}));
   }
-  if (st.st_size < 0) return error(errc::io_error, "cannot size " + quote(shown));
+  if (st.st_size < 0) return error(errc::io_error, cat({"cannot size ", quote(shown)}));
   return static_cast<std::uint64_t>(st.st_size);
 }
 
@@ -507,18 +507,18 @@ SAFETENSORS_FUNC result<void> read_at(const os_file& f, std::uint64_t offset, vo
   while (n > 0) {
     if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
       return error(errc::io_error,
-                   "offset " + num(offset) + " is beyond what this system can read");
+                   cat({"offset ", num(offset), " is beyond what this system can read"}));
     }
     const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
     const ssize_t got = ::pread(f.fd, out, chunk, static_cast<off_t>(offset));
     if (got < 0) {
       if (errno == EINTR) continue;
-      return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
-                                       ": " + errno_message(errno));
+      return error(errc::io_error, cat({"cannot read ", quote(shown), " at offset ", num(offset),
+                                        ": ", errno_message(errno)}));
     }
     if (got == 0) {
-      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
-                                       num(offset) + " (was the file truncated?)");
+      return error(errc::io_error, cat({"unexpected end of ", quote(shown), " at offset ",
+                                        num(offset), " (was the file truncated?)"}));
     }
     out += got;
     offset += static_cast<std::uint64_t>(got);
@@ -532,8 +532,8 @@ SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t siz
   os_mapping m;
   if (size == 0) return m;  // mmap rejects length 0; parsing reports HeaderTooSmall
   if (size > detail::int_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
-    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
-                                     " bytes exceed the address space; use source_reader");
+    return error(errc::io_error, cat({"cannot map ", quote(shown), ": ", num(size),
+                                      " bytes exceed the address space; use source_reader"}));
   }
   int flags = MAP_PRIVATE;
 #ifdef MAP_POPULATE
@@ -542,7 +542,7 @@ SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t siz
   const int prot = opts.copy_on_write ? PROT_READ | PROT_WRITE : PROT_READ;
   void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), prot, flags, f.fd, 0);
   if (address == MAP_FAILED) {
-    return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot map ", quote(shown), ": ", errno_message(errno)}));
   }
   int advice = -1;
   switch (opts.hint) {
@@ -636,7 +636,7 @@ SAFETENSORS_FUNC result<os_file> open_same(const native_string& path, const file
     f.fd = ::open(path.c_str(), flags);
   } while (f.fd < 0 && errno == EINTR);
   if (f.fd < 0)
-    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot open ", quote(shown), ": ", errno_message(errno)}));
   if (!(identity_of(f) == id)) {
     return error(errc::io_error, quote(shown) + " now names another file");
   }

@@ -375,7 +375,7 @@ result<mapped_file> mapped_file::open_mapping(result<file_mapping> mapping,
   auto view = parse(mapping->bytes(), popts);
   if (!view) {
     return error(view.error().code(),
-                 detail::quote(mapping->path()) + ": " + view.error().message());
+                 detail::cat({detail::quote(mapping->path()), ": ", view.error().message()}));
   }
   return mapped_file(std::move(*view), std::move(*mapping));
 }

@@ -337,19 +337,17 @@ class tensor_view {
     static_assert(std::is_trivially_copyable_v<T>, "element types must be trivially copyable");
     static_assert(detail::has_dtype<T>::value, "no dtype_of<T> for this element type");
     if (dtype_of<T>::value != info_.dtype()) {
-      return safetensors::error(errc::dtype_mismatch,
-                                "tensor '" + std::string(info_.name().substr(0, 200)) + "' is " +
-                                    std::string(to_string(info_.dtype())) + ", not " +
-                                    std::string(to_string(dtype_of<T>::value)));
+      return detail::dtype_mismatch(info_.name(), info_.dtype(), dtype_of<T>::value);
     }
     // A view over fewer bytes than its elements need (a tensor_info of another file, a hand-made
     // view) must not be read past its end.
     std::uint64_t need = 0;
     if (!detail::checked_mul(info_.element_count(), sizeof(T), need) || need > bytes_.size()) {
-      return safetensors::error(errc::invalid_argument,
-                                detail::tensor_name(info_.name()) + ": the view holds " +
-                                    detail::num(bytes_.size()) + " bytes, fewer than its " +
-                                    detail::num(info_.element_count()) + " elements need");
+      return safetensors::error(
+          errc::invalid_argument,
+          detail::cat({detail::tensor_name(info_.name()), ": the view holds ",
+                       detail::num(bytes_.size()), " bytes, fewer than its ",
+                       detail::num(info_.element_count()), " elements need"}));
     }
     return element_view<T>(bytes_.data(), detail::int_cast<std::size_t>(info_.element_count()));
   }
