@@ -119,6 +119,18 @@
 #endif
 #endif
 
+// SAFETENSORS_COLD (internal): a function that only builds error messages; kept out of line and
+// optimized for size, so that its std::string code is compiled once, not at every caller. Such a
+// function, declared before its definition, is declared without SAFETENSORS_FUNC: g++ rejects
+// noinline on a definition that follows an inline declaration.
+#if defined(__GNUC__)
+#define SAFETENSORS_COLD __attribute__((cold, noinline))
+#elif defined(_MSC_VER)
+#define SAFETENSORS_COLD __declspec(noinline)
+#else
+#define SAFETENSORS_COLD
+#endif
+
 #include <algorithm>
 #include <array>
 #include <complex>
@@ -127,6 +139,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <iterator>
 #include <limits>
 #include <memory>
@@ -824,7 +837,7 @@ bool try_resize(C& c, std::size_t n) noexcept {
 }
 
 /// OutOfMemory: "WHAT: cannot allocate N bytes (out of memory)".
-inline error out_of_memory(std::string_view what, std::uint64_t bytes) {
+SAFETENSORS_COLD inline error out_of_memory(std::string_view what, std::uint64_t bytes) {
   return error(errc::out_of_memory, std::string(what) + ": cannot allocate " +
                                         std::to_string(bytes) + " bytes (out of memory)");
 }
@@ -836,14 +849,24 @@ inline std::uint64_t read_le64(const unsigned char* p) noexcept {
   return v;
 }
 
-inline std::string num(std::uint64_t v) { return std::to_string(v); }
+SAFETENSORS_COLD inline std::string num(std::uint64_t v) { return std::to_string(v); }
+
+/// `parts` joined: one call in place of a chain of std::string operator+ at each message.
+SAFETENSORS_COLD inline std::string cat(std::initializer_list<std::string_view> parts) {
+  std::size_t size = 0;
+  for (const std::string_view p : parts) size += p.size();
+  std::string out;
+  out.reserve(size);
+  for (const std::string_view p : parts) out.append(p.data(), p.size());
+  return out;
+}
 
 /// The lowercase hex digit of the low 4 bits of `v`.
 constexpr char hex_digit(unsigned v) noexcept { return "0123456789abcdef"[v & 15u]; }
 
 /// `s` with its control bytes (below 0x20, and 0x7f) escaped as \xNN, so that a name from a
 /// file cannot move a terminal's cursor or forge a line of output.
-inline std::string escape_controls(std::string_view s) {
+SAFETENSORS_COLD inline std::string escape_controls(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (const char ch : s) {
@@ -883,7 +906,7 @@ constexpr const char* json_short_escape(unsigned char c) noexcept {
 }
 
 /// A name or path quoted for messages: control bytes escaped, names over 200 bytes cut.
-inline std::string quote(std::string_view s) {
+SAFETENSORS_COLD inline std::string quote(std::string_view s) {
   constexpr std::size_t max_shown = 200;
   std::string out = "'" + escape_controls(s.substr(0, max_shown));
   if (s.size() > max_shown) out += "...(" + num(s.size()) + " bytes)";
@@ -891,10 +914,18 @@ inline std::string quote(std::string_view s) {
 }
 
 /// "tensor 'name'" for messages.
-inline std::string tensor_name(std::string_view name) { return "tensor " + quote(name); }
+SAFETENSORS_COLD inline std::string tensor_name(std::string_view name) {
+  return "tensor " + quote(name);
+}
+
+/// DtypeMismatch: "tensor 'name' is HAVE, not WANT" (typed access to a tensor of another dtype).
+SAFETENSORS_COLD inline error dtype_mismatch(std::string_view name, dtype have, dtype want) {
+  return error(errc::dtype_mismatch,
+               cat({tensor_name(name), " is ", to_string(have), ", not ", to_string(want)}));
+}
 
 /// "[2,3]"; shapes of more than 16 dimensions are cut, so hostile ranks keep messages short.
-inline std::string shape_string(span<const std::uint64_t> shape) {
+SAFETENSORS_COLD inline std::string shape_string(span<const std::uint64_t> shape) {
   constexpr std::size_t max_shown = 16;
   std::string out = "[";
   for (std::size_t i = 0; i < shape.size() && i < max_shown; ++i) {
@@ -906,11 +937,11 @@ inline std::string shape_string(span<const std::uint64_t> shape) {
 }
 
 /// "F32[2,3]".
-inline std::string type_shape(dtype t, span<const std::uint64_t> shape) {
+SAFETENSORS_COLD inline std::string type_shape(dtype t, span<const std::uint64_t> shape) {
   return std::string(to_string(t)) + shape_string(shape);
 }
 
-inline std::string offsets_string(std::uint64_t b, std::uint64_t e) {
+SAFETENSORS_COLD inline std::string offsets_string(std::uint64_t b, std::uint64_t e) {
   return "[" + num(b) + "," + num(e) + "]";
 }
 
@@ -1436,10 +1467,6 @@ bool json_sax_parse(const char* first, const char* last, Sax& sax) {
 #include <functional>
 #include <map>
 
-#if SAFETENSORS_DEFINITIONS
-#include <unordered_set>
-#endif
-
 namespace safetensors {
 inline namespace SAFETENSORS_ABI {
 
@@ -1505,13 +1532,15 @@ struct table {
                                 const parse_options& opts);
 
  private:
-  /// Sorts `v`, fast when it is made of a few ascending runs: the offset order of a file is
-  /// name order within each dtype (the reference writer's layout), so by-name is a merge of
-  /// one run per dtype. Many runs: a plain sort.
-  template <class Less>
-  static void sort_runs(std::vector<std::size_t>& v, Less less);
-  SAFETENSORS_FUNC error offset_error(std::size_t idx, std::size_t previous,
-                                      std::uint64_t start) const;
+  /// The offset order of records `a` and `b` (ties by name), and their name order.
+  SAFETENSORS_FUNC static bool offset_less(const table& h, std::size_t a, std::size_t b) noexcept;
+  SAFETENSORS_FUNC static bool name_less(const table& h, std::size_t a, std::size_t b) noexcept;
+  /// Sorts the record indices `v` by `less`, merging the ascending runs already in `v`: one
+  /// pass when `v` is sorted, and few passes for the name order of a file, whose offset order
+  /// is name order within each dtype (the reference writer's layout). O(n log n) at worst.
+  SAFETENSORS_FUNC void sort_runs(std::vector<std::size_t>& v,
+                                  bool (*less)(const table&, std::size_t, std::size_t)) const;
+  error offset_error(std::size_t idx, std::size_t previous, std::uint64_t start) const;
   SAFETENSORS_FUNC bool insert(std::size_t record);
   SAFETENSORS_FUNC void rehash(std::size_t capacity);
 };
@@ -1522,9 +1551,8 @@ inline constexpr std::size_t sniff_size = 512;
 /// What an input that failed rules 1 to 3 probably is, from its first bytes `p[0, n)` and its
 /// total size. "" when nothing is recognized, else text that starts with "; " to append to the
 /// error message.
-SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p, std::size_t n,
-                                                  std::uint64_t total_size,
-                                                  const parse_options& opts = {});
+std::string describe_first_bytes(const unsigned char* p, std::size_t n, std::uint64_t total_size,
+                                 const parse_options& opts = {});
 
 /// Rules 1 to 3 (docs/format.md#rule-1-headertoosmall, #rule-2-headertoolarge,
 /// #rule-3-invalidheaderlength): the header length N, from the input's first min(8, input_size)
@@ -1541,26 +1569,27 @@ result<std::uint64_t> read_length_prefix(const unsigned char* prefix, std::uint6
   };
   if (input_size < 8) {
     return error(errc::header_too_small,
-                 "the input has " + num(input_size) +
-                     " bytes; a safetensors file starts with an 8-byte header length" + hint());
+                 cat({"the input has ", num(input_size),
+                      " bytes; a safetensors file starts with an 8-byte header length", hint()}));
   }
   const std::uint64_t n = read_le64(prefix);
   // The second test is the reference's u64 -> usize conversion: it only fails on 32-bit hosts.
   if (n > opts.max_header_size || n > std::numeric_limits<std::size_t>::max()) {
     const std::string h = hint();
-    return error(
-        errc::header_too_large,
-        "the header length is " + num(n) + " bytes, above the limit of " +
-            num(opts.max_header_size) +
-            // Not a safetensors file at all: the limit is not what to change.
-            (h.empty() ? " (parse_options::max_header_size); is this a safetensors file?" : h));
+    return error(errc::header_too_large,
+                 cat({"the header length is ", num(n), " bytes, above the limit of ",
+                      num(opts.max_header_size),
+                      // Not a safetensors file at all: the limit is not what to change.
+                      h.empty() ? std::string_view(" (parse_options::max_header_size); is this a "
+                                                   "safetensors file?")
+                                : std::string_view(h)}));
   }
   std::uint64_t end = 0;
   if (!checked_add(8, n, end) || end > input_size) {
     return error(errc::invalid_header_length,
-                 "the header length is " + num(n) + " bytes, so the header ends at byte " +
-                     (end != 0 ? num(end) : std::string("2^64 or later")) +
-                     ", but the input has only " + num(input_size) + " bytes" + hint());
+                 cat({"the header length is ", num(n), " bytes, so the header ends at byte ",
+                      end != 0 ? num(end) : std::string("2^64 or later"),
+                      ", but the input has only ", num(input_size), " bytes", hint()}));
   }
   return n;
 }
@@ -1616,16 +1645,8 @@ std::optional<error> table::validate(std::uint64_t n_bytes, std::uint64_t input_
   const std::size_t n = h.records.size();
   h.by_offset.resize(n);
   for (std::size_t i = 0; i < n; ++i) h.by_offset[i] = i;
-  const auto offset_less = [&h](std::size_t a, std::size_t b) {
-    const tensor_record& ra = h.records[a];
-    const tensor_record& rb = h.records[b];
-    if (ra.begin != rb.begin) return ra.begin < rb.begin;
-    if (ra.end != rb.end) return ra.end < rb.end;
-    return h.name(a) < h.name(b);
-  };
-  // Writers emit the members in offset order (the reference does): then no sort is needed.
-  if (!std::is_sorted(h.by_offset.begin(), h.by_offset.end(), offset_less))
-    std::sort(h.by_offset.begin(), h.by_offset.end(), offset_less);
+  // Writers emit the members in offset order (the reference does): then one pass, no sort.
+  sort_runs(h.by_offset, offset_less);
   std::uint64_t start = 0;
   std::size_t previous = n;
   for (std::size_t idx : h.by_offset) {
@@ -1638,28 +1659,28 @@ std::optional<error> table::validate(std::uint64_t n_bytes, std::uint64_t input_
     for (std::size_t d = 0; d < shape.size(); ++d) {
       if (!checked_mul(elements, shape[d], elements)) {
         return error(errc::validation_overflow,
-                     "tensor " + quote(h.name(idx)) + ": the element count of shape " +
-                         shape_string(shape) + " overflows 64 bits at dimension " + num(d));
+                     cat({"tensor ", quote(h.name(idx)), ": the element count of shape ",
+                          shape_string(shape), " overflows 64 bits at dimension ", num(d)}));
       }
     }
     const std::uint32_t bits_per = bit_size(r.type);
     std::uint64_t bits = 0;
     if (!checked_mul(elements, bits_per, bits)) {
       return error(errc::validation_overflow,
-                   "tensor " + quote(h.name(idx)) + ": " + type_shape(r.type, shape) + " has " +
-                       num(elements) + " elements, and " + num(elements) + " x " + num(bits_per) +
-                       " bits overflows 64 bits");
+                   cat({"tensor ", quote(h.name(idx)), ": ", type_shape(r.type, shape), " has ",
+                        num(elements), " elements, and ", num(elements), " x ", num(bits_per),
+                        " bits overflows 64 bits"}));
     }
     if (bits % 8 != 0) {
-      return error(errc::misaligned_slice, "tensor " + quote(h.name(idx)) + ": " +
-                                               type_shape(r.type, shape) + " is " + num(bits) +
-                                               " bits, not a whole number of bytes");
+      return error(errc::misaligned_slice,
+                   cat({"tensor ", quote(h.name(idx)), ": ", type_shape(r.type, shape), " is ",
+                        num(bits), " bits, not a whole number of bytes"}));
     }
     if (r.end - r.begin != bits / 8) {
       return error(errc::tensor_invalid_info,
-                   "tensor " + quote(h.name(idx)) + ": data_offsets " +
-                       offsets_string(r.begin, r.end) + " hold " + num(r.end - r.begin) +
-                       " bytes, but " + type_shape(r.type, shape) + " needs " + num(bits / 8));
+                   cat({"tensor ", quote(h.name(idx)), ": data_offsets ",
+                        offsets_string(r.begin, r.end), " hold ", num(r.end - r.begin),
+                        " bytes, but ", type_shape(r.type, shape), " needs ", num(bits / 8)}));
     }
     r.elements = elements;
   }
@@ -1668,54 +1689,66 @@ std::optional<error> table::validate(std::uint64_t n_bytes, std::uint64_t input_
   const bool fits = checked_add(8 + header_size, start, expected);
   if (!fits || expected > input_size) {
     return error(errc::metadata_incomplete_buffer,
-                 "the tensors need a data buffer of " + num(start) + " bytes after the " +
-                     num(8 + header_size) + "-byte header" +
-                     (fits ? " (" + num(expected) + " bytes in all)" : std::string()) +
-                     ", but the input has " + num(input_size) +
-                     " bytes: truncated or not a safetensors file");
+                 cat({"the tensors need a data buffer of ", num(start), " bytes after the ",
+                      num(8 + header_size), "-byte header", fits ? " (" : "",
+                      fits ? num(expected) : std::string(), fits ? " bytes in all)" : "",
+                      ", but the input has ", num(input_size),
+                      " bytes: truncated or not a safetensors file"}));
   }
   if (expected < input_size && !opts.allow_trailing_bytes) {
     return error(errc::metadata_incomplete_buffer,
-                 num(input_size - expected) + " bytes follow the end of the last tensor (at " +
-                     num(expected) + " of " + num(input_size) +
-                     " bytes); parse_options::allow_trailing_bytes accepts them");
+                 cat({num(input_size - expected), " bytes follow the end of the last tensor (at ",
+                      num(expected), " of ", num(input_size),
+                      " bytes); parse_options::allow_trailing_bytes accepts them"}));
   }
   h.by_name = h.by_offset;
-  sort_runs(h.by_name, [&h](std::size_t a, std::size_t b) { return h.name(a) < h.name(b); });
+  sort_runs(h.by_name, name_less);
   return std::nullopt;
 }
 
-template <class Less>
-void table::sort_runs(std::vector<std::size_t>& v, Less less) {
-  std::size_t bounds[17];
-  std::size_t runs = 0;
-  bounds[0] = 0;
+SAFETENSORS_FUNC bool table::offset_less(const table& h, std::size_t a, std::size_t b) noexcept {
+  const tensor_record& ra = h.records[a];
+  const tensor_record& rb = h.records[b];
+  if (ra.begin != rb.begin) return ra.begin < rb.begin;
+  if (ra.end != rb.end) return ra.end < rb.end;
+  return h.name(a) < h.name(b);
+}
+
+SAFETENSORS_FUNC bool table::name_less(const table& h, std::size_t a, std::size_t b) noexcept {
+  return h.name(a) < h.name(b);
+}
+
+SAFETENSORS_FUNC void table::sort_runs(std::vector<std::size_t>& v,
+                                       bool (*less)(const table&, std::size_t, std::size_t)) const {
+  std::vector<std::size_t> bounds{0};  // run i is [bounds[i], bounds[i + 1])
   for (std::size_t i = 1; i < v.size(); ++i) {
-    if (less(v[i], v[i - 1])) {
-      if (++runs == 16) {
-        std::sort(v.begin(), v.end(), less);
-        return;
-      }
-      bounds[runs] = i;
-    }
+    if (less(*this, v[i], v[i - 1])) bounds.push_back(i);
   }
-  bounds[++runs] = v.size();
-  // Merge neighbouring runs pairwise until one is left.
-  while (runs > 1) {
+  if (bounds.size() == 1) return;
+  bounds.push_back(v.size());
+  std::vector<std::size_t> out(v.size());
+  while (bounds.size() > 2) {  // merge neighbouring runs pairwise until one is left
     std::size_t merged = 0;
-    for (std::size_t r = 0; r < runs; r += 2) {
-      if (r + 1 < runs) {
-        const auto at = [&v](std::size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
-        std::inplace_merge(at(bounds[r]), at(bounds[r + 1]), at(bounds[r + 2]), less);
-      }
-      bounds[++merged] = bounds[std::min(r + 2, runs)];
+    for (std::size_t r = 0; r + 1 < bounds.size(); r += 2) {
+      const std::size_t lo = bounds[r];
+      const std::size_t mid = bounds[r + 1];
+      const std::size_t hi = r + 2 < bounds.size() ? bounds[r + 2] : mid;
+      std::size_t a = lo;
+      std::size_t b = mid;
+      std::size_t k = lo;
+      while (a < mid && b < hi) out[k++] = less(*this, v[b], v[a]) ? v[b++] : v[a++];
+      while (a < mid) out[k++] = v[a++];
+      while (b < hi) out[k++] = v[b++];
+      bounds[merged++] = lo;
     }
-    runs = merged;
+    bounds[merged++] = v.size();
+    bounds.resize(merged);
+    v.swap(out);
   }
 }
 
-SAFETENSORS_FUNC error table::offset_error(std::size_t idx, std::size_t previous,
-                                           std::uint64_t start) const {
+SAFETENSORS_COLD SAFETENSORS_FUNC error table::offset_error(std::size_t idx, std::size_t previous,
+                                                            std::uint64_t start) const {
   const table& h = *this;
   const tensor_record& r = h.records[idx];
   std::string why;
@@ -1724,13 +1757,13 @@ SAFETENSORS_FUNC error table::offset_error(std::size_t idx, std::size_t previous
   } else if (previous == h.records.size()) {
     why = "the first tensor must start at offset 0";
   } else if (r.begin > start) {
-    why = "a gap of " + num(r.begin - start) + " bytes after tensor " + quote(h.name(previous)) +
-          ", which ends at " + num(start);
+    why = cat({"a gap of ", num(r.begin - start), " bytes after tensor ", quote(h.name(previous)),
+               ", which ends at ", num(start)});
   } else {
-    why = "overlaps tensor " + quote(h.name(previous)) + ", which ends at " + num(start);
+    why = cat({"overlaps tensor ", quote(h.name(previous)), ", which ends at ", num(start)});
   }
-  return error(errc::invalid_offset, "tensor " + quote(h.name(idx)) + ": data_offsets " +
-                                         offsets_string(r.begin, r.end) + ": " + why);
+  return error(errc::invalid_offset, cat({"tensor ", quote(h.name(idx)), ": data_offsets ",
+                                          offsets_string(r.begin, r.end), ": ", why}));
 }
 
 SAFETENSORS_FUNC bool table::insert(std::size_t record) {
@@ -1774,8 +1807,8 @@ class header_sax {
   bool boolean(bool /*unused*/) { return ignored() || unexpected("a boolean"); }
   bool number_integer(std::int64_t v) {
     // The reader reports "-0" as the integer 0; JSON's -0 is no unsigned integer either.
-    return ignored() ||
-           unexpected("the negative number " + (v == 0 ? std::string("-0") : std::to_string(v)));
+    return ignored() || unexpected(cat({"the negative number ",
+                                        v == 0 ? std::string("-0") : std::to_string(v)}));
   }
   bool number_unsigned(std::uint64_t v) {
     switch (state_) {
@@ -1789,22 +1822,24 @@ class header_sax {
         } else if (offsets_count_ == 1) {
           b_.records.back().end = v;
         } else {
-          return fail(errc::invalid_header_deserialization,
-                      in_tensor() + "data_offsets must hold exactly two integers, found more");
+          return fail(
+              errc::invalid_header_deserialization,
+              cat({in_tensor(), "data_offsets must hold exactly two integers, found more"}));
         }
         ++offsets_count_;
         return true;
       default:
-        return ignored() || unexpected("the number " + std::to_string(v));
+        return ignored() || unexpected(cat({"the number ", num(v)}));
     }
   }
   bool number_float(double /*unused*/, const std::string& text) {
     // Cut like a quoted name: the text of one number can be the whole header.
     constexpr std::size_t max_shown = 40;
-    const std::string shown = text.size() <= max_shown ? text
-                                                       : text.substr(0, max_shown) + "...(" +
-                                                             num(text.size()) + " bytes)";
-    return ignored() || unexpected("the number " + shown + " (not a 64-bit unsigned integer)");
+    if (ignored()) return true;
+    const bool cut = text.size() > max_shown;
+    return unexpected(cat({"the number ", std::string_view(text).substr(0, max_shown),
+                           cut ? "...(" : "", cut ? num(text.size()) : std::string(),
+                           cut ? " bytes)" : "", " (not a 64-bit unsigned integer)"}));
   }
   bool string(std::string& v) {
     switch (state_) {
@@ -1817,7 +1852,7 @@ class header_sax {
         const auto t = dtype_from_string(v);
         if (!t) {
           return fail(errc::invalid_header_deserialization,
-                      in_tensor() + "unknown dtype " + quote(v));
+                      cat({in_tensor(), "unknown dtype ", quote(v)}));
         }
         b_.records.back().type = *t;
         state_ = state::entry;
@@ -1839,7 +1874,7 @@ class header_sax {
         return true;
       case state::tensor_value:
         have_dtype_ = have_shape_ = have_offsets_ = false;
-        if (!extra_keys_.empty()) extra_keys_.clear();
+        if (!extra_keys_.records.empty()) extra_keys_ = table();
         b_.records.back().shape_offset = b_.dims.size();
         state_ = state::entry;
         return true;
@@ -1865,13 +1900,14 @@ class header_sax {
         }
         if (!b_.add_name(k)) {
           return fail(errc::duplicate_key,
-                      "two tensors are named " + quote(k) + " (duplicate JSON key)");
+                      cat({"two tensors are named ", quote(k), " (duplicate JSON key)"}));
         }
         state_ = state::tensor_value;
         return true;
       case state::metadata_members:
         if (b_.metadata->count(k) != 0) {
-          return fail(errc::duplicate_key, "__metadata__: the key " + quote(k) + " appears twice");
+          return fail(errc::duplicate_key,
+                      cat({"__metadata__: the key ", quote(k), " appears twice"}));
         }
         pending_key_ = std::move(k);
         return true;
@@ -1889,10 +1925,10 @@ class header_sax {
           seen = &have_offsets_;
           next = state::offsets_value;
         }
-        const bool duplicate = seen ? *seen : !extra_keys_.insert(k).second;
+        const bool duplicate = seen ? *seen : !extra_keys_.add_name(k);
         if (duplicate) {
           return fail(errc::duplicate_key,
-                      in_tensor() + "the field " + quote(k) + " appears twice");
+                      cat({in_tensor(), "the field ", quote(k), " appears twice"}));
         }
         if (seen) *seen = true;
         skip_depth_ = 0;
@@ -1900,9 +1936,9 @@ class header_sax {
         return true;
       }
       case state::skip:
-        if (!skip_keys_.back().insert(k).second) {
-          return fail(errc::duplicate_key, in_tensor() + "the key " + quote(k) +
-                                               " appears twice in an ignored field's object");
+        if (!skip_keys_.back().add_name(k)) {
+          return fail(errc::duplicate_key, cat({in_tensor(), "the key ", quote(k),
+                                                " appears twice in an ignored field's object"}));
         }
         return true;
       default:
@@ -1926,7 +1962,7 @@ class header_sax {
                                                : nullptr;
         if (missing) {
           return fail(errc::invalid_header_deserialization,
-                      in_tensor() + "missing field \"" + missing + "\"");
+                      cat({in_tensor(), "missing field \"", missing, "\""}));
         }
         state_ = state::top_members;
         return true;
@@ -1967,8 +2003,8 @@ class header_sax {
       case state::offsets_items:
         if (offsets_count_ != 2) {
           return fail(errc::invalid_header_deserialization,
-                      in_tensor() + "data_offsets must hold exactly two integers, found " +
-                          std::to_string(offsets_count_));
+                      cat({in_tensor(), "data_offsets must hold exactly two integers, found ",
+                           num(offsets_count_)}));
         }
         state_ = state::entry;
         return true;
@@ -1980,14 +2016,10 @@ class header_sax {
   }
 
   /// Invalid JSON at header offset `at`.
-  bool parse_error(std::size_t at, const std::string& what) {
-    std::string m = "invalid JSON at header offset ";
-    m += num(at);
-    m += " (file offset ";
-    m += num(8 + std::uint64_t{at});
-    m += "): ";
-    m += what;
-    return fail(errc::invalid_header_deserialization, std::move(m));
+  SAFETENSORS_COLD bool parse_error(std::size_t at, const std::string& what) {
+    return fail(errc::invalid_header_deserialization,
+                cat({"invalid JSON at header offset ", num(at), " (file offset ",
+                     num(8 + std::uint64_t{at}), "): ", what}));
   }
 
  private:
@@ -2007,7 +2039,9 @@ class header_sax {
     done,
   };
 
-  std::string in_tensor() const { return "tensor " + quote(b_.name(b_.records.size() - 1)) + ": "; }
+  SAFETENSORS_COLD std::string in_tensor() const {
+    return cat({"tensor ", quote(b_.name(b_.records.size() - 1)), ": "});
+  }
 
   bool fail(errc code, std::string message) {
     if (!error_) error_.emplace(code, std::move(message));
@@ -2017,7 +2051,7 @@ class header_sax {
   bool enter() {
     if (++depth_ > max_depth) {
       return fail(errc::invalid_header_deserialization,
-                  "JSON nesting deeper than " + std::to_string(max_depth) + " levels");
+                  cat({"JSON nesting deeper than ", num(max_depth), " levels"}));
     }
     return true;
   }
@@ -2034,42 +2068,46 @@ class header_sax {
     return true;
   }
 
-  bool unexpected(const std::string& what) {
-    std::string m;
+  SAFETENSORS_COLD bool unexpected(const std::string& what) {
+    const char* m = "unexpected ";
+    bool tensor = true;  // the message starts with in_tensor()
     switch (state_) {
       case state::top:
-        m = "the header must be a JSON object, found " + what;
+        m = "the header must be a JSON object, found ";
+        tensor = false;
         break;
       case state::metadata_value:
-        m = "__metadata__ must be an object of strings or null, found " + what;
+        m = "__metadata__ must be an object of strings or null, found ";
+        tensor = false;
         break;
       case state::metadata_members:
-        m = "__metadata__: the value of " + quote(pending_key_) + " must be a string, found " +
-            what;
-        break;
+        return fail(errc::invalid_header_deserialization,
+                    cat({"__metadata__: the value of ", quote(pending_key_),
+                         " must be a string, found ", what}));
       case state::tensor_value:
-        m = in_tensor() + "the entry must be a JSON object, found " + what;
+        m = "the entry must be a JSON object, found ";
         break;
       case state::dtype_value:
-        m = in_tensor() + "dtype must be a string, found " + what;
+        m = "dtype must be a string, found ";
         break;
       case state::shape_value:
-        m = in_tensor() + "shape must be an array, found " + what;
+        m = "shape must be an array, found ";
         break;
       case state::shape_items:
-        m = in_tensor() + "shape must hold unsigned 64-bit integers, found " + what;
+        m = "shape must hold unsigned 64-bit integers, found ";
         break;
       case state::offsets_value:
-        m = in_tensor() + "data_offsets must be an array, found " + what;
+        m = "data_offsets must be an array, found ";
         break;
       case state::offsets_items:
-        m = in_tensor() + "data_offsets must hold unsigned 64-bit integers, found " + what;
+        m = "data_offsets must hold unsigned 64-bit integers, found ";
         break;
       default:
-        m = "unexpected " + what;
+        tensor = false;
         break;
     }
-    return fail(errc::invalid_header_deserialization, std::move(m));
+    return fail(errc::invalid_header_deserialization,
+                cat({tensor ? in_tensor() : std::string(), m, what}));
   }
 
   table& b_;
@@ -2083,13 +2121,15 @@ class header_sax {
   bool have_shape_ = false;
   bool have_offsets_ = false;
   std::string pending_key_;
-  std::unordered_set<std::string> extra_keys_;
-  std::vector<std::unordered_set<std::string>> skip_keys_;
+  // Key sets: tables of names only (their hash index finds the duplicates), no second set type.
+  table extra_keys_;              // the current entry's unknown fields
+  std::vector<table> skip_keys_;  // the keys of each object open inside an unknown field
 };
 
-SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p, std::size_t n,
-                                                  std::uint64_t total_size,
-                                                  const parse_options& opts) {
+SAFETENSORS_COLD SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p,
+                                                                   std::size_t n,
+                                                                   std::uint64_t total_size,
+                                                                   const parse_options& opts) {
   if (total_size == 0) return "; the file is empty (an interrupted download or copy?)";
   if (p == nullptr) return {};
   const std::string_view s(reinterpret_cast<const char*>(p), n);
@@ -2178,10 +2218,10 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
                                 const parse_options& opts) {
   const std::size_t bad = utf8_error_offset(json, n);
   if (bad != n) {
-    return error(errc::invalid_header, std::string("the header is not valid UTF-8: byte 0x") +
-                                           hex_digit(json[bad] >> 4u) + hex_digit(json[bad]) +
-                                           " at header offset " + num(bad) + " (file offset " +
-                                           num(8 + bad) + ")");
+    const char hex[2] = {hex_digit(json[bad] >> 4u), hex_digit(json[bad])};
+    return error(errc::invalid_header,
+                 cat({"the header is not valid UTF-8: byte 0x", std::string_view(hex, 2),
+                      " at header offset ", num(bad), " (file offset ", num(8 + bad), ")"}));
   }
   // JSON allows neither a byte order mark nor a NUL byte; they get messages of their own.
   if (n >= 3 && json[0] == 0xEF && json[1] == 0xBB && json[2] == 0xBF) {
@@ -2191,8 +2231,8 @@ result<table> parse_header_json(const unsigned char* json, std::size_t n, std::u
   if (const void* nul = n == 0 ? nullptr : std::memchr(json, 0, n)) {
     const auto at = static_cast<std::size_t>(static_cast<const unsigned char*>(nul) - json);
     return error(errc::invalid_header_deserialization,
-                 "invalid JSON: NUL byte at header offset " + num(at) +
-                     " (only spaces, tabs, CR and LF may pad the header)");
+                 cat({"invalid JSON: NUL byte at header offset ", num(at),
+                      " (only spaces, tabs, CR and LF may pad the header)"}));
   }
   const char* const first = reinterpret_cast<const char*>(json);
   std::size_t lead = 0;
@@ -2566,19 +2606,17 @@ class tensor_view {
     static_assert(std::is_trivially_copyable_v<T>, "element types must be trivially copyable");
     static_assert(detail::has_dtype<T>::value, "no dtype_of<T> for this element type");
     if (dtype_of<T>::value != info_.dtype()) {
-      return safetensors::error(errc::dtype_mismatch,
-                                "tensor '" + std::string(info_.name().substr(0, 200)) + "' is " +
-                                    std::string(to_string(info_.dtype())) + ", not " +
-                                    std::string(to_string(dtype_of<T>::value)));
+      return detail::dtype_mismatch(info_.name(), info_.dtype(), dtype_of<T>::value);
     }
     // A view over fewer bytes than its elements need (a tensor_info of another file, a hand-made
     // view) must not be read past its end.
     std::uint64_t need = 0;
     if (!detail::checked_mul(info_.element_count(), sizeof(T), need) || need > bytes_.size()) {
-      return safetensors::error(errc::invalid_argument,
-                                detail::tensor_name(info_.name()) + ": the view holds " +
-                                    detail::num(bytes_.size()) + " bytes, fewer than its " +
-                                    detail::num(info_.element_count()) + " elements need");
+      return safetensors::error(
+          errc::invalid_argument,
+          detail::cat({detail::tensor_name(info_.name()), ": the view holds ",
+                       detail::num(bytes_.size()), " bytes, fewer than its ",
+                       detail::num(info_.element_count()), " elements need"}));
     }
     return element_view<T>(bytes_.data(), detail::int_cast<std::size_t>(info_.element_count()));
   }
@@ -3327,13 +3365,13 @@ SAFETENSORS_FUNC result<os_file> open_read(const native_string& path, const std:
     f.fd = ::open(path.c_str(), flags);
   } while (f.fd < 0 && errno == EINTR);
   if (f.fd < 0)
-    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot open ", quote(shown), ": ", errno_message(errno)}));
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) {
-    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot stat ", quote(shown), ": ", errno_message(errno)}));
   }
   if (S_ISDIR(st.st_mode)) {
-    return error(errc::io_error, "cannot open " + quote(shown) + ": it is a directory");
+    return error(errc::io_error, cat({"cannot open ", quote(shown), ": it is a directory"}));
   }
   return f;
 }
@@ -3341,9 +3379,9 @@ SAFETENSORS_FUNC result<os_file> open_read(const native_string& path, const std:
 SAFETENSORS_FUNC result<std::uint64_t> file_size(const os_file& f, const std::string& shown) {
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) {
-    return error(errc::io_error, "cannot stat " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot stat ", quote(shown), ": ", errno_message(errno)}));
   }
-  if (st.st_size < 0) return error(errc::io_error, "cannot size " + quote(shown));
+  if (st.st_size < 0) return error(errc::io_error, cat({"cannot size ", quote(shown)}));
   return static_cast<std::uint64_t>(st.st_size);
 }
 
@@ -3353,18 +3391,18 @@ SAFETENSORS_FUNC result<void> read_at(const os_file& f, std::uint64_t offset, vo
   while (n > 0) {
     if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
       return error(errc::io_error,
-                   "offset " + num(offset) + " is beyond what this system can read");
+                   cat({"offset ", num(offset), " is beyond what this system can read"}));
     }
     const std::size_t chunk = std::min<std::size_t>(n, std::size_t{1} << 30);
     const ssize_t got = ::pread(f.fd, out, chunk, static_cast<off_t>(offset));
     if (got < 0) {
       if (errno == EINTR) continue;
-      return error(errc::io_error, "cannot read " + quote(shown) + " at offset " + num(offset) +
-                                       ": " + errno_message(errno));
+      return error(errc::io_error, cat({"cannot read ", quote(shown), " at offset ", num(offset),
+                                        ": ", errno_message(errno)}));
     }
     if (got == 0) {
-      return error(errc::io_error, "unexpected end of " + quote(shown) + " at offset " +
-                                       num(offset) + " (was the file truncated?)");
+      return error(errc::io_error, cat({"unexpected end of ", quote(shown), " at offset ",
+                                        num(offset), " (was the file truncated?)"}));
     }
     out += got;
     offset += static_cast<std::uint64_t>(got);
@@ -3378,8 +3416,8 @@ SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t siz
   os_mapping m;
   if (size == 0) return m;  // mmap rejects length 0; parsing reports HeaderTooSmall
   if (size > detail::int_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
-    return error(errc::io_error, "cannot map " + quote(shown) + ": " + num(size) +
-                                     " bytes exceed the address space; use source_reader");
+    return error(errc::io_error, cat({"cannot map ", quote(shown), ": ", num(size),
+                                      " bytes exceed the address space; use source_reader"}));
   }
   int flags = MAP_PRIVATE;
 #ifdef MAP_POPULATE
@@ -3388,7 +3426,7 @@ SAFETENSORS_FUNC result<os_mapping> map_file(const os_file& f, std::uint64_t siz
   const int prot = opts.copy_on_write ? PROT_READ | PROT_WRITE : PROT_READ;
   void* address = ::mmap(nullptr, detail::int_cast<std::size_t>(size), prot, flags, f.fd, 0);
   if (address == MAP_FAILED) {
-    return error(errc::io_error, "cannot map " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot map ", quote(shown), ": ", errno_message(errno)}));
   }
   int advice = -1;
   switch (opts.hint) {
@@ -3482,7 +3520,7 @@ SAFETENSORS_FUNC result<os_file> open_same(const native_string& path, const file
     f.fd = ::open(path.c_str(), flags);
   } while (f.fd < 0 && errno == EINTR);
   if (f.fd < 0)
-    return error(errc::io_error, "cannot open " + quote(shown) + ": " + errno_message(errno));
+    return error(errc::io_error, cat({"cannot open ", quote(shown), ": ", errno_message(errno)}));
   if (!(identity_of(f) == id)) {
     return error(errc::io_error, quote(shown) + " now names another file");
   }
@@ -4644,7 +4682,7 @@ result<mapped_file> mapped_file::open_mapping(result<file_mapping> mapping,
   auto view = parse(mapping->bytes(), popts);
   if (!view) {
     return error(view.error().code(),
-                 detail::quote(mapping->path()) + ": " + view.error().message());
+                 detail::cat({detail::quote(mapping->path()), ": ", view.error().message()}));
   }
   return mapped_file(std::move(*view), std::move(*mapping));
 }
@@ -9908,14 +9946,12 @@ class loaded_tensor {
     static_assert(detail::has_dtype<E>::value, "no dtype_of<T> for this element type");
     static_assert(!std::is_same_v<E, bool>, "BOOL bytes are not bools: use view().as<bool>()");
     if (dtype_of<E>::value != type_) {
-      return error(errc::dtype_mismatch, detail::tensor_name(name_) + " is " +
-                                             std::string(to_string(type_)) + ", not " +
-                                             std::string(to_string(dtype_of<E>::value)));
+      return detail::dtype_mismatch(name_, type_, dtype_of<E>::value);
     }
     if (SAFETENSORS_BIG_ENDIAN && sizeof(E) > 1 && !host_floats_) {
       return error(errc::invalid_argument,
-                   detail::tensor_name(name_) +
-                       " holds little-endian elements: decode them with view().as<T>()");
+                   detail::cat({detail::tensor_name(name_),
+                                " holds little-endian elements: decode them with view().as<T>()"}));
     }
     return span<T>(reinterpret_cast<T*>(p), detail::int_cast<std::size_t>(elements_));
   }

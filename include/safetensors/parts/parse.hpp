@@ -297,7 +297,7 @@ SAFETENSORS_FUNC void table::sort_runs(std::vector<std::size_t>& v,
 }
 
 SAFETENSORS_COLD SAFETENSORS_FUNC error table::offset_error(std::size_t idx, std::size_t previous,
-                                           std::uint64_t start) const {
+                                                            std::uint64_t start) const {
   const table& h = *this;
   const tensor_record& r = h.records[idx];
   std::string why;
@@ -675,9 +675,10 @@ class header_sax {
   std::vector<table> skip_keys_;  // the keys of each object open inside an unknown field
 };
 
-SAFETENSORS_COLD SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p, std::size_t n,
-                                                  std::uint64_t total_size,
-                                                  const parse_options& opts) {
+SAFETENSORS_COLD SAFETENSORS_FUNC std::string describe_first_bytes(const unsigned char* p,
+                                                                   std::size_t n,
+                                                                   std::uint64_t total_size,
+                                                                   const parse_options& opts) {
   if (total_size == 0) return "; the file is empty (an interrupted download or copy?)";
   if (p == nullptr) return {};
   const std::string_view s(reinterpret_cast<const char*>(p), n);
