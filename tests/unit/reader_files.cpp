@@ -510,7 +510,14 @@ TEST_SUITE("files") {
     REQUIRE(again.has_value());
     CHECK(to_u8(again->bytes()) == bytes);
     CHECK(st_test::read_file(p) == bytes);
-    m = st::file_mapping();  // unmapped: the file is still as written
+    st::file_mapping moved(std::move(*m));  // the mode moves with the pages
+    CHECK(moved.copy_on_write());
+    st::file_mapping assigned;
+    assigned = std::move(moved);
+    CHECK(assigned.copy_on_write());
+    CHECK(std::to_integer<int>(assigned.data()[0]) == 0xAB);
+    assigned = st::file_mapping();  // unmapped: the file is still as written
+    CHECK_FALSE(assigned.copy_on_write());
     CHECK(st_test::read_file(p) == bytes);
     auto v = st::mapped_file::open(p, {}, o);  // parsed like any mapping
     REQUIRE(v.has_value());
